@@ -1,0 +1,95 @@
+"""`workbench collection add|list|show|remove`."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from workbench.cli.common import add_json_arg, err_console, out_console, print_json
+from workbench.collections import add_collection
+from workbench.errors import WorkbenchError
+from workbench.store import delete_collection, get_collection, list_collections
+
+
+def register(sub) -> None:
+    p = sub.add_parser("collection", help="add, list, show or remove collections (qrels, topics, documents)")
+    csub = p.add_subparsers(dest="collection_command", metavar="ACTION")
+    csub.required = True
+
+    a = csub.add_parser("add", help="add a collection from local files or an ir_datasets id")
+    a.add_argument("name")
+    a.add_argument("--qrels", help="TREC qrels (qid iter docid rel) or BEIR qrels TSV with header")
+    a.add_argument("--topics", help="topics: TSV (qid<TAB>text), BEIR queries.jsonl or a TREC topic file")
+    a.add_argument("--docs", help="documents: BEIR corpus.jsonl(.gz) or TSV (docid<TAB>text)")
+    a.add_argument("--ir-datasets", metavar="ID", help="an ir_datasets id, e.g. beir/scifact/test")
+    a.add_argument("--no-docs", action="store_true", help="with --ir-datasets: do not load documents")
+    a.add_argument("--relevance", choices=["graded", "binary"],
+                   help="graded (TREC DL defaults) or binary (BEIR defaults); inferred from the grades if omitted")
+    a.add_argument("--replace", action="store_true", help="replace a collection of that name with other content")
+    add_json_arg(a)
+    a.set_defaults(func=cmd_add)
+
+    ls = csub.add_parser("list", help="list collections")
+    add_json_arg(ls)
+    ls.set_defaults(func=cmd_list)
+
+    sh = csub.add_parser("show", help="show one collection")
+    sh.add_argument("name")
+    add_json_arg(sh)
+    sh.set_defaults(func=cmd_show)
+
+    rm = csub.add_parser("remove", help="remove a collection with its runs (asks for --yes)")
+    rm.add_argument("name")
+    rm.add_argument("--yes", action="store_true", help="really remove it")
+    rm.set_defaults(func=cmd_remove)
+
+
+def cmd_add(ctx, args) -> int:
+    if not args.ir_datasets and not args.qrels:
+        raise WorkbenchError("collection add needs --qrels FILE or --ir-datasets ID")
+    if args.ir_datasets and (args.qrels or args.topics or args.docs):
+        raise WorkbenchError("use either --ir-datasets or local files (--qrels/--topics/--docs), not both")
+    info, changed = add_collection(
+        ctx.store, args.name, qrels=args.qrels, topics=args.topics, docs=args.docs,
+        ir_datasets_id=args.ir_datasets, with_docs=not args.no_docs, relevance_kind=args.relevance,
+        replace=args.replace,
+    )
+    if args.json:
+        print_json({**info.to_dict(), "changed": changed})
+    else:
+        verb = "added" if changed else "unchanged (same content)"
+        err_console().print(
+            f"collection [bold]{info.name}[/] {verb}: {info.n_queries} judged queries, {info.n_judgments} "
+            f"judgments ({info.relevance_kind}), {info.n_topics} topics, {info.n_docs} documents"
+        )
+    return 0
+
+
+def cmd_list(ctx, args) -> int:
+    infos = list_collections(ctx.store)
+    if args.json:
+        print_json([i.to_dict() for i in infos])
+        return 0
+    table = Table("collection", "relevance", "judged queries", "judgments", "topics", "documents", "qrels sha256")
+    for i in infos:
+        table.add_row(i.name, i.relevance_kind, str(i.n_queries), str(i.n_judgments), str(i.n_topics),
+                      str(i.n_docs), i.qrels_hash[:12])
+    out_console().print(table)
+    return 0
+
+
+def cmd_show(ctx, args) -> int:
+    info = get_collection(ctx.store, args.name)
+    if args.json:
+        print_json(info.to_dict())
+    else:
+        for k, v in info.to_dict().items():
+            out_console().print(f"{k:15} {v}")
+    return 0
+
+
+def cmd_remove(ctx, args) -> int:
+    if not args.yes:
+        raise WorkbenchError(f"removing collection {args.name!r} deletes its runs and scores; add --yes to confirm")
+    delete_collection(ctx.store, args.name)
+    err_console().print(f"removed collection {args.name}")
+    return 0

@@ -1,0 +1,62 @@
+"""What every command shares: the store handle, consoles, JSON output, progress bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from workbench.store import Store
+
+
+@cache
+def err_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+@cache
+def out_console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+@dataclass
+class Context:
+    db: str | None
+
+    @property
+    def store(self) -> Store:
+        return Store(self.db, on_wait=lambda msg: err_console().print(f"[yellow]{msg}[/]"))
+
+
+def print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def progress() -> Progress:
+    """A rich progress bar on stderr; invisible when stderr is not a terminal."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err_console(), transient=True,
+    )
+
+
+def write_output(text: str, path: str | None) -> None:
+    if path is None or path == "-":
+        sys.stdout.write(text)
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+        err_console().print(f"wrote {path}")
+
+
+def add_collection_arg(p, required: bool = True) -> None:
+    p.add_argument("--collection", "-c", required=required, help="collection name")
+
+
+def add_json_arg(p) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")

@@ -1,0 +1,56 @@
+"""The `workbench` command: argparse front end over the library.
+
+argparse rather than click/typer because IR users type `--measures nDCG@10 "AP(rel=2)"` (one flag, many
+values) and `ingest runs/*.trec`; click options cannot take a variable number of values.
+Every user mistake is a WorkbenchError, printed as one line on stderr with exit code 2; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from workbench import __version__
+from workbench.cli import analysis_cmds, collection_cmds, produce_cmds, run_cmds, score_cmds
+from workbench.cli.common import Context, err_console
+from workbench.errors import WorkbenchError
+
+MODULES = (collection_cmds, run_cmds, score_cmds, analysis_cmds, produce_cmds)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Retrieval evaluation workbench: store runs, score them like trec_eval, compare, export.",
+    )
+    parser.add_argument("--db", metavar="PATH", help="store file (default: $WORKBENCH_DB, else ./workbench.duckdb)")
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    ctx = Context(db=args.db)
+    try:
+        code = args.func(ctx, args)
+    except WorkbenchError as exc:
+        err_console().print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console().print("interrupted; the store is unchanged by the unfinished operation")
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Commands added as their library parts land."""
+
+
+def register(sub) -> None:
+    return None

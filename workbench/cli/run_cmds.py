@@ -1,0 +1,131 @@
+"""`workbench ingest` and `workbench runs list|show|delete|export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from workbench.cli.common import (
+    add_collection_arg,
+    add_json_arg,
+    err_console,
+    out_console,
+    print_json,
+    progress,
+)
+from workbench.errors import WorkbenchError
+from workbench.ingest import RUN_KINDS, ingest_runs
+from workbench.store import delete_run, get_run, list_runs
+
+
+def register(sub) -> None:
+    p = sub.add_parser("ingest", help="validate TREC run files and store them (each file all-or-nothing)")
+    add_collection_arg(p)
+    p.add_argument("files", nargs="+", help="TREC run files (6 columns; gzip, CRLF, comments are fine)")
+    p.add_argument("--name", help="run name (single file only; default: the file stem)")
+    p.add_argument("--kind", choices=RUN_KINDS, help="what made the run")
+    p.add_argument("--parent", help="for a reranked run: the first-stage run it re-scored")
+    p.add_argument("--depth", type=int, help="for a reranked run: how many of the parent's documents were re-scored")
+    p.add_argument("--replace", action="store_true", help="overwrite a run of the same name with a different file")
+    p.add_argument("--keep-going", action="store_true", help="ingest the good files even if some are refused")
+    add_json_arg(p)
+    p.set_defaults(func=cmd_ingest)
+
+    r = sub.add_parser("runs", help="list, show, delete or export stored runs")
+    rsub = r.add_subparsers(dest="runs_command", metavar="ACTION")
+    rsub.required = True
+    ls = rsub.add_parser("list", help="list a collection's runs")
+    add_collection_arg(ls)
+    add_json_arg(ls)
+    ls.set_defaults(func=cmd_list)
+    sh = rsub.add_parser("show", help="a run's metadata and validation warnings")
+    sh.add_argument("name")
+    add_collection_arg(sh)
+    add_json_arg(sh)
+    sh.set_defaults(func=cmd_show)
+    rm = rsub.add_parser("delete", help="delete a run (its scores go with it)")
+    rm.add_argument("name")
+    add_collection_arg(rm)
+    rm.set_defaults(func=cmd_delete)
+    ex = rsub.add_parser("export", help="write stored runs back out as TREC files into a folder")
+    add_collection_arg(ex)
+    ex.add_argument("names", nargs="*", help="runs to export (default: all)")
+    ex.add_argument("--out-dir", "-o", required=True, help="folder to write <run>.trec files into")
+    ex.set_defaults(func=cmd_export)
+
+
+def cmd_ingest(ctx, args) -> int:
+    store = ctx.store
+    results = []
+    with progress() as bar:
+        task = bar.add_task("ingesting", total=len(args.files))
+
+        def done(path: Path, outcome) -> None:
+            bar.advance(task)
+            if isinstance(outcome, WorkbenchError):
+                err_console().print(f"[red]refused[/] {path}: {outcome}")
+            elif not args.json:
+                bar.console.print(f"{outcome.status:9} {outcome.info.name}  ({outcome.info.n_rows} rows, "
+                                  f"{outcome.info.n_queries} queries, {len(outcome.info.warnings)} warnings)")
+
+        results = ingest_runs(
+            store, args.collection, args.files, on_done=done, keep_going=args.keep_going, name=args.name,
+            kind=args.kind, parent=args.parent, depth=args.depth, replace=args.replace,
+        )
+    if args.json:
+        print_json([r.to_dict() for r in results])
+    return 0
+
+
+def cmd_list(ctx, args) -> int:
+    runs = list_runs(ctx.store, args.collection)
+    if args.json:
+        print_json([_run_dict(r) for r in runs])
+        return 0
+    table = Table("run", "kind", "parent", "depth", "queries", "rows", "warnings", "sha256")
+    for r in runs:
+        table.add_row(r.name, r.kind or "", r.parent or "", "" if r.depth is None else str(r.depth),
+                      str(r.n_queries), str(r.n_rows), str(len(r.warnings)), r.run_hash[:12])
+    out_console().print(table)
+    return 0
+
+
+def _run_dict(r) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.__dict__.items()}
+
+
+def cmd_show(ctx, args) -> int:
+    r = get_run(ctx.store, args.collection, args.name)
+    if args.json:
+        print_json(_run_dict(r))
+        return 0
+    con = out_console()
+    for key in ("name", "collection", "kind", "parent", "depth", "n_queries", "n_rows", "run_tag", "source_path",
+                "run_hash", "ingested_at"):
+        con.print(f"{key:12} {getattr(r, key)}")
+    if r.params:
+        con.print(f"{'params':12} {r.params}")
+    if r.software:
+        con.print(f"{'software':12} {r.software}")
+    if r.metadata_header:
+        con.print("ir_metadata:")
+        con.print(r.metadata_header.rstrip(), markup=False)
+    con.print(f"warnings ({len(r.warnings)}):" if r.warnings else "warnings: none")
+    for w in r.warnings:
+        con.print(f"  - {w}", markup=False)
+    return 0
+
+
+def cmd_delete(ctx, args) -> int:
+    delete_run(ctx.store, args.collection, args.name)
+    err_console().print(f"deleted run {args.name}")
+    return 0
+
+
+def cmd_export(ctx, args) -> int:
+    from workbench.runs_export import export_runs
+
+    for path in export_runs(ctx.store, args.collection, args.names or None, args.out_dir):
+        err_console().print(f"wrote {path}")
+    return 0

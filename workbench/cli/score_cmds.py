@@ -1,0 +1,111 @@
+"""`workbench evaluate`, `workbench export scores`, `workbench leaderboard`."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from workbench.cli.common import (
+    add_collection_arg,
+    add_json_arg,
+    out_console,
+    print_json,
+    progress,
+    write_output,
+)
+from workbench.evaluate import Evaluation, evaluate_runs
+from workbench.export import FORMATS, SCORE_FORMATS, render, score_frame, write_scores
+from workbench.leaderboard import CORRECTIONS, TESTS, build_leaderboard
+
+
+def add_eval_args(p) -> None:
+    add_collection_arg(p)
+    p.add_argument("--measures", "-m", nargs="+", metavar="MEASURE",
+                   help='ir-measures strings, e.g. nDCG@10 "AP(rel=2)" (default: the collection\'s set)')
+    p.add_argument("--runs", "-r", nargs="+", metavar="RUN", help="runs to include (default: all)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="score runs (per-query values are stored; nothing is scored twice)")
+    add_eval_args(p)
+    add_json_arg(p)
+    p.add_argument("--per-query", action="store_true", help="print per-query values, trec_eval -q style")
+    p.set_defaults(func=cmd_evaluate)
+
+    ex = sub.add_parser("export", help="export scores")
+    exsub = ex.add_subparsers(dest="export_command", metavar="WHAT")
+    exsub.required = True
+    s = exsub.add_parser("scores", help="per-query or aggregate scores as csv/jsonl/parquet (run,query_id,measure,value)")
+    add_eval_args(s)
+    s.add_argument("--per-query", action="store_true", help="one row per query (default: aggregates, query_id 'all')")
+    s.add_argument("--format", "-f", choices=SCORE_FORMATS, default="csv")
+    s.add_argument("--output", "-o", help="output file (default: stdout; parquet needs a file)")
+    s.set_defaults(func=cmd_export_scores)
+
+    lb = sub.add_parser("leaderboard", help="a leaderboard as markdown/csv/latex/html/json")
+    add_eval_args(lb)
+    lb.add_argument("--baseline", "-b", nargs="+", default=[], metavar="RUN",
+                    help="baseline run(s): deltas and significance marks against each")
+    lb.add_argument("--test", choices=TESTS, default="t", help="paired test against the baselines (default: t)")
+    lb.add_argument("--correction", choices=CORRECTIONS, default="holm",
+                    help="multiple-comparison correction across the table (default: holm)")
+    lb.add_argument("--alpha", type=float, default=0.05)
+    lb.add_argument("--ci", action="store_true", help="add 95%% bootstrap CI columns of the delta to the first baseline")
+    lb.add_argument("--sort-by", help="measure to sort runs by (default: the first)")
+    lb.add_argument("--format", "-f", choices=FORMATS, default="markdown")
+    lb.add_argument("--output", "-o", help="output file (default: stdout)")
+    lb.set_defaults(func=cmd_leaderboard)
+
+
+def _evaluate(ctx, args) -> Evaluation:
+    with progress() as bar:
+        task = bar.add_task("scoring", total=None)
+
+        def on_run(name: str, i: int, n: int) -> None:
+            bar.update(task, completed=i, total=n, description=f"scoring {name}")
+
+        return evaluate_runs(ctx.store, args.collection, args.measures, args.runs, on_run=on_run)
+
+
+def cmd_evaluate(ctx, args) -> int:
+    ev = _evaluate(ctx, args)
+    agg = ev.aggregate()
+    if args.json:
+        frame = score_frame(ev.per_query) if args.per_query else score_frame(ev.per_query, agg)
+        print_json({"collection": ev.collection, "qrels_hash": ev.qrels_hash, "semantics": ev.semantics,
+                    "evaluators": ev.evaluators(), "computed": ev.computed,
+                    "scores": frame.to_dict(orient="records")})
+        return 0
+    if args.per_query:
+        frame = score_frame(ev.per_query)
+        lines = [f"{r.run}\t{r.measure}\t{r.query_id}\t{r.value:.4f}" for r in frame.itertuples()]
+        out_console().print("\n".join(lines), markup=False)
+        return 0
+    pivot = agg.pivot(index="run", columns="measure", values="value")[list(ev.measures)]
+    pivot = pivot.sort_values(ev.measures[0], ascending=False)
+    table = Table("run", *ev.measures, title=f"{ev.collection}: {len(ev.runs)} runs")
+    for run, row in pivot.iterrows():
+        table.add_row(run, *[f"{v:.4f}" for v in row])
+    out_console().print(table)
+    out_console().print(f"semantics: {ev.semantics}; scored now: {ev.computed} (run, measure) pairs", style="dim")
+    return 0
+
+
+def cmd_export_scores(ctx, args) -> int:
+    ev = _evaluate(ctx, args)
+    frame = score_frame(ev.per_query) if args.per_query else score_frame(ev.per_query, ev.aggregate())
+    text = write_scores(frame, args.output, args.format)
+    if text is not None:
+        write_output(text, None)
+    elif args.output:
+        from workbench.cli.common import err_console
+
+        err_console().print(f"wrote {args.output} ({len(frame)} rows)")
+    return 0
+
+
+def cmd_leaderboard(ctx, args) -> int:
+    ev = _evaluate(ctx, args)
+    lb = build_leaderboard(ev, baselines=args.baseline, test=args.test, correction=args.correction,
+                           alpha=args.alpha, show_ci=args.ci, sort_by=args.sort_by)
+    write_output(render(lb, args.format), args.output)
+    return 0

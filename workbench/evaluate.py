@@ -1,0 +1,100 @@
+"""Score stored runs, computing only what the store does not already know.
+
+Scores are keyed by (run hash, qrels hash, measure, semantics, evaluator): changed qrels can never serve stale
+scores and unchanged inputs are never rescored. Aggregates are derived from the stored per-query values with
+the measure's own aggregator (mean for most, sum for NumRet-style counts), as trec_eval's `all` rows are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from workbench.errors import WorkbenchError
+from workbench.store import Store, get_collection, get_qrels, get_run_rows, list_runs, per_query_scores
+from workbench.store.scores import put_scores, scored_keys
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per-query values of runs on measures over one collection's current qrels."""
+
+    collection: str
+    qrels_hash: str
+    semantics: str
+    measures: tuple[str, ...]
+    runs: tuple[str, ...]
+    per_query: pd.DataFrame  # run, query_id, measure, value, evaluator, semantics
+    computed: int  # how many (run, measure) pairs were scored now rather than read from the store
+
+    def aggregate(self) -> pd.DataFrame:
+        """One row per run and measure: value (mean or sum as the measure says) and n_queries."""
+        return aggregate(self.per_query)
+
+    def evaluators(self) -> dict[str, str]:
+        return dict(self.per_query.groupby("measure")["evaluator"].first()) if len(self.per_query) else {}
+
+
+def aggregate(per_query: pd.DataFrame) -> pd.DataFrame:
+    from workbench.scoring import parse_measure
+
+    if per_query.empty:
+        return pd.DataFrame(columns=["run", "measure", "value", "n_queries"])
+    grouped = per_query.groupby(["run", "measure"], sort=False)["value"]
+    out = grouped.agg(["mean", "sum", "count"]).reset_index()
+    sums = {m for m in out["measure"].unique() if type(parse_measure(m).aggregator()).__name__ == "SumAgg"}
+    out["value"] = out["mean"].where(~out["measure"].isin(sums), out["sum"])
+    return out.rename(columns={"count": "n_queries"})[["run", "measure", "value", "n_queries"]]
+
+
+def resolve_measures(store: Store, collection: str, measures: Sequence[str] | None) -> list[str]:
+    """Canonical measure strings; the collection's default set when none are given."""
+    from workbench.scoring import default_measures, measure_name, parse_measures
+
+    if measures:
+        return [measure_name(m) for m in parse_measures(list(measures))]
+    kind = get_collection(store, collection).relevance_kind
+    return [measure_name(m) for m in default_measures(kind)]
+
+
+def evaluate_runs(
+    store: Store,
+    collection: str,
+    measures: Sequence[str] | None = None,
+    runs: Sequence[str] | None = None,
+    *,
+    on_run: Callable[[str, int, int], None] | None = None,
+) -> Evaluation:
+    """Score the named runs (all of the collection's by default) on the measures, storing per-query values."""
+    from workbench.scoring import SEMANTICS, evaluate, evaluator_id, parse_measure
+
+    info = get_collection(store, collection)
+    measure_names = resolve_measures(store, collection, measures)
+    all_runs = {r.name: r for r in list_runs(store, collection)}
+    names = list(runs) if runs else sorted(all_runs)
+    missing = [n for n in names if n not in all_runs]
+    if missing:
+        raise WorkbenchError(f"no run named {', '.join(map(repr, missing))} in collection {collection!r}")
+    evaluators = {m: evaluator_id(parse_measure(m)) for m in measure_names}
+    done = scored_keys(store, [all_runs[n].run_hash for n in names], info.qrels_hash, SEMANTICS)
+    qrels = None
+    computed = 0
+    seen_hashes: set[str] = set()
+    for i, name in enumerate(names):
+        run = all_runs[name]
+        todo = [m for m in measure_names if (run.run_hash, m, evaluators[m]) not in done]
+        if todo and run.run_hash not in seen_hashes:
+            qrels = qrels if qrels is not None else get_qrels(store, collection)
+            rows = get_run_rows(store, collection, name)
+            values = evaluate(rows, qrels, todo)
+            put_scores(store, run.run_hash, info.qrels_hash, SEMANTICS, values, {m: evaluators[m] for m in todo})
+            computed += len(todo)
+        seen_hashes.add(run.run_hash)
+        if on_run:
+            on_run(name, i + 1, len(names))
+    per_query = per_query_scores(store, collection, measure_names, SEMANTICS, names)
+    per_query = per_query[per_query["evaluator"] == per_query["measure"].map(evaluators)]
+    return Evaluation(collection, info.qrels_hash, SEMANTICS, tuple(measure_names), tuple(names),
+                      per_query.reset_index(drop=True), computed)

@@ -1,0 +1,19 @@
+"""Names users give to collections and runs; checked so they stay safe as file names in exports."""
+
+from __future__ import annotations
+
+import re
+
+from workbench.errors import WorkbenchError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+=,-]{0,199}$")
+
+
+def check_name(name: str, what: str = "run") -> str:
+    """Reject names that could escape a folder when used as a file name ('/', '..', control characters)."""
+    if not _NAME.match(name) or ".." in name:
+        raise WorkbenchError(
+            f"invalid {what} name {name!r}: use letters, digits and . _ @ + = , - "
+            "(no '/', no '..', at most 200 characters, starting with a letter or digit)"
+        )
+    return name

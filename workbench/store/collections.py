@@ -1,0 +1,160 @@
+"""Collections: qrels plus optional topics and documents, stored under a name."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from workbench.errors import ConflictError, NotFoundError
+from workbench.store.connection import Store
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    name: str
+    relevance_kind: str
+    qrels_hash: str
+    topics_hash: str | None
+    docs_hash: str | None
+    source: dict
+    n_queries: int
+    n_judgments: int
+    n_topics: int
+    n_docs: int
+    created_at: str
+
+    def to_dict(self) -> dict:
+        return {**self.__dict__, "created_at": str(self.created_at)}
+
+
+_COLUMNS = (
+    "name, relevance_kind, qrels_hash, topics_hash, docs_hash, source, n_queries, n_judgments, "
+    "n_topics, n_docs, created_at"
+)
+
+
+def _info(row: tuple) -> CollectionInfo:
+    values = list(row)
+    values[5] = json.loads(values[5] or "{}")
+    values[10] = str(values[10])
+    return CollectionInfo(*values)
+
+
+def put_collection(
+    store: Store,
+    name: str,
+    *,
+    relevance_kind: str,
+    qrels: pa.Table,
+    qrels_hash: str,
+    topics: pa.Table | None,
+    topics_hash: str | None,
+    docs: pa.Table | None,
+    docs_hash: str | None,
+    source: dict,
+    replace: bool = False,
+) -> tuple[CollectionInfo, bool]:
+    """Store a collection in one transaction. Returns (info, changed); same content again is a no-op."""
+    with store.writer() as con:
+        row = con.execute(
+            "SELECT qrels_hash, topics_hash, docs_hash FROM collections WHERE name = ?", [name]
+        ).fetchone()
+        if row is not None:
+            same = row == (qrels_hash, topics_hash, docs_hash)
+            if same:
+                return _get(con, name), False
+            if not replace:
+                raise ConflictError(
+                    f"collection {name!r} already exists with different qrels/topics/documents",
+                    hint="use --replace to update it; scores are keyed by qrels content, so none go stale",
+                )
+            for table in ("qrels", "topics", "documents", "collections"):
+                con.execute(f"DELETE FROM {table} WHERE {'name' if table == 'collections' else 'collection'} = ?",
+                            [name])
+        con.register("_qrels", qrels)
+        con.execute(
+            "INSERT INTO qrels SELECT ?, query_id, doc_id, relevance FROM _qrels", [name]
+        )
+        if topics is not None:
+            con.register("_topics", topics)
+            con.execute("INSERT INTO topics SELECT ?, query_id, text FROM _topics", [name])
+        if docs is not None:
+            con.register("_docs", docs)
+            con.execute("INSERT INTO documents SELECT ?, doc_id, title, text FROM _docs", [name])
+        n_queries = len(set(qrels.column("query_id").to_pylist()))
+        con.execute(
+            "INSERT INTO collections (name, relevance_kind, qrels_hash, topics_hash, docs_hash, source, "
+            "n_queries, n_judgments, n_topics, n_docs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                name, relevance_kind, qrels_hash, topics_hash, docs_hash, json.dumps(source, sort_keys=True),
+                n_queries, qrels.num_rows, topics.num_rows if topics is not None else 0,
+                docs.num_rows if docs is not None else 0,
+            ],
+        )
+        return _get(con, name), True
+
+
+def _get(con, name: str) -> CollectionInfo:
+    row = con.execute(f"SELECT {_COLUMNS} FROM collections WHERE name = ?", [name]).fetchone()
+    if row is None:
+        known = [r[0] for r in con.execute("SELECT name FROM collections ORDER BY name").fetchall()]
+        raise NotFoundError(
+            f"no collection named {name!r}",
+            hint=f"known: {', '.join(known)}" if known else "add one with `workbench collection add`",
+        )
+    return _info(row)
+
+
+def get_collection(store: Store, name: str) -> CollectionInfo:
+    with store.reader() as con:
+        return _get(con, name)
+
+
+def list_collections(store: Store) -> list[CollectionInfo]:
+    with store.reader() as con:
+        return [_info(r) for r in con.execute(f"SELECT {_COLUMNS} FROM collections ORDER BY name").fetchall()]
+
+
+def get_qrels(store: Store, collection: str) -> pa.Table:
+    with store.reader() as con:
+        _get(con, collection)
+        return con.execute(
+            "SELECT query_id, doc_id, relevance FROM qrels WHERE collection = ? ORDER BY query_id, doc_id",
+            [collection],
+        ).fetch_arrow_table()
+
+
+def get_topics(store: Store, collection: str) -> pa.Table:
+    with store.reader() as con:
+        return con.execute(
+            "SELECT query_id, text FROM topics WHERE collection = ? ORDER BY query_id", [collection]
+        ).fetch_arrow_table()
+
+
+def get_documents(store: Store, collection: str, doc_ids: list[str] | None = None) -> pa.Table:
+    """All documents, or just the given ids (the drill-down asks for a handful)."""
+    with store.reader() as con:
+        if doc_ids is None:
+            return con.execute(
+                "SELECT doc_id, title, text FROM documents WHERE collection = ?", [collection]
+            ).fetch_arrow_table()
+        return con.execute(
+            "SELECT doc_id, title, text FROM documents WHERE collection = ? AND list_contains(?, doc_id)",
+            [collection, doc_ids],
+        ).fetch_arrow_table()
+
+
+def delete_collection(store: Store, name: str) -> None:
+    """Remove a collection and its runs' entries (run rows shared with other collections stay)."""
+    with store.writer() as con:
+        _get(con, name)
+        for table, col in (("qrels", "collection"), ("topics", "collection"), ("documents", "collection"),
+                           ("runs", "collection"), ("collections", "name")):
+            con.execute(f"DELETE FROM {table} WHERE {col} = ?", [name])
+        _drop_orphan_rows(con)
+
+
+def _drop_orphan_rows(con) -> None:
+    con.execute("DELETE FROM run_rows WHERE run_hash NOT IN (SELECT run_hash FROM runs)")

@@ -1,0 +1,154 @@
+"""Short-lived DuckDB connections under DuckDB's single-writer rule.
+
+DuckDB lets one process hold a database file read-write, or many processes hold it read-only, never both.
+The CLI and the dashboard therefore never keep a connection open: every operation opens, works and closes.
+A writer that finds the file locked waits (telling the user once) and retries; a reader retries the same way,
+so neither side ever shows a lock error unless the other holds the file for longer than the timeout.
+Each write is one transaction: a crash or an error leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from workbench.errors import StoreError, StoreLockedError
+
+SCHEMA_VERSION = "1"
+DEFAULT_DB = "workbench.duckdb"
+DEFAULT_LOCK_TIMEOUT = float(os.environ.get("WORKBENCH_LOCK_TIMEOUT", "600"))
+
+WaitCallback = Callable[[str], None]
+
+
+def default_db_path() -> Path:
+    """`$WORKBENCH_DB`, else ./workbench.duckdb."""
+    return Path(os.environ.get("WORKBENCH_DB") or DEFAULT_DB)
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+class Store:
+    """A handle on one store file; cheap to create, holds no connection."""
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        on_wait: WaitCallback | None = None,
+    ) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.lock_timeout = lock_timeout
+        self.on_wait = on_wait
+        self._schema_ready = False
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    def version_token(self) -> tuple[float, int]:
+        """Changes whenever the file changes; lets the dashboard invalidate cached reads without a connection."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return (0.0, 0)
+        wal = self.path.with_name(self.path.name + ".wal")
+        wal_mtime = wal.stat().st_mtime if wal.exists() else 0.0
+        return (max(st.st_mtime, wal_mtime), st.st_size)
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_timeout
+        told = False
+        delay = 0.02
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.Error as exc:
+                if not _is_lock_error(exc):
+                    raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
+                if time.monotonic() >= deadline:
+                    raise StoreLockedError(
+                        f"{self.path}: another process kept the store locked for {self.lock_timeout:.0f} s",
+                        hint="close the other workbench process or raise WORKBENCH_LOCK_TIMEOUT",
+                    ) from exc
+                if not told and self.on_wait is not None:
+                    self.on_wait(f"waiting for another process to release {self.path} ...")
+                    told = True
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.5)
+
+    def ensure_schema(self) -> None:
+        """Create the tables on first use (idempotent)."""
+        if self._schema_ready:
+            return
+        if self.path.exists():
+            con = self._connect(read_only=True)
+            try:
+                row = con.execute(
+                    "SELECT value FROM meta WHERE key = 'schema_version'"
+                ).fetchone() if _has_table(con, "meta") else None
+            finally:
+                con.close()
+            if row is not None:
+                if row[0] != SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.path}: store schema version {row[0]} is not the supported {SCHEMA_VERSION}"
+                    )
+                self._schema_ready = True
+                return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = self._connect(read_only=False)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(resources.files("workbench.store").joinpath("schema.sql").read_text())
+            con.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [SCHEMA_VERSION]
+            )
+            con.execute("COMMIT")
+        finally:
+            con.close()
+        self._schema_ready = True
+
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection for one query or a few; closed on exit."""
+        self.ensure_schema()
+        con = self._connect(read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection inside one transaction: committed on success, rolled back on any error."""
+        self.ensure_schema()
+        con = self._connect(read_only=False)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return (
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()[0]
+        > 0
+    )

@@ -1,0 +1,151 @@
+"""Runs: metadata keyed by (collection, name), rows keyed by content hash."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pyarrow as pa
+
+from workbench.errors import ConflictError, NotFoundError
+from workbench.model import RunInfo
+from workbench.store.collections import _drop_orphan_rows, _get
+from workbench.store.connection import Store
+
+_COLUMNS = (
+    "collection, name, run_hash, kind, parent, depth, source_path, run_tag, n_queries, n_rows, "
+    "metadata_header, params, software, warnings, ingested_at"
+)
+
+
+def _info(row: tuple) -> RunInfo:
+    (collection, name, run_hash, kind, parent, depth, source_path, run_tag, n_queries, n_rows, header,
+     params, software, warnings, ingested_at) = row
+    return RunInfo(
+        collection=collection, name=name, run_hash=run_hash, kind=kind, parent=parent, depth=depth,
+        source_path=source_path, run_tag=run_tag, n_queries=n_queries, n_rows=n_rows,
+        metadata_header=header, params=json.loads(params or "{}"), software=json.loads(software or "{}"),
+        warnings=tuple(json.loads(warnings or "[]")), ingested_at=str(ingested_at),
+    )
+
+
+def put_run(store: Store, info: RunInfo, rows: pa.Table, *, replace: bool = False) -> tuple[RunInfo, str]:
+    """Store one run in one transaction.
+
+    Returns (stored info, status) where status is "added", "replaced" or "unchanged" (same name, same
+    bytes: a no-op). A different file under an existing name raises ConflictError unless `replace`.
+    """
+    with store.writer() as con:
+        _get(con, info.collection)
+        existing = con.execute(
+            "SELECT run_hash FROM runs WHERE collection = ? AND name = ?", [info.collection, info.name]
+        ).fetchone()
+        status = "added"
+        if existing is not None:
+            if existing[0] == info.run_hash:
+                return _get_run(con, info.collection, info.name), "unchanged"
+            if not replace:
+                raise ConflictError(
+                    f"run {info.name!r} already exists in collection {info.collection!r} with different content",
+                    hint="use --replace to overwrite it, or --name to store it under another name",
+                )
+            con.execute("DELETE FROM runs WHERE collection = ? AND name = ?", [info.collection, info.name])
+            status = "replaced"
+        insert_run_rows(con, info.run_hash, rows)
+        con.execute(
+            f"INSERT INTO runs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+            [
+                info.collection, info.name, info.run_hash, str(info.kind), info.parent, info.depth,
+                info.source_path, info.run_tag, info.n_queries, info.n_rows, info.metadata_header,
+                json.dumps(info.params, sort_keys=True, default=str),
+                json.dumps(info.software, sort_keys=True, default=str),
+                json.dumps(list(info.warnings)),
+            ],
+        )
+        if status == "replaced":
+            _drop_orphan_rows(con)
+        return _get_run(con, info.collection, info.name), status
+
+
+def insert_run_rows(con: duckdb.DuckDBPyConnection, run_hash: str, rows: pa.Table) -> None:
+    """Rows are shared by content: a second name for the same bytes stores nothing new."""
+    present = con.execute("SELECT count(*) FROM run_rows WHERE run_hash = ?", [run_hash]).fetchone()[0]
+    if present:
+        return
+    con.register("_run_rows", rows)
+    try:
+        con.execute(
+            "INSERT INTO run_rows SELECT ?, query_id, doc_id, score, rank FROM _run_rows", [run_hash]
+        )
+    finally:
+        con.unregister("_run_rows")
+
+
+def _get_run(con: duckdb.DuckDBPyConnection, collection: str, name: str) -> RunInfo:
+    row = con.execute(
+        f"SELECT {_COLUMNS} FROM runs WHERE collection = ? AND name = ?", [collection, name]
+    ).fetchone()
+    if row is None:
+        _get(con, collection)
+        known = [r[0] for r in con.execute(
+            "SELECT name FROM runs WHERE collection = ? ORDER BY name", [collection]).fetchall()]
+        shown = ", ".join(known[:12]) + (" ..." if len(known) > 12 else "")
+        raise NotFoundError(
+            f"no run named {name!r} in collection {collection!r}",
+            hint=f"known: {shown}" if known else "ingest one with `workbench ingest`",
+        )
+    return _info(row)
+
+
+def get_run(store: Store, collection: str, name: str) -> RunInfo:
+    with store.reader() as con:
+        return _get_run(con, collection, name)
+
+
+def list_runs(store: Store, collection: str | None = None) -> list[RunInfo]:
+    with store.reader() as con:
+        if collection is None:
+            rows = con.execute(f"SELECT {_COLUMNS} FROM runs ORDER BY collection, name").fetchall()
+        else:
+            _get(con, collection)
+            rows = con.execute(
+                f"SELECT {_COLUMNS} FROM runs WHERE collection = ? ORDER BY name", [collection]
+            ).fetchall()
+        return [_info(r) for r in rows]
+
+
+def get_run_rows(store: Store, collection: str, name: str) -> pa.Table:
+    """The run's rows as ingested (query_id, doc_id, score, rank)."""
+    with store.reader() as con:
+        info = _get_run(con, collection, name)
+        return con.execute(
+            "SELECT query_id, doc_id, score, rank FROM run_rows WHERE run_hash = ?", [info.run_hash]
+        ).fetch_arrow_table()
+
+
+def get_run_rows_for_queries(store: Store, collection: str, names: list[str], query_ids: list[str],
+                             top: int | None = None) -> pa.Table:
+    """Rows of several runs for a few queries, in trec_eval order with a `position` column (drill-down)."""
+    with store.reader() as con:
+        hashes = [_get_run(con, collection, n).run_hash for n in names]
+        return con.execute(
+            """
+            WITH r AS (
+                SELECT runs.name AS run, rr.query_id, rr.doc_id, rr.score, rr.rank,
+                       row_number() OVER (PARTITION BY runs.name, rr.query_id
+                                          ORDER BY rr.score DESC, rr.doc_id DESC) AS position
+                FROM run_rows rr JOIN runs ON runs.run_hash = rr.run_hash
+                WHERE runs.collection = ? AND list_contains(?, runs.name)
+                  AND list_contains(?, rr.run_hash) AND list_contains(?, rr.query_id)
+            )
+            SELECT * FROM r WHERE ? IS NULL OR position <= ? ORDER BY run, query_id, position
+            """,
+            [collection, names, hashes, query_ids, top, top],
+        ).fetch_arrow_table()
+
+
+def delete_run(store: Store, collection: str, name: str) -> None:
+    with store.writer() as con:
+        _get_run(con, collection, name)
+        con.execute("DELETE FROM runs WHERE collection = ? AND name = ?", [collection, name])
+        _drop_orphan_rows(con)

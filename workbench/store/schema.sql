@@ -1,0 +1,65 @@
+-- The workbench store. One DuckDB file; SQL lives only in workbench/store/.
+-- Big tables (run_rows, scores, qrels, documents) carry no constraints or indexes on purpose:
+-- DuckDB's ART indexes cost more at 7M-row inserts than the scans they would save.
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+
+CREATE TABLE IF NOT EXISTS collections (
+    name            VARCHAR PRIMARY KEY,
+    relevance_kind  VARCHAR NOT NULL,          -- 'graded' (TREC DL style) or 'binary' (BEIR style)
+    qrels_hash      VARCHAR NOT NULL,          -- sha256 of the canonical qrels rows
+    topics_hash     VARCHAR,
+    docs_hash       VARCHAR,
+    source          VARCHAR,                   -- JSON: where the qrels/topics/docs came from
+    n_queries       INTEGER,
+    n_judgments     BIGINT,
+    n_topics        INTEGER,
+    n_docs          BIGINT,
+    created_at      TIMESTAMP DEFAULT current_timestamp
+);
+
+CREATE TABLE IF NOT EXISTS qrels (collection VARCHAR, query_id VARCHAR, doc_id VARCHAR, relevance BIGINT);
+CREATE TABLE IF NOT EXISTS topics (collection VARCHAR, query_id VARCHAR, text VARCHAR);
+CREATE TABLE IF NOT EXISTS documents (collection VARCHAR, doc_id VARCHAR, title VARCHAR, text VARCHAR);
+
+CREATE TABLE IF NOT EXISTS runs (
+    collection      VARCHAR NOT NULL,
+    name            VARCHAR NOT NULL,
+    run_hash        VARCHAR NOT NULL,          -- sha256 of the run file's bytes; rows live under it
+    kind            VARCHAR,
+    parent          VARCHAR,                   -- for reranked runs: the first-stage run's name
+    depth           INTEGER,                   -- for reranked runs: how many of the parent's docs were re-scored
+    source_path     VARCHAR,
+    run_tag         VARCHAR,
+    n_queries       INTEGER,
+    n_rows          BIGINT,
+    metadata_header VARCHAR,                   -- the ir_metadata block, as written in the file
+    params          VARCHAR,                   -- JSON
+    software        VARCHAR,                   -- JSON
+    warnings        VARCHAR,                   -- JSON list of strings
+    ingested_at     TIMESTAMP DEFAULT current_timestamp,
+    PRIMARY KEY (collection, name)
+);
+
+CREATE TABLE IF NOT EXISTS run_rows (run_hash VARCHAR, query_id VARCHAR, doc_id VARCHAR, score DOUBLE, rank BIGINT);
+
+-- One row per (run, qrels, measure, semantics, evaluator) that has been scored: the cache key.
+CREATE TABLE IF NOT EXISTS score_sets (
+    run_hash    VARCHAR NOT NULL,
+    qrels_hash  VARCHAR NOT NULL,
+    measure     VARCHAR NOT NULL,
+    semantics   VARCHAR NOT NULL,
+    evaluator   VARCHAR NOT NULL,
+    n_queries   INTEGER,
+    scored_at   TIMESTAMP DEFAULT current_timestamp,
+    PRIMARY KEY (run_hash, qrels_hash, measure, semantics, evaluator)
+);
+
+CREATE TABLE IF NOT EXISTS scores (
+    run_hash    VARCHAR,
+    qrels_hash  VARCHAR,
+    measure     VARCHAR,
+    semantics   VARCHAR,
+    evaluator   VARCHAR,
+    query_id    VARCHAR,
+    value       DOUBLE
+);
