@@ -1,0 +1,139 @@
+"""One entry point for scoring: each measure goes to the vectorised path when it is exact, else ir-measures.
+
+Both paths implement the same semantics (`SEMANTICS`, stored with every score) and are tested to agree per
+query, so which one served a measure only shows up in `evaluator_id`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ir_measures
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from ir_measures.measures import Measure
+
+from workbench.errors import WorkbenchError
+from workbench.scoring import fallback, fast
+from workbench.scoring.measures import parse_measures
+
+__all__ = ["SEMANTICS", "aggregate", "evaluate", "evaluator_id"]
+
+SEMANTICS = "trec_eval10(-c,score:f64 desc,doc_id desc)"
+"""Ranking and query-set semantics: trec_eval 10.0 with -c (see docs/design.md, Semantics)."""
+
+
+def evaluator_id(measure: Measure | str) -> str:
+    """Implementation and versions that serve `measure`, e.g. `workbench.fast 0.1 (ir_measures 0.4.3 parity)`."""
+    (m,) = parse_measures([measure])
+    if fast.supports(m):
+        return f"workbench.fast {fast.FAST_VERSION} (ir_measures {ir_measures.__version__} parity)"
+    return fallback.evaluator_id(m)
+
+
+def _column(table: pa.Table, name: str, what: str) -> pa.ChunkedArray:
+    if name not in table.column_names:
+        raise WorkbenchError(f"{what} table has no {name!r} column (columns: {', '.join(table.column_names)})")
+    return table[name]
+
+
+def _as(col: pa.ChunkedArray, typ: pa.DataType, what: str) -> pa.ChunkedArray:
+    if col.type == typ:
+        return col
+    try:
+        return pc.cast(col, typ)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise WorkbenchError(f"{what} cannot be read as {typ}: {e}") from None
+
+
+def _normalise(run: pa.Table, qrels: pa.Table, group: str | None) -> tuple[pa.Table, pa.Table]:
+    """Project to the columns scoring reads, with the model's types, and refuse what trec_eval refuses."""
+    cols = {
+        "query_id": _as(_column(run, "query_id", "run"), pa.string(), "run query_id"),
+        "doc_id": _as(_column(run, "doc_id", "run"), pa.string(), "run doc_id"),
+        "score": _as(_column(run, "score", "run"), pa.float64(), "run score"),
+    }
+    if group is not None:
+        if group in cols:
+            raise WorkbenchError(f"group column {group!r} clashes with a run column scoring uses")
+        cols[group] = _column(run, group, "run")
+        if cols[group].null_count:
+            raise WorkbenchError(f"run group column {group!r} has missing values")
+    run_n = pa.table(cols)
+    for name in ("query_id", "doc_id", "score"):
+        if run_n[name].null_count:
+            raise WorkbenchError(f"run has missing {name} values")
+    if run_n.num_rows and pc.any(pc.is_nan(run_n["score"])).as_py():
+        raise WorkbenchError("run has NaN scores; trec_eval cannot order them")
+    qrels_n = pa.table(
+        {
+            "query_id": _as(_column(qrels, "query_id", "qrels"), pa.string(), "qrels query_id"),
+            "doc_id": _as(_column(qrels, "doc_id", "qrels"), pa.string(), "qrels doc_id"),
+            "relevance": _as(_column(qrels, "relevance", "qrels"), pa.int64(), "qrels relevance"),
+        }
+    )
+    if any(qrels_n[c].null_count for c in qrels_n.column_names):
+        raise WorkbenchError("qrels have missing values")
+    if qrels_n.num_rows:
+        pairs = qrels_n.group_by(["query_id", "doc_id"]).aggregate([]).num_rows
+        if pairs != qrels_n.num_rows:
+            raise WorkbenchError(
+                f"qrels judge {qrels_n.num_rows - pairs} (query_id, doc_id) pair(s) twice; trec_eval refuses this"
+            )
+    return run_n, qrels_n
+
+
+def evaluate(
+    run: pa.Table,
+    qrels: pa.Table,
+    measures: Sequence[Measure | str],
+    *,
+    group: str | None = None,
+) -> pa.Table:
+    """Per-query scores of `run` (query_id, measure, value[, group]) with trec_eval -c semantics.
+
+    Every judged query (in `qrels`) gets a row per measure, 0 when the run misses it (NumRel keeps its
+    count); run queries without judgments are dropped. `group` names a run column whose values are scored
+    as separate runs in one pass (e.g. `depth` for a depth sweep); it is carried into the output.
+    Rows are ordered by group, query_id, then the order of `measures`.
+    """
+    ms = list(dict.fromkeys(parse_measures(measures)))
+    run_n, qrels_n = _normalise(run, qrels, group)
+    fast_ms = [m for m in ms if fast.supports(m)]
+    slow_ms = [m for m in ms if not fast.supports(m)]
+    for m in slow_ms:
+        fallback.route(m)  # fail before any work when no provider can serve a measure
+    parts = []
+    if fast_ms:
+        parts.append(fast.evaluate(run_n, qrels_n, fast_ms, group=group))
+    if slow_ms:
+        parts.append(fallback.evaluate(run_n, qrels_n, slow_ms, group=group))
+    if len(parts) == 1 and not slow_ms:
+        return parts[0]
+    table = pa.concat_tables(parts)
+    position = {str(m): i for i, m in enumerate(ms)}
+    mpos = pa.array(np.array([position[s] for s in table["measure"].to_pylist()], dtype=np.int64))
+    keys = ([(group, "ascending")] if group else []) + [("query_id", "ascending"), ("_m", "ascending")]
+    order = pc.sort_indices(table.append_column("_m", mpos), sort_keys=keys)
+    return table.take(order)
+
+
+def aggregate(scores: pa.Table, *, group: str | None = None) -> dict:
+    """Across-query summary as trec_eval prints it in its `all` rows: mean, but sum for NumRel/NumRet/NumQ.
+
+    Returns {measure: value}, or {group value: {measure: value}} when `group` is given.
+    """
+    ms = {s: m for s in set(scores["measure"].to_pylist()) for m in parse_measures([s])}
+    keys = [group, "measure"] if group else ["measure"]
+    agg = scores.group_by(keys).aggregate([("value", "sum"), ("value", "mean")]).to_pylist()
+    out: dict = {}
+    for row in agg:
+        m = ms[row["measure"]]
+        summed = type(m.aggregator()).__name__ == "SumAgg"
+        value = row["value_sum"] if summed else row["value_mean"]
+        if group:
+            out.setdefault(row[group], {})[row["measure"]] = value
+        else:
+            out[row["measure"]] = value
+    return out
