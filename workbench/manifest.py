@@ -1,0 +1,272 @@
+"""data_manifest.yaml: the declared collections, run files and pipelines, validated with file:line errors.
+
+Loaded with yaml's SafeLoader only (no arbitrary objects). Every mapping remembers the line it started on,
+so an unknown key, a missing file or a dependency cycle is reported where the user wrote it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from workbench.errors import ManifestError
+from workbench.model import RunKind
+from workbench.naming import check_name
+
+COLLECTION_KEYS = {"description", "qrels", "topics", "docs", "ir_datasets", "relevance"}
+RUN_KEYS = {"file", "collection", "name", "kind", "parent", "depth"}
+PIPELINE_KEYS = {"name", "collection", "retrieve", "fuse", "rerank", "params", "kind"}
+STEP_KINDS = ("retrieve", "fuse", "rerank")
+RETRIEVERS = ("bm25", "dense")
+
+
+class _Map(dict):
+    line: int = 0
+    key_lines: dict
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Map:
+    loader.flatten_mapping(node)
+    out = _Map()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    name: str
+    line: int
+    qrels: Path | None = None
+    topics: Path | None = None
+    docs: Path | None = None
+    ir_datasets: str | None = None
+    relevance: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    file: Path
+    collection: str
+    line: int
+    name: str
+    kind: str | None = None
+    parent: str | None = None
+    depth: int | None = None
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    name: str
+    collection: str
+    step: str  # retrieve | fuse | rerank
+    line: int
+    retriever: str | None = None  # for retrieve
+    inputs: tuple[str, ...] = ()  # runs this step reads (fuse inputs, rerank parent)
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    collections: dict[str, CollectionSpec]
+    runs: list[RunSpec]
+    pipelines: list[PipelineSpec]
+
+    def pipeline_order(self) -> list[PipelineSpec]:
+        """Pipelines in dependency order (inputs first); cycles were rejected at load time."""
+        return _topological(self)
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(path, None, "no such file")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except UnicodeDecodeError as exc:
+        raise ManifestError(path, None, f"not UTF-8 text ({exc.reason})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ManifestError(path, mark.line + 1 if mark else None, f"invalid YAML: {getattr(exc, 'problem', exc)}") \
+            from exc
+    if not isinstance(data, _Map):
+        raise ManifestError(path, 1, "expected a mapping with collections, runs and pipelines")
+    _unknown(path, data, {"version", "collections", "runs", "pipelines"})
+    base = path.parent
+    collections = _collections(path, base, data.get("collections") or _Map())
+    runs = _runs(path, base, data.get("runs") or [], collections, data)
+    pipelines = _pipelines(path, data.get("pipelines") or [], collections, data)
+    manifest = Manifest(path, collections, runs, pipelines)
+    _check_references(manifest)
+    _topological(manifest)
+    return manifest
+
+
+def _unknown(path: Path, m: _Map, allowed: set[str]) -> None:
+    for key in m:
+        if key not in allowed:
+            raise ManifestError(path, m.key_lines.get(key, m.line),
+                                f"unknown key {key!r}; expected one of {', '.join(sorted(allowed))}")
+
+
+def _file(path: Path, base: Path, m: _Map, key: str) -> Path | None:
+    if m.get(key) is None:
+        return None
+    if not isinstance(m[key], str):
+        raise ManifestError(path, m.key_lines[key], f"{key} must be a file path")
+    target = (base / m[key]).resolve()
+    if not target.is_file():
+        raise ManifestError(path, m.key_lines[key], f"{key} file {m[key]!r} does not exist")
+    return target
+
+
+def _name(path: Path, line: int, value, what: str) -> str:
+    if not isinstance(value, str):
+        raise ManifestError(path, line, f"{what} name must be a string, got {value!r}")
+    try:
+        return check_name(value, what)
+    except Exception as exc:
+        raise ManifestError(path, line, str(exc)) from exc
+
+
+def _collections(path: Path, base: Path, node) -> dict[str, CollectionSpec]:
+    if not isinstance(node, _Map):
+        raise ManifestError(path, None, "collections must be a mapping of name -> settings")
+    out = {}
+    for name, spec in node.items():
+        line = node.key_lines[name]
+        _name(path, line, name, "collection")
+        if not isinstance(spec, _Map):
+            raise ManifestError(path, line, f"collection {name!r} must be a mapping")
+        _unknown(path, spec, COLLECTION_KEYS)
+        if not spec.get("qrels") and not spec.get("ir_datasets"):
+            raise ManifestError(path, spec.line, f"collection {name!r} needs qrels (a file) or ir_datasets (an id)")
+        if spec.get("relevance") not in (None, "graded", "binary"):
+            raise ManifestError(path, spec.key_lines["relevance"], "relevance must be 'graded' or 'binary'")
+        out[name] = CollectionSpec(
+            name=name, line=line, qrels=_file(path, base, spec, "qrels"), topics=_file(path, base, spec, "topics"),
+            docs=_file(path, base, spec, "docs"), ir_datasets=spec.get("ir_datasets"),
+            relevance=spec.get("relevance"), description=str(spec.get("description", "")),
+        )
+    return out
+
+
+def _runs(path: Path, base: Path, node, collections, root: _Map) -> list[RunSpec]:
+    if not isinstance(node, list):
+        raise ManifestError(path, root.key_lines.get("runs"), "runs must be a list")
+    out = []
+    kinds = {k.value for k in RunKind}
+    from workbench.ingest import run_name_for
+
+    for spec in node:
+        if not isinstance(spec, _Map):
+            raise ManifestError(path, root.key_lines.get("runs"), "each run must be a mapping with file and collection")
+        _unknown(path, spec, RUN_KEYS)
+        file = _file(path, base, spec, "file")
+        if file is None:
+            raise ManifestError(path, spec.line, "run needs a file")
+        if spec.get("collection") not in collections:
+            raise ManifestError(path, spec.key_lines.get("collection", spec.line),
+                                f"run collection {spec.get('collection')!r} is not declared under collections")
+        if spec.get("kind") is not None and spec["kind"] not in kinds:
+            raise ManifestError(path, spec.key_lines["kind"], f"unknown kind {spec['kind']!r}")
+        depth = spec.get("depth")
+        if depth is not None and (not isinstance(depth, int) or depth < 1):
+            raise ManifestError(path, spec.key_lines["depth"], "depth must be a positive integer")
+        name = _name(path, spec.line, spec.get("name") or run_name_for(file), "run")
+        out.append(RunSpec(file=file, collection=spec["collection"], line=spec.line, name=name,
+                           kind=spec.get("kind"), parent=spec.get("parent"), depth=depth))
+    return out
+
+
+def _pipelines(path: Path, node, collections, root: _Map) -> list[PipelineSpec]:
+    if not isinstance(node, list):
+        raise ManifestError(path, root.key_lines.get("pipelines"), "pipelines must be a list")
+    out = []
+    for spec in node:
+        if not isinstance(spec, _Map):
+            raise ManifestError(path, root.key_lines.get("pipelines"), "each pipeline must be a mapping")
+        _unknown(path, spec, PIPELINE_KEYS)
+        name = _name(path, spec.line, spec.get("name"), "pipeline")
+        if spec.get("collection") not in collections:
+            raise ManifestError(path, spec.key_lines.get("collection", spec.line),
+                                f"pipeline collection {spec.get('collection')!r} is not declared under collections")
+        steps = [k for k in STEP_KINDS if k in spec]
+        if len(steps) != 1:
+            raise ManifestError(path, spec.line, f"pipeline {name!r} needs exactly one of retrieve, fuse, rerank")
+        step = steps[0]
+        params = spec.get("params") or {}
+        if not isinstance(params, dict):
+            raise ManifestError(path, spec.key_lines["params"], "params must be a mapping")
+        retriever, inputs = None, ()
+        if step == "retrieve":
+            retriever = spec["retrieve"]
+            if retriever not in RETRIEVERS:
+                raise ManifestError(path, spec.key_lines["retrieve"],
+                                    f"unknown retriever {retriever!r}; expected one of {', '.join(RETRIEVERS)}")
+        elif step == "fuse":
+            if not isinstance(spec["fuse"], list) or len(spec["fuse"]) < 2:
+                raise ManifestError(path, spec.key_lines["fuse"], "fuse needs a list of at least two run names")
+            inputs = tuple(str(x) for x in spec["fuse"])
+        else:
+            if not isinstance(spec["rerank"], str):
+                raise ManifestError(path, spec.key_lines["rerank"], "rerank names one run (the first stage)")
+            inputs = (spec["rerank"],)
+        out.append(PipelineSpec(name=name, collection=spec["collection"], step=step, line=spec.line,
+                                retriever=retriever, inputs=inputs, params=dict(params)))
+    return out
+
+
+def _check_references(m: Manifest) -> None:
+    known: dict[tuple[str, str], int] = {}
+    for r in m.runs:
+        known[(r.collection, r.name)] = r.line
+    for p in m.pipelines:
+        if (p.collection, p.name) in known:
+            raise ManifestError(m.path, p.line, f"pipeline {p.name!r} reuses the name of another run in {p.collection}")
+        known[(p.collection, p.name)] = p.line
+    for p in m.pipelines:
+        for dep in p.inputs:
+            if (p.collection, dep) not in known:
+                raise ManifestError(m.path, p.line, f"pipeline {p.name!r} reads run {dep!r}, which nothing declares")
+    for r in m.runs:
+        if r.parent and (r.collection, r.parent) not in known:
+            raise ManifestError(m.path, r.line, f"run {r.name!r} names parent {r.parent!r}, which nothing declares")
+
+
+def _topological(m: Manifest) -> list[PipelineSpec]:
+    by_name = {(p.collection, p.name): p for p in m.pipelines}
+    order: list[PipelineSpec] = []
+    state: dict[tuple[str, str], int] = {}
+
+    def visit(key, chain):
+        if state.get(key) == 2:
+            return
+        if state.get(key) == 1:
+            cycle = " -> ".join(k[1] for k in [*chain[chain.index(key):], key])
+            raise ManifestError(m.path, by_name[key].line, f"pipelines form a cycle: {cycle}")
+        state[key] = 1
+        for dep in by_name[key].inputs:
+            if (key[0], dep) in by_name:
+                visit((key[0], dep), [*chain, key])
+        state[key] = 2
+        order.append(by_name[key])
+
+    for key in by_name:
+        visit(key, [])
+    return order
