@@ -77,9 +77,7 @@ def route(m: Measure) -> Route:
         for p in ir_measures.DefaultPipeline.providers
         if not p.is_available() and p.supports(m) and p.install_instructions()
     ]
-    raise ProviderUnavailableError(
-        f"no installed ir-measures provider computes {m}", hint="; ".join(hints) or None
-    )
+    raise ProviderUnavailableError(f"no installed ir-measures provider computes {m}", hint="; ".join(hints) or None)
 
 
 def supports(m: Measure) -> bool:
@@ -168,9 +166,7 @@ def _score_one(
     return values
 
 
-def evaluate(
-    run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, group: str | None = None
-) -> pa.Table:
+def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, group: str | None = None) -> pa.Table:
     """Per-query values for every (group value x judged query x measure), via ir-measures providers."""
     measures = list(dict.fromkeys(measures))
     qd = qrels_dict(qrels)

@@ -125,7 +125,11 @@ class _Ranked:
 
 
 def _rank_judged(
-    seg: np.ndarray, score: np.ndarray, doc_id: pa.Array, judged_pos: np.ndarray, judged_grade: np.ndarray,
+    seg: np.ndarray,
+    score: np.ndarray,
+    doc_id: pa.Array,
+    judged_pos: np.ndarray,
+    judged_grade: np.ndarray,
     n_seg: int,
 ) -> _Ranked:
     n = len(seg)
@@ -190,7 +194,11 @@ def _segment_first(seg: np.ndarray, values: np.ndarray, n_seg: int, fill: float)
 
 
 def _kernel(
-    spec: _Spec, r: _Ranked, n_seg: int, seg_query: np.ndarray, num_rel: dict[int, np.ndarray],
+    spec: _Spec,
+    r: _Ranked,
+    n_seg: int,
+    seg_query: np.ndarray,
+    num_rel: dict[int, np.ndarray],
     ideal: dict[int, np.ndarray],
 ) -> np.ndarray:
     k = spec.cutoff
@@ -260,9 +268,7 @@ def _qrels_stats(
     return num_rel, ideal
 
 
-def evaluate(
-    run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, group: str | None = None
-) -> pa.Table:
+def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, group: str | None = None) -> pa.Table:
     """Per-query values for every (group value x judged query x measure); all measures must be supported.
 
     `run` needs query_id, doc_id, score (float64) [and `group`]; `qrels` needs query_id, doc_id, relevance.

@@ -72,7 +72,5 @@ def default_measures(kind: str) -> list[Measure]:
     try:
         names = _DEFAULTS[kind]
     except KeyError:
-        raise WorkbenchError(
-            f"unknown qrels kind {kind!r}", hint=f"expected one of: {', '.join(_DEFAULTS)}"
-        ) from None
+        raise WorkbenchError(f"unknown qrels kind {kind!r}", hint=f"expected one of: {', '.join(_DEFAULTS)}") from None
     return parse_measures(names)
