@@ -1,0 +1,209 @@
+"""Byte-level loading shared by every reader: decompress, check, and cut a file into numbered lines.
+
+Everything here is vectorised (bytes methods, numpy, Arrow kernels) so that a checked read of a file with
+millions of lines costs seconds, and every problem is reported at its 1-based physical line (blank and
+comment lines count, as in an editor).
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from workbench.errors import InputFormatError
+
+MAX_LINE_BYTES = 1 << 20
+"""Longest accepted line (1 MiB): longer means a binary or mangled file, not a real record."""
+
+GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 8 << 20
+_OTHER_MAGIC = {
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"PK\x03\x04": "zip",
+}
+_UTF8 = {"utf-8", "utf8", "utf_8", "utf-8-sig"}
+
+
+def is_utf8(encoding: str) -> bool:
+    return encoding.lower().replace("_", "-") in _UTF8
+
+
+def first_bytes(path: Path, n: int = 8) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+def check_magic(path: Path, magic: bytes, error_cls: type[InputFormatError]) -> None:
+    """Refuse compressed/UTF-16 files we cannot read with a message that says what they are."""
+    for prefix, name in _OTHER_MAGIC.items():
+        if magic.startswith(prefix):
+            raise error_cls(path, 1, f"file is {name}-compressed; only plain text or gzip is supported")
+    if magic.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise error_cls(path, 1, "file is UTF-16 encoded (byte order mark); convert it to UTF-8")
+
+
+def iter_raw_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            yield chunk
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter_raw_chunks(path):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class Text:
+    """A file's decompressed bytes, cut before the first byte-level problem (if any).
+
+    `data` holds only complete, valid UTF-8 lines that precede `bad_line`; readers check those lines for
+    earlier errors and otherwise report (`bad_line`, `bad_message`), so the FIRST offending line wins.
+    """
+
+    data: bytes
+    sha256: str
+    bad_line: int | None = None
+    bad_message: str | None = None
+
+
+def load_text(path: str | Path, error_cls: type[InputFormatError], encoding: str = "utf-8") -> Text:
+    """Read, decompress (gzip by magic bytes) and check a text file; never raises for content problems
+    after the first line, it records the first one instead (see Text)."""
+    path = Path(path)
+    magic = first_bytes(path)
+    check_magic(path, magic, error_cls)
+    problems: list[tuple[int, str]] = []
+    if magic.startswith(GZIP_MAGIC):
+        data, sha, gz_problem = _decompress_checked(path)
+        if gz_problem is not None:
+            problems.append((data.count(b"\n") + 1, gz_problem))
+            data = data[: data.rfind(b"\n") + 1]
+    else:
+        data = path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    if is_utf8(encoding):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append((line_of(data, exc.start), f"invalid UTF-8 (byte 0x{data[exc.start]:02x}); "
+                             "the file must be UTF-8 encoded"))
+    else:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise error_cls(path, None, f"unknown encoding {encoding!r}") from None
+        try:
+            data = data.decode(encoding).encode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append((line_of(data, exc.start), f"cannot decode as {encoding}"))
+            data = data[: exc.start].decode(encoding, errors="ignore").encode("utf-8")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        problems.append((line_of(data, nul), "binary file (NUL byte); expected text"))
+    starts, ends = line_bounds(data)
+    long = np.flatnonzero(ends - starts > MAX_LINE_BYTES)
+    if long.size:
+        problems.append((int(long[0]) + 1, f"line is longer than {MAX_LINE_BYTES} bytes; not a text record"))
+    if not problems:
+        return Text(data, sha)
+    line, message = min(problems)
+    cut = int(starts[line - 1]) if line - 1 < starts.size else len(data)
+    return Text(data[:cut], sha, line, message)
+
+
+def _decompress_checked(path: Path) -> tuple[bytes, str, str | None]:
+    """Stream-decompress every gzip member; report truncation or corruption with the bytes before it."""
+    digest = hashlib.sha256()
+    out: list[bytes] = []
+    dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    in_member = False
+    chunks = iter_raw_chunks(path)
+    try:
+        for chunk in chunks:
+            digest.update(chunk)
+            while chunk:
+                in_member = True
+                out.append(dec.decompress(chunk))
+                if dec.eof:
+                    chunk = dec.unused_data
+                    dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                    in_member = False
+                else:
+                    chunk = b""
+    except zlib.error as exc:
+        for chunk in chunks:
+            digest.update(chunk)
+        return b"".join(out), digest.hexdigest(), f"gzip stream is corrupt ({exc})"
+    if in_member:
+        out.append(dec.flush())
+        return b"".join(out), digest.hexdigest(), "gzip stream is truncated (the file ends inside this line)"
+    return b"".join(out), digest.hexdigest(), None
+
+
+def line_of(data: bytes, offset: int) -> int:
+    """1-based line number of a byte offset."""
+    return data.count(b"\n", 0, offset) + 1
+
+
+def line_bounds(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive, before the newline) byte offsets of every physical line."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    nl = np.flatnonzero(arr == 10)
+    starts = np.concatenate(([0], nl + 1))
+    ends = np.concatenate((nl, [len(data)]))
+    if starts.size > 1 and starts[-1] == len(data):  # final newline: no empty last line
+        starts, ends = starts[:-1], ends[:-1]
+    elif len(data) == 0:
+        starts, ends = starts[:0], ends[:0]
+    return starts.astype(np.int64), ends.astype(np.int64)
+
+
+def lines_array(data: bytes) -> pa.LargeStringArray:
+    """Every physical line as one Arrow string (zero copy; the trailing '\\n' and any '\\r' stripped)."""
+    starts, _ = line_bounds(data)
+    offsets = np.concatenate((starts, [len(data)])).astype(np.int64)
+    raw = pa.LargeStringArray.from_buffers(
+        len(starts), pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)
+    )
+    return pc.utf8_rtrim(raw, characters="\r\n")
+
+
+def whitespace_fields(lines: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Split on runs of ASCII whitespace (like trec_eval and str.split()).
+
+    Returns the list array of fields, the field count per line and a mask of comment lines (first
+    non-space character '#'; a '#' inside a field is data).
+    """
+    fields = pc.ascii_split_whitespace(lines)
+    counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
+    comment = pc.starts_with(pc.ascii_ltrim_whitespace(lines), "#").to_numpy(zero_copy_only=False)
+    return fields, counts.astype(np.int64), comment
+
+
+def field(fields: pa.Array, j: int) -> pa.Array:
+    return pc.list_element(fields, j)
+
+
+def raise_first(error_cls: type[InputFormatError], path: Path, problems: list[tuple[int, str]]) -> None:
+    if problems:
+        line, message = min(problems, key=lambda p: p[0])
+        raise error_cls(path, line, message)
+
+
+def clip(value: str, n: int = 60) -> str:
+    return value if len(value) <= n else value[: n - 3] + "..."

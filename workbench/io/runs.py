@@ -1,0 +1,330 @@
+"""Read TREC run files (`qid Q0 docid rank score tag`) into a checked Arrow table.
+
+Two paths give the same result. The fast path hands a plain, single-space-separated file to DuckDB's
+parallel CSV reader and runs a few vectorised checks on the typed columns; it cannot say *where* a problem
+is, only that there is one. Anything unusual (tabs, padding, comments after the header, a failed check)
+falls through to the careful path, which splits every line with Arrow kernels, so it accepts every
+whitespace layout trec_eval accepts and reports the first offending physical line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+
+from workbench.errors import RunFormatError
+from workbench.io import _text
+from workbench.model import RUN_SCHEMA
+
+RUN_FIELDS = "qid Q0 docid rank score tag"
+_HEAD_BYTES = 64 << 10
+_MAX_EXACT_RANK = 2**53
+META_START = "ir_metadata.start"
+META_END = "ir_metadata.end"
+
+
+@dataclass(frozen=True)
+class ParsedRun:
+    """A validated run file: rows, identity (hash of the raw bytes) and what the file says about itself."""
+
+    table: pa.Table
+    sha256: str
+    run_tags: tuple[str, ...]
+    metadata_header: str | None
+    n_lines: int
+    warnings: tuple[str, ...] = ()
+
+
+def read_run(path: str | Path, *, encoding: str = "utf-8", allow_trailing_fields: bool = False) -> ParsedRun:
+    """Parse and validate a TREC run; raises RunFormatError naming the first offending line.
+
+    trec_eval ignores text after the 6th field (its results.trunc fixture has some); we refuse it by
+    default because a space inside a docid shifts the fields and still parses. `allow_trailing_fields`
+    accepts such lines (first 6 fields kept) with a warning.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RunFormatError(path, None, "no such file")
+    if _text.is_utf8(encoding):
+        parsed = _fast(path)
+        if parsed is not None:
+            return parsed
+    return _careful(path, encoding, allow_trailing_fields)
+
+
+# ---------------------------------------------------------------------------------------------- header
+
+
+def _header(path: Path, lines: list[str]) -> tuple[str | None, list[str]]:
+    """The ir_metadata block among the leading comment lines, as YAML text (without the '# ' prefixes)."""
+    stripped = [line.strip() for line in lines]
+    markers = [s.lstrip("#").strip() for s in stripped]
+    if META_START not in markers:
+        return None, []
+    start = markers.index(META_START)
+    try:
+        end = markers.index(META_END, start + 1)
+    except ValueError:
+        raise RunFormatError(path, start + 1, f"'# {META_START}' without a matching '# {META_END}'") from None
+    body = []
+    for line in lines[start + 1 : end]:
+        text = line.lstrip()
+        text = text[1:] if text.startswith("#") else text
+        body.append(text[1:] if text.startswith(" ") else text)
+    header = "\n".join(body).rstrip("\r\n ") + "\n" if any(b.strip() for b in body) else ""
+    warnings = []
+    try:
+        yaml.safe_load(header)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {start + 2 + mark.line})" if mark is not None else ""
+        warnings.append(f"ir_metadata header is not valid YAML{where}: {getattr(exc, 'problem', exc)}")
+    return header, warnings
+
+
+def _leading(lines: list[str]) -> int:
+    """Number of leading blank/comment lines."""
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if s and not s.startswith("#"):
+            return i
+    return len(lines)
+
+
+def _tag_warnings(tags: tuple[str, ...]) -> list[str]:
+    if len(tags) > 1:
+        shown = ", ".join(tags[:5]) + (", ..." if len(tags) > 5 else "")
+        return [f"run has {len(tags)} distinct run tags ({shown}); trec_eval reports only the first"]
+    return []
+
+
+# -------------------------------------------------------------------------------------------- fast path
+
+
+class _RawScan(threading.Thread):
+    """Hash the raw bytes, count newlines and look for NUL bytes while DuckDB parses (GIL released)."""
+
+    def __init__(self, path: Path, gz: bool) -> None:
+        super().__init__(daemon=True)
+        self.path, self.gz = path, gz
+        self.sha256 = ""
+        self.newlines = 0
+        self.last_byte = b""
+        self.nul = False
+        self.ok = True
+
+    def run(self) -> None:
+        import hashlib
+
+        digest = hashlib.sha256()
+        dec = zlib.decompressobj(zlib.MAX_WBITS | 16) if self.gz else None
+        try:
+            for chunk in _text.iter_raw_chunks(self.path):
+                digest.update(chunk)
+                data = chunk
+                if dec is not None:
+                    data = dec.decompress(chunk)
+                    while dec.eof and dec.unused_data:
+                        rest = dec.unused_data
+                        dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                        data += dec.decompress(rest)
+                if data:
+                    self.newlines += int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10))
+                    self.nul = self.nul or b"\x00" in data
+                    self.last_byte = data[-1:]
+            if dec is not None and not dec.eof:
+                self.ok = False
+        except zlib.error:
+            self.ok = False
+        self.sha256 = digest.hexdigest()
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _fast(path: Path) -> ParsedRun | None:
+    """DuckDB read_csv on the common layout; None means 'use the careful path' (never a wrong answer)."""
+    magic = _text.first_bytes(path)
+    _text.check_magic(path, magic, RunFormatError)
+    gz = magic.startswith(_text.GZIP_MAGIC)
+    try:
+        if gz:
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(_HEAD_BYTES)
+        else:
+            with open(path, "rb") as fh:
+                head = fh.read(_HEAD_BYTES)
+        head_text = head.decode("utf-8-sig")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+        return None
+    head_lines = head_text.split("\n")
+    skip = _leading(head_lines)
+    if skip >= len(head_lines) - 1:  # header not finished inside the sniffed bytes, or no data at all
+        return None
+    first = head_lines[skip].rstrip("\r").split(" ")
+    if len(first) != 6 or not first[5]:
+        return None
+    header, warnings = _header(path, head_lines[:skip])
+    scan = _RawScan(path, gz)
+    scan.start()
+    # One streaming pass: typed columns, a 64-bit hash for the duplicate check, and `odd`: NULL on a
+    # normal row, the tag when it differs from the first line's, chr(0) when the row needs the careful
+    # path (an empty field from doubled spaces, a comment line, a non-finite score, a fractional rank).
+    query = f"""
+        SELECT qid AS query_id, docid AS doc_id, score, CAST(rank AS BIGINT) AS rank,
+               hash(qid, docid) AS h,
+               CASE WHEN q0 IS NULL OR tag IS NULL OR starts_with(qid, '#') OR NOT isfinite(score)
+                         OR rank <> trunc(rank) OR abs(rank) >= {_MAX_EXACT_RANK} THEN chr(0)
+                    WHEN tag = {_sql_str(first[5])} THEN NULL ELSE tag END AS odd
+        FROM read_csv({_sql_str(str(path))}, delim=' ', header=false, quote='', escape='',
+             columns={{'qid': 'VARCHAR', 'q0': 'VARCHAR', 'docid': 'VARCHAR', 'rank': 'DOUBLE',
+                       'score': 'DOUBLE', 'tag': 'VARCHAR'}},
+             auto_detect=false, strict_mode=true, null_padding=false, skip={skip},
+             max_line_size={_text.MAX_LINE_BYTES}, compression={"'gzip'" if gz else "'none'"},
+             encoding='utf-8', parallel=true)
+    """
+    con = duckdb.connect()
+    try:
+        raw = con.sql(query).to_arrow_table()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+        scan.join()
+    n = raw.num_rows
+    if n == 0 or not scan.ok or scan.nul:
+        return None
+    if any(raw.column(c).null_count for c in ("query_id", "doc_id", "score", "rank")):
+        return None
+    n_lines = scan.newlines + (1 if scan.last_byte not in (b"", b"\n") else 0)
+    if n + skip > n_lines:  # lines DuckDB split on something other than '\n' (a bare '\r')
+        return None
+    h = raw.column("h").to_numpy()  # usually a fresh concatenation: sort it in place
+    h = h if h.flags.writeable else h.copy()
+    h.sort()
+    if (h[1:] == h[:-1]).any():  # a duplicate, or (rarely) a hash collision: let the careful path decide
+        return None
+    odd = raw.column("odd")
+    tags = [first[5]]
+    if odd.null_count < n:
+        others = pc.unique(odd.drop_null()).to_pylist()
+        if "\x00" in others:
+            return None
+        tags += sorted(set(others) - {first[5]})
+    table = pa.table(
+        {
+            "query_id": raw.column("query_id"),
+            "doc_id": raw.column("doc_id"),
+            "score": raw.column("score"),
+            "rank": raw.column("rank"),
+        },
+        schema=RUN_SCHEMA,
+    )
+    return ParsedRun(table, scan.sha256, tuple(tags), header, n_lines, tuple(warnings + _tag_warnings(tuple(tags))))
+
+
+# ----------------------------------------------------------------------------------------- careful path
+
+
+def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> ParsedRun:
+    """Split every line with Arrow kernels; check everything; report the first offending line."""
+    text = _text.load_text(path, RunFormatError, encoding)
+    lines = _text.lines_array(text.data)
+    fields, counts, comment = _text.whitespace_fields(lines)
+    data = (counts > 0) & ~comment
+    problems: list[tuple[int, str]] = []
+    if text.bad_line is not None:
+        problems.append((text.bad_line, text.bad_message or "unreadable line"))
+    wrong = np.flatnonzero(data & ((counts < 6) if allow_trailing_fields else (counts != 6)))
+    if wrong.size:
+        i = int(wrong[0])
+        msg = f"expected 6 fields ({RUN_FIELDS}), got {int(counts[i])}"
+        if counts[i] > 6:
+            msg += " (a space inside a docid? trec_eval ignores text after the 6th field; allow_trailing_fields=True does too)"
+        problems.append((i + 1, msg))
+    long = np.flatnonzero(data & (counts > 6))
+    if allow_trailing_fields and long.size:
+        warnings_extra = [
+            f"{long.size} lines have text after the 6th field (first at line {int(long[0]) + 1}); it was ignored"
+        ]
+    else:
+        warnings_extra = []
+    n_lines = len(lines) if text.bad_line is None else text.bad_line
+
+    data_idx = np.flatnonzero(data)
+    lead = int(data_idx[0]) if data_idx.size else len(lines)
+    head = lines.slice(0, lead).to_pylist()
+    header, warnings = _header(path, head)
+    warnings += warnings_extra
+
+    good = np.flatnonzero(data & ((counts >= 6) if allow_trailing_fields else (counts == 6)))
+    if problems:  # only lines before the first problem matter now
+        good = good[good + 1 < min(p[0] for p in problems)]
+    picked = pc.take(fields, pa.array(good))
+    cols = {name: _text.field(picked, j) for j, name in enumerate(("qid", "q0", "docid", "rank", "score", "tag"))}
+    cols["i"] = pa.array(np.arange(len(good), dtype=np.int64))
+    raw = pa.table(cols)
+    line_no = good + 1
+
+    con = duckdb.connect()
+    try:
+        con.register("raw", raw)
+        typed = con.sql(
+            "SELECT TRY_CAST(score AS DOUBLE) AS score, TRY_CAST(rank AS DOUBLE) AS rank FROM raw ORDER BY i"
+        ).to_arrow_table()
+        score = typed.column("score").to_numpy(zero_copy_only=False)
+        rank = typed.column("rank").to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(np.isnan(score) & typed.column("score").is_null().to_numpy(zero_copy_only=False))
+        if bad.size:
+            i = int(bad[0])
+            problems.append((int(line_no[i]), f"score must be a number, got {_text.clip(raw['score'][i].as_py())!r}"))
+        bad = np.flatnonzero(~np.isfinite(score) & ~typed.column("score").is_null().to_numpy(zero_copy_only=False))
+        if bad.size:
+            i = int(bad[0])
+            problems.append((int(line_no[i]), f"score must be a finite number, got {raw['score'][i].as_py()!r}"))
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(~(np.trunc(rank) == rank) | ~(np.abs(rank) < _MAX_EXACT_RANK))
+        if bad.size:
+            i = int(bad[0])
+            problems.append((int(line_no[i]), f"rank must be an integer, got {_text.clip(raw['rank'][i].as_py())!r}"))
+        dup = con.execute(
+            """SELECT i, first, qid, docid FROM (
+                   SELECT i, qid, docid, min(i) OVER (PARTITION BY qid, docid) AS first FROM raw)
+               WHERE i > first ORDER BY i LIMIT 1"""
+        ).fetchone()
+        if dup is not None:
+            i, first, qid, docid = dup
+            problems.append(
+                (
+                    int(line_no[i]),
+                    f"doc_id {docid} appears twice for query {qid} (first at line {int(line_no[first])}); "
+                    "trec_eval aborts on duplicates",
+                )
+            )
+        _text.raise_first(RunFormatError, path, problems)
+        if raw.num_rows == 0:
+            raise RunFormatError(path, 1, "no run lines (the file is empty or has only blank/comment lines)")
+        tags = tuple(con.execute("SELECT tag FROM raw GROUP BY tag ORDER BY min(i)").fetchall())
+    finally:
+        con.close()
+    run_tags = (tags[0][0], *sorted(t[0] for t in tags[1:]))
+    table = pa.table(
+        {
+            "query_id": raw.column("qid"),
+            "doc_id": raw.column("docid"),
+            "score": pa.array(score, pa.float64()),
+            "rank": pa.array(rank.astype(np.int64)),
+        }
+    )
+    table = pa.table([c.cast(f.type) for c, f in zip(table.columns, RUN_SCHEMA, strict=True)], schema=RUN_SCHEMA)
+    return ParsedRun(table, text.sha256, run_tags, header, n_lines, tuple(warnings + _tag_warnings(run_tags)))
