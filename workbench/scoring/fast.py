@@ -14,7 +14,8 @@ Every value is checked against the ir-measures/pytrec_eval reference path in tes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,8 @@ __all__ = ["FAST_VERSION", "evaluate", "supports"]
 FAST_VERSION = "0.1"
 
 _INF = np.iinfo(np.int64).max
+
+_SegCoder = Callable[[pa.Array, "pa.Array | None"], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -124,63 +127,101 @@ class _Ranked:
     n_ret: np.ndarray  # per segment
 
 
-def _rank_judged(
-    seg: np.ndarray,
-    score: np.ndarray,
-    doc_id: pa.Array,
-    judged_pos: np.ndarray,
-    judged_grade: np.ndarray,
-    n_seg: int,
-) -> _Ranked:
-    n = len(seg)
-    n_ret = np.bincount(seg, minlength=n_seg).astype(np.int64)
-    if n == 0 or len(judged_pos) == 0:
+@dataclass
+class _Layout:
+    """Rows grouped into segments (one block per segment), score descending inside each block."""
+
+    block_start: np.ndarray  # first row of each block
+    block_seg: np.ndarray  # segment of each block (-1: query not judged)
+    tie_start: np.ndarray | None  # first row of each run of equal scores in a block (None: no ties)
+    doc_id: pa.Array  # doc_id in layout order
+    pos_of_row: np.ndarray | None  # layout position of each input row (None: input already laid out)
+
+
+def _changes(col: pa.Array) -> np.ndarray:
+    """changes[i] is True when row i+1 differs from row i."""
+    n = len(col)
+    return pc.not_equal(col.slice(1), col.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+
+
+def _layout(qcol: pa.Array, gcol: pa.Array | None, score: np.ndarray, doc_id: pa.Array, seg_of: _SegCoder) -> _Layout:
+    """Find query blocks; sort only when the run is not already grouped by segment and sorted by score."""
+    n = len(qcol)
+    change = _changes(qcol)
+    if gcol is not None:
+        change |= _changes(gcol)
+    block_start = np.flatnonzero(np.concatenate(([True], change)))
+    block_seg = seg_of(qcol.take(pa.array(block_start)), None if gcol is None else gcol.take(pa.array(block_start)))
+    judged_blocks = block_seg[block_seg >= 0]
+    contiguous = len(np.unique(judged_blocks)) == len(judged_blocks)
+    if contiguous and not np.any(~change & (score[1:] > score[:-1])):
+        return _Layout(block_start, block_seg, _tie_starts(change, score), doc_id, None)
+
+    # General case: numeric sort by (segment, score desc) of the judged queries' rows; doc_id ties later.
+    block_len = np.diff(np.append(block_start, n))
+    seg = np.repeat(block_seg, block_len)
+    kept = np.flatnonzero(seg >= 0)
+    order = pc.sort_indices(
+        pa.table({"s": seg[kept], "x": score[kept]}), sort_keys=[("s", "ascending"), ("x", "descending")]
+    ).to_numpy()
+    rows = kept[order]
+    seg, score = seg[rows], score[rows]
+    pos_of_row = np.full(n, -1, dtype=np.int64)
+    pos_of_row[rows] = np.arange(len(rows), dtype=np.int64)
+    if len(rows) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Layout(empty, empty, None, doc_id.take(pa.array(rows)), pos_of_row)
+    seg_change = seg[1:] != seg[:-1]
+    block_start = np.flatnonzero(np.concatenate(([True], seg_change)))
+    tie_start = _tie_starts(seg_change, score)
+    return _Layout(block_start, seg[block_start], tie_start, doc_id.take(pa.array(rows)), pos_of_row)
+
+
+def _tie_starts(change: np.ndarray, score: np.ndarray) -> np.ndarray | None:
+    """First row of each run of equal scores within a block; None when no two rows of a block tie."""
+    tie = ~change & (score[1:] == score[:-1])  # -0.0 == 0.0, as in C
+    if not tie.any():
+        return None
+    return np.flatnonzero(np.concatenate(([True], ~tie)))
+
+
+def _rank_judged(lay: _Layout, judged_pos: np.ndarray, judged_grade: np.ndarray, n_seg: int) -> _Ranked:
+    """trec_eval rank of each judged retrieved row: rows ahead in its block, doc_id desc among equal scores."""
+    n = len(lay.doc_id)
+    block_len = np.diff(np.append(lay.block_start, n))
+    valid = lay.block_seg >= 0
+    n_ret = np.bincount(lay.block_seg[valid], weights=block_len[valid], minlength=n_seg).astype(np.int64)
+    pos = judged_pos if lay.pos_of_row is None else lay.pos_of_row[judged_pos]
+    if len(pos) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return _Ranked(empty, empty, empty, n_ret)
 
-    same_seg = seg[1:] == seg[:-1]
-    block_start = np.flatnonzero(np.concatenate(([True], ~same_seg)))
-    contiguous = len(np.unique(seg[block_start])) == len(block_start)
-    presorted = contiguous and not np.any(same_seg & (score[1:] > score[:-1]))
-    pos_of_row = None
-    if not presorted:
-        # Numeric sort by (segment, score desc); doc_id ties are resolved below like in the presorted case.
-        order = pc.sort_indices(
-            pa.table({"s": seg, "x": score}), sort_keys=[("s", "ascending"), ("x", "descending")]
-        ).to_numpy()
-        seg = seg[order]
-        score = score[order]
-        doc_id = doc_id.take(pa.array(order))
-        pos_of_row = np.empty(n, dtype=np.int64)
-        pos_of_row[order] = np.arange(n, dtype=np.int64)
-        same_seg = seg[1:] == seg[:-1]
-        block_start = np.flatnonzero(np.concatenate(([True], ~same_seg)))
-
-    pos = judged_pos if pos_of_row is None else pos_of_row[judged_pos]
-    # Tie groups: maximal runs of equal score inside a segment (-0.0 == 0.0, as in C).
-    tie_start = np.flatnonzero(np.concatenate(([True], ~same_seg | (score[1:] != score[:-1]))))
-    tie_len = np.diff(np.append(tie_start, n))
-    t = np.searchsorted(tie_start, pos, side="right") - 1
-    b = np.searchsorted(block_start, pos, side="right") - 1
-    rank = tie_start[t] - block_start[b] + 1
-
-    tied = tie_len[t] > 1
-    if np.any(tied):
+    b = np.searchsorted(lay.block_start, pos, side="right") - 1
+    tie_start = lay.tie_start
+    if tie_start is None:
+        rank = pos - lay.block_start[b] + 1
+    else:
+        t = np.searchsorted(tie_start, pos, side="right") - 1
+        rank = tie_start[t] - lay.block_start[b] + 1
+        nxt = np.where(t + 1 < len(tie_start), tie_start[np.minimum(t + 1, len(tie_start) - 1)], n)
+        tied = nxt - tie_start[t] > 1
+    if tie_start is not None and np.any(tied):
         groups = np.unique(t[tied])
-        members = _ranges(tie_start[groups], tie_len[groups])
-        gid = np.repeat(np.arange(len(groups), dtype=np.int64), tie_len[groups])
-        sub = pa.table({"g": gid, "d": doc_id.take(pa.array(members))})
+        gnext = np.where(groups + 1 < len(tie_start), tie_start[np.minimum(groups + 1, len(tie_start) - 1)], n)
+        glen = gnext - tie_start[groups]
+        members = _ranges(tie_start[groups], glen)
+        gid = np.repeat(np.arange(len(groups), dtype=np.int64), glen)
+        sub = pa.table({"g": gid, "d": lay.doc_id.take(pa.array(members))})
         order = pc.sort_indices(sub, sort_keys=[("g", "ascending"), ("d", "descending")]).to_numpy()
         # within-group position of each member = number of tied docs with a larger doc_id
-        group_offset = np.cumsum(tie_len[groups]) - tie_len[groups]
+        group_offset = np.cumsum(glen) - glen
         within = np.empty(len(members), dtype=np.int64)
         within[order] = np.arange(len(members), dtype=np.int64) - group_offset[gid[order]]
-        # look up judged tied rows among members (members are increasing positions)
-        k = np.searchsorted(members, pos[tied])
+        k = np.searchsorted(members, pos[tied])  # members are increasing positions
         rank[tied] += within[k]
 
-    jseg = seg[pos]
-    order = np.lexsort((rank, jseg))
+    jseg = lay.block_seg[b]
+    order = np.argsort(jseg * (n + 1) + rank, kind="stable")
     return _Ranked(jseg[order], rank[order], judged_grade[order], n_ret)
 
 
@@ -281,38 +322,36 @@ def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, gro
 
     queries = _unique_sorted(qrels["query_id"])
     n_q = len(queries)
-    run_q = _codes(run["query_id"], queries)
-
-    if group is not None:
-        gcol = run[group]
-        gvalues = _unique_sorted(gcol)
-        run_g = _codes(gcol, gvalues)
-        n_g = len(gvalues)
-    else:
-        gvalues = None
-        run_g = np.zeros(len(run_q), dtype=np.int64)
-        n_g = 1
+    gvalues = _unique_sorted(run[group]) if group is not None else None
+    n_g = 1 if gvalues is None else len(gvalues)
     n_seg = n_g * n_q
 
-    keep = run_q >= 0
-    all_kept = bool(keep.all())
-    seg = run_g * n_q + run_q
+    def seg_of(q: pa.Array, g: pa.Array | None) -> np.ndarray:
+        codes = _codes(q, queries)
+        if g is None or gvalues is None:
+            return codes
+        return np.where(codes >= 0, _codes(g, gvalues) * n_q + codes, -1)
+
+    qcol = run["query_id"].combine_chunks()
+    doc_id = run["doc_id"].combine_chunks()
     score = run["score"].to_numpy()
-    if all_kept:
-        doc_id = run["doc_id"].combine_chunks()
-    else:
-        seg, score = seg[keep], score[keep]
-        doc_id = run["doc_id"].combine_chunks().filter(pa.array(keep))
-    row_q = run["query_id"] if all_kept else run["query_id"].filter(pa.array(keep))
+    gcol = run[group].combine_chunks() if group is not None else None
 
-    # grade of each judged retrieved row: hash join on (query_id, doc_id)
-    left = pa.table({"query_id": row_q, "doc_id": doc_id, "pos": np.arange(len(seg), dtype=np.int64)})
+    # grade of each judged retrieved row: hash join on (query_id, doc_id), overlapped with the layout work
+    pos_type = np.int32 if len(qcol) < 2**31 - 1 else np.int64
+    left = pa.table({"query_id": qcol, "doc_id": doc_id, "pos": np.arange(len(qcol), dtype=pos_type)})
     right = qrels.select(["query_id", "doc_id", "relevance"])
-    joined = left.join(right, keys=["query_id", "doc_id"], join_type="inner", use_threads=True)
-    judged_pos = joined["pos"].to_numpy()
-    judged_grade = joined["relevance"].to_numpy().astype(np.int64, copy=False)
-
-    ranked = _rank_judged(seg, score, doc_id, judged_pos, judged_grade, n_seg)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        joined_f = pool.submit(left.join, right, keys=["query_id", "doc_id"], join_type="inner")
+        if len(qcol):
+            lay = _layout(qcol, gcol, score, doc_id, seg_of)
+        else:
+            empty = np.zeros(0, dtype=np.int64)
+            lay = _Layout(empty, empty, None, doc_id, None)
+        joined = joined_f.result()
+    judged_pos = joined["pos"].to_numpy().astype(np.int64)
+    judged_grade = joined["relevance"].to_numpy()
+    ranked = _rank_judged(lay, judged_pos, judged_grade, n_seg)
 
     q_codes = _codes(qrels["query_id"], queries)
     q_grade = qrels["relevance"].to_numpy().astype(np.int64, copy=False)
