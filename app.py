@@ -1,0 +1,72 @@
+"""The workbench dashboard: a router over the pages in workbench/app/pages (`workbench serve` starts it).
+
+Store from $WORKBENCH_DB or the sidebar; collection in the sidebar (and in the URL, like every view setting).
+Library errors (WorkbenchError) are shown as one-line messages, never as tracebacks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from workbench.app import data
+from workbench.app.common import Context, set_context
+from workbench.errors import WorkbenchError
+from workbench.store import default_db_path
+
+PAGES = Path(__file__).parent / "workbench" / "app" / "pages"
+
+st.set_page_config(page_title="Retrieval workbench", page_icon=":material/query_stats:", layout="wide")
+
+page = st.navigation(
+    {
+        "Compare": [
+            st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:",
+                    url_path="leaderboard", default=True),
+            st.Page(PAGES / "per_query.py", title="Per-query", icon=":material/compare_arrows:",
+                    url_path="per-query"),
+            st.Page(PAGES / "drilldown.py", title="Query drill-down", icon=":material/manage_search:",
+                    url_path="drilldown"),
+        ],
+        "Explore": [
+            st.Page(PAGES / "depth.py", title="Depth scaling", icon=":material/stacked_line_chart:",
+                    url_path="depth"),
+            st.Page(PAGES / "fusion.py", title="Fusion lab", icon=":material/merge:", url_path="fusion"),
+        ],
+        "Manage": [
+            st.Page(PAGES / "runs.py", title="Runs", icon=":material/list_alt:", url_path="runs"),
+        ],
+    }
+)
+
+with st.sidebar:
+    db = st.text_input("Store file", value=str(default_db_path()), key="db",
+                       help="The DuckDB store the CLI writes (`--db` / $WORKBENCH_DB). Read with short-lived "
+                            "connections, so the CLI can write while this page is open.")
+    collection = None
+    if not Path(db).is_file():
+        st.warning(f"No store at `{db}`. Create one with `workbench --db {db} collection add ...`.")
+        token = (0.0, 0)
+    else:
+        token = data.token_for(db)
+        try:
+            names = [c.name for c in data.collections(db, token)]
+        except WorkbenchError as exc:
+            st.error(str(exc))
+            names = []
+        if names:
+            collection = st.selectbox("Collection", names, key="collection", bind="query-params")
+        else:
+            st.info("No collections in this store yet.")
+
+set_context(Context(db=db, token=token, collection=collection))
+
+try:
+    page.run()
+except WorkbenchError as exc:
+    st.error(str(exc))
+except ModuleNotFoundError as exc:
+    if not (exc.name or "").startswith("workbench"):
+        raise
+    st.warning(f"This view needs `{exc.name}`, which is not part of this installation yet.")

@@ -1,0 +1,84 @@
+"""Altair chart builders (presentation only: every number comes from the library)."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from workbench.app.common import D3_FMT
+
+WIN, TIE, LOSS = "#2e7d32", "#9e9e9e", "#c62828"
+
+
+def bars_with_ci(frame: pd.DataFrame, measure: str, *, color_field: str | None = None,
+                 color_scale: alt.Scale | None = None) -> alt.Chart:
+    """Horizontal bars of `mean` per `run` (sorted, best on top) with ci_low..ci_high error bars."""
+    height = max(120, 24 * len(frame))
+    order = frame.sort_values("mean", ascending=False)["run"].tolist()
+    y = alt.Y("run:N", sort=order, title=None, axis=alt.Axis(labelLimit=320))
+    tooltip = [alt.Tooltip("run:N"), alt.Tooltip("mean:Q", format=D3_FMT, title=measure),
+               alt.Tooltip("ci_low:Q", format=D3_FMT, title="CI low"),
+               alt.Tooltip("ci_high:Q", format=D3_FMT, title="CI high")]
+    color = (alt.Color(f"{color_field}:N", scale=color_scale or alt.Undefined, title=None,
+                       legend=alt.Legend(orient="bottom")) if color_field else alt.value("#4c78a8"))
+    base = alt.Chart(frame)
+    bars = base.mark_bar(opacity=0.85).encode(x=alt.X("mean:Q", title=measure, axis=alt.Axis(format=D3_FMT)),
+                                              y=y, color=color, tooltip=tooltip)
+    errors = base.mark_rule(color="black", strokeWidth=1.5).encode(x="ci_low:Q", x2="ci_high:Q", y=y)
+    ticks = base.mark_tick(color="black", thickness=1.5, size=10, orient="vertical")
+    return (bars + errors + ticks.encode(x="ci_low:Q", y=y) + ticks.encode(x="ci_high:Q", y=y)).properties(
+        height=height)
+
+
+def delta_bars(deltas: pd.DataFrame, a: str, b: str, measure: str) -> alt.Chart:
+    """Per-query delta (A - B) bars sorted by delta; green wins, red losses."""
+    frame = deltas.assign(outcome=pd.cut(deltas["delta"], [-float("inf"), -1e-12, 1e-12, float("inf")],
+                                         labels=["loss", "tie", "win"]).astype(str))
+    order = frame.sort_values(["delta", "query_id"], ascending=[False, True])["query_id"].tolist()
+    return alt.Chart(frame).mark_bar().encode(
+        x=alt.X("query_id:N", sort=order, title=f"queries, sorted by delta ({len(frame)})",
+                axis=alt.Axis(labels=len(frame) <= 80, labelAngle=-90)),
+        y=alt.Y("delta:Q", title=f"Δ {measure}  ({a} − {b})", axis=alt.Axis(format=D3_FMT)),
+        color=alt.Color("outcome:N", scale=alt.Scale(domain=["win", "tie", "loss"], range=[WIN, TIE, LOSS]),
+                        legend=alt.Legend(orient="top", title=None)),
+        tooltip=[alt.Tooltip("query_id:N"), alt.Tooltip("value_a:Q", format=D3_FMT, title=a),
+                 alt.Tooltip("value_b:Q", format=D3_FMT, title=b),
+                 alt.Tooltip("delta:Q", format="+.4f", title="delta")],
+    ).properties(height=300)
+
+
+def scatter_ab(deltas: pd.DataFrame, a: str, b: str, measure: str) -> alt.Chart:
+    """Value of B (x) against A (y) per query, with the diagonal y = x; points above it are A's wins."""
+    hi = max(1.0, float(deltas[["value_a", "value_b"]].to_numpy().max()) if len(deltas) else 1.0)
+    diag = alt.Chart(pd.DataFrame({"x": [0.0, hi], "y": [0.0, hi]})).mark_line(
+        color="gray", strokeDash=[4, 4]).encode(x="x:Q", y="y:Q")
+    frame = deltas.assign(outcome=["win" if d > 0 else "loss" if d < 0 else "tie" for d in deltas["delta"]])
+    points = alt.Chart(frame).mark_circle(size=60, opacity=0.75).encode(
+        x=alt.X("value_b:Q", title=f"{b}  ({measure})", scale=alt.Scale(domain=[0, hi]),
+                axis=alt.Axis(format=".2f")),
+        y=alt.Y("value_a:Q", title=f"{a}  ({measure})", scale=alt.Scale(domain=[0, hi]),
+                axis=alt.Axis(format=".2f")),
+        color=alt.Color("outcome:N", scale=alt.Scale(domain=["win", "tie", "loss"], range=[WIN, TIE, LOSS]),
+                        legend=None),
+        tooltip=[alt.Tooltip("query_id:N"), alt.Tooltip("value_a:Q", format=D3_FMT, title=a),
+                 alt.Tooltip("value_b:Q", format=D3_FMT, title=b),
+                 alt.Tooltip("delta:Q", format="+.4f", title="delta")],
+    )
+    return (diag + points).properties(height=340)
+
+
+def win_heatmap(frame: pd.DataFrame, measure: str) -> alt.Chart:
+    """Row run's wins over column run (long frame: row, col, wins, ties, losses, n)."""
+    runs = list(dict.fromkeys(frame["row"]))
+    size = max(220, 34 * len(runs))
+    base = alt.Chart(frame).encode(
+        x=alt.X("col:N", sort=runs, title="… against this run", axis=alt.Axis(labelAngle=-40, labelLimit=200)),
+        y=alt.Y("row:N", sort=runs, title="wins of this run …", axis=alt.Axis(labelLimit=260)),
+    )
+    rect = base.mark_rect().encode(
+        color=alt.Color("share:Q", title="win share", scale=alt.Scale(scheme="redyellowgreen", domain=[0, 1])),
+        tooltip=[alt.Tooltip("row:N", title="run"), alt.Tooltip("col:N", title="against"), "wins:Q", "ties:Q",
+                 "losses:Q", alt.Tooltip("n:Q", title="queries")],
+    )
+    text = base.mark_text(fontSize=11).encode(text="label:N")
+    return (rect + text).properties(height=size, title=f"wins / ties / losses on {measure}")

@@ -1,0 +1,78 @@
+"""What every page shares: the selected store and collection, number formats, messages.
+
+app.py (the router) resolves the store and collection in the sidebar once per rerun and puts a `Context` in
+session state; pages read it with `context()`. Widgets that define a view are bound to URL query parameters
+(`bind="query-params"`, the key is the parameter name), so copying the URL shares the view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import streamlit as st
+
+from workbench.app import data
+from workbench.model import RunInfo
+
+FMT = "%.4f"
+"""Numbers as trec_eval prints them."""
+D3_FMT = ".4f"
+_CTX_KEY = "_workbench_ctx"
+
+
+@dataclass(frozen=True)
+class Context:
+    db: str
+    token: data.Token
+    collection: str | None
+
+    def runs(self) -> list[RunInfo]:
+        return data.runs(self.db, self.token, self.collection) if self.collection else []
+
+    def run_names(self) -> list[str]:
+        return [r.name for r in self.runs()]
+
+    def measures(self) -> list[str]:
+        return data.measures(self.db, self.token, self.collection) if self.collection else []
+
+
+def set_context(ctx: Context) -> None:
+    st.session_state[_CTX_KEY] = ctx
+
+
+def context(*, need_collection: bool = True) -> Context:
+    """The store and collection chosen in the sidebar; stops the page with a hint when there is none."""
+    ctx = st.session_state.get(_CTX_KEY)
+    if ctx is None:
+        st.error("No store selected.")
+        st.stop()
+    if need_collection and not ctx.collection:
+        st.info("The store has no collection yet. Add one with `workbench collection add NAME --qrels FILE`.")
+        st.stop()
+    return ctx
+
+
+def fmt4(value: float | None) -> str:
+    return "–" if value is None or value != value else f"{value:.4f}"
+
+
+def default_pick(options: Sequence[str], preferred: Sequence[str], n: int = 1) -> list[str]:
+    """The preferred options that exist, topped up with the first options, n in all."""
+    out = [p for p in preferred if p in options][:n]
+    out += [o for o in options if o not in out][: max(0, n - len(out))]
+    return out
+
+
+def first_stage_default(runs: Sequence[RunInfo]) -> list[str]:
+    """A sensible default baseline: a run called bm25, else the first first-stage run."""
+    names = [r.name for r in runs]
+    firsts = [r.name for r in runs if not r.parent]
+    return default_pick(names, ["bm25", *firsts], 1)
+
+
+def need(condition: bool, message: str) -> None:
+    """Stop the page with an info box when the user has not picked enough yet."""
+    if not condition:
+        st.info(message)
+        st.stop()

@@ -1,0 +1,128 @@
+"""Leaderboard: runs x measures with deltas, significance marks and CIs against baselines; exports."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from workbench.app import charts, data
+from workbench.app.common import context, first_stage_default, need
+from workbench.export import FORMATS, render
+from workbench.export.leaderboard import SYMBOLS, Leaderboard
+from workbench.leaderboard import CORRECTIONS, TESTS
+
+EXTENSIONS = {"markdown": ("md", "text/markdown"), "csv": ("csv", "text/csv"), "latex": ("tex", "text/x-tex"),
+              "html": ("html", "text/html"), "json": ("json", "application/json")}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def table(key: tuple, _lb: Leaderboard, kinds: dict[str, str]) -> pd.DataFrame:
+    """One text cell per run and measure, as in the exports: `0.4796† ★ (+0.0123)`.
+
+    The value leads (4 decimals, integer part left-padded with spaces), so sorting a column sorts by value.
+    † etc. mark significance against each baseline, ★ the best value, the bracket the delta to the first baseline.
+    """
+    lb = _lb
+    best = lb.best()
+    frame = pd.DataFrame({"run": list(lb.runs), "kind": [kinds.get(r, "") for r in lb.runs]})
+    for m in lb.measures:
+        values = lb.values.loc[list(lb.runs), m]
+        width = len(f"{values.abs().max():.4f}") if values.notna().any() else 6
+        cells = []
+        for run, v in zip(lb.runs, values, strict=True):
+            text = "–" if pd.isna(v) else f"{v:.4f}".rjust(width)
+            text += "".join(SYMBOLS[j] for j in lb.marks(run, m))
+            if run in best[m]:
+                text += " ★"
+            if lb.baselines and run != lb.baselines[0]:
+                text += f"  ({lb.delta(run, m, lb.baselines[0]):+.4f})"
+            cells.append(text)
+        frame[m] = cells
+        if lb.show_ci and lb.significance is not None:
+            frame[f"{m} CI"] = [_ci(lb, r, m) for r in lb.runs]
+    return frame
+
+
+def _ci(lb: Leaderboard, run: str, m: str) -> str:
+    ci = lb.ci(run, m)
+    return "" if ci is None or run == lb.baselines[0] else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]"
+
+
+ctx = context()
+st.title("Leaderboard")
+run_infos = ctx.runs()
+names = [r.name for r in run_infos]
+scored = ctx.measures()
+need(bool(scored), "No scores yet: run `workbench evaluate -c COLLECTION` or score runs on the Runs page.")
+defaults = [m for m in data.default_measures(ctx.db, ctx.token, ctx.collection) if m in scored] or scored[:3]
+
+left, right = st.columns([3, 2])
+measures = left.multiselect("Measures", scored, default=defaults, key="measures", bind="query-params")
+baselines = right.multiselect("Baselines (significance marks and deltas against these)", names,
+                              default=first_stage_default(run_infos), key="baselines", bind="query-params",
+                              max_selections=len(SYMBOLS))
+with st.expander("Significance settings", expanded=False):
+    c1, c2, c3, c4, c5 = st.columns(5)
+    test = c1.selectbox("Paired test", TESTS, key="test", bind="query-params")
+    correction = c2.selectbox("Correction", CORRECTIONS, key="correction", bind="query-params",
+                              help="Holm/Bonferroni/Benjamini-Hochberg over every comparison in the table")
+    alpha = c3.selectbox("alpha", (0.05, 0.01, 0.1), key="alpha", bind="query-params")
+    resamples = c4.selectbox("Resamples (CIs, randomisation test)", (1000, 10000), key="resamples",
+                             bind="query-params")
+    show_ci = c5.toggle("95% CI of Δ", value=True, key="ci", bind="query-params")
+need(bool(measures), "Pick at least one measure.")
+
+ev = data.evaluation(ctx.db, ctx.token, ctx.collection, tuple(measures))
+missing = [n for n in names if n not in ev.runs]
+if missing:
+    st.warning(f"{len(missing)} run(s) lack scores on these measures and are not shown: "
+               f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+    if st.button(f"Score {len(missing)} run(s) on {', '.join(measures)}", key="score_missing"):
+        with st.spinner("scoring ..."):
+            data.score_runs(ctx.db, ctx.collection, missing, measures)
+        st.rerun()
+need(bool(ev.runs), "No run has scores on every selected measure.")
+baselines = [b for b in baselines if b in ev.runs]
+
+with st.spinner("building the leaderboard ..."):
+    lb = data.leaderboard(ctx.db, ctx.token, ctx.collection, tuple(measures), None, tuple(baselines), test,
+                          correction, float(alpha), int(resamples), bool(show_ci))
+
+kinds = {r.name: str(r.kind) for r in run_infos}
+config = {"run": st.column_config.TextColumn("run", pinned=True)}
+key = (ctx.db, ctx.token, ctx.collection, tuple(measures), tuple(baselines), test, correction, alpha, resamples,
+       show_ci)
+st.dataframe(table(key, lb, kinds), hide_index=True, column_config=config, width="stretch",
+             height=min(38 * (len(lb.runs) + 1) + 3, 900))
+for line in lb.legend():
+    st.caption(line.replace("in bold", "marked ★"))
+
+st.subheader("Downloads")
+cols = st.columns(len(FORMATS))
+for col, fmt in zip(cols, FORMATS, strict=True):
+    ext, mime = EXTENSIONS[fmt]
+    col.download_button(fmt, lambda fmt=fmt: render(lb, fmt), file_name=f"leaderboard-{ctx.collection}.{ext}",
+                        mime=mime, key=f"dl_{fmt}", icon=":material/download:", width="stretch", on_click="ignore")
+
+st.subheader("Mean with 95% bootstrap CI")
+chart_measure = st.selectbox("Measure", measures, key="chart", bind="query-params")
+cis = data.mean_intervals(ctx.db, ctx.token, ctx.collection, chart_measure, tuple(lb.runs), int(resamples))
+if lb.significance is not None and baselines:
+    sig = lb.significance.table
+    sig = sig[(sig["baseline"] == baselines[0]) & (sig["measure"] == chart_measure)].set_index("run")
+
+    def verdict(run: str) -> str:
+        if run == baselines[0]:
+            return f"baseline ({run})"
+        if run not in sig.index or not bool(sig.at[run, "significant"]):
+            return "not significant"
+        return "significantly better" if sig.at[run, "mean_delta"] > 0 else "significantly worse"
+
+    cis = cis.assign(versus=[verdict(r) for r in cis["run"]])
+    scale = alt.Scale(domain=[f"baseline ({baselines[0]})", "significantly better", "not significant",
+                              "significantly worse"], range=["#555555", charts.WIN, "#90a4ae", charts.LOSS])
+    st.altair_chart(charts.bars_with_ci(cis, chart_measure, color_field="versus", color_scale=scale),
+                    width="stretch")
+else:
+    st.altair_chart(charts.bars_with_ci(cis, chart_measure), width="stretch")

@@ -1,0 +1,96 @@
+"""Per-query comparison of two runs (wins/ties/losses, deltas, scatter) and a win matrix over several runs."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pandas as pd
+import streamlit as st
+
+from workbench.app import charts, data
+from workbench.app.common import FMT, context, default_pick, first_stage_default, fmt4, need
+
+ctx = context()
+st.title("Per-query comparison")
+run_infos = ctx.runs()
+names = [r.name for r in run_infos]
+scored = ctx.measures()
+need(len(names) >= 2 and bool(scored), "Needs at least two scored runs in the collection.")
+
+baseline = first_stage_default(run_infos)
+challenger = default_pick(names, [n for n in names if n.startswith(f"{baseline[0]}__")], 1) if baseline else []
+c1, c2, c3, c4 = st.columns([3, 3, 2, 1])
+a = c1.selectbox("Run A", names, index=names.index(challenger[0]) if challenger else 0, key="a",
+                 bind="query-params")
+b = c2.selectbox("Run B", names, index=names.index(baseline[0]) if baseline else 1, key="b", bind="query-params")
+measure = c3.selectbox("Measure", scored, index=scored.index("nDCG@10") if "nDCG@10" in scored else 0,
+                       key="measure", bind="query-params")
+tol = c4.number_input("Tie tolerance", min_value=0.0, max_value=1.0, value=0.0, step=0.001, format="%.4f",
+                      key="tol", bind="query-params", help="|A − B| ≤ tolerance counts as a tie")
+need(a != b, "Pick two different runs.")
+
+cmp = data.pair(ctx.db, ctx.token, ctx.collection, a, b, measure, float(tol), 10)
+m = st.columns(6)
+m[0].metric("A wins", cmp.wins)
+m[1].metric("ties", cmp.ties)
+m[2].metric("A losses", cmp.losses)
+m[3].metric(f"mean A ({measure})", fmt4(cmp.mean_a))
+m[4].metric(f"mean B ({measure})", fmt4(cmp.mean_b))
+m[5].metric("mean Δ (A − B)", f"{cmp.mean_delta:+.4f}")
+st.caption(f"A = **{a}**, B = **{b}**, over the {cmp.n_queries} queries both runs are scored on "
+           "(judged queries a run misses score 0, as trec_eval -c).")
+
+deltas = cmp.to_frame()
+left, right = st.columns([3, 2])
+left.altair_chart(charts.delta_bars(deltas, a, b, measure), width="stretch")
+right.altair_chart(charts.scatter_ab(deltas, a, b, measure), width="stretch")
+
+
+def changes(rows, label: str) -> pd.DataFrame:
+    frame = pd.DataFrame([r.__dict__ for r in rows], columns=["query_id", "value_a", "value_b", "delta"])
+    topics = data.topics(ctx.db, ctx.token, ctx.collection).set_index("query_id")["text"]
+    frame.insert(1, "query", [topics.get(q, "") for q in frame["query_id"]])
+    frame["open"] = ["drilldown?" + urlencode({"collection": ctx.collection, "q": q, "a": a, "b": b})
+                     for q in frame["query_id"]]
+    frame.insert(0, "", label)
+    return frame
+
+
+st.subheader("Biggest changes")
+table = pd.concat([changes(cmp.top_gains, "win"), changes(cmp.top_losses, "loss")], ignore_index=True)
+if table.empty:
+    st.info("The runs score every query the same.")
+else:
+    st.dataframe(
+        table, hide_index=True, width="stretch",
+        column_config={
+            "value_a": st.column_config.NumberColumn(f"A: {a}", format=FMT),
+            "value_b": st.column_config.NumberColumn(f"B: {b}", format=FMT),
+            "delta": st.column_config.NumberColumn("Δ", format="%+.4f"),
+            "query": st.column_config.TextColumn("query", width="large"),
+            "open": st.column_config.LinkColumn("drill-down", display_text="open ↗"),
+        },
+    )
+    pick = st.selectbox("Open a query side by side", table["query_id"].tolist(),
+                        format_func=lambda q: f"{q}  ({table.set_index('query_id').at[q, 'delta']:+.4f})",
+                        key="open_q")
+    st.page_link("workbench/app/pages/drilldown.py", label=f"Drill down into query {pick}",
+                 icon=":material/manage_search:",
+                 query_params={"collection": ctx.collection, "q": pick, "a": a, "b": b})
+
+st.subheader("Win matrix")
+firsts = [r.name for r in run_infos if not r.parent]
+chosen = st.multiselect("Runs", names, default=list(dict.fromkeys([a, b, *firsts]))[:8], key="runs",
+                        bind="query-params")
+if len(chosen) >= 2:
+    wm = data.matrix(ctx.db, ctx.token, ctx.collection, tuple(chosen), measure, float(tol))
+    wins, ties, losses, n = (wm.to_frame(w) for w in ("wins", "ties", "losses", "n_queries"))
+    long = pd.DataFrame(
+        [{"row": r, "col": c, "wins": int(wins.at[r, c]), "ties": int(ties.at[r, c]),
+          "losses": int(losses.at[r, c]), "n": int(n.at[r, c])} for r in wm.runs for c in wm.runs if r != c])
+    long["share"] = long["wins"] / long["n"].where(long["n"] > 0, 1)
+    long["label"] = [f"{w}/{t}/{lo}" for w, t, lo in zip(long["wins"], long["ties"], long["losses"], strict=True)]
+    st.altair_chart(charts.win_heatmap(long, measure), width="stretch")
+    st.caption("Each cell: wins / ties / losses of the row run against the column run, per query.")
+else:
+    st.info("Pick two or more runs for the win matrix.")
