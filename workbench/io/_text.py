@@ -189,10 +189,12 @@ def whitespace_fields(lines: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray
     Returns the list array of fields, the field count per line and a mask of comment lines (first
     non-space character '#'; a '#' inside a field is data).
     """
-    fields = pc.ascii_split_whitespace(lines)
-    counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
-    comment = pc.starts_with(pc.ascii_ltrim_whitespace(lines), "#").to_numpy(zero_copy_only=False)
-    return fields, counts.astype(np.int64), comment
+    trimmed = pc.ascii_trim_whitespace(lines)
+    fields = pc.ascii_split_whitespace(trimmed)
+    counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False).astype(np.int64)
+    counts[pc.equal(pc.binary_length(trimmed), 0).to_numpy(zero_copy_only=False)] = 0  # "" splits to [""]
+    comment = pc.starts_with(trimmed, "#").to_numpy(zero_copy_only=False)
+    return fields, counts, comment
 
 
 def field(fields: pa.Array, j: int) -> pa.Array:
@@ -207,3 +209,80 @@ def raise_first(error_cls: type[InputFormatError], path: Path, problems: list[tu
 
 def clip(value: str, n: int = 60) -> str:
     return value if len(value) <= n else value[: n - 3] + "..."
+
+
+@dataclass
+class Lines:
+    """The checked lines of a file: non-blank, non-comment lines and their 1-based physical numbers."""
+
+    text: Text
+    lines: pa.Array
+    line_no: np.ndarray
+    problems: list[tuple[int, str]]
+
+
+def data_lines(path: Path, error_cls: type[InputFormatError], *, comments: bool) -> Lines:
+    """Load a file and keep its data lines (blank lines, and '#' comment lines when allowed, dropped)."""
+    text = load_text(path, error_cls)
+    lines = lines_array(text.data)
+    trimmed = pc.ascii_trim_whitespace(lines)
+    keep = pc.greater(pc.binary_length(trimmed), 0).to_numpy(zero_copy_only=False)
+    if comments:
+        keep &= ~pc.starts_with(trimmed, "#").to_numpy(zero_copy_only=False)
+    idx = np.flatnonzero(keep)
+    problems = [] if text.bad_line is None else [(text.bad_line, text.bad_message or "unreadable line")]
+    return Lines(text, pc.take(lines, pa.array(idx, pa.int64())), idx + 1, problems)
+
+
+def first_true(mask: np.ndarray) -> int | None:
+    hits = np.flatnonzero(mask)
+    return int(hits[0]) if hits.size else None
+
+
+def jsonl_fields(
+    path: Path, error_cls: type[InputFormatError], lines: Lines, keys: tuple[str, ...]
+) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """Parse JSON-lines records with DuckDB's vectorised JSON functions; string values of `keys`.
+
+    Invalid JSON and non-object lines are reported by line; a missing key comes back as null.
+    """
+    import duckdb
+
+    problems = list(lines.problems)
+    con = duckdb.connect()
+    try:
+        con.register("src", pa.table({"line": lines.lines}))
+        # every JSON function sits behind CASE WHEN valid: DuckDB raises on invalid JSON otherwise
+        cols = ", ".join(f"CASE WHEN ok THEN json_extract_string(line, '$.{k}') END AS \"{k}\"" for k in keys)
+        table = con.sql(
+            f"SELECT ok, kind, {cols} FROM (SELECT line, valid AND coalesce(kind = 'OBJECT', false) AS ok, kind "
+            "FROM (SELECT line, json_valid(line) AS valid, "
+            "CASE WHEN json_valid(line) THEN json_type(line) END AS kind FROM src))"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    ok = table.column("ok").fill_null(False).to_numpy(zero_copy_only=False)
+    bad = first_true(~ok)
+    if bad is not None:
+        kind = table.column("kind")[bad].as_py()
+        what = "invalid JSON" if kind is None else f"expected a JSON object, got {kind.lower()}"
+        problems.append((int(lines.line_no[bad]), what))
+    return table.drop_columns(["ok", "kind"]), problems
+
+
+def duplicate_first(values: pa.Array) -> tuple[int, int] | None:
+    """(index of the first repeated value, index of its first occurrence), in row order; None if unique."""
+    if len(values) == 0:
+        return None
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    codes = pc.dictionary_encode(values).indices.to_numpy(zero_copy_only=False)
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    rep = np.flatnonzero(sorted_codes[1:] == sorted_codes[:-1]) + 1
+    if rep.size == 0:
+        return None
+    later = order[rep]
+    i = int(later.min())
+    first = int(np.flatnonzero(codes == codes[i])[0])
+    return i, first

@@ -301,9 +301,9 @@ def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> 
             """SELECT i, first, qid, docid FROM (
                    SELECT i, qid, docid, min(i) OVER (PARTITION BY qid, docid) AS first FROM raw)
                WHERE i > first ORDER BY i LIMIT 1"""
-        ).fetchone()
-        if dup is not None:
-            i, first, qid, docid = dup
+        ).fetchall()
+        if dup:
+            i, first, qid, docid = dup[0]
             problems.append(
                 (
                     int(line_no[i]),

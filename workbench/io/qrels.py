@@ -1,0 +1,91 @@
+"""Read relevance judgments: TREC qrels (`qid iter docid rel`) or BEIR TSV (`query-id corpus-id score`).
+
+The format is detected from the first data line (the BEIR header). Judgments of the same (query, doc) pair
+with the same grade collapse to one row; different grades are an error, because which one trec_eval uses
+depends on file order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from workbench.errors import QrelsFormatError
+from workbench.io import _text
+from workbench.model import QRELS_SCHEMA
+
+BEIR_HEADER = ("query-id", "corpus-id", "score")
+_INT = r"[+-]?[0-9]{1,18}"
+
+
+def read_qrels(path: str | Path) -> pa.Table:
+    """Parse and validate a qrels file (gzip ok); QrelsFormatError names the first offending line."""
+    path = Path(path)
+    if not path.is_file():
+        raise QrelsFormatError(path, None, "no such file")
+    src = _text.data_lines(path, QrelsFormatError, comments=True)
+    problems = list(src.problems)
+    fields = pc.ascii_split_whitespace(src.lines)
+    counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
+    line_no = src.line_no
+    beir = len(src.lines) > 0 and tuple(src.lines[0].as_py().strip().split("\t")) == BEIR_HEADER
+    if beir:
+        fields, counts, line_no = fields.slice(1), counts[1:], line_no[1:]
+        want, layout, cols = 3, "query-id<TAB>corpus-id<TAB>score", (0, 1, 2)
+    else:
+        want, layout, cols = 4, "qid iter docid rel", (0, 2, 3)
+    bad = _text.first_true(counts != want)
+    if bad is not None:
+        problems.append((int(line_no[bad]), f"expected {want} fields ({layout}), got {int(counts[bad])}"))
+        keep = slice(0, bad)
+        fields, counts, line_no = fields.slice(0, bad), counts[keep], line_no[keep]
+    qid, docid, rel = (_text.field(fields, j) for j in cols)
+    is_int = pc.match_substring_regex(rel, f"^{_INT}$").to_numpy(zero_copy_only=False)
+    bad = _text.first_true(~is_int)
+    if bad is not None:
+        problems.append((int(line_no[bad]), f"relevance must be an integer, got {_text.clip(rel[bad].as_py())!r}"))
+        qid, docid, rel, line_no = qid[:bad], docid[:bad], rel[:bad], line_no[:bad]
+    relevance = pc.cast(rel, pa.int64())
+    table = pa.table({"query_id": qid, "doc_id": docid, "relevance": relevance}, schema=QRELS_SCHEMA)
+    table, dup_problem = _collapse_duplicates(table, line_no)
+    if dup_problem:
+        problems.append(dup_problem)
+    _text.raise_first(QrelsFormatError, path, problems)
+    if table.num_rows == 0:
+        raise QrelsFormatError(path, 1, "no judgments (the file is empty or has only blank/comment lines)")
+    return table
+
+
+def _collapse_duplicates(table: pa.Table, line_no: np.ndarray) -> tuple[pa.Table, tuple[int, str] | None]:
+    """Drop exact repeats; report the first pair judged again with a different grade."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("q", table.append_column("i", pa.array(np.arange(table.num_rows, dtype=np.int64))))
+        clash = con.execute(
+            """SELECT i, first, query_id, doc_id, relevance, first_rel FROM (
+                   SELECT i, query_id, doc_id, relevance,
+                          first_value(i) OVER w AS first, first_value(relevance) OVER w AS first_rel
+                   FROM q WINDOW w AS (PARTITION BY query_id, doc_id ORDER BY i))
+               WHERE relevance <> first_rel ORDER BY i LIMIT 1"""
+        ).fetchall()
+        n_distinct = con.execute("SELECT count(*) FROM (SELECT DISTINCT query_id, doc_id FROM q)").fetchall()[0][0]
+        if n_distinct < table.num_rows:
+            table = con.sql(
+                "SELECT query_id, doc_id, relevance FROM q QUALIFY row_number() OVER "
+                "(PARTITION BY query_id, doc_id ORDER BY i) = 1 ORDER BY i"
+            ).to_arrow_table().cast(QRELS_SCHEMA)
+    finally:
+        con.close()
+    if not clash:
+        return table, None
+    i, first, qid, docid, rel, first_rel = clash[0]
+    return table, (
+        int(line_no[i]),
+        f"doc_id {docid} judged twice for query {qid} with different grades "
+        f"({first_rel} at line {int(line_no[first])}, {rel} here)",
+    )
