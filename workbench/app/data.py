@@ -202,7 +202,7 @@ def depth_curve(db: str, token: Token, collection: str, first: str, reranked: st
 def fused(db: str, token: Token, collection: str, inputs: tuple[str, ...], params: tuple[tuple[str, object], ...],
           measures: tuple[str, ...]) -> tuple[pa.Table, pd.DataFrame]:
     """The fused run and its per-query scores (`run`="fused") on `measures`, computed in memory (not stored)."""
-    from workbench.retrieval import fuse
+    from workbench.retrieval.fuse import fuse
     from workbench.scoring import evaluate
 
     result = fuse([run_rows(db, token, collection, n) for n in inputs], names=list(inputs), **dict(params))

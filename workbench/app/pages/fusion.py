@@ -1,0 +1,122 @@
+"""Fusion lab: fuse stored runs, compare the fused run with its inputs per query, save it as a run."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from workbench.analysis.compare import compare_pair
+from workbench.app import data
+from workbench.app.common import D3_FMT, FMT, context, default_pick, need
+from workbench.errors import WorkbenchError
+from workbench.evaluate import aggregate
+
+METHODS = ("rrf", "combsum", "combmnz", "interpolation")
+NORMS = ("minmax", "zscore", "rank", "none")
+
+ctx = context()
+st.title("Fusion lab")
+run_infos = ctx.runs()
+names = [r.name for r in run_infos]
+need(len(names) >= 2, "Needs at least two runs in the collection.")
+firsts = [r.name for r in run_infos if not r.parent]
+
+c1, c2, c3 = st.columns([4, 2, 2])
+inputs = c1.multiselect("Input runs", names, default=default_pick(names, ["bm25", "splade-pp-ed", *firsts], 2),
+                        key="inputs", bind="query-params")
+method = c2.selectbox("Method", METHODS, key="method", bind="query-params")
+norm = c3.selectbox("Normalisation", NORMS, key="norm", bind="query-params", disabled=method == "rrf",
+                    help="per run and query, over the top-depth documents; RRF uses ranks only")
+c4, c5, c6 = st.columns([2, 2, 4])
+k = c4.number_input("RRF k", min_value=0, max_value=1000, value=60, key="k", bind="query-params",
+                    disabled=method != "rrf")
+depth = c5.number_input("Depth per input", min_value=1, max_value=10000, value=1000, key="depth",
+                        bind="query-params")
+weights_text = c6.text_input("Weights (one per input, comma-separated; empty = default)", key="w",
+                             bind="query-params")
+need(len(inputs) >= 2, "Pick at least two input runs.")
+try:
+    weights = [float(w) for w in weights_text.replace(" ", "").split(",") if w] or None
+except ValueError:
+    st.error(f"weights must be numbers separated by commas, got {weights_text!r}")
+    st.stop()
+if method == "interpolation" and len(inputs) != 2:
+    st.error("interpolation fuses exactly two runs")
+    st.stop()
+
+params: dict[str, object] = {"method": method, "depth": int(depth)}
+if method == "rrf":
+    params["k"] = int(k)
+else:
+    params["norm"] = None if norm == "none" else norm
+if weights is not None:
+    params["weights"] = weights
+measures = tuple(data.default_measures(ctx.db, ctx.token, ctx.collection))
+with st.spinner("fusing and scoring ..."):
+    fused_run, fused_scores = data.fused(ctx.db, ctx.token, ctx.collection, tuple(inputs),
+                                         tuple(sorted(params.items())), measures)
+    ev = data.evaluation(ctx.db, ctx.token, ctx.collection, measures, tuple(inputs))
+need(set(inputs) <= set(ev.runs), "Score the input runs first (Leaderboard page or `workbench evaluate`).")
+scores = pd.concat([fused_scores, ev.per_query[["run", "query_id", "measure", "value"]]], ignore_index=True)
+
+st.subheader("Fused run beside its inputs")
+agg = aggregate(scores).pivot(index="run", columns="measure", values="value").reindex(
+    index=["fused", *inputs], columns=list(measures))
+st.dataframe(agg.reset_index(), hide_index=True, width="stretch",
+             column_config={m: st.column_config.NumberColumn(m, format=FMT) for m in measures})
+st.caption(f"fused: {len(fused_run)} rows over {len(set(fused_run.column('query_id').to_pylist()))} queries, "
+           f"computed in memory (not stored until saved).")
+
+st.subheader("Where the gains come from")
+measure = st.selectbox("Measure", measures, key="measure", bind="query-params")
+rows = []
+parts = []
+for name in inputs:
+    cmp = compare_pair(scores, "fused", name, measure)
+    rows.append({"against": name, "wins": cmp.wins, "ties": cmp.ties, "losses": cmp.losses,
+                 "mean Δ": cmp.mean_delta, "fused": cmp.mean_a, "input": cmp.mean_b})
+    parts.append(cmp.to_frame().assign(against=name))
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+             column_config={"mean Δ": st.column_config.NumberColumn(format="%+.4f"),
+                            "fused": st.column_config.NumberColumn(format=FMT),
+                            "input": st.column_config.NumberColumn(format=FMT)})
+deltas = pd.concat(parts, ignore_index=True)
+order = (deltas.groupby("query_id")["delta"].min().sort_values(ascending=False).index.tolist())
+chart = alt.Chart(deltas).mark_bar().encode(
+    x=alt.X("query_id:N", sort=order, title="queries (sorted by the fused run's smallest gain over any input)",
+            axis=alt.Axis(labels=len(order) <= 80, labelAngle=-90)),
+    y=alt.Y("delta:Q", title=f"Δ {measure}: fused − input", axis=alt.Axis(format=D3_FMT)),
+    xOffset="against:N",
+    color=alt.Color("against:N", legend=alt.Legend(orient="top", title="against input")),
+    tooltip=["query_id:N", "against:N", alt.Tooltip("value_a:Q", format=D3_FMT, title="fused"),
+             alt.Tooltip("value_b:Q", format=D3_FMT, title="input"), alt.Tooltip("delta:Q", format="+.4f")],
+).properties(height=320)
+st.altair_chart(chart, width="stretch")
+wide = deltas.pivot(index="query_id", columns="against", values="delta")
+st.caption("Queries above zero for every input gained from fusion itself; above for one input only "
+           "inherited the other input's strength.")
+with st.expander("Per-query deltas"):
+    st.dataframe(wide.reset_index(), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(c, format="%+.4f") for c in wide.columns})
+
+st.subheader("Save as a run")
+default_name = f"{method}({','.join(inputs)})"
+with st.form("save"):
+    name = st.text_input("Run name", value=default_name)
+    score_it = st.checkbox("Score it on the default measures", value=True)
+    saved = st.form_submit_button("Save fused run", icon=":material/save:")
+if saved:
+    from workbench.produce import Recipe, produce
+
+    recipe = Recipe(ctx.collection, name, "fuse", None, tuple(inputs), dict(params))
+    try:
+        with st.spinner(f"writing and ingesting {name} ..."):
+            result = produce(data.store_for(ctx.db), recipe, runs_dir=data.runs_dir())
+            if score_it:
+                data.score_runs(ctx.db, ctx.collection, [result.info.name])
+    except WorkbenchError as exc:
+        st.error(str(exc))
+    else:
+        st.success(f"{result.status} run {result.info.name} ({result.info.n_rows} rows, "
+                   f"{result.info.n_queries} queries)")

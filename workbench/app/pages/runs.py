@@ -1,0 +1,131 @@
+"""Runs: the collection's runs with metadata and warnings; ingest by upload (validated first); delete."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from workbench.app import data
+from workbench.app.common import context
+from workbench.errors import InputFormatError, WorkbenchError
+from workbench.model import RunKind
+
+MAX_UPLOAD_MB = int(os.environ.get("WORKBENCH_MAX_UPLOAD_MB", "500"))
+"""Refused above this size (the server's maxUploadSize in .streamlit/config.toml is the outer limit)."""
+REPORT_KEY = "_ingest_report"
+AUTO = "(auto)"
+
+
+def upload_error(exc: WorkbenchError, tmp: Path, filename: str) -> str:
+    """The library's message, with the temporary path replaced by the uploaded file's name."""
+    if isinstance(exc, InputFormatError):
+        where = f"{filename}:{exc.line}" if exc.line is not None else filename
+        return f"{where}: {exc.reason}" + (f" ({exc.hint})" if exc.hint else "")
+    return str(exc).replace(str(tmp), filename)
+
+
+def ingest_upload(db: str, collection: str, upload, *, name: str | None, kind: str | None, parent: str | None,
+                  depth: int | None, replace: bool, score: bool) -> bool:
+    """Write the upload to a private temp file and let ingest_run validate and store it (all or nothing).
+
+    Errors are shown at once; on success the report is kept in session state for after the rerun that
+    refreshes the run table, and True is returned.
+    """
+    from workbench.ingest import ingest_run, run_name_for
+
+    if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+        st.error(f"{upload.name}: {upload.size / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB upload limit; "
+                 f"ingest it with `workbench ingest` instead")
+        return False
+    with tempfile.TemporaryDirectory(prefix="workbench-upload-") as tmpdir:
+        tmp = Path(tmpdir) / Path(upload.name).name
+        tmp.write_bytes(upload.getvalue())
+        try:
+            result = ingest_run(data.store_for(db), collection, tmp, name=name or run_name_for(upload.name),
+                                kind=kind, parent=parent, depth=depth, replace=replace)
+        except WorkbenchError as exc:
+            st.error(upload_error(exc, tmp, upload.name), icon=":material/block:")
+            st.caption("Nothing was written to the store.")
+            return False
+    info = result.info
+    report = [("success", f"{result.status} run **{info.name}**: {info.n_rows} rows, {info.n_queries} queries")]
+    report += [("warning", w) for w in info.warnings]
+    if score and result.status != "unchanged":
+        with st.spinner("scoring on the default measures ..."):
+            data.score_runs(db, collection, [info.name])
+        report.append(("caption", "Scored on the collection's default measures."))
+    st.session_state[REPORT_KEY] = report
+    return True
+
+
+ctx = context()
+st.title("Runs")
+run_infos = ctx.runs()
+
+if run_infos:
+    table = pd.DataFrame([{
+        "run": r.name, "kind": str(r.kind), "parent": r.parent or "", "depth": r.depth,
+        "queries": r.n_queries, "rows": r.n_rows, "warnings": len(r.warnings), "tag": r.run_tag or "",
+        "ingested": (r.ingested_at or "")[:19], "hash": r.run_hash[:12],
+    } for r in run_infos])
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"warnings": st.column_config.NumberColumn("⚠", help="validation warnings")})
+    names = [r.name for r in run_infos]
+    by_name = {r.name: r for r in run_infos}
+    chosen = st.selectbox("Run details", names, key="run", bind="query-params")
+    info = by_name[chosen]
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(f"**{info.name}** · {info.kind} · {info.n_queries} queries · {info.n_rows} rows"
+                    + (f" · reranks **{info.parent}** at depth {info.depth}" if info.parent else ""))
+        if info.warnings:
+            for w in info.warnings:
+                st.warning(w)
+        else:
+            st.caption("No validation warnings.")
+        if info.metadata_header:
+            with st.expander("ir_metadata header"):
+                st.code(info.metadata_header, language="yaml")
+    with right:
+        st.json({"source_path": info.source_path, "run_tag": info.run_tag, "run_hash": info.run_hash,
+                 "ingested_at": info.ingested_at, "params": info.params, "software": info.software},
+                expanded=1)
+    with st.expander(f"Delete {chosen}"):
+        confirm = st.text_input(f"Type `{chosen}` to confirm", key="confirm_delete")
+        if st.button("Delete run", type="primary", disabled=confirm != chosen, icon=":material/delete:"):
+            from workbench.store import delete_run
+
+            delete_run(data.store_for(ctx.db), ctx.collection, chosen)
+            st.toast(f"deleted {chosen}")
+            st.rerun()
+else:
+    st.info("No runs yet: upload one below or use `workbench ingest`.")
+
+st.subheader("Ingest a run")
+kinds = [AUTO, *(k.value for k in RunKind)]
+with st.form("ingest", clear_on_submit=False):
+    upload = st.file_uploader(f"TREC run file (6 columns; at most {MAX_UPLOAD_MB} MB)",
+                              type=["trec", "run", "txt", "tsv", "gz"], max_upload_size=MAX_UPLOAD_MB)
+    c1, c2, c3, c4 = st.columns(4)
+    name = c1.text_input("Name (default: file stem)")
+    kind = c2.selectbox("Kind", kinds, help="(auto): rerank when a parent is given, else other")
+    parent = c3.selectbox("Parent (for reranked runs)", ["", *[r.name for r in run_infos]])
+    depth = c4.number_input("Rerank depth", min_value=0, value=0, help="0 = not a reranked run")
+    c5, c6 = st.columns(2)
+    replace = c5.checkbox("Replace a run with the same name")
+    score = c6.checkbox("Score on the default measures", value=True)
+    submitted = st.form_submit_button("Validate and ingest", icon=":material/upload:")
+if submitted:
+    if upload is None:
+        st.error("Choose a file first.")
+    else:
+        if ingest_upload(ctx.db, ctx.collection, upload, name=name.strip() or None,
+                         kind=None if kind == AUTO else kind, parent=parent or None, depth=int(depth) or None,
+                         replace=replace, score=score):
+            st.rerun()
+for level, text in st.session_state.pop(REPORT_KEY, []):
+    getattr(st, level)(text)
