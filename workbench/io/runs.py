@@ -66,6 +66,7 @@ def read_run(path: str | Path, *, encoding: str = "utf-8", allow_trailing_fields
 
 def _header(path: Path, lines: list[str]) -> tuple[str | None, list[str]]:
     """The ir_metadata block among the leading comment lines, as YAML text (without the '# ' prefixes)."""
+    lines = [line.rstrip("\r") for line in lines]
     stripped = [line.strip() for line in lines]
     markers = [s.lstrip("#").strip() for s in stripped]
     if META_START not in markers:
@@ -250,7 +251,10 @@ def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> 
         i = int(wrong[0])
         msg = f"expected 6 fields ({RUN_FIELDS}), got {int(counts[i])}"
         if counts[i] > 6:
-            msg += " (a space inside a docid? trec_eval ignores text after the 6th field; allow_trailing_fields=True does too)"
+            msg += (
+                " (a space inside a docid? trec_eval ignores text after the 6th field;"
+                " allow_trailing_fields=True does too)"
+            )
         problems.append((i + 1, msg))
     long = np.flatnonzero(data & (counts > 6))
     if allow_trailing_fields and long.size:

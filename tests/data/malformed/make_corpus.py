@@ -74,7 +74,8 @@ put("topics_empty.tsv", "topics", 1, "no topics", "")
 put("topics_latin1.tsv", "topics", 2, "invalid UTF-8", "1\tcafe\n2\tcaf\xe9\n".encode("latin-1"))
 
 # ---- docs
-put("docs_bad_json.jsonl", "docs", 2, "invalid JSON", '{"_id": "d1", "title": "", "text": "a"}\n{"_id": "d2", "text": "b"\n')
+put("docs_bad_json.jsonl", "docs", 2, "invalid JSON",
+    '{"_id": "d1", "title": "", "text": "a"}\n{"_id": "d2", "text": "b"\n')
 put("docs_missing_id.jsonl", "docs", 2, 'missing "_id"', '{"_id": "d1", "text": "a"}\n{"title": "t", "text": "b"}\n')
 put("docs_duplicate.jsonl", "docs", 3, "doc id d1 appears twice (first at line 1)",
     '{"_id": "d1", "text": "a"}\n{"_id": "d2", "text": "b"}\n{"_id": "d1", "text": "c"}\n')
