@@ -76,7 +76,9 @@ def _variants(raw: bytes) -> dict[str, bytes]:
         "crlf": body,
         "no_final_newline": raw.rstrip(b"\n"),
         "bom": b"\xef\xbb\xbf" + raw,
-        "comments_and_blanks": b"# a comment\n\n" + b"\n".join(lines[:100]) + b"\n  # mid comment\n\n"
+        "comments_and_blanks": b"# a comment\n\n"
+        + b"\n".join(lines[:100])
+        + b"\n  # mid comment\n\n"
         + b"\n".join(lines[100:]),
         "ir_metadata": header + raw,
         "tabs_and_padding": b"\n".join(b"  " + line.replace(b" ", b" \t ") for line in lines if line) + b"\n",

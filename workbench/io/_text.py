@@ -100,8 +100,12 @@ def load_text(path: str | Path, error_cls: type[InputFormatError], encoding: str
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            problems.append((line_of(data, exc.start), f"invalid UTF-8 (byte 0x{data[exc.start]:02x}); "
-                             "the file must be UTF-8 encoded"))
+            problems.append(
+                (
+                    line_of(data, exc.start),
+                    f"invalid UTF-8 (byte 0x{data[exc.start]:02x}); the file must be UTF-8 encoded",
+                )
+            )
     else:
         try:
             codecs.lookup(encoding)
@@ -177,9 +181,7 @@ def lines_array(data: bytes) -> pa.LargeStringArray:
     """Every physical line as one Arrow string (zero copy; the trailing '\\n' and any '\\r' stripped)."""
     starts, _ = line_bounds(data)
     offsets = np.concatenate((starts, [len(data)])).astype(np.int64)
-    raw = pa.LargeStringArray.from_buffers(
-        len(starts), pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)
-    )
+    raw = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
     return pc.utf8_rtrim(raw, characters="\r\n")
 
 

@@ -75,10 +75,14 @@ def _collapse_duplicates(table: pa.Table, line_no: np.ndarray) -> tuple[pa.Table
         ).fetchall()
         n_distinct = con.execute("SELECT count(*) FROM (SELECT DISTINCT query_id, doc_id FROM q)").fetchall()[0][0]
         if n_distinct < table.num_rows:
-            table = con.sql(
-                "SELECT query_id, doc_id, relevance FROM q QUALIFY row_number() OVER "
-                "(PARTITION BY query_id, doc_id ORDER BY i) = 1 ORDER BY i"
-            ).to_arrow_table().cast(QRELS_SCHEMA)
+            table = (
+                con.sql(
+                    "SELECT query_id, doc_id, relevance FROM q QUALIFY row_number() OVER "
+                    "(PARTITION BY query_id, doc_id ORDER BY i) = 1 ORDER BY i"
+                )
+                .to_arrow_table()
+                .cast(QRELS_SCHEMA)
+            )
     finally:
         con.close()
     if not clash:

@@ -73,7 +73,7 @@ def _jsonl(path: Path, src: _text.Lines) -> tuple[pa.Table, list[tuple[int, str]
     for key in ("_id", "text"):
         missing = _text.first_true(table.column(key).is_null().to_numpy(zero_copy_only=False))
         if missing is not None:
-            problems.append((int(src.line_no[missing]), f"missing \"{key}\""))
+            problems.append((int(src.line_no[missing]), f'missing "{key}"'))
     out = pa.table(
         {"query_id": table.column("_id"), "text": table.column("text"), "line": pa.array(src.line_no, pa.int64())}
     )
@@ -116,5 +116,10 @@ def _trec(path: Path, src: _text.Lines) -> tuple[pa.Table, list[tuple[int, str]]
         off = end + data[end:].index(tail[:1])
         what = "<top> without </top>" if tail.lower().startswith(b"<top>") else "text outside <top>...</top>"
         problems.append((_text.line_of(data, off), what))
-    return pa.table({"query_id": pa.array(ids, pa.string()), "text": pa.array(texts, pa.string()),
-                     "line": pa.array(lines, pa.int64())}), problems
+    return pa.table(
+        {
+            "query_id": pa.array(ids, pa.string()),
+            "text": pa.array(texts, pa.string()),
+            "line": pa.array(lines, pa.int64()),
+        }
+    ), problems

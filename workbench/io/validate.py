@@ -85,7 +85,6 @@ def run_qrels_warnings(table: pa.Table, qrels: pa.Table | None) -> list[str]:
     if qrels_only:
         ids = [q for (q,) in qrels_only]
         warnings.append(
-            f"{len(ids)} judged queries are missing from the run and score 0 in every measure "
-            f"(e.g. {_examples(ids)})"
+            f"{len(ids)} judged queries are missing from the run and score 0 in every measure (e.g. {_examples(ids)})"
         )
     return warnings

@@ -14,6 +14,10 @@ OK = "1 Q0 d1 1 3.5 tag\n1 Q0 d2 2 2.5 tag\n2 Q0 d1 1 1.0 tag\n"
 rows: list[tuple[str, str, int, str]] = []
 
 
+def _gz(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)  # reproducible bytes
+
+
 def put(name: str, reader: str, line: int, fragment: str, content: bytes | str) -> None:
     data = content.encode("utf-8") if isinstance(content, str) else content
     (HERE / name).write_bytes(data)
@@ -21,8 +25,13 @@ def put(name: str, reader: str, line: int, fragment: str, content: bytes | str) 
 
 
 # ---- runs
-put("run_5_fields.trec", "run", 2, "expected 6 fields (qid Q0 docid rank score tag), got 5",
-    "1 Q0 d1 1 3.5 t\n1 Q0 d2 2 2.5\n")
+put(
+    "run_5_fields.trec",
+    "run",
+    2,
+    "expected 6 fields (qid Q0 docid rank score tag), got 5",
+    "1 Q0 d1 1 3.5 t\n1 Q0 d2 2 2.5\n",
+)
 put("run_7_fields.trec", "run", 4, "got 7", OK + "2 Q0 d 2 1 2.0 tag\n")
 put("run_score_text.trec", "run", 2, "score must be a number, got 'high'", "1 Q0 a 1 1 t\n1 Q0 b 2 high t\n")
 put("run_score_nan.trec", "run", 3, "score must be a finite number, got 'nan'", OK[:36] + "1 Q0 d3 3 nan tag\n")
@@ -30,14 +39,15 @@ put("run_score_inf.trec", "run", 1, "score must be a finite number, got '-inf'",
 put("run_rank_float.trec", "run", 2, "rank must be an integer, got '2.5'", "1 Q0 a 1 1 t\n1 Q0 b 2.5 1 t\n")
 put("run_rank_text.trec", "run", 1, "rank must be an integer, got 'first'", "1 Q0 a first 1 t\n")
 put("run_duplicate.trec", "run", 4, "doc_id d1 appears twice for query 1 (first at line 1)", OK + "1 Q0 d1 9 0.5 tag\n")
-put("run_duplicate_after_comment.trec", "run", 5, "first at line 3",
-    "# c\n\n1 Q0 x 1 1 t\n2 Q0 x 1 1 t\n1 Q0 x 2 0 t\n")
+put(
+    "run_duplicate_after_comment.trec", "run", 5, "first at line 3", "# c\n\n1 Q0 x 1 1 t\n2 Q0 x 1 1 t\n1 Q0 x 2 0 t\n"
+)
 put("run_empty.trec", "run", 1, "no run lines", "")
 put("run_only_comments.trec", "run", 1, "no run lines", "# nothing\n\n# here\n")
 put("run_binary_nul.trec", "run", 2, "binary file (NUL byte)", "1 Q0 a 1 1 t\n1 Q0 b\x00 2 1 t\n")
 put("run_invalid_utf8.trec", "run", 3, "invalid UTF-8", OK[:36].encode() + b"1 Q0 caf\xe9 3 1.0 tag\n")
 put("run_utf16.trec", "run", 1, "UTF-16", OK.encode("utf-16"))
-put("run_truncated.trec.gz", "run", 1, "gzip stream is truncated", gzip.compress((OK * 2000).encode())[:40])
+put("run_truncated.trec.gz", "run", 1, "gzip stream is truncated", _gz((OK * 2000).encode())[:40])
 put("run_truncated_midway.trec.gz", "run", 0, "gzip stream is truncated", b"")  # placeholder, rewritten below
 put("run_huge_line.trec", "run", 2, "longer than 1048576 bytes", "1 Q0 a 1 1 t\n1 Q0 " + "x" * (1 << 20) + " 2 1 t\n")
 put("run_tab_5_fields.trec", "run", 3, "got 5", "1\tQ0\ta\t1\t 1.0\tt\n1\tQ0\tb\t2\t 0.5\tt\n2\tQ0\tc\t1\t 1.0\n")
@@ -46,48 +56,78 @@ put("run_metadata_unclosed.trec", "run", 2, "without a matching", "# hi\n# ir_me
 put("run_crlf_nan.trec", "run", 2, "finite number", "1 Q0 a 1 1 t\r\n1 Q0 b 2 NaN t\r\n")
 put("run_bzip2.trec.bz2", "run", 1, "bzip2-compressed", b"BZh91AY&SY" + b"\x00" * 20)
 put("run_missing_docid_gap.trec", "run", 2, "got 5", "1 Q0 a 1 1 t\n1 Q0  2 1 t\n")
-put("run_gz_nan.trec.gz", "run", 3, "finite number", gzip.compress((OK[:36] + "1 Q0 d3 3 inf tag\n").encode()))
+put("run_gz_nan.trec.gz", "run", 3, "finite number", _gz((OK[:36] + "1 Q0 d3 3 inf tag\n").encode()))
 
 # ---- qrels
 put("qrels_3_fields.txt", "qrels", 2, "expected 4 fields (qid iter docid rel), got 3", "1 0 a 1\n1 0 b\n")
 put("qrels_rel_text.txt", "qrels", 3, "relevance must be an integer, got 'yes'", "# c\n1 0 a 1\n1 0 b yes\n")
 put("qrels_rel_float.txt", "qrels", 1, "relevance must be an integer, got '1.5'", "1 0 a 1.5\n")
-put("qrels_conflict.txt", "qrels", 4, "doc_id a judged twice for query 1 with different grades (1 at line 1, 2 here)",
-    "1 0 a 1\n1 0 b 0\n1 0 a 1\n1 0 a 2\n")
+put(
+    "qrels_conflict.txt",
+    "qrels",
+    4,
+    "doc_id a judged twice for query 1 with different grades (1 at line 1, 2 here)",
+    "1 0 a 1\n1 0 b 0\n1 0 a 1\n1 0 a 2\n",
+)
 put("qrels_empty.txt", "qrels", 1, "no judgments", "\n\n")
 put("qrels_beir_bad.tsv", "qrels", 3, "expected 3 fields", "query-id\tcorpus-id\tscore\n1\t2\t1\n1\t3\n")
 put("qrels_beir_score.tsv", "qrels", 2, "relevance must be an integer", "query-id\tcorpus-id\tscore\n1\t2\tx\n")
 put("qrels_nul.txt", "qrels", 2, "binary file", "1 0 a 1\n1 0 \x00 1\n")
-put("qrels_truncated.txt.gz", "qrels", 1, "gzip stream is truncated", gzip.compress(b"1 0 a 1\n" * 5000)[:30])
+put("qrels_truncated.txt.gz", "qrels", 1, "gzip stream is truncated", _gz(b"1 0 a 1\n" * 5000)[:30])
 
 # ---- topics
 put("topics_no_tab.tsv", "topics", 2, "expected 2 tab-separated fields", "1\thello\n2 world\n")
 put("topics_duplicate.tsv", "topics", 3, "query id 1 appears twice (first at line 1)", "1\ta\n2\tb\n1\tc\n")
 put("topics_bad_json.jsonl", "topics", 2, "invalid JSON", '{"_id": "1", "text": "a"}\n{"_id": "2", "text": }\n')
-put("topics_missing_text.jsonl", "topics", 3, 'missing "text"',
-    '{"_id": "1", "text": "a"}\n\n{"_id": "2", "title": "b"}\n')
+put(
+    "topics_missing_text.jsonl",
+    "topics",
+    3,
+    'missing "text"',
+    '{"_id": "1", "text": "a"}\n\n{"_id": "2", "title": "b"}\n',
+)
 put("topics_json_array.jsonl", "topics", 2, "expected a JSON object, got array", '{"_id": "1", "text": "a"}\n[1, 2]\n')
-put("topics_trec_unclosed.txt", "topics", 6, "<top> without </top>",
-    "<top>\n<num> Number: 301\n<title> crime\n</top>\n\n<top>\n<num> Number: 302\n<title> polio\n")
+put(
+    "topics_trec_unclosed.txt",
+    "topics",
+    6,
+    "<top> without </top>",
+    "<top>\n<num> Number: 301\n<title> crime\n</top>\n\n<top>\n<num> Number: 302\n<title> polio\n",
+)
 put("topics_trec_no_num.txt", "topics", 1, "topic without <num>", "<top>\n<title> crime\n</top>\n")
 put("topics_empty.tsv", "topics", 1, "no topics", "")
 put("topics_latin1.tsv", "topics", 2, "invalid UTF-8", "1\tcafe\n2\tcaf\xe9\n".encode("latin-1"))
 
 # ---- docs
-put("docs_bad_json.jsonl", "docs", 2, "invalid JSON",
-    '{"_id": "d1", "title": "", "text": "a"}\n{"_id": "d2", "text": "b"\n')
+put(
+    "docs_bad_json.jsonl",
+    "docs",
+    2,
+    "invalid JSON",
+    '{"_id": "d1", "title": "", "text": "a"}\n{"_id": "d2", "text": "b"\n',
+)
 put("docs_missing_id.jsonl", "docs", 2, 'missing "_id"', '{"_id": "d1", "text": "a"}\n{"title": "t", "text": "b"}\n')
-put("docs_duplicate.jsonl", "docs", 3, "doc id d1 appears twice (first at line 1)",
-    '{"_id": "d1", "text": "a"}\n{"_id": "d2", "text": "b"}\n{"_id": "d1", "text": "c"}\n')
+put(
+    "docs_duplicate.jsonl",
+    "docs",
+    3,
+    "doc id d1 appears twice (first at line 1)",
+    '{"_id": "d1", "text": "a"}\n{"_id": "d2", "text": "b"}\n{"_id": "d1", "text": "c"}\n',
+)
 put("docs_duplicate.tsv", "docs", 3, "doc id 7 appears twice (first at line 2)", "6\ta\n7\tb\n7\tc\n")
 put("docs_no_tab.tsv", "docs", 2, "expected 2 tab-separated fields", "1\ttext one\n2 text two\n")
-put("docs_bad_json.jsonl.gz", "docs", 3, "invalid JSON",
-    gzip.compress(b'{"_id": "1", "text": "a"}\n{"_id": "2", "text": "b"}\n{"_id": 3 "text": "c"}\n'))
+put(
+    "docs_bad_json.jsonl.gz",
+    "docs",
+    3,
+    "invalid JSON",
+    _gz(b'{"_id": "1", "text": "a"}\n{"_id": "2", "text": "b"}\n{"_id": 3 "text": "c"}\n'),
+)
 put("docs_empty.jsonl", "docs", 1, "no documents", "\n")
 
 # A gzip stream cut in the middle of line 101 of a run: line count is known exactly from the plain text.
 plain = "".join(f"1 Q0 d{i} {i} {1000 - i}.5 tag\n" for i in range(1, 301)).encode()
-comp = gzip.compress(plain)
+comp = _gz(plain)
 for cut in range(len(comp) - 1, 0, -1):
     import zlib
 
