@@ -330,12 +330,13 @@ def significance_table(
     alpha: float = 0.05,
     seed: int = 0,
     n_resamples: int = 10_000,
+    confidence: float = 0.95,
 ) -> SignificanceTable:
     """Every run against every baseline on every measure, one family for the multiple-comparison correction.
 
     Each comparison uses the queries both runs have, a fresh Generator(seed) (so a row's p-value and CI do
-    not depend on which other rows are in the table), and a (1 - alpha) percentile bootstrap CI of the
-    mean delta (not adjusted for multiplicity). A run is never compared with itself.
+    not depend on which other rows are in the table), and a `confidence` percentile bootstrap CI of the mean
+    delta (not adjusted for multiplicity). A run is never compared with itself.
     """
     if isinstance(measures, str) or isinstance(runs, str) or isinstance(baselines, str):
         raise AnalysisError("baselines, runs and measures must be lists of names, not a single string")
@@ -343,7 +344,8 @@ def significance_table(
         raise AnalysisError(f"unknown test {test!r}; choose one of t, wilcoxon, randomisation")
     if _CORRECTIONS.get(correction) is None:
         raise AnalysisError(f"unknown correction {correction!r}; choose one of holm, bonferroni, bh, none")
-    confidence = 1.0 - alpha
+    if not 0 < confidence < 1:
+        raise AnalysisError(f"confidence must be in (0, 1), got {confidence}")
     pending: list[dict[str, Any]] = []
     names = list(dict.fromkeys([*baselines, *runs]))
     for measure in measures:

@@ -1,0 +1,423 @@
+"""Rerank-depth scaling: how a measure changes as a reranker is applied to the first stage's top-k, k = 0..K.
+
+Given a first stage F and a reranked run R (R reordered F's top-K), the run "R at depth k" is derivable
+without calling the reranker again: F's top-k documents reordered by R's order, then F's tail in F's order.
+This assumes the reranker scores documents independently of the pool (pointwise) -- for listwise LLM
+rerankers (sliding windows) it is an approximation, which is why `depth_curve` also plots *observed* runs
+reranked at other depths beside the derived curve.
+
+All orders are trec_eval's (score desc, doc_id desc), not the rank column. All depth variants are built in one
+DuckDB query over Arrow (a `depth` column) and scored with one evaluate(..., group="depth") call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from workbench.analysis.compare import _jsonable
+from workbench.analysis.stats import bootstrap_means, percentile_interval
+from workbench.errors import AnalysisError, UnknownMeasureError
+from workbench.model import RUN_SCHEMA
+
+DEFAULT_GRID = (0, 5, 10, 20, 30, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
+
+# --------------------------------------------------------------------------------------------- scoring shim
+def _canonical_measures(measures: str | Sequence[str]) -> list[str]:
+    """Measures as ir-measures spells them (str(parse_measure(m))), order kept, duplicates dropped."""
+    names = [measures] if isinstance(measures, str) else list(measures)
+    out: list[str] = []
+    for m in names:
+        try:
+            from workbench.scoring import parse_measure
+        except ImportError:
+            import ir_measures
+
+            try:
+                canon = str(ir_measures.parse_measure(m))
+            except Exception as exc:  # ir_measures raises bare ValueError/NameError/SyntaxError
+                raise UnknownMeasureError(f"unknown measure {m!r}: {exc}") from exc
+        else:
+            canon = str(parse_measure(m))
+        if canon not in out:
+            out.append(canon)
+    return out
+
+
+def _evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[str], *, group: str | None = None) -> pa.Table:
+    """workbench.scoring.evaluate when it exists; until then ir-measures with trec_eval semantics.
+
+    The fallback breaks score ties by doc_id desc itself (scores become -position) so every ir-measures
+    provider sees trec_eval's order, and adds -c zeros for judged queries a group's run lacks.
+    """
+    try:
+        from workbench.scoring import evaluate
+    except ImportError:
+        return _ir_measures_evaluate(run, qrels, measures, group=group)
+    return evaluate(run, qrels, list(measures), group=group)
+
+
+def _ir_measures_evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[str], *, group: str | None) -> pa.Table:
+    import ir_measures
+
+    parsed = [ir_measures.parse_measure(m) for m in measures]
+    gcol = group if group is not None else "__group"
+    con = duckdb.connect()
+    try:
+        con.register("run_in", run)
+        gexpr = f'"{group}"' if group is not None else "0"
+        ordered = con.execute(
+            f"""SELECT {gexpr} AS __g, query_id, doc_id,
+                   -CAST(row_number() OVER (PARTITION BY {gexpr}, query_id
+                                            ORDER BY score DESC, doc_id DESC) AS DOUBLE) AS score
+                FROM run_in"""
+        ).df()
+    finally:
+        con.close()
+    qrels_df = qrels.select(["query_id", "doc_id", "relevance"]).to_pandas()
+    judged = sorted(set(qrels_df["query_id"]))
+    frames = []
+    groups = ordered["__g"].unique() if len(ordered) else []
+    for g in groups:
+        sub = ordered.loc[ordered["__g"] == g, ["query_id", "doc_id", "score"]]
+        rows = [(m.query_id, str(m.measure), float(m.value)) for m in ir_measures.iter_calc(parsed, qrels_df, sub)]
+        got = pd.DataFrame(rows, columns=["query_id", "measure", "value"])
+        missing = sorted(set(judged) - set(sub["query_id"]))
+        if missing:
+            zeros = pd.DataFrame(
+                [(q, str(m), 0.0) for q in missing for m in parsed], columns=["query_id", "measure", "value"]
+            )
+            got = pd.concat([got, zeros], ignore_index=True)
+        got[gcol] = g
+        frames.append(got)
+    out = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame({"query_id": [], "measure": [], "value": [], gcol: []})
+    )
+    if group is None:
+        out = out.drop(columns=[gcol])
+    return pa.Table.from_pandas(out, preserve_index=False)
+
+
+# --------------------------------------------------------------------------------------------- derivation
+def _check_run(table: pa.Table, what: str) -> None:
+    missing = [c for c in ("query_id", "doc_id", "score") if c not in table.column_names]
+    if missing:
+        raise AnalysisError(f"{what} run lacks column(s) {missing}; expected {RUN_SCHEMA.names}")
+
+
+# R's trec_eval order as one sortable key (max = first): R's documents before the ones R lacks, then R's
+# score, then doc_id (trec_eval breaks ties by doc_id descending); documents R lacks keep F's order.
+_R_ORDER_KEY = """{'has_r': rscore IS NOT NULL, 's': coalesce(rscore, 0),
+                   'd': CASE WHEN rscore IS NOT NULL THEN doc_id ELSE '' END, 'f': -frank}"""
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, first: pa.Table, reranked: pa.Table, *, with_rrank: bool) -> None:
+    """fr(query_id, doc_id, frank, rscore, rrank): F's trec_eval rank joined to R (full outer).
+
+    A view when only the variants query reads it (it materialises it once, streaming from Arrow); a temp table
+    when R's rank is wanted too (rerank_depth), so the join and windows run once for both queries.
+    """
+    _check_run(first, "first-stage")
+    _check_run(reranked, "reranked")
+    con.register("first_in", first.select(["query_id", "doc_id", "score"]))
+    con.register("reranked_in", reranked.select(["query_id", "doc_id", "score"]))
+    trec_order = "PARTITION BY query_id ORDER BY score DESC, doc_id DESC"
+    rrank = f"row_number() OVER ({trec_order})" if with_rrank else "NULL::BIGINT"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP {"TABLE" if with_rrank else "VIEW"} fr AS
+            WITH f AS (SELECT query_id, doc_id, row_number() OVER ({trec_order}) AS frank FROM first_in),
+                 r AS (SELECT query_id, doc_id, score AS rscore, {rrank} AS rrank FROM reranked_in)
+            SELECT query_id, doc_id, f.frank, r.rscore, r.rrank FROM f FULL OUTER JOIN r USING (query_id, doc_id)"""
+    ).fetchall()
+
+
+def _k_max(con: duckdb.DuckDBPyConnection) -> int:
+    ((k,),) = con.execute(
+        """SELECT coalesce(max(greatest(rrank, coalesce(frank, 0))), 0) FROM fr
+           WHERE rrank IS NOT NULL AND frank IS DISTINCT FROM rrank"""
+    ).fetchall()
+    return int(k)
+
+
+def _variants(con: duckdb.DuckDBPyConnection, depths: Sequence[int], cutoff: int | None, ordered: bool) -> pa.Table:
+    """All depth variants in one query: (depth, query_id, doc_id, score = -rank, rank), rank <= cutoff.
+
+    Head (F rank <= k) in R's order, tail in F's order (no sort needed). With a cutoff (every measure is @c)
+    rows below c are never built and heads are top-c aggregates: each F document falls in one band between
+    consecutive depths, each band keeps its top c by R order (max_by, a heap), and the head at depth k is the
+    top c of the bands up to k -- one pass over F instead of one per depth.
+    """
+    depth_list = sorted(set(map(int, depths)))
+    params: dict[str, Any] = {"depths": depth_list}
+    if cutoff is not None:
+        params.update({f"b{i}": d for i, d in enumerate(depth_list)}, c=int(cutoff))
+        band = "CASE " + " ".join(f"WHEN frank <= $b{i} THEN $b{i}" for i in range(len(depth_list))) + " END"
+        head = f"""
+            banded AS (SELECT {band} AS band, query_id, doc_id, {_R_ORDER_KEY} AS key
+                       FROM base WHERE frank <= $b{len(depth_list) - 1}),
+            cand AS (SELECT band, query_id, unnest(max_by({{'doc_id': doc_id, 'key': key}}, key, $c)) AS c
+                     FROM banded GROUP BY band, query_id),
+            head AS (SELECT depth, query_id, unnest(docs) AS doc_id, generate_subscripts(docs, 1) AS rank
+                     FROM (SELECT d.depth, cand.query_id, max_by(cand.c.doc_id, cand.c.key, $c) AS docs
+                           FROM cand JOIN d ON cand.band <= d.depth GROUP BY d.depth, cand.query_id)),
+            tail AS (SELECT d.depth, base.query_id, base.doc_id, base.frank AS rank
+                     FROM base JOIN d ON base.frank > d.depth AND base.frank <= $c)"""
+    else:
+        head = f"""
+            head AS (SELECT d.depth, base.query_id, base.doc_id,
+                            row_number() OVER (PARTITION BY d.depth, base.query_id ORDER BY {_R_ORDER_KEY} DESC) AS rank
+                     FROM base JOIN d ON base.frank <= d.depth),
+            tail AS (SELECT d.depth, base.query_id, base.doc_id, base.frank AS rank
+                     FROM base JOIN d ON base.frank > d.depth)"""
+    return con.sql(
+        f"""
+        WITH base AS MATERIALIZED (SELECT query_id, doc_id, frank, rscore FROM fr WHERE frank IS NOT NULL),
+        d AS (SELECT unnest($depths::BIGINT[]) AS depth),
+        {head}
+        SELECT CAST(depth AS BIGINT) AS depth, query_id, doc_id,
+               -CAST(rank AS DOUBLE) AS score, CAST(rank AS BIGINT) AS rank
+        FROM (SELECT * FROM head UNION ALL SELECT * FROM tail)
+        {"ORDER BY depth, query_id, rank" if ordered else ""}
+        """,
+        params=params,
+    ).to_arrow_table()
+
+
+def _derive(
+    first: pa.Table, reranked: pa.Table, depths: Sequence[int], cutoff: int | None, *, ordered: bool = False
+) -> pa.Table:
+    con = duckdb.connect()
+    try:
+        _prepare(con, first, reranked, with_rrank=False)
+        return _variants(con, depths, cutoff, ordered)
+    finally:
+        con.close()
+
+
+def rerank_depth(first: pa.Table, reranked: pa.Table) -> int:
+    """The deepest trec_eval position at which R's order differs from F's, over all queries (0 if never).
+
+    Only positions R has count, so an R that lists just its reranked top-K (and not F's tail) gives K.
+    At this depth the derived run equals R.
+    """
+    con = duckdb.connect()
+    try:
+        _prepare(con, first, reranked, with_rrank=True)
+        return _k_max(con)
+    finally:
+        con.close()
+
+
+def derive_depth_run(first: pa.Table, reranked: pa.Table, k: int) -> pa.Table:
+    """The run "R applied to F's top-k": F's top-k in R's order, then F's tail in F's order (RUN_SCHEMA).
+
+    Scores are -rank so trec_eval's order is the derived order. Documents of R that F lacks are ignored;
+    F's top-k documents R lacks follow R's ordered ones, in F's order.
+    """
+    if k < 0:
+        raise AnalysisError(f"depth must be >= 0, got {k}")
+    out = _derive(first, reranked, [k], None, ordered=True)
+    return out.select(["query_id", "doc_id", "score", "rank"]).cast(RUN_SCHEMA)
+
+
+# --------------------------------------------------------------------------------------------- curve
+def _max_cutoff(measures: Sequence[str]) -> int | None:
+    """The largest @cutoff if every measure has one (then deeper ranks cannot matter), else None."""
+    import ir_measures
+
+    cuts = []
+    for m in measures:
+        cutoff = ir_measures.parse_measure(m).params.get("cutoff")
+        if not isinstance(cutoff, int):
+            return None
+        cuts.append(cutoff)
+    return max(cuts) if cuts else None
+
+
+def _grid(k_max: int, extra: Sequence[int]) -> list[int]:
+    return sorted({*(d for d in DEFAULT_GRID if d < k_max), k_max, *(d for d in extra if 0 <= d <= k_max)})
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One measure at one depth: mean over queries, bootstrap CI, per-query values aligned to query_ids."""
+
+    measure: str
+    depth: int
+    source: str  # "derived" or "observed"
+    mean: float
+    ci_low: float
+    ci_high: float
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class DepthCurve:
+    """Derived points for every (measure, depth), observed points for the real runs, best depth per measure.
+
+    `judged_measure` (Judged@10 by default) is always among the measures: a depth whose gain rests on
+    unjudged documents shows as a drop in it (the "holes" problem, Sakai & Kando 2008).
+    """
+
+    measures: tuple[str, ...]
+    judged_measure: str
+    depths: tuple[int, ...]
+    k_max: int
+    query_ids: tuple[str, ...]
+    points: tuple[CurvePoint, ...]
+    observed: tuple[CurvePoint, ...]
+    best_depth: tuple[tuple[str, int], ...]
+    """(measure, depth with the highest mean; smallest such depth on ties) for each measure."""
+    n_boot: int
+    seed: int
+    confidence: float
+
+    def to_dict(self, *, per_query: bool = True) -> dict[str, Any]:
+        d = _jsonable(self)
+        if not per_query:
+            for p in (*d["points"], *d["observed"]):
+                p.pop("values")
+        return d
+
+    def point(self, measure: str, depth: int, *, observed: bool = False) -> CurvePoint:
+        for p in self.observed if observed else self.points:
+            if p.measure == measure and p.depth == depth:
+                return p
+        raise AnalysisError(f"no {'observed' if observed else 'derived'} point for {measure!r} at depth {depth}")
+
+    def curve(self, measure: str) -> dict[int, float]:
+        """depth -> mean of the derived curve."""
+        return {p.depth: p.mean for p in self.points if p.measure == measure}
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long form: measure, depth, source, mean, ci_low, ci_high (one row per point)."""
+        cols = ["measure", "depth", "source", "mean", "ci_low", "ci_high"]
+        return pd.DataFrame([[getattr(p, c) for c in cols] for p in (*self.points, *self.observed)], columns=cols)
+
+    def scores_frame(self, prefix: str = "") -> pd.DataFrame:
+        """Per-query scores as a `run, query_id, measure, value` frame for compare/stats.
+
+        Runs are named f"{prefix}derived@{k}" and f"{prefix}observed@{k}"; derived@0 is the first stage.
+        """
+        parts = [
+            pd.DataFrame(
+                {
+                    "run": f"{prefix}{p.source}@{p.depth}",
+                    "query_id": list(self.query_ids),
+                    "measure": p.measure,
+                    "value": np.asarray(p.values, dtype=np.float64),
+                }
+            )
+            for p in (*self.points, *self.observed)
+        ]
+        return pd.concat(parts, ignore_index=True)
+
+
+def _per_query_matrix(
+    scores: pa.Table, group: str, keys: Sequence[int], measures: Sequence[str], qids: Sequence[str]
+) -> dict[str, np.ndarray]:
+    df = scores.to_pandas()
+    out = {}
+    for m in measures:
+        sub = df.loc[df["measure"] == m]
+        wide = sub.pivot(index=group, columns="query_id", values="value")
+        out[m] = wide.reindex(index=list(keys), columns=list(qids)).to_numpy(dtype=np.float64)
+    return out
+
+
+def depth_curve(
+    first: pa.Table,
+    reranked: pa.Table,
+    qrels: pa.Table,
+    measures: str | Sequence[str],
+    *,
+    depths: Sequence[int] | None = None,
+    k_max: int | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    observed: Mapping[int, pa.Table] | None = None,
+    judged_k: int = 10,
+) -> DepthCurve:
+    """The measure(s) of R applied to F's top-k for each k, with percentile bootstrap CIs over queries.
+
+    k_max defaults to `rerank_depth(first, reranked)`; the default grid is 0, 5, 10, 20, 30, 50, 100, 200,
+    500, 1000, ... below k_max, plus k_max and any observed depth <= k_max. `observed` maps a depth to a
+    real run reranked at that depth (scored as is, e.g. R@20 beside a curve derived from R@100). Queries are
+    the judged ones (trec_eval -c); CIs share resamples across depths (paired).
+    """
+    meas = _canonical_measures(measures)
+    judged = _canonical_measures(f"Judged@{judged_k}")[0]
+    all_meas = [*meas, judged] if judged not in meas else meas
+    cutoff = _max_cutoff(all_meas)
+    con = duckdb.connect()
+    try:
+        _prepare(con, first, reranked, with_rrank=k_max is None)
+        if k_max is None:
+            k_max = _k_max(con)
+        if depths is None:
+            depths = _grid(k_max, list(observed or {}))
+        depths = sorted(set(map(int, depths)))
+        if not depths or depths[0] < 0:
+            raise AnalysisError(f"depths must be non-negative and non-empty, got {depths}")
+        variants = _variants(con, depths, cutoff, ordered=False)
+    finally:
+        con.close()
+    scored = _evaluate(variants, qrels, all_meas, group="depth")
+    qids = sorted(set(qrels.column("query_id").to_pylist()))
+    mats = _per_query_matrix(scored, "depth", depths, all_meas, qids)
+
+    obs_keys = sorted(observed or {})
+    obs_mats: dict[str, np.ndarray] = {}
+    if obs_keys:
+        tables = []
+        for k in obs_keys:
+            t = observed[k]  # type: ignore[index]
+            _check_run(t, f"observed@{k}")
+            t = t.select(["query_id", "doc_id", "score"])
+            tables.append(t.append_column("depth", pa.array([k] * t.num_rows, pa.int64())))
+        obs_scored = _evaluate(pa.concat_tables(tables), qrels, all_meas, group="depth")
+        obs_mats = _per_query_matrix(obs_scored, "depth", obs_keys, all_meas, qids)
+
+    points: list[CurvePoint] = []
+    obs_points: list[CurvePoint] = []
+    for src, keys, store, sink in (
+        ("derived", depths, mats, points),
+        ("observed", obs_keys, obs_mats, obs_points),
+    ):
+        if not keys:
+            continue
+        for m in all_meas:
+            mat = np.nan_to_num(store[m], nan=0.0)  # a judged query a variant lacks scores 0 (-c)
+            boot = bootstrap_means(mat, n_boot, seed)
+            lo, hi = percentile_interval(boot, confidence)
+            sink.extend(
+                CurvePoint(m, int(k), src, float(mat[i].mean()), float(lo[i]), float(hi[i]), tuple(mat[i].tolist()))
+                for i, k in enumerate(keys)
+            )
+    best = []
+    for m in meas:
+        means = [p.mean for p in points if p.measure == m]
+        best.append((m, depths[int(np.argmax(means))]))
+    return DepthCurve(
+        measures=tuple(meas),
+        judged_measure=judged,
+        depths=tuple(depths),
+        k_max=int(k_max),
+        query_ids=tuple(qids),
+        points=tuple(points),
+        observed=tuple(obs_points),
+        best_depth=tuple(best),
+        n_boot=n_boot,
+        seed=seed,
+        confidence=confidence,
+    )
