@@ -1,0 +1,80 @@
+"""Measure-at-cutoff curves (nDCG@k, R@k, P@k for k = 1, 5, 10, ...): where in the ranking a run gains.
+
+One evaluate call scores every cutoff at once; the curve stops at the deepest ranking the run has (deeper
+cutoffs would only repeat, or for P@k dilute, the last value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from workbench.analysis.compare import _jsonable
+from workbench.analysis.depth import _canonical_measures, _evaluate
+from workbench.errors import AnalysisError
+
+DEFAULT_CUTOFFS = (1, 5, 10, 20, 50, 100, 200, 500, 1000)
+Family = Literal["nDCG", "R", "P"]
+
+
+@dataclass(frozen=True)
+class CutoffCurve:
+    """Mean (over judged queries, trec_eval -c) of `family`@k for each cutoff k."""
+
+    family: str
+    rel: int | None
+    cutoffs: tuple[int, ...]
+    measures: tuple[str, ...]
+    mean: tuple[float, ...]
+    n_queries: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"cutoff": self.cutoffs, "measure": self.measures, "mean": self.mean})
+
+
+def cutoff_curve(
+    run: pa.Table,
+    qrels: pa.Table,
+    family: Family = "nDCG",
+    cutoffs: Sequence[int] | None = None,
+    *,
+    rel: int | None = None,
+) -> CutoffCurve:
+    """`family`@k of `run` for each k; default cutoffs 1, 5, 10, 20, 50, 100, 200, 500, 1000 up to run depth.
+
+    `rel` sets the binary relevance threshold for R and P (e.g. rel=2 for TREC DL passage); nDCG uses grades.
+    """
+    if family not in ("nDCG", "R", "P"):
+        raise AnalysisError(f"unknown family {family!r}; choose nDCG, R or P")
+    if rel is not None and family == "nDCG":
+        raise AnalysisError("rel applies to R and P only; nDCG uses the graded judgments")
+    if run.num_rows == 0:
+        raise AnalysisError("the run is empty")
+    if cutoffs is None:
+        depth = int(pc.max(run.group_by("query_id").aggregate([("doc_id", "count")])["doc_id_count"]).as_py())
+        cutoffs = [c for c in DEFAULT_CUTOFFS if c <= depth] or [DEFAULT_CUTOFFS[0]]
+    cuts = sorted(set(map(int, cutoffs)))
+    if cuts[0] < 1:
+        raise AnalysisError(f"cutoffs must be >= 1, got {cuts}")
+    spell = f"{family}(rel={rel})" if rel is not None else family
+    measures = _canonical_measures([f"{spell}@{k}" for k in cuts])
+    scores = _evaluate(run.select(["query_id", "doc_id", "score"]), qrels, measures).to_pandas()
+    means = scores.groupby("measure")["value"].mean()
+    n = scores["query_id"].nunique()
+    return CutoffCurve(
+        family=family,
+        rel=rel,
+        cutoffs=tuple(cuts),
+        measures=tuple(measures),
+        mean=tuple(float(means.get(m, np.nan)) for m in measures),
+        n_queries=int(n),
+    )
