@@ -165,7 +165,7 @@ def cmd_demo(ctx, args) -> int:
     from workbench.leaderboard import build_leaderboard
 
     started = time.perf_counter()
-    manifest, report = _build(ctx, args.manifest, None, args.threads)
+    manifest, _ = _build(ctx, args.manifest, None, args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     baselines = {"dl20": ["bm25"], "scifact": ["bm25"]}

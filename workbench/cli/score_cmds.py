@@ -34,7 +34,8 @@ def register(sub) -> None:
     ex = sub.add_parser("export", help="export scores")
     exsub = ex.add_subparsers(dest="export_command", metavar="WHAT")
     exsub.required = True
-    s = exsub.add_parser("scores", help="per-query or aggregate scores as csv/jsonl/parquet (run,query_id,measure,value)")
+    s = exsub.add_parser("scores", help="per-query or aggregate scores as csv/jsonl/parquet "
+                         "(run,query_id,measure,value)")
     add_eval_args(s)
     s.add_argument("--per-query", action="store_true", help="one row per query (default: aggregates, query_id 'all')")
     s.add_argument("--format", "-f", choices=SCORE_FORMATS, default="csv")
@@ -49,7 +50,8 @@ def register(sub) -> None:
     lb.add_argument("--correction", choices=CORRECTIONS, default="holm",
                     help="multiple-comparison correction across the table (default: holm)")
     lb.add_argument("--alpha", type=float, default=0.05)
-    lb.add_argument("--ci", action="store_true", help="add 95%% bootstrap CI columns of the delta to the first baseline")
+    lb.add_argument("--ci", action="store_true",
+                    help="add 95%% bootstrap CI columns of the delta to the first baseline")
     lb.add_argument("--sort-by", help="measure to sort runs by (default: the first)")
     lb.add_argument("--format", "-f", choices=FORMATS, default="markdown")
     lb.add_argument("--output", "-o", help="output file (default: stdout)")

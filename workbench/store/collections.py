@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from workbench.errors import ConflictError, NotFoundError
-from workbench.store.connection import Store
+from workbench.store.connection import Store, arrow, one
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,7 @@ def put_collection(
 ) -> tuple[CollectionInfo, bool]:
     """Store a collection in one transaction. Returns (info, changed); same content again is a no-op."""
     with store.writer() as con:
-        row = con.execute(
-            "SELECT qrels_hash, topics_hash, docs_hash FROM collections WHERE name = ?", [name]
-        ).fetchone()
+        row = one(con.execute("SELECT qrels_hash, topics_hash, docs_hash FROM collections WHERE name = ?", [name]))
         if row is not None:
             same = row == (qrels_hash, topics_hash, docs_hash)
             if same:
@@ -71,12 +69,11 @@ def put_collection(
                     hint="use --replace to update it; scores are keyed by qrels content, so none go stale",
                 )
             for table in ("qrels", "topics", "documents", "collections"):
-                con.execute(f"DELETE FROM {table} WHERE {'name' if table == 'collections' else 'collection'} = ?",
-                            [name])
+                con.execute(
+                    f"DELETE FROM {table} WHERE {'name' if table == 'collections' else 'collection'} = ?", [name]
+                )
         con.register("_qrels", qrels)
-        con.execute(
-            "INSERT INTO qrels SELECT ?, query_id, doc_id, relevance FROM _qrels", [name]
-        )
+        con.execute("INSERT INTO qrels SELECT ?, query_id, doc_id, relevance FROM _qrels", [name])
         if topics is not None:
             con.register("_topics", topics)
             con.execute("INSERT INTO topics SELECT ?, query_id, text FROM _topics", [name])
@@ -88,8 +85,15 @@ def put_collection(
             "INSERT INTO collections (name, relevance_kind, qrels_hash, topics_hash, docs_hash, source, "
             "n_queries, n_judgments, n_topics, n_docs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                name, relevance_kind, qrels_hash, topics_hash, docs_hash, json.dumps(source, sort_keys=True),
-                n_queries, qrels.num_rows, topics.num_rows if topics is not None else 0,
+                name,
+                relevance_kind,
+                qrels_hash,
+                topics_hash,
+                docs_hash,
+                json.dumps(source, sort_keys=True),
+                n_queries,
+                qrels.num_rows,
+                topics.num_rows if topics is not None else 0,
                 docs.num_rows if docs is not None else 0,
             ],
         )
@@ -97,7 +101,7 @@ def put_collection(
 
 
 def _get(con, name: str) -> CollectionInfo:
-    row = con.execute(f"SELECT {_COLUMNS} FROM collections WHERE name = ?", [name]).fetchone()
+    row = one(con.execute(f"SELECT {_COLUMNS} FROM collections WHERE name = ?", [name]))
     if row is None:
         known = [r[0] for r in con.execute("SELECT name FROM collections ORDER BY name").fetchall()]
         raise NotFoundError(
@@ -120,38 +124,41 @@ def list_collections(store: Store) -> list[CollectionInfo]:
 def get_qrels(store: Store, collection: str) -> pa.Table:
     with store.reader() as con:
         _get(con, collection)
-        return con.execute(
+        return arrow(
+            con,
             "SELECT query_id, doc_id, relevance FROM qrels WHERE collection = ? ORDER BY query_id, doc_id",
             [collection],
-        ).fetch_arrow_table()
+        )
 
 
 def get_topics(store: Store, collection: str) -> pa.Table:
     with store.reader() as con:
-        return con.execute(
-            "SELECT query_id, text FROM topics WHERE collection = ? ORDER BY query_id", [collection]
-        ).fetch_arrow_table()
+        return arrow(con, "SELECT query_id, text FROM topics WHERE collection = ? ORDER BY query_id", [collection])
 
 
 def get_documents(store: Store, collection: str, doc_ids: list[str] | None = None) -> pa.Table:
     """All documents, or just the given ids (the drill-down asks for a handful)."""
     with store.reader() as con:
         if doc_ids is None:
-            return con.execute(
-                "SELECT doc_id, title, text FROM documents WHERE collection = ?", [collection]
-            ).fetch_arrow_table()
-        return con.execute(
+            return arrow(con, "SELECT doc_id, title, text FROM documents WHERE collection = ?", [collection])
+        return arrow(
+            con,
             "SELECT doc_id, title, text FROM documents WHERE collection = ? AND list_contains(?, doc_id)",
             [collection, doc_ids],
-        ).fetch_arrow_table()
+        )
 
 
 def delete_collection(store: Store, name: str) -> None:
     """Remove a collection and its runs' entries (run rows shared with other collections stay)."""
     with store.writer() as con:
         _get(con, name)
-        for table, col in (("qrels", "collection"), ("topics", "collection"), ("documents", "collection"),
-                           ("runs", "collection"), ("collections", "name")):
+        for table, col in (
+            ("qrels", "collection"),
+            ("topics", "collection"),
+            ("documents", "collection"),
+            ("runs", "collection"),
+            ("collections", "name"),
+        ):
             con.execute(f"DELETE FROM {table} WHERE {col} = ?", [name])
         _drop_orphan_rows(con)
 

@@ -93,9 +93,11 @@ class Store:
         if self.path.exists():
             con = self._connect(read_only=True)
             try:
-                row = con.execute(
-                    "SELECT value FROM meta WHERE key = 'schema_version'"
-                ).fetchone() if _has_table(con, "meta") else None
+                row = (
+                    one(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
+                    if _has_table(con, "meta")
+                    else None
+                )
             finally:
                 con.close()
             if row is not None:
@@ -110,9 +112,7 @@ class Store:
         try:
             con.execute("BEGIN TRANSACTION")
             con.execute(resources.files("workbench.store").joinpath("schema.sql").read_text())
-            con.execute(
-                "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [SCHEMA_VERSION]
-            )
+            con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [SCHEMA_VERSION])
             con.execute("COMMIT")
         finally:
             con.close()
@@ -146,9 +146,15 @@ class Store:
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return (
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchone()[0]
-        > 0
-    )
+    return one(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]))[0] > 0
+
+
+def one(cursor: duckdb.DuckDBPyConnection) -> tuple | None:
+    """The first row of a result, draining it: DuckDB 2.0 refuses new work while a result is unfinished."""
+    rows = cursor.fetchall()
+    return rows[0] if rows else None
+
+
+def arrow(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None):
+    """A query's result as an Arrow table without the DB-API result's extra copy."""
+    return con.sql(query, params=params).to_arrow_table()

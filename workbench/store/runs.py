@@ -10,7 +10,7 @@ import pyarrow as pa
 from workbench.errors import ConflictError, NotFoundError
 from workbench.model import RunInfo
 from workbench.store.collections import _drop_orphan_rows, _get
-from workbench.store.connection import Store
+from workbench.store.connection import Store, arrow, one
 
 _COLUMNS = (
     "collection, name, run_hash, kind, parent, depth, source_path, run_tag, n_queries, n_rows, "
@@ -19,13 +19,39 @@ _COLUMNS = (
 
 
 def _info(row: tuple) -> RunInfo:
-    (collection, name, run_hash, kind, parent, depth, source_path, run_tag, n_queries, n_rows, header,
-     params, software, warnings, ingested_at) = row
+    (
+        collection,
+        name,
+        run_hash,
+        kind,
+        parent,
+        depth,
+        source_path,
+        run_tag,
+        n_queries,
+        n_rows,
+        header,
+        params,
+        software,
+        warnings,
+        ingested_at,
+    ) = row
     return RunInfo(
-        collection=collection, name=name, run_hash=run_hash, kind=kind, parent=parent, depth=depth,
-        source_path=source_path, run_tag=run_tag, n_queries=n_queries, n_rows=n_rows,
-        metadata_header=header, params=json.loads(params or "{}"), software=json.loads(software or "{}"),
-        warnings=tuple(json.loads(warnings or "[]")), ingested_at=str(ingested_at),
+        collection=collection,
+        name=name,
+        run_hash=run_hash,
+        kind=kind,
+        parent=parent,
+        depth=depth,
+        source_path=source_path,
+        run_tag=run_tag,
+        n_queries=n_queries,
+        n_rows=n_rows,
+        metadata_header=header,
+        params=json.loads(params or "{}"),
+        software=json.loads(software or "{}"),
+        warnings=tuple(json.loads(warnings or "[]")),
+        ingested_at=str(ingested_at),
     )
 
 
@@ -37,9 +63,9 @@ def put_run(store: Store, info: RunInfo, rows: pa.Table, *, replace: bool = Fals
     """
     with store.writer() as con:
         _get(con, info.collection)
-        existing = con.execute(
-            "SELECT run_hash FROM runs WHERE collection = ? AND name = ?", [info.collection, info.name]
-        ).fetchone()
+        existing = one(
+            con.execute("SELECT run_hash FROM runs WHERE collection = ? AND name = ?", [info.collection, info.name])
+        )
         status = "added"
         if existing is not None:
             if existing[0] == info.run_hash:
@@ -55,8 +81,17 @@ def put_run(store: Store, info: RunInfo, rows: pa.Table, *, replace: bool = Fals
         con.execute(
             f"INSERT INTO runs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
             [
-                info.collection, info.name, info.run_hash, str(info.kind), info.parent, info.depth,
-                info.source_path, info.run_tag, info.n_queries, info.n_rows, info.metadata_header,
+                info.collection,
+                info.name,
+                info.run_hash,
+                str(info.kind),
+                info.parent,
+                info.depth,
+                info.source_path,
+                info.run_tag,
+                info.n_queries,
+                info.n_rows,
+                info.metadata_header,
                 json.dumps(info.params, sort_keys=True, default=str),
                 json.dumps(info.software, sort_keys=True, default=str),
                 json.dumps(list(info.warnings)),
@@ -69,26 +104,24 @@ def put_run(store: Store, info: RunInfo, rows: pa.Table, *, replace: bool = Fals
 
 def insert_run_rows(con: duckdb.DuckDBPyConnection, run_hash: str, rows: pa.Table) -> None:
     """Rows are shared by content: a second name for the same bytes stores nothing new."""
-    present = con.execute("SELECT count(*) FROM run_rows WHERE run_hash = ?", [run_hash]).fetchone()[0]
+    present = one(con.execute("SELECT count(*) FROM run_rows WHERE run_hash = ?", [run_hash]))[0]
     if present:
         return
     con.register("_run_rows", rows)
     try:
-        con.execute(
-            "INSERT INTO run_rows SELECT ?, query_id, doc_id, score, rank FROM _run_rows", [run_hash]
-        )
+        con.execute("INSERT INTO run_rows SELECT ?, query_id, doc_id, score, rank FROM _run_rows", [run_hash])
     finally:
         con.unregister("_run_rows")
 
 
 def _get_run(con: duckdb.DuckDBPyConnection, collection: str, name: str) -> RunInfo:
-    row = con.execute(
-        f"SELECT {_COLUMNS} FROM runs WHERE collection = ? AND name = ?", [collection, name]
-    ).fetchone()
+    row = one(con.execute(f"SELECT {_COLUMNS} FROM runs WHERE collection = ? AND name = ?", [collection, name]))
     if row is None:
         _get(con, collection)
-        known = [r[0] for r in con.execute(
-            "SELECT name FROM runs WHERE collection = ? ORDER BY name", [collection]).fetchall()]
+        known = [
+            r[0]
+            for r in con.execute("SELECT name FROM runs WHERE collection = ? ORDER BY name", [collection]).fetchall()
+        ]
         shown = ", ".join(known[:12]) + (" ..." if len(known) > 12 else "")
         raise NotFoundError(
             f"no run named {name!r} in collection {collection!r}",
@@ -118,17 +151,17 @@ def get_run_rows(store: Store, collection: str, name: str) -> pa.Table:
     """The run's rows as ingested (query_id, doc_id, score, rank)."""
     with store.reader() as con:
         info = _get_run(con, collection, name)
-        return con.execute(
-            "SELECT query_id, doc_id, score, rank FROM run_rows WHERE run_hash = ?", [info.run_hash]
-        ).fetch_arrow_table()
+        return arrow(con, "SELECT query_id, doc_id, score, rank FROM run_rows WHERE run_hash = ?", [info.run_hash])
 
 
-def get_run_rows_for_queries(store: Store, collection: str, names: list[str], query_ids: list[str],
-                             top: int | None = None) -> pa.Table:
+def get_run_rows_for_queries(
+    store: Store, collection: str, names: list[str], query_ids: list[str], top: int | None = None
+) -> pa.Table:
     """Rows of several runs for a few queries, in trec_eval order with a `position` column (drill-down)."""
     with store.reader() as con:
         hashes = [_get_run(con, collection, n).run_hash for n in names]
-        return con.execute(
+        return arrow(
+            con,
             """
             WITH r AS (
                 SELECT runs.name AS run, rr.query_id, rr.doc_id, rr.score, rr.rank,
@@ -141,7 +174,7 @@ def get_run_rows_for_queries(store: Store, collection: str, names: list[str], qu
             SELECT * FROM r WHERE ? IS NULL OR position <= ? ORDER BY run, query_id, position
             """,
             [collection, names, hashes, query_ids, top, top],
-        ).fetch_arrow_table()
+        )
 
 
 def delete_run(store: Store, collection: str, name: str) -> None:

@@ -19,8 +19,9 @@ def scored_keys(store: Store, run_hashes: list[str], qrels_hash: str, semantics:
     return {tuple(r) for r in rows}
 
 
-def put_scores(store: Store, run_hash: str, qrels_hash: str, semantics: str, per_query: pa.Table,
-               evaluators: dict[str, str]) -> None:
+def put_scores(
+    store: Store, run_hash: str, qrels_hash: str, semantics: str, per_query: pa.Table, evaluators: dict[str, str]
+) -> None:
     """Store one run's per-query values (query_id, measure, value) for the given measures, atomically."""
     with store.writer() as con:
         con.register("_scores", per_query)
@@ -28,10 +29,14 @@ def put_scores(store: Store, run_hash: str, qrels_hash: str, semantics: str, per
         for measure, evaluator in evaluators.items():
             con.execute(
                 "DELETE FROM scores WHERE run_hash = ? AND qrels_hash = ? AND measure = ? AND semantics = ? "
-                "AND evaluator = ?", [run_hash, qrels_hash, measure, semantics, evaluator])
+                "AND evaluator = ?",
+                [run_hash, qrels_hash, measure, semantics, evaluator],
+            )
             con.execute(
                 "DELETE FROM score_sets WHERE run_hash = ? AND qrels_hash = ? AND measure = ? "
-                "AND semantics = ? AND evaluator = ?", [run_hash, qrels_hash, measure, semantics, evaluator])
+                "AND semantics = ? AND evaluator = ?",
+                [run_hash, qrels_hash, measure, semantics, evaluator],
+            )
         con.execute(
             "INSERT INTO scores SELECT ?, ?, s.measure, ?, e.evaluator, s.query_id, s.value "
             "FROM _scores s JOIN _evaluators e USING (measure)",
@@ -47,8 +52,9 @@ def put_scores(store: Store, run_hash: str, qrels_hash: str, semantics: str, per
         con.unregister("_evaluators")
 
 
-def per_query_scores(store: Store, collection: str, measures: list[str], semantics: str,
-                     runs: list[str] | None = None) -> pd.DataFrame:
+def per_query_scores(
+    store: Store, collection: str, measures: list[str], semantics: str, runs: list[str] | None = None
+) -> pd.DataFrame:
     """Long frame run, query_id, measure, value (+ evaluator, semantics) for the collection's current qrels."""
     with store.reader() as con:
         return con.execute(
