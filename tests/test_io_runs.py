@@ -52,6 +52,7 @@ def test_trailing_fields_refused_unless_allowed():
 @pytest.mark.parametrize("path", sorted(DL20_RUNS.glob("*.trec")), ids=lambda p: p.name)
 def test_dl20_runs(path):
     run = read_run(path)
+    assert run.table.schema == RUN_SCHEMA
     lines = path.read_bytes().count(b"\n")
     assert run.table.num_rows == lines == run.n_lines
     assert len(run.table.column("query_id").unique()) == 54
@@ -95,6 +96,9 @@ def test_odd_variants_parse_to_identical_table(tmp_path, variant):
     run = read_run(path)
     assert run.table.equals(reference.table)
     assert run.run_tags == ("rank",)
+    text = path.read_bytes()
+    text = gzip.decompress(text) if text[:2] == b"\x1f\x8b" else text
+    assert run.n_lines == text.count(b"\n") + (not text.endswith(b"\n"))
     if "metadata" in variant:
         assert run.metadata_header == "tag: bm25\nmethod:\n  name: bm25\n"
     else:

@@ -112,41 +112,62 @@ def _tag_warnings(tags: tuple[str, ...]) -> list[str]:
 
 
 class _RawScan(threading.Thread):
-    """Hash the raw bytes, count newlines and look for NUL bytes while DuckDB parses (GIL released)."""
+    """Hash the raw bytes and look for NUL bytes, CRs and empty lines while DuckDB parses.
+
+    hashlib, zlib and bytes searches are C loops (the first two release the GIL). Newlines are counted
+    only when the file has CRs or empty lines (which DuckDB skips or splits on); otherwise every physical
+    line is a header line or a row and n_lines = rows + header lines.
+    """
 
     def __init__(self, path: Path, gz: bool) -> None:
         super().__init__(daemon=True)
         self.path, self.gz = path, gz
         self.sha256 = ""
-        self.newlines = 0
-        self.last_byte = b""
         self.nul = False
+        self.irregular = False
         self.ok = True
+
+    def _decompressed(self, digest=None):
+        dec = zlib.decompressobj(zlib.MAX_WBITS | 16) if self.gz else None
+        for chunk in _text.iter_raw_chunks(self.path):
+            if digest is not None:
+                digest.update(chunk)
+            if dec is None:
+                yield chunk
+                continue
+            data = dec.decompress(chunk)
+            while dec.eof and dec.unused_data:
+                rest = dec.unused_data
+                dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                data += dec.decompress(rest)
+            yield data
+        if dec is not None and not dec.eof:
+            raise EOFError("truncated gzip stream")
 
     def run(self) -> None:
         import hashlib
 
         digest = hashlib.sha256()
-        dec = zlib.decompressobj(zlib.MAX_WBITS | 16) if self.gz else None
+        last = b""
         try:
-            for chunk in _text.iter_raw_chunks(self.path):
-                digest.update(chunk)
-                data = chunk
-                if dec is not None:
-                    data = dec.decompress(chunk)
-                    while dec.eof and dec.unused_data:
-                        rest = dec.unused_data
-                        dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
-                        data += dec.decompress(rest)
-                if data:
-                    self.newlines += int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10))
-                    self.nul = self.nul or b"\x00" in data
-                    self.last_byte = data[-1:]
-            if dec is not None and not dec.eof:
-                self.ok = False
-        except zlib.error:
+            for data in self._decompressed(digest):
+                if not data:
+                    continue
+                self.nul = self.nul or b"\x00" in data
+                self.irregular = self.irregular or b"\r" in data or b"\n\n" in data or (last + data[:1] == b"\n\n")
+                last = data[-1:]
+        except (zlib.error, EOFError):
             self.ok = False
         self.sha256 = digest.hexdigest()
+
+    def count_lines(self) -> int:
+        """Physical lines (a last line without a newline counts); a second pass, for irregular files only."""
+        newlines, last = 0, b""
+        for data in self._decompressed():
+            if data:
+                newlines += int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10))
+                last = data[-1:]
+        return newlines + (1 if last not in (b"", b"\n") else 0)
 
 
 def _sql_str(value: str) -> str:
@@ -165,15 +186,19 @@ def _fast(path: Path) -> ParsedRun | None:
         else:
             with open(path, "rb") as fh:
                 head = fh.read(_HEAD_BYTES)
-        head_text = head.decode("utf-8-sig")
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+    except (OSError, EOFError, zlib.error):
         return None
-    head_lines = head_text.split("\n")
+    # "replace": the 64 KiB cut may split a character; bad bytes in whole lines make DuckDB fail anyway
+    head_lines = head.decode("utf-8-sig", errors="replace").split("\n")
     skip = _leading(head_lines)
     if skip >= len(head_lines) - 1:  # header not finished inside the sniffed bytes, or no data at all
         return None
     first = head_lines[skip].rstrip("\r").split(" ")
     if len(first) != 6 or not first[5]:
+        return None
+    try:  # DuckDB skips the header lines unread, so check their encoding here
+        b"\n".join(head.split(b"\n")[:skip]).decode("utf-8-sig")
+    except UnicodeDecodeError:
         return None
     header, warnings = _header(path, head_lines[:skip])
     scan = _RawScan(path, gz)
@@ -207,7 +232,7 @@ def _fast(path: Path) -> ParsedRun | None:
         return None
     if any(raw.column(c).null_count for c in ("query_id", "doc_id", "score", "rank")):
         return None
-    n_lines = scan.newlines + (1 if scan.last_byte not in (b"", b"\n") else 0)
+    n_lines = scan.count_lines() if scan.irregular else n + skip
     if n + skip > n_lines:  # lines DuckDB split on something other than '\n' (a bare '\r')
         return None
     h = raw.column("h").to_numpy()  # usually a fresh concatenation: sort it in place
@@ -268,7 +293,13 @@ def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> 
     data_idx = np.flatnonzero(data)
     lead = int(data_idx[0]) if data_idx.size else len(lines)
     head = lines.slice(0, lead).to_pylist()
-    header, warnings = _header(path, head)
+    try:
+        header, warnings = _header(path, head)
+    except RunFormatError:
+        if text.bad_line is None:  # else the cut at the bad line may be what left the block unclosed
+            raise
+        problems.append((text.bad_line, text.bad_message or "unreadable line"))
+        header, warnings = None, []
     warnings += warnings_extra
 
     good = np.flatnonzero(data & ((counts >= 6) if allow_trailing_fields else (counts == 6)))
