@@ -145,7 +145,8 @@ def compare_pair(
 class WinMatrix:
     """wins[i][j] = queries where runs[i] beats runs[j] by more than tie_tolerance (over common queries).
 
-    losses is the transpose of wins; n_queries[i][j] the number of queries both runs have.
+    losses is the transpose of wins; n_queries[i][j] the number of queries both runs have. The diagonal of
+    wins/ties/losses is 0.
     """
 
     runs: tuple[str, ...]
@@ -177,6 +178,7 @@ def win_matrix(scores: pd.DataFrame, runs: Sequence[str], measure: str, tie_tole
         diff = mat[:, :, None] - mat[:, None, :]
     wins = ((diff > tie_tolerance) & both).sum(axis=0)
     ties = ((np.abs(diff) <= tie_tolerance) & both).sum(axis=0)
+    np.fill_diagonal(ties, 0)  # a run does not "tie" itself
     n = both.sum(axis=0)
 
     def tup(m: np.ndarray) -> tuple[tuple[int, ...], ...]:

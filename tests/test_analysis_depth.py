@@ -1,0 +1,144 @@
+"""Rerank-depth curves on the real DL 2020 RankVicuna runs, plus hand-made cases for derivation and holes."""
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pytest
+
+from workbench.analysis import (
+    cutoff_curve,
+    depth_curve,
+    derive_depth_run,
+    judged_summary,
+    phantom_hits,
+    rerank_depth,
+    significance_table,
+)
+from workbench.analysis.depth import _derive
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRST_STAGES = ["bm25", "bm25-rm3", "tasb", "ada2", "splade-pp-ed"]
+
+
+def _read(path: Path, names: list[str], types: dict) -> pa.Table:
+    opts = pcsv.ReadOptions(column_names=names)
+    return pcsv.read_csv(path, read_options=opts, parse_options=pcsv.ParseOptions(delimiter=" "),
+                         convert_options=pcsv.ConvertOptions(column_types=types))  # fmt: skip
+
+
+def run(name: str) -> pa.Table:
+    t = _read(ROOT / f"runs/dl20/{name}.trec", ["query_id", "q0", "doc_id", "rank", "score", "tag"],
+              {"query_id": pa.string(), "doc_id": pa.string(), "score": pa.float64(), "rank": pa.int64()})  # fmt: skip
+    return t.select(["query_id", "doc_id", "score", "rank"])
+
+
+@pytest.fixture(scope="module")
+def qrels() -> pa.Table:
+    return _read(ROOT / "data/trec-dl-2020/qrels.dl20-passage.txt", ["query_id", "it", "doc_id", "relevance"],
+                 {"query_id": pa.string(), "doc_id": pa.string(), "relevance": pa.int64()}).drop(["it"])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trec_eval_ndcg10() -> dict[str, float]:
+    lines = (ROOT / "runs/dl20/RUNS.tsv").read_text().splitlines()
+    head = lines[0].split("\t")
+    rows = [dict(zip(head, line.split("\t"), strict=True)) for line in lines[1:]]
+    return {r["file"].removesuffix(".trec"): float(r["ndcg_cut_10_trec_eval"]) for r in rows}
+
+
+@pytest.mark.parametrize("fs", FIRST_STAGES)
+def test_must_show_depth_table(fs, qrels, trec_eval_ndcg10):
+    """nDCG@10 at depth 0/20/100, derived from R@100 and observed (R@20, R@100), tested against F."""
+    first, r100, r20 = run(fs), run(f"{fs}__rankvicuna-7b@100"), run(f"{fs}__rankvicuna-7b@20")
+    curve = depth_curve(first, r100, qrels, "nDCG@10", observed={20: r20, 100: r100}, n_boot=200)
+    assert curve.k_max == 100 and curve.depths == (0, 5, 10, 20, 30, 50, 100)
+    ref = trec_eval_ndcg10
+    derived = curve.curve("nDCG@10")
+    assert derived[0] == pytest.approx(ref[fs], abs=5e-5)  # k = 0 is F
+    assert derived[100] == pytest.approx(ref[f"{fs}__rankvicuna-7b@100"], abs=5e-5)  # k = K is R
+    assert curve.point("nDCG@10", 100, observed=True).values == curve.point("nDCG@10", 100).values
+    obs20 = curve.point("nDCG@10", 20, observed=True)
+    assert obs20.mean == pytest.approx(ref[f"{fs}__rankvicuna-7b@20"], abs=5e-5)
+    # Derived@20 from the @100 run approximates the real @20 run (listwise windows differ): within 0.025.
+    assert abs(derived[20] - obs20.mean) < 0.025
+    p = curve.point("nDCG@10", 20)
+    assert p.ci_low <= p.mean <= p.ci_high and len(p.values) == 54
+    assert 0.9 < curve.curve("Judged@10")[0] <= 1.0
+    sig = significance_table(
+        curve.scores_frame(), ["derived@0"], ["derived@20", "observed@20", "observed@100"], ["nDCG@10"]
+    )
+    if fs in ("bm25", "bm25-rm3"):  # +0.1 to +0.19 nDCG@10: significant even after Holm
+        assert all(r.significant for r in sig.rows)
+    json.dumps(curve.to_dict())
+
+
+def test_derived_at_k_max_equals_reranked_run_exactly(qrels):
+    first, r20 = run("bm25"), run("bm25__rankvicuna-7b@20")
+    k = rerank_depth(first, r20)
+    assert 15 <= k <= 20
+    d = derive_depth_run(first, r20, k).to_pandas()
+    r = r20.to_pandas().sort_values(["query_id", "score", "doc_id"], ascending=[True, False, False])
+    assert list(zip(d["query_id"], d["doc_id"], strict=True)) == list(zip(r["query_id"], r["doc_id"], strict=True))
+
+
+def test_truncated_variants_match_full_derivation():
+    first, r100 = run("tasb"), run("tasb__rankvicuna-7b@100")
+    depths = [0, 3, 10, 17, 100]
+    top = _derive(first, r100, depths, 10, ordered=True).to_pandas()
+    full = _derive(first, r100, depths, None, ordered=True).to_pandas()
+    full = full[full["rank"] <= 10].reset_index(drop=True)
+    assert top.equals(full)
+
+
+def _table(rows: list[tuple[str, str, float]]) -> pa.Table:
+    q, d, s = zip(*rows, strict=True)
+    return pa.table({"query_id": list(q), "doc_id": list(d), "score": list(s), "rank": [0] * len(rows)})
+
+
+def test_derive_hand_case_with_ties_and_missing_docs():
+    # F order (score desc, doc_id desc): q1 d1, d3, d2, d4, d5;  q2 a, b, c
+    first = _table([("q1", "d1", 3), ("q1", "d2", 2), ("q1", "d3", 2), ("q1", "d4", 1), ("q1", "d5", 0.5),
+                     ("q2", "a", 2), ("q2", "b", 1), ("q2", "c", 0)])  # fmt: skip
+    # R order: q1 d4, d3, d2, d1, d5 (d2/d3 tie -> d3 first);  q2 c, a (b missing from R)
+    rer = _table([("q1", "d4", 9), ("q1", "d2", 5), ("q1", "d3", 5), ("q1", "d1", 1), ("q1", "d5", 0),
+                  ("q2", "c", 5), ("q2", "a", 4)])  # fmt: skip
+
+    def order(k):
+        t = derive_depth_run(first, rer, k).to_pandas()
+        return {q: list(g.sort_values("rank")["doc_id"]) for q, g in t.groupby("query_id")}
+
+    assert order(0) == {"q1": ["d1", "d3", "d2", "d4", "d5"], "q2": ["a", "b", "c"]}
+    assert order(3) == {"q1": ["d3", "d2", "d1", "d4", "d5"], "q2": ["c", "a", "b"]}
+    assert order(5) == {"q1": ["d4", "d3", "d2", "d1", "d5"], "q2": ["c", "a", "b"]}
+    assert rerank_depth(first, rer) == 4
+
+
+def test_phantom_hits_hand_case():
+    first = _table([("q1", f"d{i}", 7.0 - i) for i in range(1, 7)] + [("q9", "x", 2), ("q9", "y", 1)])
+    rer = _table([("q1", d, 10.0 - i) for i, d in enumerate(["d5", "d1", "d6", "d2", "d3", "d4"])]
+                 + [("q9", "y", 2), ("q9", "x", 1)])  # fmt: skip
+    qrels = pa.table({"query_id": ["q1"] * 5, "doc_id": ["d1", "d2", "d3", "d4", "d6"], "relevance": [1, 0, 2, 0, 1]})
+    hits = phantom_hits(first, rer, qrels, k=2)
+    assert hits.to_dict("records") == [{"query_id": "q1", "doc_id": "d5", "new_rank": 1, "old_rank": 5}]
+    assert phantom_hits(first, rer, qrels, k=2, depth=4).empty  # d5 (F rank 5) is not reranked at depth 4
+    summary = judged_summary(first, rer, qrels, k=2, depths=[0, 4, 6])
+    assert [p.phantom_hits for p in summary.points] == [0, 0, 1]
+    assert [p.judged for p in summary.points] == [1.0, 1.0, 0.5]
+
+
+def test_holes_on_real_run(qrels):
+    first, r100 = run("bm25"), run("bm25__rankvicuna-7b@100")
+    hits = phantom_hits(first, r100, qrels, k=10)
+    summary = judged_summary(first, r100, qrels, k=10)
+    assert summary.points[-1].depth == 100 and summary.points[-1].phantom_hits == len(hits) > 0
+    assert (hits["old_rank"] > 10).all() and (hits["new_rank"] <= 10).all()
+
+
+def test_cutoff_curve(qrels, trec_eval_ndcg10):
+    c = cutoff_curve(run("bm25"), qrels, "nDCG")
+    assert c.cutoffs == (1, 5, 10, 20, 50, 100)
+    assert c.mean[2] == pytest.approx(trec_eval_ndcg10["bm25"], abs=5e-5)
+    r = cutoff_curve(run("bm25"), qrels, "R", [10, 100], rel=2)
+    assert r.measures == ("R(rel=2)@10", "R(rel=2)@100") and r.mean[0] < r.mean[1]
