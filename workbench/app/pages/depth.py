@@ -22,17 +22,17 @@ scored = [m for m in ctx.measures() if not m.startswith("Judged")] or ["nDCG@10"
 default_run = max(reranked, key=lambda n: (by_name[n].depth or 0, n == "bm25__rankvicuna-7b@100"))
 c1, c2, c3 = st.columns([3, 3, 1])
 run = c1.selectbox("Reranked run", reranked, index=reranked.index(default_run), key="run", bind="query-params",
-                   format_func=lambda n: f"{n}  (on {by_name[n].parent}, depth {by_name[n].depth or '?'})")
+                   help="runs ingested with a parent (--parent/--depth)")
 measures = c2.multiselect("Measures", scored, default=["nDCG@10"] if "nDCG@10" in scored else scored[:1],
                           key="measures", bind="query-params")
 judged_k = c3.number_input("Judged@k", min_value=1, max_value=1000, value=10, key="jk", bind="query-params")
 info = by_name[run]
+st.caption(f"**{run}** reranks the top {info.depth or '?'} of **{info.parent}**.")
 siblings = [r.name for r in run_infos if r.parent == info.parent and r.name != run and r.depth]
 stem = run.rsplit("@", 1)[0]
 observed = st.multiselect(
     "Observed runs (the same reranker at other depths, plotted as points)", siblings,
-    default=[s for s in siblings if s.rsplit("@", 1)[0] == stem], key="observed", bind="query-params",
-    format_func=lambda n: f"{n}  (depth {by_name[n].depth})")
+    default=[s for s in siblings if s.rsplit("@", 1)[0] == stem], key="observed", bind="query-params")
 need(bool(measures), "Pick at least one measure.")
 
 pairs: dict[int, str] = {}

@@ -54,8 +54,7 @@ texts = dict(zip(topics["query_id"], topics["text"], strict=True))
 judged = sorted(qrels["query_id"].unique(), key=lambda q: (len(q), q))
 
 c1, c2, c3, c4 = st.columns([4, 3, 3, 1])
-query_id = c1.selectbox("Query", judged, key="q", bind="query-params",
-                        format_func=lambda q: f"{q} — {texts.get(q, '')}"[:90])
+query_id = c1.selectbox("Query (judged)", judged, key="q", bind="query-params")
 baseline = first_stage_default(run_infos)
 challenger = default_pick(names, [n for n in names if baseline and n.startswith(f"{baseline[0]}__")], 1)
 a = c2.selectbox("Run A", names, index=names.index(challenger[0]), key="a", bind="query-params")

@@ -103,7 +103,7 @@ with st.expander("Per-query deltas"):
 st.subheader("Save as a run")
 default_name = f"{method}({','.join(inputs)})"
 with st.form("save"):
-    name = st.text_input("Run name", value=default_name)
+    name = st.text_input("Run name", value=default_name, key="save_name")
     score_it = st.checkbox("Score it on the default measures", value=True)
     saved = st.form_submit_button("Save fused run", icon=":material/save:")
 if saved:
