@@ -112,11 +112,10 @@ def _tag_warnings(tags: tuple[str, ...]) -> list[str]:
 
 
 class _RawScan(threading.Thread):
-    """Hash the raw bytes and look for NUL bytes, CRs and empty lines while DuckDB parses.
+    """Hash the raw bytes, count newlines and look for NUL bytes while DuckDB parses.
 
-    hashlib, zlib and bytes searches are C loops (the first two release the GIL). Newlines are counted
-    only when the file has CRs or empty lines (which DuckDB skips or splits on); otherwise every physical
-    line is a header line or a row and n_lines = rows + header lines.
+    hashlib, zlib and numpy release the GIL; the NUL search is a memchr. (Searching for empty lines
+    instead of counting newlines costs more than the count.)
     """
 
     def __init__(self, path: Path, gz: bool) -> None:
@@ -124,7 +123,7 @@ class _RawScan(threading.Thread):
         self.path, self.gz = path, gz
         self.sha256 = ""
         self.nul = False
-        self.irregular = False
+        self.n_lines = 0
         self.ok = True
 
     def _decompressed(self, digest=None):
@@ -148,26 +147,17 @@ class _RawScan(threading.Thread):
         import hashlib
 
         digest = hashlib.sha256()
-        last = b""
+        newlines, last = 0, b""
         try:
             for data in self._decompressed(digest):
-                if not data:
-                    continue
-                self.nul = self.nul or b"\x00" in data
-                self.irregular = self.irregular or b"\r" in data or b"\n\n" in data or (last + data[:1] == b"\n\n")
-                last = data[-1:]
+                if data:
+                    newlines += int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10))
+                    self.nul = self.nul or b"\x00" in data
+                    last = data[-1:]
         except (zlib.error, EOFError):
             self.ok = False
+        self.n_lines = newlines + (1 if last not in (b"", b"\n") else 0)
         self.sha256 = digest.hexdigest()
-
-    def count_lines(self) -> int:
-        """Physical lines (a last line without a newline counts); a second pass, for irregular files only."""
-        newlines, last = 0, b""
-        for data in self._decompressed():
-            if data:
-                newlines += int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10))
-                last = data[-1:]
-        return newlines + (1 if last not in (b"", b"\n") else 0)
 
 
 def _sql_str(value: str) -> str:
@@ -232,7 +222,7 @@ def _fast(path: Path) -> ParsedRun | None:
         return None
     if any(raw.column(c).null_count for c in ("query_id", "doc_id", "score", "rank")):
         return None
-    n_lines = scan.count_lines() if scan.irregular else n + skip
+    n_lines = scan.n_lines
     if n + skip > n_lines:  # lines DuckDB split on something other than '\n' (a bare '\r')
         return None
     h = raw.column("h").to_numpy()  # usually a fresh concatenation: sort it in place
