@@ -21,7 +21,8 @@ def err_console() -> Console:
 
 @cache
 def out_console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    # piped output keeps whole tables (rich would otherwise squeeze them to 80 columns)
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 @dataclass

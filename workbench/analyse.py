@@ -1,0 +1,150 @@
+"""Store-level analyses: fetch what an analysis needs from the store, run the pure analysis functions.
+
+The CLI and the dashboard call these, so both answer the same question the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from workbench.errors import AnalysisError, WorkbenchError
+from workbench.evaluate import evaluate_runs
+from workbench.model import RunInfo
+from workbench.store import Store, get_qrels, get_run, get_run_rows, list_runs
+
+_AT_DEPTH = re.compile(r"@\d+$")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A over each other run on each measure, a win matrix when there are more than two runs, and tests."""
+
+    runs: tuple[str, ...]
+    measures: tuple[str, ...]
+    pairs: tuple  # PairComparison per (other run, measure), A first
+    matrices: tuple  # WinMatrix per measure (N > 2 only)
+    significance: object  # SignificanceTable of each other run vs A, corrected across runs x measures
+
+    def to_dict(self) -> dict:
+        return {
+            "runs": list(self.runs), "measures": list(self.measures),
+            "pairs": [p.to_dict() for p in self.pairs],
+            "win_matrices": [m.to_dict() for m in self.matrices],
+            "significance": self.significance.to_dict(),
+        }
+
+
+def compare_runs(store: Store, collection: str, runs: Sequence[str], measures: Sequence[str] | None = None, *,
+                 tie_tolerance: float = 0.0, top_n: int = 5, test: str = "t", correction: str = "holm",
+                 alpha: float = 0.05, seed: int = 0, n_resamples: int = 10_000) -> Comparison:
+    from workbench.analysis import compare_pair, significance_table, win_matrix
+
+    if len(runs) < 2:
+        raise WorkbenchError("compare needs at least two runs")
+    ev = evaluate_runs(store, collection, measures, list(runs))
+    scores = ev.per_query[["run", "query_id", "measure", "value"]]
+    a, others = runs[0], list(runs[1:])
+    pairs = tuple(compare_pair(scores, o, a, m, tie_tolerance=tie_tolerance, top_n=top_n)
+                  for m in ev.measures for o in others)
+    matrices = tuple(win_matrix(scores, list(runs), m, tie_tolerance) for m in ev.measures) if len(runs) > 2 else ()
+    sig = significance_table(scores, [a], others, list(ev.measures), test=test, correction=correction,
+                             alpha=alpha, seed=seed, n_resamples=n_resamples)
+    return Comparison(tuple(runs), ev.measures, pairs, matrices, sig)
+
+
+def reranker_family(name: str) -> str:
+    """`bm25__rankvicuna-7b@100` -> `bm25__rankvicuna-7b`: runs of one reranker at several depths."""
+    return _AT_DEPTH.sub("", name)
+
+
+def observed_depth_runs(runs: Sequence[RunInfo], reranked: RunInfo, first_stage: str) -> dict[int, str]:
+    """Other stored runs of the same reranker over the same first stage at other depths (by name and metadata)."""
+    out = {}
+    for r in runs:
+        if r.name == reranked.name or r.parent != first_stage or r.depth is None:
+            continue
+        if reranker_family(r.name) == reranker_family(reranked.name):
+            out[int(r.depth)] = r.name
+    return out
+
+
+@dataclass(frozen=True)
+class DepthStudy:
+    first_stage: str
+    reranked: str
+    curve: object  # analysis.DepthCurve
+    observed_runs: dict[int, str]
+    significance: object  # SignificanceTable: every depth (derived and observed) vs depth 0 (the first stage)
+    phantom_hits: pd.DataFrame
+
+    def table(self) -> pd.DataFrame:
+        """measure, depth, source, mean, ci_low, ci_high, p_adjusted vs first stage, Judged@k beside it."""
+        frame = self.curve.to_frame()
+        sig = self.significance.to_frame()
+        sig = sig.assign(depth=sig["run"].str.extract(r"@(\d+)$")[0].astype(int),
+                         source=sig["run"].str.extract(r"^(\w+)@")[0])
+        frame = frame.merge(sig[["measure", "depth", "source", "p_value", "p_adjusted", "significant"]],
+                            on=["measure", "depth", "source"], how="left")
+        judged = frame[frame["measure"] == self.curve.judged_measure][["depth", "source", "mean"]]
+        frame = frame.merge(judged.rename(columns={"mean": self.curve.judged_measure}), on=["depth", "source"],
+                            how="left")
+        return frame.sort_values(["measure", "source", "depth"]).reset_index(drop=True)
+
+    def to_dict(self) -> dict:
+        judged = self.curve.judged_measure
+        rows = [
+            {"measure": r["measure"], "depth": int(r["depth"]), "source": r["source"], "value": r["mean"],
+             "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p_value": _f(r["p_value"]),
+             "p_adjusted": _f(r["p_adjusted"]),
+             "significant": None if pd.isna(r["significant"]) else bool(r["significant"]), "judged": _f(r[judged])}
+            for r in self.table().to_dict(orient="records")
+        ]
+        return {
+            "first_stage": self.first_stage, "reranked": self.reranked, "k_max": self.curve.k_max,
+            "judged_measure": self.curve.judged_measure, "best_depth": dict(self.curve.best_depth),
+            "observed_runs": {str(k): v for k, v in self.observed_runs.items()},
+            "test": self.significance.test, "correction": self.significance.correction,
+            "alpha": self.significance.alpha, "points": rows,
+            "phantom_hits": self.phantom_hits.to_dict(orient="records"),
+        }
+
+
+def _f(v):
+    return None if v is None or pd.isna(v) else float(v)
+
+
+def depth_study(store: Store, collection: str, reranked: str, measures: Sequence[str], *,
+                first_stage: str | None = None, depths: Sequence[int] | None = None,
+                observed: Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0, test: str = "t",
+                correction: str = "holm", alpha: float = 0.05, phantom_k: int = 10) -> DepthStudy:
+    """Depth scaling of a reranker: the derived curve, observed real runs at other depths, tests vs depth 0."""
+    from workbench.analysis import depth_curve, phantom_hits, significance_table
+    from workbench.evaluate import resolve_measures
+
+    rinfo = get_run(store, collection, reranked)
+    first_stage = first_stage or rinfo.parent
+    if not first_stage:
+        raise AnalysisError(f"run {reranked!r} has no stored parent; give the first stage with --first-stage")
+    get_run(store, collection, first_stage)
+    measure_names = resolve_measures(store, collection, measures)
+    if observed:
+        obs_names = {int(get_run(store, collection, n).depth or 0): n for n in observed}
+    else:
+        obs_names = observed_depth_runs(list_runs(store, collection), rinfo, first_stage)
+    if rinfo.depth:
+        obs_names.setdefault(int(rinfo.depth), reranked)
+    first = get_run_rows(store, collection, first_stage)
+    rer = get_run_rows(store, collection, reranked)
+    qrels = get_qrels(store, collection)
+    curve = depth_curve(first, rer, qrels, measure_names, depths=depths, n_boot=n_boot, seed=seed,
+                        observed={k: get_run_rows(store, collection, n) for k, n in obs_names.items() if k > 0})
+    scores = curve.scores_frame()
+    others = sorted(set(scores["run"]) - {"derived@0"})
+    sig = significance_table(scores, ["derived@0"], others, list(curve.measures), test=test, correction=correction,
+                             alpha=alpha, seed=seed)
+    hits = phantom_hits(first, rer, qrels, k=phantom_k, depth=curve.k_max) if curve.k_max > 0 else pd.DataFrame()
+    return DepthStudy(first_stage, reranked, curve, obs_names, sig, hits)
