@@ -97,7 +97,7 @@ def cmd_depth(ctx, args) -> int:
     frame = study.table()
     judged = study.curve.judged_measure
     for measure in study.curve.measures:
-        t = Table("depth", "source", measure, "95% CI", f"p adj. vs depth 0", judged,
+        t = Table("depth", "source", measure, "95% CI", "p adj. vs depth 0", judged,
                   title=f"{study.reranked} over {study.first_stage}: {measure} by rerank depth "
                         f"(best derived depth {dict(study.curve.best_depth)[measure]})")
         for r in frame[frame["measure"] == measure].itertuples():
