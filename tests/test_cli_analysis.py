@@ -71,3 +71,21 @@ def test_depth_text_output_and_phantoms(cli, dl20_store):
     assert "phantom hits: 24 unjudged documents promoted into the top 10 at depth 100" in res.out
     missing = cli("depth", "-c", "dl20", "-r", "bm25", store=dl20_store)
     assert missing.code == 2 and "no stored parent" in missing.err
+
+
+def test_leaderboard_significance_marks_and_legend(cli, dl20_store):
+    """Marks agree with the analysis library's Holm-corrected t-tests; the legend states test, correction, alpha."""
+    args = ("leaderboard", "-c", "dl20", "-m", "nDCG@10", "AP(rel=2)", "-b", "bm25", "-r", "bm25", "bm25-rm3",
+            "tasb", "--ci")
+    md = cli(*args, store=dl20_store).out
+    rows = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
+    assert "†" in rows["tasb"] and "†" not in rows["bm25-rm3"]  # bm25-rm3 vs bm25: p_adj 0.60 (not significant)
+    assert "paired t-test, Holm correction over 4 comparisons, alpha=0.05" in md
+    assert "[+0.1344, +0.2793]" in rows["tasb"]  # bootstrap CI of the nDCG@10 delta, seed 0
+    data = cli(*args, "-f", "json", store=dl20_store).json()
+    assert data["significance"]["test"] == "t" and data["significance"]["correction"] == "holm"
+    tasb = next(r for r in data["rows"] if r["run"] == "tasb")["measures"]["nDCG@10"]
+    assert tasb["tests"]["bm25"]["significant"] and tasb["tests"]["bm25"]["p_adjusted"] < 0.001
+    assert round(tasb["value"], 4) == 0.6854 and round(tasb["delta"]["bm25"], 4) == 0.2057
+    tex = cli(*args, "-f", "latex", store=dl20_store).out
+    assert r"$^{\dagger}$" in tex and r"\textbackslash" not in tex

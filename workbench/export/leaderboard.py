@@ -19,6 +19,10 @@ from workbench.errors import WorkbenchError
 
 FORMATS = ("markdown", "csv", "latex", "html", "json")
 SYMBOLS = ("†", "‡", "§", "¶", "♯", "♮")
+TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test",
+              "randomisation": "paired randomisation test"}
+CORRECTION_NAMES = {"holm": "Holm correction", "bonferroni": "Bonferroni correction",
+                    "bh": "Benjamini-Hochberg correction", "none": "no correction"}
 LATEX_SYMBOLS = (r"\dagger", r"\ddagger", r"\S", r"\P", r"\sharp", r"\natural")
 
 
@@ -86,9 +90,13 @@ class Leaderboard:
             lines.append(f"Deltas against baseline {self.baselines[0]}.")
         if self.significance is not None:
             s = self.significance
+            test = TEST_NAMES.get(s.test, s.test)
+            if s.test.startswith("random") and s.n_resamples:
+                test += f" ({s.n_resamples:,} permutations, seed {s.seed})"
+            correction = CORRECTION_NAMES.get(s.correction, s.correction)
             for i, b in enumerate(self.baselines):
                 lines.append(
-                    f"{SYMBOLS[i]} significantly different from {b} ({s.test}, {s.correction} correction over "
+                    f"{SYMBOLS[i]} significantly different from {b} ({test}, {correction} over "
                     f"{s.n_comparisons} comparisons, alpha={s.alpha:g})."
                 )
         if self.show_ci and self.significance is not None:
@@ -227,10 +235,10 @@ def to_latex(lb: Leaderboard) -> str:
                 cells.append(_ci_text(lb, run, m))
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
-    legend = " ".join(lb.legend())
+    legend = _latex_escape(" ".join(lb.legend()))
     for sym, tex in zip(SYMBOLS, LATEX_SYMBOLS, strict=False):
         legend = legend.replace(sym, f"${tex}$")
-    lines.append(r"\caption{" + _latex_escape(legend).replace(r"\$", "$").replace(r"\textbackslash{}", "\\") + "}")
+    lines.append(r"\caption{" + legend + "}")
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 
