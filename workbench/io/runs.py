@@ -166,6 +166,8 @@ def _sql_str(value: str) -> str:
 
 def _fast(path: Path) -> ParsedRun | None:
     """DuckDB read_csv on the common layout; None means 'use the careful path' (never a wrong answer)."""
+    if any(c in str(path) for c in "*?[") or str(path).startswith("~"):
+        return None  # read_csv would expand the glob (or '~') and could read another file's rows
     magic = _text.first_bytes(path)
     _text.check_magic(path, magic, RunFormatError)
     gz = magic.startswith(_text.GZIP_MAGIC)
