@@ -83,7 +83,7 @@ def cmd_show(ctx, args) -> int:
         print_json(info.to_dict())
     else:
         for k, v in info.to_dict().items():
-            out_console().print(f"{k:15} {v}")
+            out_console().print(f"{k:15} {v}", markup=False)
     return 0
 
 

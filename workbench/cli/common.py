@@ -9,6 +9,7 @@ from functools import cache
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from workbench.store import Store
@@ -31,7 +32,7 @@ class Context:
 
     @property
     def store(self) -> Store:
-        return Store(self.db, on_wait=lambda msg: err_console().print(f"[yellow]{msg}[/]"))
+        return Store(self.db, on_wait=lambda msg: err_console().print(f"[yellow]{escape(msg)}[/]"))
 
 
 def print_json(obj) -> None:

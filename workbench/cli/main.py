@@ -12,6 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from rich.markup import escape
+
 from workbench import __version__
 from workbench.cli import analysis_cmds, collection_cmds, produce_cmds, run_cmds, score_cmds
 from workbench.cli.common import Context, err_console
@@ -41,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = args.func(ctx, args)
     except WorkbenchError as exc:
-        err_console().print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        err_console().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console().print("interrupted; the store is unchanged by the unfinished operation")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from workbench.cli.common import (
@@ -64,7 +65,7 @@ def cmd_ingest(ctx, args) -> int:
         def done(path: Path, outcome) -> None:
             bar.advance(task)
             if isinstance(outcome, WorkbenchError):
-                err_console().print(f"[red]refused[/] {path}: {outcome}")
+                err_console().print(f"[red]refused[/] {escape(str(path))}: {escape(str(outcome))}")
             elif not args.json:
                 bar.console.print(f"{outcome.status:9} {outcome.info.name}  ({outcome.info.n_rows} rows, "
                                   f"{outcome.info.n_queries} queries, {len(outcome.info.warnings)} warnings)")
@@ -103,11 +104,11 @@ def cmd_show(ctx, args) -> int:
     con = out_console()
     for key in ("name", "collection", "kind", "parent", "depth", "n_queries", "n_rows", "run_tag", "source_path",
                 "run_hash", "ingested_at"):
-        con.print(f"{key:12} {getattr(r, key)}")
+        con.print(f"{key:12} {getattr(r, key)}", markup=False)
     if r.params:
-        con.print(f"{'params':12} {r.params}")
+        con.print(f"{'params':12} {r.params}", markup=False)
     if r.software:
-        con.print(f"{'software':12} {r.software}")
+        con.print(f"{'software':12} {r.software}", markup=False)
     if r.metadata_header:
         con.print("ir_metadata:")
         con.print(r.metadata_header.rstrip(), markup=False)
