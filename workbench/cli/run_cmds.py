@@ -65,7 +65,9 @@ def cmd_ingest(ctx, args) -> int:
         def done(path: Path, outcome) -> None:
             bar.advance(task)
             if isinstance(outcome, WorkbenchError):
-                err_console().print(f"[red]refused[/] {escape(str(path))}: {escape(str(outcome))}")
+                if args.keep_going:  # else the command stops here and its error line says it once
+                    msg = str(outcome) if str(path) in str(outcome) else f"{path}: {outcome}"
+                    err_console().print(f"[red]refused[/] {escape(msg)}", soft_wrap=True)
             elif not args.json:
                 bar.console.print(f"{outcome.status:9} {outcome.info.name}  ({outcome.info.n_rows} rows, "
                                   f"{outcome.info.n_queries} queries, {len(outcome.info.warnings)} warnings)")
