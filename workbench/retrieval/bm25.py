@@ -32,7 +32,7 @@ from workbench.retrieval import (
     order_run,
     versions,
 )
-from workbench.retrieval.cache import atomic_dir, hash_params, hash_table
+from workbench.retrieval.cache import atomic_dir, default_cache_dir, hash_params, hash_table
 from workbench.retrieval.java import anserini_version, java_version, run_anserini
 
 Fields = Literal["flat", "multifield"]
@@ -85,7 +85,7 @@ def index_key(docs: pa.Table, fields: Fields) -> tuple[str, str]:
     return corpus, key
 
 
-def build_index(docs: pa.Table, *, fields: Fields = "flat", cache_dir: Path) -> tuple[Path, bool, float]:
+def build_index(docs: pa.Table, *, fields: Fields = "flat", cache_dir: Path | None = None) -> tuple[Path, bool, float]:
     """The Lucene index for `docs` under `cache_dir`: (path, built now?, build seconds). Reused when present.
 
     Indexing is single-threaded on purpose: Anserini's threads split the input by file and interleave the
@@ -97,7 +97,7 @@ def build_index(docs: pa.Table, *, fields: Fields = "flat", cache_dir: Path) -> 
     check_unique(docs, "doc_id", "docs")
     _check_ids(docs, "doc_id", "docs")
     corpus, key = index_key(docs, fields)
-    final = Path(cache_dir) / "bm25" / f"lucene-{fields}-{key[:24]}"
+    final = Path(cache_dir or default_cache_dir()) / "bm25" / f"lucene-{fields}-{key[:24]}"
     marker = final / MARKER
     if marker.exists() and json.loads(marker.read_text()).get("key") == key:
         return final, False, 0.0
@@ -146,9 +146,8 @@ def _write_topics(topics: pa.Table, path: Path) -> int:
 
 
 def _empty_hits() -> pa.Table:
-    return pa.table(
-        {"query_id": pa.array([], pa.string()), "doc_id": pa.array([], pa.string()), "score": pa.array([], pa.float64())}
-    )
+    return pa.table({"query_id": pa.array([], pa.string()), "doc_id": pa.array([], pa.string()),
+                     "score": pa.array([], pa.float64())})  # fmt: skip
 
 
 def _read_trec(path: Path) -> pa.Table:
@@ -176,7 +175,7 @@ def bm25_search(
     b: float = 0.4,
     hits: int = 1000,
     fields: Fields = "flat",
-    cache_dir: Path,
+    cache_dir: Path | None = None,
     threads: int = 1,
 ) -> RetrievalResult:
     """Rank `docs` for every topic with Anserini BM25; build (or reuse) the index under `cache_dir`.
@@ -187,7 +186,7 @@ def bm25_search(
         k1, b: BM25 parameters (Anserini's BEIR defaults 0.9 / 0.4).
         hits: documents kept per query.
         fields: "flat" (title + " " + text in one field) or "multifield".
-        cache_dir: root of the artefact cache (`workbench.retrieval.cache.cache_dir()` by default in callers).
+        cache_dir: root of the artefact cache (default `workbench.retrieval.cache.cache_dir()`).
         threads: search threads of the child JVM (results do not depend on it).
 
     Raises:

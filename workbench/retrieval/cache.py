@@ -30,6 +30,9 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "workbench"
 
 
+default_cache_dir = cache_dir  # for modules whose `cache_dir` parameter shadows the function
+
+
 def _string_column_digest(h: hashlib._Hash, array: pa.Array) -> None:
     """Feed one string column into `h` independently of chunking and offsets: lengths, then the bytes."""
     array = array.cast(pa.large_string())

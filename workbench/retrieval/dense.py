@@ -29,7 +29,7 @@ import pyarrow as pa
 from workbench.errors import ProviderUnavailableError, WorkbenchError
 from workbench.model import RunKind
 from workbench.retrieval import RetrievalResult, check_columns, check_unique, doc_texts, order_run, versions
-from workbench.retrieval.cache import atomic_file, hash_dir, hash_params, hash_table
+from workbench.retrieval.cache import atomic_file, default_cache_dir, hash_dir, hash_params, hash_table
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -200,16 +200,16 @@ def encode_texts(
     return out
 
 
-def _embedding_path(cache_dir: Path, ident: dict[str, str], corpus: str, settings: dict[str, Any]) -> Path:
+def _embedding_path(cache_dir: Path | None, ident: dict[str, str], corpus: str, settings: dict[str, Any]) -> Path:
     key = hash_params({"corpus": corpus, "model_hash": ident["model_hash"], **settings, "format": _EMBED_FORMAT})
-    return Path(cache_dir) / "dense" / ident["model_hash"][:16] / f"docs-{key[:24]}.npy"
+    return Path(cache_dir or default_cache_dir()) / "dense" / ident["model_hash"][:16] / f"docs-{key[:24]}.npy"
 
 
 def corpus_embeddings(
     docs: pa.Table,
     model: str | Path | None = None,
     *,
-    cache_dir: Path,
+    cache_dir: Path | None = None,
     batch_size: int = 64,
     threads: int = 1,
     doc_prefix: str = "",
@@ -275,7 +275,7 @@ def dense_search(
     batch_size: int = 64,
     threads: int = 1,
     index: Literal["flat", "hnsw"] = "flat",
-    cache_dir: Path,
+    cache_dir: Path | None = None,
     query_prefix: str = "",
     doc_prefix: str = "",
     hnsw_m: int = 32,
@@ -294,7 +294,8 @@ def dense_search(
         threads: torch and faiss threads during this call (restored afterwards).
         index: "flat" (exact inner product) or "hnsw" (approximate; `hnsw_m`, `ef_construction`, `ef_search`,
             default max(hits, 128)).
-        cache_dir: cache root; doc embeddings (.npy) are keyed by model content hash and corpus hash.
+        cache_dir: cache root (default `workbench.retrieval.cache.cache_dir()`); doc embeddings (.npy) are
+            keyed by the model's content hash and the corpus hash.
         progress: True for a rich progress bar on stderr, or a callback(done, total).
 
     Raises:

@@ -100,11 +100,9 @@ def _bi_encoder_scores(
     """Cosine of query and doc embeddings; doc embeddings come from the dense cache when it holds the corpus."""
     encoder, ident = load_bi_encoder(model)
     info: dict[str, Any] = {"doc_embeddings": "encoded for this call"}
-    doc_emb = None
-    if cache_dir is not None:
-        doc_emb, cached = corpus_embeddings(docs, model, cache_dir=cache_dir, encode_if_missing=False)
-        if doc_emb is not None:
-            info["doc_embeddings"] = cached["embeddings"]
+    doc_emb, cached = corpus_embeddings(docs, model, cache_dir=cache_dir, encode_if_missing=False)
+    if doc_emb is not None:
+        info["doc_embeddings"] = cached["embeddings"]
     with torch_threads(threads):
         if doc_emb is None:
             needed = np.unique(d_idx)
@@ -161,7 +159,8 @@ def rerank(
         depth: documents per query to re-score; the rest keep the parent's order below them.
         model: "minilm" (the bundled bi-encoder), or a local sentence-transformers bi-encoder or CrossEncoder
             directory (which one is read from its config).
-        cache_dir: if given and it holds the dense embeddings of `docs` for this bi-encoder, they are reused.
+        cache_dir: cache root (default `cache.cache_dir()`); dense embeddings of `docs` for this bi-encoder found
+            there are reused (never written: a rerank needs only the parent's documents).
         parent_id: how `params` names the parent (default: the content hash of its rows).
 
     Raises:
