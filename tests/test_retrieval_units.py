@@ -209,7 +209,9 @@ def test_shift_puts_reranked_scores_above_the_tail() -> None:
 def test_importing_the_package_loads_no_heavy_library() -> None:
     heavy = ("torch", "jnius", "faiss", "pyserini", "sentence_transformers")
     code = (
-        "import sys, workbench.retrieval, workbench.retrieval.fuse, workbench.retrieval.cache;"
+        "import sys, workbench.retrieval.fuse, workbench.retrieval.cache;"
+        "from workbench.retrieval import bm25_search, dense_search, fuse, rerank;"
+        "assert callable(fuse) and callable(rerank), (fuse, rerank);"
         f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

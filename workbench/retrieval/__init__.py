@@ -3,7 +3,7 @@
 Each producer is a pure function from Arrow tables (docs, topics, runs) to a `RetrievalResult`: a run table in
 `RUN_SCHEMA` plus the `params` and `software` that made it (for the run's ir_metadata header). Nothing here touches
 the store or prints. Heavy libraries (Java, torch, faiss) are imported inside the functions that need them, so
-`import workbench.retrieval` costs only pyarrow.
+`import workbench.retrieval` costs only pyarrow and numpy (tests/test_retrieval_units.py checks it).
 
 Every run comes out in trec_eval order: per query, score descending, ties by doc_id descending, with `rank`
 1..n in that order, so the rank column and the order trec_eval scores never disagree.
@@ -11,10 +11,9 @@ Every run comes out in trec_eval order: per query, score descending, ties by doc
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,27 +22,7 @@ import pyarrow.compute as pc
 from workbench.errors import WorkbenchError
 from workbench.model import RUN_SCHEMA
 
-if TYPE_CHECKING:
-    from workbench.retrieval.bm25 import bm25_search
-    from workbench.retrieval.dense import dense_search
-    from workbench.retrieval.fuse import fuse
-    from workbench.retrieval.rerank import rerank
-
 __all__ = ["RetrievalResult", "bm25_search", "dense_search", "fuse", "order_run", "rerank"]
-
-_LAZY = {
-    "bm25_search": "workbench.retrieval.bm25",
-    "dense_search": "workbench.retrieval.dense",
-    "fuse": "workbench.retrieval.fuse",
-    "rerank": "workbench.retrieval.rerank",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Load a producer's module on first use (PEP 562), so importing the package stays cheap."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -133,3 +112,11 @@ def check_unique(table: pa.Table, column: str, what: str) -> None:
     n_distinct = pc.count_distinct(table.column(column)).as_py()
     if n_distinct != len(table):
         raise WorkbenchError(f"{what} table repeats {len(table) - n_distinct} {column} value(s)")
+
+
+# Re-exported at the end (the submodules import the helpers above). Eager on purpose: a lazy PEP 562 export would be
+# shadowed by the submodule of the same name (`workbench.retrieval.fuse` the module vs `fuse` the function).
+from workbench.retrieval.bm25 import bm25_search  # noqa: E402
+from workbench.retrieval.dense import dense_search  # noqa: E402
+from workbench.retrieval.fuse import fuse  # noqa: E402
+from workbench.retrieval.rerank import rerank  # noqa: E402
