@@ -248,10 +248,9 @@ def jsonl_fields(
 
     Invalid JSON and non-object lines are reported by line; a missing key comes back as null.
     """
-    import duckdb
 
     problems = list(lines.problems)
-    con = duckdb.connect()
+    con = connect()
     try:
         con.register("src", pa.table({"line": lines.lines}))
         # every JSON function sits behind CASE WHEN valid: DuckDB raises on invalid JSON otherwise
@@ -288,3 +287,12 @@ def duplicate_first(values: pa.Array) -> tuple[int, int] | None:
     i = int(later.min())
     first = int(np.flatnonzero(codes == codes[i])[0])
     return i, first
+
+
+def connect():
+    """A private in-memory DuckDB connection used as a compute engine (no progress bar on stderr)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    return con

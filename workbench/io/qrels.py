@@ -61,9 +61,8 @@ def read_qrels(path: str | Path) -> pa.Table:
 
 def _collapse_duplicates(table: pa.Table, line_no: np.ndarray) -> tuple[pa.Table, tuple[int, str] | None]:
     """Drop exact repeats; report the first pair judged again with a different grade."""
-    import duckdb
 
-    con = duckdb.connect()
+    con = _text.connect()
     try:
         con.register("q", table.append_column("i", pa.array(np.arange(table.num_rows, dtype=np.int64))))
         clash = con.execute(

@@ -209,7 +209,7 @@ def _fast(path: Path) -> ParsedRun | None:
              max_line_size={_text.MAX_LINE_BYTES}, compression={"'gzip'" if gz else "'none'"},
              encoding='utf-8', parallel=true)
     """
-    con = duckdb.connect()
+    con = _text.connect()
     try:
         raw = con.sql(query).to_arrow_table()
     except duckdb.Error:
@@ -314,7 +314,7 @@ def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> 
     raw = pa.table(cols)
     line_no = good + 1
 
-    con = duckdb.connect()
+    con = _text.connect()
     try:
         con.register("raw", raw)
         typed = con.sql(

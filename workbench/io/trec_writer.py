@@ -11,13 +11,13 @@ import os
 import tempfile
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
 from workbench.errors import WorkbenchError
+from workbench.io import _text
 from workbench.io.runs import META_END, META_START
 
 
@@ -51,7 +51,7 @@ def write_run(path: str | Path, table: pa.Table, *, tag: str, metadata: dict | N
         pa.schema([("query_id", pa.string()), ("doc_id", pa.string()), ("score", pa.float64())])
     )
     _check_tokens(table, tag)
-    con = duckdb.connect()
+    con = _text.connect()
     try:
         con.register("run", table)
         ordered = con.sql(

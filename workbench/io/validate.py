@@ -7,8 +7,9 @@ table, so they cost little next to parsing.
 
 from __future__ import annotations
 
-import duckdb
 import pyarrow as pa
+
+from workbench.io import _text
 
 CUTOFFS = (5, 10, 20, 100, 1000)
 _EXAMPLES = 5
@@ -23,7 +24,7 @@ def run_format_warnings(table: pa.Table) -> list[str]:
     """Rank column vs trec_eval's order (score desc, doc_id desc), and score ties straddling cutoffs."""
     if table.num_rows == 0:
         return []
-    con = duckdb.connect()
+    con = _text.connect()
     try:
         con.register("run", table.select(["query_id", "doc_id", "score", "rank"]))
         con.execute(
@@ -66,7 +67,7 @@ def run_qrels_warnings(table: pa.Table, qrels: pa.Table | None) -> list[str]:
     queries missing from the run score 0 and still count in the mean (trec_eval -c)."""
     if qrels is None or qrels.num_rows == 0:
         return []
-    con = duckdb.connect()
+    con = _text.connect()
     try:
         con.register("run", table.select(["query_id"]))
         con.register("qrels", qrels.select(["query_id"]))
