@@ -21,6 +21,18 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("OPENAI_API_KEY", "unused")
 
 
+def pytest_configure(config) -> None:
+    """One retrieval cache (Lucene indexes, embeddings) for the whole session: encoding SciFact takes minutes.
+
+    WORKBENCH_TEST_CACHE=<dir> keeps it across sessions; otherwise it is a fresh temporary folder.
+    """
+    if "WORKBENCH_CACHE" not in os.environ:
+        import tempfile
+
+        os.environ["WORKBENCH_CACHE"] = os.environ.get("WORKBENCH_TEST_CACHE") or tempfile.mkdtemp(
+            prefix="workbench-test-cache-")
+
+
 @dataclass
 class CliResult:
     code: int

@@ -37,9 +37,8 @@ def _skip_without(*modules: str) -> None:
 
 @pytest.fixture(scope="session")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh cache per session; WORKBENCH_TEST_CACHE=<dir> keeps one across sessions (encoding takes minutes)."""
-    keep = os.environ.get("WORKBENCH_TEST_CACHE")
-    return Path(keep) if keep else tmp_path_factory.mktemp("retrieval-cache")
+    """The session's shared cache, so the CLI/demo tests reuse these indexes and embeddings."""
+    return Path(os.environ["WORKBENCH_CACHE"])  # set once per session by conftest.pytest_configure
 
 
 @pytest.fixture(scope="session")
