@@ -13,9 +13,8 @@ WIN, TIE, LOSS = "#2e7d32", "#9e9e9e", "#c62828"
 def bars_with_ci(frame: pd.DataFrame, measure: str, *, color_field: str | None = None,
                  color_scale: alt.Scale | None = None) -> alt.Chart:
     """Horizontal bars of `mean` per `run` (sorted, best on top) with ci_low..ci_high error bars."""
-    height = max(120, 24 * len(frame))
     order = frame.sort_values("mean", ascending=False)["run"].tolist()
-    y = alt.Y("run:N", sort=order, title=None, axis=alt.Axis(labelLimit=320))
+    y = alt.Y("run:N", sort=order, title=None, axis=alt.Axis(labelLimit=320, labelOverlap=False))
     tooltip = [alt.Tooltip("run:N"), alt.Tooltip("mean:Q", format=D3_FMT, title=measure),
                alt.Tooltip("ci_low:Q", format=D3_FMT, title="CI low"),
                alt.Tooltip("ci_high:Q", format=D3_FMT, title="CI high")]
@@ -27,7 +26,7 @@ def bars_with_ci(frame: pd.DataFrame, measure: str, *, color_field: str | None =
     errors = base.mark_rule(color="black", strokeWidth=1.5).encode(x="ci_low:Q", x2="ci_high:Q", y=y)
     ticks = base.mark_tick(color="black", thickness=1.5, size=10, orient="vertical")
     return (bars + errors + ticks.encode(x="ci_low:Q", y=y) + ticks.encode(x="ci_high:Q", y=y)).properties(
-        height=height)
+        height=alt.Step(24))
 
 
 def delta_bars(deltas: pd.DataFrame, a: str, b: str, measure: str) -> alt.Chart:
@@ -70,15 +69,16 @@ def scatter_ab(deltas: pd.DataFrame, a: str, b: str, measure: str) -> alt.Chart:
 def win_heatmap(frame: pd.DataFrame, measure: str) -> alt.Chart:
     """Row run's wins over column run (long frame: row, col, wins, ties, losses, n)."""
     runs = list(dict.fromkeys(frame["row"]))
-    size = max(220, 34 * len(runs))
+    size = 34 * len(runs) + 190  # the height includes the axes (Streamlit fits the chart to it)
     base = alt.Chart(frame).encode(
         x=alt.X("col:N", sort=runs, title="… against this run", axis=alt.Axis(labelAngle=-40, labelLimit=200)),
-        y=alt.Y("row:N", sort=runs, title="wins of this run …", axis=alt.Axis(labelLimit=260)),
-    )
+        y=alt.Y("row:N", sort=runs, title="wins of this run …", axis=alt.Axis(labelLimit=260),
+                scale=alt.Scale(paddingInner=0.05)),
+    ).properties(height=size)
     rect = base.mark_rect().encode(
         color=alt.Color("share:Q", title="win share", scale=alt.Scale(scheme="redyellowgreen", domain=[0, 1])),
         tooltip=[alt.Tooltip("row:N", title="run"), alt.Tooltip("col:N", title="against"), "wins:Q", "ties:Q",
                  "losses:Q", alt.Tooltip("n:Q", title="queries")],
     )
     text = base.mark_text(fontSize=11).encode(text="label:N")
-    return (rect + text).properties(height=size, title=f"wins / ties / losses on {measure}")
+    return alt.layer(rect, text).properties(height=size, title=f"wins / ties / losses on {measure}")

@@ -14,8 +14,8 @@ from workbench.app.common import context
 from workbench.errors import InputFormatError, WorkbenchError
 from workbench.model import RunKind
 
+# Uploads above this are refused (the server's maxUploadSize in .streamlit/config.toml is the outer limit).
 MAX_UPLOAD_MB = int(os.environ.get("WORKBENCH_MAX_UPLOAD_MB", "500"))
-"""Refused above this size (the server's maxUploadSize in .streamlit/config.toml is the outer limit)."""
 REPORT_KEY = "_ingest_report"
 AUTO = "(auto)"
 
