@@ -123,6 +123,7 @@ class _RawScan(threading.Thread):
         self.path, self.gz = path, gz
         self.sha256 = ""
         self.nul = False
+        self.other_space = False  # \t, \v or \f: separators for trec_eval and the careful path, not DuckDB
         self.n_lines = 0
         self.ok = True
 
@@ -153,6 +154,7 @@ class _RawScan(threading.Thread):
                 if data:
                     newlines += int(np.count_nonzero(np.frombuffer(data, np.uint8) == 10))
                     self.nul = self.nul or b"\x00" in data
+                    self.other_space = self.other_space or b"\t" in data or b"\x0b" in data or b"\x0c" in data
                     last = data[-1:]
         except (zlib.error, EOFError):
             self.ok = False
@@ -218,8 +220,8 @@ def _fast(path: Path) -> ParsedRun | None:
         con.close()
         scan.join()
     n = raw.num_rows
-    if n == 0 or not scan.ok or scan.nul:
-        return None
+    if n == 0 or not scan.ok or scan.nul or scan.other_space:
+        return None  # e.g. 'q \tQ0 \td ...' splits into 6 fields on ' ' alone, with tabs inside the ids
     if any(raw.column(c).null_count for c in ("query_id", "doc_id", "score", "rank")):
         return None
     n_lines = scan.n_lines
