@@ -48,6 +48,8 @@ def check_magic(path: Path, magic: bytes, error_cls: type[InputFormatError]) -> 
     for prefix, name in _OTHER_MAGIC.items():
         if magic.startswith(prefix):
             raise error_cls(path, 1, f"file is {name}-compressed; only plain text or gzip is supported")
+    if magic.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise error_cls(path, 1, "file is UTF-32 encoded (byte order mark); convert it to UTF-8")
     if magic.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise error_cls(path, 1, "file is UTF-16 encoded (byte order mark); convert it to UTF-8")
 
@@ -182,7 +184,7 @@ def lines_array(data: bytes) -> pa.LargeStringArray:
     starts, _ = line_bounds(data)
     offsets = np.concatenate((starts, [len(data)])).astype(np.int64)
     raw = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
-    return pc.utf8_rtrim(raw, characters="\r\n")
+    return pc.ascii_rtrim(raw, characters="\r\n")
 
 
 def whitespace_fields(lines: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:

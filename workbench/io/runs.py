@@ -310,7 +310,7 @@ def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> 
     good = np.flatnonzero(data & ((counts >= 6) if allow_trailing_fields else (counts == 6)))
     if problems:  # only lines before the first problem matter now
         good = good[good + 1 < min(p[0] for p in problems)]
-    picked = pc.take(fields, pa.array(good))
+    picked = fields if len(good) == len(fields) else pc.take(fields, pa.array(good))
     cols = {name: _text.field(picked, j) for j, name in enumerate(("qid", "q0", "docid", "rank", "score", "tag"))}
     cols["i"] = pa.array(np.arange(len(good), dtype=np.int64))
     raw = pa.table(cols)
@@ -337,11 +337,19 @@ def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> 
         if bad.size:
             i = int(bad[0])
             problems.append((int(line_no[i]), f"rank must be an integer, got {_text.clip(raw['rank'][i].as_py())!r}"))
-        dup = con.execute(
-            """SELECT i, first, qid, docid FROM (
-                   SELECT i, qid, docid, min(i) OVER (PARTITION BY qid, docid) AS first FROM raw)
-               WHERE i > first ORDER BY i LIMIT 1"""
-        ).fetchall()
+        # duplicates: sort 64-bit hashes (cheap), then settle the few candidates exactly in SQL
+        h = con.sql("SELECT hash(qid, docid) AS h FROM raw ORDER BY i").to_arrow_table().column("h").to_numpy()
+        hs = np.sort(h)
+        suspects = np.unique(hs[1:][hs[1:] == hs[:-1]])
+        dup = []
+        if suspects.size:
+            con.register("suspect", pa.table({"i": pa.array(np.flatnonzero(np.isin(h, suspects)), pa.int64())}))
+            dup = con.execute(
+                """SELECT i, first, qid, docid FROM (
+                       SELECT i, qid, docid, min(i) OVER (PARTITION BY qid, docid) AS first
+                       FROM raw SEMI JOIN suspect USING (i))
+                   WHERE i > first ORDER BY i LIMIT 1"""
+            ).fetchall()
         if dup:
             i, first, qid, docid = dup[0]
             problems.append(
