@@ -43,7 +43,7 @@ def progress() -> Progress:
     """A rich progress bar on stderr; invisible when stderr is not a terminal."""
     return Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=err_console(), transient=True,
+        TimeElapsedColumn(), console=err_console(), transient=True, disable=not sys.stderr.isatty(),
     )
 
 
