@@ -78,3 +78,19 @@ def test_depth_study_on_a_produced_rerank(cli, sf):
     got = scores(cli, db, "nDCG@10")
     assert pts[("derived", 0)] == pytest.approx(got[("bm25", "nDCG@10")], abs=1e-12)
     assert pts[("derived", 100)] == pytest.approx(got[("bm25__minilm@100", "nDCG@10")], abs=1e-12)
+
+
+def test_demo_without_serving_writes_leaderboards(cli, sf, tmp_path):
+    db, manifest = sf
+    out = tmp_path / "out"
+    res = cli("demo", "--manifest", manifest, "--out", out, "--no-serve", store=db)
+    assert res.code == 0, res.err
+    assert "## dl20" in res.out and "## scifact" in res.out
+    for name in ("dl20", "scifact"):
+        for ext in ("md", "csv", "tex", "html", "json"):
+            assert (out / f"leaderboard-{name}.{ext}").stat().st_size > 0
+    dl20 = (out / "leaderboard-dl20.md").read_text()
+    assert dl20.splitlines()[2].startswith("| bm25 | 0.4796 |")
+    assert "significantly different from bm25" in dl20
+    runs = cli("runs", "list", "-c", "dl20", "--json", store=db).json()
+    assert len(runs) == 24

@@ -65,7 +65,7 @@ def register(sub) -> None:
     d = sub.add_parser("demo", help="build the bundled demo, score it, write leaderboards, serve the dashboard")
     d.add_argument("--manifest", default=DEFAULT_MANIFEST)
     d.add_argument("--out", default="out", help="folder for the leaderboards (default: out/)")
-    d.add_argument("--threads", type=int, default=1)
+    d.add_argument("--threads", type=int, default=2, help="threads for encoding and search (default 2)")
     d.add_argument("--no-serve", action="store_true", help="do not start the dashboard")
     d.add_argument("--port", type=int, default=8501)
     d.set_defaults(func=cmd_demo)
