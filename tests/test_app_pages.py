@@ -199,9 +199,6 @@ def test_fusion_weight_mismatch_is_a_one_line_error(open_page):
     assert any("3 weight(s) given for 2 runs" in e for e in texts(at.error))
 
 
-@pytest.mark.xfail(reason="workbench.retrieval: after `import workbench.retrieval.fuse` the package attribute "
-                          "`fuse` is the submodule, so produce()'s `retrieval.fuse(...)` is not callable",
-                   strict=False)
 def test_fusion_save_stores_the_run(open_page, store_copy, tmp_path, monkeypatch):
     from workbench.store import Store, get_run
 
