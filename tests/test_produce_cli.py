@@ -59,12 +59,12 @@ def test_build_is_incremental_and_cli_steps_work(cli, sf):
     fused = cli("fuse", "-c", "scifact", "bm25", "dense-minilm", "--method", "combmnz", "--norm", "zscore",
                 "--runs-dir", manifest.parent / "runs", "--json", store=db)
     assert fused.code == 0, fused.err
-    assert fused.json()["run"] == "combmnz(bm25,dense-minilm)"
+    assert fused.json()["run"] == "combmnz-bm25+dense-minilm"
     same = cli("fuse", "-c", "scifact", "bm25", "dense-minilm", "--method", "combmnz", "--norm", "zscore",
                "--runs-dir", manifest.parent / "runs", "--json", store=db)
     assert same.json()["status"] == "unchanged"
     got = scores(cli, db, "nDCG@10")
-    assert abs(got[("combmnz(bm25,dense-minilm)", "nDCG@10")] - 0.7421) < 0.002
+    assert abs(got[("combmnz-bm25+dense-minilm", "nDCG@10")] - 0.7421) < 0.002
     missing = cli("rerank", "-c", "scifact", "--run", "bm25", "--model", "/nonexistent/cross-encoder", store=db)
     assert missing.code == 2 and "/nonexistent/cross-encoder" in missing.err and "does not exist" in missing.err
 

@@ -59,6 +59,29 @@ def resolve_measures(store: Store, collection: str, measures: Sequence[str] | No
     return [measure_name(m) for m in default_measures(kind)]
 
 
+def load_evaluation(
+    store: Store, collection: str, measures: Sequence[str] | None = None, runs: Sequence[str] | None = None
+) -> Evaluation:
+    """The stored per-query values only: scores nothing, writes nothing (the dashboard reads with this).
+
+    Runs or measures not scored yet are simply absent; `evaluate_runs` fills them in.
+    """
+    from workbench.scoring import SEMANTICS, evaluator_id, parse_measure
+
+    info = get_collection(store, collection)
+    measure_names = resolve_measures(store, collection, measures)
+    names = list(runs) if runs else sorted(r.name for r in list_runs(store, collection))
+    return _stored(store, info, measure_names, names, {m: evaluator_id(parse_measure(m)) for m in measure_names},
+                   SEMANTICS, computed=0)
+
+
+def _stored(store, info, measure_names, names, evaluators, semantics, computed) -> Evaluation:
+    per_query = per_query_scores(store, info.name, measure_names, semantics, names)
+    per_query = per_query[per_query["evaluator"] == per_query["measure"].map(evaluators)]
+    return Evaluation(info.name, info.qrels_hash, semantics, tuple(measure_names), tuple(names),
+                      per_query.reset_index(drop=True), computed)
+
+
 def evaluate_runs(
     store: Store,
     collection: str,
@@ -94,7 +117,4 @@ def evaluate_runs(
         seen_hashes.add(run.run_hash)
         if on_run:
             on_run(name, i + 1, len(names))
-    per_query = per_query_scores(store, collection, measure_names, SEMANTICS, names)
-    per_query = per_query[per_query["evaluator"] == per_query["measure"].map(evaluators)]
-    return Evaluation(collection, info.qrels_hash, SEMANTICS, tuple(measure_names), tuple(names),
-                      per_query.reset_index(drop=True), computed)
+    return _stored(store, info, measure_names, names, evaluators, SEMANTICS, computed)

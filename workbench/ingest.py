@@ -48,11 +48,13 @@ def ingest_run(
     replace: bool = False,
     params: dict | None = None,
     software: dict | None = None,
+    source_path: str | None = None,
 ) -> IngestResult:
     """Validate one TREC run file and store it, all or nothing.
 
     Re-ingesting the same bytes under the same name is a no-op; different bytes under an existing name
-    need `replace`. Nothing is written before the whole file has been read and checked.
+    need `replace`. Nothing is written before the whole file has been read and checked. `source_path` records
+    where the file came from when `path` is a temporary copy (a dashboard upload).
     """
     from workbench.io.runs import read_run
     from workbench.io.validate import run_format_warnings, run_qrels_warnings
@@ -87,7 +89,7 @@ def ingest_run(
         kind=kind or (RunKind.RERANK.value if parent else RunKind.OTHER.value),
         parent=parent,
         depth=depth,
-        source_path=str(path),
+        source_path=source_path or str(path),
         run_tag=",".join(parsed.run_tags) or None,
         n_queries=len(set(parsed.table.column("query_id").unique().to_pylist())),
         n_rows=parsed.table.num_rows,

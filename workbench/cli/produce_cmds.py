@@ -11,6 +11,7 @@ from pathlib import Path
 from workbench.cli.common import add_collection_arg, add_json_arg, err_console, print_json, progress
 
 DEFAULT_MANIFEST = "data_manifest.yaml"
+MAX_UPLOAD_MB = 500  # same cap as .streamlit/config.toml
 
 
 def register(sub) -> None:
@@ -42,7 +43,7 @@ def register(sub) -> None:
                    help="score normalisation for combsum/combmnz/interpolation (default minmax)")
     f.add_argument("--weights", type=float, nargs="+", help="one weight per input run")
     f.add_argument("--depth", type=int, default=1000, help="documents taken from each input per query")
-    f.add_argument("--name", help="run name (default: <method>(<runs>))")
+    f.add_argument("--name", help="run name (default: <method>-<run>+<run>...)")
     _common(f)
 
     rr = sub.add_parser("rerank", help="re-score the top-k of a stored run (MiniLM bi-encoder or a CrossEncoder dir)")
@@ -100,7 +101,7 @@ def _recipe(args):
             params["norm"] = None if args.norm == "none" else args.norm
         if args.weights:
             params["weights"] = args.weights
-        return Recipe(args.collection, args.name or f"{args.method}({','.join(args.runs)})", "fuse", None,
+        return Recipe(args.collection, args.name or f"{args.method}-{'+'.join(args.runs)}", "fuse", None,
                       tuple(args.runs), params)
     name = args.name or f"{args.run}__{Path(args.model).name}@{args.depth}"
     return Recipe(args.collection, name, "rerank", None, (args.run,),
@@ -191,5 +192,7 @@ def _serve(ctx, port: int, address: str) -> int:
     env = {**os.environ, "WORKBENCH_DB": str(ctx.store.path.resolve())}
     err_console().print(f"dashboard on http://{address}:{port} (Ctrl-C to stop)")
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", address,
-           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    return subprocess.call(cmd, env=env)
+           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.maxUploadSize", str(MAX_UPLOAD_MB)]
+    # from the repository root, so .streamlit/config.toml (loopback, upload cap) applies
+    return subprocess.call(cmd, env=env, cwd=app.parent)
