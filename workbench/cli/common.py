@@ -32,7 +32,7 @@ class Context:
 
     @property
     def store(self) -> Store:
-        return Store(self.db, on_wait=lambda msg: err_console().print(f"[yellow]{escape(msg)}[/]"))
+        return Store(self.db, on_wait=lambda msg: err_console().print(f"[yellow]{escape(msg)}[/]", soft_wrap=True))
 
 
 def print_json(obj) -> None:
