@@ -59,7 +59,7 @@ def fmt4(value: float | None) -> str:
 
 def default_pick(options: Sequence[str], preferred: Sequence[str], n: int = 1) -> list[str]:
     """The preferred options that exist, topped up with the first options, n in all."""
-    out = [p for p in preferred if p in options][:n]
+    out = [p for p in dict.fromkeys(preferred) if p in options][:n]
     out += [o for o in options if o not in out][: max(0, n - len(out))]
     return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -69,23 +70,48 @@ def default_measures(db: str, token: Token, collection: str) -> list[str]:
 @st.cache_data(show_spinner=False, max_entries=64)
 def evaluation(db: str, token: Token, collection: str, measures: tuple[str, ...],
                runs: tuple[str, ...] | None = None) -> Evaluation:
-    """Stored per-query scores as an Evaluation, read-only (never scores anything; see `score_runs`).
+    """Stored per-query scores (`load_evaluation`: read-only, current evaluators only).
 
-    Only rows from each measure's current evaluator are kept, as `evaluate_runs` does. `runs` holds the runs
-    that have every measure; runs missing one are left out (the page offers to score them).
+    `runs` of the result holds the runs that have every measure; runs missing one are left out (the page offers
+    to score them with `score_runs`).
     """
+    from workbench.evaluate import load_evaluation
+
+    ev = load_evaluation(store_for(db), collection, list(measures), list(runs) if runs else None)
+    complete = _complete(ev.per_query.groupby("run")["measure"].nunique(), len(ev.measures))
+    frame = ev.per_query[ev.per_query["run"].isin(complete)].reset_index(drop=True)
+    return replace(ev, runs=complete, per_query=frame)
+
+
+def _complete(have: pd.Series, n: int) -> tuple[str, ...]:
+    return tuple(sorted(have.index[have == n]))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def aggregates(db: str, token: Token, collection: str, measures: tuple[str, ...],
+               runs: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """run, measure, value, n_queries of the runs scored on every measure, aggregated in DuckDB.
+
+    The same numbers as `Evaluation.aggregate()` (mean, or sum for count measures) without fetching a single
+    per-query row: the leaderboard needs no more unless it tests significance.
+    """
+    from workbench.evaluate import resolve_measures
     from workbench.scoring import SEMANTICS, evaluator_id, parse_measure
-    from workbench.store import get_collection, per_query_scores
+    from workbench.store import score_aggregates
 
     store = store_for(db)
-    info = get_collection(store, collection)
-    frame = per_query_scores(store, collection, list(measures), SEMANTICS, list(runs) if runs else None)
-    current = {m: evaluator_id(parse_measure(m)) for m in measures}
-    frame = frame[frame["evaluator"] == frame["measure"].map(current)].reset_index(drop=True)
-    have = frame.groupby("run")["measure"].nunique()
-    complete = tuple(sorted(have.index[have == len(measures)]))
-    frame = frame[frame["run"].isin(complete)].reset_index(drop=True)
-    return Evaluation(collection, info.qrels_hash, SEMANTICS, tuple(measures), complete, frame, 0)
+    names = resolve_measures(store, collection, list(measures))
+    frame = score_aggregates(store, collection, {m: evaluator_id(parse_measure(m)) for m in names}, SEMANTICS,
+                             list(runs) if runs else None)
+    sums = {m for m in names if type(parse_measure(m).aggregator()).__name__ == "SumAgg"}
+    frame["value"] = frame["mean"].where(~frame["measure"].isin(sums), frame["total"])
+    frame = frame[frame["run"].isin(_complete(frame.groupby("run")["measure"].nunique(), len(names)))]
+    return frame[["run", "measure", "value", "n_queries"]].reset_index(drop=True)
+
+
+def scored_runs(db: str, token: Token, collection: str, measures: tuple[str, ...]) -> tuple[str, ...]:
+    """Runs with stored scores on every measure (the rest need `score_runs`)."""
+    return tuple(sorted(set(aggregates(db, token, collection, measures)["run"])))
 
 
 def score_runs(db: str, collection: str, runs: Sequence[str], measures: Sequence[str] | None = None) -> int:
@@ -95,15 +121,49 @@ def score_runs(db: str, collection: str, runs: Sequence[str], measures: Sequence
     return evaluate_runs(store_for(db), collection, list(measures) if measures else None, list(runs)).computed
 
 
+SIGNIFICANCE_BUDGET = int(os.environ.get("WORKBENCH_APP_TEST_BUDGET", "25000"))
+"""Per-query values a leaderboard tests without asking (runs x measures x queries); above it, on request."""
+
+
+def test_size(db: str, token: Token, collection: str, measures: tuple[str, ...]) -> int:
+    """How many per-query values significance testing over the scored runs would read."""
+    agg = aggregates(db, token, collection, measures)
+    return int(agg["n_queries"].sum())
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def leaderboard(db: str, token: Token, collection: str, measures: tuple[str, ...], runs: tuple[str, ...] | None,
                 baselines: tuple[str, ...], test: str, correction: str, alpha: float, n_resamples: int,
                 show_ci: bool) -> Leaderboard:
+    """`build_leaderboard` over the stored scores; without a test, from DuckDB aggregates alone."""
     from workbench.leaderboard import build_leaderboard
 
-    ev = evaluation(db, token, collection, measures, runs)
-    return build_leaderboard(ev, baselines=baselines, test=test, correction=correction, alpha=alpha,
-                             show_ci=show_ci, n_resamples=n_resamples)
+    if baselines and test != "none":
+        ev = evaluation(db, token, collection, measures, runs)
+        return build_leaderboard(ev, baselines=baselines, test=test, correction=correction, alpha=alpha,
+                                 show_ci=show_ci, n_resamples=n_resamples)
+    return build_leaderboard(_aggregate_evaluation(db, token, collection, measures, runs), baselines=baselines,
+                             test="none", show_ci=show_ci)
+
+
+def _aggregate_evaluation(db: str, token: Token, collection: str, measures: tuple[str, ...],
+                          runs: tuple[str, ...] | None) -> Evaluation:
+    """An Evaluation whose aggregate() is the DuckDB aggregates (build_leaderboard reads nothing else untested)."""
+    from workbench.scoring import SEMANTICS, evaluator_id, parse_measure
+    from workbench.store import get_collection
+
+    agg = aggregates(db, token, collection, measures, runs)
+    info = get_collection(store_for(db), collection)
+    evaluators = {m: evaluator_id(parse_measure(m)) for m in measures}
+    return _Aggregated(collection, info.qrels_hash, SEMANTICS, tuple(measures), tuple(sorted(set(agg["run"]))),
+                       agg.assign(evaluator=agg["measure"].map(evaluators)), 0)
+
+
+class _Aggregated(Evaluation):
+    """Evaluation built from aggregates: `per_query` holds one aggregate row per (run, measure)."""
+
+    def aggregate(self) -> pd.DataFrame:
+        return self.per_query[["run", "measure", "value", "n_queries"]]
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -159,9 +219,9 @@ def qrels(db: str, token: Token, collection: str) -> pd.DataFrame:
 @st.cache_data(show_spinner=False, max_entries=64)
 def query_rows(db: str, token: Token, collection: str, runs: tuple[str, ...], query_id: str) -> pd.DataFrame:
     """All rows of a few runs for one query, in trec_eval order (`position`)."""
-    from workbench.store import get_run_rows_for_queries
+    from workbench.store import query_run_rows
 
-    return get_run_rows_for_queries(store_for(db), collection, list(runs), [query_id]).to_pandas()
+    return query_run_rows(store_for(db), collection, list(runs), query_id).to_pandas()
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
@@ -171,13 +231,14 @@ def documents(db: str, token: Token, collection: str, doc_ids: tuple[str, ...]) 
     return get_documents(store_for(db), collection, list(doc_ids)).to_pandas()
 
 
-# ----------------------------------------------------------------------------------------------- whole runs
+# ----------------------------------------------------------------------------------------------- run rows
 @st.cache_data(show_spinner=False, max_entries=8)
-def run_rows(db: str, token: Token, collection: str, name: str) -> pa.Table:
-    """A whole run: only the depth and fusion pages need these, and only for the runs they are given."""
-    from workbench.store import get_run_rows
+def run_rows(db: str, token: Token, collection: str, name: str, k: int | None = None) -> pa.Table:
+    """A run cut at its first k documents per query (trec_eval order, cut in DuckDB); the whole run if k is None."""
+    from workbench.store import get_run_rows, top_run_rows
 
-    return get_run_rows(store_for(db), collection, name)
+    store = store_for(db)
+    return get_run_rows(store, collection, name) if k is None else top_run_rows(store, collection, name, int(k))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -187,25 +248,95 @@ def qrels_table(db: str, token: Token, collection: str) -> pa.Table:
     return get_qrels(store_for(db), collection)
 
 
+# ----------------------------------------------------------------------------------------------- depth
+def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: int) -> int | None:
+    """How many documents per query of F and R a depth study reads: R's declared depth or the deepest cutoff.
+
+    None when a measure has no cutoff (AP, ...) or R has no declared depth: then whole runs are needed. R at
+    depth k differs from F only in F's top k <= K, and every measure looks at most `cutoff` deep, so the first
+    max(K, cutoff) documents of both runs give exactly the numbers whole runs give.
+    """
+    from workbench.analysis.depth import _max_cutoff
+
+    cutoff = _max_cutoff(list(measures))
+    if cutoff is None or not declared_depth:
+        return None
+    return max(int(declared_depth), cutoff, phantom_k)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
-def depth_curve(db: str, token: Token, collection: str, first: str, reranked: str, measures: tuple[str, ...],
-                observed: tuple[tuple[int, str], ...], n_boot: int = 1000, judged_k: int = 10):
-    from workbench.analysis.depth import depth_curve as curve
+def depth_study(db: str, token: Token, collection: str, reranked: str, measures: tuple[str, ...],
+                observed: tuple[str, ...], judged_k: int = 10, n_boot: int = 1000):
+    """`workbench.analyse.depth_study` (what `workbench depth` prints), reading only the rows it needs.
 
-    obs = {k: run_rows(db, token, collection, name) for k, name in observed}
-    return curve(run_rows(db, token, collection, first), run_rows(db, token, collection, reranked),
-                 qrels_table(db, token, collection), list(measures), observed=obs or None, n_boot=n_boot,
-                 judged_k=judged_k)
+    With cutoff measures and a declared rerank depth the library functions run on top-k cuts of F, R and the
+    observed runs (read in DuckDB); otherwise on whole runs through `depth_study` itself. Returns
+    (DepthStudy, JudgedSummary).
+    """
+    from workbench.analyse import DepthStudy
+    from workbench.analyse import depth_study as study
+    from workbench.analysis import depth_curve, judged_summary, phantom_hits, significance_table
+    from workbench.evaluate import resolve_measures
+    from workbench.store import get_run
+
+    store = store_for(db)
+    info = get_run(store, collection, reranked)
+    names = resolve_measures(store, collection, list(measures))
+    cut = depth_cut([*names, f"Judged@{judged_k}"], info.depth, judged_k)
+    if cut is None:
+        result = study(store, collection, reranked, names, observed=list(observed) or None, n_boot=n_boot,
+                       phantom_k=judged_k)
+        first = run_rows(db, token, collection, result.first_stage)
+        rer = run_rows(db, token, collection, reranked)
+    else:
+        from workbench.analysis.depth import _max_cutoff
+
+        first = run_rows(db, token, collection, info.parent, cut)
+        rer = run_rows(db, token, collection, reranked, cut)
+        qrels = qrels_table(db, token, collection)
+        obs_cut = _max_cutoff([*names, f"Judged@{judged_k}"])
+        obs = {int(get_run(store, collection, n).depth or 0): n for n in observed}
+        obs.setdefault(int(info.depth), reranked)
+        curve = depth_curve(first, rer, qrels, names, n_boot=n_boot, judged_k=judged_k,
+                            observed={k: run_rows(db, token, collection, n, obs_cut) for k, n in obs.items()
+                                      if k > 0})
+        scores = curve.scores_frame()
+        others = sorted(set(scores["run"]) - {"derived@0"})
+        sig = significance_table(scores, ["derived@0"], others, list(curve.measures), seed=0, n_resamples=1000)
+        hits = (phantom_hits(first, rer, qrels, k=judged_k, depth=curve.k_max) if curve.k_max > 0
+                else pd.DataFrame())
+        result = DepthStudy(info.parent, reranked, curve, obs, sig, hits)
+    judged = judged_summary(first, rer, qrels_table(db, token, collection), k=judged_k,
+                            depths=list(result.curve.depths))
+    return result, judged
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def cutoff_curves(db: str, token: Token, collection: str, runs: tuple[str, ...], family: str,
+                  cutoffs: tuple[int, ...], rel: int | None) -> pd.DataFrame:
+    """run, cutoff, measure, mean: `cutoff_curve` of each run, read only max(cutoffs) deep."""
+    from workbench.analysis import cutoff_curve
+
+    qrels = qrels_table(db, token, collection)
+    parts = [cutoff_curve(run_rows(db, token, collection, name, max(cutoffs)), qrels, family, list(cutoffs),
+                          rel=rel).to_frame().assign(run=name) for name in runs]
+    return pd.concat(parts, ignore_index=True)[["run", "cutoff", "measure", "mean"]]
+
+
+# ----------------------------------------------------------------------------------------------- fusion
 @st.cache_data(show_spinner=False, max_entries=16)
 def fused(db: str, token: Token, collection: str, inputs: tuple[str, ...], params: tuple[tuple[str, object], ...],
           measures: tuple[str, ...]) -> tuple[pa.Table, pd.DataFrame]:
-    """The fused run and its per-query scores (`run`="fused") on `measures`, computed in memory (not stored)."""
+    """The fused run and its per-query scores (`run`="fused") on `measures`, computed in memory (not stored).
+
+    Fusion reads each input only `depth` deep (its top-depth documents, cut in DuckDB), as fuse() would.
+    """
     from workbench.retrieval.fuse import fuse
     from workbench.scoring import evaluate
 
-    result = fuse([run_rows(db, token, collection, n) for n in inputs], names=list(inputs), **dict(params))
+    options = dict(params)
+    depth = options.get("depth")
+    result = fuse([run_rows(db, token, collection, n, depth) for n in inputs], names=list(inputs), **options)
     scores = evaluate(result.run, qrels_table(db, token, collection), list(measures))
     frame = scores.to_pandas() if isinstance(scores, pa.Table) else pd.DataFrame(scores)
     return result.run, frame.assign(run="fused")[["run", "query_id", "measure", "value"]]

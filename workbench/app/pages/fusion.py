@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import altair as alt
 import pandas as pd
+import pyarrow.compute as pc
 import streamlit as st
 
 from workbench.analysis.compare import compare_pair
@@ -14,6 +15,7 @@ from workbench.evaluate import aggregate
 
 METHODS = ("rrf", "combsum", "combmnz", "interpolation")
 NORMS = ("minmax", "zscore", "rank", "none")
+BIG_ROWS = 1_000_000
 
 ctx = context()
 st.title("Fusion lab")
@@ -31,8 +33,11 @@ norm = c3.selectbox("Normalisation", NORMS, key="norm", bind="query-params", dis
 c4, c5, c6 = st.columns([2, 2, 4])
 k = c4.number_input("RRF k", min_value=0, max_value=1000, value=60, key="k", bind="query-params",
                     disabled=method != "rrf")
-depth = c5.number_input("Depth per input", min_value=1, max_value=10000, value=1000, key="depth",
-                        bind="query-params")
+rows = sum(r.n_rows for r in run_infos if r.name in inputs)
+depth = c5.number_input("Depth per input", min_value=1, max_value=10000, value=1000 if rows <= BIG_ROWS else 100,
+                        key="depth", bind="query-params",
+                        help="documents per query taken from each input (read that deep from the store); "
+                             f"defaults to 100 when the inputs hold over {BIG_ROWS:,} rows")
 weights_text = c6.text_input("Weights (one per input, comma-separated; empty = default)", key="w",
                              bind="query-params")
 need(len(inputs) >= 2, "Pick at least two input runs.")
@@ -65,8 +70,9 @@ agg = aggregate(scores).pivot(index="run", columns="measure", values="value").re
     index=["fused", *inputs], columns=list(measures))
 st.dataframe(agg.reset_index(), hide_index=True, width="stretch",
              column_config={m: st.column_config.NumberColumn(m, format=FMT) for m in measures})
-st.caption(f"fused: {len(fused_run)} rows over {len(set(fused_run.column('query_id').to_pylist()))} queries, "
-           f"computed in memory (not stored until saved).")
+st.caption(f"fused: {len(fused_run):,} rows over {pc.count_distinct(fused_run.column('query_id')).as_py():,} "
+           f"queries from each input's top {int(depth)}, computed in memory (not stored until saved)."
+           + (" Measures deeper than that depth see only those documents." if int(depth) < 1000 else ""))
 
 st.subheader("Where the gains come from")
 measure = st.selectbox("Measure", measures, key="measure", bind="query-params")

@@ -73,8 +73,8 @@ with st.expander("Significance settings", expanded=False):
     show_ci = c5.toggle("95% CI of Δ", value=True, key="ci", bind="query-params")
 need(bool(measures), "Pick at least one measure.")
 
-ev = data.evaluation(ctx.db, ctx.token, ctx.collection, tuple(measures))
-missing = [n for n in names if n not in ev.runs]
+complete = data.scored_runs(ctx.db, ctx.token, ctx.collection, tuple(measures))
+missing = [n for n in names if n not in complete]
 if missing:
     st.warning(f"{len(missing)} run(s) lack scores on these measures and are not shown: "
                f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
@@ -82,8 +82,15 @@ if missing:
         with st.spinner("scoring ..."):
             data.score_runs(ctx.db, ctx.collection, missing, measures)
         st.rerun()
-need(bool(ev.runs), "No run has scores on every selected measure.")
-baselines = [b for b in baselines if b in ev.runs]
+need(bool(complete), "No run has scores on every selected measure.")
+baselines = [b for b in baselines if b in complete]
+size = data.test_size(ctx.db, ctx.token, ctx.collection, tuple(measures))
+if baselines and test != "none" and size > data.SIGNIFICANCE_BUDGET:
+    run_tests = st.toggle(f"Test every run against {', '.join(baselines)} ({size:,} per-query values; takes a "
+                          "while on a store this size)", key="run_tests", bind="query-params")
+    if not run_tests:
+        st.caption("Deltas are shown without significance marks until the tests are switched on.")
+        test = "none"
 
 with st.spinner("building the leaderboard ..."):
     lb = data.leaderboard(ctx.db, ctx.token, ctx.collection, tuple(measures), None, tuple(baselines), test,
