@@ -172,7 +172,7 @@ def test_depth_curve_ends_at_first_stage_and_reranked_run(open_page, dl20_store)
     best = int(shown["best k for nDCG@10"])
     assert curve[("derived", best)] == curve.xs("derived").max()
     assert "Judged@10 at best k" in shown
-    assert len(at.get("vega_lite_chart")) == 2
+    assert len(at.get("vega_lite_chart")) == 3  # curve, Judged@k, metric at cutoff
 
 
 # ------------------------------------------------------------------------------------------------ fusion

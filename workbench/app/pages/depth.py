@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+from urllib.parse import urlencode
 
 import altair as alt
 import pandas as pd
@@ -10,6 +10,9 @@ import streamlit as st
 
 from workbench.app import data
 from workbench.app.common import D3_FMT, FMT, context, need
+
+FAMILIES = ("nDCG", "R", "P")
+CUTOFFS = (1, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)
 
 ctx = context()
 st.title("Rerank depth scaling")
@@ -35,12 +38,11 @@ observed = st.multiselect(
     default=[s for s in siblings if s.rsplit("@", 1)[0] == stem], key="observed", bind="query-params")
 need(bool(measures), "Pick at least one measure.")
 
-pairs: dict[int, str] = {}
-for name in observed:
-    pairs.setdefault(int(by_name[name].depth), name)
 with st.spinner(f"deriving {run} at every depth from {info.parent} ..."):
-    curve = data.depth_curve(ctx.db, ctx.token, ctx.collection, info.parent, run, tuple(measures),
-                             tuple(sorted(pairs.items())), 1000, int(judged_k))
+    study, judged = data.depth_study(ctx.db, ctx.token, ctx.collection, run, tuple(measures), tuple(observed),
+                                     int(judged_k))
+curve = study.curve
+pairs = study.observed_runs
 
 best = dict(curve.best_depth)
 cols = st.columns(len(measures) + 2)
@@ -89,14 +91,71 @@ st.caption(f"Lines: {run} applied to the top-k of {info.parent}, derived without
 st.altair_chart(panel([curve.judged_measure], curve.judged_measure, 200), width="stretch")
 st.caption(f"{curve.judged_measure}: a gain at some depth that comes with a drop here rests on unjudged documents.")
 
-with st.expander("Curve values"):
-    table = frame.pivot_table(index=["source", "depth"], columns="measure", values="mean").reset_index()
+with st.expander("Curve values, paired tests against the first stage (depth 0)"):
+    table = study.table()
     shown = (*curve.measures, curve.judged_measure)
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={m: st.column_config.NumberColumn(m, format=FMT) for m in shown})
+    wide = table.pivot_table(index=["source", "depth"], columns="measure", values="mean").reset_index()
+    tests = table[table["measure"] == curve.measures[0]].set_index(["source", "depth"])["p_adjusted"]
+    wide[f"p vs k=0 ({curve.measures[0]})"] = [tests.get((s, d)) for s, d in zip(wide["source"], wide["depth"],
+                                                                                 strict=True)]
+    st.dataframe(wide, hide_index=True, width="stretch",
+                 column_config={**{m: st.column_config.NumberColumn(m, format=FMT) for m in shown},
+                                f"p vs k=0 ({curve.measures[0]})": st.column_config.NumberColumn(format="%.4g")})
+    sig = study.significance
+    st.caption(f"p: {sig.test} test of each depth against the first stage, {sig.correction} over "
+               f"{len(sig.to_frame())} comparisons (alpha {sig.alpha:g}); derived@0 is {info.parent}.")
 
-st.subheader("Phantom hits and metric-at-cutoff")
-missing = [m for m in ("workbench.analysis.holes", "workbench.analysis.cutoff") if importlib.util.find_spec(m) is None]
-if missing:
-    st.info(f"Not available yet: {', '.join(f'`{m}`' for m in missing)} (phantom hits list and metric-at-cutoff "
-            "curves appear here once the analysis library provides them).")
+st.subheader(f"Judgment holes: {curve.judged_measure} and phantom hits")
+left, right = st.columns([2, 3])
+with left:
+    jframe = judged.to_frame()
+    st.dataframe(jframe, hide_index=True, width="stretch",
+                 column_config={"depth": st.column_config.NumberColumn("depth k"),
+                                "judged": st.column_config.NumberColumn(curve.judged_measure, format=FMT),
+                                "unjudged_in_top_k": st.column_config.NumberColumn(f"unjudged in top {judged.k}"),
+                                "phantom_hits": st.column_config.NumberColumn(
+                                    "phantom hits", help=f"unjudged documents in the top {judged.k} that "
+                                                         f"{info.parent}'s top {judged.k} lacked"),
+                                "queries_with_phantoms": st.column_config.NumberColumn("queries with one")})
+    st.caption(f"Over {judged.n_queries} judged queries. A gain that comes with more phantom hits rests on "
+               "documents no assessor saw (scored as non-relevant).")
+with right:
+    hits = study.phantom_hits
+    if hits.empty:
+        st.success(f"No unjudged document enters the top {judged.k} at depth {curve.k_max}.")
+    else:
+        topics = data.topics(ctx.db, ctx.token, ctx.collection).set_index("query_id")["text"]
+        hits = hits.assign(query=[topics.get(q, "") for q in hits["query_id"]],
+                           open=["drilldown?" + urlencode({"collection": ctx.collection, "q": q, "a": run,
+                                                           "b": info.parent}) for q in hits["query_id"]])
+        st.markdown(f"**{len(hits)} phantom hits** in {hits['query_id'].nunique()} queries: unjudged documents "
+                    f"that {run} (depth {curve.k_max}) moves into the top {judged.k} from below it in "
+                    f"{info.parent}.")
+        st.dataframe(hits[["query_id", "query", "doc_id", "old_rank", "new_rank", "open"]], hide_index=True,
+                     width="stretch", height=min(35 * (len(hits) + 1) + 3, 390),
+                     column_config={"old_rank": st.column_config.NumberColumn(f"rank in {info.parent}"),
+                                    "new_rank": st.column_config.NumberColumn(f"rank in {run}"),
+                                    "query": st.column_config.TextColumn("query", width="medium"),
+                                    "open": st.column_config.LinkColumn("drill-down", display_text="open ↗")})
+
+st.subheader("Measure at cutoff")
+relevance = next((c.relevance_kind for c in data.collections(ctx.db, ctx.token) if c.name == ctx.collection), "")
+c1, c2, c3 = st.columns([1, 1, 3])
+family = c1.selectbox("Measure family", FAMILIES, key="family", bind="query-params")
+rel = c2.number_input("Relevant from grade", min_value=1, max_value=3, value=2 if relevance == "graded" else 1,
+                      key="rel", bind="query-params", disabled=family == "nDCG",
+                      help="binary threshold of R and P (rel=2 for TREC DL); nDCG uses the grades")
+cutoffs = c3.multiselect("Cutoffs", CUTOFFS, default=[c for c in CUTOFFS if c <= 100], key="cutoffs",
+                         bind="query-params")
+need(bool(cutoffs), "Pick at least one cutoff.")
+curve_runs = tuple(dict.fromkeys([info.parent, run, *observed]))
+cut = data.cutoff_curves(ctx.db, ctx.token, ctx.collection, curve_runs, family, tuple(sorted(cutoffs)),
+                         None if family == "nDCG" else int(rel))
+st.altair_chart(alt.Chart(cut).mark_line(point=True).encode(
+    x=alt.X("cutoff:Q", title="cutoff k", scale=alt.Scale(type="log"), axis=alt.Axis(values=sorted(cutoffs))),
+    y=alt.Y("mean:Q", title=f"{family}@k", axis=alt.Axis(format=".3f")),
+    color=alt.Color("run:N", sort=list(curve_runs), legend=alt.Legend(orient="top", title=None, labelLimit=300)),
+    tooltip=["run:N", "measure:N", alt.Tooltip("mean:Q", format=D3_FMT)],
+).properties(height=300), width="stretch")
+st.caption(f"Mean over judged queries of {family}@k for the first stage, the reranked run and the observed runs: "
+           f"where in the ranking the reranker gains. Reads each run only {max(cutoffs)} deep.")
