@@ -175,6 +175,76 @@ def test_depth_curve_ends_at_first_stage_and_reranked_run(open_page, dl20_store)
     assert len(at.get("vega_lite_chart")) == 3  # curve, Judged@k, metric at cutoff
 
 
+def test_depth_page_from_top_k_cuts_agrees_with_the_cli_depth_study(open_page, dl20_store):
+    """The page reads F and R only max(K, cutoff) deep; `workbench depth` (depth_study) reads whole runs."""
+    from workbench.analyse import depth_study
+    from workbench.analysis import judged_summary
+    from workbench.store import Store, get_qrels, get_run_rows
+
+    run, observed = "bm25__rankvicuna-7b@100", "bm25__rankvicuna-7b@20"
+    at = open_page("depth", run=run, measures="nDCG@10", observed=observed)
+    store = Store(dl20_store)
+    measures = at.multiselect(key="measures").value  # the tests of every shown measure are corrected together
+    assert "nDCG@10" in measures and at.multiselect(key="observed").value == [observed]
+    study = depth_study(store, "dl20", run, measures, observed=[observed])
+    shown = at.dataframe[0].value.set_index(["source", "depth"])
+    expected = study.table()
+    for m in ("nDCG@10", "Judged@10"):
+        want = expected[expected["measure"] == m].set_index(["source", "depth"])["mean"]
+        assert shown[m].reindex(want.index).to_numpy() == pytest.approx(want.to_numpy(), abs=1e-12)
+    p = expected[expected["measure"] == "nDCG@10"].set_index(["source", "depth"])["p_adjusted"]
+    assert shown["p vs k=0 (nDCG@10)"].reindex(p.index).to_numpy() == pytest.approx(p.to_numpy(), nan_ok=True)
+    judged = judged_summary(get_run_rows(store, "dl20", "bm25"), get_run_rows(store, "dl20", run),
+                            get_qrels(store, "dl20"), k=10, depths=list(study.curve.depths)).to_frame()
+    pd.testing.assert_frame_equal(at.dataframe[1].value.reset_index(drop=True), judged, check_dtype=False)
+    hits = at.dataframe[2].value
+    assert hits[["query_id", "doc_id"]].values.tolist() == study.phantom_hits[["query_id", "doc_id"]].values.tolist()
+    assert any(f"**{len(study.phantom_hits)} phantom hits**" in t for t in texts(at.markdown))
+
+
+def test_depth_metric_at_cutoff_matches_ir_measures(open_page):
+    import ir_measures
+
+    at = open_page("depth", run="bm25__rankvicuna-7b@100", measures="nDCG@10", family="R", rel="2",
+                   cutoffs=["10", "100"])
+    chart = at.get("vega_lite_chart")[2]
+    assert chart is not None
+    from workbench.analysis import cutoff_curve
+    from workbench.app import data
+
+    frame = data.cutoff_curves(str(at.session_state["db"]), data.token_for(str(at.session_state["db"])), "dl20",
+                               ("bm25",), "R", (10, 100), 2).set_index("cutoff")["mean"]
+    qrels = pd.read_csv(DL20 / "qrels.dl20-passage.txt", sep=r"\s+", header=None,
+                        names=["query_id", "it", "doc_id", "relevance"], dtype={"query_id": str, "doc_id": str})
+    run = read_trec(DL20_RUNS / "bm25.trec")
+    for k in (10, 100):
+        measure = ir_measures.parse_measure(f"R(rel=2)@{k}")
+        values = {m.query_id: m.value for m in ir_measures.iter_calc([measure], qrels, run)}
+        expected = sum(values.get(q, 0.0) for q in qrels["query_id"].unique()) / qrels["query_id"].nunique()
+        assert frame[k] == pytest.approx(expected, abs=1e-9)
+    assert cutoff_curve  # the page calls the library function; numbers are checked against ir_measures above
+
+
+def test_store_reads_equal_the_python_paths(dl20_store):
+    """Aggregates in DuckDB = Evaluation.aggregate(); top-k in DuckDB = the run cut at k in trec_eval order."""
+    from workbench.app import data
+    from workbench.evaluate import load_evaluation
+    from workbench.store import Store, top_run_rows
+
+    db = str(dl20_store)
+    measures = ("nDCG@10", "AP(rel=2)", "R(rel=2)@1000")
+    got = data.aggregates(db, data.token_for(db), "dl20", measures).set_index(["run", "measure"]).sort_index()
+    want = load_evaluation(Store(db), "dl20", list(measures)).aggregate().set_index(["run", "measure"]).sort_index()
+    assert got.index.equals(want.index)
+    assert got["value"].to_numpy() == pytest.approx(want["value"].to_numpy(), abs=1e-12)
+    assert (got["n_queries"].to_numpy() == want["n_queries"].to_numpy()).all()
+    cut = top_run_rows(Store(db), "dl20", "bm25", 20).to_pandas()
+    cut = cut.sort_values(["query_id", "score", "doc_id"], ascending=[True, False, False])
+    expected = read_trec(DL20_RUNS / "bm25.trec")
+    expected = expected[expected["rank"] <= 20]
+    assert cut[["query_id", "doc_id"]].values.tolist() == expected[["query_id", "doc_id"]].values.tolist()
+
+
 # ------------------------------------------------------------------------------------------------ fusion
 def test_fusion_rrf_matches_an_independent_rrf(open_page):
     import ir_measures
