@@ -33,6 +33,7 @@ PAGES = ("leaderboard", "per_query", "drilldown", "depth", "fusion", "runs")
 TARGET_S = 1.0
 COLLECTION = "bench"
 RERANKED = ((100, "bm25__rr@100"), (20, "bm25__rr@20"))
+QUALITY_STEPS = 98  # first-stage quality rises over 98 runs, whatever --runs is (a run is the same in any store)
 GRADE_P = np.array([0.45, 0.2, 0.22, 0.13])  # grades 0..3 among judged documents (TREC DL-like)
 
 
@@ -127,7 +128,7 @@ def build_store(db: Path, n_runs: int, queries: int, docs: int, *, keep_files: b
             continue
         if depth is None:
             j = firsts.index(name)
-            cols, scores = gen.first_stage(j, 0.4 + 0.8 * j / max(1, len(firsts) - 1))
+            cols, scores = gen.first_stage(j, 0.4 + 0.8 * (j % QUALITY_STEPS) / (QUALITY_STEPS - 1))
             if name == "bm25":
                 bm25 = (cols, scores)
                 if name in have:
@@ -140,7 +141,7 @@ def build_store(db: Path, n_runs: int, queries: int, docs: int, *, keep_files: b
         ingest_run(store, COLLECTION, path, name=name, kind="rerank" if depth else "sparse",
                    parent="bm25" if depth else None, depth=depth)
         if not keep_files:
-            path.unlink()
+            path.unlink(missing_ok=True)
         print(f"  ingested {name} ({cols.size:,} rows) in {time.perf_counter() - t:.1f} s", flush=True)
     t = time.perf_counter()
     ev = evaluate_runs(store, COLLECTION, on_run=lambda n, i, total: print(f"  scored {i}/{total}", end="\r",

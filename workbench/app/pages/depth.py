@@ -106,17 +106,19 @@ with st.expander("Curve values, paired tests against the first stage (depth 0)")
                f"{len(sig.to_frame())} comparisons (alpha {sig.alpha:g}); derived@0 is {info.parent}.")
 
 st.subheader(f"Judgment holes: {curve.judged_measure} and phantom hits")
-left, right = st.columns([2, 3])
+left, right = st.columns([5, 7])
 with left:
     jframe = judged.to_frame()
     st.dataframe(jframe, hide_index=True, width="stretch",
                  column_config={"depth": st.column_config.NumberColumn("depth k"),
                                 "judged": st.column_config.NumberColumn(curve.judged_measure, format=FMT),
-                                "unjudged_in_top_k": st.column_config.NumberColumn(f"unjudged in top {judged.k}"),
+                                "unjudged_in_top_k": st.column_config.NumberColumn(
+                                    "unjudged", help=f"unjudged documents in the top {judged.k}, all queries"),
                                 "phantom_hits": st.column_config.NumberColumn(
                                     "phantom hits", help=f"unjudged documents in the top {judged.k} that "
                                                          f"{info.parent}'s top {judged.k} lacked"),
-                                "queries_with_phantoms": st.column_config.NumberColumn("queries with one")})
+                                "queries_with_phantoms": st.column_config.NumberColumn(
+                                    "queries", help="queries with at least one phantom hit")})
     st.caption(f"Over {judged.n_queries} judged queries. A gain that comes with more phantom hits rests on "
                "documents no assessor saw (scored as non-relevant).")
 with right:
@@ -133,8 +135,9 @@ with right:
                     f"{info.parent}.")
         st.dataframe(hits[["query_id", "query", "doc_id", "old_rank", "new_rank", "open"]], hide_index=True,
                      width="stretch", height=min(35 * (len(hits) + 1) + 3, 390),
-                     column_config={"old_rank": st.column_config.NumberColumn(f"rank in {info.parent}"),
-                                    "new_rank": st.column_config.NumberColumn(f"rank in {run}"),
+                     column_config={"query_id": st.column_config.TextColumn("query_id", width="small"),
+                                    "old_rank": st.column_config.NumberColumn("was", help=f"rank in {info.parent}"),
+                                    "new_rank": st.column_config.NumberColumn("now", help=f"rank in {run}"),
                                     "query": st.column_config.TextColumn("query", width="medium"),
                                     "open": st.column_config.LinkColumn("drill-down", display_text="open ↗")})
 
