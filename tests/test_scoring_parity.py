@@ -16,8 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from workbench.scoring import aggregate, evaluate
-from workbench.scoring import fallback, fast
+from workbench.scoring import aggregate, evaluate, fallback, fast
 from workbench.scoring.measures import parse_measures
 
 ROOT = Path(__file__).resolve().parents[1]

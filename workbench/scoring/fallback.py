@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from ir_measures.measures import Measure
 from ir_measures.providers.base import NOT_PROVIDED
 
-from workbench.errors import ProviderUnavailableError
+from workbench.errors import ProviderUnavailableError, WorkbenchError
 
 __all__ = ["evaluate", "evaluator_id", "route", "supports"]
 
@@ -59,7 +59,8 @@ def route(m: Measure) -> Route:
     """Pick the provider for `m` (pytrec_eval first), or raise ProviderUnavailableError."""
     m.validate_params()
     pte = _registry()["pytrec_eval"]
-    if pte.is_available():
+    rel = m.params.get("rel", 1)
+    if pte.is_available() and not (isinstance(rel, int) and rel < 1):  # pytrec_eval refuses rel < 1
         if pte.supports(m):
             return Route("pytrec_eval", base=m)
         if m.NAME == "NumRel":
@@ -131,6 +132,18 @@ def qrels_dict(qrels: pa.Table) -> QrelsDict:
     return dict(out)
 
 
+def _prime_pytrec_eval() -> None:
+    """Evaluate a throw-away query so trec_eval's static buffers exist and its per-query cache is reset.
+
+    Without it, an empty ranking (a judged query missing from the run) evaluated before any non-empty one in
+    the process gets all zeros, NumRel included (te_form_res_rels cannot allocate 0 entries).
+    """
+    import pytrec_eval
+
+    key = "\x00workbench-prime"
+    pytrec_eval.RelevanceEvaluator({key: {"d": 1}}, {"num_rel"}).evaluate({key: {"d": 1.0}})
+
+
 def _num_rel(qrels: QrelsDict, measures: Iterable[Measure], run: RunDict) -> Iterable[tuple[str, Measure, float]]:
     import pytrec_eval
 
@@ -147,22 +160,42 @@ def _score_one(
     by_call: dict[tuple[str, int | None], list[Measure]] = defaultdict(list)
     for m, r in routes.items():
         by_call[(r.provider, r.truncate)].append(m)
-    empty = {q: {} for q in qrels if q not in ranked}
+    # trec_eval's form_res_rels sizes an array by (max grade + 1) and leaves num_rel_levels stale when no
+    # grade is >= 0: a query judged only with negative grades crashes or hangs trec_eval and pytrec_eval
+    # alike. Nothing in it can be relevant, so we score it ourselves (0; NumRet counts, NumQ is 1).
+    broken = {q for q, docs in qrels.items() if max(docs.values()) < 0}
+    pte_qrels = {q: docs for q, docs in qrels.items() if q not in broken}
+    empty = {q: {} for q in pte_qrels if q not in ranked}
     values: dict[tuple[str, Measure], float] = {}
+    for q in broken:
+        for m in measures:
+            if m.NAME == "NumRet" and m["rel"] is NOT_PROVIDED:
+                values[(q, m)] = float(len(ranked.get(q, [])))
+            elif m.NAME == "NumQ":
+                values[(q, m)] = 1.0
     for (provider, top), ms in by_call.items():
         run = _run_dict(ranked, top)
+        provider_qrels = qrels
         if provider.startswith("pytrec_eval"):
-            run = {**run, **empty}  # pytrec_eval scores an empty ranking like trec_eval -c
+            provider_qrels = pte_qrels
+            run = {q: docs for q, docs in run.items() if q not in broken}
+            run.update(empty)  # pytrec_eval scores an empty ranking like trec_eval -c
+        if provider.startswith("pytrec_eval"):
+            _prime_pytrec_eval()
         if provider == "pytrec_eval.num_rel":
-            for q, m, v in _num_rel(qrels, ms, run):
+            for q, m, v in _num_rel(provider_qrels, ms, run):
                 values[(q, m)] = v
             continue
         base_of = {routes[m].base: m for m in ms}
-        evaluator = _registry()[provider].evaluator(list(base_of), qrels)
-        for metric in evaluator.iter_calc(run):
-            m = base_of.get(metric.measure)
-            if m is not None and metric.query_id in qrels:
-                values[(metric.query_id, m)] = float(metric.value)
+        try:
+            evaluator = _registry()[provider].evaluator(list(base_of), provider_qrels)
+            for metric in evaluator.iter_calc(run):
+                m = base_of.get(metric.measure)
+                if m is not None and metric.query_id in qrels:
+                    values[(metric.query_id, m)] = float(metric.value)
+        except Exception as e:  # external tools (gdeval.pl, ...) fail in their own ways
+            names = ", ".join(str(m) for m in ms)
+            raise WorkbenchError(f"ir-measures provider {provider} failed on {names}: {e}") from e
     return values
 
 

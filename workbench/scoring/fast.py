@@ -63,8 +63,8 @@ def _spec(m: Measure) -> _Spec | None:
         if m["judged_only"]:
             return None
         rel = m["rel"]
-        # rel < 0 would make trec_eval count unjudged (-1) docs as relevant in some measures: leave to fallback
-        if isinstance(rel, bool) or not isinstance(rel, int) or rel < 0:
+        # rel < 1 has no pytrec_eval reference (it refuses relevance_level < 1): leave to fallback
+        if isinstance(rel, bool) or not isinstance(rel, int) or rel < 1:
             return None
         cutoff = _cutoff(m, required=name in ("P", "R", "Success"))
         if cutoff is None:
@@ -82,7 +82,7 @@ def _spec(m: Measure) -> _Spec | None:
         rel = m["rel"]
         if name == "NumRet" and rel is NOT_PROVIDED:
             return _Spec("numret", _INF, 0)
-        if isinstance(rel, bool) or not isinstance(rel, int) or rel < 0:
+        if isinstance(rel, bool) or not isinstance(rel, int) or rel < 1:
             return None
         return _Spec("numrelret" if name == "NumRet" else "numrel", _INF, rel)
     return None
