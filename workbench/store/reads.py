@@ -45,23 +45,23 @@ def score_aggregates(store: Store, collection: str, evaluators: dict[str, str], 
 def top_run_rows(store: Store, collection: str, name: str, k: int) -> pa.Table:
     """The run's first `k` documents per query in trec_eval order (score desc, doc_id desc), as stored rows.
 
-    A heap per query (max_by with n) rather than a sort of the whole run; rows keep the run's score and rank
-    columns, so the result is the run cut at k for every analysis that reads trec_eval order.
+    Two passes in DuckDB instead of a sort of the whole run: each query's k-th highest score (a top-k heap of
+    doubles), then a window over only the rows at or above it (ties at the threshold are cut by doc_id).
     """
     with store.reader() as con:
         info = _get_run(con, collection, name)
         return arrow(
             con,
             """
-            SELECT query_id, r.doc_id, r.score, r.rank FROM (
-                SELECT query_id, unnest(max_by({'doc_id': doc_id, 'score': score, 'rank': rank},
-                                               {'s': score, 'd': doc_id}, ?)) AS r
-                FROM run_rows WHERE run_hash = ? GROUP BY query_id)
+            WITH t AS (SELECT query_id, list_min(max(score, ?)) AS threshold
+                       FROM run_rows WHERE run_hash = ? GROUP BY query_id)
+            SELECT r.query_id, r.doc_id, r.score, r.rank
+            FROM run_rows r JOIN t ON r.query_id = t.query_id AND r.score >= t.threshold
+            WHERE r.run_hash = ?
+            QUALIFY row_number() OVER (PARTITION BY r.query_id ORDER BY r.score DESC, r.doc_id DESC) <= ?
             """,
-            [int(k), info.run_hash],
+            [int(k), info.run_hash, info.run_hash, int(k)],
         )
-
-
 
 def query_run_rows(store: Store, collection: str, names: Sequence[str], query_id: str) -> pa.Table:
     """One query's rows of a few runs in trec_eval order with a 1-based `position` (the drill-down view).
