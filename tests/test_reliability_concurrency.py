@@ -85,7 +85,7 @@ def _lines_ok(stderr: str) -> None:
 def test_four_cli_writers_and_a_dashboard_reader(base, tmp_path):
     db = copy_store(base, tmp_path / "s.duckdb")
     before = snapshot(db)
-    files = _write_runs(tmp_path, 4, 200)
+    files = _write_runs(tmp_path, 4, 150)
     stop = tmp_path / "stop"
     reader = subprocess.Popen([sys.executable, "-c", READER, str(db), str(stop)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, cwd=ROOT)
@@ -118,7 +118,7 @@ def test_four_cli_writers_and_a_dashboard_reader(base, tmp_path):
     assert store_problems(db) == []
     listed = run_cli(db, "runs", "list", "-c", "base", "--json")
     assert {r["name"]: r["n_rows"] for r in json.loads(listed.stdout)} == {
-        "bm25": 50, "dense": 50, **{f"writer{k}": 200_000 for k in range(4)}}
+        "bm25": 50, "dense": 50, **{f"writer{k}": 150_000 for k in range(4)}}
 
 
 def _hold_write_lock(db, seconds: float) -> subprocess.Popen:
