@@ -185,8 +185,8 @@ def machine() -> str:
             f"load average at the end {load} (the machine is shared)")
 
 
-def report(rows: list[tuple[str, float, float, list[str]]], label: str, reps: int) -> str:
-    lines = [f"### {label}", "", f"Median of {reps} sessions; target {TARGET_S:.0f} s per page.", "",
+def report(rows: list[tuple[str, float, float, list[str]]], reps: int) -> str:
+    lines = [f"Median of {reps} sessions; target {TARGET_S:.0f} s per page.", "",
              "| page | first s | cached s | target s | ratio (first / target) | ok |", "|---|---:|---:|---:|---:|---|"]
     for page, first, cached, problems in rows:
         ok = "yes" if first <= TARGET_S else "no"
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {page:12s} first {first:6.2f} s   cached {cached:6.2f} s" + (f"   {problems}" if problems else ""),
               flush=True)
     label = f"{args.runs} runs x {args.queries:,} queries x {args.docs:,} docs"
-    section = report(rows, label, args.reps) + f"\nMachine: {machine()}.\n"
+    section = report(rows, args.reps) + f"\nMachine: {machine()}.\n"
     print(section)
     write_pages_md(section, label)
     return 0
