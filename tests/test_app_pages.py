@@ -275,6 +275,7 @@ def test_fusion_save_stores_the_run(open_page, store_copy, tmp_path, monkeypatch
     monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(tmp_path / "runs"))
     at = open_page("fusion", store=store_copy, inputs=["bm25", "splade-pp-ed"], method="rrf")
     fused_ndcg = at.dataframe[0].value.set_index("run").at["fused", "nDCG@10"]
+    assert at.text_input(key="save_name").value == "rrf-bm25+splade-pp-ed"  # the CLI's default, a valid name
     at.text_input(key="save_name").set_value("rrf-test")
     next(b for b in at.button if b.label == "Save fused run").click().run()
     assert not at.exception, [e.value for e in at.exception]

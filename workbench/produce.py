@@ -44,6 +44,11 @@ class Recipe:
         return "sparse" if self.retriever == "bm25" else "dense"
 
 
+def fused_run_name(method: str, inputs: Sequence[str]) -> str:
+    """The default name of a fused run, e.g. rrf-bm25+dense-minilm (a valid run name, unlike rrf(a,b))."""
+    return f"{method}-{'+'.join(inputs)}"
+
+
 def _recipe_hash(store: Store, r: Recipe) -> str:
     info = get_collection(store, r.collection)
     inputs = {name: get_run(store, r.collection, name).run_hash for name in r.inputs}

@@ -86,7 +86,7 @@ def _common(p) -> None:
 
 
 def _recipe(args):
-    from workbench.produce import Recipe
+    from workbench.produce import Recipe, fused_run_name
 
     if args.command == "retrieve" and args.retriever == "bm25":
         return Recipe(args.collection, args.name, "retrieve", "bm25", (),
@@ -101,7 +101,7 @@ def _recipe(args):
             params["norm"] = None if args.norm == "none" else args.norm
         if args.weights:
             params["weights"] = args.weights
-        return Recipe(args.collection, args.name or f"{args.method}-{'+'.join(args.runs)}", "fuse", None,
+        return Recipe(args.collection, args.name or fused_run_name(args.method, args.runs), "fuse", None,
                       tuple(args.runs), params)
     name = args.name or f"{args.run}__{Path(args.model).name}@{args.depth}"
     return Recipe(args.collection, name, "rerank", None, (args.run,),

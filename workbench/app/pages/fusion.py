@@ -12,6 +12,7 @@ from workbench.app import data
 from workbench.app.common import D3_FMT, FMT, context, default_pick, need
 from workbench.errors import WorkbenchError
 from workbench.evaluate import aggregate
+from workbench.produce import fused_run_name
 
 METHODS = ("rrf", "combsum", "combmnz", "interpolation")
 NORMS = ("minmax", "zscore", "rank", "none")
@@ -107,7 +108,7 @@ with st.expander("Per-query deltas"):
                  column_config={c: st.column_config.NumberColumn(c, format="%+.4f") for c in wide.columns})
 
 st.subheader("Save as a run")
-default_name = f"{method}({','.join(inputs)})"
+default_name = fused_run_name(method, inputs)
 with st.form("save"):
     name = st.text_input("Run name", value=default_name, key="save_name")
     score_it = st.checkbox("Score it on the default measures", value=True)
