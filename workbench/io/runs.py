@@ -61,6 +61,28 @@ def read_run(path: str | Path, *, encoding: str = "utf-8", allow_trailing_fields
     return _careful(path, encoding, allow_trailing_fields)
 
 
+def read_run_into(con: duckdb.DuckDBPyConnection, path: str | Path, table_name: str, *,
+                  encoding: str = "utf-8", allow_trailing_fields: bool = False) -> ParsedRun:
+    """read_run that also leaves the rows in `con` as temp table `table_name` (query_id, doc_id, score,
+    rank: DOUBLE holding an exact integer; file order), so that a store insert copies DuckDB's own columns
+    (ATTACH + INSERT ... SELECT: about half the CPU of inserting the Arrow table). Same result and errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunFormatError(path, None, "no such file")
+    if _text.is_utf8(encoding):
+        parsed = _fast(path, con, table_name)
+        if parsed is not None:
+            return parsed
+    parsed = _careful(path, encoding, allow_trailing_fields)
+    con.register("_careful_rows", parsed.table)
+    try:
+        con.execute(f'CREATE OR REPLACE TEMP TABLE "{table_name}" AS '
+                    "SELECT query_id, doc_id, score, rank FROM _careful_rows")
+    finally:
+        con.unregister("_careful_rows")
+    return parsed
+
+
 # ---------------------------------------------------------------------------------------------- header
 
 
@@ -166,7 +188,7 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _fast(path: Path) -> ParsedRun | None:
+def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name: str = "") -> ParsedRun | None:
     """DuckDB read_csv on the common layout; None means 'use the careful path' (never a wrong answer)."""
     if any(c in str(path) for c in "*?[") or str(path).startswith("~"):
         return None  # read_csv would expand the glob (or '~') and could read another file's rows
@@ -211,13 +233,18 @@ def _fast(path: Path) -> ParsedRun | None:
              max_line_size={_text.MAX_LINE_BYTES}, compression={"'gzip'" if gz else "'none'"},
              encoding='utf-8', parallel=true)
     """
-    con = _text.connect()
+    con = into if into is not None else _text.connect()
     try:
-        raw = con.sql(query).to_arrow_table()
+        if into is None:
+            raw = con.sql(query).to_arrow_table()
+        else:  # keep DuckDB's parsed columns for the store insert; Arrow for the checks and scoring
+            con.execute(f'CREATE OR REPLACE TEMP TABLE "{table_name}" AS {query}')
+            raw = con.sql(f'SELECT * FROM "{table_name}"').to_arrow_table()
     except duckdb.Error:
         return None
     finally:
-        con.close()
+        if into is None:
+            con.close()
         scan.join()
     n = raw.num_rows
     if n == 0 or not scan.ok or scan.nul or scan.other_space:

@@ -20,10 +20,93 @@ def _examples(ids: list[str]) -> str:
     return shown + (", ..." if len(ids) > _EXAMPLES else "")
 
 
+def _format_warnings_sorted(table: pa.Table) -> list[str] | None:
+    """run_format_warnings for the usual layout, in O(n) numpy; None when the run is not laid out so.
+
+    Usual layout: each query's rows contiguous and scores non-increasing inside a block (no NaN, no nulls).
+    Then trec_eval's order is the file order except inside runs of tied scores (reordered by doc_id
+    descending, which only those rows need), and the score at each cutoff is the file's.
+    """
+    import numpy as np
+    import pyarrow.compute as pc
+
+    cols = [table.column(c) for c in ("query_id", "doc_id", "score", "rank")]
+    if any(c.null_count for c in cols):
+        return None
+    qcol = cols[0].combine_chunks()
+    score = cols[2].to_numpy()
+    if np.isnan(score).any():
+        return None
+    n = len(qcol)
+    change = pc.not_equal(qcol.slice(1), qcol.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.concatenate(([True], change)))
+    block_q = qcol.take(pa.array(starts))
+    if len(pc.unique(block_q)) != len(starts):  # a query in several blocks
+        return None
+    same = ~change
+    if np.any(same & (score[1:] > score[:-1])):
+        return None
+    rank = cols[3].to_numpy()
+    tie = same & (score[1:] == score[:-1])
+    if tie.any():  # put each run of tied scores in doc_id descending order
+        tie_start = np.flatnonzero(np.concatenate(([True], ~tie)))
+        glen = np.diff(np.append(tie_start, n))
+        multi = glen > 1
+        gstart, glen = tie_start[multi], glen[multi]
+        total = int(glen.sum())
+        members = np.repeat(gstart, glen) + (np.arange(total) - np.repeat(np.cumsum(glen) - glen, glen))
+        gid = np.repeat(np.arange(len(gstart)), glen)
+        doc = cols[1].combine_chunks().take(pa.array(members))
+        order = pc.sort_indices(pa.table({"g": gid, "d": doc}),
+                                sort_keys=[("g", "ascending"), ("d", "descending")]).to_numpy()
+        sorted_doc = doc.take(pa.array(order))
+        if len(sorted_doc) > 1 and np.any(
+            pc.equal(sorted_doc.slice(1), sorted_doc.slice(0, len(sorted_doc) - 1)).to_numpy(zero_copy_only=False)
+            & (gid[order][1:] == gid[order][:-1])
+        ):
+            return None  # a duplicate (score, doc_id): SQL's order among them is arbitrary, let it decide
+        rank = rank.copy()
+        rank[members] = rank[members[order]]
+    bad = same & (rank[:-1] >= rank[1:])
+    disagree = sorted(set(block_q.take(pa.array(np.unique(np.searchsorted(starts, np.flatnonzero(bad) + 1,
+                                                                           side="right") - 1))).to_pylist()))
+    lengths = np.diff(np.append(starts, n))
+    ties = []
+    for k in CUTOFFS:
+        at = starts[lengths > k] + k - 1  # 0-based row of position k, which has a next row in its block
+        count = int(np.count_nonzero(score[at] == score[at + 1]))
+        if count:
+            ties.append((k, count))
+    return _format_messages(disagree, len(starts), ties)
+
+
+def _format_messages(disagree: list[str], n_queries: int, ties: list[tuple[int, int]]) -> list[str]:
+    warnings = []
+    if disagree:
+        warnings.append(
+            f"rank column disagrees with trec_eval's order (score descending, doc_id descending) in "
+            f"{len(disagree)} of {n_queries} queries (e.g. {_examples(disagree)}); scoring ignores the rank column"
+        )
+    if ties:
+        parts = ", ".join(f"@{k} in {n} {'query' if n == 1 else 'queries'}" for k, n in ties)
+        warnings.append(
+            f"tied scores straddle cutoffs ({parts}); within a tie trec_eval orders by doc_id descending, "
+            "so measures at these cutoffs depend on doc ids"
+        )
+    return warnings
+
+
 def run_format_warnings(table: pa.Table) -> list[str]:
     """Rank column vs trec_eval's order (score desc, doc_id desc), and score ties straddling cutoffs."""
     if table.num_rows == 0:
         return []
+    fast = _format_warnings_sorted(table)
+    if fast is not None:
+        return fast
+    return _format_warnings_sql(table)
+
+
+def _format_warnings_sql(table: pa.Table) -> list[str]:
     con = _text.connect()
     try:
         con.register("run", table.select(["query_id", "doc_id", "score", "rank"]))
@@ -46,20 +129,7 @@ def run_format_warnings(table: pa.Table) -> list[str]:
         ).fetchall()
     finally:
         con.close()
-    warnings = []
-    if disagree:
-        ids = [q for (q,) in disagree]
-        warnings.append(
-            f"rank column disagrees with trec_eval's order (score descending, doc_id descending) in "
-            f"{len(ids)} of {n_queries} queries (e.g. {_examples(ids)}); scoring ignores the rank column"
-        )
-    if ties:
-        parts = ", ".join(f"@{k} in {n} {'query' if n == 1 else 'queries'}" for k, n in ties)
-        warnings.append(
-            f"tied scores straddle cutoffs ({parts}); within a tie trec_eval orders by doc_id descending, "
-            "so measures at these cutoffs depend on doc ids"
-        )
-    return warnings
+    return _format_messages([q for (q,) in disagree], n_queries, [(int(k), int(c)) for k, c in ties])
 
 
 def run_qrels_warnings(table: pa.Table, qrels: pa.Table | None) -> list[str]:
@@ -67,18 +137,12 @@ def run_qrels_warnings(table: pa.Table, qrels: pa.Table | None) -> list[str]:
     queries missing from the run score 0 and still count in the mean (trec_eval -c)."""
     if qrels is None or qrels.num_rows == 0:
         return []
-    con = _text.connect()
-    try:
-        con.register("run", table.select(["query_id"]))
-        con.register("qrels", qrels.select(["query_id"]))
-        run_only = con.execute(
-            "SELECT DISTINCT query_id FROM run EXCEPT SELECT DISTINCT query_id FROM qrels ORDER BY query_id"
-        ).fetchall()
-        qrels_only = con.execute(
-            "SELECT DISTINCT query_id FROM qrels EXCEPT SELECT DISTINCT query_id FROM run ORDER BY query_id"
-        ).fetchall()
-    finally:
-        con.close()
+    import pyarrow.compute as pc
+
+    run_ids = set(pc.unique(table.column("query_id")).to_pylist())
+    judged = set(pc.unique(qrels.column("query_id")).to_pylist())
+    run_only = [(q,) for q in sorted(run_ids - judged - {None})]  # DuckDB's VARCHAR order is Python's str order
+    qrels_only = [(q,) for q in sorted(judged - run_ids - {None})]
     warnings = []
     if run_only:
         ids = [q for (q,) in run_only]
