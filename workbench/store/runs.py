@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import duckdb
 import pyarrow as pa
 
-from workbench.errors import ConflictError, NotFoundError
+from workbench.errors import ConflictError, NotFoundError, StoreError, StoreLockedError
 from workbench.model import RunInfo
 from workbench.store.collections import _drop_orphan_rows, _get
-from workbench.store.connection import Store, arrow, one
+from workbench.store.connection import Store, _is_lock_error, arrow, one
 
 _COLUMNS = (
     "collection, name, run_hash, kind, parent, depth, source_path, run_tag, n_queries, n_rows, "
@@ -62,44 +66,51 @@ def put_run(store: Store, info: RunInfo, rows: pa.Table, *, replace: bool = Fals
     bytes: a no-op). A different file under an existing name raises ConflictError unless `replace`.
     """
     with store.writer() as con:
-        _get(con, info.collection)
-        existing = one(
-            con.execute("SELECT run_hash FROM runs WHERE collection = ? AND name = ?", [info.collection, info.name])
-        )
-        status = "added"
-        if existing is not None:
-            if existing[0] == info.run_hash:
-                return _get_run(con, info.collection, info.name), "unchanged"
-            if not replace:
-                raise ConflictError(
-                    f"run {info.name!r} already exists in collection {info.collection!r} with different content",
-                    hint="use --replace to overwrite it, or --name to store it under another name",
-                )
-            con.execute("DELETE FROM runs WHERE collection = ? AND name = ?", [info.collection, info.name])
-            status = "replaced"
-        insert_run_rows(con, info.run_hash, rows)
-        con.execute(
-            f"INSERT INTO runs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-            [
-                info.collection,
-                info.name,
-                info.run_hash,
-                str(info.kind),
-                info.parent,
-                info.depth,
-                info.source_path,
-                info.run_tag,
-                info.n_queries,
-                info.n_rows,
-                info.metadata_header,
-                json.dumps(info.params, sort_keys=True, default=str),
-                json.dumps(info.software, sort_keys=True, default=str),
-                json.dumps(list(info.warnings)),
-            ],
-        )
-        if status == "replaced":
-            _drop_orphan_rows(con)
-        return _get_run(con, info.collection, info.name), status
+        return _put_run(con, info, lambda: insert_run_rows(con, info.run_hash, rows), replace)
+
+
+def _put_run(con: duckdb.DuckDBPyConnection, info: RunInfo, insert_rows, replace: bool) -> tuple[RunInfo, str]:
+    """put_run's body inside an open transaction; `insert_rows()` adds the rows when they are new."""
+    _get(con, info.collection)
+    existing = one(
+        con.execute("SELECT run_hash FROM runs WHERE collection = ? AND name = ?", [info.collection, info.name])
+    )
+    status = "added"
+    if existing is not None:
+        if existing[0] == info.run_hash:
+            return _get_run(con, info.collection, info.name), "unchanged"
+        if not replace:
+            raise ConflictError(
+                f"run {info.name!r} already exists in collection {info.collection!r} with different content",
+                hint="use --replace to overwrite it, or --name to store it under another name",
+            )
+        con.execute("DELETE FROM runs WHERE collection = ? AND name = ?", [info.collection, info.name])
+        status = "replaced"
+    present = one(con.execute("SELECT count(*) FROM run_rows WHERE run_hash = ?", [info.run_hash]))[0]
+    if not present:  # rows are shared by content: a second name for the same bytes stores nothing new
+        insert_rows()
+    con.execute(
+        f"INSERT INTO runs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+        [
+            info.collection,
+            info.name,
+            info.run_hash,
+            str(info.kind),
+            info.parent,
+            info.depth,
+            info.source_path,
+            info.run_tag,
+            info.n_queries,
+            info.n_rows,
+            info.metadata_header,
+            json.dumps(info.params, sort_keys=True, default=str),
+            json.dumps(info.software, sort_keys=True, default=str),
+            json.dumps(list(info.warnings)),
+        ],
+    )
+    if status == "replaced":
+        _drop_orphan_rows(con)
+    return _get_run(con, info.collection, info.name), status
 
 
 def insert_run_rows(con: duckdb.DuckDBPyConnection, run_hash: str, rows: pa.Table) -> None:
@@ -112,6 +123,85 @@ def insert_run_rows(con: duckdb.DuckDBPyConnection, run_hash: str, rows: pa.Tabl
         con.execute("INSERT INTO run_rows SELECT ?, query_id, doc_id, score, rank FROM _run_rows", [run_hash])
     finally:
         con.unregister("_run_rows")
+
+
+# ------------------------------------------------------------------------------- batched ingest (speed)
+_ALIAS = "wb_store"
+
+
+@contextmanager
+def attached(store: Store, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Attach the store file read-write to an in-memory compute connection and make it the default catalog.
+
+    Ingest parses into `con`'s temp tables outside the store lock, then copies DuckDB's own columns into the
+    store (INSERT ... SELECT: no Arrow round trip), one transaction per run, under one lock for a batch of
+    files. Waits on a locked store like Store.writer does.
+    """
+    store.ensure_schema()
+    deadline = time.monotonic() + store.lock_timeout
+    told, delay = False, 0.02
+    path = str(store.path).replace("'", "''")
+    while True:
+        try:
+            con.execute(f"ATTACH '{path}' AS {_ALIAS}")
+            break
+        except duckdb.Error as exc:
+            if not _is_lock_error(exc):
+                raise StoreError(f"{store.path}: cannot open the store: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise StoreLockedError(
+                    f"{store.path}: another process kept the store locked for {store.lock_timeout:.0f} s",
+                    hint="close the other workbench process or raise WORKBENCH_LOCK_TIMEOUT",
+                ) from exc
+            if not told and store.on_wait is not None:
+                store.on_wait(f"waiting for another process to release {store.path} ...")
+                told = True
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.5)
+    try:
+        con.execute(f"USE {_ALIAS}")
+        yield
+    finally:
+        con.execute("USE memory")
+        con.execute(f"DETACH {_ALIAS}")
+
+
+def put_run_from(
+    con: duckdb.DuckDBPyConnection, info: RunInfo, source_table: str, *, replace: bool = False,
+    before_commit=None,
+) -> tuple[RunInfo, str]:
+    """put_run inside `attached(...)`: rows copied from temp table `source_table` (query_id, doc_id, score,
+    rank), in one transaction together with whatever `before_commit(con, status)` writes (ingest's scores)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        def insert_rows() -> None:
+            con.execute(
+                f'INSERT INTO run_rows SELECT ?, query_id, doc_id, score, CAST(rank AS BIGINT) '
+                f'FROM temp.main."{source_table}"',
+                [info.run_hash],
+            )
+
+        stored, status = _put_run(con, info, insert_rows, replace)
+        if before_commit is not None:
+            before_commit(con, stored)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+    return stored, status
+
+
+def ingest_context(store: Store, collection: str) -> tuple:
+    """(collection info, qrels table, {name: RunInfo}) in one read: what a batch of ingests checks against."""
+    with store.reader() as con:
+        info = _get(con, collection)
+        qrels = arrow(
+            con,
+            "SELECT query_id, doc_id, relevance FROM qrels WHERE collection = ? ORDER BY query_id, doc_id",
+            [collection],
+        )
+        rows = con.execute(f"SELECT {_COLUMNS} FROM runs WHERE collection = ? ORDER BY name", [collection]).fetchall()
+    return info, qrels, {r.name: r for r in map(_info, rows)}
 
 
 def _get_run(con: duckdb.DuckDBPyConnection, collection: str, name: str) -> RunInfo:
@@ -147,11 +237,16 @@ def list_runs(store: Store, collection: str | None = None) -> list[RunInfo]:
         return [_info(r) for r in rows]
 
 
-def get_run_rows(store: Store, collection: str, name: str) -> pa.Table:
-    """The run's rows as ingested (query_id, doc_id, score, rank)."""
+_ROW_COLUMNS = ("query_id", "doc_id", "score", "rank")
+
+
+def get_run_rows(store: Store, collection: str, name: str, columns: tuple[str, ...] = _ROW_COLUMNS) -> pa.Table:
+    """The run's rows as ingested (query_id, doc_id, score, rank, or the given subset: scoring skips rank)."""
+    if not columns or any(c not in _ROW_COLUMNS for c in columns):
+        raise ValueError(f"columns must be among {_ROW_COLUMNS}, got {columns}")
     with store.reader() as con:
         info = _get_run(con, collection, name)
-        return arrow(con, "SELECT query_id, doc_id, score, rank FROM run_rows WHERE run_hash = ?", [info.run_hash])
+        return arrow(con, f"SELECT {', '.join(columns)} FROM run_rows WHERE run_hash = ?", [info.run_hash])
 
 
 def get_run_rows_for_queries(

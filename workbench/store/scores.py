@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
 
 from workbench.store.connection import Store
+
+if TYPE_CHECKING:  # pandas is imported when a frame is asked for: ingest and scoring start faster without it
+    import pandas as pd
 
 
 def scored_keys(store: Store, run_hashes: list[str], qrels_hash: str, semantics: str) -> set[tuple[str, str, str]]:
@@ -24,8 +28,16 @@ def put_scores(
 ) -> None:
     """Store one run's per-query values (query_id, measure, value) for the given measures, atomically."""
     with store.writer() as con:
-        con.register("_scores", per_query)
-        con.register("_evaluators", pa.table({"measure": list(evaluators), "evaluator": list(evaluators.values())}))
+        insert_scores(con, run_hash, qrels_hash, semantics, per_query, evaluators)
+
+
+def insert_scores(
+    con, run_hash: str, qrels_hash: str, semantics: str, per_query: pa.Table, evaluators: dict[str, str]
+) -> None:
+    """put_scores inside an open transaction (ingest --measures stores a run and its scores together)."""
+    con.register("_scores", per_query)
+    con.register("_evaluators", pa.table({"measure": list(evaluators), "evaluator": list(evaluators.values())}))
+    try:
         for measure, evaluator in evaluators.items():
             con.execute(
                 "DELETE FROM scores WHERE run_hash = ? AND qrels_hash = ? AND measure = ? AND semantics = ? "
@@ -48,8 +60,19 @@ def put_scores(
             "FROM _evaluators e LEFT JOIN _scores s USING (measure) GROUP BY e.measure, e.evaluator",
             [run_hash, qrels_hash, semantics],
         )
+    finally:
         con.unregister("_scores")
         con.unregister("_evaluators")
+
+
+def scored_keys_in(con, run_hashes: list[str], qrels_hash: str, semantics: str) -> set[tuple[str, str, str]]:
+    """scored_keys on an open connection."""
+    rows = con.execute(
+        "SELECT run_hash, measure, evaluator FROM score_sets "
+        "WHERE qrels_hash = ? AND semantics = ? AND list_contains(?, run_hash)",
+        [qrels_hash, semantics, run_hashes],
+    ).fetchall()
+    return {tuple(r) for r in rows}
 
 
 def per_query_scores(
