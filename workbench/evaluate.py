@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
 from workbench.store import Store, get_collection, get_qrels, get_run_rows, list_runs, per_query_scores
 from workbench.store.scores import put_scores, scored_keys
+
+if TYPE_CHECKING:  # imported where a frame is built: `ingest --measures` starts without pandas
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ def aggregate(per_query: pd.DataFrame) -> pd.DataFrame:
     from workbench.scoring import parse_measure
 
     if per_query.empty:
+        import pandas as pd
+
         return pd.DataFrame(columns=["run", "measure", "value", "n_queries"])
     grouped = per_query.groupby(["run", "measure"], sort=False)["value"]
     out = grouped.agg(["mean", "sum", "count"]).reset_index()
@@ -110,7 +114,7 @@ def evaluate_runs(
         todo = [m for m in measure_names if (run.run_hash, m, evaluators[m]) not in done]
         if todo and run.run_hash not in seen_hashes:
             qrels = qrels if qrels is not None else get_qrels(store, collection)
-            rows = get_run_rows(store, collection, name)
+            rows = get_run_rows(store, collection, name, ("query_id", "doc_id", "score"))
             values = evaluate(rows, qrels, todo)
             put_scores(store, run.run_hash, info.qrels_hash, SEMANTICS, values, {m: evaluators[m] for m in todo})
             computed += len(todo)

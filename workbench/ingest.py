@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import __version__
-from workbench.errors import InputFormatError, NotFoundError, WorkbenchError
+from workbench.errors import InputFormatError, WorkbenchError
 from workbench.hashing import sha256_file
 from workbench.model import RunInfo, RunKind
 from workbench.naming import check_name
-from workbench.store import Store, get_qrels, get_run, put_run
+from workbench.store import Store, get_run
 
 RUN_KINDS = tuple(k.value for k in RunKind)
 
@@ -20,11 +21,15 @@ RUN_KINDS = tuple(k.value for k in RunKind)
 class IngestResult:
     info: RunInfo
     status: str  # "added" | "replaced" | "unchanged"
+    scores: dict[str, float] | None = None  # aggregates of the measures asked for (ingest --measures)
 
     def to_dict(self) -> dict:
-        return {"run": self.info.name, "collection": self.info.collection, "status": self.status,
-                "run_hash": self.info.run_hash, "n_queries": self.info.n_queries, "n_rows": self.info.n_rows,
-                "warnings": list(self.info.warnings)}
+        d = {"run": self.info.name, "collection": self.info.collection, "status": self.status,
+             "run_hash": self.info.run_hash, "n_queries": self.info.n_queries, "n_rows": self.info.n_rows,
+             "warnings": list(self.info.warnings)}
+        if self.scores is not None:
+            d["scores"] = self.scores
+        return d
 
 
 def run_name_for(path: str | Path) -> str:
@@ -49,17 +54,178 @@ def ingest_run(
     params: dict | None = None,
     software: dict | None = None,
     source_path: str | None = None,
+    measures: Sequence[str] | None = None,
 ) -> IngestResult:
     """Validate one TREC run file and store it, all or nothing.
 
     Re-ingesting the same bytes under the same name is a no-op; different bytes under an existing name
     need `replace`. Nothing is written before the whole file has been read and checked. `source_path` records
-    where the file came from when `path` is a temporary copy (a dashboard upload).
+    where the file came from when `path` is a temporary copy (a dashboard upload). With `measures`, the run
+    is also scored (per-query values stored in the same transaction, see `ingest_runs`).
     """
-    from workbench.io.runs import read_run
-    from workbench.io.validate import run_format_warnings, run_qrels_warnings
+    return ingest_runs(store, collection, [path], name=name, kind=kind, parent=parent, depth=depth,
+                       replace=replace, params=params, software=software, source_path=source_path,
+                       measures=measures)[0]
 
-    path = Path(path)
+
+# Parsed runs wait (as DuckDB temp tables) until this many rows are pending, then go into the store under one
+# lock, one transaction each: small files share the cost of opening the store, big ones do not pile up.
+FLUSH_ROWS = 2_000_000
+
+
+@dataclass
+class _Pending:
+    path: Path
+    info: RunInfo
+    table: str  # temp table in the session's connection
+    replace: bool
+    scores: Future | None  # per-query values of the requested measures, computed while the rows are stored
+
+
+class _Session:
+    """One ingest command: a private DuckDB connection to parse into, the collection's qrels and runs read once."""
+
+    def __init__(self, store: Store, collection: str, measures: Sequence[str] | None) -> None:
+        import duckdb
+
+        from workbench.store.runs import ingest_context
+
+        self.store, self.collection = store, collection
+        self.cinfo, self.qrels, self.runs = ingest_context(store, collection)
+        self.con = duckdb.connect()
+        self.con.execute("SET enable_progress_bar = false")
+        self.pending: list[_Pending] = []
+        self.n_tables = 0
+        self.measures: list[str] = []
+        self.evaluators: dict[str, str] = {}
+        self.pool = None
+        if measures:
+            from workbench.evaluate import resolve_measures
+            from workbench.scoring import evaluator_id, parse_measure
+
+            self.measures = resolve_measures(store, collection, measures)
+            self.evaluators = {m: evaluator_id(parse_measure(m)) for m in self.measures}
+            self.pool = ThreadPoolExecutor(max_workers=1)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.con.close()
+
+    def prepare(self, path: Path, *, name: str | None = None, kind: str | None = None, parent: str | None = None,
+                depth: int | None = None, replace: bool = False, params: dict | None = None,
+                software: dict | None = None, source_path: str | None = None) -> _Pending | IngestResult:
+        """Read and check one file (no store lock); an IngestResult when it is already stored as is."""
+        from workbench.io.runs import read_run_into
+        from workbench.io.validate import run_format_warnings, run_qrels_warnings
+
+        name = _precheck(path, name, kind, depth)
+        existing = self.runs.get(name)
+        digest = None
+        if existing is not None:  # hash first: re-ingesting the same bytes must not cost a parse
+            digest = sha256_file(path)
+            if existing.run_hash == digest:
+                return IngestResult(existing, "unchanged")
+        if parent is not None and parent not in self.runs and parent not in {p.info.name for p in self.pending}:
+            get_run(self.store, self.collection, parent)  # the first stage must exist: a clear error now
+
+        self.n_tables += 1
+        table_name = f"_wb_run_{self.n_tables}"
+        try:
+            parsed = read_run_into(self.con, path, table_name)  # hashes the bytes while DuckDB parses them
+        except BaseException:
+            self.drop(table_name)  # a fast-path attempt may have left its rows behind
+            raise
+        if digest is not None and parsed.sha256 != digest:
+            self.drop(table_name)
+            raise WorkbenchError(f"{path}: the file changed while it was being ingested; try again")
+        scores = None
+        if self.measures:
+            scores = self.pool.submit(_score, parsed.table, self.qrels, self.measures)
+        warnings = [*parsed.warnings, *run_format_warnings(parsed.table),
+                    *run_qrels_warnings(parsed.table, self.qrels)]
+        info = RunInfo(
+            collection=self.collection,
+            name=name,
+            run_hash=parsed.sha256,
+            kind=kind or (RunKind.RERANK.value if parent else RunKind.OTHER.value),
+            parent=parent,
+            depth=depth,
+            source_path=source_path or str(path),
+            run_tag=",".join(parsed.run_tags) or None,
+            n_queries=len(set(parsed.table.column("query_id").unique().to_pylist())),
+            n_rows=parsed.table.num_rows,
+            metadata_header=parsed.metadata_header,
+            params=params or {},
+            software={"workbench": __version__, **(software or {})},
+            warnings=tuple(dict.fromkeys(warnings)),
+        )
+        return _Pending(path, info, table_name, replace, scores)
+
+    def aggregate(self, per_query) -> dict[str, float] | None:
+        if per_query is None:
+            return None
+        from workbench.scoring import aggregate
+
+        agg = aggregate(per_query)
+        return {m: agg[m] for m in self.measures if m in agg}
+
+    def drop(self, table_name: str) -> None:
+        self.con.execute(f'DROP TABLE IF EXISTS temp.main."{table_name}"')
+
+    def pending_rows(self) -> int:
+        return sum(p.info.n_rows for p in self.pending)
+
+    def flush(self, report: Callable[[Path, IngestResult | WorkbenchError], None]) -> None:
+        """Store the pending runs, each in its own transaction; stops at the first refused one (reported)."""
+        from workbench.scoring import SEMANTICS
+        from workbench.store.runs import attached, put_run_from
+        from workbench.store.scores import insert_scores, scored_keys_in
+
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        try:
+            with attached(self.store, self.con):
+                for i, item in enumerate(pending):
+                    values: dict = {}
+
+                    def with_scores(con, stored: RunInfo, item=item, values=values) -> None:
+                        if item.scores is None:
+                            return
+                        per_query = item.scores.result()
+                        done = scored_keys_in(con, [stored.run_hash], self.cinfo.qrels_hash, SEMANTICS)
+                        todo = {m: e for m, e in self.evaluators.items() if (stored.run_hash, m, e) not in done}
+                        if todo:
+                            import pyarrow as pa
+                            import pyarrow.compute as pc
+
+                            keep = pc.is_in(per_query["measure"], value_set=pa.array(list(todo)))
+                            insert_scores(con, stored.run_hash, self.cinfo.qrels_hash, SEMANTICS,
+                                          per_query.filter(keep), todo)
+                        values["per_query"] = per_query
+
+                    try:
+                        stored, status = put_run_from(self.con, item.info, item.table, replace=item.replace,
+                                                      before_commit=with_scores)
+                    except WorkbenchError as exc:
+                        report(item.path, exc)
+                        for rest in pending[i + 1:]:
+                            self.drop(rest.table)
+                            if rest.scores is not None:
+                                rest.scores.cancel()
+                        return
+                    finally:
+                        self.drop(item.table)
+                    self.runs[stored.name] = stored
+                    report(item.path, IngestResult(stored, status, self.aggregate(values.get("per_query"))))
+        except WorkbenchError as exc:  # the store could not be opened: every pending file is refused
+            for item in pending:
+                report(item.path, exc)
+
+
+def _precheck(path: Path, name: str | None, kind: str | None, depth: int | None) -> str:
+    """The checks that need neither the store nor the file's content; returns the run name."""
     name = check_name(name or run_name_for(path))
     if kind is not None and kind not in RUN_KINDS:
         raise WorkbenchError(f"unknown run kind {kind!r}; expected one of {', '.join(RUN_KINDS)}")
@@ -67,39 +233,15 @@ def ingest_run(
         raise WorkbenchError(f"rerank depth must be a positive integer, got {depth}")
     if not path.is_file():
         raise InputFormatError(path, None, "no such file")
-    digest = sha256_file(path)
-    try:
-        existing = get_run(store, collection, name)
-    except NotFoundError:
-        existing = None
-    if existing is not None and existing.run_hash == digest:
-        return IngestResult(existing, "unchanged")
-    if parent is not None:
-        get_run(store, collection, parent)  # the first stage must exist: a clear error now, not in analysis
+    return name
 
-    parsed = read_run(path)
-    if parsed.sha256 != digest:
-        raise WorkbenchError(f"{path}: the file changed while it was being ingested; try again")
-    qrels = get_qrels(store, collection)
-    warnings = [*parsed.warnings, *run_format_warnings(parsed.table), *run_qrels_warnings(parsed.table, qrels)]
-    info = RunInfo(
-        collection=collection,
-        name=name,
-        run_hash=digest,
-        kind=kind or (RunKind.RERANK.value if parent else RunKind.OTHER.value),
-        parent=parent,
-        depth=depth,
-        source_path=source_path or str(path),
-        run_tag=",".join(parsed.run_tags) or None,
-        n_queries=len(set(parsed.table.column("query_id").unique().to_pylist())),
-        n_rows=parsed.table.num_rows,
-        metadata_header=parsed.metadata_header,
-        params=params or {},
-        software={"workbench": __version__, **(software or {})},
-        warnings=tuple(dict.fromkeys(warnings)),
-    )
-    stored, status = put_run(store, info, parsed.table, replace=replace)
-    return IngestResult(stored, status)
+
+def _score(table, qrels, measures):
+    from workbench.scoring import evaluate
+
+    return evaluate(table.select(["query_id", "doc_id", "score"]), qrels, measures)
+
+
 
 
 def ingest_runs(
@@ -109,27 +251,95 @@ def ingest_runs(
     *,
     on_done: Callable[[Path, IngestResult | WorkbenchError], None] | None = None,
     keep_going: bool = False,
+    measures: Sequence[str] | None = None,
     **options,
 ) -> list[IngestResult]:
-    """Ingest many files, each all-or-nothing. Stops at the first bad file unless `keep_going`."""
+    """Ingest many files, each all-or-nothing. Stops at the first bad file unless `keep_going`.
+
+    With `measures`, each new run is scored right after parsing (its Arrow table, no reload from the store) and
+    its per-query values are stored in the run's own transaction; runs that were already stored are scored by
+    `evaluate_runs` (which computes only what the store lacks). Either way `result.scores` holds the aggregates.
+    """
     if options.get("name") and len(paths) > 1:
         raise WorkbenchError("--name applies to a single file; drop it to name runs by their file stems")
     results: list[IngestResult] = []
     errors: list[WorkbenchError] = []
-    for path in paths:
-        try:
-            result = ingest_run(store, collection, path, **options)
-        except WorkbenchError as exc:
+    stop: list[WorkbenchError] = []
+    path_of: dict[int, Path] = {}
+
+    def report(path: Path, outcome: IngestResult | WorkbenchError) -> None:
+        if isinstance(outcome, WorkbenchError):
             if on_done:
-                on_done(Path(path), exc)
+                on_done(Path(path), outcome)
             if not keep_going:
-                raise
-            errors.append(exc)
-            continue
-        results.append(result)
-        if on_done:
-            on_done(Path(path), result)
+                stop.append(outcome)
+            errors.append(outcome)
+            return
+        results.append(outcome)
+        path_of[id(outcome)] = Path(path)
+        if on_done and not (measures and outcome.scores is None):
+            on_done(Path(path), outcome)
+
+    session: _Session | None = None
+    try:
+        for path in map(Path, paths):
+            try:
+                if session is None:
+                    _precheck(path, options.get("name"), options.get("kind"), options.get("depth"))
+                    session = _Session(store, collection, measures)
+                prepared = session.prepare(path, **options)
+            except WorkbenchError as exc:
+                if session is not None:
+                    session.flush(report)  # the files before this one are stored, as one by one would
+                if stop:
+                    raise stop[0] from None
+                report(path, exc)
+                if stop:
+                    raise
+                continue
+            if isinstance(prepared, IngestResult):
+                session.flush(report)  # keep the order of results
+                if stop:
+                    raise stop[0]
+                report(path, prepared)
+                continue
+            session.pending.append(prepared)
+            if session.pending_rows() >= FLUSH_ROWS:
+                session.flush(report)
+                if stop:
+                    raise stop[0]
+        if session is not None:
+            session.flush(report)
+            if stop:
+                raise stop[0]
+    finally:
+        if session is not None:
+            session.close()
+    if measures:
+        results = _score_stored(store, collection, measures, results, on_done, path_of)
     if errors:
         raise errors[0] if len(errors) == 1 else WorkbenchError(
             f"{len(errors)} of {len(paths)} files were refused; first: {errors[0]}")
     return results
+
+
+def _score_stored(store, collection, measures, results, on_done, path_of) -> list[IngestResult]:
+    """Scores for the runs that were not parsed now (already stored): computed only where missing."""
+    todo = [r for r in results if r.scores is None]
+    if not todo:
+        return results
+    from workbench.evaluate import evaluate_runs
+
+    ev = evaluate_runs(store, collection, measures, list(dict.fromkeys(r.info.name for r in todo)))
+    agg = ev.aggregate()
+    by_run = {run: dict(zip(g["measure"], g["value"], strict=True)) for run, g in agg.groupby("run")}
+    out = []
+    for r in results:
+        if r.scores is None:
+            path = path_of[id(r)]
+            got = by_run.get(r.info.name, {})
+            r = IngestResult(r.info, r.status, {m: float(got[m]) for m in ev.measures if m in got})
+            if on_done:
+                on_done(path, r)
+        out.append(r)
+    return out

@@ -30,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--depth", type=int, help="for a reranked run: how many of the parent's documents were re-scored")
     p.add_argument("--replace", action="store_true", help="overwrite a run of the same name with a different file")
     p.add_argument("--keep-going", action="store_true", help="ingest the good files even if some are refused")
+    p.add_argument("--measures", "-m", nargs="+", metavar="MEASURE",
+                   help="also score the runs on these measures in the same process (per-query values are stored "
+                        "as by `workbench evaluate`, which then has nothing left to compute)")
     add_json_arg(p)
     p.set_defaults(func=cmd_ingest)
 
@@ -69,12 +72,14 @@ def cmd_ingest(ctx, args) -> int:
                     msg = str(outcome) if str(path) in str(outcome) else f"{path}: {outcome}"
                     err_console().print(f"[red]refused[/] {escape(msg)}", soft_wrap=True)
             elif not args.json:
+                scores = "".join(f"  {m} {v:.4f}" for m, v in (outcome.scores or {}).items())
                 bar.console.print(f"{outcome.status:9} {outcome.info.name}  ({outcome.info.n_rows} rows, "
-                                  f"{outcome.info.n_queries} queries, {len(outcome.info.warnings)} warnings)")
+                                  f"{outcome.info.n_queries} queries, {len(outcome.info.warnings)} warnings){scores}",
+                                  markup=False)
 
         results = ingest_runs(
             store, args.collection, args.files, on_done=done, keep_going=args.keep_going, name=args.name,
-            kind=args.kind, parent=args.parent, depth=args.depth, replace=args.replace,
+            kind=args.kind, parent=args.parent, depth=args.depth, replace=args.replace, measures=args.measures,
         )
     if args.json:
         print_json([r.to_dict() for r in results])
