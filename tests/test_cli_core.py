@@ -190,3 +190,9 @@ def test_console_script_entry_point(tmp_path):
                          capture_output=True, text=True)
     assert res.returncode == 2
     assert "missing.trec" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_evaluate_without_runs_is_a_clear_error(cli):
+    add_dl20(cli)
+    res = cli("evaluate", "-c", "dl20")
+    assert res.code == 2 and "has no runs yet" in res.err and "Traceback" not in res.err

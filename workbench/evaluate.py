@@ -101,6 +101,8 @@ def evaluate_runs(
     measure_names = resolve_measures(store, collection, measures)
     all_runs = {r.name: r for r in list_runs(store, collection)}
     names = list(runs) if runs else sorted(all_runs)
+    if not names:
+        raise WorkbenchError(f"collection {collection!r} has no runs yet; add some with `workbench ingest`")
     missing = [n for n in names if n not in all_runs]
     if missing:
         raise WorkbenchError(f"no run named {', '.join(map(repr, missing))} in collection {collection!r}")
