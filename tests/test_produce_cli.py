@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT, SCIFACT
+from conftest import ROOT
 
 pytestmark = [pytest.mark.retrieval, pytest.mark.slow]
 

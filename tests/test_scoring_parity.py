@@ -91,8 +91,8 @@ def read_expected(path: Path, rel: int) -> dict[str, dict[str, str]]:
     for line in path.read_text().splitlines():
         name, qid, value = (x.strip() for x in line.split("\t"))
         m = trec_name_to_measure(name, rel)
-        if m is not None:
-            out[m][qid] = value
+        if m is not None:  # keyed by ir-measures' canonical spelling (IPrec@0.10 is IPrec@0.1)
+            out[str(parse_measures([m])[0])][qid] = value
     return out
 
 
@@ -124,6 +124,7 @@ def test_trec_eval_fixture_parity(case: str) -> None:
     mismatches = []
     for m in measures:
         name = str(m)
+        assert "all" in expected[name], name  # no measure is compared against nothing
         for qid, want in expected[name].items():
             value = means[name] if qid == "all" else got[name].get(qid)
             have = None if value is None else printed(name, value)
@@ -197,3 +198,15 @@ def test_dl20_reranked_runs_have_ties() -> None:
         pairs = set(zip(run["query_id"].to_pylist(), run["score"].to_pylist(), strict=True))
         tied += len(pairs) < run.num_rows
     assert tied > 0
+
+
+def test_iprec_grouped_equals_separate_runs() -> None:
+    """The trec_eval 10 IPrec path scores a depth-style group column like separate runs."""
+    run, qrels = read_run(TE / "results.test"), read_qrels(TE / "qrels.test")
+    ms = ["IPrec@0.1", "IPrec(rel=1)@0.6", "IPrec@0.0"]
+    single = evaluate(run, qrels, ms).to_pylist()
+    both = pa.concat_tables([run.append_column("g", pa.array([g] * run.num_rows, pa.int64())) for g in (1, 2)])
+    grouped = evaluate(both, qrels, ms, group="g").to_pylist()
+    for g in (1, 2):
+        rows = [{k: v for k, v in r.items() if k != "g"} for r in grouped if r["g"] == g]
+        assert rows == single

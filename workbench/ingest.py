@@ -55,6 +55,7 @@ def ingest_run(
     software: dict | None = None,
     source_path: str | None = None,
     measures: Sequence[str] | None = None,
+    allow_trailing_fields: bool = False,
 ) -> IngestResult:
     """Validate one TREC run file and store it, all or nothing.
 
@@ -62,10 +63,11 @@ def ingest_run(
     need `replace`. Nothing is written before the whole file has been read and checked. `source_path` records
     where the file came from when `path` is a temporary copy (a dashboard upload). With `measures`, the run
     is also scored (per-query values stored in the same transaction, see `ingest_runs`).
+    `allow_trailing_fields` accepts text after the 6th field as trec_eval does (with a warning).
     """
     return ingest_runs(store, collection, [path], name=name, kind=kind, parent=parent, depth=depth,
                        replace=replace, params=params, software=software, source_path=source_path,
-                       measures=measures)[0]
+                       measures=measures, allow_trailing_fields=allow_trailing_fields)[0]
 
 
 # Parsed runs wait (as DuckDB temp tables) until this many rows are pending, then go into the store under one
@@ -114,7 +116,8 @@ class _Session:
 
     def prepare(self, path: Path, *, name: str | None = None, kind: str | None = None, parent: str | None = None,
                 depth: int | None = None, replace: bool = False, params: dict | None = None,
-                software: dict | None = None, source_path: str | None = None) -> _Pending | IngestResult:
+                software: dict | None = None, source_path: str | None = None,
+                allow_trailing_fields: bool = False) -> _Pending | IngestResult:
         """Read and check one file (no store lock); an IngestResult when it is already stored as is."""
         from workbench.io.runs import read_run_into
         from workbench.io.validate import run_format_warnings, run_qrels_warnings
@@ -132,7 +135,8 @@ class _Session:
         self.n_tables += 1
         table_name = f"_wb_run_{self.n_tables}"
         try:
-            parsed = read_run_into(self.con, path, table_name)  # hashes the bytes while DuckDB parses them
+            # hashes the bytes while DuckDB parses them
+            parsed = read_run_into(self.con, path, table_name, allow_trailing_fields=allow_trailing_fields)
         except BaseException:
             self.drop(table_name)  # a fast-path attempt may have left its rows behind
             raise

@@ -29,6 +29,8 @@ def register(sub) -> None:
     p.add_argument("--parent", help="for a reranked run: the first-stage run it re-scored")
     p.add_argument("--depth", type=int, help="for a reranked run: how many of the parent's documents were re-scored")
     p.add_argument("--replace", action="store_true", help="overwrite a run of the same name with a different file")
+    p.add_argument("--allow-trailing-fields", action="store_true",
+                   help="accept text after the 6th field, as trec_eval does (stored as a warning)")
     p.add_argument("--keep-going", action="store_true", help="ingest the good files even if some are refused")
     p.add_argument("--measures", "-m", nargs="+", metavar="MEASURE",
                    help="also score the runs on these measures in the same process (per-query values are stored "
@@ -80,6 +82,7 @@ def cmd_ingest(ctx, args) -> int:
         results = ingest_runs(
             store, args.collection, args.files, on_done=done, keep_going=args.keep_going, name=args.name,
             kind=args.kind, parent=args.parent, depth=args.depth, replace=args.replace, measures=args.measures,
+            allow_trailing_fields=args.allow_trailing_fields,
         )
     if args.json:
         print_json([r.to_dict() for r in results])

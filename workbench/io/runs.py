@@ -310,7 +310,7 @@ def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> 
         if counts[i] > 6:
             msg += (
                 " (a space inside a docid? trec_eval ignores text after the 6th field;"
-                " allow_trailing_fields=True does too)"
+                " --allow-trailing-fields does too)"
             )
         problems.append((i + 1, msg))
     long = np.flatnonzero(data & (counts > 6))

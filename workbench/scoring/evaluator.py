@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from ir_measures.measures import Measure
 
 from workbench.errors import WorkbenchError
-from workbench.scoring import fallback, fast
+from workbench.scoring import fallback, fast, iprec
 from workbench.scoring.measures import parse_measures
 
 __all__ = ["SEMANTICS", "aggregate", "evaluate", "evaluator_id"]
@@ -29,6 +29,8 @@ def evaluator_id(measure: Measure | str) -> str:
     (m,) = parse_measures([measure])
     if fast.supports(m):
         return f"workbench.fast {fast.FAST_VERSION} (ir_measures {ir_measures.__version__} parity)"
+    if iprec.supports(m):
+        return iprec.VERSION
     return fallback.evaluator_id(m)
 
 
@@ -101,15 +103,18 @@ def evaluate(
     ms = list(dict.fromkeys(parse_measures(measures)))
     run_n, qrels_n = _normalise(run, qrels, group)
     fast_ms = [m for m in ms if fast.supports(m)]
-    slow_ms = [m for m in ms if not fast.supports(m)]
+    iprec_ms = [m for m in ms if not fast.supports(m) and iprec.supports(m)]  # trec_eval 10's rounding
+    slow_ms = [m for m in ms if not fast.supports(m) and not iprec.supports(m)]
     for m in slow_ms:
         fallback.route(m)  # fail before any work when no provider can serve a measure
     parts = []
     if fast_ms:
         parts.append(fast.evaluate(run_n, qrels_n, fast_ms, group=group))
+    if iprec_ms:
+        parts.append(iprec.evaluate(run_n, qrels_n, iprec_ms, group=group))
     if slow_ms:
         parts.append(fallback.evaluate(run_n, qrels_n, slow_ms, group=group))
-    if len(parts) == 1 and not slow_ms:
+    if len(parts) == 1 and fast_ms:
         return parts[0]
     table = pa.concat_tables(parts)
     position = {str(m): i for i, m in enumerate(ms)}
