@@ -6,11 +6,9 @@ from collections.abc import Sequence
 
 from workbench.errors import WorkbenchError
 from workbench.evaluate import Evaluation
+from workbench.export.formats import CORRECTIONS, TESTS
 from workbench.export.leaderboard import Leaderboard, Significance
 from workbench.versions import evaluator_versions
-
-TESTS = ("t", "wilcoxon", "randomisation", "none")
-CORRECTIONS = ("holm", "bonferroni", "bh", "none")
 
 
 def build_leaderboard(

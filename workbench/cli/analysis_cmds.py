@@ -5,9 +5,10 @@ from __future__ import annotations
 from rich.table import Table
 
 from workbench.cli.common import add_collection_arg, add_json_arg, out_console, print_json
+from workbench.export.formats import CORRECTIONS
+from workbench.export.formats import TESTS as _TESTS
 
-TESTS = ("t", "wilcoxon", "randomisation")
-CORRECTIONS = ("holm", "bonferroni", "bh", "none")
+TESTS = tuple(t for t in _TESTS if t != "none")
 
 
 def _stats_args(p) -> None:

@@ -12,9 +12,9 @@ from workbench.cli.common import (
     progress,
     write_output,
 )
-from workbench.evaluate import Evaluation, evaluate_runs
-from workbench.export import FORMATS, SCORE_FORMATS, render, score_frame, write_scores
-from workbench.leaderboard import CORRECTIONS, TESTS, build_leaderboard
+from workbench.export.formats import CORRECTIONS, FORMATS, SCORE_FORMATS, TESTS
+
+# evaluate/export/leaderboard load pandas; they are imported inside the commands that use them
 
 
 def add_eval_args(p) -> None:
@@ -58,7 +58,9 @@ def register(sub) -> None:
     lb.set_defaults(func=cmd_leaderboard)
 
 
-def _evaluate(ctx, args) -> Evaluation:
+def _evaluate(ctx, args):
+    from workbench.evaluate import evaluate_runs
+
     with progress() as bar:
         task = bar.add_task("scoring", total=None)
 
@@ -69,6 +71,8 @@ def _evaluate(ctx, args) -> Evaluation:
 
 
 def cmd_evaluate(ctx, args) -> int:
+    from workbench.export import score_frame
+
     ev = _evaluate(ctx, args)
     agg = ev.aggregate()
     if args.json:
@@ -93,6 +97,8 @@ def cmd_evaluate(ctx, args) -> int:
 
 
 def cmd_export_scores(ctx, args) -> int:
+    from workbench.export import score_frame, write_scores
+
     ev = _evaluate(ctx, args)
     frame = score_frame(ev.per_query) if args.per_query else score_frame(ev.per_query, ev.aggregate())
     text = write_scores(frame, args.output, args.format)
@@ -106,6 +112,9 @@ def cmd_export_scores(ctx, args) -> int:
 
 
 def cmd_leaderboard(ctx, args) -> int:
+    from workbench.export import render
+    from workbench.leaderboard import build_leaderboard
+
     ev = _evaluate(ctx, args)
     lb = build_leaderboard(ev, baselines=args.baseline, test=args.test, correction=args.correction,
                            alpha=args.alpha, show_ci=args.ci, sort_by=args.sort_by)

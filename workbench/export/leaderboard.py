@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.export.formats import FORMATS
 
-FORMATS = ("markdown", "csv", "latex", "html", "json")
 SYMBOLS = ("†", "‡", "§", "¶", "♯", "♮")
 TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test",
               "randomisation": "paired randomisation test"}

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from workbench.errors import WorkbenchError
+from workbench.export.formats import SCORE_FORMATS
 
-SCORE_FORMATS = ("csv", "jsonl", "parquet")
 COLUMNS = ["run", "query_id", "measure", "value"]
 
 

@@ -7,12 +7,15 @@ cutoff suffices (100 runs x 7,000 queries x 1,000 documents is 700M run rows and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 
 from workbench.store.connection import Store, arrow
 from workbench.store.runs import _get_run
+
+if TYPE_CHECKING:  # pandas costs every CLI command ~0.5 s at import; only the frames below need it
+    import pandas as pd
 
 
 def score_aggregates(store: Store, collection: str, evaluators: dict[str, str], semantics: str,
