@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -26,6 +27,7 @@ DEFAULT_DB = "workbench.duckdb"
 DEFAULT_LOCK_TIMEOUT = float(os.environ.get("WORKBENCH_LOCK_TIMEOUT", "600"))
 
 WaitCallback = Callable[[str], None]
+T = TypeVar("T")
 
 
 def default_db_path() -> Path:
@@ -65,13 +67,18 @@ class Store:
         wal_mtime = wal.stat().st_mtime if wal.exists() else 0.0
         return (max(st.st_mtime, wal_mtime), st.st_size)
 
-    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+    def retry_locked(self, open_: Callable[[], T]) -> T:
+        """Call `open_` until DuckDB stops refusing it for a lock held by another process.
+
+        Waits with exponential backoff (telling the user once through `on_wait`) up to `lock_timeout`; any other
+        DuckDB error is a StoreError at once. Every way of opening the store goes through here.
+        """
         deadline = time.monotonic() + self.lock_timeout
         told = False
         delay = 0.02
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only)
+                return open_()
             except duckdb.Error as exc:
                 if not _is_lock_error(exc):
                     raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
@@ -85,6 +92,9 @@ class Store:
                     told = True
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        return self.retry_locked(lambda: duckdb.connect(str(self.path), read_only=read_only))
 
     def ensure_schema(self) -> None:
         """Create the tables on first use (idempotent)."""

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import random
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import duckdb
 import pyarrow as pa
 
-from workbench.errors import ConflictError, NotFoundError, StoreError, StoreLockedError
+from workbench.errors import ConflictError, NotFoundError
 from workbench.model import RunInfo
 from workbench.store.collections import _drop_orphan_rows, _get
-from workbench.store.connection import Store, _is_lock_error, arrow, one
+from workbench.store.connection import Store, arrow, one
 
 _COLUMNS = (
     "collection, name, run_hash, kind, parent, depth, source_path, run_tag, n_queries, n_rows, "
@@ -138,26 +136,8 @@ def attached(store: Store, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     files. Waits on a locked store like Store.writer does.
     """
     store.ensure_schema()
-    deadline = time.monotonic() + store.lock_timeout
-    told, delay = False, 0.02
-    path = str(store.path).replace("'", "''")
-    while True:
-        try:
-            con.execute(f"ATTACH '{path}' AS {_ALIAS}")
-            break
-        except duckdb.Error as exc:
-            if not _is_lock_error(exc):
-                raise StoreError(f"{store.path}: cannot open the store: {exc}") from exc
-            if time.monotonic() >= deadline:
-                raise StoreLockedError(
-                    f"{store.path}: another process kept the store locked for {store.lock_timeout:.0f} s",
-                    hint="close the other workbench process or raise WORKBENCH_LOCK_TIMEOUT",
-                ) from exc
-            if not told and store.on_wait is not None:
-                store.on_wait(f"waiting for another process to release {store.path} ...")
-                told = True
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 0.5)
+    path = str(store.path).replace("'", "''")  # ATTACH takes no bound parameters; the path is quoted as a literal
+    store.retry_locked(lambda: con.execute(f"ATTACH '{path}' AS {_ALIAS}"))
     try:
         con.execute(f"USE {_ALIAS}")
         yield
