@@ -15,12 +15,7 @@ if TYPE_CHECKING:  # pandas is imported when a frame is asked for: ingest and sc
 def scored_keys(store: Store, run_hashes: list[str], qrels_hash: str, semantics: str) -> set[tuple[str, str, str]]:
     """The (run_hash, measure, evaluator) triples already scored against these qrels."""
     with store.reader() as con:
-        rows = con.execute(
-            "SELECT run_hash, measure, evaluator FROM score_sets "
-            "WHERE qrels_hash = ? AND semantics = ? AND list_contains(?, run_hash)",
-            [qrels_hash, semantics, run_hashes],
-        ).fetchall()
-    return {tuple(r) for r in rows}
+        return scored_keys_in(con, run_hashes, qrels_hash, semantics)
 
 
 def put_scores(
