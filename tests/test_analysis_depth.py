@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pcsv
 import pytest
 
 from workbench.analysis import (
@@ -17,27 +16,20 @@ from workbench.analysis import (
     significance_table,
 )
 from workbench.analysis.depth import _derive
+from workbench.io.qrels import read_qrels
+from workbench.io.runs import read_run
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_STAGES = ["bm25", "bm25-rm3", "tasb", "ada2", "splade-pp-ed"]
 
 
-def _read(path: Path, names: list[str], types: dict) -> pa.Table:
-    opts = pcsv.ReadOptions(column_names=names)
-    return pcsv.read_csv(path, read_options=opts, parse_options=pcsv.ParseOptions(delimiter=" "),
-                         convert_options=pcsv.ConvertOptions(column_types=types))  # fmt: skip
-
-
 def run(name: str) -> pa.Table:
-    t = _read(ROOT / f"runs/dl20/{name}.trec", ["query_id", "q0", "doc_id", "rank", "score", "tag"],
-              {"query_id": pa.string(), "doc_id": pa.string(), "score": pa.float64(), "rank": pa.int64()})  # fmt: skip
-    return t.select(["query_id", "doc_id", "score", "rank"])
+    return read_run(ROOT / f"runs/dl20/{name}.trec").table
 
 
 @pytest.fixture(scope="module")
 def qrels() -> pa.Table:
-    return _read(ROOT / "data/trec-dl-2020/qrels.dl20-passage.txt", ["query_id", "it", "doc_id", "relevance"],
-                 {"query_id": pa.string(), "doc_id": pa.string(), "relevance": pa.int64()}).drop(["it"])  # fmt: skip
+    return read_qrels(ROOT / "data/trec-dl-2020/qrels.dl20-passage.txt")
 
 
 @pytest.fixture(scope="module")

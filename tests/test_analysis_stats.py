@@ -5,8 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pcsv
 import pytest
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
@@ -22,25 +20,19 @@ from workbench.analysis import (
 )
 from workbench.analysis.depth import _evaluate
 from workbench.errors import AnalysisError
+from workbench.io.qrels import read_qrels
+from workbench.io.runs import read_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ["bm25", "bm25__rankvicuna-7b@20", "bm25__rankvicuna-7b@100", "tasb", "tasb__rankvicuna-7b@20"]
 
 
-def _read(path: Path, names: list[str], types: dict) -> pa.Table:
-    opts = pcsv.ReadOptions(column_names=names)
-    return pcsv.read_csv(path, read_options=opts, parse_options=pcsv.ParseOptions(delimiter=" "),
-                         convert_options=pcsv.ConvertOptions(column_types=types))  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def scores() -> pd.DataFrame:
-    qrels = _read(ROOT / "data/trec-dl-2020/qrels.dl20-passage.txt", ["query_id", "it", "doc_id", "relevance"],
-                  {"query_id": pa.string(), "doc_id": pa.string(), "relevance": pa.int64()})  # fmt: skip
+    qrels = read_qrels(ROOT / "data/trec-dl-2020/qrels.dl20-passage.txt")
     frames = []
     for name in RUNS:
-        run = _read(ROOT / f"runs/dl20/{name}.trec", ["query_id", "q0", "doc_id", "rank", "score", "tag"],
-                    {"query_id": pa.string(), "doc_id": pa.string(), "score": pa.float64()})  # fmt: skip
+        run = read_run(ROOT / f"runs/dl20/{name}.trec").table
         s = _evaluate(run.select(["query_id", "doc_id", "score"]), qrels, ["nDCG@10", "AP(rel=2)"]).to_pandas()
         frames.append(s.assign(run=name))
     return pd.concat(frames, ignore_index=True)[["run", "query_id", "measure", "value"]]
