@@ -40,7 +40,7 @@ class Evaluation:
 
 
 def aggregate(per_query: pd.DataFrame) -> pd.DataFrame:
-    from workbench.scoring import parse_measure
+    from workbench.scoring import is_summed
 
     if per_query.empty:
         import pandas as pd
@@ -48,7 +48,7 @@ def aggregate(per_query: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["run", "measure", "value", "n_queries"])
     grouped = per_query.groupby(["run", "measure"], sort=False)["value"]
     out = grouped.agg(["mean", "sum", "count"]).reset_index()
-    sums = {m for m in out["measure"].unique() if type(parse_measure(m).aggregator()).__name__ == "SumAgg"}
+    sums = {m for m in out["measure"].unique() if is_summed(m)}
     out["value"] = out["mean"].where(~out["measure"].isin(sums), out["sum"])
     return out.rename(columns={"count": "n_queries"})[["run", "measure", "value", "n_queries"]]
 

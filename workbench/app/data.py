@@ -96,14 +96,14 @@ def aggregates(db: str, token: Token, collection: str, measures: tuple[str, ...]
     per-query row: the leaderboard needs no more unless it tests significance.
     """
     from workbench.evaluate import resolve_measures
-    from workbench.scoring import SEMANTICS, evaluator_id, parse_measure
+    from workbench.scoring import SEMANTICS, evaluator_id, is_summed, parse_measure
     from workbench.store import score_aggregates
 
     store = store_for(db)
     names = resolve_measures(store, collection, list(measures))
     frame = score_aggregates(store, collection, {m: evaluator_id(parse_measure(m)) for m in names}, SEMANTICS,
                              list(runs) if runs else None)
-    sums = {m for m in names if type(parse_measure(m).aggregator()).__name__ == "SumAgg"}
+    sums = {m for m in names if is_summed(m)}
     frame["value"] = frame["mean"].where(~frame["measure"].isin(sums), frame["total"])
     frame = frame[frame["run"].isin(_complete(frame.groupby("run")["measure"].nunique(), len(names)))]
     return frame[["run", "measure", "value", "n_queries"]].reset_index(drop=True)

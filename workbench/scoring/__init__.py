@@ -7,7 +7,7 @@ No torch/pyserini/streamlit imports here: the CLI and dashboard import scoring o
 """
 
 from workbench.scoring.evaluator import SEMANTICS, aggregate, evaluate, evaluator_id
-from workbench.scoring.measures import default_measures, measure_name, parse_measure, parse_measures
+from workbench.scoring.measures import default_measures, is_summed, measure_name, parse_measure, parse_measures
 
 __all__ = [
     "SEMANTICS",
@@ -15,6 +15,7 @@ __all__ = [
     "default_measures",
     "evaluate",
     "evaluator_id",
+    "is_summed",
     "measure_name",
     "parse_measure",
     "parse_measures",

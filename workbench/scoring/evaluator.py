@@ -16,7 +16,7 @@ from ir_measures.measures import Measure
 
 from workbench.errors import WorkbenchError
 from workbench.scoring import fallback, fast, iprec
-from workbench.scoring.measures import parse_measures
+from workbench.scoring.measures import is_summed, parse_measures
 
 __all__ = ["SEMANTICS", "aggregate", "evaluate", "evaluator_id"]
 
@@ -135,8 +135,7 @@ def aggregate(scores: pa.Table, *, group: str | None = None) -> dict:
     out: dict = {}
     for row in agg:
         m = ms[row["measure"]]
-        summed = type(m.aggregator()).__name__ == "SumAgg"
-        value = row["value_sum"] if summed else row["value_mean"]
+        value = row["value_sum"] if is_summed(m) else row["value_mean"]
         if group:
             out.setdefault(row[group], {})[row["measure"]] = value
         else:

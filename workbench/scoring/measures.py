@@ -67,6 +67,13 @@ def measure_name(m: Measure | str) -> str:
     return str(m if isinstance(m, Measure) else parse_measure(m))
 
 
+def is_summed(m: Measure | str) -> bool:
+    """True for measures whose across-query aggregate is a sum (NumRet, NumRel, NumQ ...), as in trec_eval's
+    `all` rows; the rest are means. The measure's own ir-measures aggregator decides."""
+    measure = m if isinstance(m, Measure) else parse_measure(m)
+    return type(measure.aggregator()).__name__ == "SumAgg"
+
+
 def default_measures(kind: str) -> list[Measure]:
     """The standard measure set for `graded` (TREC DL) or `binary` (BEIR) judgments."""
     try:
