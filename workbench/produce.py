@@ -59,12 +59,13 @@ def _recipe_hash(store: Store, r: Recipe) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def is_current(store: Store, r: Recipe) -> bool:
+def is_current(store: Store, r: Recipe, recipe_hash: str | None = None) -> bool:
+    """Whether the stored run was made by this recipe (pass `recipe_hash` when it is already computed)."""
     try:
         run = get_run(store, r.collection, r.name)
     except NotFoundError:
         return False
-    return run.params.get("recipe_hash") == _recipe_hash(store, r)
+    return run.params.get("recipe_hash") == (recipe_hash or _recipe_hash(store, r))
 
 
 def judged_topics(store: Store, collection: str) -> pa.Table:
@@ -93,7 +94,7 @@ def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, 
     if r.step not in STEPS:
         raise WorkbenchError(f"unknown step {r.step!r}; expected one of {', '.join(STEPS)}")
     recipe_hash = _recipe_hash(store, r)
-    if not force and is_current(store, r):
+    if not force and is_current(store, r, recipe_hash):
         return IngestResult(get_run(store, r.collection, r.name), "unchanged")
     params = dict(r.params)
     if r.step == "retrieve":
