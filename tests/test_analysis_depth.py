@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 
 from workbench.analysis import (
+    RerankPair,
     cutoff_curve,
     depth_curve,
     derive_depth_run,
@@ -115,6 +116,13 @@ def test_phantom_hits_hand_case():
     hits = phantom_hits(first, rer, qrels, k=2)
     assert hits.to_dict("records") == [{"query_id": "q1", "doc_id": "d5", "new_rank": 1, "old_rank": 5}]
     assert phantom_hits(first, rer, qrels, k=2, depth=4).empty  # d5 (F rank 5) is not reranked at depth 4
+    # against R-at-5 (d5 d1 d2 d3 d4 d6) d5 was already first: no hit; against R-at-4 it was fifth
+    assert phantom_hits(first, rer, qrels, k=2, depth=6, baseline_depth=5).empty
+    assert phantom_hits(first, rer, qrels, k=2, depth=6, baseline_depth=4).equals(hits)
+    with RerankPair(first, rer) as pair:  # one join shared by the analyses of a pair gives the same answers
+        assert phantom_hits(first, rer, qrels, k=2, pair=pair).equals(hits)
+        assert judged_summary(first, rer, qrels, k=2, depths=[0, 4, 6], pair=pair) == judged_summary(
+            first, rer, qrels, k=2, depths=[0, 4, 6])
     summary = judged_summary(first, rer, qrels, k=2, depths=[0, 4, 6])
     assert [p.phantom_hits for p in summary.points] == [0, 0, 1]
     assert [p.judged for p in summary.points] == [1.0, 1.0, 0.5]

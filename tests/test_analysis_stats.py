@@ -111,6 +111,10 @@ def test_significance_table(scores):
     assert r.mean_baseline == pytest.approx(0.4796, abs=5e-5) and r.mean_run == pytest.approx(0.6648, abs=5e-5)
     assert r.significant and r.ci_low < r.mean_delta < r.ci_high
     assert r.p_value == sps.ttest_rel(*_pair(scores, "bm25__rankvicuna-7b@100", "bm25")).pvalue
+    for row in tab.rows:  # CIs are drawn in one batch per query count: each equals its own bootstrap_ci
+        eff = effect_size(*_pair(scores, row.run, row.baseline, row.measure), n_resamples=10_000, seed=0)
+        assert (row.ci_low, row.ci_high) == pytest.approx((eff.ci.low, eff.ci.high), abs=1e-12)
+        assert row.standardised_effect == pytest.approx(eff.standardised, rel=1e-12)
     rnd = significance_table(scores, ["bm25"], runs, ["nDCG@10"], test="randomisation", n_resamples=2000, seed=5)
     assert rnd.n_resamples == 2000 and rnd.to_frame().shape[0] == 3
     json.dumps(tab.to_dict())

@@ -117,12 +117,15 @@ def _f(v):
     return None if v is None or pd.isna(v) else float(v)
 
 
-def depth_study(store: Store, collection: str, reranked: str, measures: Sequence[str], *,
-                first_stage: str | None = None, depths: Sequence[int] | None = None,
-                observed: Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0, test: str = "t",
-                correction: str = "holm", alpha: float = 0.05, phantom_k: int = 10) -> DepthStudy:
-    """Depth scaling of a reranker: the derived curve, observed real runs at other depths, tests vs depth 0."""
-    from workbench.analysis import depth_curve, phantom_hits, significance_table
+def depth_plan(store: Store, collection: str, reranked: str, measures: Sequence[str], *,
+               first_stage: str | None = None,
+               observed: Sequence[str] | None = None) -> tuple[str, list[str], dict[int, str]]:
+    """What a depth study of `reranked` compares: (first stage, measure names, {depth: observed run}).
+
+    The first stage defaults to the run's stored parent; observed runs (None: discover) default to the stored
+    runs of the same reranker over the same first stage at other depths; `reranked` itself is always observed at
+    its declared depth.
+    """
     from workbench.evaluate import resolve_measures
 
     rinfo = get_run(store, collection, reranked)
@@ -131,20 +134,49 @@ def depth_study(store: Store, collection: str, reranked: str, measures: Sequence
         raise AnalysisError(f"run {reranked!r} has no stored parent; give the first stage with --first-stage")
     get_run(store, collection, first_stage)
     measure_names = resolve_measures(store, collection, measures)
-    if observed:
+    if observed is not None:
         obs_names = {int(get_run(store, collection, n).depth or 0): n for n in observed}
     else:
         obs_names = observed_depth_runs(list_runs(store, collection), rinfo, first_stage)
     if rinfo.depth:
         obs_names.setdefault(int(rinfo.depth), reranked)
+    return first_stage, measure_names, obs_names
+
+
+def depth_study(store: Store, collection: str, reranked: str, measures: Sequence[str], *,
+                first_stage: str | None = None, depths: Sequence[int] | None = None,
+                observed: Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0, test: str = "t",
+                correction: str = "holm", alpha: float = 0.05, phantom_k: int = 10) -> DepthStudy:
+    """Depth scaling of a reranker: the derived curve, observed real runs at other depths, tests vs depth 0."""
+    first_stage, measure_names, obs_names = depth_plan(store, collection, reranked, measures,
+                                                      first_stage=first_stage, observed=observed)
     first = get_run_rows(store, collection, first_stage)
     rer = get_run_rows(store, collection, reranked)
     qrels = get_qrels(store, collection)
-    curve = depth_curve(first, rer, qrels, measure_names, depths=depths, n_boot=n_boot, seed=seed,
-                        observed={k: get_run_rows(store, collection, n) for k, n in obs_names.items() if k > 0})
+    observed_rows = {k: rer if n == reranked else get_run_rows(store, collection, n)
+                     for k, n in obs_names.items() if k > 0}
+    return study_pair(first_stage, reranked, first, rer, qrels, measure_names, obs_names, observed_rows,
+                      depths=depths, n_boot=n_boot, seed=seed, test=test, correction=correction, alpha=alpha,
+                      phantom_k=phantom_k)
+
+
+def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Sequence[str],
+               observed_names: dict[int, str], observed_rows: dict, *, depths: Sequence[int] | None = None,
+               n_boot: int = 1000, seed: int = 0, test: str = "t", correction: str = "holm", alpha: float = 0.05,
+               phantom_k: int = 10, pair=None) -> DepthStudy:
+    """depth_study on rows already read: the curve, tests vs depth 0 and phantom hits over one F-R join
+    (`pair`, a RerankPair of `first` and `rer`, when the caller shares it with more analyses)."""
+    from workbench.analysis import depth_curve, phantom_hits, significance_table
+    from workbench.analysis.depth import rerank_pair
+
+    with rerank_pair(first, rer, pair) as p:
+        curve = depth_curve(first, rer, qrels, measures, depths=depths, n_boot=n_boot, seed=seed,
+                            observed=observed_rows, pair=p)
+        hits = (phantom_hits(first, rer, qrels, k=phantom_k, depth=curve.k_max, pair=p) if curve.k_max > 0
+                else pd.DataFrame())
     scores = curve.scores_frame()
     others = sorted(set(scores["run"]) - {"derived@0"})
+    # the study reports p-values beside the curve's own CIs: the deltas' bootstrap CIs would go unused
     sig = significance_table(scores, ["derived@0"], others, list(curve.measures), test=test, correction=correction,
-                             alpha=alpha, seed=seed)
-    hits = phantom_hits(first, rer, qrels, k=phantom_k, depth=curve.k_max) if curve.k_max > 0 else pd.DataFrame()
-    return DepthStudy(first_stage, reranked, curve, obs_names, sig, hits)
+                             alpha=alpha, seed=seed, delta_ci=False)
+    return DepthStudy(first_stage, reranked, curve, observed_names, sig, hits)

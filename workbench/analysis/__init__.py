@@ -6,7 +6,14 @@ returns one frozen result type with `to_dict()` for JSON. See docs/design.md for
 
 from workbench.analysis.compare import PairComparison, QueryDelta, WinMatrix, compare_pair, win_matrix
 from workbench.analysis.cutoff import CutoffCurve, cutoff_curve
-from workbench.analysis.depth import CurvePoint, DepthCurve, depth_curve, derive_depth_run, rerank_depth
+from workbench.analysis.depth import (
+    CurvePoint,
+    DepthCurve,
+    RerankPair,
+    depth_curve,
+    derive_depth_run,
+    rerank_depth,
+)
 from workbench.analysis.holes import JudgedPoint, JudgedSummary, judged_summary, phantom_hits
 from workbench.analysis.stats import (
     Adjustment,
@@ -36,6 +43,7 @@ __all__ = [
     "JudgedSummary",
     "PairComparison",
     "QueryDelta",
+    "RerankPair",
     "SignificanceRow",
     "SignificanceTable",
     "TestResult",

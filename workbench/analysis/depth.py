@@ -12,7 +12,8 @@ DuckDB query over Arrow (a `depth` column) and scored with one evaluate(..., gro
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from workbench.analysis.compare import _jsonable
 from workbench.analysis.stats import bootstrap_means, percentile_interval
@@ -209,12 +211,8 @@ def rerank_depth(first: pa.Table, reranked: pa.Table) -> int:
     Only positions R has count, so an R that lists just its reranked top-K (and not F's tail) gives K.
     At this depth the derived run equals R.
     """
-    con = duckdb.connect()
-    try:
-        _prepare(con, first, reranked, with_rrank=True)
-        return _k_max(con)
-    finally:
-        con.close()
+    with RerankPair(first, reranked) as pair:
+        return pair.k_max
 
 
 def derive_depth_run(first: pa.Table, reranked: pa.Table, k: int) -> pa.Table:
@@ -227,6 +225,62 @@ def derive_depth_run(first: pa.Table, reranked: pa.Table, k: int) -> pa.Table:
         raise AnalysisError(f"depth must be >= 0, got {k}")
     out = _derive(first, reranked, [k], None, ordered=True)
     return out.select(["query_id", "doc_id", "score", "rank"]).cast(RUN_SCHEMA)
+
+
+class RerankPair:
+    """F and R joined once (trec_eval ranks of both) in a private DuckDB connection.
+
+    The join and its two window sorts are most of a depth analysis at MS MARCO scale (7M + 7M rows), so the
+    depth curve, phantom hits and the Judged@k summary of one pair take a RerankPair and share it. Close it
+    (or use it as a context manager) to free the connection.
+    """
+
+    def __init__(self, first: pa.Table, reranked: pa.Table) -> None:
+        self._last: tuple[list[int], int | None, pa.Table] | None = None
+        self.con = duckdb.connect()
+        try:
+            _prepare(self.con, first, reranked, with_rrank=True)
+            self.k_max = _k_max(self.con)
+        except BaseException:
+            self.con.close()
+            raise
+
+    def variants(self, depths: Sequence[int], cutoff: int | None) -> pa.Table:
+        """(depth, query_id, doc_id, score = -rank, rank) of every depth variant, rank <= cutoff when given.
+
+        The last table built answers later requests it covers (the curve's variants hold the phantom hits'
+        top k at the deepest depth), filtered instead of derived again.
+        """
+        want = sorted(set(map(int, depths)))
+        if self._last is not None:
+            have, have_cut, table = self._last
+            if set(want) <= set(have) and (have_cut is None or (cutoff is not None and cutoff <= have_cut)):
+                keep = pc.is_in(table.column("depth"), value_set=pa.array(want, pa.int64()))
+                if cutoff is not None:
+                    keep = pc.and_(keep, pc.less_equal(table.column("rank"), cutoff))
+                return table.filter(keep)
+        table = _variants(self.con, want, cutoff, ordered=False)
+        self._last = (want, cutoff, table)
+        return table
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> RerankPair:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def rerank_pair(first: pa.Table, reranked: pa.Table, pair: RerankPair | None = None) -> Iterator[RerankPair]:
+    """`pair` itself when given (left open for its owner), else a new RerankPair closed on exit."""
+    if pair is not None:
+        yield pair
+        return
+    with RerankPair(first, reranked) as own:
+        yield own
 
 
 # --------------------------------------------------------------------------------------------- curve
@@ -347,31 +401,29 @@ def depth_curve(
     confidence: float = 0.95,
     observed: Mapping[int, pa.Table] | None = None,
     judged_k: int = 10,
+    pair: RerankPair | None = None,
 ) -> DepthCurve:
     """The measure(s) of R applied to F's top-k for each k, with percentile bootstrap CIs over queries.
 
     k_max defaults to `rerank_depth(first, reranked)`; the default grid is 0, 5, 10, 20, 30, 50, 100, 200,
     500, 1000, ... below k_max, plus k_max and any observed depth <= k_max. `observed` maps a depth to a
     real run reranked at that depth (scored as is, e.g. R@20 beside a curve derived from R@100). Queries are
-    the judged ones (trec_eval -c); CIs share resamples across depths (paired).
+    the judged ones (trec_eval -c); CIs share resamples across depths (paired). `pair`: F and R already
+    joined (a RerankPair of these two tables), shared with phantom_hits/judged_summary.
     """
     meas = _canonical_measures(measures)
     judged = _canonical_measures(f"Judged@{judged_k}")[0]
     all_meas = [*meas, judged] if judged not in meas else meas
     cutoff = _max_cutoff(all_meas)
-    con = duckdb.connect()
-    try:
-        _prepare(con, first, reranked, with_rrank=k_max is None)
+    with rerank_pair(first, reranked, pair) as p:
         if k_max is None:
-            k_max = _k_max(con)
+            k_max = p.k_max
         if depths is None:
             depths = _grid(k_max, list(observed or {}))
         depths = sorted(set(map(int, depths)))
         if not depths or depths[0] < 0:
             raise AnalysisError(f"depths must be non-negative and non-empty, got {depths}")
-        variants = _variants(con, depths, cutoff, ordered=False)
-    finally:
-        con.close()
+        variants = p.variants(depths, cutoff)
     scored = _evaluate(variants, qrels, all_meas, group="depth")
     qids = sorted(set(qrels.column("query_id").to_pylist()))
     mats = _per_query_matrix(scored, "depth", depths, all_meas, qids)

@@ -18,25 +18,19 @@ import pandas as pd
 import pyarrow as pa
 
 from workbench.analysis.compare import _jsonable
-from workbench.analysis.depth import _evaluate, _grid, _k_max, _prepare, _variants
+from workbench.analysis.depth import _R_ORDER_KEY, RerankPair, _evaluate, _grid, rerank_pair
 from workbench.errors import AnalysisError
 
 PHANTOM_COLUMNS = ["query_id", "doc_id", "new_rank", "old_rank"]
 
 
-def _variant_frame(
-    first: pa.Table, reranked: pa.Table, depths: Sequence[int] | None, cutoff: int | None
-) -> tuple[pd.DataFrame, list[int], int]:
-    con = duckdb.connect()
+def _qrels_keys(con: duckdb.DuckDBPyConnection, qrels: pa.Table) -> None:
+    """Temp table judged(query_id, doc_id): the judged pairs, whatever their grade."""
+    con.register("_qrels_in", qrels.select(["query_id", "doc_id"]))
     try:
-        _prepare(con, first, reranked, with_rrank=True)
-        k_max = _k_max(con)
-        ds = _grid(k_max, []) if depths is None else sorted(set(map(int, depths)))
-        if not ds or ds[0] < 0:
-            raise AnalysisError(f"depths must be non-negative and non-empty, got {ds}")
-        return _variants(con, ds, cutoff, ordered=False).to_pandas(), ds, k_max
+        con.execute("CREATE OR REPLACE TEMP TABLE judged AS SELECT DISTINCT query_id, doc_id FROM _qrels_in")
     finally:
-        con.close()
+        con.unregister("_qrels_in")
 
 
 def phantom_hits(
@@ -47,35 +41,43 @@ def phantom_hits(
     k: int = 10,
     depth: int | None = None,
     baseline_depth: int = 0,
+    pair: RerankPair | None = None,
 ) -> pd.DataFrame:
     """Unjudged documents in the top k of R-at-`depth` that were below k at `baseline_depth` (0 = the first stage).
 
     Columns query_id, doc_id, new_rank, old_rank (1-based, trec_eval order), sorted by query and new rank; only
     judged queries (those in the qrels) are listed. `depth` defaults to the depth R reranked (derived = R).
+    Only R-at-`depth`'s top k is built; the old rank is F's, or R's order inside F's top `baseline_depth`.
     """
     if k < 1:
         raise AnalysisError(f"k must be >= 1, got {k}")
     if baseline_depth < 0:
         raise AnalysisError(f"baseline_depth must be >= 0, got {baseline_depth}")
-    if depth is None:
-        con = duckdb.connect()
+    with rerank_pair(first, reranked, pair) as p:
+        depth = p.k_max if depth is None else depth
+        if depth <= baseline_depth:
+            raise AnalysisError(f"depth ({depth}) must be deeper than baseline_depth ({baseline_depth})")
+        con = p.con
+        con.register("_new_top", p.variants([depth], k))
+        _qrels_keys(con, qrels)
         try:
-            _prepare(con, first, reranked, with_rrank=True)
-            depth = _k_max(con)
+            hits = con.execute(
+                f"""WITH head AS (SELECT query_id, doc_id,
+                                         row_number() OVER (PARTITION BY query_id ORDER BY {_R_ORDER_KEY} DESC) AS r
+                                  FROM fr WHERE frank <= $b),
+                         moved AS (SELECT n.query_id, n.doc_id, n.rank AS new_rank, coalesce(h.r, f.frank) AS old_rank
+                                   FROM _new_top n JOIN fr f USING (query_id, doc_id)
+                                   LEFT JOIN head h USING (query_id, doc_id))
+                    SELECT query_id, doc_id, new_rank, old_rank FROM moved
+                    WHERE old_rank > $k AND query_id IN (SELECT query_id FROM judged)
+                      AND NOT EXISTS (SELECT 1 FROM judged j WHERE j.query_id = moved.query_id
+                                      AND j.doc_id = moved.doc_id)
+                    ORDER BY query_id, new_rank""",
+                {"b": baseline_depth, "k": k},
+            ).df()
         finally:
-            con.close()
-    if depth <= baseline_depth:
-        raise AnalysisError(f"depth ({depth}) must be deeper than baseline_depth ({baseline_depth})")
-    variants, _, _ = _variant_frame(first, reranked, [baseline_depth, depth], None)
-    new = variants.loc[(variants["depth"] == depth) & (variants["rank"] <= k), ["query_id", "doc_id", "rank"]]
-    old = variants.loc[variants["depth"] == baseline_depth, ["query_id", "doc_id", "rank"]]
-    both = new.merge(old, on=["query_id", "doc_id"], suffixes=("_new", "_old"))
-    q = qrels.select(["query_id", "doc_id"]).to_pandas()
-    judged_queries = set(q["query_id"])
-    both = both.loc[(both["rank_old"] > k) & both["query_id"].isin(judged_queries)]
-    both = both.merge(q.drop_duplicates(), on=["query_id", "doc_id"], how="left", indicator=True)
-    hits = both.loc[both["_merge"] == "left_only"].rename(columns={"rank_new": "new_rank", "rank_old": "old_rank"})
-    hits = hits[PHANTOM_COLUMNS].sort_values(["query_id", "new_rank"], kind="stable").reset_index(drop=True)
+            con.unregister("_new_top")
+    hits = hits[PHANTOM_COLUMNS].reset_index(drop=True)
     return hits.astype({"query_id": str, "doc_id": str, "new_rank": np.int64, "old_rank": np.int64})
 
 
@@ -105,37 +107,54 @@ class JudgedSummary:
 
 
 def judged_summary(
-    first: pa.Table, reranked: pa.Table, qrels: pa.Table, *, k: int = 10, depths: Sequence[int] | None = None
+    first: pa.Table, reranked: pa.Table, qrels: pa.Table, *, k: int = 10, depths: Sequence[int] | None = None,
+    pair: RerankPair | None = None,
 ) -> JudgedSummary:
     """Judged@k and phantom-hit counts (relative to the first stage) at each rerank depth (default grid)."""
     if k < 1:
         raise AnalysisError(f"k must be >= 1, got {k}")
-    variants, ds, k_max = _variant_frame(first, reranked, depths, k)
-    top = variants.loc[variants["rank"] <= k]
-    scores = _evaluate(pa.Table.from_pandas(top, preserve_index=False), qrels, [f"Judged@{k}"], group="depth")
-    judged = scores.to_pandas().groupby("depth")["value"].mean()
-    q = qrels.select(["query_id", "doc_id"]).to_pandas().drop_duplicates()
-    judged_queries = set(q["query_id"])
-    top = top.loc[top["query_id"].isin(judged_queries)]
-    marked = top.merge(q, on=["query_id", "doc_id"], how="left", indicator=True)
-    marked["unjudged"] = marked["_merge"] == "left_only"
-    # F's top k is the depth-0 variant whatever the grid (derived@0 = F).
-    f_top = variants.loc[(variants["depth"] == ds[0]) & (variants["rank"] <= k)] if ds[0] == 0 else None
-    if f_top is None:
-        f_top = _variant_frame(first, reranked, [0], k)[0]
-    f_keys = set(zip(f_top["query_id"], f_top["doc_id"], strict=True))
-    marked["in_f"] = [(a, b) in f_keys for a, b in zip(marked["query_id"], marked["doc_id"], strict=True)]
-    marked["phantom"] = marked["unjudged"] & ~marked["in_f"]
-    points = []
-    for d in ds:
-        m = marked.loc[marked["depth"] == d]
-        points.append(
-            JudgedPoint(
-                depth=d,
-                judged=float(judged.get(d, np.nan)),
-                unjudged_in_top_k=int(m["unjudged"].sum()),
-                phantom_hits=int(m["phantom"].sum()),
-                queries_with_phantoms=int(m.loc[m["phantom"], "query_id"].nunique()),
-            )
-        )
-    return JudgedSummary(k=k, k_max=k_max, n_queries=len(judged_queries), points=tuple(points))
+    with rerank_pair(first, reranked, pair) as p:
+        ds = _grid(p.k_max, []) if depths is None else sorted(set(map(int, depths)))
+        if not ds or ds[0] < 0:
+            raise AnalysisError(f"depths must be non-negative and non-empty, got {ds}")
+        top = p.variants(ds, k)
+        scores = _evaluate(top, qrels, [f"Judged@{k}"], group="depth")
+        con = p.con
+        con.register("_top", top)
+        _qrels_keys(con, qrels)
+        try:
+            # F's top k is the depth-0 variant whatever the grid (derived@0 = F)
+            counts = con.execute(
+                """WITH marked AS (
+                       SELECT t.depth, t.query_id, j.doc_id IS NULL AS unjudged,
+                              j.doc_id IS NULL AND NOT coalesce(f.frank <= $k, false) AS phantom
+                       FROM _top t LEFT JOIN judged j USING (query_id, doc_id) LEFT JOIN fr f USING (query_id, doc_id)
+                       WHERE t.query_id IN (SELECT query_id FROM judged))
+                   SELECT depth, count(*) FILTER (WHERE unjudged), count(*) FILTER (WHERE phantom),
+                          count(DISTINCT query_id) FILTER (WHERE phantom)
+                   FROM marked GROUP BY depth""",
+                {"k": k},
+            ).fetchall()
+            n_queries = con.execute("SELECT count(DISTINCT query_id) FROM judged").fetchall()[0][0]
+        finally:
+            con.unregister("_top")
+        k_max = p.k_max
+    judged = {d: float(v) for d, v in zip(*_group_means(scores), strict=True)}
+    by_depth = {int(d): (int(u), int(ph), int(qp)) for d, u, ph, qp in counts}
+    points = tuple(
+        JudgedPoint(depth=d, judged=judged.get(d, float("nan")), unjudged_in_top_k=by_depth.get(d, (0, 0, 0))[0],
+                    phantom_hits=by_depth.get(d, (0, 0, 0))[1], queries_with_phantoms=by_depth.get(d, (0, 0, 0))[2])
+        for d in ds
+    )
+    return JudgedSummary(k=k, k_max=k_max, n_queries=int(n_queries), points=points)
+
+
+def _group_means(scores: pa.Table) -> tuple[list[int], list[float]]:
+    """(depths, mean value per depth) of a one-measure evaluate(..., group="depth") table; numpy's mean over
+    rows in query order, as DepthCurve computes its points, so both show the same Judged@k."""
+    if scores.num_rows == 0:
+        return [], []
+    depth = np.concatenate([c.to_numpy() for c in scores.column("depth").chunks])
+    value = np.concatenate([c.to_numpy() for c in scores.column("value").chunks])
+    keys = np.unique(depth).tolist()
+    return keys, [float(value[depth == d].mean()) for d in keys]

@@ -267,47 +267,32 @@ def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: in
 @st.cache_data(show_spinner=False, max_entries=16)
 def depth_study(db: str, token: Token, collection: str, reranked: str, measures: tuple[str, ...],
                 observed: tuple[str, ...], judged_k: int = 10, n_boot: int = 1000):
-    """`workbench.analyse.depth_study` (what `workbench depth` prints), reading only the rows it needs.
+    """`workbench.analyse.depth_study` (what `workbench depth` prints) and the Judged@k summary, over one F-R
+    join, reading only the rows they need.
 
-    With cutoff measures and a declared rerank depth the library functions run on top-k cuts of F, R and the
-    observed runs (read in DuckDB); otherwise on whole runs through `depth_study` itself. Returns
-    (DepthStudy, JudgedSummary).
+    With cutoff measures and a declared rerank depth F, R and the observed runs are read as top-k cuts
+    (in DuckDB; see depth_cut); otherwise whole. Returns (DepthStudy, JudgedSummary).
     """
-    from workbench.analyse import DepthStudy
-    from workbench.analyse import depth_study as study
-    from workbench.analysis import depth_curve, judged_summary, phantom_hits, significance_table
-    from workbench.evaluate import resolve_measures
+    from workbench.analyse import depth_plan, study_pair
+    from workbench.analysis import RerankPair, judged_summary
+    from workbench.analysis.depth import _max_cutoff
     from workbench.store import get_run
 
     store = store_for(db)
     info = get_run(store, collection, reranked)
-    names = resolve_measures(store, collection, list(measures))
-    cut = depth_cut([*names, f"Judged@{judged_k}"], info.depth, judged_k)
-    if cut is None:
-        result = study(store, collection, reranked, names, observed=list(observed) or None, n_boot=n_boot,
-                       phantom_k=judged_k)
-        first = run_rows(db, token, collection, result.first_stage)
-        rer = run_rows(db, token, collection, reranked)
-    else:
-        from workbench.analysis.depth import _max_cutoff
-
-        first = run_rows(db, token, collection, info.parent, cut)
-        rer = run_rows(db, token, collection, reranked, cut)
-        qrels = qrels_table(db, token, collection)
-        obs_cut = _max_cutoff([*names, f"Judged@{judged_k}"])
-        obs = {int(get_run(store, collection, n).depth or 0): n for n in observed}
-        obs.setdefault(int(info.depth), reranked)
-        curve = depth_curve(first, rer, qrels, names, n_boot=n_boot, judged_k=judged_k,
-                            observed={k: run_rows(db, token, collection, n, obs_cut) for k, n in obs.items()
-                                      if k > 0})
-        scores = curve.scores_frame()
-        others = sorted(set(scores["run"]) - {"derived@0"})
-        sig = significance_table(scores, ["derived@0"], others, list(curve.measures), seed=0, n_resamples=1000)
-        hits = (phantom_hits(first, rer, qrels, k=judged_k, depth=curve.k_max) if curve.k_max > 0
-                else pd.DataFrame())
-        result = DepthStudy(info.parent, reranked, curve, obs, sig, hits)
-    judged = judged_summary(first, rer, qrels_table(db, token, collection), k=judged_k,
-                            depths=list(result.curve.depths))
+    first_stage, names, obs = depth_plan(store, collection, reranked, list(measures), observed=list(observed))
+    with_judged = [*names, f"Judged@{judged_k}"]
+    cut = depth_cut(with_judged, info.depth, judged_k)
+    obs_cut = _max_cutoff(with_judged) if cut is not None else None
+    first = run_rows(db, token, collection, first_stage, cut)
+    rer = run_rows(db, token, collection, reranked, cut)
+    qrels = qrels_table(db, token, collection)
+    obs_rows = {k: rer if n == reranked else run_rows(db, token, collection, n, obs_cut)
+                for k, n in obs.items() if k > 0}
+    with RerankPair(first, rer) as pair:
+        result = study_pair(first_stage, reranked, first, rer, qrels, names, obs, obs_rows, n_boot=n_boot,
+                            phantom_k=judged_k, pair=pair)
+        judged = judged_summary(first, rer, qrels, k=judged_k, depths=list(result.curve.depths), pair=pair)
     return result, judged
 
 
