@@ -47,7 +47,8 @@ def test_t_test_equals_scipy(scores):
     a, b = _pair(scores, "bm25__rankvicuna-7b@20", "bm25")
     res = t_test(a, b)
     ref = sps.ttest_rel(a, b)
-    assert res.p_value == ref.pvalue and res.statistic == ref.statistic
+    assert res.p_value == pytest.approx(ref.pvalue, rel=1e-12) and res.statistic == pytest.approx(ref.statistic,
+                                                                                                  rel=1e-12)
     assert res.n_queries == 54 and res.p_value < 1e-3
 
 
@@ -99,6 +100,26 @@ def test_holm_equals_statsmodels():
         adjust_pvalues(p, "sidak-ish")
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_corrections_equal_statsmodels_on_random_families(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    p = rng.uniform(0, 0.2, n) ** rng.uniform(0.5, 3)  # many small p, some ties below
+    p[rng.integers(0, n, n // 4)] = p[0]
+    for ours, theirs in (("holm", "holm"), ("bonferroni", "bonferroni"), ("bh", "fdr_bh")):
+        adj = adjust_pvalues(p, ours, 0.05)
+        rej, ref, _, _ = multipletests(p, alpha=0.05, method=theirs)
+        assert adj.p_adjusted == tuple(ref) and adj.reject == tuple(rej), (ours, p)
+
+
+def test_t_test_with_constant_difference_matches_scipy():
+    a, b = np.array([0.5, 0.7, 0.9]), np.array([0.4, 0.6, 0.8])
+    ref = sps.ttest_rel(a + 1, a)
+    res = t_test(a + 1, a)
+    assert (res.statistic, res.p_value) == (ref.statistic, ref.pvalue)
+    assert t_test(a, b).p_value == pytest.approx(sps.ttest_rel(a, b).pvalue, rel=1e-12)
+
+
 def test_significance_table(scores):
     before = scores.copy()
     runs = ["bm25__rankvicuna-7b@20", "bm25__rankvicuna-7b@100", "tasb"]
@@ -110,7 +131,8 @@ def test_significance_table(scores):
     r = tab.row("bm25", "bm25__rankvicuna-7b@100", "nDCG@10")
     assert r.mean_baseline == pytest.approx(0.4796, abs=5e-5) and r.mean_run == pytest.approx(0.6648, abs=5e-5)
     assert r.significant and r.ci_low < r.mean_delta < r.ci_high
-    assert r.p_value == sps.ttest_rel(*_pair(scores, "bm25__rankvicuna-7b@100", "bm25")).pvalue
+    assert r.p_value == pytest.approx(sps.ttest_rel(*_pair(scores, "bm25__rankvicuna-7b@100", "bm25")).pvalue,
+                                      rel=1e-12)
     for row in tab.rows:  # CIs are drawn in one batch per query count: each equals its own bootstrap_ci
         eff = effect_size(*_pair(scores, row.run, row.baseline, row.measure), n_resamples=10_000, seed=0)
         assert (row.ci_low, row.ci_high) == pytest.approx((eff.ci.low, eff.ci.high), abs=1e-12)

@@ -263,6 +263,11 @@ class RerankPair:
         self._last = (want, cutoff, table)
         return table
 
+    def reranked_top(self, k: int) -> pa.Table:
+        """R's first k documents per query in trec_eval order (query_id, doc_id, score)."""
+        return self.con.sql("SELECT query_id, doc_id, rscore AS score FROM fr WHERE rrank <= $k",
+                            params={"k": int(k)}).to_arrow_table()
+
     def close(self) -> None:
         self.con.close()
 
@@ -424,20 +429,23 @@ def depth_curve(
         if not depths or depths[0] < 0:
             raise AnalysisError(f"depths must be non-negative and non-empty, got {depths}")
         variants = p.variants(depths, cutoff)
+        obs_keys = sorted(observed or {})
+        obs_tables = []
+        for k in obs_keys:
+            t = observed[k]  # type: ignore[index]
+            _check_run(t, f"observed@{k}")
+            # R observed at its own depth: with cutoff measures its top `cutoff` (already ranked in the join)
+            # scores the same as all of it
+            t = p.reranked_top(cutoff) if t is reranked and cutoff is not None else t
+            t = t.select(["query_id", "doc_id", "score"])
+            obs_tables.append(t.append_column("depth", pa.array(np.full(t.num_rows, k, np.int64))))
     scored = _evaluate(variants, qrels, all_meas, group="depth")
     qids = sorted(set(qrels.column("query_id").to_pylist()))
     mats = _per_query_matrix(scored, "depth", depths, all_meas, qids)
 
-    obs_keys = sorted(observed or {})
     obs_mats: dict[str, np.ndarray] = {}
     if obs_keys:
-        tables = []
-        for k in obs_keys:
-            t = observed[k]  # type: ignore[index]
-            _check_run(t, f"observed@{k}")
-            t = t.select(["query_id", "doc_id", "score"])
-            tables.append(t.append_column("depth", pa.array([k] * t.num_rows, pa.int64())))
-        obs_scored = _evaluate(pa.concat_tables(tables), qrels, all_meas, group="depth")
+        obs_scored = _evaluate(pa.concat_tables(obs_tables), qrels, all_meas, group="depth")
         obs_mats = _per_query_matrix(obs_scored, "depth", obs_keys, all_meas, qids)
 
     points: list[CurvePoint] = []

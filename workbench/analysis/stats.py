@@ -11,9 +11,11 @@ Everything works on aligned per-query vectors `a` (the run) and `b` (the baselin
 * the percentile bootstrap CI of the mean difference (Efron & Tibshirani 1993),
 * Cohen's d_z = mean(d) / sd(d) as standardised effect.
 
-Families of comparisons are corrected with Holm (default), Bonferroni or Benjamini-Hochberg via
-statsmodels' multipletests. Resampling is seeded (numpy Generator) and each result records seed and
-n_resamples, so a table can be reproduced exactly.
+Families of comparisons are corrected with Holm (default), Bonferroni or Benjamini-Hochberg. The t-test and
+the corrections are computed here with scipy's and statsmodels' formulas (the tests hold them to those
+libraries): importing scipy.stats and statsmodels costs about a second per command, so only the Wilcoxon test
+imports scipy.stats. Resampling is seeded (numpy Generator) and each result records seed and n_resamples, so
+a table can be reproduced exactly.
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
-from statsmodels.stats.multitest import multipletests
 
 from workbench.analysis.compare import _jsonable, aligned_matrix
 from workbench.errors import AnalysisError
@@ -84,8 +84,14 @@ def t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> 
     d = _diffs(a, b)
     if not d.any():
         return TestResult("t", 0.0, 1.0, d.size, 0.0)
-    res = sps.ttest_rel(a, b)
-    return TestResult("t", float(res.statistic), float(res.pvalue), d.size, float(d.mean()))
+    from scipy.special import stdtr  # Student's t CDF: what scipy.stats.ttest_rel evaluates
+
+    n = d.size
+    sd = d.std(ddof=1)
+    if sd == 0:  # every query moved by the same amount: scipy reports an infinite statistic
+        return TestResult("t", float(np.copysign(np.inf, d.mean())), 0.0, n, float(d.mean()))
+    t = d.mean() / (sd / np.sqrt(n))
+    return TestResult("t", float(t), float(2.0 * stdtr(n - 1, -abs(t))), n, float(d.mean()))
 
 
 def wilcoxon_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> TestResult:
@@ -93,6 +99,8 @@ def wilcoxon_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarr
     d = _diffs(a, b)
     if not d.any():
         return TestResult("wilcoxon", 0.0, 1.0, d.size, 0.0)
+    from scipy import stats as sps
+
     res = sps.wilcoxon(d, zero_method="wilcox", alternative="two-sided")
     return TestResult("wilcoxon", float(res.statistic), float(res.pvalue), d.size, float(d.mean()))
 
@@ -251,7 +259,7 @@ class Adjustment:
 def adjust_pvalues(
     p_values: Sequence[float] | np.ndarray, method: CorrectionName = "holm", alpha: float = 0.05
 ) -> Adjustment:
-    """Holm (1979) step-down, Bonferroni, or Benjamini-Hochberg (1995) FDR, via statsmodels multipletests."""
+    """Holm (1979) step-down, Bonferroni, or Benjamini-Hochberg (1995) FDR (statsmodels' multipletests' formulas)."""
     key = _CORRECTIONS.get(method)
     if key is None:
         raise AnalysisError(f"unknown correction {method!r}; choose one of holm, bonferroni, bh, none")
@@ -265,10 +273,33 @@ def adjust_pvalues(
     if key == "none":
         adj, rej = p, p <= alpha
     else:
-        rej, adj, _, _ = multipletests(p, alpha=alpha, method=key)
+        adj, rej = _multipletests(p, alpha, key)
     return Adjustment(
         method, alpha, tuple(float(x) for x in p), tuple(float(x) for x in adj), tuple(bool(x) for x in rej)
     )
+
+
+def _multipletests(p: np.ndarray, alpha: float, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """(adjusted p, reject) for holm, bonferroni or fdr_bh, in the input order."""
+    n = p.size
+    order = np.argsort(p)
+    ps = p[order]
+    if method == "bonferroni":
+        adj, rej = ps * float(n), ps <= alpha / float(n)
+    elif method == "holm":  # step-down: reject until the first p above alpha / (n - i)
+        steps = np.arange(n, 0, -1)
+        above = np.flatnonzero(ps > alpha / steps)
+        rej = np.arange(n) < (above[0] if above.size else n)
+        adj = np.maximum.accumulate(ps * steps)
+    else:  # fdr_bh, step-up: reject up to the last p below alpha * i / n
+        ecdf = np.arange(1, n + 1) / float(n)
+        below = np.flatnonzero(ps <= ecdf * alpha)
+        rej = np.arange(n) <= (below[-1] if below.size else -1)
+        adj = np.minimum.accumulate((ps / ecdf)[::-1])[::-1]
+    adj = np.minimum(adj, 1.0)
+    out_adj, out_rej = np.empty_like(adj), np.empty_like(rej)
+    out_adj[order], out_rej[order] = adj, rej
+    return out_adj, out_rej
 
 
 @dataclass(frozen=True)
