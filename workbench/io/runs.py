@@ -267,8 +267,8 @@ def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name:
         return None
     if pc.any(pc.starts_with(raw.column("query_id"), "#")).as_py():
         return None  # a '#' qid is a comment line in the middle: the careful path skips it
-    h = raw.column("h").to_numpy()  # usually a fresh concatenation: sort it in place
-    h = h if h.flags.writeable else h.copy()
+    # a fresh concatenation, sorted in place (ChunkedArray.to_numpy would import pandas: 0.2 s)
+    h = np.concatenate([c.to_numpy() for c in raw.column("h").chunks])
     h.sort()
     if (h[1:] == h[:-1]).any():  # a duplicate, or (rarely) a hash collision: let the careful path decide
         return None

@@ -49,10 +49,11 @@ def _format_warnings_sorted(table: pa.Table) -> list[str] | None:
     rank = cols[3].to_numpy()
     tie = same & (score[1:] == score[:-1])
     if tie.any():  # put each run of tied scores in doc_id descending order
-        tie_start = np.flatnonzero(np.concatenate(([True], ~tie)))
-        glen = np.diff(np.append(tie_start, n))
-        multi = glen > 1
-        gstart, glen = tie_start[multi], glen[multi]
+        ti = np.flatnonzero(tie)  # row ti+1 ties row ti; consecutive ti make one group (few rows: no O(n) arrays)
+        brk = np.flatnonzero(np.diff(ti) != 1) + 1
+        first_i, last_i = np.concatenate(([0], brk)), np.concatenate((brk, [len(ti)])) - 1
+        gstart = ti[first_i]
+        glen = ti[last_i] - gstart + 2
         total = int(glen.sum())
         members = np.repeat(gstart, glen) + (np.arange(total) - np.repeat(np.cumsum(glen) - glen, glen))
         gid = np.repeat(np.arange(len(gstart)), glen)
