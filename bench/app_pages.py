@@ -30,6 +30,8 @@ import pyarrow.csv as pacsv
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench-data"
 PAGES = ("leaderboard", "per_query", "drilldown", "depth", "fusion", "runs")
+TITLES = {"leaderboard": "Leaderboard", "per_query": "Per-query comparison", "drilldown": "Query drill-down",
+          "depth": "Rerank depth scaling", "fusion": "Fusion lab", "runs": "Runs"}
 TARGET_S = 1.0
 COLLECTION = "bench"
 RERANKED = ((100, "bm25__rr@100"), (20, "bm25__rr@20"))
@@ -162,8 +164,11 @@ def time_page(db: Path, page: str) -> tuple[float, float, list[str]]:
 
     os.environ["WORKBENCH_DB"] = str(db)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=900)
+    at.run()  # the default page first: a switch_page before the first run is ignored (the default renders)
     at.switch_page(f"workbench/app/pages/{page}.py")
     at.run()
+    if [t.value for t in at.title] != [TITLES[page]]:
+        raise RuntimeError(f"expected the {page} page, got titles {[t.value for t in at.title]}")
     st.cache_data.clear()
     t = time.perf_counter()
     at.run()
@@ -171,6 +176,8 @@ def time_page(db: Path, page: str) -> tuple[float, float, list[str]]:
     t = time.perf_counter()
     at.run()
     cached = time.perf_counter() - t
+    if [t.value for t in at.title] != [TITLES[page]]:
+        raise RuntimeError(f"the {page} page did not stay open: titles {[t.value for t in at.title]}")
     problems = [str(e.value)[:200] for e in at.exception] + [e.value[:200] for e in at.error]
     return first, cached, problems
 

@@ -161,7 +161,7 @@ def test_drilldown_shows_grades_unjudged_and_moves(open_page):
 # ------------------------------------------------------------------------------------------------ depth
 def test_depth_curve_ends_at_first_stage_and_reranked_run(open_page, dl20_store):
     run = "bm25__rankvicuna-7b@100"
-    at = open_page("depth", run=run, measures="nDCG@10", observed="bm25__rankvicuna-7b@20")
+    at = open_page("depth", reranked=run, depth_measures="nDCG@10", observed="bm25__rankvicuna-7b@20")
     stored = stored_values(dl20_store, "nDCG@10", ["bm25", run, "bm25__rankvicuna-7b@20"]).mean()
     curve = at.dataframe[0].value.set_index(["source", "depth"])["nDCG@10"]
     assert curve[("derived", 0)] == pytest.approx(stored["bm25"], abs=1e-9)
@@ -182,7 +182,7 @@ def test_depth_page_from_top_k_cuts_agrees_with_the_cli_depth_study(open_page, d
     from workbench.store import Store, get_qrels, get_run_rows
 
     run, observed = "bm25__rankvicuna-7b@100", "bm25__rankvicuna-7b@20"
-    at = open_page("depth", run=run, measures="nDCG@10", observed=observed)
+    at = open_page("depth", reranked=run, depth_measures="nDCG@10", observed=observed)
     store = Store(dl20_store)
     measures = at.multiselect(key="measures").value  # the tests of every shown measure are corrected together
     assert "nDCG@10" in measures and at.multiselect(key="observed").value == [observed]
@@ -205,7 +205,7 @@ def test_depth_page_from_top_k_cuts_agrees_with_the_cli_depth_study(open_page, d
 def test_depth_metric_at_cutoff_matches_ir_measures(open_page):
     import ir_measures
 
-    at = open_page("depth", run="bm25__rankvicuna-7b@100", measures="nDCG@10", family="R", rel="2",
+    at = open_page("depth", reranked="bm25__rankvicuna-7b@100", depth_measures="nDCG@10", family="R", rel="2",
                    cutoffs=["10", "100"])
     chart = at.get("vega_lite_chart")[2]
     assert chart is not None

@@ -68,3 +68,60 @@ def test_ingest_with_measures_stores_what_evaluate_computes(cli, tmp_path):
     again = cli("ingest", "-c", "c", *runs, "-m", "nDCG@10", "P@10", "--json").json()
     assert [r["status"] for r in again] == ["unchanged"] * 3
     assert all(set(r["scores"]) == {"nDCG@10", "P@10"} for r in again)
+
+
+def test_top_k_by_rank_equals_the_sorted_read(dl20_store, tmp_path):
+    """Runs whose rank column is trec_eval's position are cut by rank; the others by sorting. Same rows."""
+    import shutil
+
+    import duckdb
+
+    from workbench.analyse import depth_study
+    from workbench.store import Store, list_runs, top_run_rows
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(dl20_store, copy)
+    store = Store(copy)
+    runs = list_runs(store, "dl20")
+    flags = {r.name: r.rank_is_position for r in runs}
+    assert set(flags.values()) == {True, False}  # the bundled runs have both kinds
+    assert flags["bm25-rm3"] is True and flags["bm25-rm3__rankvicuna-7b@100"] is True
+    assert flags["bm25"] is False  # its rank column disagrees with trec_eval's order (an ingest warning)
+    fast = {r.name: top_run_rows(store, "dl20", r.name, 20) for r in runs}
+    study = depth_study(store, "dl20", "bm25-rm3__rankvicuna-7b@100", ["nDCG@10", "AP(rel=2)"])
+    con = duckdb.connect(str(copy))
+    con.execute("UPDATE runs SET rank_is_position = NULL")  # as a store from before the check: sorted reads
+    con.close()
+    for name, table in fast.items():
+        slow = top_run_rows(store, "dl20", name, 20)
+        key = [("query_id", "ascending"), ("score", "descending"), ("doc_id", "descending")]
+        assert table.sort_by(key).equals(slow.sort_by(key)), name
+    again = depth_study(store, "dl20", "bm25-rm3__rankvicuna-7b@100", ["nDCG@10", "AP(rel=2)"])
+    assert again.to_dict() == study.to_dict()
+
+
+def test_schema_1_store_is_migrated_in_place(dl20_store, tmp_path):
+    """A store written before rank_is_position existed opens, keeps every row, and reads the sorted way."""
+    import shutil
+
+    import duckdb
+
+    from workbench.store import Store, get_run_rows, list_runs, top_run_rows
+
+    old = tmp_path / "old.duckdb"
+    shutil.copy(dl20_store, old)
+    con = duckdb.connect(str(old))
+    rows_before = con.execute("SELECT count(*), sum(score) FROM run_rows").fetchall()
+    con.execute("ALTER TABLE runs DROP COLUMN rank_is_position")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+    store = Store(old)
+    runs = list_runs(store, "dl20")
+    assert len(runs) == 24 and all(r.rank_is_position is None for r in runs)
+    con = duckdb.connect(str(old), read_only=True)
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("2",)]
+    assert con.execute("SELECT count(*), sum(score) FROM run_rows").fetchall() == rows_before
+    con.close()
+    top = top_run_rows(store, "dl20", "bm25", 10)
+    assert top.num_rows == 54 * 10
+    assert get_run_rows(store, "dl20", "bm25").num_rows == 54 * 100  # the bundled bm25 run is 100 deep

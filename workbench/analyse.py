@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from workbench.analysis.depth import RerankPair
 from workbench.errors import AnalysisError, WorkbenchError
 from workbench.evaluate import evaluate_runs
 from workbench.model import RunInfo
@@ -155,9 +156,12 @@ def depth_study(store: Store, collection: str, reranked: str, measures: Sequence
     qrels = get_qrels(store, collection)
     observed_rows = {k: rer if n == reranked else get_run_rows(store, collection, n)
                      for k, n in obs_names.items() if k > 0}
-    return study_pair(first_stage, reranked, first, rer, qrels, measure_names, obs_names, observed_rows,
-                      depths=depths, n_boot=n_boot, seed=seed, test=test, correction=correction, alpha=alpha,
-                      phantom_k=phantom_k)
+    ranked = (bool(get_run(store, collection, first_stage).rank_is_position),
+              bool(get_run(store, collection, reranked).rank_is_position))
+    with RerankPair(first, rer, ranked=ranked) as pair:
+        return study_pair(first_stage, reranked, first, rer, qrels, measure_names, obs_names, observed_rows,
+                          depths=depths, n_boot=n_boot, seed=seed, test=test, correction=correction, alpha=alpha,
+                          phantom_k=phantom_k, pair=pair)
 
 
 def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Sequence[str],

@@ -120,7 +120,7 @@ class _Session:
                 allow_trailing_fields: bool = False) -> _Pending | IngestResult:
         """Read and check one file (no store lock); an IngestResult when it is already stored as is."""
         from workbench.io.runs import read_run_into
-        from workbench.io.validate import run_format_warnings, run_qrels_warnings
+        from workbench.io.validate import run_format_check, run_qrels_warnings
 
         name = _precheck(path, name, kind, depth)
         existing = self.runs.get(name)
@@ -146,8 +146,8 @@ class _Session:
         scores = None
         if self.measures:
             scores = self.pool.submit(_score, parsed.table, self.qrels, self.measures)
-        warnings = [*parsed.warnings, *run_format_warnings(parsed.table),
-                    *run_qrels_warnings(parsed.table, self.qrels)]
+        format_warnings, rank_is_position = run_format_check(parsed.table)
+        warnings = [*parsed.warnings, *format_warnings, *run_qrels_warnings(parsed.table, self.qrels)]
         info = RunInfo(
             collection=self.collection,
             name=name,
@@ -163,6 +163,7 @@ class _Session:
             params=params or {},
             software={"workbench": __version__, **(software or {})},
             warnings=tuple(dict.fromkeys(warnings)),
+            rank_is_position=rank_is_position,
         )
         return _Pending(path, info, table_name, replace, scores)
 

@@ -289,7 +289,8 @@ def depth_study(db: str, token: Token, collection: str, reranked: str, measures:
     qrels = qrels_table(db, token, collection)
     obs_rows = {k: rer if n == reranked else run_rows(db, token, collection, n, obs_cut)
                 for k, n in obs.items() if k > 0}
-    with RerankPair(first, rer) as pair:
+    ranked = (bool(get_run(store, collection, first_stage).rank_is_position), bool(info.rank_is_position))
+    with RerankPair(first, rer, ranked=ranked) as pair:
         result = study_pair(first_stage, reranked, first, rer, qrels, names, obs, obs_rows, n_boot=n_boot,
                             phantom_k=judged_k, pair=pair)
         judged = judged_summary(first, rer, qrels, k=judged_k, depths=list(result.curve.depths), pair=pair)

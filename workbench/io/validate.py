@@ -20,8 +20,8 @@ def _examples(ids: list[str]) -> str:
     return shown + (", ..." if len(ids) > _EXAMPLES else "")
 
 
-def _format_warnings_sorted(table: pa.Table) -> list[str] | None:
-    """run_format_warnings for the usual layout, in O(n) numpy; None when the run is not laid out so.
+def _format_warnings_sorted(table: pa.Table) -> tuple[list[str], bool] | None:
+    """run_format_check for the usual layout, in O(n) numpy; None when the run is not laid out so.
 
     Usual layout: each query's rows contiguous and scores non-increasing inside a block (no NaN, no nulls).
     Then trec_eval's order is the file order except inside runs of tied scores (reordered by doc_id
@@ -78,7 +78,9 @@ def _format_warnings_sorted(table: pa.Table) -> list[str] | None:
         count = int(np.count_nonzero(score[at] == score[at + 1]))
         if count:
             ties.append((k, count))
-    return _format_messages(disagree, len(starts), ties)
+    # rank[i] is now the rank of the row at trec_eval position i of its block
+    is_position = not disagree and bool(np.all(rank == np.arange(n) - np.repeat(starts - 1, lengths)))
+    return _format_messages(disagree, len(starts), ties), is_position
 
 
 def _format_messages(disagree: list[str], n_queries: int, ties: list[tuple[int, int]]) -> list[str]:
@@ -97,17 +99,25 @@ def _format_messages(disagree: list[str], n_queries: int, ties: list[tuple[int, 
     return warnings
 
 
-def run_format_warnings(table: pa.Table) -> list[str]:
-    """Rank column vs trec_eval's order (score desc, doc_id desc), and score ties straddling cutoffs."""
+def run_format_check(table: pa.Table) -> tuple[list[str], bool]:
+    """(run_format_warnings, whether the rank column equals trec_eval's position in every query).
+
+    When it does, the store reads a run's top k by filtering on rank instead of sorting it.
+    """
     if table.num_rows == 0:
-        return []
+        return [], True
     fast = _format_warnings_sorted(table)
     if fast is not None:
         return fast
     return _format_warnings_sql(table)
 
 
-def _format_warnings_sql(table: pa.Table) -> list[str]:
+def run_format_warnings(table: pa.Table) -> list[str]:
+    """Rank column vs trec_eval's order (score desc, doc_id desc), and score ties straddling cutoffs."""
+    return run_format_check(table)[0]
+
+
+def _format_warnings_sql(table: pa.Table) -> tuple[list[str], bool]:
     con = _text.connect()
     try:
         con.register("run", table.select(["query_id", "doc_id", "score", "rank"]))
@@ -122,7 +132,8 @@ def _format_warnings_sql(table: pa.Table) -> list[str]:
         disagree = con.execute(
             """SELECT query_id FROM ordered WHERE prev_rank >= rank GROUP BY query_id ORDER BY query_id"""
         ).fetchall()
-        n_queries = con.execute("SELECT count(DISTINCT query_id) FROM ordered").fetchall()[0][0]
+        n_queries, is_position = con.execute(
+            "SELECT count(DISTINCT query_id), coalesce(bool_and(rank = pos), true) FROM ordered").fetchall()[0]
         cut_list = ", ".join(str(k) for k in CUTOFFS)
         ties = con.execute(
             f"""SELECT pos, count(*) FROM ordered
@@ -130,7 +141,8 @@ def _format_warnings_sql(table: pa.Table) -> list[str]:
         ).fetchall()
     finally:
         con.close()
-    return _format_messages([q for (q,) in disagree], n_queries, [(int(k), int(c)) for k, c in ties])
+    messages = _format_messages([q for (q,) in disagree], n_queries, [(int(k), int(c)) for k, c in ties])
+    return messages, bool(is_position)
 
 
 def run_qrels_warnings(table: pa.Table, qrels: pa.Table | None) -> list[str]:

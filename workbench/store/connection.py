@@ -22,7 +22,10 @@ import duckdb
 
 from workbench.errors import StoreError, StoreLockedError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+_MIGRATIONS = {  # from version: statements that bring a store to the next version, in one transaction
+    "1": ["ALTER TABLE runs ADD COLUMN rank_is_position BOOLEAN"],  # NULL for existing runs: sorted reads
+}
 DEFAULT_DB = "workbench.duckdb"
 DEFAULT_LOCK_TIMEOUT = float(os.environ.get("WORKBENCH_LOCK_TIMEOUT", "600"))
 
@@ -112,9 +115,7 @@ class Store:
                 con.close()
             if row is not None:
                 if row[0] != SCHEMA_VERSION:
-                    raise StoreError(
-                        f"{self.path}: store schema version {row[0]} is not the supported {SCHEMA_VERSION}"
-                    )
+                    self._migrate(row[0])
                 self._schema_ready = True
                 return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,6 +128,26 @@ class Store:
         finally:
             con.close()
         self._schema_ready = True
+
+    def _migrate(self, version: str) -> None:
+        """Bring an older store to SCHEMA_VERSION, one version per transaction (its data untouched)."""
+        if version not in _MIGRATIONS and version != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: store schema version {version} is not the supported {SCHEMA_VERSION}")
+        con = self._connect(read_only=False)
+        try:
+            while version != SCHEMA_VERSION:
+                con.execute("BEGIN TRANSACTION")
+                current = one(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))[0]
+                if current == version:  # not migrated meanwhile by another process
+                    for statement in _MIGRATIONS[version]:
+                        con.execute(statement)
+                    version = str(int(version) + 1)
+                    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [version])
+                else:
+                    version = current
+                con.execute("COMMIT")
+        finally:
+            con.close()
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:

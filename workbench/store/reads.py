@@ -48,11 +48,15 @@ def score_aggregates(store: Store, collection: str, evaluators: dict[str, str], 
 def top_run_rows(store: Store, collection: str, name: str, k: int) -> pa.Table:
     """The run's first `k` documents per query in trec_eval order (score desc, doc_id desc), as stored rows.
 
-    Two passes in DuckDB instead of a sort of the whole run: each query's k-th highest score (a top-k heap of
-    doubles), then a window over only the rows at or above it (ties at the threshold are cut by doc_id).
+    A filter on rank when ingest found the rank column equal to trec_eval's position; else two passes in DuckDB
+    instead of a sort of the whole run: each query's k-th highest score (a top-k heap of doubles), then a window
+    over only the rows at or above it (ties at the threshold are cut by doc_id).
     """
     with store.reader() as con:
         info = _get_run(con, collection, name)
+        if info.rank_is_position:  # checked at ingest: the rank column is the trec_eval position
+            return arrow(con, "SELECT query_id, doc_id, score, rank FROM run_rows WHERE run_hash = ? AND rank <= ?",
+                         [info.run_hash, int(k)])
         return arrow(
             con,
             """

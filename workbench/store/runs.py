@@ -16,7 +16,7 @@ from workbench.store.connection import Store, arrow, one
 
 _COLUMNS = (
     "collection, name, run_hash, kind, parent, depth, source_path, run_tag, n_queries, n_rows, "
-    "metadata_header, params, software, warnings, ingested_at"
+    "metadata_header, params, software, warnings, ingested_at, rank_is_position"
 )
 
 
@@ -37,6 +37,7 @@ def _info(row: tuple) -> RunInfo:
         software,
         warnings,
         ingested_at,
+        rank_is_position,
     ) = row
     return RunInfo(
         collection=collection,
@@ -54,6 +55,7 @@ def _info(row: tuple) -> RunInfo:
         software=json.loads(software or "{}"),
         warnings=tuple(json.loads(warnings or "[]")),
         ingested_at=str(ingested_at),
+        rank_is_position=rank_is_position,
     )
 
 
@@ -88,7 +90,7 @@ def _put_run(con: duckdb.DuckDBPyConnection, info: RunInfo, insert_rows, replace
     if not present:  # rows are shared by content: a second name for the same bytes stores nothing new
         insert_rows()
     con.execute(
-        f"INSERT INTO runs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+        f"INSERT INTO runs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?)",
         [
             info.collection,
             info.name,
@@ -104,6 +106,7 @@ def _put_run(con: duckdb.DuckDBPyConnection, info: RunInfo, insert_rows, replace
             json.dumps(info.params, sort_keys=True, default=str),
             json.dumps(info.software, sort_keys=True, default=str),
             json.dumps(list(info.warnings)),
+            info.rank_is_position,
         ],
     )
     if status == "replaced":

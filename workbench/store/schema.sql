@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS runs (
     software        VARCHAR,                   -- JSON
     warnings        VARCHAR,                   -- JSON list of strings
     ingested_at     TIMESTAMP DEFAULT current_timestamp,
+    rank_is_position BOOLEAN,                  -- the rank column is trec_eval's position in every query (top-k
+                                               -- reads filter on it instead of sorting); NULL: not checked
     PRIMARY KEY (collection, name)
 );
 

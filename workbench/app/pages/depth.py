@@ -24,10 +24,12 @@ need(bool(reranked), "No reranked runs with their first stage in this collection
 scored = [m for m in ctx.measures() if not m.startswith("Judged")] or ["nDCG@10"]
 default_run = max(reranked, key=lambda n: (by_name[n].depth or 0, n == "bm25__rankvicuna-7b@100"))
 c1, c2, c3 = st.columns([3, 3, 1])
-run = c1.selectbox("Reranked run", reranked, index=reranked.index(default_run), key="run", bind="query-params",
+# keys of their own: the leaderboard's `measures` (AP, ...) or the runs page's `run` must not carry over, since
+# a measure without a cutoff makes this page derive whole runs instead of their top k
+run = c1.selectbox("Reranked run", reranked, index=reranked.index(default_run), key="reranked", bind="query-params",
                    help="runs ingested with a parent (--parent/--depth)")
 measures = c2.multiselect("Measures", scored, default=["nDCG@10"] if "nDCG@10" in scored else scored[:1],
-                          key="measures", bind="query-params")
+                          key="depth_measures", bind="query-params")
 judged_k = c3.number_input("Judged@k", min_value=1, max_value=1000, value=10, key="jk", bind="query-params")
 info = by_name[run]
 st.caption(f"**{run}** reranks the top {info.depth or '?'} of **{info.parent}**.")
@@ -37,6 +39,10 @@ observed = st.multiselect(
     "Observed runs (the same reranker at other depths, plotted as points)", siblings,
     default=[s for s in siblings if s.rsplit("@", 1)[0] == stem], key="observed", bind="query-params")
 need(bool(measures), "Pick at least one measure.")
+if data.depth_cut([*measures, f"Judged@{int(judged_k)}"], info.depth, int(judged_k)) is None:
+    st.caption(f"{'A measure without a cutoff' if info.depth else 'An undeclared rerank depth'} makes every depth "
+               f"variant a whole run ({info.n_rows:,} rows here): slower than cutoff measures, which need only "
+               "each run's top documents.")
 
 with st.spinner(f"deriving {run} at every depth from {info.parent} ..."):
     study, judged = data.depth_study(ctx.db, ctx.token, ctx.collection, run, tuple(measures), tuple(observed),
