@@ -184,7 +184,7 @@ def test_depth_page_from_top_k_cuts_agrees_with_the_cli_depth_study(open_page, d
     run, observed = "bm25__rankvicuna-7b@100", "bm25__rankvicuna-7b@20"
     at = open_page("depth", reranked=run, depth_measures="nDCG@10", observed=observed)
     store = Store(dl20_store)
-    measures = at.multiselect(key="measures").value  # the tests of every shown measure are corrected together
+    measures = at.multiselect(key="depth_measures").value  # the tests of every shown measure are corrected together
     assert "nDCG@10" in measures and at.multiselect(key="observed").value == [observed]
     study = depth_study(store, "dl20", run, measures, observed=[observed])
     shown = at.dataframe[0].value.set_index(["source", "depth"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pyarrow as pa
+import pytest
 
 from workbench.io import validate
 from workbench.model import RUN_SCHEMA
@@ -112,7 +113,10 @@ def test_schema_1_store_is_migrated_in_place(dl20_store, tmp_path):
     shutil.copy(dl20_store, old)
     con = duckdb.connect(str(old))
     rows_before = con.execute("SELECT count(*), sum(score) FROM run_rows").fetchall()
+    sets_before = con.execute("SELECT * EXCLUDE (scored_at) FROM score_sets ORDER BY ALL").fetchall()
     con.execute("ALTER TABLE runs DROP COLUMN rank_is_position")
+    con.execute("ALTER TABLE score_sets DROP COLUMN mean")
+    con.execute("ALTER TABLE score_sets DROP COLUMN total")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
     store = Store(old)
@@ -121,7 +125,11 @@ def test_schema_1_store_is_migrated_in_place(dl20_store, tmp_path):
     con = duckdb.connect(str(old), read_only=True)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("2",)]
     assert con.execute("SELECT count(*), sum(score) FROM run_rows").fetchall() == rows_before
+    sets_after = con.execute("SELECT * EXCLUDE (scored_at) FROM score_sets ORDER BY ALL").fetchall()
     con.close()
+    assert len(sets_after) == len(sets_before) == 24 * 6  # the per-set means are computed back from the scores
+    for got, want in zip(sets_after, sets_before, strict=True):
+        assert got[:6] == want[:6] and got[6:] == pytest.approx(want[6:], rel=1e-12)
     top = top_run_rows(store, "dl20", "bm25", 10)
     assert top.num_rows == 54 * 10
     assert get_run_rows(store, "dl20", "bm25").num_rows == 54 * 100  # the bundled bm25 run is 100 deep

@@ -170,15 +170,19 @@ class _Aggregated(Evaluation):
 def mean_intervals(db: str, token: Token, collection: str, measure: str, runs: tuple[str, ...],
                    n_resamples: int = 1000, confidence: float = 0.95) -> pd.DataFrame:
     """run, mean, ci_low, ci_high: percentile bootstrap CI of each run's mean (shared resamples)."""
-    from workbench.analysis.compare import aligned_matrix
     from workbench.analysis.stats import bootstrap_means, percentile_interval
+    from workbench.evaluate import resolve_measures
+    from workbench.scoring import SEMANTICS, evaluator_id, parse_measure
+    from workbench.store import score_matrix
 
-    ev = evaluation(db, token, collection, (measure,), runs)
-    names = [r for r in runs if r in ev.runs]
+    store = store_for(db)
+    (name,) = resolve_measures(store, collection, [measure])
+    names, _, mat = score_matrix(store, collection, name, evaluator_id(parse_measure(name)), SEMANTICS, runs)
+    order = {r: i for i, r in enumerate(names)}
+    names = [r for r in runs if r in order]  # the caller's order (the leaderboard's)
     if not names:
         return pd.DataFrame(columns=["run", "mean", "ci_low", "ci_high"])
-    _, mat = aligned_matrix(ev.per_query, names, measure)
-    mat = mat.T  # runs x queries; every run has every judged query (trec_eval -c)
+    mat = mat[[order[r] for r in names]]  # runs x queries
     boot = bootstrap_means(mat, n_resamples, 0)
     low, high = percentile_interval(boot, confidence)
     return pd.DataFrame({"run": names, "mean": mat.mean(axis=1), "ci_low": low, "ci_high": high})

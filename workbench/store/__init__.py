@@ -43,6 +43,6 @@ __all__ = [
     "scored_keys",
     "scored_measures",
 ]
-from workbench.store.reads import query_run_rows, score_aggregates, top_run_rows
+from workbench.store.reads import query_run_rows, score_aggregates, score_matrix, top_run_rows
 
-__all__ += ["query_run_rows", "score_aggregates", "top_run_rows"]
+__all__ += ["query_run_rows", "score_aggregates", "score_matrix", "top_run_rows"]

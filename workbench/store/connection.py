@@ -24,11 +24,22 @@ from workbench.errors import StoreError, StoreLockedError
 
 SCHEMA_VERSION = "2"
 _MIGRATIONS = {  # from version: statements that bring a store to the next version, in one transaction
-    "1": ["ALTER TABLE runs ADD COLUMN rank_is_position BOOLEAN"],  # NULL for existing runs: sorted reads
+    "1": [
+        "ALTER TABLE runs ADD COLUMN rank_is_position BOOLEAN",  # NULL for existing runs: sorted reads
+        "ALTER TABLE score_sets ADD COLUMN mean DOUBLE",
+        "ALTER TABLE score_sets ADD COLUMN total DOUBLE",
+        """UPDATE score_sets SET mean = a.mean, total = a.total
+           FROM (SELECT run_hash, qrels_hash, measure, semantics, evaluator, avg(value) AS mean, sum(value) AS total
+                 FROM scores GROUP BY ALL) a
+           WHERE score_sets.run_hash = a.run_hash AND score_sets.qrels_hash = a.qrels_hash
+             AND score_sets.measure = a.measure AND score_sets.semantics = a.semantics
+             AND score_sets.evaluator = a.evaluator""",
+    ],
 }
 DEFAULT_DB = "workbench.duckdb"
 DEFAULT_LOCK_TIMEOUT = float(os.environ.get("WORKBENCH_LOCK_TIMEOUT", "600"))
 
+_CURRENT_FILES: set[tuple] = set()  # (path, device, inode, size, mtime) of store files found at SCHEMA_VERSION
 WaitCallback = Callable[[str], None]
 T = TypeVar("T")
 
@@ -99,10 +110,31 @@ class Store:
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         return self.retry_locked(lambda: duckdb.connect(str(self.path), read_only=read_only))
 
+    def _file_id(self) -> tuple | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return str(self.path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
     def ensure_schema(self) -> None:
-        """Create the tables on first use (idempotent)."""
+        """Create the tables on first use (idempotent).
+
+        A file checked once in this process is not checked again by later handles on it while it is unchanged
+        (the dashboard makes a handle per read, and the check is a connection of its own); any write, or another
+        file at the path, makes the next handle check again.
+        """
         if self._schema_ready:
             return
+        file_id = self._file_id()
+        if file_id is not None and file_id in _CURRENT_FILES:
+            self._schema_ready = True
+            return
+        self._check_or_create()
+        if (file_id := self._file_id()) is not None:
+            _CURRENT_FILES.add(file_id)
+
+    def _check_or_create(self) -> None:
         if self.path.exists():
             con = self._connect(read_only=True)
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 
 from workbench.store.connection import Store, arrow
@@ -20,7 +21,8 @@ if TYPE_CHECKING:  # pandas costs every CLI command ~0.5 s at import; only the f
 
 def score_aggregates(store: Store, collection: str, evaluators: dict[str, str], semantics: str,
                      runs: Sequence[str] | None = None) -> pd.DataFrame:
-    """run, measure, mean, total, n_queries over the collection's current qrels, one row per scored pair.
+    """run, measure, mean, total, n_queries over the collection's current qrels, one row per scored pair
+    (kept with each score set when it is stored: no per-query value is read).
 
     Only score rows from each measure's given evaluator count (`evaluators`: measure -> evaluator id), as
     `load_evaluation` keeps them; the caller picks mean or total by the measure's aggregator.
@@ -30,19 +32,46 @@ def score_aggregates(store: Store, collection: str, evaluators: dict[str, str], 
             con,
             """
             WITH want AS (SELECT unnest(?::VARCHAR[]) AS measure, unnest(?::VARCHAR[]) AS evaluator)
-            SELECT r.name AS run, s.measure, avg(s.value) AS mean, sum(s.value) AS total,
-                   count(*) AS n_queries
+            SELECT r.name AS run, s.measure, s.mean, s.total, s.n_queries
             FROM runs r
             JOIN collections c ON c.name = r.collection
-            JOIN scores s ON s.run_hash = r.run_hash AND s.qrels_hash = c.qrels_hash
+            JOIN score_sets s ON s.run_hash = r.run_hash AND s.qrels_hash = c.qrels_hash
             JOIN want w ON w.measure = s.measure AND w.evaluator = s.evaluator
-            WHERE r.collection = ? AND s.semantics = ? AND (? IS NULL OR list_contains(?, r.name))
-            GROUP BY r.name, s.measure
+            WHERE r.collection = ? AND s.semantics = ? AND s.n_queries > 0
+              AND (? IS NULL OR list_contains(?, r.name))
             ORDER BY r.name, s.measure
             """,
             [list(evaluators), list(evaluators.values()), collection, semantics,
              list(runs) if runs is not None else None, list(runs) if runs is not None else None],
         ).to_pandas()
+
+
+def score_matrix(store: Store, collection: str, measure: str, evaluator: str, semantics: str,
+                 runs: Sequence[str]) -> tuple[list[str], list[str], np.ndarray]:
+    """(runs, query ids, runs x queries values) of one measure, for the runs scored on it with `evaluator`.
+
+    Values come out of DuckDB as one float column sorted by run and query and are reshaped, not pivoted: a
+    bar chart's bootstrap over 100 runs x 7,000 queries should not build a 700k-row frame of strings. Every
+    run has a value for every judged query (trec_eval -c), so the rows form a full matrix; runs with another
+    query count (scored against other qrels) are refused.
+    """
+    with store.reader() as con:
+        where = """FROM runs r JOIN collections c ON c.name = r.collection
+                   JOIN scores s ON s.run_hash = r.run_hash AND s.qrels_hash = c.qrels_hash
+                   WHERE r.collection = ? AND s.measure = ? AND s.evaluator = ? AND s.semantics = ?
+                     AND list_contains(?, r.name)"""
+        params = [collection, measure, evaluator, semantics, list(runs)]
+        counts = con.execute(f"SELECT r.name, count(*) {where} GROUP BY r.name ORDER BY r.name", params).fetchall()
+        if not counts:
+            return [], [], np.zeros((0, 0))
+        if len({n for _, n in counts}) != 1:
+            raise ValueError(f"runs have different query counts on {measure}: {dict(counts)}")
+        names = [r for r, _ in counts]
+        qids = [q for (q,) in con.execute(f"SELECT DISTINCT s.query_id {where} ORDER BY 1", params).fetchall()]
+        values = con.execute(f"SELECT s.value {where} ORDER BY r.name, s.query_id", params).fetchnumpy()["value"]
+    if len(qids) != counts[0][1]:
+        raise ValueError(f"runs cover different queries on {measure}")
+    return names, qids, np.asarray(values, dtype=np.float64).reshape(len(names), len(qids))
 
 
 def top_run_rows(store: Store, collection: str, name: str, k: int) -> pa.Table:

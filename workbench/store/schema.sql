@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS score_sets (
     evaluator   VARCHAR NOT NULL,
     n_queries   INTEGER,
     scored_at   TIMESTAMP DEFAULT current_timestamp,
+    mean        DOUBLE,                    -- of the per-query values, kept here so a leaderboard reads one row
+    total       DOUBLE,                    -- per (run, measure) instead of aggregating every per-query value
     PRIMARY KEY (run_hash, qrels_hash, measure, semantics, evaluator)
 );
 

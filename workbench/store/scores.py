@@ -50,8 +50,8 @@ def insert_scores(
             [run_hash, qrels_hash, semantics],
         )
         con.execute(
-            "INSERT INTO score_sets (run_hash, qrels_hash, measure, semantics, evaluator, n_queries) "
-            "SELECT ?, ?, e.measure, ?, e.evaluator, count(s.query_id) "
+            "INSERT INTO score_sets (run_hash, qrels_hash, measure, semantics, evaluator, n_queries, mean, total) "
+            "SELECT ?, ?, e.measure, ?, e.evaluator, count(s.query_id), avg(s.value), sum(s.value) "
             "FROM _evaluators e LEFT JOIN _scores s USING (measure) GROUP BY e.measure, e.evaluator",
             [run_hash, qrels_hash, semantics],
         )
