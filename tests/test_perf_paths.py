@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from workbench.io import validate
 from workbench.model import RUN_SCHEMA
+
+ROOT_RUNS = Path(__file__).resolve().parents[1] / "runs" / "dl20"
 
 
 def _random_run(rng: random.Random) -> pa.Table:
@@ -38,7 +41,9 @@ def test_sorted_run_warnings_equal_the_sql_ones(monkeypatch):
         fast = validate._format_warnings_sorted(table)
         if fast is not None:
             fast_used += 1
-            assert fast == validate._format_warnings_sql(table)
+            warnings, positions = validate._format_warnings_sql(table)
+            assert fast[0] == warnings
+            assert fast[1].tolist() == positions.tolist()
     assert fast_used > 100
 
 
@@ -71,38 +76,37 @@ def test_ingest_with_measures_stores_what_evaluate_computes(cli, tmp_path):
     assert all(set(r["scores"]) == {"nDCG@10", "P@10"} for r in again)
 
 
-def test_top_k_by_rank_equals_the_sorted_read(dl20_store, tmp_path):
-    """Runs whose rank column is trec_eval's position are cut by rank; the others by sorting. Same rows."""
-    import shutil
+def test_stored_positions_are_trec_eval_order(dl20_store):
+    """Every stored row's position is its place in (score desc, doc_id desc) within its query, on all 24 runs
+    (ties, disagreeing rank columns and all); top-k reads by position give each run's trec_eval top k."""
+    from workbench.analysis.depth import RerankPair
+    from workbench.io.runs import read_run
+    from workbench.retrieval import trec_ranks
+    from workbench.store import Store, get_run_rows, list_runs, top_run_rows
 
-    import duckdb
-
-    from workbench.analyse import depth_study
-    from workbench.store import Store, list_runs, top_run_rows
-
-    copy = tmp_path / "copy.duckdb"
-    shutil.copy(dl20_store, copy)
-    store = Store(copy)
-    runs = list_runs(store, "dl20")
-    flags = {r.name: r.rank_is_position for r in runs}
-    assert set(flags.values()) == {True, False}  # the bundled runs have both kinds
-    assert flags["bm25-rm3"] is True and flags["bm25-rm3__rankvicuna-7b@100"] is True
-    assert flags["bm25"] is False  # its rank column disagrees with trec_eval's order (an ingest warning)
-    fast = {r.name: top_run_rows(store, "dl20", r.name, 20) for r in runs}
-    study = depth_study(store, "dl20", "bm25-rm3__rankvicuna-7b@100", ["nDCG@10", "AP(rel=2)"])
-    con = duckdb.connect(str(copy))
-    con.execute("UPDATE runs SET rank_is_position = NULL")  # as a store from before the check: sorted reads
-    con.close()
-    for name, table in fast.items():
-        slow = top_run_rows(store, "dl20", name, 20)
-        key = [("query_id", "ascending"), ("score", "descending"), ("doc_id", "descending")]
-        assert table.sort_by(key).equals(slow.sort_by(key)), name
-    again = depth_study(store, "dl20", "bm25-rm3__rankvicuna-7b@100", ["nDCG@10", "AP(rel=2)"])
-    assert again.to_dict() == study.to_dict()
+    store = Store(dl20_store)
+    key = [("query_id", "ascending"), ("score", "descending"), ("doc_id", "descending")]
+    for info in list_runs(store, "dl20"):
+        rows = get_run_rows(store, "dl20", info.name, ("query_id", "doc_id", "score", "rank", "position"))
+        ordered, ranks = trec_ranks(rows.select(["query_id", "doc_id", "score"]))
+        got = rows.sort_by(key).column("position").to_pylist()
+        assert got == ranks.tolist(), info.name
+        top = top_run_rows(store, "dl20", info.name, 10).sort_by(key)
+        assert top.select(["query_id", "doc_id"]).equals(
+            ordered.filter(pa.array(ranks <= 10)).select(["query_id", "doc_id"])), info.name
+    # the depth join from stored positions equals the one that sorts
+    first = get_run_rows(store, "dl20", "bm25", ("query_id", "doc_id", "score", "rank", "position"))
+    rer = get_run_rows(store, "dl20", "bm25__rankvicuna-7b@100", ("query_id", "doc_id", "score", "rank", "position"))
+    plain = [t.select(["query_id", "doc_id", "score", "rank"]) for t in (first, rer)]
+    with RerankPair(first, rer) as fast, RerankPair(*plain) as slow:
+        assert fast.k_max == slow.k_max == 100
+        assert fast.variants([0, 20, 100], 10).sort_by([("depth", "ascending"), *key]).equals(
+            slow.variants([0, 20, 100], 10).sort_by([("depth", "ascending"), *key]))
+    assert read_run(ROOT_RUNS / "bm25.trec").table.num_rows == first.num_rows
 
 
 def test_schema_1_store_is_migrated_in_place(dl20_store, tmp_path):
-    """A store written before rank_is_position existed opens, keeps every row, and reads the sorted way."""
+    """A schema-1 store (no positions, no score-set means) opens migrated, every row and score kept."""
     import shutil
 
     import duckdb
@@ -112,19 +116,20 @@ def test_schema_1_store_is_migrated_in_place(dl20_store, tmp_path):
     old = tmp_path / "old.duckdb"
     shutil.copy(dl20_store, old)
     con = duckdb.connect(str(old))
-    rows_before = con.execute("SELECT count(*), sum(score) FROM run_rows").fetchall()
+    rows_before = con.execute("SELECT * FROM run_rows ORDER BY ALL").fetchall()
     sets_before = con.execute("SELECT * EXCLUDE (scored_at) FROM score_sets ORDER BY ALL").fetchall()
-    con.execute("ALTER TABLE runs DROP COLUMN rank_is_position")
+    con.execute("ALTER TABLE run_rows DROP COLUMN position")
     con.execute("ALTER TABLE score_sets DROP COLUMN mean")
     con.execute("ALTER TABLE score_sets DROP COLUMN total")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
     store = Store(old)
     runs = list_runs(store, "dl20")
-    assert len(runs) == 24 and all(r.rank_is_position is None for r in runs)
+    assert len(runs) == 24
     con = duckdb.connect(str(old), read_only=True)
     assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("2",)]
-    assert con.execute("SELECT count(*), sum(score) FROM run_rows").fetchall() == rows_before
+    # every row kept as it was; the migration's window gives the positions ingest computed
+    assert con.execute("SELECT * FROM run_rows ORDER BY ALL").fetchall() == rows_before
     sets_after = con.execute("SELECT * EXCLUDE (scored_at) FROM score_sets ORDER BY ALL").fetchall()
     con.close()
     assert len(sets_after) == len(sets_before) == 24 * 6  # the per-set means are computed back from the scores

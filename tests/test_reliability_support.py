@@ -12,6 +12,7 @@ copy it, do something bad to the copy and compare `conftest.snapshot` before and
     qrels/topics/documents belong to an unknown collection;
   * every `score_sets` key has exactly `n_queries` rows in `scores` (a score write is all-or-nothing) and
     every scores row belongs to a score set;
+  * every run's rows have positions 1..n within each query (trec_eval order, computed at ingest);
   * the schema version is recorded.
 """
 
@@ -103,9 +104,15 @@ def store_problems(path: Path) -> list[str]:
         def rows(sql: str) -> list[tuple]:
             return con.execute(sql).fetchall()
 
+        from workbench.store.connection import SCHEMA_VERSION
+
         problems = []
-        if rows("SELECT value FROM meta WHERE key = 'schema_version'") != [("1",)]:
+        if rows("SELECT value FROM meta WHERE key = 'schema_version'") != [(SCHEMA_VERSION,)]:
             problems.append("schema version missing")
+        for h, q in rows("""SELECT run_hash, query_id FROM run_rows GROUP BY ALL
+                            HAVING min(position) != 1 OR max(position) != count(*)
+                                OR count(DISTINCT position) != count(*) LIMIT 3"""):
+            problems.append(f"run rows {h[:12]} query {q}: positions are not 1..n")
         for name, h, n_rows, n_rr, n_q, n_q_rr in rows(
             """SELECT r.name, r.run_hash, r.n_rows, count(rr.run_hash), r.n_queries, count(DISTINCT rr.query_id)
                FROM runs r LEFT JOIN run_rows rr USING (run_hash) GROUP BY ALL"""

@@ -151,14 +151,13 @@ def depth_study(store: Store, collection: str, reranked: str, measures: Sequence
     """Depth scaling of a reranker: the derived curve, observed real runs at other depths, tests vs depth 0."""
     first_stage, measure_names, obs_names = depth_plan(store, collection, reranked, measures,
                                                       first_stage=first_stage, observed=observed)
-    first = get_run_rows(store, collection, first_stage)
-    rer = get_run_rows(store, collection, reranked)
+    with_position = ("query_id", "doc_id", "score", "rank", "position")  # trec_eval order as stored: no sort
+    first = get_run_rows(store, collection, first_stage, with_position)
+    rer = get_run_rows(store, collection, reranked, with_position)
     qrels = get_qrels(store, collection)
     observed_rows = {k: rer if n == reranked else get_run_rows(store, collection, n)
                      for k, n in obs_names.items() if k > 0}
-    ranked = (bool(get_run(store, collection, first_stage).rank_is_position),
-              bool(get_run(store, collection, reranked).rank_is_position))
-    with RerankPair(first, rer, ranked=ranked) as pair:
+    with RerankPair(first, rer) as pair:
         return study_pair(first_stage, reranked, first, rer, qrels, measure_names, obs_names, observed_rows,
                           depths=depths, n_boot=n_boot, seed=seed, test=test, correction=correction, alpha=alpha,
                           phantom_k=phantom_k, pair=pair)

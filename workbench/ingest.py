@@ -80,6 +80,7 @@ class _Pending:
     path: Path
     info: RunInfo
     table: str  # temp table in the session's connection
+    positions: object  # numpy int32: each row's trec_eval position in its query, in the temp table's row order
     replace: bool
     scores: Future | None  # per-query values of the requested measures, computed while the rows are stored
 
@@ -146,7 +147,7 @@ class _Session:
         scores = None
         if self.measures:
             scores = self.pool.submit(_score, parsed.table, self.qrels, self.measures)
-        format_warnings, rank_is_position = run_format_check(parsed.table)
+        format_warnings, positions = run_format_check(parsed.table)
         warnings = [*parsed.warnings, *format_warnings, *run_qrels_warnings(parsed.table, self.qrels)]
         info = RunInfo(
             collection=self.collection,
@@ -163,9 +164,8 @@ class _Session:
             params=params or {},
             software={"workbench": __version__, **(software or {})},
             warnings=tuple(dict.fromkeys(warnings)),
-            rank_is_position=rank_is_position,
         )
-        return _Pending(path, info, table_name, replace, scores)
+        return _Pending(path, info, table_name, positions, replace, scores)
 
     def aggregate(self, per_query) -> dict[str, float] | None:
         if per_query is None:
@@ -211,8 +211,8 @@ class _Session:
                         values["per_query"] = per_query
 
                     try:
-                        stored, status = put_run_from(self.con, item.info, item.table, replace=item.replace,
-                                                      before_commit=with_scores)
+                        stored, status = put_run_from(self.con, item.info, item.table, item.positions,
+                                                      replace=item.replace, before_commit=with_scores)
                     except WorkbenchError as exc:
                         report(item.path, exc)
                         for rest in pending[i + 1:]:

@@ -72,5 +72,3 @@ class RunInfo:
     software: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     ingested_at: str | None = None
-    rank_is_position: bool | None = None
-    """The rank column equals trec_eval's position (score desc, doc_id desc) in every query; None: unknown."""

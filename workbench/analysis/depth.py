@@ -122,22 +122,23 @@ _R_ORDER_KEY = """{'has_r': rscore IS NOT NULL, 's': coalesce(rscore, 0),
                    'd': CASE WHEN rscore IS NOT NULL THEN doc_id ELSE '' END, 'f': -frank}"""
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, first: pa.Table, reranked: pa.Table, *, with_rrank: bool,
-             ranked: tuple[bool, bool] = (False, False)) -> None:
+def _prepare(con: duckdb.DuckDBPyConnection, first: pa.Table, reranked: pa.Table, *, with_rrank: bool) -> None:
     """fr(query_id, doc_id, frank, rscore, rrank): F's trec_eval rank joined to R (full outer).
 
     A view when only the variants query reads it (it materialises it once, streaming from Arrow); a temp table
-    when R's rank is wanted too (rerank_depth), so the join and windows run once for both queries. `ranked`:
-    whether F's / R's rank column is already the trec_eval position (checked at ingest), which saves its sort.
+    when R's rank is wanted too (rerank_depth), so the join and windows run once for both queries. A run with
+    a `position` column (the store's trec_eval positions) is not sorted again.
     """
     _check_run(first, "first-stage")
     _check_run(reranked, "reranked")
-    f_cols, r_cols = (["query_id", "doc_id", "score", *(["rank"] if flag else [])] for flag in ranked)
+    ranked = ["position" in t.column_names for t in (first, reranked)]
+    f_cols, r_cols = (["query_id", "doc_id", "score", *(["position"] if flag else [])] for flag in ranked)
     con.register("first_in", first.select(f_cols))
     con.register("reranked_in", reranked.select(r_cols))
     trec_order = "PARTITION BY query_id ORDER BY score DESC, doc_id DESC"
-    frank = "rank" if ranked[0] else f"row_number() OVER ({trec_order})"
-    rrank = ("rank" if ranked[1] else f"row_number() OVER ({trec_order})") if with_rrank else "NULL::BIGINT"
+    frank = "position::BIGINT" if ranked[0] else f"row_number() OVER ({trec_order})"
+    rrank = ("position::BIGINT" if ranked[1] else f"row_number() OVER ({trec_order})") if with_rrank \
+        else "NULL::BIGINT"
     con.execute(
         f"""CREATE OR REPLACE TEMP {"TABLE" if with_rrank else "VIEW"} fr AS
             WITH f AS (SELECT query_id, doc_id, {frank} AS frank FROM first_in),
@@ -235,16 +236,16 @@ class RerankPair:
     """F and R joined once (trec_eval ranks of both) in a private DuckDB connection.
 
     The join and its two window sorts are most of a depth analysis at MS MARCO scale (7M + 7M rows), so the
-    depth curve, phantom hits and the Judged@k summary of one pair take a RerankPair and share it. `ranked`
-    says F's / R's rank column is trec_eval's position (RunInfo.rank_is_position): that sort is skipped. Close
-    it (or use it as a context manager) to free the connection.
+    depth curve, phantom hits and the Judged@k summary of one pair take a RerankPair and share it. Runs read
+    with their stored `position` column skip those sorts. Close it (or use it as a context manager) to free
+    the connection.
     """
 
-    def __init__(self, first: pa.Table, reranked: pa.Table, *, ranked: tuple[bool, bool] = (False, False)) -> None:
+    def __init__(self, first: pa.Table, reranked: pa.Table) -> None:
         self._last: tuple[list[int], int | None, pa.Table] | None = None
         self.con = duckdb.connect()
         try:
-            _prepare(self.con, first, reranked, with_rrank=True, ranked=ranked)
+            _prepare(self.con, first, reranked, with_rrank=True)
             self.k_max = _k_max(self.con)
         except BaseException:
             self.con.close()

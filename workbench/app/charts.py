@@ -29,14 +29,30 @@ def bars_with_ci(frame: pd.DataFrame, measure: str, *, color_field: str | None =
         height=alt.Step(24))
 
 
+LABELLED_QUERIES = 80
+"""Up to this many queries a per-query chart has one labelled bar per query; beyond, a sorted delta curve."""
+
+
 def delta_bars(deltas: pd.DataFrame, a: str, b: str, measure: str) -> alt.Chart:
-    """Per-query delta (A - B) bars sorted by delta; green wins, red losses."""
+    """Per-query delta (A - B) sorted by delta; green wins, red losses.
+
+    One bar per query up to LABELLED_QUERIES; beyond, bars at query positions 1..n on a quantitative axis (the
+    sorted delta curve): thousands of ordinal categories make a spec (a sort list per query) that costs more
+    to build and draw than the chart says.
+    """
     frame = deltas.assign(outcome=pd.cut(deltas["delta"], [-float("inf"), -1e-12, 1e-12, float("inf")],
                                          labels=["loss", "tie", "win"]).astype(str))
-    order = frame.sort_values(["delta", "query_id"], ascending=[False, True])["query_id"].tolist()
+    frame = frame.sort_values(["delta", "query_id"], ascending=[False, True]).reset_index(drop=True)
+    n = len(frame)
+    if n <= LABELLED_QUERIES:
+        xs = {"x": alt.X("query_id:N", sort=frame["query_id"].tolist(), title=f"queries, sorted by delta ({n})",
+                         axis=alt.Axis(labelAngle=-90))}
+    else:  # each bar spans [position, position + 1) on a quantitative axis
+        frame["position"], frame["next"] = range(n), range(1, n + 1)
+        xs = {"x": alt.X("position:Q", title=f"{n} queries, sorted by delta", scale=alt.Scale(domain=[0, n]),
+                         axis=alt.Axis(format="d")), "x2": "next:Q"}
     return alt.Chart(frame).mark_bar().encode(
-        x=alt.X("query_id:N", sort=order, title=f"queries, sorted by delta ({len(frame)})",
-                axis=alt.Axis(labels=len(frame) <= 80, labelAngle=-90)),
+        **xs,
         y=alt.Y("delta:Q", title=f"Δ {measure}  ({a} − {b})", axis=alt.Axis(format=D3_FMT)),
         color=alt.Color("outcome:N", scale=alt.Scale(domain=["win", "tie", "loss"], range=[WIN, TIE, LOSS]),
                         legend=alt.Legend(orient="top", title=None)),
@@ -44,6 +60,18 @@ def delta_bars(deltas: pd.DataFrame, a: str, b: str, measure: str) -> alt.Chart:
                  alt.Tooltip("value_b:Q", format=D3_FMT, title=b),
                  alt.Tooltip("delta:Q", format="+.4f", title="delta")],
     ).properties(height=300)
+
+
+def delta_curves(deltas: pd.DataFrame, measure: str, label: str) -> alt.Chart:
+    """Each `against` group's per-query deltas sorted descending, as a line over query positions 1..n."""
+    frame = deltas.sort_values(["against", "delta"], ascending=[True, False]).reset_index(drop=True)
+    frame["position"] = frame.groupby("against").cumcount() + 1
+    return alt.Chart(frame).mark_line(interpolate="step-after").encode(
+        x=alt.X("position:Q", title="queries, each input's deltas sorted", axis=alt.Axis(format="d")),
+        y=alt.Y("delta:Q", title=f"Δ {measure}: {label}", axis=alt.Axis(format=D3_FMT)),
+        color=alt.Color("against:N", legend=alt.Legend(orient="top", title="against input")),
+        tooltip=["query_id:N", "against:N", alt.Tooltip("delta:Q", format="+.4f")],
+    ).properties(height=320)
 
 
 def scatter_ab(deltas: pd.DataFrame, a: str, b: str, measure: str) -> alt.Chart:

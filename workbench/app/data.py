@@ -242,7 +242,9 @@ def run_rows(db: str, token: Token, collection: str, name: str, k: int | None = 
     from workbench.store import get_run_rows, top_run_rows
 
     store = store_for(db)
-    return get_run_rows(store, collection, name) if k is None else top_run_rows(store, collection, name, int(k))
+    if k is None:
+        return get_run_rows(store, collection, name, ("query_id", "doc_id", "score", "rank", "position"))
+    return top_run_rows(store, collection, name, int(k))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -293,8 +295,7 @@ def depth_study(db: str, token: Token, collection: str, reranked: str, measures:
     qrels = qrels_table(db, token, collection)
     obs_rows = {k: rer if n == reranked else run_rows(db, token, collection, n, obs_cut)
                 for k, n in obs.items() if k > 0}
-    ranked = (bool(get_run(store, collection, first_stage).rank_is_position), bool(info.rank_is_position))
-    with RerankPair(first, rer, ranked=ranked) as pair:
+    with RerankPair(first, rer) as pair:
         result = study_pair(first_stage, reranked, first, rer, qrels, names, obs, obs_rows, n_boot=n_boot,
                             phantom_k=judged_k, pair=pair)
         judged = judged_summary(first, rer, qrels, k=judged_k, depths=list(result.curve.depths), pair=pair)

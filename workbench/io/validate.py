@@ -7,6 +7,7 @@ table, so they cost little next to parsing.
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 from workbench.io import _text
@@ -20,14 +21,13 @@ def _examples(ids: list[str]) -> str:
     return shown + (", ..." if len(ids) > _EXAMPLES else "")
 
 
-def _format_warnings_sorted(table: pa.Table) -> tuple[list[str], bool] | None:
+def _format_warnings_sorted(table: pa.Table) -> tuple[list[str], np.ndarray] | None:
     """run_format_check for the usual layout, in O(n) numpy; None when the run is not laid out so.
 
     Usual layout: each query's rows contiguous and scores non-increasing inside a block (no NaN, no nulls).
     Then trec_eval's order is the file order except inside runs of tied scores (reordered by doc_id
     descending, which only those rows need), and the score at each cutoff is the file's.
     """
-    import numpy as np
     import pyarrow.compute as pc
 
     cols = [table.column(c) for c in ("query_id", "doc_id", "score", "rank")]
@@ -68,6 +68,10 @@ def _format_warnings_sorted(table: pa.Table) -> tuple[list[str], bool] | None:
             return None  # a duplicate (score, doc_id): SQL's order among them is arbitrary, let it decide
         rank = rank.copy()
         rank[members] = rank[members[order]]
+        trec_row = np.arange(n)  # trec_row[i]: the file row at trec_eval slot i
+        trec_row[members] = members[order]
+    else:
+        trec_row = None
     bad = same & (rank[:-1] >= rank[1:])
     disagree = sorted(set(block_q.take(pa.array(np.unique(np.searchsorted(starts, np.flatnonzero(bad) + 1,
                                                                            side="right") - 1))).to_pylist()))
@@ -78,9 +82,13 @@ def _format_warnings_sorted(table: pa.Table) -> tuple[list[str], bool] | None:
         count = int(np.count_nonzero(score[at] == score[at + 1]))
         if count:
             ties.append((k, count))
-    # rank[i] is now the rank of the row at trec_eval position i of its block
-    is_position = not disagree and bool(np.all(rank == np.arange(n) - np.repeat(starts - 1, lengths)))
-    return _format_messages(disagree, len(starts), ties), is_position
+    slot = (np.arange(n) - np.repeat(starts - 1, lengths)).astype(np.int32)  # 1-based place of slot i in its query
+    if trec_row is None:
+        positions = slot
+    else:
+        positions = np.empty(n, np.int32)
+        positions[trec_row] = slot
+    return _format_messages(disagree, len(starts), ties), positions
 
 
 def _format_messages(disagree: list[str], n_queries: int, ties: list[tuple[int, int]]) -> list[str]:
@@ -99,13 +107,13 @@ def _format_messages(disagree: list[str], n_queries: int, ties: list[tuple[int, 
     return warnings
 
 
-def run_format_check(table: pa.Table) -> tuple[list[str], bool]:
-    """(run_format_warnings, whether the rank column equals trec_eval's position in every query).
+def run_format_check(table: pa.Table) -> tuple[list[str], np.ndarray]:
+    """(run_format_warnings, each row's 1-based position in trec_eval's order within its query, int32).
 
-    When it does, the store reads a run's top k by filtering on rank instead of sorting it.
+    The store keeps the positions, so a run's top k is a filter rather than a sort.
     """
     if table.num_rows == 0:
-        return [], True
+        return [], np.zeros(0, np.int32)
     fast = _format_warnings_sorted(table)
     if fast is not None:
         return fast
@@ -117,13 +125,14 @@ def run_format_warnings(table: pa.Table) -> list[str]:
     return run_format_check(table)[0]
 
 
-def _format_warnings_sql(table: pa.Table) -> tuple[list[str], bool]:
+def _format_warnings_sql(table: pa.Table) -> tuple[list[str], np.ndarray]:
     con = _text.connect()
     try:
-        con.register("run", table.select(["query_id", "doc_id", "score", "rank"]))
+        run = table.select(["query_id", "doc_id", "score", "rank"])
+        con.register("run", run.append_column("i", pa.array(np.arange(run.num_rows))))
         con.execute(
             """CREATE TEMP TABLE ordered AS
-               SELECT query_id, score, rank,
+               SELECT i, query_id, score, rank,
                       row_number() OVER w AS pos,
                       lag(rank) OVER w AS prev_rank,
                       lead(score) OVER w AS next_score
@@ -132,8 +141,8 @@ def _format_warnings_sql(table: pa.Table) -> tuple[list[str], bool]:
         disagree = con.execute(
             """SELECT query_id FROM ordered WHERE prev_rank >= rank GROUP BY query_id ORDER BY query_id"""
         ).fetchall()
-        n_queries, is_position = con.execute(
-            "SELECT count(DISTINCT query_id), coalesce(bool_and(rank = pos), true) FROM ordered").fetchall()[0]
+        n_queries = con.execute("SELECT count(DISTINCT query_id) FROM ordered").fetchall()[0][0]
+        positions = con.execute("SELECT pos::INTEGER AS pos FROM ordered ORDER BY i").fetchnumpy()["pos"]
         cut_list = ", ".join(str(k) for k in CUTOFFS)
         ties = con.execute(
             f"""SELECT pos, count(*) FROM ordered
@@ -142,7 +151,7 @@ def _format_warnings_sql(table: pa.Table) -> tuple[list[str], bool]:
     finally:
         con.close()
     messages = _format_messages([q for (q,) in disagree], n_queries, [(int(k), int(c)) for k, c in ties])
-    return messages, bool(is_position)
+    return messages, np.asarray(positions, dtype=np.int32)
 
 
 def run_qrels_warnings(table: pa.Table, qrels: pa.Table | None) -> list[str]:

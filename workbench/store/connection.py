@@ -25,7 +25,15 @@ from workbench.errors import StoreError, StoreLockedError
 SCHEMA_VERSION = "2"
 _MIGRATIONS = {  # from version: statements that bring a store to the next version, in one transaction
     "1": [
-        "ALTER TABLE runs ADD COLUMN rank_is_position BOOLEAN",  # NULL for existing runs: sorted reads
+        # run_rows gains each row's trec_eval position (the table is rewritten: rows and rank untouched)
+        """CREATE TABLE run_rows_v2 (run_hash VARCHAR, query_id VARCHAR,
+                                     doc_id VARCHAR USING COMPRESSION uncompressed, score DOUBLE, rank BIGINT,
+                                     position INTEGER)""",
+        """INSERT INTO run_rows_v2 SELECT run_hash, query_id, doc_id, score, rank,
+                  row_number() OVER (PARTITION BY run_hash, query_id ORDER BY score DESC, doc_id DESC)
+           FROM run_rows""",
+        "DROP TABLE run_rows",
+        "ALTER TABLE run_rows_v2 RENAME TO run_rows",
         "ALTER TABLE score_sets ADD COLUMN mean DOUBLE",
         "ALTER TABLE score_sets ADD COLUMN total DOUBLE",
         """UPDATE score_sets SET mean = a.mean, total = a.total

@@ -77,27 +77,12 @@ def score_matrix(store: Store, collection: str, measure: str, evaluator: str, se
 def top_run_rows(store: Store, collection: str, name: str, k: int) -> pa.Table:
     """The run's first `k` documents per query in trec_eval order (score desc, doc_id desc), as stored rows.
 
-    A filter on rank when ingest found the rank column equal to trec_eval's position; else two passes in DuckDB
-    instead of a sort of the whole run: each query's k-th highest score (a top-k heap of doubles), then a window
-    over only the rows at or above it (ties at the threshold are cut by doc_id).
+    A filter on the position stored at ingest, not a sort; `position` is among the columns.
     """
     with store.reader() as con:
         info = _get_run(con, collection, name)
-        if info.rank_is_position:  # checked at ingest: the rank column is the trec_eval position
-            return arrow(con, "SELECT query_id, doc_id, score, rank FROM run_rows WHERE run_hash = ? AND rank <= ?",
-                         [info.run_hash, int(k)])
-        return arrow(
-            con,
-            """
-            WITH t AS (SELECT query_id, list_min(max(score, ?)) AS threshold
-                       FROM run_rows WHERE run_hash = ? GROUP BY query_id)
-            SELECT r.query_id, r.doc_id, r.score, r.rank
-            FROM run_rows r JOIN t ON r.query_id = t.query_id AND r.score >= t.threshold
-            WHERE r.run_hash = ?
-            QUALIFY row_number() OVER (PARTITION BY r.query_id ORDER BY r.score DESC, r.doc_id DESC) <= ?
-            """,
-            [int(k), info.run_hash, info.run_hash, int(k)],
-        )
+        return arrow(con, "SELECT query_id, doc_id, score, rank, position FROM run_rows "
+                          "WHERE run_hash = ? AND position <= ?", [info.run_hash, int(k)])
 
 def query_run_rows(store: Store, collection: str, names: Sequence[str], query_id: str) -> pa.Table:
     """One query's rows of a few runs in trec_eval order with a 1-based `position` (the drill-down view).

@@ -16,7 +16,7 @@ from workbench.store.connection import Store, arrow, one
 
 _COLUMNS = (
     "collection, name, run_hash, kind, parent, depth, source_path, run_tag, n_queries, n_rows, "
-    "metadata_header, params, software, warnings, ingested_at, rank_is_position"
+    "metadata_header, params, software, warnings, ingested_at"
 )
 
 
@@ -37,7 +37,6 @@ def _info(row: tuple) -> RunInfo:
         software,
         warnings,
         ingested_at,
-        rank_is_position,
     ) = row
     return RunInfo(
         collection=collection,
@@ -55,7 +54,6 @@ def _info(row: tuple) -> RunInfo:
         software=json.loads(software or "{}"),
         warnings=tuple(json.loads(warnings or "[]")),
         ingested_at=str(ingested_at),
-        rank_is_position=rank_is_position,
     )
 
 
@@ -90,7 +88,7 @@ def _put_run(con: duckdb.DuckDBPyConnection, info: RunInfo, insert_rows, replace
     if not present:  # rows are shared by content: a second name for the same bytes stores nothing new
         insert_rows()
     con.execute(
-        f"INSERT INTO runs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp, ?)",
+        f"INSERT INTO runs ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
         [
             info.collection,
             info.name,
@@ -106,7 +104,6 @@ def _put_run(con: duckdb.DuckDBPyConnection, info: RunInfo, insert_rows, replace
             json.dumps(info.params, sort_keys=True, default=str),
             json.dumps(info.software, sort_keys=True, default=str),
             json.dumps(list(info.warnings)),
-            info.rank_is_position,
         ],
     )
     if status == "replaced":
@@ -121,7 +118,11 @@ def insert_run_rows(con: duckdb.DuckDBPyConnection, run_hash: str, rows: pa.Tabl
         return
     con.register("_run_rows", rows)
     try:
-        con.execute("INSERT INTO run_rows SELECT ?, query_id, doc_id, score, rank FROM _run_rows", [run_hash])
+        con.execute(
+            "INSERT INTO run_rows SELECT ?, query_id, doc_id, score, rank, "
+            "row_number() OVER (PARTITION BY query_id ORDER BY score DESC, doc_id DESC) FROM _run_rows",
+            [run_hash],
+        )
     finally:
         con.unregister("_run_rows")
 
@@ -150,19 +151,24 @@ def attached(store: Store, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def put_run_from(
-    con: duckdb.DuckDBPyConnection, info: RunInfo, source_table: str, *, replace: bool = False,
-    before_commit=None,
+    con: duckdb.DuckDBPyConnection, info: RunInfo, source_table: str, positions: pa.Array, *,
+    replace: bool = False, before_commit=None,
 ) -> tuple[RunInfo, str]:
     """put_run inside `attached(...)`: rows copied from temp table `source_table` (query_id, doc_id, score,
-    rank), in one transaction together with whatever `before_commit(con, status)` writes (ingest's scores)."""
+    rank) with their trec_eval `positions` (same row order), in one transaction together with whatever
+    `before_commit(con, status)` writes (ingest's scores)."""
     con.execute("BEGIN TRANSACTION")
     try:
         def insert_rows() -> None:
-            con.execute(
-                f'INSERT INTO run_rows SELECT ?, query_id, doc_id, score, CAST(rank AS BIGINT) '
-                f'FROM temp.main."{source_table}"',
-                [info.run_hash],
-            )
+            con.register("_positions", pa.table({"position": positions}))
+            try:
+                con.execute(
+                    f'INSERT INTO run_rows SELECT ?, t.query_id, t.doc_id, t.score, CAST(t.rank AS BIGINT), '
+                    f'p.position FROM temp.main."{source_table}" t POSITIONAL JOIN _positions p',
+                    [info.run_hash],
+                )
+            finally:
+                con.unregister("_positions")
 
         stored, status = _put_run(con, info, insert_rows, replace)
         if before_commit is not None:
@@ -224,9 +230,10 @@ _ROW_COLUMNS = ("query_id", "doc_id", "score", "rank")
 
 
 def get_run_rows(store: Store, collection: str, name: str, columns: tuple[str, ...] = _ROW_COLUMNS) -> pa.Table:
-    """The run's rows as ingested (query_id, doc_id, score, rank, or the given subset: scoring skips rank)."""
-    if not columns or any(c not in _ROW_COLUMNS for c in columns):
-        raise ValueError(f"columns must be among {_ROW_COLUMNS}, got {columns}")
+    """The run's rows as ingested (query_id, doc_id, score, rank, or the given subset: scoring skips rank);
+    `position` (trec_eval's order within the query, computed at ingest) when asked for."""
+    if not columns or any(c not in (*_ROW_COLUMNS, "position") for c in columns):
+        raise ValueError(f"columns must be among {(*_ROW_COLUMNS, 'position')}, got {columns}")
     with store.reader() as con:
         info = _get_run(con, collection, name)
         return arrow(con, f"SELECT {', '.join(columns)} FROM run_rows WHERE run_hash = ?", [info.run_hash])

@@ -37,15 +37,16 @@ CREATE TABLE IF NOT EXISTS runs (
     software        VARCHAR,                   -- JSON
     warnings        VARCHAR,                   -- JSON list of strings
     ingested_at     TIMESTAMP DEFAULT current_timestamp,
-    rank_is_position BOOLEAN,                  -- the rank column is trec_eval's position in every query (top-k
-                                               -- reads filter on it instead of sorting); NULL: not checked
     PRIMARY KEY (collection, name)
 );
 
 -- doc_id is stored uncompressed: compressing 7M mostly-distinct ids cost ~1.3 s of every MS MARCO-sized ingest
 -- (DuckDB FSST/dictionary), for about 40% more space on that column.
+-- position: the row's place in trec_eval's order within its query (score desc, doc_id desc), 1-based, computed
+-- at ingest; rank is the file's rank column as written. Top-k reads filter on position instead of sorting.
 CREATE TABLE IF NOT EXISTS run_rows (
-    run_hash VARCHAR, query_id VARCHAR, doc_id VARCHAR USING COMPRESSION uncompressed, score DOUBLE, rank BIGINT
+    run_hash VARCHAR, query_id VARCHAR, doc_id VARCHAR USING COMPRESSION uncompressed, score DOUBLE, rank BIGINT,
+    position INTEGER
 );
 
 -- One row per (run, qrels, measure, semantics, evaluator) that has been scored: the cache key.

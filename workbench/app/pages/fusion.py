@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 import streamlit as st
 
 from workbench.analysis.compare import compare_pair
-from workbench.app import data
+from workbench.app import charts, data
 from workbench.app.common import D3_FMT, FMT, context, default_pick, need
 from workbench.errors import WorkbenchError
 from workbench.evaluate import aggregate
@@ -89,16 +89,19 @@ st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                             "fused": st.column_config.NumberColumn(format=FMT),
                             "input": st.column_config.NumberColumn(format=FMT)})
 deltas = pd.concat(parts, ignore_index=True)
-order = (deltas.groupby("query_id")["delta"].min().sort_values(ascending=False).index.tolist())
-chart = alt.Chart(deltas).mark_bar().encode(
-    x=alt.X("query_id:N", sort=order, title="queries (sorted by the fused run's smallest gain over any input)",
-            axis=alt.Axis(labels=len(order) <= 80, labelAngle=-90)),
-    y=alt.Y("delta:Q", title=f"Δ {measure}: fused − input", axis=alt.Axis(format=D3_FMT)),
-    xOffset="against:N",
-    color=alt.Color("against:N", legend=alt.Legend(orient="top", title="against input")),
-    tooltip=["query_id:N", "against:N", alt.Tooltip("value_a:Q", format=D3_FMT, title="fused"),
-             alt.Tooltip("value_b:Q", format=D3_FMT, title="input"), alt.Tooltip("delta:Q", format="+.4f")],
-).properties(height=320)
+if deltas["query_id"].nunique() <= charts.LABELLED_QUERIES:
+    order = (deltas.groupby("query_id")["delta"].min().sort_values(ascending=False).index.tolist())
+    chart = alt.Chart(deltas).mark_bar().encode(
+        x=alt.X("query_id:N", sort=order, title="queries (sorted by the fused run's smallest gain over any input)",
+                axis=alt.Axis(labelAngle=-90)),
+        y=alt.Y("delta:Q", title=f"Δ {measure}: fused − input", axis=alt.Axis(format=D3_FMT)),
+        xOffset="against:N",
+        color=alt.Color("against:N", legend=alt.Legend(orient="top", title="against input")),
+        tooltip=["query_id:N", "against:N", alt.Tooltip("value_a:Q", format=D3_FMT, title="fused"),
+                 alt.Tooltip("value_b:Q", format=D3_FMT, title="input"), alt.Tooltip("delta:Q", format="+.4f")],
+    ).properties(height=320)
+else:  # thousands of queries: the sorted delta curve of each input (bars per query would be a blur)
+    chart = charts.delta_curves(deltas, measure, "fused − input")
 st.altair_chart(chart, width="stretch")
 wide = deltas.pivot(index="query_id", columns="against", values="delta")
 st.caption("Queries above zero for every input gained from fusion itself; above for one input only "
