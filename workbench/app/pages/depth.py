@@ -13,6 +13,7 @@ from workbench.app.common import D3_FMT, FMT, context, need
 
 FAMILIES = ("nDCG", "R", "P")
 CUTOFFS = (1, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)
+SHOWN_HITS = 1000
 
 ctx = context()
 st.title("Rerank depth scaling")
@@ -132,13 +133,16 @@ with right:
     if hits.empty:
         st.success(f"No unjudged document enters the top {judged.k} at depth {curve.k_max}.")
     else:
+        total, n_queries = len(hits), hits["query_id"].nunique()
+        hits = hits.head(SHOWN_HITS)  # a table of tens of thousands of rows says no more than its first page
         topics = data.topics(ctx.db, ctx.token, ctx.collection).set_index("query_id")["text"]
-        hits = hits.assign(query=[topics.get(q, "") for q in hits["query_id"]],
+        hits = hits.assign(query=hits["query_id"].map(topics).fillna(""),
                            open=["drilldown?" + urlencode({"collection": ctx.collection, "q": q, "a": run,
                                                            "b": info.parent}) for q in hits["query_id"]])
-        st.markdown(f"**{len(hits)} phantom hits** in {hits['query_id'].nunique()} queries: unjudged documents "
+        st.markdown(f"**{total} phantom hits** in {n_queries} queries: unjudged documents "
                     f"that {run} (depth {curve.k_max}) moves into the top {judged.k} from below it in "
-                    f"{info.parent}.")
+                    f"{info.parent}." + (f" The first {SHOWN_HITS} are listed; `workbench depth --json` has all."
+                                         if total > SHOWN_HITS else ""))
         st.dataframe(hits[["query_id", "query", "doc_id", "old_rank", "new_rank", "open"]], hide_index=True,
                      width="stretch", height=min(35 * (len(hits) + 1) + 3, 390),
                      column_config={"query_id": st.column_config.TextColumn("query_id", width="small"),
