@@ -41,9 +41,15 @@ def test_sorted_run_warnings_equal_the_sql_ones(monkeypatch):
         fast = validate._format_warnings_sorted(table)
         if fast is not None:
             fast_used += 1
-            warnings, positions = validate._format_warnings_sql(table)
+            warnings, positions, _ = validate._format_warnings_sql(table)
             assert fast[0] == warnings
             assert fast[1].tolist() == positions.tolist()
+            slot = [0] * table.num_rows  # rows outside `moved` sit at their place in their query's block
+            qids = table.column("query_id").to_pylist()
+            for i in range(table.num_rows):
+                slot[i] = 1 if i == 0 or qids[i] != qids[i - 1] else slot[i - 1] + 1
+            moved = set(fast[2].tolist())
+            assert all(fast[1][i] == slot[i] for i in range(table.num_rows) if i not in moved)
     assert fast_used > 100
 
 
@@ -138,3 +144,27 @@ def test_schema_1_store_is_migrated_in_place(dl20_store, tmp_path):
     top = top_run_rows(store, "dl20", "bm25", 10)
     assert top.num_rows == 54 * 10
     assert get_run_rows(store, "dl20", "bm25").num_rows == 54 * 100  # the bundled bm25 run is 100 deep
+
+
+def test_positions_of_runs_in_any_layout(cli, db, tmp_path):
+    """Shuffled lines, tabs (the careful parser) and heavy ties: stored positions are trec_eval's order."""
+    from workbench.retrieval import trec_ranks
+    from workbench.store import Store, get_run_rows
+
+    qrels = tmp_path / "qrels.txt"
+    qrels.write_text("".join(f"q{q} 0 d{d} {d % 3}\n" for q in range(4) for d in range(30)))
+    rng = random.Random(3)
+    lines = [f"q{q} Q0 d{d} {d + 1} {rng.choice([1.0, 2.0, 2.5, rng.random()])} t\n"
+             for q in range(4) for d in rng.sample(range(60), 40)]
+    variants = {"sorted_ties": sorted(lines, key=lambda s: (s.split()[0], -float(s.split()[4]))),
+                "shuffled": rng.sample(lines, len(lines)),
+                "tabs": [s.replace(" ", "\t") for s in rng.sample(lines, len(lines))]}
+    assert cli("collection", "add", "c", "--qrels", qrels).code == 0
+    for name, body in variants.items():
+        path = tmp_path / f"{name}.trec"
+        path.write_text("".join(body))
+        assert cli("ingest", "-c", "c", path, "--name", name).code == 0
+        rows = get_run_rows(Store(db), "c", name, ("query_id", "doc_id", "score", "rank", "position"))
+        key = [("query_id", "ascending"), ("score", "descending"), ("doc_id", "descending")]
+        _, ranks = trec_ranks(rows.select(["query_id", "doc_id", "score"]))
+        assert rows.sort_by(key).column("position").to_pylist() == ranks.tolist(), name

@@ -80,7 +80,8 @@ class _Pending:
     path: Path
     info: RunInfo
     table: str  # temp table in the session's connection
-    positions: object  # numpy int32: each row's trec_eval position in its query, in the temp table's row order
+    positions: object  # pa.Table (i, position): trec_eval positions of the temp table's rows i (see put_run_from)
+    every_row: bool  # positions lists every row; else only those not at their place in their query's block
     replace: bool
     scores: Future | None  # per-query values of the requested measures, computed while the rows are stored
 
@@ -120,6 +121,9 @@ class _Session:
                 software: dict | None = None, source_path: str | None = None,
                 allow_trailing_fields: bool = False) -> _Pending | IngestResult:
         """Read and check one file (no store lock); an IngestResult when it is already stored as is."""
+        import numpy as np
+        import pyarrow as pa
+
         from workbench.io.runs import read_run_into
         from workbench.io.validate import run_format_check, run_qrels_warnings
 
@@ -147,7 +151,7 @@ class _Session:
         scores = None
         if self.measures:
             scores = self.pool.submit(_score, parsed.table, self.qrels, self.measures)
-        format_warnings, positions = run_format_check(parsed.table)
+        format_warnings, positions, moved = run_format_check(parsed.table)
         warnings = [*parsed.warnings, *format_warnings, *run_qrels_warnings(parsed.table, self.qrels)]
         info = RunInfo(
             collection=self.collection,
@@ -165,7 +169,9 @@ class _Session:
             software={"workbench": __version__, **(software or {})},
             warnings=tuple(dict.fromkeys(warnings)),
         )
-        return _Pending(path, info, table_name, positions, replace, scores)
+        rows = np.arange(len(positions)) if moved is None else moved
+        fix = pa.table({"i": pa.array(rows, pa.int64()), "position": pa.array(positions[rows], pa.int32())})
+        return _Pending(path, info, table_name, fix, moved is None, replace, scores)
 
     def aggregate(self, per_query) -> dict[str, float] | None:
         if per_query is None:
@@ -212,6 +218,7 @@ class _Session:
 
                     try:
                         stored, status = put_run_from(self.con, item.info, item.table, item.positions,
+                                                      every_row=item.every_row,
                                                       replace=item.replace, before_commit=with_scores)
                     except WorkbenchError as exc:
                         report(item.path, exc)

@@ -21,7 +21,7 @@ def _examples(ids: list[str]) -> str:
     return shown + (", ..." if len(ids) > _EXAMPLES else "")
 
 
-def _format_warnings_sorted(table: pa.Table) -> tuple[list[str], np.ndarray] | None:
+def _format_warnings_sorted(table: pa.Table) -> tuple[list[str], np.ndarray, np.ndarray | None] | None:
     """run_format_check for the usual layout, in O(n) numpy; None when the run is not laid out so.
 
     Usual layout: each query's rows contiguous and scores non-increasing inside a block (no NaN, no nulls).
@@ -84,11 +84,12 @@ def _format_warnings_sorted(table: pa.Table) -> tuple[list[str], np.ndarray] | N
             ties.append((k, count))
     slot = (np.arange(n) - np.repeat(starts - 1, lengths)).astype(np.int32)  # 1-based place of slot i in its query
     if trec_row is None:
-        positions = slot
+        positions, moved = slot, np.zeros(0, np.int64)
     else:
         positions = np.empty(n, np.int32)
         positions[trec_row] = slot
-    return _format_messages(disagree, len(starts), ties), positions
+        moved = members[positions[members] != slot[members]]
+    return _format_messages(disagree, len(starts), ties), positions, moved
 
 
 def _format_messages(disagree: list[str], n_queries: int, ties: list[tuple[int, int]]) -> list[str]:
@@ -107,13 +108,16 @@ def _format_messages(disagree: list[str], n_queries: int, ties: list[tuple[int, 
     return warnings
 
 
-def run_format_check(table: pa.Table) -> tuple[list[str], np.ndarray]:
-    """(run_format_warnings, each row's 1-based position in trec_eval's order within its query, int32).
+def run_format_check(table: pa.Table) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """(run_format_warnings, positions, moved).
 
-    The store keeps the positions, so a run's top k is a filter rather than a sort.
+    positions: each row's 1-based place in trec_eval's order within its query (int32); the store keeps them,
+    so a run's top k is a filter rather than a sort. moved: when every query's rows are contiguous, the rows
+    whose position is not their place in that block (tied scores reordered by doc_id), so the rest follow
+    from row order alone; None when positions must be taken row by row.
     """
     if table.num_rows == 0:
-        return [], np.zeros(0, np.int32)
+        return [], np.zeros(0, np.int32), np.zeros(0, np.int64)
     fast = _format_warnings_sorted(table)
     if fast is not None:
         return fast
@@ -151,7 +155,7 @@ def _format_warnings_sql(table: pa.Table) -> tuple[list[str], np.ndarray]:
     finally:
         con.close()
     messages = _format_messages([q for (q,) in disagree], n_queries, [(int(k), int(c)) for k, c in ties])
-    return messages, np.asarray(positions, dtype=np.int32)
+    return messages, np.asarray(positions, dtype=np.int32), None
 
 
 def run_qrels_warnings(table: pa.Table, qrels: pa.Table | None) -> list[str]:

@@ -151,22 +151,33 @@ def attached(store: Store, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def put_run_from(
-    con: duckdb.DuckDBPyConnection, info: RunInfo, source_table: str, positions: pa.Array, *,
+    con: duckdb.DuckDBPyConnection, info: RunInfo, source_table: str, positions: pa.Table, *, every_row: bool,
     replace: bool = False, before_commit=None,
 ) -> tuple[RunInfo, str]:
     """put_run inside `attached(...)`: rows copied from temp table `source_table` (query_id, doc_id, score,
-    rank) with their trec_eval `positions` (same row order), in one transaction together with whatever
-    `before_commit(con, status)` writes (ingest's scores)."""
+    rank, in file order) with their trec_eval positions, in one transaction together with whatever
+    `before_commit(con, status)` writes (ingest's scores).
+
+    `positions` (i, position) gives the position of temp-table row i: of every row when `every_row`; else only
+    of rows not at their place in their query's contiguous block of rows, the others' being that place (row id
+    minus the query's first row id, plus one). Copying DuckDB's own parsed columns keeps the insert a direct
+    write to the store file; a join on 7M row ids, or inserting from Arrow, costs a second or more.
+    """
     con.execute("BEGIN TRANSACTION")
     try:
         def insert_rows() -> None:
-            con.register("_positions", pa.table({"position": positions}))
+            src = f'temp.main."{source_table}"'
+            con.register("_positions", positions)
             try:
-                con.execute(
-                    f'INSERT INTO run_rows SELECT ?, t.query_id, t.doc_id, t.score, CAST(t.rank AS BIGINT), '
-                    f'p.position FROM temp.main."{source_table}" t POSITIONAL JOIN _positions p',
-                    [info.run_hash],
-                )
+                if every_row:
+                    select = (f"SELECT ?, t.query_id, t.doc_id, t.score, CAST(t.rank AS BIGINT), p.position "
+                              f"FROM {src} t JOIN _positions p ON p.i = t.rowid")
+                else:
+                    first = f"(SELECT query_id, min(rowid) AS first FROM {src} GROUP BY query_id)"
+                    select = (f"SELECT ?, t.query_id, t.doc_id, t.score, CAST(t.rank AS BIGINT), "
+                              f"coalesce(p.position, CAST(t.rowid - b.first + 1 AS INTEGER)) "
+                              f"FROM {src} t JOIN {first} b USING (query_id) LEFT JOIN _positions p ON p.i = t.rowid")
+                con.execute(f"INSERT INTO run_rows {select}", [info.run_hash])
             finally:
                 con.unregister("_positions")
 
