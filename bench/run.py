@@ -77,7 +77,8 @@ import sys, time
 from workbench.store import Store, get_qrels, get_run_rows
 from workbench.analysis import depth_curve
 store = Store(sys.argv[1])
-first, rer = get_run_rows(store, "ms", "run_00"), get_run_rows(store, "ms", "rerank_00")
+cols = ("query_id", "doc_id", "score", "rank", "position")  # as workbench.analyse.depth_study reads them
+first, rer = get_run_rows(store, "ms", "run_00", cols), get_run_rows(store, "ms", "rerank_00", cols)
 qrels = get_qrels(store, "ms")
 t0 = time.perf_counter()
 depth_curve(first, rer, qrels, ["nDCG@10"], depths=[int(d) for d in sys.argv[2].split(",")], n_boot=1000)
@@ -338,6 +339,17 @@ def fmt(x: float, nd: int = 2) -> str:
     return "-" if x != x else f"{x:.{nd}f}"
 
 
+def write_latest(dest: Path, text: str) -> None:
+    """Replace what lies between `<!-- latest -->` and `<!-- /latest -->` in `dest` (keeping the notes and older
+    runs around it), or write a new file with just this table."""
+    start, end = "<!-- latest -->\n", "<!-- /latest -->"
+    old = dest.read_text() if dest.exists() else ""
+    if start in old and end in old:
+        dest.write_text(old[: old.index(start) + len(start)] + text + old[old.index(end):])
+    else:
+        dest.write_text(f"# Benchmark results\n\n{start}{text}{end}\n")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1/10 MS MARCO scale, 1 repetition, no RESULTS.md")
@@ -458,9 +470,9 @@ def main(argv=None) -> int:
          "samples": {n: [s.__dict__ | {"extra": {}} for s in v] for n, v in results.items()}}, indent=1))
     dest = a.write or (None if a.quick or a.only else str(BENCH / "RESULTS.md"))
     if dest:
-        Path(dest).write_text(
-            "# Benchmark results\n\nWritten by `bench/run.py`"
-            + (f" ({a.label})" if a.label else "") + f" on {time.strftime('%Y-%m-%d %H:%M')}.\n\n" + table + "\n")
+        label = f" ({a.label})" if a.label else ""
+        stamp = f"Written by `bench/run.py`{label} on {time.strftime('%Y-%m-%d %H:%M')}.\n\n"
+        write_latest(Path(dest), stamp + table + "\n")
         print(f"[bench] wrote {dest}", file=sys.stderr)
     return 0
 
