@@ -25,7 +25,7 @@ PAGES = [
     ("?baselines=bm25", "significantly different from bm25", "leaderboard"),
     ("per-query?a=bm25__rankgpt-3.5%40100&b=bm25&measure=nDCG%4010", "0.4796", "per_query"),
     ("drilldown?q=1051399&a=bm25__rankgpt-3.5%40100&b=bm25", "who sings monk theme song", "drilldown"),
-    ("depth?run=bm25__rankvicuna-7b%40100", "best k for nDCG@10", "depth"),
+    ("depth?reranked=bm25__rankvicuna-7b%40100", "best k for nDCG@10", "depth"),
     ("fusion?inputs=bm25&inputs=splade-pp-ed", "Where the gains come from", "fusion"),
     ("runs", "Ingest a run", "runs"),
 ]
@@ -50,14 +50,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(dl20_store):
-    """The dashboard served on 127.0.0.1 at a free port, headless, against the DL 2020 store."""
+def server(dl20_store, tmp_path_factory):
+    """The dashboard served on 127.0.0.1 at a free port, headless, against the DL 2020 store.
+
+    Its output goes to a file: a pipe nobody reads fills up after a few pages' log lines and blocks the server.
+    """
     port = _free_port()
     env = {**os.environ, "WORKBENCH_DB": str(dl20_store)}
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    log = open(log_path, "w")  # noqa: SIM115 -- closed when the fixture ends
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address", "127.0.0.1",
-         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -69,13 +75,15 @@ def server(dl20_store):
             time.sleep(0.3)
     else:
         proc.kill()
-        pytest.fail(f"streamlit did not start: {proc.stdout.read() if proc.stdout else ''}")
+        log.close()
+        pytest.fail(f"streamlit did not start: {log_path.read_text()[-3000:]}")
     yield url
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log.close()
 
 
 @pytest.fixture
@@ -118,6 +126,7 @@ def _wait_for(driver, text: str, timeout: float = 90) -> None:
 def test_page_renders_in_chromium(server, browser, path, expect, name):
     from selenium.webdriver.common.by import By
 
+    browser.get("about:blank")  # drop the previous page (its charts keep the renderer busy) before the next
     browser.get(f"{server}/{path}")
     _wait_for(browser, expect)
     time.sleep(1.5)  # let charts finish drawing before the screenshot

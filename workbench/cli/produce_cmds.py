@@ -193,6 +193,6 @@ def _serve(ctx, port: int, address: str) -> int:
     err_console().print(f"dashboard on http://{address}:{port} (Ctrl-C to stop)")
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", address,
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.maxUploadSize", str(MAX_UPLOAD_MB)]
+           "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--server.fileWatcherType", "none"]
     # from the repository root, so .streamlit/config.toml (loopback, upload cap) applies
     return subprocess.call(cmd, env=env, cwd=app.parent)
