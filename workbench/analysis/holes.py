@@ -140,11 +140,9 @@ def judged_summary(
             con.unregister("_top")
         k_max = p.k_max
     judged = {d: float(v) for d, v in zip(*_group_means(scores), strict=True)}
-    by_depth = {int(d): (int(u), int(ph), int(qp)) for d, u, ph, qp in counts}
+    by_depth = {int(d): (int(u), int(ph), int(qp)) for d, u, ph, qp in counts}  # depths with rows in the top k
     points = tuple(
-        JudgedPoint(depth=d, judged=judged.get(d, float("nan")), unjudged_in_top_k=by_depth.get(d, (0, 0, 0))[0],
-                    phantom_hits=by_depth.get(d, (0, 0, 0))[1], queries_with_phantoms=by_depth.get(d, (0, 0, 0))[2])
-        for d in ds
+        JudgedPoint(d, judged.get(d, float("nan")), *by_depth.get(d, (0, 0, 0))) for d in ds
     )
     return JudgedSummary(k=k, k_max=k_max, n_queries=int(n_queries), points=points)
 

@@ -217,10 +217,15 @@ def effect_size(
 ) -> EffectSize:
     """Effect of a over b: raw mean delta (with CI) and the standardised d_z (Cohen 1988; Sakai 2014)."""
     d = _diffs(a, b)
-    sd = float(d.std(ddof=1))
-    std = float(d.mean() / sd) if sd > 0 else float("nan")
+    sd, std = _standardised(d)
     ci = bootstrap_ci(a, b, confidence=confidence, n_resamples=n_resamples, seed=seed)
     return EffectSize(float(d.mean()), ci, sd, std)
+
+
+def _standardised(d: np.ndarray) -> tuple[float, float]:
+    """(sd of the deltas, Cohen's d_z = mean / sd; NaN when sd = 0)."""
+    sd = float(d.std(ddof=1))
+    return sd, float(d.mean() / sd) if sd > 0 else float("nan")
 
 
 def paired_test(
@@ -418,7 +423,6 @@ def significance_table(
                 a, b = va[keep], vb[keep]
                 res = paired_test(a, b, test, n_resamples=n_resamples, seed=seed)
                 d = _diffs(a, b)
-                sd = float(d.std(ddof=1))
                 diffs.append(d)
                 pending.append(
                     dict(
@@ -429,7 +433,7 @@ def significance_table(
                         mean_baseline=float(b.mean()),
                         mean_run=float(a.mean()),
                         mean_delta=float(d.mean()),
-                        standardised_effect=float(d.mean() / sd) if sd > 0 else float("nan"),
+                        standardised_effect=_standardised(d)[1],
                         statistic=res.statistic,
                         p_value=res.p_value,
                     )

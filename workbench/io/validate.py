@@ -129,7 +129,7 @@ def run_format_warnings(table: pa.Table) -> list[str]:
     return run_format_check(table)[0]
 
 
-def _format_warnings_sql(table: pa.Table) -> tuple[list[str], np.ndarray]:
+def _format_warnings_sql(table: pa.Table) -> tuple[list[str], np.ndarray, None]:
     con = _text.connect()
     try:
         run = table.select(["query_id", "doc_id", "score", "rank"])

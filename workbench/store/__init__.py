@@ -15,7 +15,6 @@ from workbench.store.runs import (
     delete_run,
     get_run,
     get_run_rows,
-    get_run_rows_for_queries,
     list_runs,
     put_run,
 )
@@ -32,7 +31,6 @@ __all__ = [
     "get_qrels",
     "get_run",
     "get_run_rows",
-    "get_run_rows_for_queries",
     "get_topics",
     "list_collections",
     "list_runs",

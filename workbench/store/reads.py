@@ -96,8 +96,7 @@ def query_run_rows(store: Store, collection: str, names: Sequence[str], query_id
             arrow(
                 con,
                 """
-                SELECT ? AS run, query_id, doc_id, score, rank,
-                       row_number() OVER (ORDER BY score DESC, doc_id DESC) AS position
+                SELECT ? AS run, query_id, doc_id, score, rank, CAST(position AS BIGINT) AS position
                 FROM run_rows WHERE run_hash = ? AND query_id = ?
                 ORDER BY position
                 """,

@@ -250,29 +250,6 @@ def get_run_rows(store: Store, collection: str, name: str, columns: tuple[str, .
         return arrow(con, f"SELECT {', '.join(columns)} FROM run_rows WHERE run_hash = ?", [info.run_hash])
 
 
-def get_run_rows_for_queries(
-    store: Store, collection: str, names: list[str], query_ids: list[str], top: int | None = None
-) -> pa.Table:
-    """Rows of several runs for a few queries, in trec_eval order with a `position` column (drill-down)."""
-    with store.reader() as con:
-        hashes = [_get_run(con, collection, n).run_hash for n in names]
-        return arrow(
-            con,
-            """
-            WITH r AS (
-                SELECT runs.name AS run, rr.query_id, rr.doc_id, rr.score, rr.rank,
-                       row_number() OVER (PARTITION BY runs.name, rr.query_id
-                                          ORDER BY rr.score DESC, rr.doc_id DESC) AS position
-                FROM run_rows rr JOIN runs ON runs.run_hash = rr.run_hash
-                WHERE runs.collection = ? AND list_contains(?, runs.name)
-                  AND list_contains(?, rr.run_hash) AND list_contains(?, rr.query_id)
-            )
-            SELECT * FROM r WHERE ? IS NULL OR position <= ? ORDER BY run, query_id, position
-            """,
-            [collection, names, hashes, query_ids, top, top],
-        )
-
-
 def delete_run(store: Store, collection: str, name: str) -> None:
     with store.writer() as con:
         _get_run(con, collection, name)
