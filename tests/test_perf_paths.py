@@ -168,3 +168,29 @@ def test_positions_of_runs_in_any_layout(cli, db, tmp_path):
         key = [("query_id", "ascending"), ("score", "descending"), ("doc_id", "descending")]
         _, ranks = trec_ranks(rows.select(["query_id", "doc_id", "score"]))
         assert rows.sort_by(key).column("position").to_pylist() == ranks.tolist(), name
+
+
+def test_stored_runs_score_from_their_positions_as_from_their_rows(dl20_store):
+    """`evaluate` scores a stored run from its judged rows' stored positions (joined in SQL, cut at the deepest
+    cutoff): the same per-query values as scoring all its rows, on every DL 2020 run."""
+    import numpy as np
+
+    from workbench.scoring import evaluate, evaluate_ranked, ranked_plan
+    from workbench.store import Store, get_qrels, get_run_rows, list_runs
+    from workbench.store.reads import judged_ranks
+
+    store = Store(dl20_store)
+    qrels = get_qrels(store, "dl20")
+    whole = ["nDCG@10", "AP", "AP(rel=2)", "RR(rel=2)@10", "R@1000", "nDCG", "Judged@10", "NumRet", "NumRelRet"]
+    cut = ["P@20", "nDCG@5", "R(rel=2)@100", "Success@3", "Judged@10"]
+    for info in list_runs(store, "dl20"):
+        rows = get_run_rows(store, "dl20", info.name, ("query_id", "doc_id", "score"))
+        for measures in (whole, cut):
+            plan = ranked_plan(measures)
+            judged, n_ret = judged_ranks(store, "dl20", info.run_hash, plan.max_rank, plan.n_ret)
+            if plan.max_rank is not None:
+                assert judged["rank"].to_numpy().max() <= plan.max_rank
+            got = evaluate_ranked(judged, n_ret, qrels, measures)
+            ref = evaluate(rows, qrels, measures)
+            assert got["query_id"].equals(ref["query_id"]) and got["measure"].equals(ref["measure"])
+            assert np.abs(got["value"].to_numpy() - ref["value"].to_numpy()).max() < 1e-12, (info.name, measures)

@@ -222,6 +222,57 @@ def test_fast_equals_fallback_on_random_tied_runs(data: tuple[pa.Table, pa.Table
     assert set(a["query_id"].to_pylist()) == set(qrels["query_id"].to_pylist())
 
 
+def _trec_eval_ranked(run: pa.Table, qrels: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Judged rows with their trec_eval rank (score desc, doc_id desc in byte order), as ingest stores them,
+    computed here in plain Python; and the rows per query."""
+    rows = sorted(zip(*(run[c].to_pylist() for c in ("query_id", "doc_id", "score")), strict=True),
+                  key=lambda r: (r[0], -r[2], [-b for b in r[1].encode()] + [1]))
+    grades = {(q, d): g for q, d, g in zip(*(qrels[c].to_pylist() for c in qrels.column_names), strict=True)}
+    judged, seen = [], {}
+    for q, d, _ in rows:
+        seen[q] = seen.get(q, 0) + 1
+        if (q, d) in grades:
+            judged.append((q, seen[q], grades[q, d]))
+    cols = list(zip(*judged, strict=True)) or [[], [], []]
+    return (pa.table({"query_id": pa.array(cols[0], pa.string()), "rank": pa.array(cols[1], pa.int32()),
+                      "relevance": pa.array(cols[2], pa.int64())}),
+            pa.table({"query_id": pa.array(list(seen), pa.string()), "n": pa.array(list(seen.values()), pa.int64())}))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(run_and_qrels())
+def test_scoring_from_stored_ranks_equals_the_reference(data: tuple[pa.Table, pa.Table]) -> None:
+    """evaluate_ranked (what `evaluate` uses for stored runs) equals ir-measures per query, ties included; the
+    rows below the deepest cutoff may be left out."""
+    from workbench.scoring import evaluate_ranked, ranked_plan
+
+    run, qrels = data
+    judged, n_ret = _trec_eval_ranked(run, qrels)
+    ref = fallback.evaluate(run, qrels, FAST_MEASURES)
+    got = evaluate_ranked(judged, n_ret, qrels, FAST_MEASURES)
+    assert got["query_id"].to_pylist() == ref["query_id"].to_pylist()
+    assert got["measure"].to_pylist() == ref["measure"].to_pylist()
+    assert np.abs(got["value"].to_numpy() - ref["value"].to_numpy()).max(initial=0.0) < 1e-12
+    cut = parse_measures(["P@5", "nDCG@3", "RR@10", "Judged@5", "R(rel=2)@3"])
+    plan = ranked_plan(cut)
+    assert (plan.max_rank, plan.n_ret) == (10, True)
+    top = judged.filter(pc.less_equal(judged["rank"], plan.max_rank))
+    got = evaluate_ranked(top, n_ret, qrels, cut)
+    ref = fallback.evaluate(run, qrels, cut)
+    assert np.abs(got["value"].to_numpy() - ref["value"].to_numpy()).max(initial=0.0) < 1e-12
+
+
+def test_ranked_plans() -> None:
+    from workbench.scoring import ranked_plan
+
+    assert ranked_plan(["P@20", "nDCG@10"]) == ranked_plan(["P@20"])
+    assert ranked_plan(["P@20", "nDCG@10"]).max_rank == 20
+    assert ranked_plan(["P@20", "AP"]).max_rank is None  # AP reads every judged row
+    assert not ranked_plan(["P@20", "AP"]).n_ret and ranked_plan(["NumRet"]).n_ret
+    assert ranked_plan(["P@20", "ERR@10"]) is None  # not served by the vectorised path: score all rows
+    assert ranked_plan(["IPrec@0.1"]) is None
+
+
 # --- API -----------------------------------------------------------------------------------------------
 
 

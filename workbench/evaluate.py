@@ -95,7 +95,7 @@ def evaluate_runs(
     on_run: Callable[[str, int, int], None] | None = None,
 ) -> Evaluation:
     """Score the named runs (all of the collection's by default) on the measures, storing per-query values."""
-    from workbench.scoring import SEMANTICS, evaluate, evaluator_id, parse_measure
+    from workbench.scoring import SEMANTICS, evaluator_id, parse_measure
 
     info = get_collection(store, collection)
     measure_names = resolve_measures(store, collection, measures)
@@ -116,11 +116,23 @@ def evaluate_runs(
         todo = [m for m in measure_names if (run.run_hash, m, evaluators[m]) not in done]
         if todo and run.run_hash not in seen_hashes:
             qrels = qrels if qrels is not None else get_qrels(store, collection)
-            rows = get_run_rows(store, collection, name, ("query_id", "doc_id", "score"))
-            values = evaluate(rows, qrels, todo)
+            values = _score_stored_run(store, collection, run.run_hash, name, qrels, todo)
             put_scores(store, run.run_hash, info.qrels_hash, SEMANTICS, values, {m: evaluators[m] for m in todo})
             computed += len(todo)
         seen_hashes.add(run.run_hash)
         if on_run:
             on_run(name, i + 1, len(names))
     return _stored(store, info, measure_names, names, evaluators, SEMANTICS, computed)
+
+
+def _score_stored_run(store: Store, collection: str, run_hash: str, name: str, qrels, measures: list[str]):
+    """Per-query values of a stored run: from its judged rows' stored trec_eval positions when every measure
+    allows (joined in DuckDB, cut at the deepest cutoff), else from all its rows."""
+    from workbench.scoring import evaluate, evaluate_ranked, ranked_plan
+    from workbench.store.reads import judged_ranks
+
+    plan = ranked_plan(measures)
+    if plan is None:
+        return evaluate(get_run_rows(store, collection, name, ("query_id", "doc_id", "score")), qrels, measures)
+    judged, n_ret = judged_ranks(store, collection, run_hash, plan.max_rank, plan.n_ret)
+    return evaluate_ranked(judged, n_ret, qrels, measures)

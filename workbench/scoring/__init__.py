@@ -6,17 +6,28 @@
 No torch/pyserini/streamlit imports here: the CLI and dashboard import scoring on start-up.
 """
 
-from workbench.scoring.evaluator import SEMANTICS, aggregate, evaluate, evaluator_id
+from workbench.scoring.evaluator import (
+    SEMANTICS,
+    RankedPlan,
+    aggregate,
+    evaluate,
+    evaluate_ranked,
+    evaluator_id,
+    ranked_plan,
+)
 from workbench.scoring.measures import default_measures, is_summed, measure_name, parse_measure, parse_measures
 
 __all__ = [
     "SEMANTICS",
+    "RankedPlan",
     "aggregate",
     "default_measures",
     "evaluate",
+    "evaluate_ranked",
     "evaluator_id",
     "is_summed",
     "measure_name",
     "parse_measure",
     "parse_measures",
+    "ranked_plan",
 ]

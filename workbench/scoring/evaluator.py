@@ -7,6 +7,7 @@ query, so which one served a measure only shows up in `evaluator_id`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import ir_measures
 import numpy as np
@@ -18,7 +19,7 @@ from workbench.errors import WorkbenchError
 from workbench.scoring import fallback, fast, iprec
 from workbench.scoring.measures import is_summed, parse_measures
 
-__all__ = ["SEMANTICS", "aggregate", "evaluate", "evaluator_id"]
+__all__ = ["SEMANTICS", "RankedPlan", "aggregate", "evaluate", "evaluate_ranked", "evaluator_id", "ranked_plan"]
 
 SEMANTICS = "trec_eval10(-c,score:f64 desc,doc_id desc)"
 """Ranking and query-set semantics: trec_eval 10.0 with -c (see docs/design.md, Semantics)."""
@@ -68,6 +69,10 @@ def _normalise(run: pa.Table, qrels: pa.Table, group: str | None) -> tuple[pa.Ta
             raise WorkbenchError(f"run has missing {name} values")
     if run_n.num_rows and pc.any(pc.is_nan(run_n["score"])).as_py():
         raise WorkbenchError("run has NaN scores; trec_eval cannot order them")
+    return run_n, _normalise_qrels(qrels)
+
+
+def _normalise_qrels(qrels: pa.Table) -> pa.Table:
     qrels_n = pa.table(
         {
             "query_id": _as(_column(qrels, "query_id", "qrels"), pa.string(), "qrels query_id"),
@@ -83,7 +88,7 @@ def _normalise(run: pa.Table, qrels: pa.Table, group: str | None) -> tuple[pa.Ta
             raise WorkbenchError(
                 f"qrels judge {qrels_n.num_rows - pairs} (query_id, doc_id) pair(s) twice; trec_eval refuses this"
             )
-    return run_n, qrels_n
+    return qrels_n
 
 
 def evaluate(
@@ -122,6 +127,38 @@ def evaluate(
     keys = ([(group, "ascending")] if group else []) + [("query_id", "ascending"), ("_m", "ascending")]
     order = pc.sort_indices(table.append_column("_m", mpos), sort_keys=keys)
     return table.take(order)
+
+
+@dataclass(frozen=True)
+class RankedPlan:
+    """What `evaluate_ranked` needs read from a stored run: judged rows down to `max_rank` (None: all of them),
+    and the rows retrieved per query when `n_ret`."""
+
+    max_rank: int | None
+    n_ret: bool
+
+
+def ranked_plan(measures: Sequence[Measure | str]) -> RankedPlan | None:
+    """How to score `measures` from stored trec_eval positions; None when one of them needs the whole run."""
+    ms = parse_measures(measures)
+    if not all(fast.supports(m) for m in ms):
+        return None
+    return RankedPlan(fast.max_rank(ms), fast.needs_n_ret(ms))
+
+
+def evaluate_ranked(
+    judged: pa.Table, n_ret: pa.Table | None, qrels: pa.Table, measures: Sequence[Measure | str]
+) -> pa.Table:
+    """`evaluate` of a stored run from its judged rows' trec_eval positions (query_id, rank, relevance).
+
+    The store keeps each row's trec_eval position, so scoring a stored run needs only its judged rows (down to
+    the deepest cutoff), joined in SQL: no 7M-row read, layout or tie-break. Only for measures `ranked_plan`
+    accepts; same values and output as `evaluate` (tested per query).
+    """
+    ms = list(dict.fromkeys(parse_measures(measures)))
+    if ranked_plan(ms) is None:
+        raise WorkbenchError(f"not every measure of {[str(m) for m in ms]} can be scored from stored ranks")
+    return fast.evaluate_ranked(judged, n_ret, _normalise_qrels(qrels), ms)
 
 
 def aggregate(scores: pa.Table, *, group: str | None = None) -> dict:

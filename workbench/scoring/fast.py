@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from ir_measures.measures import Measure
 from ir_measures.providers.base import NOT_PROVIDED
 
-__all__ = ["FAST_VERSION", "evaluate", "supports"]
+__all__ = ["FAST_VERSION", "evaluate", "evaluate_ranked", "max_rank", "needs_n_ret", "supports"]
 
 FAST_VERSION = "0.1"
 
@@ -352,7 +352,57 @@ def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, gro
     judged_pos = joined["pos"].to_numpy().astype(np.int64)
     judged_grade = joined["relevance"].to_numpy()
     ranked = _rank_judged(lay, judged_pos, judged_grade, n_seg)
+    return _score(ranked, queries, qrels, specs, measures, gvalues, group)
 
+
+def evaluate_ranked(judged: pa.Table, n_ret: pa.Table | None, qrels: pa.Table, measures: Sequence[Measure]) -> pa.Table:
+    """`evaluate` for a run whose trec_eval ranks are known (stored at ingest): no layout, no tie-break sort.
+
+    `judged` holds the run's judged rows (query_id, rank, relevance), `rank` being the 1-based trec_eval position
+    in its query; rows ranked below `max_rank(measures)` may be left out. `n_ret` (query_id, n: rows retrieved)
+    is needed only when `needs_n_ret(measures)`. Output as `evaluate`'s.
+    """
+    specs = [_spec(m) for m in measures]
+    if any(s is None for s in specs):
+        bad = [str(m) for m, s in zip(measures, specs, strict=True) if s is None]
+        raise ValueError(f"fast scoring does not support {bad}")
+    if n_ret is None and needs_n_ret(measures):
+        raise ValueError("these measures need the number of rows retrieved per query (n_ret)")
+    queries = _unique_sorted(qrels["query_id"])
+    n_q = len(queries)
+    seg = _codes(judged["query_id"], queries)
+    keep = np.flatnonzero(seg >= 0)
+    seg = seg[keep]
+    rank = judged["rank"].to_numpy().astype(np.int64)[keep]
+    grade = judged["relevance"].to_numpy().astype(np.int64)[keep]
+    order = np.lexsort((rank, seg))
+    counts = np.zeros(n_q, dtype=np.int64)
+    if n_ret is not None:
+        nseg = _codes(n_ret["query_id"], queries)
+        hit = nseg >= 0
+        counts[nseg[hit]] = n_ret["n"].to_numpy().astype(np.int64)[hit]
+    ranked = _Ranked(seg[order], rank[order], grade[order], counts)
+    return _score(ranked, queries, qrels, specs, measures, None, None)
+
+
+def max_rank(measures: Sequence[Measure]) -> int | None:
+    """The deepest rank any of `measures` looks at; None when one of them reads the whole ranking."""
+    cutoffs = [s.cutoff for s in map(_spec, measures) if s is not None]
+    deepest = max(cutoffs, default=_INF)
+    return None if deepest == _INF or any(s is None for s in map(_spec, measures)) else deepest
+
+
+def needs_n_ret(measures: Sequence[Measure]) -> bool:
+    """True when a measure counts retrieved rows beyond the judged ones (Judged@k, NumRet)."""
+    return any(s is not None and s.kind in ("judged", "numret") for s in map(_spec, measures))
+
+
+def _score(ranked: _Ranked, queries: pa.Array, qrels: pa.Table, specs: Sequence[_Spec | None],
+           measures: Sequence[Measure], gvalues: pa.Array | None, group: str | None) -> pa.Table:
+    """The measures' per-query values from the judged rows' ranks, in `evaluate`'s output layout."""
+    n_q = len(queries)
+    n_g = 1 if gvalues is None else len(gvalues)
+    n_seg = n_g * n_q
     q_codes = _codes(qrels["query_id"], queries)
     q_grade = qrels["relevance"].to_numpy().astype(np.int64, copy=False)
     num_rel, ideal = _qrels_stats(q_codes, q_grade, n_q, [s for s in specs if s is not None])

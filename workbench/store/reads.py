@@ -84,6 +84,7 @@ def top_run_rows(store: Store, collection: str, name: str, k: int) -> pa.Table:
         return arrow(con, "SELECT query_id, doc_id, score, rank, position FROM run_rows "
                           "WHERE run_hash = ? AND position <= ?", [info.run_hash, int(k)])
 
+
 def query_run_rows(store: Store, collection: str, names: Sequence[str], query_id: str) -> pa.Table:
     """One query's rows of a few runs in trec_eval order with a 1-based `position` (the drill-down view).
 
@@ -105,3 +106,27 @@ def query_run_rows(store: Store, collection: str, names: Sequence[str], query_id
             for name, run_hash in hashes.items()
         ]
     return pa.concat_tables(parts)
+
+
+def judged_ranks(store: Store, collection: str, run_hash: str, max_rank: int | None,
+                 n_ret: bool) -> tuple[pa.Table, pa.Table | None]:
+    """A stored run's judged rows as (query_id, rank, relevance) and, when `n_ret`, its rows per query (query_id, n).
+
+    `rank` is the trec_eval position stored at ingest; rows below `max_rank` (None: none) are left out. The join
+    with the collection's qrels runs in DuckDB, so rescoring a 7M-row run reads a few hundred thousand rows back.
+    """
+    with store.reader() as con:
+        judged = arrow(
+            con,
+            """
+            SELECT r.query_id, r.position AS rank, q.relevance
+            FROM run_rows r JOIN qrels q ON q.query_id = r.query_id AND q.doc_id = r.doc_id
+            WHERE r.run_hash = ? AND q.collection = ? AND (?::INTEGER IS NULL OR r.position <= ?::INTEGER)
+            """,
+            [run_hash, collection, max_rank, max_rank],
+        )
+        counts = None
+        if n_ret:
+            counts = arrow(con, "SELECT query_id, count(*) AS n FROM run_rows WHERE run_hash = ? GROUP BY query_id",
+                           [run_hash])
+    return judged, counts
