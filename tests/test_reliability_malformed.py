@@ -344,3 +344,33 @@ def test_unknown_qids_are_a_stored_warning_not_an_error(base, cli, db, tmp_path)
     # and scoring ignores them (trec_eval semantics): 5 judged queries scored
     ev = cli("evaluate", "-c", "base", "-m", "nDCG@10", "--runs", "extra", "--per-query").out
     assert "9001" not in ev and "101" in ev
+
+
+def test_a_batch_stores_the_files_before_a_refused_one_as_one_at_a_time_would(base, cli, db, tmp_path):
+    """Small files share one transaction; when the store refuses one of them (a name taken by other bytes), the
+    batch is stored file by file instead: the ones before it are kept with their scores, it and the rest are not
+    (or are, with --keep-going: those used to be dropped unreported), and the run it collided with is untouched."""
+    from workbench.store import Store, get_run_rows
+
+    base_db, _ = base
+    shutil.copyfile(base_db, db)
+    before = get_run_rows(Store(db), "base", "bm25")
+    (tmp_path / "x").mkdir()
+    files = {name: tmp_path / f"{name}.trec" for name in ("first", "bm25", "last")}
+    for i, (name, path) in enumerate(files.items()):
+        path.write_text(run_lines(["101", "102"], 5, name, i))
+    res = cli("ingest", "-c", "base", *files.values(), "--measures", "P@5")
+    assert res.code == 2 and "run 'bm25' already exists" in res.err
+    assert [r["name"] for r in cli("runs", "list", "-c", "base", "--json").json()] == ["bm25", "dense", "first"]
+    assert get_run_rows(Store(db), "base", "bm25").equals(before)
+    again = cli("evaluate", "-c", "base", "-m", "P@5", "--runs", "first")  # scored in the ingest's transaction
+    assert "scored now: 0 " in again.out + again.err
+
+    twin = tmp_path / "x" / "last.trec"  # same run name as files["last"], other bytes
+    twin.write_text(run_lines(["101"], 3, "twin", 9))
+    res = cli("ingest", "-c", "base", files["last"], twin, files["bm25"], "--keep-going")
+    assert res.code == 2
+    assert [ln.split(":")[0] for ln in res.err.splitlines() if ln.startswith("refused")] == [
+        f"refused {twin}", f"refused {files['bm25']}"]
+    runs = {r["name"]: r for r in cli("runs", "list", "-c", "base", "--json").json()}
+    assert sorted(runs) == ["bm25", "dense", "first", "last"] and runs["last"]["n_rows"] == 10

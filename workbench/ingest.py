@@ -80,7 +80,7 @@ class _Pending:
     path: Path
     info: RunInfo
     table: str  # temp table in the session's connection
-    positions: object  # pa.Table (i, position): trec_eval positions of the temp table's rows i (see put_run_from)
+    positions: object  # pa.Table (i, position): trec_eval positions of the temp table's rows i (see put_runs_from)
     every_row: bool  # positions lists every row; else only those not at their place in their query's block
     replace: bool
     scores: Future | None  # per-query values of the requested measures, computed while the rows are stored
@@ -89,12 +89,12 @@ class _Pending:
 class _Session:
     """One ingest command: a private DuckDB connection to parse into, the collection's qrels and runs read once."""
 
-    def __init__(self, store: Store, collection: str, measures: Sequence[str] | None) -> None:
+    def __init__(self, store: Store, collection: str, measures: Sequence[str] | None, keep_going: bool) -> None:
         import duckdb
 
         from workbench.store.runs import ingest_context
 
-        self.store, self.collection = store, collection
+        self.store, self.collection, self.keep_going = store, collection, keep_going
         self.cinfo, self.qrels, self.runs = ingest_context(store, collection)
         self.con = duckdb.connect()
         self.con.execute("SET enable_progress_bar = false")
@@ -188,52 +188,83 @@ class _Session:
         return sum(p.info.n_rows for p in self.pending)
 
     def flush(self, report: Callable[[Path, IngestResult | WorkbenchError], None]) -> None:
-        """Store the pending runs, each in its own transaction; stops at the first refused one (reported)."""
-        from workbench.scoring import SEMANTICS
-        from workbench.store.runs import attached, put_run_from
-        from workbench.store.scores import insert_scores, scored_keys_in
+        """Store the pending runs, all in one transaction when none is refused; else each in its own, stopping
+        at the first refused one (reported) unless `keep_going`, as one file at a time would."""
+        from workbench.store.runs import attached
 
         pending, self.pending = self.pending, []
         if not pending:
             return
         try:
             with attached(self.store, self.con):
-                for i, item in enumerate(pending):
-                    values: dict = {}
-
-                    def with_scores(con, stored: RunInfo, item=item, values=values) -> None:
-                        if item.scores is None:
-                            return
-                        per_query = item.scores.result()
-                        done = scored_keys_in(con, [stored.run_hash], self.cinfo.qrels_hash, SEMANTICS)
-                        todo = {m: e for m, e in self.evaluators.items() if (stored.run_hash, m, e) not in done}
-                        if todo:
-                            import pyarrow as pa
-                            import pyarrow.compute as pc
-
-                            keep = pc.is_in(per_query["measure"], value_set=pa.array(list(todo)))
-                            insert_scores(con, stored.run_hash, self.cinfo.qrels_hash, SEMANTICS,
-                                          per_query.filter(keep), todo)
-                        values["per_query"] = per_query
-
-                    try:
-                        stored, status = put_run_from(self.con, item.info, item.table, item.positions,
-                                                      every_row=item.every_row,
-                                                      replace=item.replace, before_commit=with_scores)
-                    except WorkbenchError as exc:
-                        report(item.path, exc)
-                        for rest in pending[i + 1:]:
-                            self.drop(rest.table)
-                            if rest.scores is not None:
-                                rest.scores.cancel()
+                try:
+                    if len(pending) > 1 and self._store(pending, report, together=True):
                         return
-                    finally:
+                    self._store(pending, report, together=False)
+                finally:
+                    for item in pending:
                         self.drop(item.table)
-                    self.runs[stored.name] = stored
-                    report(item.path, IngestResult(stored, status, self.aggregate(values.get("per_query"))))
         except WorkbenchError as exc:  # the store could not be opened: every pending file is refused
             for item in pending:
                 report(item.path, exc)
+
+    def _store(self, pending: list[_Pending], report, *, together: bool) -> bool:
+        """One transaction for all of `pending` (`together`: False, with nothing written, when one is refused),
+        or one each. Runs are reported once committed."""
+        from workbench.scoring import SEMANTICS
+        from workbench.store.runs import put_runs_from
+
+        batches = [pending] if together else [[item] for item in pending]
+        for i, batch in enumerate(batches):
+            scored: list[tuple[RunInfo, object]] = []
+
+            def with_scores(con, stored: list[RunInfo], batch=batch, scored=scored) -> None:
+                for item, info in zip(batch, stored, strict=True):
+                    if item.scores is not None:
+                        scored.append((info, item.scores.result()))
+                self._insert_scores(con, scored, SEMANTICS)
+
+            try:
+                outcomes = put_runs_from(self.con, [(p.info, p.table, p.positions, p.every_row, p.replace)
+                                                    for p in batch], before_commit=with_scores)
+            except WorkbenchError as exc:
+                if together:
+                    return False
+                report(batch[0].path, exc)
+                if self.keep_going:
+                    continue
+                for rest in pending[i + 1:]:
+                    if rest.scores is not None:
+                        rest.scores.cancel()
+                return True
+            values = {info.name: per_query for info, per_query in scored}
+            for item, (stored, status) in zip(batch, outcomes, strict=True):
+                self.runs[stored.name] = stored
+                report(item.path, IngestResult(stored, status, self.aggregate(values.get(stored.name))))
+        return True
+
+    def _insert_scores(self, con, scored: list[tuple[RunInfo, object]], semantics: str) -> None:
+        """The per-query values of the freshly stored runs, for the (run, measure) pairs the store lacks."""
+        import pyarrow as pa
+
+        from workbench.store.scores import insert_score_sets, scored_keys_in
+
+        if not scored:
+            return
+        hashes = list(dict.fromkeys(info.run_hash for info, _ in scored))
+        done = scored_keys_in(con, hashes, self.cinfo.qrels_hash, semantics)
+        keys, parts = [], []
+        for info, per_query in scored:
+            todo = [(info.run_hash, m, e) for m, e in self.evaluators.items() if (info.run_hash, m, e) not in done]
+            done.update(todo)  # a second name for the same bytes stores nothing twice
+            if todo:
+                keys += todo
+                parts.append(per_query.append_column(
+                    "run_hash", pa.array([info.run_hash] * per_query.num_rows, pa.string())))
+        if keys:
+            run_hash, measure, evaluator = (list(col) for col in zip(*keys, strict=True))
+            key_table = pa.table({"run_hash": run_hash, "measure": measure, "evaluator": evaluator})
+            insert_score_sets(con, self.cinfo.qrels_hash, semantics, pa.concat_tables(parts), key_table)
 
 
 def _precheck(path: Path, name: str | None, kind: str | None, depth: int | None) -> str:
@@ -298,7 +329,7 @@ def ingest_runs(
             try:
                 if session is None:
                     _precheck(path, options.get("name"), options.get("kind"), options.get("depth"))
-                    session = _Session(store, collection, measures)
+                    session = _Session(store, collection, measures, keep_going)
                 prepared = session.prepare(path, **options)
             except WorkbenchError as exc:
                 if session is not None:

@@ -150,45 +150,49 @@ def attached(store: Store, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         con.execute(f"DETACH {_ALIAS}")
 
 
-def put_run_from(
-    con: duckdb.DuckDBPyConnection, info: RunInfo, source_table: str, positions: pa.Table, *, every_row: bool,
-    replace: bool = False, before_commit=None,
-) -> tuple[RunInfo, str]:
-    """put_run inside `attached(...)`: rows copied from temp table `source_table` (query_id, doc_id, score,
-    rank, in file order) with their trec_eval positions, in one transaction together with whatever
-    `before_commit(con, status)` writes (ingest's scores).
+def put_runs_from(
+    con: duckdb.DuckDBPyConnection, runs: list[tuple[RunInfo, str, pa.Table, bool, bool]], *, before_commit=None,
+) -> list[tuple[RunInfo, str]]:
+    """put_run inside `attached(...)` for several runs in one transaction, with whatever
+    `before_commit(con, stored infos)` writes (ingest's scores); all or nothing.
 
-    `positions` (i, position) gives the position of temp-table row i: of every row when `every_row`; else only
-    of rows not at their place in their query's contiguous block of rows, the others' being that place (row id
-    minus the query's first row id, plus one). Copying DuckDB's own parsed columns keeps the insert a direct
-    write to the store file; a join on 7M row ids, or inserting from Arrow, costs a second or more.
+    Each run is (info, source_table, positions, every_row, replace): its rows are copied from temp table
+    `source_table` (query_id, doc_id, score, rank, in file order) with their trec_eval positions. `positions`
+    (i, position) gives the position of temp-table row i: of every row when `every_row`; else only of rows not
+    at their place in their query's contiguous block of rows, the others' being that place (row id minus the
+    query's first row id, plus one). Copying DuckDB's own parsed columns keeps the insert a direct write to the
+    store file; a join on 7M row ids, or inserting from Arrow, costs a second or more.
     """
     con.execute("BEGIN TRANSACTION")
     try:
-        def insert_rows() -> None:
-            src = f'temp.main."{source_table}"'
-            con.register("_positions", positions)
-            try:
-                if every_row:
-                    select = (f"SELECT ?, t.query_id, t.doc_id, t.score, CAST(t.rank AS BIGINT), p.position "
-                              f"FROM {src} t JOIN _positions p ON p.i = t.rowid")
-                else:
-                    first = f"(SELECT query_id, min(rowid) AS first FROM {src} GROUP BY query_id)"
-                    select = (f"SELECT ?, t.query_id, t.doc_id, t.score, CAST(t.rank AS BIGINT), "
-                              f"coalesce(p.position, CAST(t.rowid - b.first + 1 AS INTEGER)) "
-                              f"FROM {src} t JOIN {first} b USING (query_id) LEFT JOIN _positions p ON p.i = t.rowid")
-                con.execute(f"INSERT INTO run_rows {select}", [info.run_hash])
-            finally:
-                con.unregister("_positions")
-
-        stored, status = _put_run(con, info, insert_rows, replace)
+        outcomes = [_put_run(con, info, lambda info=info, src=src, pos=pos, every=every:
+                             _insert_from(con, info.run_hash, src, pos, every), replace)
+                    for info, src, pos, every, replace in runs]
         if before_commit is not None:
-            before_commit(con, stored)
+            before_commit(con, [stored for stored, _ in outcomes])
     except BaseException:
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
-    return stored, status
+    return outcomes
+
+
+def _insert_from(con: duckdb.DuckDBPyConnection, run_hash: str, source_table: str, positions: pa.Table,
+                 every_row: bool) -> None:
+    src = f'temp.main."{source_table}"'
+    con.register("_positions", positions)
+    try:
+        if every_row:
+            select = (f"SELECT ?, t.query_id, t.doc_id, t.score, CAST(t.rank AS BIGINT), p.position "
+                      f"FROM {src} t JOIN _positions p ON p.i = t.rowid")
+        else:
+            first = f"(SELECT query_id, min(rowid) AS first FROM {src} GROUP BY query_id)"
+            select = (f"SELECT ?, t.query_id, t.doc_id, t.score, CAST(t.rank AS BIGINT), "
+                      f"coalesce(p.position, CAST(t.rowid - b.first + 1 AS INTEGER)) "
+                      f"FROM {src} t JOIN {first} b USING (query_id) LEFT JOIN _positions p ON p.i = t.rowid")
+        con.execute(f"INSERT INTO run_rows {select}", [run_hash])
+    finally:
+        con.unregister("_positions")
 
 
 def ingest_context(store: Store, collection: str) -> tuple:

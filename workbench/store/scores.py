@@ -30,34 +30,38 @@ def insert_scores(
     con, run_hash: str, qrels_hash: str, semantics: str, per_query: pa.Table, evaluators: dict[str, str]
 ) -> None:
     """put_scores inside an open transaction (ingest --measures stores a run and its scores together)."""
+    run = pa.array([run_hash] * per_query.num_rows, pa.string())
+    keys = pa.table({"run_hash": [run_hash] * len(evaluators), "measure": list(evaluators),
+                     "evaluator": list(evaluators.values())})
+    insert_score_sets(con, qrels_hash, semantics, per_query.append_column("run_hash", run), keys)
+
+
+def insert_score_sets(con, qrels_hash: str, semantics: str, per_query: pa.Table, keys: pa.Table) -> None:
+    """Store several runs' per-query values (run_hash, query_id, measure, value) in three statements, replacing
+    the score sets named by `keys` (run_hash, measure, evaluator): a batch of small runs pays once, not per run."""
     con.register("_scores", per_query)
-    con.register("_evaluators", pa.table({"measure": list(evaluators), "evaluator": list(evaluators.values())}))
+    con.register("_keys", keys)
     try:
-        for measure, evaluator in evaluators.items():
+        for table in ("scores", "score_sets"):
             con.execute(
-                "DELETE FROM scores WHERE run_hash = ? AND qrels_hash = ? AND measure = ? AND semantics = ? "
-                "AND evaluator = ?",
-                [run_hash, qrels_hash, measure, semantics, evaluator],
-            )
-            con.execute(
-                "DELETE FROM score_sets WHERE run_hash = ? AND qrels_hash = ? AND measure = ? "
-                "AND semantics = ? AND evaluator = ?",
-                [run_hash, qrels_hash, measure, semantics, evaluator],
+                f"DELETE FROM {table} t USING _keys k WHERE t.run_hash = k.run_hash AND t.measure = k.measure "
+                "AND t.evaluator = k.evaluator AND t.qrels_hash = ? AND t.semantics = ?",
+                [qrels_hash, semantics],
             )
         con.execute(
-            "INSERT INTO scores SELECT ?, ?, s.measure, ?, e.evaluator, s.query_id, s.value "
-            "FROM _scores s JOIN _evaluators e USING (measure)",
-            [run_hash, qrels_hash, semantics],
+            "INSERT INTO scores SELECT k.run_hash, ?, k.measure, ?, k.evaluator, s.query_id, s.value "
+            "FROM _scores s JOIN _keys k USING (run_hash, measure)",
+            [qrels_hash, semantics],
         )
         con.execute(
             "INSERT INTO score_sets (run_hash, qrels_hash, measure, semantics, evaluator, n_queries, mean, total) "
-            "SELECT ?, ?, e.measure, ?, e.evaluator, count(s.query_id), avg(s.value), sum(s.value) "
-            "FROM _evaluators e LEFT JOIN _scores s USING (measure) GROUP BY e.measure, e.evaluator",
-            [run_hash, qrels_hash, semantics],
+            "SELECT k.run_hash, ?, k.measure, ?, k.evaluator, count(s.query_id), avg(s.value), sum(s.value) "
+            "FROM _keys k LEFT JOIN _scores s USING (run_hash, measure) GROUP BY k.run_hash, k.measure, k.evaluator",
+            [qrels_hash, semantics],
         )
     finally:
         con.unregister("_scores")
-        con.unregister("_evaluators")
+        con.unregister("_keys")
 
 
 def scored_keys_in(con, run_hashes: list[str], qrels_hash: str, semantics: str) -> set[tuple[str, str, str]]:
