@@ -1,17 +1,19 @@
 """Cached reads and library calls for the dashboard.
 
 Every function takes `(db, token, ...)`: `db` is the store path and `token` its `Store.version_token()`, so a
-write by anyone (the CLI, another tab) changes the key and the next rerun reads fresh data. Each call opens the
-store's short-lived connections (which retry on lock) and holds nothing across reruns. No analysis happens
-here: these are thin wrappers over workbench.store / evaluate / leaderboard / analysis / retrieval.
+write by anyone (the CLI, another tab) changes the key and the next rerun reads fresh data. Each call opens one
+short-lived read-only connection for all its reads (it retries on lock) and holds nothing across reruns. No
+analysis happens here: these are thin wrappers over workbench.store / evaluate / leaderboard / analysis / retrieval.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -23,6 +25,7 @@ from workbench.model import RunInfo
 from workbench.store import CollectionInfo, Store
 
 Token = tuple[float, int]
+T = TypeVar("T")
 LOCK_TIMEOUT = float(os.environ.get("WORKBENCH_APP_LOCK_TIMEOUT", "30"))
 """A page waits at most this long for the CLI to release the store before showing an error."""
 
@@ -36,8 +39,20 @@ def token_for(db: str) -> Token:
     return Store(db).version_token()
 
 
+def _one_connection(read: Callable[..., T]) -> Callable[..., T]:
+    """A cached read whose store reads (nested cached reads included) share one connection (Store.reading)."""
+
+    @functools.wraps(read)
+    def wrapper(db: str, *args, **kwargs) -> T:
+        with store_for(db).reading():
+            return read(db, *args, **kwargs)
+
+    return wrapper
+
+
 # ----------------------------------------------------------------------------------------------- catalogue
 @st.cache_data(show_spinner=False, max_entries=32)
+@_one_connection
 def collections(db: str, token: Token) -> list[CollectionInfo]:
     from workbench.store import list_collections
 
@@ -45,6 +60,7 @@ def collections(db: str, token: Token) -> list[CollectionInfo]:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+@_one_connection
 def runs(db: str, token: Token, collection: str) -> list[RunInfo]:
     from workbench.store import list_runs
 
@@ -52,6 +68,7 @@ def runs(db: str, token: Token, collection: str) -> list[RunInfo]:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+@_one_connection
 def measures(db: str, token: Token, collection: str) -> list[str]:
     """Measures scored for at least one run of the collection (against its current qrels)."""
     from workbench.store import scored_measures
@@ -60,6 +77,7 @@ def measures(db: str, token: Token, collection: str) -> list[str]:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+@_one_connection
 def default_measures(db: str, token: Token, collection: str) -> list[str]:
     from workbench.evaluate import resolve_measures
 
@@ -68,6 +86,7 @@ def default_measures(db: str, token: Token, collection: str) -> list[str]:
 
 # ----------------------------------------------------------------------------------------------- scores
 @st.cache_data(show_spinner=False, max_entries=64)
+@_one_connection
 def evaluation(db: str, token: Token, collection: str, measures: tuple[str, ...],
                runs: tuple[str, ...] | None = None) -> Evaluation:
     """Stored per-query scores (`load_evaluation`: read-only, current evaluators only).
@@ -88,6 +107,7 @@ def _complete(have: pd.Series, n: int) -> tuple[str, ...]:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+@_one_connection
 def aggregates(db: str, token: Token, collection: str, measures: tuple[str, ...],
                runs: tuple[str, ...] | None = None) -> pd.DataFrame:
     """run, measure, value, n_queries of the runs scored on every measure, aggregated in DuckDB.
@@ -132,6 +152,7 @@ def test_size(db: str, token: Token, collection: str, measures: tuple[str, ...])
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
+@_one_connection
 def leaderboard(db: str, token: Token, collection: str, measures: tuple[str, ...], runs: tuple[str, ...] | None,
                 baselines: tuple[str, ...], test: str, correction: str, alpha: float, n_resamples: int,
                 show_ci: bool) -> Leaderboard:
@@ -167,6 +188,7 @@ class _Aggregated(Evaluation):
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
+@_one_connection
 def mean_intervals(db: str, token: Token, collection: str, measure: str, runs: tuple[str, ...],
                    n_resamples: int = 1000, confidence: float = 0.95) -> pd.DataFrame:
     """run, mean, ci_low, ci_high: percentile bootstrap CI of each run's mean (shared resamples)."""
@@ -189,6 +211,7 @@ def mean_intervals(db: str, token: Token, collection: str, measure: str, runs: t
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+@_one_connection
 def pair(db: str, token: Token, collection: str, a: str, b: str, measure: str, tie_tolerance: float = 0.0,
          top_n: int = 10):
     from workbench.analysis.compare import compare_pair
@@ -198,6 +221,7 @@ def pair(db: str, token: Token, collection: str, a: str, b: str, measure: str, t
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
+@_one_connection
 def matrix(db: str, token: Token, collection: str, runs: tuple[str, ...], measure: str, tie_tolerance: float = 0.0):
     from workbench.analysis.compare import win_matrix
 
@@ -207,6 +231,7 @@ def matrix(db: str, token: Token, collection: str, runs: tuple[str, ...], measur
 
 # ----------------------------------------------------------------------------------------------- queries
 @st.cache_data(show_spinner=False, max_entries=16)
+@_one_connection
 def topics(db: str, token: Token, collection: str) -> pd.DataFrame:
     from workbench.store import get_topics
 
@@ -214,6 +239,7 @@ def topics(db: str, token: Token, collection: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
+@_one_connection
 def qrels(db: str, token: Token, collection: str) -> pd.DataFrame:
     from workbench.store import get_qrels
 
@@ -221,6 +247,7 @@ def qrels(db: str, token: Token, collection: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+@_one_connection
 def query_rows(db: str, token: Token, collection: str, runs: tuple[str, ...], query_id: str) -> pd.DataFrame:
     """All rows of a few runs for one query, in trec_eval order (`position`)."""
     from workbench.store import query_run_rows
@@ -229,6 +256,7 @@ def query_rows(db: str, token: Token, collection: str, runs: tuple[str, ...], qu
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
+@_one_connection
 def documents(db: str, token: Token, collection: str, doc_ids: tuple[str, ...]) -> pd.DataFrame:
     from workbench.store import get_documents
 
@@ -237,6 +265,7 @@ def documents(db: str, token: Token, collection: str, doc_ids: tuple[str, ...]) 
 
 # ----------------------------------------------------------------------------------------------- run rows
 @st.cache_data(show_spinner=False, max_entries=8)
+@_one_connection
 def run_rows(db: str, token: Token, collection: str, name: str, k: int | None = None) -> pa.Table:
     """A run cut at its first k documents per query (trec_eval order, cut in DuckDB); the whole run if k is None."""
     from workbench.store import get_run_rows, top_run_rows
@@ -248,6 +277,7 @@ def run_rows(db: str, token: Token, collection: str, name: str, k: int | None = 
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
+@_one_connection
 def qrels_table(db: str, token: Token, collection: str) -> pa.Table:
     from workbench.store import get_qrels
 
@@ -271,6 +301,7 @@ def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: in
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+@_one_connection
 def depth_study(db: str, token: Token, collection: str, reranked: str, measures: tuple[str, ...],
                 observed: tuple[str, ...], judged_k: int = 10, n_boot: int = 1000):
     """`workbench.analyse.depth_study` (what `workbench depth` prints) and the Judged@k summary, over one F-R
@@ -303,6 +334,7 @@ def depth_study(db: str, token: Token, collection: str, reranked: str, measures:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+@_one_connection
 def cutoff_curves(db: str, token: Token, collection: str, runs: tuple[str, ...], family: str,
                   cutoffs: tuple[int, ...], rel: int | None) -> pd.DataFrame:
     """run, cutoff, measure, mean: `cutoff_curve` of each run, read only max(cutoffs) deep."""
@@ -316,6 +348,7 @@ def cutoff_curves(db: str, token: Token, collection: str, runs: tuple[str, ...],
 
 # ----------------------------------------------------------------------------------------------- fusion
 @st.cache_data(show_spinner=False, max_entries=16)
+@_one_connection
 def fused(db: str, token: Token, collection: str, inputs: tuple[str, ...], params: tuple[tuple[str, object], ...],
           measures: tuple[str, ...]) -> tuple[pa.Table, pd.DataFrame]:
     """The fused run and its per-query scores (`run`="fused") on `measures`, computed in memory (not stored).
