@@ -194,3 +194,40 @@ def test_stored_runs_score_from_their_positions_as_from_their_rows(dl20_store):
             ref = evaluate(rows, qrels, measures)
             assert got["query_id"].equals(ref["query_id"]) and got["measure"].equals(ref["measure"])
             assert np.abs(got["value"].to_numpy() - ref["value"].to_numpy()).max() < 1e-12, (info.name, measures)
+
+
+def test_stored_cutoff_curves_equal_the_curves_of_the_whole_runs(dl20_store):
+    """The depth page's metric-at-cutoff curves come from stored positions: the same means as cutoff_curve
+    over each run's rows, for every family and a relevance threshold."""
+    from workbench.analyse import stored_cutoff_curve
+    from workbench.analysis import cutoff_curve
+    from workbench.store import Store, get_qrels, get_run_rows
+
+    store = Store(dl20_store)
+    qrels = get_qrels(store, "dl20")
+    for run in ("bm25", "bm25__rankvicuna-7b@100"):
+        rows = get_run_rows(store, "dl20", run)
+        for family, rel in (("nDCG", None), ("R", 2), ("P", 1)):
+            got = stored_cutoff_curve(store, "dl20", run, family, [1, 3, 10, 100, 1000], rel)
+            ref = cutoff_curve(rows, qrels, family, [1, 3, 10, 100, 1000], rel=rel)
+            assert got.measures == ref.measures and got.cutoffs == ref.cutoffs == (1, 3, 10, 100, 1000)
+            assert got.n_queries == ref.n_queries == 54
+            assert got.mean == pytest.approx(ref.mean, abs=1e-12)
+
+
+def test_stored_runs_fuse_where_they_lie_as_read_into_python(dl20_store):
+    """fuse_stored (the fusion lab's path: DuckDB over the stored rows, cut by stored position) gives the run
+    fuse() gives on the same runs read whole, for each method."""
+    from workbench.analyse import fuse_stored
+    from workbench.retrieval.fuse import fuse
+    from workbench.store import Store, get_run_rows
+
+    store = Store(dl20_store)
+    names = ["bm25", "bm25__rankvicuna-7b@100", "bm25__rankvicuna-7b@20"]
+    rows = [get_run_rows(store, "dl20", n) for n in names]
+    for options in ({"method": "rrf", "k": 60, "depth": 100}, {"method": "combmnz", "norm": "minmax", "depth": 50},
+                    {"method": "combsum", "norm": "zscore", "weights": [1.0, 0.5, 0.25], "depth": None, "hits": 30}):
+        got = fuse_stored(store, "dl20", names, **options)
+        want = fuse(rows, names=names, **options)
+        assert got.run.equals(want.run), options
+        assert got.params == want.params

@@ -178,8 +178,35 @@ def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Seq
         hits = (phantom_hits(first, rer, qrels, k=phantom_k, depth=curve.k_max, pair=p) if curve.k_max > 0
                 else pd.DataFrame())
     scores = curve.scores_frame()
-    others = sorted(set(scores["run"]) - {"derived@0"})
+    others = sorted(set(scores["run"].unique()) - {"derived@0"})
     # the study reports p-values beside the curve's own CIs: the deltas' bootstrap CIs would go unused
     sig = significance_table(scores, ["derived@0"], others, list(curve.measures), test=test, correction=correction,
                              alpha=alpha, seed=seed, delta_ci=False)
     return DepthStudy(first_stage, reranked, curve, observed_names, sig, hits)
+
+
+def stored_cutoff_curve(store: Store, collection: str, run: str, family: str, cutoffs: Sequence[int],
+                        rel: int | None = None):
+    """`cutoff_curve` of a stored run, scored from its judged rows' stored positions down to max(cutoffs)
+    (joined in DuckDB): the same values, without reading the run's rows."""
+    from workbench.analysis.cutoff import curve_from_scores, cutoff_measures
+    from workbench.scoring import evaluate_ranked
+    from workbench.store.reads import judged_ranks
+
+    measures = cutoff_measures(family, cutoffs, rel)  # type: ignore[arg-type]
+    with store.reading():
+        info = get_run(store, collection, run)
+        judged, _ = judged_ranks(store, collection, info.run_hash, max(cutoffs), n_ret=False)
+        qrels = get_qrels(store, collection)
+    return curve_from_scores(family, rel, measures, evaluate_ranked(judged, None, qrels, measures))  # type: ignore[arg-type]
+
+
+def fuse_stored(store: Store, collection: str, names: Sequence[str], **options):
+    """`retrieval.fuse` of stored runs, computed in DuckDB where their rows lie (each read only `depth` deep
+    by its stored positions): the same fused run, without reading the inputs into Python."""
+    from workbench.retrieval.fuse import fuse_views, result
+    from workbench.store.reads import top_rows_views
+
+    with top_rows_views(store, collection, names, options.get("depth", 1000)) as (con, views):
+        run = fuse_views(con, views, **options)
+    return result(run, list(names), **options)

@@ -53,28 +53,47 @@ def cutoff_curve(
 
     `rel` sets the binary relevance threshold for R and P (e.g. rel=2 for TREC DL passage); nDCG uses grades.
     """
-    if family not in ("nDCG", "R", "P"):
-        raise AnalysisError(f"unknown family {family!r}; choose nDCG, R or P")
-    if rel is not None and family == "nDCG":
-        raise AnalysisError("rel applies to R and P only; nDCG uses the graded judgments")
+    _check_family(family, rel)
     if run.num_rows == 0:
         raise AnalysisError("the run is empty")
     if cutoffs is None:
         depth = int(pc.max(run.group_by("query_id").aggregate([("doc_id", "count")])["doc_id_count"]).as_py())
         cutoffs = [c for c in DEFAULT_CUTOFFS if c <= depth] or [DEFAULT_CUTOFFS[0]]
+    measures = cutoff_measures(family, cutoffs, rel)
+    return curve_from_scores(family, rel, measures, _evaluate(run.select(["query_id", "doc_id", "score"]), qrels,
+                                                             measures))
+
+
+def _check_family(family: str, rel: int | None) -> None:
+    if family not in ("nDCG", "R", "P"):
+        raise AnalysisError(f"unknown family {family!r}; choose nDCG, R or P")
+    if rel is not None and family == "nDCG":
+        raise AnalysisError("rel applies to R and P only; nDCG uses the graded judgments")
+
+
+def cutoff_measures(family: Family, cutoffs: Sequence[int], rel: int | None = None) -> list[str]:
+    """The measures of a curve, one per cutoff in increasing order (e.g. R(rel=2)@10), as ir-measures spells them."""
+    _check_family(family, rel)
     cuts = sorted(set(map(int, cutoffs)))
-    if cuts[0] < 1:
+    if not cuts or cuts[0] < 1:
         raise AnalysisError(f"cutoffs must be >= 1, got {cuts}")
     spell = f"{family}(rel={rel})" if rel is not None else family
-    measures = _canonical_measures([f"{spell}@{k}" for k in cuts])
-    scores = _evaluate(run.select(["query_id", "doc_id", "score"]), qrels, measures).to_pandas()
-    means = scores.groupby("measure")["value"].mean()
-    n = scores["query_id"].nunique()
+    return _canonical_measures([f"{spell}@{k}" for k in cuts])
+
+
+def curve_from_scores(family: Family, rel: int | None, measures: Sequence[str], scores: pa.Table) -> CutoffCurve:
+    """The curve from per-query values (query_id, measure, value) of `cutoff_measures(...)`, however scored
+    (a stored run's can come from its stored ranks: workbench.analyse.stored_cutoff_curve)."""
+    frame = scores.to_pandas()
+    means = frame.groupby("measure")["value"].mean()
+    from workbench.scoring import parse_measure
+
+    cuts = [int(parse_measure(m)["cutoff"]) for m in measures]
     return CutoffCurve(
         family=family,
         rel=rel,
         cutoffs=tuple(cuts),
         measures=tuple(measures),
         mean=tuple(float(means.get(m, np.nan)) for m in measures),
-        n_queries=int(n),
+        n_queries=int(frame["query_id"].nunique()),
     )

@@ -456,20 +456,21 @@ def depth_curve(
 
     points: list[CurvePoint] = []
     obs_points: list[CurvePoint] = []
-    for src, keys, store, sink in (
-        ("derived", depths, mats, points),
-        ("observed", obs_keys, obs_mats, obs_points),
-    ):
-        if not keys:
-            continue
-        for m in all_meas:
-            mat = np.nan_to_num(store[m], nan=0.0)  # a judged query a variant lacks scores 0 (-c)
-            boot = bootstrap_means(mat, n_boot, seed)
-            lo, hi = percentile_interval(boot, confidence)
-            sink.extend(
-                CurvePoint(m, int(k), src, float(mat[i].mean()), float(lo[i]), float(hi[i]), tuple(mat[i].tolist()))
-                for i, k in enumerate(keys)
-            )
+    blocks = [(src, keys, sink, m, np.nan_to_num(store[m], nan=0.0))  # a judged query a variant lacks scores 0 (-c)
+              for src, keys, store, sink in (("derived", depths, mats, points), ("observed", obs_keys, obs_mats,
+                                                                                   obs_points))
+              if keys for m in all_meas]
+    # one draw of resamples for every point (the same ones each call with this seed would draw): paired CIs
+    stacked = np.vstack([mat for *_, mat in blocks])
+    lo, hi = percentile_interval(bootstrap_means(stacked, n_boot, seed), confidence)
+    row = 0
+    for src, keys, sink, m, mat in blocks:
+        sink.extend(
+            CurvePoint(m, int(k), src, float(mat[i].mean()), float(lo[row + i]), float(hi[row + i]),
+                       tuple(mat[i].tolist()))
+            for i, k in enumerate(keys)
+        )
+        row += len(keys)
     best = []
     for m in meas:
         means = [p.mean for p in points if p.measure == m]

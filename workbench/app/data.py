@@ -337,12 +337,11 @@ def depth_study(db: str, token: Token, collection: str, reranked: str, measures:
 @_one_connection
 def cutoff_curves(db: str, token: Token, collection: str, runs: tuple[str, ...], family: str,
                   cutoffs: tuple[int, ...], rel: int | None) -> pd.DataFrame:
-    """run, cutoff, measure, mean: `cutoff_curve` of each run, read only max(cutoffs) deep."""
-    from workbench.analysis import cutoff_curve
+    """run, cutoff, measure, mean: `cutoff_curve` of each run, from its judged rows down to max(cutoffs)."""
+    from workbench.analyse import stored_cutoff_curve
 
-    qrels = qrels_table(db, token, collection)
-    parts = [cutoff_curve(run_rows(db, token, collection, name, max(cutoffs)), qrels, family, list(cutoffs),
-                          rel=rel).to_frame().assign(run=name) for name in runs]
+    parts = [stored_cutoff_curve(store_for(db), collection, name, family, cutoffs, rel).to_frame().assign(run=name)
+             for name in runs]
     return pd.concat(parts, ignore_index=True)[["run", "cutoff", "measure", "mean"]]
 
 
@@ -353,14 +352,12 @@ def fused(db: str, token: Token, collection: str, inputs: tuple[str, ...], param
           measures: tuple[str, ...]) -> tuple[pa.Table, pd.DataFrame]:
     """The fused run and its per-query scores (`run`="fused") on `measures`, computed in memory (not stored).
 
-    Fusion reads each input only `depth` deep (its top-depth documents, cut in DuckDB), as fuse() would.
+    The inputs are fused in DuckDB, each read only `depth` deep by its stored positions, as fuse() would.
     """
-    from workbench.retrieval.fuse import fuse
+    from workbench.analyse import fuse_stored
     from workbench.scoring import evaluate
 
-    options = dict(params)
-    depth = options.get("depth")
-    result = fuse([run_rows(db, token, collection, n, depth) for n in inputs], names=list(inputs), **options)
+    result = fuse_stored(store_for(db), collection, inputs, **dict(params))
     scores = evaluate(result.run, qrels_table(db, token, collection), list(measures))
     frame = scores.to_pandas() if isinstance(scores, pa.Table) else pd.DataFrame(scores)
     return result.run, frame.assign(run="fused")[["run", "query_id", "measure", "value"]]

@@ -27,13 +27,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from workbench.errors import WorkbenchError
-from workbench.model import RunKind
-from workbench.retrieval import RetrievalResult, _group_starts, check_columns, order_run, versions
+from workbench.model import RUN_SCHEMA, RunKind
+from workbench.retrieval import RetrievalResult, _group_starts, check_columns, versions
 from workbench.retrieval.cache import hash_table
 
 Method = Literal["rrf", "combsum", "combmnz", "interpolation"]
@@ -63,24 +63,6 @@ def normalise(scores: np.ndarray, ranks: np.ndarray, query_id: pa.Array, norm: N
     raise WorkbenchError(f"unknown normalisation {norm!r}; expected one of {', '.join(map(str, NORMS))}")
 
 
-def _check(runs: Sequence[pa.Table], method: str, weights: Sequence[float] | None, k: float) -> list[float]:
-    if method not in METHODS:
-        raise WorkbenchError(f"unknown fusion method {method!r}; expected one of {', '.join(METHODS)}")
-    if len(runs) < 1 or (method == "interpolation" and len(runs) != 2):
-        raise WorkbenchError(
-            f"{method} needs {'exactly 2 runs' if method == 'interpolation' else 'runs'}, got {len(runs)}"
-        )
-    for i, run in enumerate(runs):
-        check_columns(run, ("query_id", "doc_id", "score"), f"run #{i + 1}")
-    if method == "rrf" and k < 0:
-        raise WorkbenchError(f"RRF k must be non-negative, got {k}")
-    if weights is None:
-        return [0.5, 0.5] if method == "interpolation" else [1.0] * len(runs)
-    if len(weights) != len(runs):
-        raise WorkbenchError(f"{len(weights)} weight(s) given for {len(runs)} runs")
-    return [float(w) for w in weights]
-
-
 def fuse(
     runs: Sequence[pa.Table],
     *,
@@ -95,7 +77,8 @@ def fuse(
     """Fuse `runs` (tables with query_id, doc_id, score) into one run; see the module docstring for the maths.
 
     Args:
-        runs: input runs; their rank columns are ignored (trec_eval order is recomputed).
+        runs: input runs; their rank columns are ignored (trec_eval order is recomputed). A `position` column
+            (the store's trec_eval positions, as `top_run_rows` returns them) is taken as the order instead.
         method: "rrf", "combsum", "combmnz" or "interpolation".
         k: RRF's constant (60 per Cormack et al.); unused by the other methods.
         norm: score normalisation for the score-based methods; ignored (recorded as None) for RRF.
@@ -107,39 +90,143 @@ def fuse(
     Raises:
         WorkbenchError: unknown method/normalisation, wrong number of weights, a doc twice in one query of a run.
     """
-    w = _check(runs, method, weights, k)
-    if norm not in NORMS:
-        raise WorkbenchError(f"unknown normalisation {norm!r}; expected one of {', '.join(map(str, NORMS))}")
-    effective_norm = None if method == "rrf" else norm
-    parts = []
     for i, run in enumerate(runs):
-        ordered = order_run(run, hits=depth)  # trec_eval order, rank 1..n, duplicates rejected
-        ranks = ordered.column("rank").to_numpy()
-        if method == "rrf":
-            value = w[i] / (k + ranks.astype(np.float64))
-        else:
-            scores = ordered.column("score").to_numpy().astype(np.float64)
-            value = w[i] * normalise(scores, ranks, ordered.column("query_id").combine_chunks(), effective_norm)
-        parts.append(pa.table({"query_id": ordered.column("query_id"), "doc_id": ordered.column("doc_id"),
-                               "value": pa.array(value, pa.float64())}))  # fmt: skip
-    combined = pa.concat_tables(parts)
-    grouped = combined.group_by(["query_id", "doc_id"], use_threads=False).aggregate(
-        [("value", "sum"), ("value", "count")]
-    )
-    score = grouped.column("value_sum")
-    if method == "combmnz":
-        score = pc.multiply(score, pc.cast(grouped.column("value_count"), pa.float64()))
-    fused = pa.table({"query_id": grouped.column("query_id"), "doc_id": grouped.column("doc_id"), "score": score})
-    out = order_run(fused, hits=hits)
+        check_columns(run, ("query_id", "doc_id", "score"), f"run #{i + 1}")
+    con = duckdb.connect()
+    try:
+        views = []
+        for i, run in enumerate(runs):
+            positioned = "position" in run.column_names
+            cols = ["query_id", "doc_id", "score", *(["position"] if positioned else [])]
+            con.register(f"_in{i}", run.select(cols).cast(pa.schema(
+                [("query_id", pa.string()), ("doc_id", pa.string()), ("score", pa.float64()),
+                 *([("position", pa.int64())] if positioned else [])])))
+            views.append((f"_in{i}", positioned))
+        out = fuse_views(con, views, method=method, k=k, norm=norm, weights=weights, depth=depth, hits=hits)
+    finally:
+        con.close()
+    labels = list(names) if names is not None else [hash_table(r, ["query_id", "doc_id", "score"]) for r in runs]
+    return result(out, labels, method=method, k=k, norm=norm, weights=weights, depth=depth, hits=hits)
+
+
+def result(run: pa.Table, names: Sequence[str], *, method: Method = "rrf", k: float = 60, norm: Norm = "minmax",
+           weights: Sequence[float] | None = None, depth: int | None = 1000, hits: int | None = 1000,
+           ) -> RetrievalResult:
+    """The RetrievalResult of a fused run: what was fused, and how (`params`), with the software versions."""
+    w = _weights(method, len(names), weights)
     params: dict[str, Any] = {
         "method": method,
-        "norm": effective_norm,
+        "norm": None if method == "rrf" else norm,
         "weights": w,
         "depth": depth,
         "hits": hits,
-        "inputs": list(names) if names is not None else [hash_table(r, ["query_id", "doc_id", "score"]) for r in runs],
+        "inputs": list(names),
         "input_order": "score desc, doc_id desc (rank column ignored)",
     }
     if method == "rrf":
         params["k"] = k
-    return RetrievalResult(run=out, kind=RunKind.HYBRID, params=params, software=versions("pyarrow", "numpy"))
+    return RetrievalResult(run=run, kind=RunKind.HYBRID, params=params,
+                           software=versions("duckdb", "pyarrow", "numpy"))
+
+
+def fuse_views(
+    con: duckdb.DuckDBPyConnection,
+    inputs: Sequence[tuple[str, bool]],
+    *,
+    method: Method = "rrf",
+    k: float = 60,
+    norm: Norm = "minmax",
+    weights: Sequence[float] | None = None,
+    depth: int | None = 1000,
+    hits: int | None = 1000,
+) -> pa.Table:
+    """`fuse` over relations of `con`: each input is (view name, has a trusted `position` column), with
+    query_id, doc_id, score. The fused run in RUN_SCHEMA, trec_eval order, cut at `hits`.
+
+    Everything set-shaped runs in DuckDB (stored runs are fused where they lie, without reading them into
+    Python); only z-score normalisation reads its input back, to keep numpy's sums. Per-document values are
+    summed in input order (a CASE chain, not sum()): the sums pyserini's loop gets, bit for bit.
+    """
+    w = _weights(method, len(inputs), weights)
+    _check_options(method, k, norm)
+    effective_norm = None if method == "rrf" else norm
+    parts = []
+    for i, (view, positioned) in enumerate(inputs):
+        if not positioned:  # a stored run is unique per query by construction
+            ((repeats,),) = con.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {view} GROUP BY query_id, doc_id HAVING count(*) > 1)"
+            ).fetchall()
+            if repeats:
+                raise WorkbenchError(f"a run lists the same doc_id twice in one query ({repeats} repeats)")
+        rank = "position" if positioned else \
+            "row_number() OVER (PARTITION BY query_id ORDER BY score DESC, doc_id DESC)"
+        keep = "TRUE" if depth is None else f"rank <= {int(depth)}"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _cut{i} AS SELECT * FROM "
+                    f"(SELECT query_id, doc_id, score, {rank} AS rank FROM {view}) WHERE {keep}")
+        value = _value_sql(con, i, method, effective_norm, w[i], k)
+        parts.append(f"SELECT query_id, doc_id, {value} AS value, {i} AS src FROM _v{i}")
+    total = "0.0::DOUBLE"
+    for i in range(len(parts)):
+        total = f"CASE WHEN v{i} IS NULL THEN {total} ELSE ({total}) + v{i} END"
+    score = f"({total}) * n" if method == "combmnz" else total
+    return con.sql(
+        f"""WITH combined AS ({" UNION ALL ".join(parts)}),
+            by_doc AS (
+                SELECT query_id, doc_id, count(*)::DOUBLE AS n,
+                       {", ".join(f"max(value) FILTER (WHERE src = {i}) AS v{i}" for i in range(len(parts)))}
+                FROM combined GROUP BY query_id, doc_id),
+            scored AS (SELECT query_id, doc_id, {score} AS score FROM by_doc)
+            SELECT query_id, doc_id, score,
+                   row_number() OVER (PARTITION BY query_id ORDER BY score DESC, doc_id DESC) AS rank
+            FROM scored QUALIFY ?::BIGINT IS NULL OR rank <= ?::BIGINT
+            ORDER BY query_id, rank""",
+        params=[hits, hits],
+    ).to_arrow_table().cast(RUN_SCHEMA)
+
+
+def _value_sql(con: duckdb.DuckDBPyConnection, i: int, method: str, norm: Norm, weight: float, k: float) -> str:
+    """View _v{i} over input i's cut rows, and the SQL of its contribution: the same float operations, in the
+    same order, as `normalise` and RRF's w / (k + rank) in numpy."""
+    w = _double(weight)
+    if norm == "zscore":  # numpy's reduceat sums, not DuckDB's window sums
+        ordered = con.sql(f"SELECT query_id, doc_id, score, rank FROM _cut{i} ORDER BY query_id, rank").to_arrow_table()
+        values = normalise(ordered.column("score").to_numpy(), ordered.column("rank").to_numpy(),
+                           ordered.column("query_id").combine_chunks(), "zscore")
+        con.register(f"_v{i}", pa.table({"query_id": ordered.column("query_id"), "doc_id": ordered.column("doc_id"),
+                                         "z": pa.array(values, pa.float64())}))
+        return f"{w} * z"
+    stats = ("count(*) OVER q AS n, min(score) OVER q AS low, max(score) OVER q AS high"
+             if norm in ("minmax", "rank") and method != "rrf" else "NULL AS n, NULL AS low, NULL AS high")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _v{i} AS SELECT *, {stats} FROM _cut{i} "
+                "WINDOW q AS (PARTITION BY query_id)")
+    if method == "rrf":
+        return f"{w} / ({_double(k)} + CAST(rank AS DOUBLE))"
+    if norm is None:
+        return f"{w} * score"
+    if norm == "rank":
+        return f"{w} * (CAST(n - rank + 1 AS DOUBLE) / CAST(n AS DOUBLE))"
+    return f"{w} * (CASE WHEN high - low > 0 THEN (score - low) / (high - low) ELSE 1.0 END)"
+
+
+def _double(x: float) -> str:
+    """A float as a DuckDB DOUBLE literal that parses back to the same bits (a bare 0.1 would be a DECIMAL)."""
+    return f"'{float(x)!r}'::DOUBLE"
+
+
+def _weights(method: str, n: int, weights: Sequence[float] | None) -> list[float]:
+    if method not in METHODS:
+        raise WorkbenchError(f"unknown fusion method {method!r}; expected one of {', '.join(METHODS)}")
+    if n < 1 or (method == "interpolation" and n != 2):
+        raise WorkbenchError(f"{method} needs {'exactly 2 runs' if method == 'interpolation' else 'runs'}, got {n}")
+    if weights is None:
+        return [0.5, 0.5] if method == "interpolation" else [1.0] * n
+    if len(weights) != n:
+        raise WorkbenchError(f"{len(weights)} weight(s) given for {n} runs")
+    return [float(x) for x in weights]
+
+
+def _check_options(method: str, k: float, norm: object) -> None:
+    if method == "rrf" and k < 0:
+        raise WorkbenchError(f"RRF k must be non-negative, got {k}")
+    if norm not in NORMS:
+        raise WorkbenchError(f"unknown normalisation {norm!r}; expected one of {', '.join(map(str, NORMS))}")

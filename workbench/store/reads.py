@@ -6,9 +6,12 @@ cutoff suffices (100 runs x 7,000 queries x 1,000 documents is 700M run rows and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -130,3 +133,28 @@ def judged_ranks(store: Store, collection: str, run_hash: str, max_rank: int | N
             counts = arrow(con, "SELECT query_id, count(*) AS n FROM run_rows WHERE run_hash = ? GROUP BY query_id",
                            [run_hash])
     return judged, counts
+
+
+@contextmanager
+def top_rows_views(store: Store, collection: str, names: Sequence[str],
+                   depth: int | None) -> Iterator[tuple[duckdb.DuckDBPyConnection, list[tuple[str, bool]]]]:
+    """Stored runs' first `depth` rows per query (all when None) as temp views `_run0`, `_run1`, ... (query_id,
+    doc_id, score, position) on a private cursor of a read connection: (cursor, [(view, True), ...]).
+
+    For computations that run where the rows lie (fusion) instead of reading them into Python first.
+    """
+    with store.reader() as con:
+        cur = con.cursor()
+        try:
+            views = []
+            for i, name in enumerate(names):
+                run_hash = _get_run(cur, collection, name).run_hash
+                if not re.fullmatch(r"[0-9a-f]{64}", run_hash):  # inlined below: views take no parameters
+                    raise ValueError(f"unexpected run hash {run_hash!r}")
+                cut = "" if depth is None else f" AND position <= {int(depth)}"
+                cur.execute(f"CREATE TEMP VIEW _run{i} AS SELECT query_id, doc_id, score, position FROM run_rows "
+                            f"WHERE run_hash = '{run_hash}'{cut}")
+                views.append((f"_run{i}", True))
+            yield cur, views
+        finally:
+            cur.close()
