@@ -218,9 +218,12 @@ def test_stored_cutoff_curves_equal_the_curves_of_the_whole_runs(dl20_store):
 def test_stored_runs_fuse_where_they_lie_as_read_into_python(dl20_store):
     """fuse_stored (the fusion lab's path: DuckDB over the stored rows, cut by stored position) gives the run
     fuse() gives on the same runs read whole, for each method."""
-    from workbench.analyse import fuse_stored
+    import numpy as np
+
+    from workbench.analyse import fuse_stored, score_fused_stored
     from workbench.retrieval.fuse import fuse
-    from workbench.store import Store, get_run_rows
+    from workbench.scoring import evaluate
+    from workbench.store import Store, get_qrels, get_run_rows
 
     store = Store(dl20_store)
     names = ["bm25", "bm25__rankvicuna-7b@100", "bm25__rankvicuna-7b@20"]
@@ -231,3 +234,10 @@ def test_stored_runs_fuse_where_they_lie_as_read_into_python(dl20_store):
         want = fuse(rows, names=names, **options)
         assert got.run.equals(want.run), options
         assert got.params == want.params
+        # the fusion lab scores it without leaving DuckDB: the values of scoring the fused run itself
+        measures = ["nDCG@10", "AP(rel=2)", "Judged@10", "R(rel=2)@1000"]
+        n_rows, n_queries, scores = score_fused_stored(store, "dl20", names, measures, **options)
+        ref = evaluate(want.run, get_qrels(store, "dl20"), measures).to_pandas()
+        assert (n_rows, n_queries) == (want.run.num_rows, len(set(want.run.column("query_id").to_pylist())))
+        assert scores[["query_id", "measure"]].equals(ref[["query_id", "measure"]])
+        assert np.abs(scores["value"].to_numpy() - ref["value"].to_numpy()).max() < 1e-12

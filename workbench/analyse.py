@@ -210,3 +210,30 @@ def fuse_stored(store: Store, collection: str, names: Sequence[str], **options):
     with top_rows_views(store, collection, names, options.get("depth", 1000)) as (con, views):
         run = fuse_views(con, views, **options)
     return result(run, list(names), **options)
+
+
+def score_fused_stored(store: Store, collection: str, names: Sequence[str], measures: Sequence[str],
+                       **options) -> tuple[int, int, pd.DataFrame]:
+    """The fusion of stored runs scored without leaving DuckDB: (rows, queries, per-query values query_id,
+    measure, value), for views that show a fusion's scores before anyone saves it (the fusion lab).
+
+    The fused rows stay in DuckDB: its judged rows' ranks are joined with the qrels there and scored with
+    `evaluate_ranked` when the measures allow (else the fused run is read and scored whole).
+    """
+    from workbench.retrieval.fuse import fuse_views
+    from workbench.scoring import evaluate, evaluate_ranked, ranked_plan
+    from workbench.store.reads import judged_ranks_in, top_rows_views
+
+    plan = ranked_plan(measures)
+    with store.reading():
+        qrels = get_qrels(store, collection)
+        with top_rows_views(store, collection, names, options.get("depth", 1000)) as (con, views):
+            fuse_views(con, views, into="_fused", **options)
+            ((n_rows, n_queries),) = con.execute("SELECT count(*), count(DISTINCT query_id) FROM _fused").fetchall()
+            if plan is not None:
+                judged, n_ret = judged_ranks_in(con, collection, "_fused", plan.max_rank, plan.n_ret)
+                scores = evaluate_ranked(judged, n_ret, qrels, measures)
+            else:
+                scores = evaluate(con.sql("SELECT query_id, doc_id, score FROM _fused").to_arrow_table(), qrels,
+                                  list(measures))
+    return int(n_rows), int(n_queries), scores.to_pandas()

@@ -105,7 +105,8 @@ class PairComparison:
         return _jsonable(self)
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([_jsonable(d) for d in self.deltas], columns=["query_id", "value_a", "value_b", "delta"])
+        columns = ("query_id", "value_a", "value_b", "delta")
+        return pd.DataFrame({c: [getattr(d, c) for d in self.deltas] for c in columns})
 
 
 def compare_pair(

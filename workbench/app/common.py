@@ -7,7 +7,8 @@ session state; pages read it with `context()`. Widgets that define a view are bo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import streamlit as st
@@ -76,3 +77,30 @@ def need(condition: bool, message: str) -> None:
     if not condition:
         st.info(message)
         st.stop()
+
+
+def concurrently(*calls: Callable[[], object]) -> list[object]:
+    """Run independent cached reads at once (DuckDB and numpy release the GIL: two cores, one page), results in
+    order. Each worker carries the script's context, as Streamlit asks of threads that call its caches."""
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    results: list[object] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except BaseException as exc:  # re-raised in the script thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(1, len(calls))]
+    for t in threads:
+        add_script_run_ctx(t, ctx)
+        t.start()
+    work(0)
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results

@@ -349,18 +349,13 @@ def cutoff_curves(db: str, token: Token, collection: str, runs: tuple[str, ...],
 @st.cache_data(show_spinner=False, max_entries=16)
 @_one_connection
 def fused(db: str, token: Token, collection: str, inputs: tuple[str, ...], params: tuple[tuple[str, object], ...],
-          measures: tuple[str, ...]) -> tuple[pa.Table, pd.DataFrame]:
-    """The fused run and its per-query scores (`run`="fused") on `measures`, computed in memory (not stored).
+          measures: tuple[str, ...]) -> tuple[int, int, pd.DataFrame]:
+    """(rows, queries, per-query scores with `run`="fused") of the inputs' fusion, computed in DuckDB and not
+    stored: each input read only `depth` deep by its stored positions, the fused rows scored where they lie."""
+    from workbench.analyse import score_fused_stored
 
-    The inputs are fused in DuckDB, each read only `depth` deep by its stored positions, as fuse() would.
-    """
-    from workbench.analyse import fuse_stored
-    from workbench.scoring import evaluate
-
-    result = fuse_stored(store_for(db), collection, inputs, **dict(params))
-    scores = evaluate(result.run, qrels_table(db, token, collection), list(measures))
-    frame = scores.to_pandas() if isinstance(scores, pa.Table) else pd.DataFrame(scores)
-    return result.run, frame.assign(run="fused")[["run", "query_id", "measure", "value"]]
+    n_rows, n_queries, frame = score_fused_stored(store_for(db), collection, inputs, measures, **dict(params))
+    return n_rows, n_queries, frame.assign(run="fused")[["run", "query_id", "measure", "value"]]
 
 
 def runs_dir() -> Path:

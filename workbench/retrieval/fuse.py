@@ -139,9 +139,11 @@ def fuse_views(
     weights: Sequence[float] | None = None,
     depth: int | None = 1000,
     hits: int | None = 1000,
-) -> pa.Table:
+    into: str | None = None,
+) -> pa.Table | None:
     """`fuse` over relations of `con`: each input is (view name, has a trusted `position` column), with
-    query_id, doc_id, score. The fused run in RUN_SCHEMA, trec_eval order, cut at `hits`.
+    query_id, doc_id, score. The fused run in RUN_SCHEMA, trec_eval order, cut at `hits`; or, with `into`, left
+    in `con` as temp table `into` (query_id, doc_id, score, rank; unordered) for more SQL (scoring it).
 
     Everything set-shaped runs in DuckDB (stored runs are fused where they lie, without reading them into
     Python); only z-score normalisation reads its input back, to keep numpy's sums. Per-document values are
@@ -169,8 +171,8 @@ def fuse_views(
     for i in range(len(parts)):
         total = f"CASE WHEN v{i} IS NULL THEN {total} ELSE ({total}) + v{i} END"
     score = f"({total}) * n" if method == "combmnz" else total
-    return con.sql(
-        f"""WITH combined AS ({" UNION ALL ".join(parts)}),
+    keep = "TRUE" if hits is None else f"rank <= {int(hits)}"
+    fused = f"""WITH combined AS ({" UNION ALL ".join(parts)}),
             by_doc AS (
                 SELECT query_id, doc_id, count(*)::DOUBLE AS n,
                        {", ".join(f"max(value) FILTER (WHERE src = {i}) AS v{i}" for i in range(len(parts)))}
@@ -178,10 +180,11 @@ def fuse_views(
             scored AS (SELECT query_id, doc_id, {score} AS score FROM by_doc)
             SELECT query_id, doc_id, score,
                    row_number() OVER (PARTITION BY query_id ORDER BY score DESC, doc_id DESC) AS rank
-            FROM scored QUALIFY ?::BIGINT IS NULL OR rank <= ?::BIGINT
-            ORDER BY query_id, rank""",
-        params=[hits, hits],
-    ).to_arrow_table().cast(RUN_SCHEMA)
+            FROM scored QUALIFY {keep}"""
+    if into is not None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS {fused}")
+        return None
+    return con.sql(f"{fused} ORDER BY query_id, rank").to_arrow_table().cast(RUN_SCHEMA)
 
 
 def _value_sql(con: duckdb.DuckDBPyConnection, i: int, method: str, norm: Norm, weight: float, k: float) -> str:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from workbench.store.connection import Store
+from workbench.store.connection import Store, arrow
 
 if TYPE_CHECKING:  # pandas is imported when a frame is asked for: ingest and scoring start faster without it
     import pandas as pd
@@ -78,8 +78,9 @@ def per_query_scores(
     store: Store, collection: str, measures: list[str], semantics: str, runs: list[str] | None = None
 ) -> pd.DataFrame:
     """Long frame run, query_id, measure, value (+ evaluator, semantics) for the collection's current qrels."""
-    with store.reader() as con:
-        return con.execute(
+    with store.reader() as con:  # through Arrow: half the time of DuckDB's own DataFrame conversion here
+        return arrow(
+            con,
             """
             SELECT r.name AS run, s.query_id, s.measure, s.value, s.evaluator, s.semantics
             FROM runs r
@@ -90,7 +91,7 @@ def per_query_scores(
             ORDER BY r.name, s.measure, s.query_id
             """,
             [collection, measures, semantics, runs, runs],
-        ).df()
+        ).to_pandas()
 
 
 def scored_measures(store: Store, collection: str) -> list[str]:

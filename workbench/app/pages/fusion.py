@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import altair as alt
 import pandas as pd
-import pyarrow.compute as pc
 import streamlit as st
 
 from workbench.analysis.compare import compare_pair
 from workbench.app import charts, data
-from workbench.app.common import D3_FMT, FMT, context, default_pick, need
+from workbench.app.common import D3_FMT, FMT, concurrently, context, default_pick, need
 from workbench.errors import WorkbenchError
 from workbench.evaluate import aggregate
 from workbench.produce import fused_run_name
@@ -60,9 +59,9 @@ if weights is not None:
     params["weights"] = weights
 measures = tuple(data.default_measures(ctx.db, ctx.token, ctx.collection))
 with st.spinner("fusing and scoring ..."):
-    fused_run, fused_scores = data.fused(ctx.db, ctx.token, ctx.collection, tuple(inputs),
-                                         tuple(sorted(params.items())), measures)
-    ev = data.evaluation(ctx.db, ctx.token, ctx.collection, measures, tuple(inputs))
+    (fused_rows, fused_queries, fused_scores), ev = concurrently(
+        lambda: data.fused(ctx.db, ctx.token, ctx.collection, tuple(inputs), tuple(sorted(params.items())), measures),
+        lambda: data.evaluation(ctx.db, ctx.token, ctx.collection, measures, tuple(inputs)))
 need(set(inputs) <= set(ev.runs), "Score the input runs first (Leaderboard page or `workbench evaluate`).")
 scores = pd.concat([fused_scores, ev.per_query[["run", "query_id", "measure", "value"]]], ignore_index=True)
 
@@ -71,7 +70,7 @@ agg = aggregate(scores).pivot(index="run", columns="measure", values="value").re
     index=["fused", *inputs], columns=list(measures))
 st.dataframe(agg.reset_index(), hide_index=True, width="stretch",
              column_config={m: st.column_config.NumberColumn(m, format=FMT) for m in measures})
-st.caption(f"fused: {len(fused_run):,} rows over {pc.count_distinct(fused_run.column('query_id')).as_py():,} "
+st.caption(f"fused: {fused_rows:,} rows over {fused_queries:,} "
            f"queries from each input's top {int(depth)}, computed in memory (not stored until saved)."
            + (" Measures deeper than that depth see only those documents." if int(depth) < 1000 else ""))
 
@@ -79,8 +78,9 @@ st.subheader("Where the gains come from")
 measure = st.selectbox("Measure", measures, key="measure", bind="query-params")
 rows = []
 parts = []
+of_measure = scores[scores["measure"] == measure]
 for name in inputs:
-    cmp = compare_pair(scores, "fused", name, measure)
+    cmp = compare_pair(of_measure, "fused", name, measure)
     rows.append({"against": name, "wins": cmp.wins, "ties": cmp.ties, "losses": cmp.losses,
                  "mean Δ": cmp.mean_delta, "fused": cmp.mean_a, "input": cmp.mean_b})
     parts.append(cmp.to_frame().assign(against=name))
