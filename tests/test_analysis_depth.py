@@ -134,6 +134,12 @@ def test_holes_on_real_run(qrels):
     summary = judged_summary(first, r100, qrels, k=10)
     assert summary.points[-1].depth == 100 and summary.points[-1].phantom_hits == len(hits) > 0
     assert (hits["old_rank"] > 10).all() and (hits["new_rank"] <= 10).all()
+    # the dashboard hands over the curve's Judged@10 instead of scoring it again: the same summary
+    with RerankPair(first, r100) as pair:
+        curve = depth_curve(first, r100, qrels, "nDCG@10", pair=pair)
+        assert phantom_hits(first, r100, qrels, k=10, pair=pair).equals(hits)
+        given = {p.depth: p.mean for p in curve.points if p.measure == curve.judged_measure}
+        assert judged_summary(first, r100, qrels, k=10, pair=pair, judged=given) == summary
 
 
 def test_cutoff_curve(qrels, trec_eval_ndcg10):

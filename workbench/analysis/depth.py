@@ -243,6 +243,7 @@ class RerankPair:
 
     def __init__(self, first: pa.Table, reranked: pa.Table) -> None:
         self._last: tuple[list[int], int | None, pa.Table] | None = None
+        self.judged_of: pa.Table | None = None  # the qrels whose judged pairs are in temp table `judged` (holes)
         self.con = duckdb.connect()
         try:
             _prepare(self.con, first, reranked, with_rrank=True)

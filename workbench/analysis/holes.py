@@ -8,11 +8,10 @@ Kando 2008). These functions list the promoted unjudged documents and summarise 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -24,13 +23,18 @@ from workbench.errors import AnalysisError
 PHANTOM_COLUMNS = ["query_id", "doc_id", "new_rank", "old_rank"]
 
 
-def _qrels_keys(con: duckdb.DuckDBPyConnection, qrels: pa.Table) -> None:
-    """Temp table judged(query_id, doc_id): the judged pairs, whatever their grade."""
+def _qrels_keys(pair: RerankPair, qrels: pa.Table) -> None:
+    """Temp table judged(query_id, doc_id) in the pair's connection: the judged pairs, whatever their grade
+    (built once per pair and qrels table: phantom hits and the Judged@k summary share it)."""
+    if pair.judged_of is qrels:
+        return
+    con = pair.con
     con.register("_qrels_in", qrels.select(["query_id", "doc_id"]))
     try:
         con.execute("CREATE OR REPLACE TEMP TABLE judged AS SELECT DISTINCT query_id, doc_id FROM _qrels_in")
     finally:
         con.unregister("_qrels_in")
+    pair.judged_of = qrels
 
 
 def phantom_hits(
@@ -59,7 +63,7 @@ def phantom_hits(
             raise AnalysisError(f"depth ({depth}) must be deeper than baseline_depth ({baseline_depth})")
         con = p.con
         con.register("_new_top", p.variants([depth], k))
-        _qrels_keys(con, qrels)
+        _qrels_keys(p, qrels)
         try:
             hits = con.execute(
                 f"""WITH head AS (SELECT query_id, doc_id,
@@ -108,9 +112,13 @@ class JudgedSummary:
 
 def judged_summary(
     first: pa.Table, reranked: pa.Table, qrels: pa.Table, *, k: int = 10, depths: Sequence[int] | None = None,
-    pair: RerankPair | None = None,
+    pair: RerankPair | None = None, judged: Mapping[int, float] | None = None,
 ) -> JudgedSummary:
-    """Judged@k and phantom-hit counts (relative to the first stage) at each rerank depth (default grid)."""
+    """Judged@k and phantom-hit counts (relative to the first stage) at each rerank depth (default grid).
+
+    `judged`: Judged@k per depth when the caller has it (a depth curve of the same pair and qrels scores it),
+    so it is not scored again.
+    """
     if k < 1:
         raise AnalysisError(f"k must be >= 1, got {k}")
     with rerank_pair(first, reranked, pair) as p:
@@ -118,10 +126,11 @@ def judged_summary(
         if not ds or ds[0] < 0:
             raise AnalysisError(f"depths must be non-negative and non-empty, got {ds}")
         top = p.variants(ds, k)
-        scores = _evaluate(top, qrels, [f"Judged@{k}"], group="depth")
+        if judged is None or not set(ds) <= set(judged):
+            judged = dict(zip(*_group_means(_evaluate(top, qrels, [f"Judged@{k}"], group="depth")), strict=True))
         con = p.con
         con.register("_top", top)
-        _qrels_keys(con, qrels)
+        _qrels_keys(p, qrels)
         try:
             # F's top k is the depth-0 variant whatever the grid (derived@0 = F)
             counts = con.execute(
@@ -139,7 +148,6 @@ def judged_summary(
         finally:
             con.unregister("_top")
         k_max = p.k_max
-    judged = {d: float(v) for d, v in zip(*_group_means(scores), strict=True)}
     by_depth = {int(d): (int(u), int(ph), int(qp)) for d, u, ph, qp in counts}  # depths with rows in the top k
     points = tuple(
         JudgedPoint(d, judged.get(d, float("nan")), *by_depth.get(d, (0, 0, 0))) for d in ds

@@ -329,7 +329,9 @@ def depth_study(db: str, token: Token, collection: str, reranked: str, measures:
     with RerankPair(first, rer) as pair:
         result = study_pair(first_stage, reranked, first, rer, qrels, names, obs, obs_rows, n_boot=n_boot,
                             phantom_k=judged_k, pair=pair)
-        judged = judged_summary(first, rer, qrels, k=judged_k, depths=list(result.curve.depths), pair=pair)
+        curve = result.curve
+        judged = judged_summary(first, rer, qrels, k=judged_k, depths=list(curve.depths), pair=pair,
+                                judged={p.depth: p.mean for p in curve.points if p.measure == curve.judged_measure})
     return result, judged
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 import altair as alt
@@ -9,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.app import data
-from workbench.app.common import D3_FMT, FMT, context, need
+from workbench.app.common import D3_FMT, FMT, concurrently, context, need
 
 FAMILIES = ("nDCG", "R", "P")
 CUTOFFS = (1, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)
@@ -45,9 +46,25 @@ if data.depth_cut([*measures, f"Judged@{int(judged_k)}"], info.depth, int(judged
                f"variant a whole run ({info.n_rows:,} rows here): slower than cutoff measures, which need only "
                "each run's top documents.")
 
+relevance = next((c.relevance_kind for c in data.collections(ctx.db, ctx.token) if c.name == ctx.collection), "")
+curve_runs = tuple(dict.fromkeys([info.parent, run, *observed]))
+
+
+def cutoff_view(family: str, rel: int, cutoffs: Sequence[int]):
+    return data.cutoff_curves(ctx.db, ctx.token, ctx.collection, curve_runs, family, tuple(sorted(cutoffs)),
+                              None if family == "nDCG" else int(rel))
+
+
+# The cutoff curves at the foot of the page are computed beside the study, with the settings its widgets hold
+# (or will show by default); a different choice there is computed when it is made.
+state = st.session_state
+early = (state.get("family", FAMILIES[0]), state.get("rel", 2 if relevance == "graded" else 1),
+         state.get("cutoffs", [c for c in CUTOFFS if c <= 100]))
 with st.spinner(f"deriving {run} at every depth from {info.parent} ..."):
-    study, judged = data.depth_study(ctx.db, ctx.token, ctx.collection, run, tuple(measures), tuple(observed),
-                                     int(judged_k))
+    (study, judged), _ = concurrently(
+        lambda: data.depth_study(ctx.db, ctx.token, ctx.collection, run, tuple(measures), tuple(observed),
+                                 int(judged_k)),
+        lambda: cutoff_view(*early) if early[2] else None)
 curve = study.curve
 pairs = study.observed_runs
 
@@ -152,7 +169,6 @@ with right:
                                     "open": st.column_config.LinkColumn("drill-down", display_text="open ↗")})
 
 st.subheader("Measure at cutoff")
-relevance = next((c.relevance_kind for c in data.collections(ctx.db, ctx.token) if c.name == ctx.collection), "")
 c1, c2, c3 = st.columns([1, 1, 3])
 family = c1.selectbox("Measure family", FAMILIES, key="family", bind="query-params")
 rel = c2.number_input("Relevant from grade", min_value=1, max_value=3, value=2 if relevance == "graded" else 1,
@@ -161,9 +177,7 @@ rel = c2.number_input("Relevant from grade", min_value=1, max_value=3, value=2 i
 cutoffs = c3.multiselect("Cutoffs", CUTOFFS, default=[c for c in CUTOFFS if c <= 100], key="cutoffs",
                          bind="query-params")
 need(bool(cutoffs), "Pick at least one cutoff.")
-curve_runs = tuple(dict.fromkeys([info.parent, run, *observed]))
-cut = data.cutoff_curves(ctx.db, ctx.token, ctx.collection, curve_runs, family, tuple(sorted(cutoffs)),
-                         None if family == "nDCG" else int(rel))
+cut = cutoff_view(family, rel, cutoffs)
 st.altair_chart(alt.Chart(cut).mark_line(point=True).encode(
     x=alt.X("cutoff:Q", title="cutoff k", scale=alt.Scale(type="log"), axis=alt.Axis(values=sorted(cutoffs))),
     y=alt.Y("mean:Q", title=f"{family}@k", axis=alt.Axis(format=".3f")),
