@@ -97,17 +97,18 @@ def evaluate_runs(
     """Score the named runs (all of the collection's by default) on the measures, storing per-query values."""
     from workbench.scoring import SEMANTICS, evaluator_id, parse_measure
 
-    info = get_collection(store, collection)
-    measure_names = resolve_measures(store, collection, measures)
-    all_runs = {r.name: r for r in list_runs(store, collection)}
-    names = list(runs) if runs else sorted(all_runs)
-    if not names:
-        raise WorkbenchError(f"collection {collection!r} has no runs yet; add some with `workbench ingest`")
-    missing = [n for n in names if n not in all_runs]
-    if missing:
-        raise WorkbenchError(f"no run named {', '.join(map(repr, missing))} in collection {collection!r}")
-    evaluators = {m: evaluator_id(parse_measure(m)) for m in measure_names}
-    done = scored_keys(store, [all_runs[n].run_hash for n in names], info.qrels_hash, SEMANTICS)
+    with store.reading():  # one connection for the reads before any write
+        info = get_collection(store, collection)
+        measure_names = resolve_measures(store, collection, measures)
+        all_runs = {r.name: r for r in list_runs(store, collection)}
+        names = list(runs) if runs else sorted(all_runs)
+        if not names:
+            raise WorkbenchError(f"collection {collection!r} has no runs yet; add some with `workbench ingest`")
+        missing = [n for n in names if n not in all_runs]
+        if missing:
+            raise WorkbenchError(f"no run named {', '.join(map(repr, missing))} in collection {collection!r}")
+        evaluators = {m: evaluator_id(parse_measure(m)) for m in measure_names}
+        done = scored_keys(store, [all_runs[n].run_hash for n in names], info.qrels_hash, SEMANTICS)
     qrels = None
     computed = 0
     seen_hashes: set[str] = set()
@@ -115,8 +116,9 @@ def evaluate_runs(
         run = all_runs[name]
         todo = [m for m in measure_names if (run.run_hash, m, evaluators[m]) not in done]
         if todo and run.run_hash not in seen_hashes:
-            qrels = qrels if qrels is not None else get_qrels(store, collection)
-            values = _score_stored_run(store, collection, run.run_hash, name, qrels, todo)
+            with store.reading():
+                qrels = qrels if qrels is not None else get_qrels(store, collection)
+                values = _score_stored_run(store, collection, run.run_hash, name, qrels, todo)
             put_scores(store, run.run_hash, info.qrels_hash, SEMANTICS, values, {m: evaluators[m] for m in todo})
             computed += len(todo)
         seen_hashes.add(run.run_hash)
