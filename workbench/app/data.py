@@ -264,24 +264,12 @@ def documents(db: str, token: Token, collection: str, doc_ids: tuple[str, ...]) 
 
 
 # ----------------------------------------------------------------------------------------------- run rows
-@st.cache_data(show_spinner=False, max_entries=8)
-@_one_connection
-def run_rows(db: str, token: Token, collection: str, name: str, k: int | None = None) -> pa.Table:
-    """A run cut at its first k documents per query (trec_eval order, cut in DuckDB); the whole run if k is None."""
+def _top_rows(store: Store, collection: str, name: str, k: int | None) -> pa.Table:
     from workbench.store import get_run_rows, top_run_rows
 
-    store = store_for(db)
     if k is None:
         return get_run_rows(store, collection, name, ("query_id", "doc_id", "score", "rank", "position"))
     return top_run_rows(store, collection, name, int(k))
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-@_one_connection
-def qrels_table(db: str, token: Token, collection: str) -> pa.Table:
-    from workbench.store import get_qrels
-
-    return get_qrels(store_for(db), collection)
 
 
 # ----------------------------------------------------------------------------------------------- depth
@@ -313,7 +301,7 @@ def depth_study(db: str, token: Token, collection: str, reranked: str, measures:
     from workbench.analyse import depth_plan, study_pair
     from workbench.analysis import RerankPair, judged_summary
     from workbench.analysis.depth import _max_cutoff
-    from workbench.store import get_run
+    from workbench.store import get_qrels, get_run
 
     store = store_for(db)
     info = get_run(store, collection, reranked)
@@ -321,11 +309,10 @@ def depth_study(db: str, token: Token, collection: str, reranked: str, measures:
     with_judged = [*names, f"Judged@{judged_k}"]
     cut = depth_cut(with_judged, info.depth, judged_k)
     obs_cut = _max_cutoff(with_judged) if cut is not None else None
-    first = run_rows(db, token, collection, first_stage, cut)
-    rer = run_rows(db, token, collection, reranked, cut)
-    qrels = qrels_table(db, token, collection)
-    obs_rows = {k: rer if n == reranked else run_rows(db, token, collection, n, obs_cut)
-                for k, n in obs.items() if k > 0}
+    first = _top_rows(store, collection, first_stage, cut)
+    rer = _top_rows(store, collection, reranked, cut)
+    qrels = get_qrels(store, collection)
+    obs_rows = {k: rer if n == reranked else _top_rows(store, collection, n, obs_cut) for k, n in obs.items() if k > 0}
     with RerankPair(first, rer) as pair:
         result = study_pair(first_stage, reranked, first, rer, qrels, names, obs, obs_rows, n_boot=n_boot,
                             phantom_k=judged_k, pair=pair)
