@@ -220,6 +220,8 @@ def score_fused_stored(store: Store, collection: str, names: Sequence[str], meas
     The fused rows stay in DuckDB: its judged rows' ranks are joined with the qrels there and scored with
     `evaluate_ranked` when the measures allow (else the fused run is read and scored whole).
     """
+    import pyarrow.compute as pc
+
     from workbench.retrieval.fuse import fuse_views
     from workbench.scoring import evaluate, evaluate_ranked, ranked_plan
     from workbench.store.reads import judged_ranks_in, top_rows_views
@@ -229,11 +231,12 @@ def score_fused_stored(store: Store, collection: str, names: Sequence[str], meas
         qrels = get_qrels(store, collection)
         with top_rows_views(store, collection, names, options.get("depth", 1000)) as (con, views):
             fuse_views(con, views, into="_fused", **options)
-            ((n_rows, n_queries),) = con.execute("SELECT count(*), count(DISTINCT query_id) FROM _fused").fetchall()
             if plan is not None:
-                judged, n_ret = judged_ranks_in(con, collection, "_fused", plan.max_rank, plan.n_ret)
+                judged, n_ret = judged_ranks_in(con, collection, "_fused", plan.max_rank, n_ret=True)
                 scores = evaluate_ranked(judged, n_ret, qrels, measures)
+                n_rows, n_queries = pc.sum(n_ret.column("n")).as_py() or 0, n_ret.num_rows
             else:
+                ((n_rows, n_queries),) = con.execute("SELECT count(*), count(DISTINCT query_id) FROM _fused").fetchall()
                 scores = evaluate(con.sql("SELECT query_id, doc_id, score FROM _fused").to_arrow_table(), qrels,
                                   list(measures))
     return int(n_rows), int(n_queries), scores.to_pandas()

@@ -166,18 +166,22 @@ def fuse_views(
         con.execute(f"CREATE OR REPLACE TEMP VIEW _cut{i} AS SELECT * FROM "
                     f"(SELECT query_id, doc_id, score, {rank} AS rank FROM {view}) WHERE {keep}")
         value = _value_sql(con, i, method, effective_norm, w[i], k)
-        parts.append(f"SELECT query_id, doc_id, {value} AS value, {i} AS src FROM _v{i}")
+        parts.append(f"x{i} AS (SELECT query_id, doc_id, {value} AS v{i} FROM _v{i})")
+    # a document's values side by side, one column per input: full outer joins on (query_id, doc_id), cheaper here
+    # than grouping the union of the inputs
+    joined = "x0"
+    for i in range(1, len(parts)):
+        joined = (f"(SELECT coalesce(a.query_id, b.query_id) AS query_id, coalesce(a.doc_id, b.doc_id) AS doc_id, "
+                  f"{', '.join(f'v{j}' for j in range(i + 1))} FROM {joined} a FULL OUTER JOIN x{i} b "
+                  f"ON a.query_id = b.query_id AND a.doc_id = b.doc_id)")
     total = "0.0::DOUBLE"
     for i in range(len(parts)):
         total = f"CASE WHEN v{i} IS NULL THEN {total} ELSE ({total}) + v{i} END"
-    score = f"({total}) * n" if method == "combmnz" else total
+    n = " + ".join(f"CAST(v{i} IS NOT NULL AS DOUBLE)" for i in range(len(parts)))
+    score = f"({total}) * ({n})" if method == "combmnz" else total
     keep = "TRUE" if hits is None else f"rank <= {int(hits)}"
-    fused = f"""WITH combined AS ({" UNION ALL ".join(parts)}),
-            by_doc AS (
-                SELECT query_id, doc_id, count(*)::DOUBLE AS n,
-                       {", ".join(f"max(value) FILTER (WHERE src = {i}) AS v{i}" for i in range(len(parts)))}
-                FROM combined GROUP BY query_id, doc_id),
-            scored AS (SELECT query_id, doc_id, {score} AS score FROM by_doc)
+    fused = f"""WITH {", ".join(parts)},
+            scored AS (SELECT query_id, doc_id, {score} AS score FROM {joined})
             SELECT query_id, doc_id, score,
                    row_number() OVER (PARTITION BY query_id ORDER BY score DESC, doc_id DESC) AS rank
             FROM scored QUALIFY {keep}"""
