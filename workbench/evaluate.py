@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
 from workbench.store import Store, get_collection, get_qrels, get_run_rows, list_runs, per_query_scores
-from workbench.store.scores import put_scores, scored_keys
+from workbench.store.scores import put_scores_many, scored_keys
 
 if TYPE_CHECKING:  # imported where a frame is built: `ingest --measures` starts without pandas
     import pandas as pd
@@ -112,19 +112,29 @@ def evaluate_runs(
     qrels = None
     computed = 0
     seen_hashes: set[str] = set()
-    for i, name in enumerate(names):
-        run = all_runs[name]
-        todo = [m for m in measure_names if (run.run_hash, m, evaluators[m]) not in done]
-        if todo and run.run_hash not in seen_hashes:
-            with store.reading():
-                qrels = qrels if qrels is not None else get_qrels(store, collection)
-                values = _score_stored_run(store, collection, run.run_hash, name, qrels, todo)
-            put_scores(store, run.run_hash, info.qrels_hash, SEMANTICS, values, {m: evaluators[m] for m in todo})
-            computed += len(todo)
-        seen_hashes.add(run.run_hash)
-        if on_run:
-            on_run(name, i + 1, len(names))
+    for start in range(0, len(names), RUNS_PER_WRITE):
+        batch = names[start : start + RUNS_PER_WRITE]
+        scored = []
+        with store.reading():  # the batch's reads on one connection, then its scores in one transaction
+            for i, name in enumerate(batch, start=start):
+                run = all_runs[name]
+                todo = [m for m in measure_names if (run.run_hash, m, evaluators[m]) not in done]
+                if todo and run.run_hash not in seen_hashes:
+                    qrels = qrels if qrels is not None else get_qrels(store, collection)
+                    values = _score_stored_run(store, collection, run.run_hash, name, qrels, todo)
+                    scored.append((run.run_hash, values, {m: evaluators[m] for m in todo}))
+                    computed += len(todo)
+                seen_hashes.add(run.run_hash)
+                if on_run:
+                    on_run(name, i + 1, len(names))
+        if scored:
+            put_scores_many(store, info.qrels_hash, SEMANTICS, scored)
     return _stored(store, info, measure_names, names, evaluators, SEMANTICS, computed)
+
+
+RUNS_PER_WRITE = 16
+"""Runs scored per store transaction: one commit for a batch of small runs, while a batch of MS MARCO-sized ones
+holds the file for a few seconds at most before other writers get a turn."""
 
 
 def _score_stored_run(store: Store, collection: str, run_hash: str, name: str, qrels, measures: list[str]):

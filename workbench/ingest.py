@@ -245,26 +245,20 @@ class _Session:
 
     def _insert_scores(self, con, scored: list[tuple[RunInfo, object]], semantics: str) -> None:
         """The per-query values of the freshly stored runs, for the (run, measure) pairs the store lacks."""
-        import pyarrow as pa
-
-        from workbench.store.scores import insert_score_sets, scored_keys_in
+        from workbench.store.scores import insert_scores, scored_keys_in
 
         if not scored:
             return
         hashes = list(dict.fromkeys(info.run_hash for info, _ in scored))
         done = scored_keys_in(con, hashes, self.cinfo.qrels_hash, semantics)
-        keys, parts = [], []
+        runs = []
         for info, per_query in scored:
-            todo = [(info.run_hash, m, e) for m, e in self.evaluators.items() if (info.run_hash, m, e) not in done]
-            done.update(todo)  # a second name for the same bytes stores nothing twice
+            todo = {m: e for m, e in self.evaluators.items() if (info.run_hash, m, e) not in done}
+            done.update((info.run_hash, m, e) for m, e in todo.items())  # a second name for the same bytes: once
             if todo:
-                keys += todo
-                parts.append(per_query.append_column(
-                    "run_hash", pa.array([info.run_hash] * per_query.num_rows, pa.string())))
-        if keys:
-            run_hash, measure, evaluator = (list(col) for col in zip(*keys, strict=True))
-            key_table = pa.table({"run_hash": run_hash, "measure": measure, "evaluator": evaluator})
-            insert_score_sets(con, self.cinfo.qrels_hash, semantics, pa.concat_tables(parts), key_table)
+                runs.append((info.run_hash, per_query, todo))
+        if runs:
+            insert_scores(con, self.cinfo.qrels_hash, semantics, runs)
 
 
 def _precheck(path: Path, name: str | None, kind: str | None, depth: int | None) -> str:

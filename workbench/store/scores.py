@@ -22,18 +22,31 @@ def put_scores(
     store: Store, run_hash: str, qrels_hash: str, semantics: str, per_query: pa.Table, evaluators: dict[str, str]
 ) -> None:
     """Store one run's per-query values (query_id, measure, value) for the given measures, atomically."""
-    with store.writer() as con:
-        insert_scores(con, run_hash, qrels_hash, semantics, per_query, evaluators)
+    put_scores_many(store, qrels_hash, semantics, [(run_hash, per_query, evaluators)])
 
 
-def insert_scores(
-    con, run_hash: str, qrels_hash: str, semantics: str, per_query: pa.Table, evaluators: dict[str, str]
+def put_scores_many(
+    store: Store, qrels_hash: str, semantics: str, runs: list[tuple[str, pa.Table, dict[str, str]]]
 ) -> None:
-    """put_scores inside an open transaction (ingest --measures stores a run and its scores together)."""
-    run = pa.array([run_hash] * per_query.num_rows, pa.string())
-    keys = pa.table({"run_hash": [run_hash] * len(evaluators), "measure": list(evaluators),
-                     "evaluator": list(evaluators.values())})
-    insert_score_sets(con, qrels_hash, semantics, per_query.append_column("run_hash", run), keys)
+    """put_scores for several runs (run_hash, per-query values, evaluators) in one transaction."""
+    with store.writer() as con:
+        insert_scores(con, qrels_hash, semantics, runs)
+
+
+def insert_scores(con, qrels_hash: str, semantics: str, runs: list[tuple[str, pa.Table, dict[str, str]]]) -> None:
+    """put_scores_many inside an open transaction (ingest --measures stores runs and their scores together)."""
+    insert_score_sets(con, qrels_hash, semantics, *_keyed(runs))
+
+
+def _keyed(runs: list[tuple[str, pa.Table, dict[str, str]]]) -> tuple[pa.Table, pa.Table]:
+    """(per-query values with their run_hash, score-set keys run_hash, measure, evaluator) of several runs."""
+    values = pa.concat_tables([
+        per_query.select(["query_id", "measure", "value"]).append_column(
+            "run_hash", pa.array([run_hash] * per_query.num_rows, pa.string()))
+        for run_hash, per_query, _ in runs])
+    keys = [(run_hash, m, e) for run_hash, _, evaluators in runs for m, e in evaluators.items()]
+    return values, pa.table({"run_hash": [k[0] for k in keys], "measure": [k[1] for k in keys],
+                             "evaluator": [k[2] for k in keys]})
 
 
 def insert_score_sets(con, qrels_hash: str, semantics: str, per_query: pa.Table, keys: pa.Table) -> None:
