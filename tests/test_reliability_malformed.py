@@ -374,3 +374,18 @@ def test_a_batch_stores_the_files_before_a_refused_one_as_one_at_a_time_would(ba
         f"refused {twin}", f"refused {files['bm25']}"]
     runs = {r["name"]: r for r in cli("runs", "list", "-c", "base", "--json").json()}
     assert sorted(runs) == ["bm25", "dense", "first", "last"] and runs["last"]["n_rows"] == 10
+
+
+def test_files_read_ahead_of_a_refused_one_are_not_stored(base, cli, db, tmp_path):
+    """Small files are parsed two at a time; without --keep-going, the file read ahead of a refused one is
+    dropped, as one file at a time would never have read it."""
+    base_db, _ = base
+    shutil.copyfile(base_db, db)
+    good1, good2 = tmp_path / "good1.trec", tmp_path / "good2.trec"
+    good1.write_text(run_lines(["101", "102"], 5, "good1", 3))
+    good2.write_text(run_lines(["101", "102"], 5, "good2", 4))
+    res = cli("ingest", "-c", "base", good1, CORPUS / "run_score_nan.trec", good2, "--measures", "P@5")
+    assert res.code == 2 and "score must be a finite number" in res.err
+    assert [r["name"] for r in cli("runs", "list", "-c", "base", "--json").json()] == ["bm25", "dense", "good1"]
+    again = cli("ingest", "-c", "base", good2, "--measures", "P@5")  # nothing of it was left behind
+    assert again.code == 0 and "added" in again.err

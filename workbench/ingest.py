@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -99,7 +101,8 @@ class _Session:
         self.con = duckdb.connect()
         self.con.execute("SET enable_progress_bar = false")
         self.pending: list[_Pending] = []
-        self.n_tables = 0
+        self._ids = itertools.count(1)
+        self.readers = ThreadPoolExecutor(max_workers=READERS)  # small files are parsed READERS at a time
         self.measures: list[str] = []
         self.evaluators: dict[str, str] = {}
         self.pool = None
@@ -112,15 +115,32 @@ class _Session:
             self.pool = ThreadPoolExecutor(max_workers=1)
 
     def close(self) -> None:
+        self.readers.shutdown(wait=True, cancel_futures=True)
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
         self.con.close()
 
+    def check_parent(self, parent: str | None) -> None:
+        """The first stage must be stored or on its way (an earlier file of this command): a clear error now."""
+        if parent is not None and parent not in self.runs and parent not in {p.info.name for p in self.pending}:
+            get_run(self.store, self.collection, parent)
+
+    def discard(self, prepared: _Pending | IngestResult) -> None:
+        """Forget a file read ahead of one that stopped the command."""
+        if isinstance(prepared, _Pending):
+            self.drop(prepared.table)
+            if prepared.scores is not None:
+                prepared.scores.cancel()
+
     def prepare(self, path: Path, *, name: str | None = None, kind: str | None = None, parent: str | None = None,
                 depth: int | None = None, replace: bool = False, params: dict | None = None,
                 software: dict | None = None, source_path: str | None = None,
-                allow_trailing_fields: bool = False) -> _Pending | IngestResult:
-        """Read and check one file (no store lock); an IngestResult when it is already stored as is."""
+                allow_trailing_fields: bool = False, ahead: frozenset[str] = frozenset()) -> _Pending | IngestResult:
+        """Read and check one file (no store lock); an IngestResult when it is already stored as is.
+
+        Runs on a reader thread, on a cursor of its own. `ahead`: run names of the command's earlier files, which
+        may still be on their way when this one is read (their parent check waits for the caller).
+        """
         import numpy as np
         import pyarrow as pa
 
@@ -134,17 +154,19 @@ class _Session:
             digest = sha256_file(path)
             if existing.run_hash == digest:
                 return IngestResult(existing, "unchanged")
-        if parent is not None and parent not in self.runs and parent not in {p.info.name for p in self.pending}:
-            get_run(self.store, self.collection, parent)  # the first stage must exist: a clear error now
+        if parent is not None and parent not in ahead:
+            self.check_parent(parent)
 
-        self.n_tables += 1
-        table_name = f"_wb_run_{self.n_tables}"
+        table_name = f"_wb_run_{next(self._ids)}"
+        con = self.con.cursor()
         try:
             # hashes the bytes while DuckDB parses them
-            parsed = read_run_into(self.con, path, table_name, allow_trailing_fields=allow_trailing_fields)
+            parsed = read_run_into(con, path, table_name, allow_trailing_fields=allow_trailing_fields)
         except BaseException:
             self.drop(table_name)  # a fast-path attempt may have left its rows behind
             raise
+        finally:
+            con.close()
         if digest is not None and parsed.sha256 != digest:
             self.drop(table_name)
             raise WorkbenchError(f"{path}: the file changed while it was being ingested; try again")
@@ -182,7 +204,11 @@ class _Session:
         return {m: agg[m] for m in self.measures if m in agg}
 
     def drop(self, table_name: str) -> None:
-        self.con.execute(f'DROP TABLE IF EXISTS temp.main."{table_name}"')
+        con = self.con.cursor()  # safe from any thread, and whatever catalog the session connection uses now
+        try:
+            con.execute(f'DROP TABLE IF EXISTS memory.main."{table_name}"')
+        finally:
+            con.close()
 
     def pending_rows(self) -> int:
         return sum(p.info.n_rows for p in self.pending)
@@ -261,6 +287,19 @@ class _Session:
             insert_scores(con, self.cinfo.qrels_hash, semantics, runs)
 
 
+READERS = 2
+"""Files parsed at once: DuckDB reads a small file on one core, so two small files use both."""
+SMALL_FILE = 64 << 20
+"""Files above this size are read one at a time (two 7M-line runs in memory at once would double the peak)."""
+
+
+def _small(path: Path) -> bool:
+    try:
+        return path.stat().st_size <= SMALL_FILE
+    except OSError:
+        return True  # prepare reports it
+
+
 def _precheck(path: Path, name: str | None, kind: str | None, depth: int | None) -> str:
     """The checks that need neither the store nor the file's content; returns the run name."""
     name = check_name(name or run_name_for(path))
@@ -318,13 +357,33 @@ def ingest_runs(
             on_done(Path(path), outcome)
 
     session: _Session | None = None
+    paths = [Path(p) for p in paths]
+    names = [options.get("name") or run_name_for(p) for p in paths]
+    reading: dict[int, Future] = {}
+
+    def read_ahead(i: int) -> None:
+        """Files i, i+1 start parsing (READERS at a time) while earlier ones are handled; big files one at a time."""
+        for j in range(i, min(i + READERS, len(paths))):
+            if j not in reading and (j == i or _small(paths[j])):
+                reading[j] = session.readers.submit(session.prepare, paths[j], **options,
+                                                    ahead=frozenset(names[:j]))
+            if not _small(paths[j]):
+                break
+
     try:
-        for path in map(Path, paths):
+        for i, path in enumerate(paths):
             try:
                 if session is None:
                     _precheck(path, options.get("name"), options.get("kind"), options.get("depth"))
                     session = _Session(store, collection, measures, keep_going)
-                prepared = session.prepare(path, **options)
+                read_ahead(i)
+                prepared = reading.pop(i).result()
+                if isinstance(prepared, _Pending):
+                    try:
+                        session.check_parent(prepared.info.parent)
+                    except WorkbenchError:
+                        session.discard(prepared)
+                        raise
             except WorkbenchError as exc:
                 if session is not None:
                     session.flush(report)  # the files before this one are stored, as one by one would
@@ -351,6 +410,9 @@ def ingest_runs(
                 raise stop[0]
     finally:
         if session is not None:
+            for future in reading.values():  # read ahead of a file that stopped the command
+                with contextlib.suppress(Exception):
+                    session.discard(future.result())
             session.close()
     if measures:
         results = _score_stored(store, collection, measures, results, on_done, path_of)

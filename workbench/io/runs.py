@@ -63,9 +63,10 @@ def read_run(path: str | Path, *, encoding: str = "utf-8", allow_trailing_fields
 
 def read_run_into(con: duckdb.DuckDBPyConnection, path: str | Path, table_name: str, *,
                   encoding: str = "utf-8", allow_trailing_fields: bool = False) -> ParsedRun:
-    """read_run that also leaves the rows in `con` as temp table `table_name` (query_id, doc_id, score,
-    rank: DOUBLE holding an exact integer; file order), so that a store insert copies DuckDB's own columns
-    (ATTACH + INSERT ... SELECT: about half the CPU of inserting the Arrow table). Same result and errors."""
+    """read_run that also leaves the rows in `con`'s in-memory database as table `memory.main.<table_name>`
+    (query_id, doc_id, score, rank: DOUBLE holding an exact integer; file order), so that a store insert copies
+    DuckDB's own columns (ATTACH + INSERT ... SELECT: about half the CPU of inserting the Arrow table). Same
+    result and errors. The table is visible to every cursor of that database: files can be read on several."""
     path = Path(path)
     if not path.is_file():
         raise RunFormatError(path, None, "no such file")
@@ -76,7 +77,7 @@ def read_run_into(con: duckdb.DuckDBPyConnection, path: str | Path, table_name: 
     parsed = _careful(path, encoding, allow_trailing_fields)
     con.register("_careful_rows", parsed.table)
     try:
-        con.execute(f'CREATE OR REPLACE TEMP TABLE "{table_name}" AS '
+        con.execute(f'CREATE OR REPLACE TABLE memory.main."{table_name}" AS '
                     "SELECT query_id, doc_id, score, rank FROM _careful_rows")
     finally:
         con.unregister("_careful_rows")
@@ -238,8 +239,8 @@ def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name:
         if into is None:
             raw = con.sql(query).to_arrow_table()
         else:  # keep DuckDB's parsed columns for the store insert; Arrow for the checks and scoring
-            con.execute(f'CREATE OR REPLACE TEMP TABLE "{table_name}" AS {query}')
-            raw = con.sql(f'SELECT * FROM "{table_name}"').to_arrow_table()
+            con.execute(f'CREATE OR REPLACE TABLE memory.main."{table_name}" AS {query}')
+            raw = con.sql(f'SELECT * FROM memory.main."{table_name}"').to_arrow_table()
     except duckdb.Error:
         return None
     finally:

@@ -156,12 +156,12 @@ def put_runs_from(
     """put_run inside `attached(...)` for several runs in one transaction, with whatever
     `before_commit(con, stored infos)` writes (ingest's scores); all or nothing.
 
-    Each run is (info, source_table, positions, every_row, replace): its rows are copied from temp table
-    `source_table` (query_id, doc_id, score, rank, in file order) with their trec_eval positions. `positions`
-    (i, position) gives the position of temp-table row i: of every row when `every_row`; else only of rows not
-    at their place in their query's contiguous block of rows, the others' being that place (row id minus the
-    query's first row id, plus one). Copying DuckDB's own parsed columns keeps the insert a direct write to the
-    store file; a join on 7M row ids, or inserting from Arrow, costs a second or more.
+    Each run is (info, source_table, positions, every_row, replace): its rows are copied from table
+    `memory.main.<source_table>` (query_id, doc_id, score, rank, in file order) with their trec_eval
+    positions. `positions` (i, position) gives the position of source row i: of every row when `every_row`;
+    else only of rows not at their place in their query's contiguous block of rows, the others' being that
+    place (row id minus the query's first row id, plus one). Copying DuckDB's own parsed columns keeps the
+    insert a direct write to the store file; a join on 7M row ids, or inserting from Arrow, costs a second or more.
     """
     con.execute("BEGIN TRANSACTION")
     try:
@@ -179,7 +179,7 @@ def put_runs_from(
 
 def _insert_from(con: duckdb.DuckDBPyConnection, run_hash: str, source_table: str, positions: pa.Table,
                  every_row: bool) -> None:
-    src = f'temp.main."{source_table}"'
+    src = f'memory.main."{source_table}"'
     con.register("_positions", positions)
     try:
         if every_row:
