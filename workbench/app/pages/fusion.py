@@ -71,7 +71,7 @@ agg = aggregate(scores).pivot(index="run", columns="measure", values="value").re
 st.dataframe(agg.reset_index(), hide_index=True, width="stretch",
              column_config={m: st.column_config.NumberColumn(m, format=FMT) for m in measures})
 st.caption(f"fused: {fused_rows:,} rows over {fused_queries:,} "
-           f"queries from each input's top {int(depth)}, computed in memory (not stored until saved)."
+           f"queries from each input's top {int(depth)}, fused and scored in DuckDB, not stored until saved."
            + (" Measures deeper than that depth see only those documents." if int(depth) < 1000 else ""))
 
 st.subheader("Where the gains come from")
