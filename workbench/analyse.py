@@ -198,7 +198,7 @@ def stored_cutoff_curve(store: Store, collection: str, run: str, family: str, cu
         info = get_run(store, collection, run)
         judged, _ = judged_ranks(store, collection, info.run_hash, max(cutoffs), n_ret=False)
         qrels = get_qrels(store, collection)
-    return curve_from_scores(family, rel, measures, evaluate_ranked(judged, None, qrels, measures))  # type: ignore[arg-type]
+    return curve_from_scores(family, rel, measures, evaluate_ranked(judged, None, qrels, measures, stored_qrels=True))  # type: ignore[arg-type]
 
 
 def fuse_stored(store: Store, collection: str, names: Sequence[str], **options):
@@ -233,7 +233,7 @@ def score_fused_stored(store: Store, collection: str, names: Sequence[str], meas
             fuse_views(con, views, into="_fused", **options)
             if plan is not None:
                 judged, n_ret = judged_ranks_in(con, collection, "_fused", plan.max_rank, n_ret=True)
-                scores = evaluate_ranked(judged, n_ret, qrels, measures)
+                scores = evaluate_ranked(judged, n_ret, qrels, measures, stored_qrels=True)
                 n_rows, n_queries = pc.sum(n_ret.column("n")).as_py() or 0, n_ret.num_rows
             else:
                 ((n_rows, n_queries),) = con.execute("SELECT count(*), count(DISTINCT query_id) FROM _fused").fetchall()

@@ -147,4 +147,4 @@ def _score_stored_run(store: Store, collection: str, run_hash: str, name: str, q
     if plan is None:
         return evaluate(get_run_rows(store, collection, name, ("query_id", "doc_id", "score")), qrels, measures)
     judged, n_ret = judged_ranks(store, collection, run_hash, plan.max_rank, plan.n_ret)
-    return evaluate_ranked(judged, n_ret, qrels, measures)
+    return evaluate_ranked(judged, n_ret, qrels, measures, stored_qrels=True)

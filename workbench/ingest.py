@@ -81,8 +81,8 @@ FLUSH_ROWS = 2_000_000
 class _Pending:
     path: Path
     info: RunInfo
-    table: str  # temp table in the session's connection
-    positions: object  # pa.Table (i, position): trec_eval positions of the temp table's rows i (see put_runs_from)
+    table: str  # memory.main.<table> of the session's in-memory database (parsed by read_run_into)
+    positions: object  # pa.Table (i, position): trec_eval positions of the table's rows i (see put_runs_from)
     every_row: bool  # positions lists every row; else only those not at their place in their query's block
     replace: bool
     scores: Future | None  # per-query values of the requested measures, computed while the rows are stored

@@ -72,7 +72,7 @@ def _normalise(run: pa.Table, qrels: pa.Table, group: str | None) -> tuple[pa.Ta
     return run_n, _normalise_qrels(qrels)
 
 
-def _normalise_qrels(qrels: pa.Table) -> pa.Table:
+def _normalise_qrels(qrels: pa.Table, *, check_pairs: bool = True) -> pa.Table:
     qrels_n = pa.table(
         {
             "query_id": _as(_column(qrels, "query_id", "qrels"), pa.string(), "qrels query_id"),
@@ -82,7 +82,7 @@ def _normalise_qrels(qrels: pa.Table) -> pa.Table:
     )
     if any(qrels_n[c].null_count for c in qrels_n.column_names):
         raise WorkbenchError("qrels have missing values")
-    if qrels_n.num_rows:
+    if check_pairs and qrels_n.num_rows:
         pairs = qrels_n.group_by(["query_id", "doc_id"]).aggregate([]).num_rows
         if pairs != qrels_n.num_rows:
             raise WorkbenchError(
@@ -147,18 +147,20 @@ def ranked_plan(measures: Sequence[Measure | str]) -> RankedPlan | None:
 
 
 def evaluate_ranked(
-    judged: pa.Table, n_ret: pa.Table | None, qrels: pa.Table, measures: Sequence[Measure | str]
+    judged: pa.Table, n_ret: pa.Table | None, qrels: pa.Table, measures: Sequence[Measure | str], *,
+    stored_qrels: bool = False,
 ) -> pa.Table:
     """`evaluate` of a stored run from its judged rows' trec_eval positions (query_id, rank, relevance).
 
     The store keeps each row's trec_eval position, so scoring a stored run needs only its judged rows (down to
     the deepest cutoff), joined in SQL: no 7M-row read, layout or tie-break. Only for measures `ranked_plan`
-    accepts; same values and output as `evaluate` (tested per query).
+    accepts; same values and output as `evaluate` (tested per query). `stored_qrels`: the qrels were read from the
+    store, whose `collection add` refused or collapsed repeated judgments, so they are not checked again.
     """
     ms = list(dict.fromkeys(parse_measures(measures)))
     if ranked_plan(ms) is None:
         raise WorkbenchError(f"not every measure of {[str(m) for m in ms]} can be scored from stored ranks")
-    return fast.evaluate_ranked(judged, n_ret, _normalise_qrels(qrels), ms)
+    return fast.evaluate_ranked(judged, n_ret, _normalise_qrels(qrels, check_pairs=not stored_qrels), ms)
 
 
 def aggregate(scores: pa.Table, *, group: str | None = None) -> dict:

@@ -118,17 +118,15 @@ def judged_ranks(store: Store, collection: str, run_hash: str, max_rank: int | N
     `rank` is the trec_eval position stored at ingest; rows below `max_rank` (None: none) are left out. The join
     with the collection's qrels runs in DuckDB, so rescoring a 7M-row run reads a few hundred thousand rows back.
     """
-    if not re.fullmatch(r"[0-9a-f]{64}", run_hash):
-        raise ValueError(f"unexpected run hash {run_hash!r}")
     with store.reader() as con:
-        rows = f"(SELECT query_id, doc_id, position AS rank FROM run_rows WHERE run_hash = '{run_hash}')"
-        return judged_ranks_in(con, collection, rows, max_rank, n_ret)
+        rows = "(SELECT query_id, doc_id, position AS rank FROM run_rows WHERE run_hash = ?)"
+        return judged_ranks_in(con, collection, rows, max_rank, n_ret, [run_hash])
 
 
 def judged_ranks_in(con: duckdb.DuckDBPyConnection, collection: str, rows: str, max_rank: int | None,
-                    n_ret: bool) -> tuple[pa.Table, pa.Table | None]:
-    """judged_ranks of the ranked rows (query_id, doc_id, rank) of relation `rows` (a table name or a subquery) on
-    a connection to the store: a run computed in SQL (a fusion) is scored without leaving DuckDB."""
+                    n_ret: bool, rows_params: Sequence = ()) -> tuple[pa.Table, pa.Table | None]:
+    """judged_ranks of the ranked rows (query_id, doc_id, rank) of relation `rows` (a table name, or a subquery
+    taking `rows_params`) on a connection to the store: a run computed in SQL (a fusion) is scored there."""
     judged = arrow(
         con,
         f"""
@@ -136,9 +134,10 @@ def judged_ranks_in(con: duckdb.DuckDBPyConnection, collection: str, rows: str, 
         FROM {rows} r JOIN qrels q ON q.query_id = r.query_id AND q.doc_id = r.doc_id
         WHERE q.collection = ? AND (?::INTEGER IS NULL OR r.rank <= ?::INTEGER)
         """,
-        [collection, max_rank, max_rank],
+        [*rows_params, collection, max_rank, max_rank],
     )
-    counts = arrow(con, f"SELECT query_id, count(*) AS n FROM {rows} GROUP BY query_id") if n_ret else None
+    counts = (arrow(con, f"SELECT query_id, count(*) AS n FROM {rows} GROUP BY query_id", list(rows_params))
+              if n_ret else None)
     return judged, counts
 
 
