@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
@@ -55,16 +56,23 @@ def cutoff_view(family: str, rel: int, cutoffs: Sequence[int]):
                               None if family == "nDCG" else int(rel))
 
 
-# The cutoff curves at the foot of the page are computed beside the study, with the settings its widgets hold
-# (or will show by default); a different choice there is computed when it is made.
-state = st.session_state
-early = (state.get("family", FAMILIES[0]), state.get("rel", 2 if relevance == "graded" else 1),
-         state.get("cutoffs", [c for c in CUTOFFS if c <= 100]))
+def prefetch_cutoff_view() -> None:
+    """The cutoff curves at the foot of the page, computed (into the cache) beside the study with the settings
+    its widgets hold or will show by default; a different choice there is computed when it is made, and any
+    problem is reported there, not here."""
+    state = st.session_state
+    early = (state.get("family", FAMILIES[0]), state.get("rel", 2 if relevance == "graded" else 1),
+             state.get("cutoffs", [c for c in CUTOFFS if c <= 100]))
+    if early[2]:
+        with contextlib.suppress(Exception):
+            cutoff_view(*early)
+
+
 with st.spinner(f"deriving {run} at every depth from {info.parent} ..."):
     (study, judged), _ = concurrently(
         lambda: data.depth_study(ctx.db, ctx.token, ctx.collection, run, tuple(measures), tuple(observed),
                                  int(judged_k)),
-        lambda: cutoff_view(*early) if early[2] else None)
+        prefetch_cutoff_view)
 curve = study.curve
 pairs = study.observed_runs
 
