@@ -34,24 +34,16 @@ def put_scores_many(
 
 
 def insert_scores(con, qrels_hash: str, semantics: str, runs: list[tuple[str, pa.Table, dict[str, str]]]) -> None:
-    """put_scores_many inside an open transaction (ingest --measures stores runs and their scores together)."""
-    insert_score_sets(con, qrels_hash, semantics, *_keyed(runs))
-
-
-def _keyed(runs: list[tuple[str, pa.Table, dict[str, str]]]) -> tuple[pa.Table, pa.Table]:
-    """(per-query values with their run_hash, score-set keys run_hash, measure, evaluator) of several runs."""
-    values = pa.concat_tables([
-        per_query.select(["query_id", "measure", "value"]).append_column(
-            "run_hash", pa.array([run_hash] * per_query.num_rows, pa.string()))
-        for run_hash, per_query, _ in runs])
-    keys = [(run_hash, m, e) for run_hash, _, evaluators in runs for m, e in evaluators.items()]
-    return values, pa.table({"run_hash": [k[0] for k in keys], "measure": [k[1] for k in keys],
-                             "evaluator": [k[2] for k in keys]})
-
-
-def insert_score_sets(con, qrels_hash: str, semantics: str, per_query: pa.Table, keys: pa.Table) -> None:
-    """Store several runs' per-query values (run_hash, query_id, measure, value) in three statements, replacing
-    the score sets named by `keys` (run_hash, measure, evaluator): a batch of small runs pays once, not per run."""
+    """put_scores_many inside an open transaction (ingest --measures stores runs and their scores together): the
+    runs' per-query values in three statements, replacing the score sets they name (run_hash, measure,
+    evaluator), so a batch of small runs pays once, not per run."""
+    per_query = pa.concat_tables([
+        values.select(["query_id", "measure", "value"]).append_column(
+            "run_hash", pa.array([run_hash] * values.num_rows, pa.string()))
+        for run_hash, values, _ in runs])
+    named = [(run_hash, m, e) for run_hash, _, evaluators in runs for m, e in evaluators.items()]
+    keys = pa.table({"run_hash": [k[0] for k in named], "measure": [k[1] for k in named],
+                     "evaluator": [k[2] for k in named]})
     con.register("_scores", per_query)
     con.register("_keys", keys)
     try:
