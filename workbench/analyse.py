@@ -198,7 +198,8 @@ def stored_cutoff_curve(store: Store, collection: str, run: str, family: str, cu
         info = get_run(store, collection, run)
         judged, _ = judged_ranks(store, collection, info.run_hash, max(cutoffs), n_ret=False)
         qrels = get_qrels(store, collection)
-    return curve_from_scores(family, rel, measures, evaluate_ranked(judged, None, qrels, measures, stored_qrels=True))  # type: ignore[arg-type]
+    scores = evaluate_ranked(judged, None, qrels, measures, stored_qrels=True)
+    return curve_from_scores(family, rel, measures, scores)  # type: ignore[arg-type]
 
 
 def fuse_stored(store: Store, collection: str, names: Sequence[str], **options):

@@ -364,10 +364,11 @@ def ingest_runs(
     def read_ahead(i: int) -> None:
         """Files i, i+1 start parsing (READERS at a time) while earlier ones are handled; big files one at a time."""
         for j in range(i, min(i + READERS, len(paths))):
-            if j not in reading and (j == i or _small(paths[j])):
+            small = _small(paths[j])
+            if j not in reading and (j == i or small):
                 reading[j] = session.readers.submit(session.prepare, paths[j], **options,
                                                     ahead=frozenset(names[:j]))
-            if not _small(paths[j]):
+            if not small:
                 break
 
     try:

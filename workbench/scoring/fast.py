@@ -387,9 +387,10 @@ def evaluate_ranked(judged: pa.Table, n_ret: pa.Table | None, qrels: pa.Table, m
 
 def max_rank(measures: Sequence[Measure]) -> int | None:
     """The deepest rank any of `measures` looks at; None when one of them reads the whole ranking."""
-    cutoffs = [s.cutoff for s in map(_spec, measures) if s is not None]
-    deepest = max(cutoffs, default=_INF)
-    return None if deepest == _INF or any(s is None for s in map(_spec, measures)) else deepest
+    specs = [_spec(m) for m in measures]
+    if not specs or any(s is None or s.cutoff == _INF for s in specs):
+        return None
+    return max(s.cutoff for s in specs)
 
 
 def needs_n_ret(measures: Sequence[Measure]) -> bool:
