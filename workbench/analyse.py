@@ -203,12 +203,12 @@ def stored_cutoff_curve(store: Store, collection: str, run: str, family: str, cu
 
 
 def fuse_stored(store: Store, collection: str, names: Sequence[str], **options):
-    """`retrieval.fuse` of stored runs, computed in DuckDB where their rows lie (each read only `depth` deep
-    by its stored positions): the same fused run, without reading the inputs into Python."""
+    """`retrieval.fuse` of stored runs, computed in DuckDB where their rows lie (each cut at `depth` by its stored
+    positions): the same fused run, without reading the inputs into Python."""
     from workbench.retrieval.fuse import fuse_views, result
-    from workbench.store.reads import top_rows_views
+    from workbench.store.reads import run_views
 
-    with top_rows_views(store, collection, names, options.get("depth", 1000)) as (con, views):
+    with run_views(store, collection, names) as (con, views):
         run = fuse_views(con, views, **options)
     return result(run, list(names), **options)
 
@@ -225,12 +225,12 @@ def score_fused_stored(store: Store, collection: str, names: Sequence[str], meas
 
     from workbench.retrieval.fuse import fuse_views
     from workbench.scoring import evaluate, evaluate_ranked, ranked_plan
-    from workbench.store.reads import judged_ranks_in, top_rows_views
+    from workbench.store.reads import judged_ranks_in, run_views
 
     plan = ranked_plan(measures)
     with store.reading():
         qrels = get_qrels(store, collection)
-        with top_rows_views(store, collection, names, options.get("depth", 1000)) as (con, views):
+        with run_views(store, collection, names) as (con, views):
             fuse_views(con, views, into="_fused", **options)
             if plan is not None:
                 judged, n_ret = judged_ranks_in(con, collection, "_fused", plan.max_rank, n_ret=True)

@@ -142,12 +142,13 @@ def judged_ranks_in(con: duckdb.DuckDBPyConnection, collection: str, rows: str, 
 
 
 @contextmanager
-def top_rows_views(store: Store, collection: str, names: Sequence[str],
-                   depth: int | None) -> Iterator[tuple[duckdb.DuckDBPyConnection, list[tuple[str, bool]]]]:
-    """Stored runs' first `depth` rows per query (all when None) as temp views `_run0`, `_run1`, ... (query_id,
-    doc_id, score, position) on a private cursor of a read connection: (cursor, [(view, True), ...]).
+def run_views(store: Store, collection: str,
+              names: Sequence[str]) -> Iterator[tuple[duckdb.DuckDBPyConnection, list[tuple[str, bool]]]]:
+    """Stored runs' rows as temp views `_run0`, `_run1`, ... (query_id, doc_id, score, position) on a private
+    cursor of a read connection: (cursor, [(view, True), ...]), True saying the view carries positions.
 
-    For computations that run where the rows lie (fusion) instead of reading them into Python first.
+    For computations that run where the rows lie (fusion) instead of reading them into Python first; a filter on
+    `position` reaches the scan, so a top-k cut costs what a top-k read does.
     """
     with store.reader() as con:
         cur = con.cursor()
@@ -157,9 +158,8 @@ def top_rows_views(store: Store, collection: str, names: Sequence[str],
                 run_hash = _get_run(cur, collection, name).run_hash
                 if not re.fullmatch(r"[0-9a-f]{64}", run_hash):  # inlined below: views take no parameters
                     raise ValueError(f"unexpected run hash {run_hash!r}")
-                cut = "" if depth is None else f" AND position <= {int(depth)}"
                 cur.execute(f"CREATE TEMP VIEW _run{i} AS SELECT query_id, doc_id, score, position FROM run_rows "
-                            f"WHERE run_hash = '{run_hash}'{cut}")
+                            f"WHERE run_hash = '{run_hash}'")
                 views.append((f"_run{i}", True))
             yield cur, views
         finally:
