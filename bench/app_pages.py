@@ -5,12 +5,15 @@
     .venv/bin/python bench/app_pages.py --quick         # 10 runs x 700 queries x 1,000 docs
     .venv/bin/python bench/app_pages.py --runs 30 --queries 2000 --docs 1000 --reps 3
 
-Builds (once; reused while its parameters match) bench-data/pages-R-Q-D.duckdb: a graded collection, first-stage
-runs of spread quality and two reranked runs of `bm25` (depth 100 and 20, with parent and depth recorded). Runs
-are generated with numpy, written as TREC files to bench-data/ and stored by the library's `ingest_run` (the
-code path of `workbench ingest`), then scored by `evaluate_runs` (that of `workbench evaluate`). Each page is
-then opened with streamlit's AppTest: the first render (cold st.cache_data) and a rerun (warm cache), the median
-of --reps fresh sessions each. The table goes to stdout and bench/PAGES.md with the machine it ran on.
+Builds (once; reused while its parameters match) bench-data/pages-R-Q-D.duckdb from bench/gen_data.py, the
+project's benchmark workload: its qrels and its first-stage runs are the files
+`gen_data.py --queries Q --depth D --runs R-2` writes, byte for byte (generated here one run at a time, so the
+disk never holds more than two of them). Two reranked runs of one mid-quality first stage (top 100 and top 20
+re-scored by a better model of gen_data's kind, the tail kept) are added, with parent and depth recorded. Every
+run is stored by the library's `ingest_run` (the code path of `workbench ingest`), then scored by
+`evaluate_runs` (that of `workbench evaluate`). Each page is then opened with streamlit's AppTest: the first
+render (cold st.cache_data) and a rerun (warm cache), the median of --reps fresh sessions each. The table goes
+to stdout and bench/PAGES.md with the machine it ran on.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ import platform
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import gen_data  # bench/gen_data.py, beside this script
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench-data"
@@ -34,72 +37,71 @@ TITLES = {"leaderboard": "Leaderboard", "per_query": "Per-query comparison", "dr
           "depth": "Rerank depth scaling", "fusion": "Fusion lab", "runs": "Runs"}
 TARGET_S = 1.0
 COLLECTION = "bench"
-RERANKED = ((100, "bm25__rr@100"), (20, "bm25__rr@20"))
-QUALITY_STEPS = 98  # first-stage quality rises over 98 runs, whatever --runs is (a run is the same in any store)
-GRADE_P = np.array([0.45, 0.2, 0.22, 0.13])  # grades 0..3 among judged documents (TREC DL-like)
-
-
-def run_names(n_runs: int) -> list[str]:
-    """bm25 and its reranked runs first (so a partly built store already serves every page), then first stages."""
-    firsts = max(1, n_runs - len(RERANKED))
-    return ["bm25", *[name for _, name in RERANKED][: n_runs - firsts], *(f"run_{i:03d}" for i in range(1, firsts))]
+RERANKED = (100, 20)  # depths of the two reranked runs of PARENT
+RERANK_QUALITY = 3.0  # gen_data's best first stage has quality 2.2
+GEN = dict(judged_mean=50, qmin=0.4, qmax=2.2, corpus_size=8_841_823, seed=20240601, score_decimals=6)
 
 
 # ------------------------------------------------------------------------------------------- data
-class Generator:
-    """Deterministic synthetic queries, graded qrels and runs (one seed; run i does not depend on the others)."""
+class Workload:
+    """gen_data.py's workload for --queries/--depth/--runs, one run at a time (its main(), unrolled)."""
 
-    def __init__(self, queries: int, docs: int, judged: int = 20, seed: int = 7) -> None:
-        self.q, self.d, self.j, self.seed = queries, docs, judged, seed
-        self.pool = docs + docs // 2
-        rng = np.random.default_rng([seed, 0])
-        self.qids = np.array([str(1_000_000 + i) for i in range(queries)], dtype=object)
-        self.grades = np.zeros((queries, self.pool), dtype=np.int64)
-        self.grades[:, :judged] = rng.choice(4, size=(queries, judged), p=GRADE_P)
-        self.grades[:, 0] = np.maximum(self.grades[:, 0], 2)  # every query has a relevant document
-        self.difficulty = rng.uniform(0.3, 1.5, size=(queries, 1))
+    def __init__(self, queries: int, depth: int, runs: int) -> None:
+        self.depth, self.runs = depth, runs
+        s_qrels, s_diff, s_runs = np.random.SeedSequence(GEN["seed"]).spawn(3)
+        rng = np.random.Generator(np.random.PCG64(s_qrels))
+        self.qids, self.qrels = gen_data.make_qrels(rng, queries, GEN["judged_mean"], GEN["corpus_size"])
+        self.difficulty = np.random.Generator(np.random.PCG64(s_diff)).lognormal(0.0, 0.4, size=queries)
+        self.seeds = s_runs.spawn(runs)
 
-    def doc_ids(self, cols: np.ndarray) -> pa.Array:
-        """Numeric doc ids (of varying width), unique per (query, pool position)."""
-        ids = (np.arange(self.q)[:, None] * self.pool + cols) * 7 + 3
-        return pa.array(ids.ravel()).cast(pa.string())
+    @property
+    def parent(self) -> int:
+        """The first stage that is reranked: a middling one, so reranking it has something to gain."""
+        return self.runs // 5
 
-    def qrels(self) -> pa.Table:
-        cols = np.broadcast_to(np.arange(self.j), (self.q, self.j))
-        return pa.table({"query_id": np.repeat(self.qids, self.j), "iter": ["0"] * (self.q * self.j),
-                         "doc_id": self.doc_ids(cols), "relevance": self.grades[:, : self.j].ravel()})
+    def name(self, i: int) -> str:
+        return f"run_{i:02d}"
 
-    def first_stage(self, i: int, quality: float) -> tuple[np.ndarray, np.ndarray]:
-        """(pool columns, scores), each queries x docs in score order."""
-        rng = np.random.default_rng([self.seed, 1, i])
-        latent = quality * self.difficulty * self.grades + rng.standard_normal((self.q, self.pool))
-        top = np.argpartition(-latent, self.d - 1, axis=1)[:, : self.d]
-        order = np.argsort(-np.take_along_axis(latent, top, axis=1), axis=1, kind="stable")
-        cols = np.take_along_axis(top, order, axis=1)
-        return cols, np.round(np.take_along_axis(latent, cols, axis=1), 4)
+    def write_qrels(self, path: Path) -> None:
+        with open(path, "w") as f:
+            for qid, (docs, grades) in zip(self.qids, self.qrels, strict=True):
+                f.write("".join(f"{qid} 0 {d} {g}\n" for d, g in zip(docs.tolist(), grades.tolist(), strict=True)))
 
-    def rerank(self, cols: np.ndarray, scores: np.ndarray, depth: int, quality: float, i: int):
-        """The first stage's top `depth` re-scored and reordered above its unchanged tail."""
-        rng = np.random.default_rng([self.seed, 2, i])
-        head = cols[:, :depth]
-        latent = quality * self.difficulty * np.take_along_axis(self.grades, head, axis=1)
-        latent = latent + rng.standard_normal(head.shape)
-        order = np.argsort(-latent, axis=1, kind="stable")
-        new_cols = cols.copy()
-        new_scores = scores.copy()
-        new_cols[:, :depth] = np.take_along_axis(head, order, axis=1)
-        new_scores[:, :depth] = np.round(100 + np.take_along_axis(latent, order, axis=1), 4)
-        return new_cols, new_scores
+    def first_stage(self, i: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Run i's (docids, latent scores) per query: what gen_data.py writes as runs/run_i.txt."""
+        quality = GEN["qmin"] + (GEN["qmax"] - GEN["qmin"]) * (i / (self.runs - 1) if self.runs > 1 else 0.5)
+        rng = np.random.Generator(np.random.PCG64(self.seeds[i]))
+        return list(gen_data.make_run(rng, self.qrels, self.depth, quality, self.difficulty, GEN["corpus_size"]))
 
-    def table(self, cols: np.ndarray, scores: np.ndarray, tag: str) -> pa.Table:
-        n = cols.size
-        return pa.table({"query_id": np.repeat(self.qids, cols.shape[1]), "q0": pa.repeat("Q0", n),
-                         "doc_id": self.doc_ids(cols), "rank": np.tile(np.arange(1, cols.shape[1] + 1), self.q),
-                         "score": scores.ravel(), "tag": pa.repeat(tag, n)})
+    def reranked(self, first: list[tuple[np.ndarray, np.ndarray]], depth: int):
+        """The first stage's top `depth` re-scored with gen_data's score model at a higher quality, above its tail."""
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([GEN["seed"], depth])))
+        for (docs, lat), (jdocs, grades), diff in zip(first, self.qrels, self.difficulty, strict=True):
+            head = docs[:depth]
+            order_j = np.argsort(jdocs)
+            pos = np.clip(np.searchsorted(jdocs, head, sorter=order_j), 0, len(jdocs) - 1)
+            hit = jdocs[order_j[pos]] == head
+            grade = np.where(hit, grades[order_j[pos]], 0)
+            q = RERANK_QUALITY * diff
+            new = 0.8 * q * grade + 0.6 * hit + rng.standard_normal(len(head)) + 30.0  # scores above the tail's
+            order = np.argsort(-new, kind="stable")
+            yield np.concatenate([head[order], docs[depth:]]), np.concatenate([new[order], lat[depth:]])
+
+    def write(self, i: int, path: Path, depth: int | None = None) -> Path:
+        """Write first stage i (or its rerank at `depth`) as gen_data.py would; returns the path."""
+        per_query, tag = self.first_stage(i), f"run{i:02d}"  # gen_data's tag
+        if depth is not None:
+            per_query, tag = self.reranked(per_query, depth), path.stem
+        gen_data.write_run(path, self.qids, per_query, tag, GEN["score_decimals"])
+        return path
 
 
-def write_space_separated(table: pa.Table, path: Path) -> None:
-    pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=False, delimiter=" ", quoting_style="none"))
+def plan(wl: Workload) -> list[tuple[str, int, int | None]]:
+    """(name, first stage, rerank depth) in store order: the parent and its reranked runs first, so a partly
+    built store already serves every page."""
+    p = wl.parent
+    rest = [(wl.name(i), i, None) for i in range(wl.runs) if i != p]
+    return [(wl.name(p), p, None), *((f"{wl.name(p)}__rr@{d}", p, d) for d in RERANKED), *rest]
 
 
 def build_store(db: Path, n_runs: int, queries: int, docs: int, *, keep_files: bool = False) -> None:
@@ -112,39 +114,30 @@ def build_store(db: Path, n_runs: int, queries: int, docs: int, *, keep_files: b
     store = Store(db)
     files = db.with_suffix("")
     files.mkdir(parents=True, exist_ok=True)
-    gen = Generator(queries, docs)
+    wl = Workload(queries, docs, n_runs - len(RERANKED))
     t0 = time.perf_counter()
     if not db.exists() or COLLECTION not in [c.name for c in list_collections(store)]:
-        write_space_separated(gen.qrels(), files / "qrels.txt")
-        topics = pa.table({"query_id": gen.qids, "text": [f"synthetic query {q}" for q in gen.qids]})
-        pacsv.write_csv(topics, files / "topics.tsv",
-                        pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none"))
+        wl.write_qrels(files / "qrels.txt")
+        (files / "topics.tsv").write_text("".join(f"{q}\tsynthetic query {q}\n" for q in wl.qids))
         add_collection(store, COLLECTION, qrels=files / "qrels.txt", topics=files / "topics.tsv")
     have = {r.name for r in list_runs(store, COLLECTION)}
-    names = run_names(n_runs)
-    firsts = [n for n in names if "@" not in n]
-    bm25 = None
-    for i, name in enumerate(names):
-        depth = next((d for d, n in RERANKED if n == name), None)
-        if name in have and name != "bm25":
-            continue
-        if depth is None:
-            j = firsts.index(name)
-            cols, scores = gen.first_stage(j, 0.4 + 0.8 * (j % QUALITY_STEPS) / (QUALITY_STEPS - 1))
-            if name == "bm25":
-                bm25 = (cols, scores)
-                if name in have:
-                    continue
-        else:
-            cols, scores = gen.rerank(*bm25, depth, 1.6 - depth / 200, i)
-        path = files / f"{name}.trec"
-        t = time.perf_counter()
-        write_space_separated(gen.table(cols, scores, name), path)
-        ingest_run(store, COLLECTION, path, name=name, kind="rerank" if depth else "sparse",
-                   parent="bm25" if depth else None, depth=depth)
-        if not keep_files:
-            path.unlink(missing_ok=True)
-        print(f"  ingested {name} ({cols.size:,} rows) in {time.perf_counter() - t:.1f} s", flush=True)
+    todo = [(name, i, depth) for name, i, depth in plan(wl) if name not in have]
+    parent = wl.name(wl.parent)
+    # gen_data's Python writer (~15 s a run) works one run ahead in another process while this one ingests
+    with ProcessPoolExecutor(1) as pool:
+        ahead = [pool.submit(wl.write, i, files / f"{name}.txt", depth) for name, i, depth in todo[:2]]
+        for k, (name, _, depth) in enumerate(todo):
+            path = ahead[k].result()
+            if k + 2 < len(todo):
+                name2, i2, depth2 = todo[k + 2]
+                ahead.append(pool.submit(wl.write, i2, files / f"{name2}.txt", depth2))
+            t = time.perf_counter()
+            result = ingest_run(store, COLLECTION, path, name=name, kind="rerank" if depth else "sparse",
+                                parent=parent if depth else None, depth=depth)
+            if not keep_files:
+                path.unlink(missing_ok=True)
+            print(f"  ingested {name} ({result.info.n_rows:,} rows) in {time.perf_counter() - t:.1f} s "
+                  f"[{k + 1}/{len(todo)}, {time.perf_counter() - t0:.0f} s]", flush=True)
     t = time.perf_counter()
     ev = evaluate_runs(store, COLLECTION, on_run=lambda n, i, total: print(f"  scored {i}/{total}", end="\r",
                                                                           flush=True))
@@ -232,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--runs must be at least 3 (bm25, another first stage, a reranked run)")
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
-    db = OUT / f"pages-{args.runs}x{args.queries}x{args.docs}.duckdb"
+    db = OUT / f"pages-gen-{args.runs}x{args.queries}x{args.docs}.duckdb"
     print(f"store {db.relative_to(ROOT)}: {args.runs} runs x {args.queries} queries x {args.docs} docs", flush=True)
     build_store(db, args.runs, args.queries, args.docs, keep_files=args.keep_files)
     if args.build_only:
