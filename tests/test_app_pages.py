@@ -133,6 +133,24 @@ def test_per_query_win_tie_loss_counts(open_page, dl20_store):
     assert len(at.get("vega_lite_chart")) == 3  # delta bars, scatter, win matrix
 
 
+def test_per_query_defaults_to_two_different_runs(open_page, tmp_path):
+    """No bm25 and no reranked runs: B is the first first-stage run (by name) and A another one, not B again."""
+    from workbench.collections import add_collection
+    from workbench.evaluate import evaluate_runs
+    from workbench.ingest import ingest_run
+    from workbench.store import Store
+
+    store = Store(tmp_path / "two.duckdb")
+    add_collection(store, "dl20", qrels=DL20 / "qrels.dl20-passage.txt")
+    for name in ("tasb", "splade-pp-ed"):
+        ingest_run(store, "dl20", DL20_RUNS / f"{name}.trec", name=name)
+    evaluate_runs(store, "dl20", measures=["nDCG@10"])
+    at = open_page("per_query", store=store.path)
+    assert {s.label: s.value for s in at.selectbox if s.label.startswith("Run")} == {"Run A": "tasb",
+                                                                                    "Run B": "splade-pp-ed"}
+    assert not at.info and len(at.metric) == 6
+
+
 # ------------------------------------------------------------------------------------------------ drill-down
 def test_drilldown_shows_grades_unjudged_and_moves(open_page):
     query = "1051399"

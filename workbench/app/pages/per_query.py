@@ -18,7 +18,9 @@ scored = ctx.measures()
 need(len(names) >= 2 and bool(scored), "Needs at least two scored runs in the collection.")
 
 baseline = first_stage_default(run_infos)
-challenger = default_pick(names, [n for n in names if n.startswith(f"{baseline[0]}__")], 1) if baseline else []
+# A: a rerank of the baseline, else another run (never the baseline itself: A = B shows nothing)
+others = [n for n in names if not baseline or n != baseline[0]]
+challenger = default_pick(others, [n for n in others if baseline and n.startswith(f"{baseline[0]}__")], 1)
 c1, c2, c3, c4 = st.columns([3, 3, 2, 1])
 a = c1.selectbox("Run A", names, index=names.index(challenger[0]) if challenger else 0, key="a",
                  bind="query-params")
