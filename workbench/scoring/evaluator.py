@@ -148,7 +148,7 @@ def ranked_plan(measures: Sequence[Measure | str]) -> RankedPlan | None:
 
 def evaluate_ranked(
     judged: pa.Table, n_ret: pa.Table | None, qrels: pa.Table, measures: Sequence[Measure | str], *,
-    stored_qrels: bool = False,
+    stored_qrels: bool = False, group: str | None = None, groups: pa.Array | None = None,
 ) -> pa.Table:
     """`evaluate` of a stored run from its judged rows' trec_eval positions (query_id, rank, relevance).
 
@@ -156,11 +156,13 @@ def evaluate_ranked(
     the deepest cutoff), joined in SQL: no 7M-row read, layout or tie-break. Only for measures `ranked_plan`
     accepts; same values and output as `evaluate` (tested per query). `stored_qrels`: the qrels were read from the
     store, whose `collection add` refused or collapsed repeated judgments, so they are not checked again.
+    `group`/`groups`: several runs scored in one pass, as `evaluate`'s group (see `fast.evaluate_ranked`).
     """
     ms = list(dict.fromkeys(parse_measures(measures)))
     if ranked_plan(ms) is None:
         raise WorkbenchError(f"not every measure of {[str(m) for m in ms]} can be scored from stored ranks")
-    return fast.evaluate_ranked(judged, n_ret, _normalise_qrels(qrels, check_pairs=not stored_qrels), ms)
+    return fast.evaluate_ranked(judged, n_ret, _normalise_qrels(qrels, check_pairs=not stored_qrels), ms,
+                                group=group, groups=groups)
 
 
 def aggregate(scores: pa.Table, *, group: str | None = None) -> dict:

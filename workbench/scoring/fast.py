@@ -355,12 +355,15 @@ def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, gro
     return _score(ranked, queries, qrels, specs, measures, gvalues, group)
 
 
-def evaluate_ranked(judged: pa.Table, n_ret: pa.Table | None, qrels: pa.Table, measures: Sequence[Measure]) -> pa.Table:
+def evaluate_ranked(judged: pa.Table, n_ret: pa.Table | None, qrels: pa.Table, measures: Sequence[Measure], *,
+                    group: str | None = None, groups: pa.Array | None = None) -> pa.Table:
     """`evaluate` for a run whose trec_eval ranks are known (stored at ingest): no layout, no tie-break sort.
 
     `judged` holds the run's judged rows (query_id, rank, relevance), `rank` being the 1-based trec_eval position
     in its query; rows ranked below `max_rank(measures)` may be left out. `n_ret` (query_id, n: rows retrieved)
-    is needed only when `needs_n_ret(measures)`. Output as `evaluate`'s.
+    is needed only when `needs_n_ret(measures)`. `group` names a column of both tables whose values are scored
+    as separate runs (`evaluate`'s group); `groups`: every group value (default: those `judged` holds), so a
+    group without judged rows still gets its zeros. Output as `evaluate`'s.
     """
     specs = [_spec(m) for m in measures]
     if any(s is None for s in specs):
@@ -370,19 +373,30 @@ def evaluate_ranked(judged: pa.Table, n_ret: pa.Table | None, qrels: pa.Table, m
         raise ValueError("these measures need the number of rows retrieved per query (n_ret)")
     queries = _unique_sorted(qrels["query_id"])
     n_q = len(queries)
-    seg = _codes(judged["query_id"], queries)
+    gvalues = None
+    if group is not None:
+        gvalues = _unique_sorted(judged[group] if groups is None else pa.chunked_array([groups]))
+    n_g = 1 if gvalues is None else len(gvalues)
+
+    def seg_of(table: pa.Table) -> np.ndarray:
+        codes = _codes(table["query_id"], queries)
+        if gvalues is None:
+            return codes
+        return np.where(codes >= 0, _codes(table[group], gvalues) * n_q + codes, -1)
+
+    seg = seg_of(judged)
     keep = np.flatnonzero(seg >= 0)
     seg = seg[keep]
     rank = judged["rank"].to_numpy().astype(np.int64)[keep]
     grade = judged["relevance"].to_numpy().astype(np.int64)[keep]
     order = np.lexsort((rank, seg))
-    counts = np.zeros(n_q, dtype=np.int64)
+    counts = np.zeros(n_g * n_q, dtype=np.int64)
     if n_ret is not None:
-        nseg = _codes(n_ret["query_id"], queries)
+        nseg = seg_of(n_ret)
         hit = nseg >= 0
         counts[nseg[hit]] = n_ret["n"].to_numpy().astype(np.int64)[hit]
     ranked = _Ranked(seg[order], rank[order], grade[order], counts)
-    return _score(ranked, queries, qrels, specs, measures, None, None)
+    return _score(ranked, queries, qrels, specs, measures, gvalues, group)
 
 
 def max_rank(measures: Sequence[Measure]) -> int | None:
