@@ -148,3 +148,82 @@ def test_cutoff_curve(qrels, trec_eval_ndcg10):
     assert c.mean[2] == pytest.approx(trec_eval_ndcg10["bm25"], abs=5e-5)
     r = cutoff_curve(run("bm25"), qrels, "R", [10, 100], rel=2)
     assert r.measures == ("R(rel=2)@10", "R(rel=2)@100") and r.mean[0] < r.mean[1]
+
+
+def _random_pair(seed: int) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """A tie-heavy F, an R that reranks part of F's top (some of F's documents missing, some new ones, a query
+    R lacks) and graded qrels (negative grades, judged documents nobody retrieved, a query nobody retrieved)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    f_rows, r_rows, q_rows = [], [], []
+    for q in range(6):
+        qid = f"q{q}"
+        docs = [f"d{int(i)}" for i in rng.choice(60, size=int(rng.integers(0, 25)), replace=False)]
+        f_rows += [(qid, d, float(rng.integers(0, 4))) for d in docs]
+        if q != 5:
+            rerank = docs[: int(rng.integers(0, len(docs) + 1))]
+            rerank = [d for d in rerank if rng.random() > 0.1] + [f"n{q}"]  # one document F lacks
+            r_rows += [(qid, d, float(rng.integers(0, 3))) for d in rerank]
+        judged = [f"d{int(i)}" for i in rng.choice(60, size=int(rng.integers(0, 30)), replace=False)]
+        q_rows += [(qid, d, int(rng.choice([-1, 0, 0, 1, 2, 3]))) for d in judged]
+    q_rows.append(("q9", "d1", 2))
+    q, d, g = zip(*q_rows, strict=True)
+    return _table(f_rows), _table(r_rows), pa.table({"query_id": list(q), "doc_id": list(d), "relevance": list(g)})
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_curve_values_equal_scoring_each_derived_run(seed):
+    """The curve scores its variants from their ranks (numpy, ranked_variants): per query exactly what scoring
+    each derived run (derive_depth_run, built in SQL) with `evaluate` gives, with and without cutoffs."""
+    import numpy as np
+
+    from workbench.scoring import evaluate
+
+    first, rer, qrels = _random_pair(seed)
+    depths = [0, 1, 2, 3, 5, 8, 13, 30]
+    for measures in (["nDCG@5", "P(rel=2)@3", "RR@10"], ["AP", "nDCG", "R@10", "RR", "P@20"]):
+        curve = depth_curve(first, rer, qrels, measures, depths=depths, judged_k=4, n_boot=10)
+        for k in depths:
+            scores = evaluate(derive_depth_run(first, rer, k), qrels, [*curve.measures, curve.judged_measure])
+            frame = scores.to_pandas().pivot(index="query_id", columns="measure", values="value")
+            for m in (*curve.measures, curve.judged_measure):
+                got = np.asarray(curve.point(m, k).values)
+                assert np.array_equal(got, frame.loc[list(curve.query_ids), m].to_numpy()), (m, k)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_holes_equal_a_count_over_each_derived_run(seed):
+    """Phantom hits and the Judged@k summary (numpy over the pair's graded rows) against a plain count over each
+    derived run (derive_depth_run) and the qrels."""
+    import numpy as np
+
+    first, rer, qrels = _random_pair(seed)
+    k, depths = 3, [0, 1, 2, 4, 7, 30]
+    grades = {(q, d) for q, d in zip(qrels["query_id"].to_pylist(), qrels["doc_id"].to_pylist(), strict=True)}
+    judged_queries = set(qrels["query_id"].to_pylist())
+
+    def ranks(depth: int) -> dict[tuple[str, str], int]:
+        t = derive_depth_run(first, rer, depth)
+        return dict(zip(zip(t["query_id"].to_pylist(), t["doc_id"].to_pylist(), strict=True),
+                        t["rank"].to_pylist(), strict=True))
+
+    f_rank = ranks(0)
+    summary = judged_summary(first, rer, qrels, k=k, depths=depths)
+    for point in summary.points:
+        top = [key for key, r in ranks(point.depth).items() if r <= k and key[0] in judged_queries]
+        unjudged = [key for key in top if key not in grades]
+        phantoms = [key for key in unjudged if f_rank[key] > k]
+        assert (point.unjudged_in_top_k, point.phantom_hits, point.queries_with_phantoms) == (
+            len(unjudged), len(phantoms), len({q for q, _ in phantoms}))
+        per_query = [sum(1 for key in top if key[0] == q and key in grades) / min(k, sum(
+            1 for key in f_rank if key[0] == q)) if any(key[0] == q for key in f_rank) else 0.0
+            for q in sorted(judged_queries)]
+        assert point.judged == pytest.approx(np.mean(per_query), abs=1e-12)
+    for depth, base in ((30, 0), (7, 2), (4, 1)):
+        new, old = ranks(depth), ranks(base)
+        expected = sorted((q, d, r, old[(q, d)]) for (q, d), r in new.items()
+                          if r <= k < old[(q, d)] and q in judged_queries and (q, d) not in grades)
+        hits = phantom_hits(first, rer, qrels, k=k, depth=depth, baseline_depth=base)
+        assert sorted(map(tuple, hits.itertuples(index=False))) == expected
+        assert list(hits["query_id"]) == sorted(hits["query_id"]) and hits.dtypes["new_rank"] == np.int64

@@ -135,14 +135,20 @@ def _prepare(con: duckdb.DuckDBPyConnection, first: pa.Table, reranked: pa.Table
     f_cols, r_cols = (["query_id", "doc_id", "score", *(["position"] if flag else [])] for flag in ranked)
     con.register("first_in", first.select(f_cols))
     con.register("reranked_in", reranked.select(r_cols))
+    _join(con, "first_in", "reranked_in", *ranked, with_rrank=with_rrank)
+
+
+def _join(con: duckdb.DuckDBPyConnection, first: str, reranked: str, first_ranked: bool, reranked_ranked: bool, *,
+          with_rrank: bool) -> None:
+    """_prepare's join of relations `first` and `reranked` (query_id, doc_id, score[, position]) of `con`."""
     trec_order = "PARTITION BY query_id ORDER BY score DESC, doc_id DESC"
-    frank = "position::BIGINT" if ranked[0] else f"row_number() OVER ({trec_order})"
-    rrank = ("position::BIGINT" if ranked[1] else f"row_number() OVER ({trec_order})") if with_rrank \
+    frank = "position::BIGINT" if first_ranked else f"row_number() OVER ({trec_order})"
+    rrank = ("position::BIGINT" if reranked_ranked else f"row_number() OVER ({trec_order})") if with_rrank \
         else "NULL::BIGINT"
     con.execute(
         f"""CREATE OR REPLACE TEMP {"TABLE" if with_rrank else "VIEW"} fr AS
-            WITH f AS (SELECT query_id, doc_id, {frank} AS frank FROM first_in),
-                 r AS (SELECT query_id, doc_id, score AS rscore, {rrank} AS rrank FROM reranked_in)
+            WITH f AS (SELECT query_id, doc_id, {frank} AS frank FROM {first}),
+                 r AS (SELECT query_id, doc_id, score AS rscore, {rrank} AS rrank FROM {reranked})
             SELECT query_id, doc_id, f.frank, r.rscore, r.rrank FROM f FULL OUTER JOIN r USING (query_id, doc_id)"""
     ).fetchall()
 
@@ -232,6 +238,33 @@ def derive_depth_run(first: pa.Table, reranked: pa.Table, k: int) -> pa.Table:
     return out.select(["query_id", "doc_id", "score", "rank"]).cast(RUN_SCHEMA)
 
 
+@dataclass(frozen=True)
+class _Graded:
+    """F's documents of a pair with their grades, in R's order within each query (numpy, one read of the join).
+
+    Row i: query block `block[i]` (blocks in query_id order, `starts`/`lengths`), F's trec_eval rank `frank[i]`,
+    `judged[i]` and `grade[i]` (0 when unjudged). Rows follow R's trec_eval rank, then F's rank for the documents
+    R lacks: the variant at depth k puts F's top k in exactly this order.
+    """
+
+    query_id: pa.Array
+    doc_id: pa.Array
+    frank: np.ndarray
+    judged: np.ndarray
+    grade: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+    block: np.ndarray
+    judged_query: np.ndarray  # per block: the query has judgments
+
+    def ranks(self, k: int) -> np.ndarray:
+        """Each row's rank in the variant at depth k: its place among F's top k in R's order, else F's rank."""
+        head = self.frank <= k
+        seen = np.cumsum(head, dtype=np.int64)
+        before = (seen - head)[self.starts] if len(self.starts) else seen[:0]
+        return np.where(head, seen - before[self.block], self.frank)
+
+
 class RerankPair:
     """F and R joined once (trec_eval ranks of both) in a private DuckDB connection.
 
@@ -242,14 +275,34 @@ class RerankPair:
     """
 
     def __init__(self, first: pa.Table, reranked: pa.Table) -> None:
-        self._last: tuple[list[int], int | None, pa.Table] | None = None
-        self.judged_of: pa.Table | None = None  # the qrels whose judged pairs are in temp table `judged` (holes)
-        self.con = duckdb.connect()
+        con = duckdb.connect()
         try:
-            _prepare(self.con, first, reranked, with_rrank=True)
-            self.k_max = _k_max(self.con)
+            _prepare(con, first, reranked, with_rrank=True)
         except BaseException:
-            self.con.close()
+            con.close()
+            raise
+        self._start(con, owned=True)
+
+    @classmethod
+    def from_views(cls, con: duckdb.DuckDBPyConnection, first: str, reranked: str, cut: int | None) -> RerankPair:
+        """F and R as views of `con` with trec_eval positions (query_id, doc_id, score, position: the store's
+        `run_views`), joined there down to position `cut` (all when None): the rows never travel to Python.
+        `con` stays the caller's; the join is its temp table `fr`."""
+        where = "" if cut is None else f" WHERE position <= {int(cut)}"
+        _join(con, f"(SELECT * FROM {first}{where})", f"(SELECT * FROM {reranked}{where})", True, True,
+              with_rrank=True)
+        pair = cls.__new__(cls)
+        pair._start(con, owned=False)
+        return pair
+
+    def _start(self, con: duckdb.DuckDBPyConnection, *, owned: bool) -> None:
+        self.con, self._owned = con, owned
+        self._last: tuple[list[int], int | None, pa.Table] | None = None
+        self._graded: tuple[pa.Table, int | None, _Graded] | None = None
+        try:
+            self.k_max = _k_max(con)
+        except BaseException:
+            self.close()
             raise
 
     def variants(self, depths: Sequence[int], cutoff: int | None) -> pa.Table:
@@ -270,13 +323,87 @@ class RerankPair:
         self._last = (want, cutoff, table)
         return table
 
+    def graded(self, qrels: pa.Table, limit: int | None = None) -> _Graded:
+        """F's documents (down to F rank `limit`, all when None) with their grades in `qrels`, in R's order.
+
+        One ordered read of the join, kept while later requests (same qrels, no deeper limit) are covered: the
+        curve, the Judged@k summary and the phantom hits of a pair share it.
+        """
+        if self._graded is not None:
+            have_qrels, have_limit, graded = self._graded
+            if have_qrels is qrels and (have_limit is None or (limit is not None and limit <= have_limit)):
+                return graded
+        self.con.register("_grades_in", qrels.select(["query_id", "doc_id", "relevance"]))
+        try:
+            table = self.con.sql(
+                f"""SELECT fr.query_id, fr.doc_id, fr.frank, g.relevance
+                    FROM fr LEFT JOIN (SELECT query_id, doc_id, max(relevance) AS relevance FROM _grades_in
+                                       GROUP BY query_id, doc_id) g USING (query_id, doc_id)
+                    WHERE fr.frank IS NOT NULL {"" if limit is None else "AND fr.frank <= $limit"}
+                    ORDER BY fr.query_id, fr.rrank NULLS LAST, fr.frank""",
+                params={} if limit is None else {"limit": int(limit)},
+            ).to_arrow_table()
+            judged_queries = pc.unique(qrels.column("query_id"))
+        finally:
+            self.con.unregister("_grades_in")
+        qid = table.column("query_id").combine_chunks()
+        n = len(qid)
+        change = np.ones(n, dtype=bool)
+        if n > 1:
+            change[1:] = pc.not_equal(qid.slice(1), qid.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+        starts = np.flatnonzero(change)
+        lengths = np.diff(np.append(starts, n))
+        relevance = table.column("relevance").combine_chunks()
+        graded = _Graded(
+            query_id=qid, doc_id=table.column("doc_id").combine_chunks(),
+            frank=table.column("frank").to_numpy().astype(np.int64, copy=False),
+            judged=relevance.is_valid().to_numpy(zero_copy_only=False),
+            grade=relevance.fill_null(0).to_numpy().astype(np.int64, copy=False),
+            starts=starts, lengths=lengths, block=np.repeat(np.arange(len(starts)), lengths),
+            judged_query=pc.is_in(qid.take(pa.array(starts)), value_set=judged_queries).to_numpy(
+                zero_copy_only=False),
+        )
+        self._graded = (qrels, limit, graded)
+        return graded
+
+    def ranked_variants(self, depths: Sequence[int], cutoff: int | None, qrels: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """Every depth variant as what `evaluate_ranked` scores: its judged rows down to `cutoff` (all when None)
+        (depth, query_id, rank, relevance) and its rows per query (depth, query_id, n).
+
+        The same ranks as `variants`, from one ordered read of the join and a cumulative count per depth in
+        numpy, instead of building every variant's rows (with their doc ids) and sorting them again to score.
+        """
+        want = sorted(set(map(int, depths)))
+        g = self.graded(qrels, None if cutoff is None else max(int(cutoff), want[-1] if want else 0))
+        rows = np.flatnonzero(g.judged)
+        parts = []
+        for k in want:
+            rank = g.ranks(k)[rows]
+            keep = rows if cutoff is None else rows[rank <= cutoff]
+            if cutoff is not None:
+                rank = rank[rank <= cutoff]
+            parts.append((np.full(len(keep), k, dtype=np.int64), keep, rank))
+        depth = np.concatenate([d for d, _, _ in parts]) if parts else np.zeros(0, np.int64)
+        at = np.concatenate([i for _, i, _ in parts]) if parts else np.zeros(0, np.int64)
+        rank = np.concatenate([r for _, _, r in parts]) if parts else np.zeros(0, np.int64)
+        judged = pa.table({"depth": depth, "query_id": g.query_id.take(pa.array(at)), "rank": rank,
+                           "relevance": g.grade[at]})
+        n_blocks = len(g.starts)
+        n_ret = pa.table({"depth": np.repeat(np.array(want, dtype=np.int64), n_blocks),
+                          "query_id": g.query_id.take(pa.array(np.tile(g.starts, len(want)))),
+                          "n": np.tile(g.lengths, len(want))})
+        return judged, n_ret
+
     def reranked_top(self, k: int) -> pa.Table:
         """R's first k documents per query in trec_eval order (query_id, doc_id, score)."""
         return self.con.sql("SELECT query_id, doc_id, rscore AS score FROM fr WHERE rrank <= $k",
                             params={"k": int(k)}).to_arrow_table()
 
     def close(self) -> None:
-        self.con.close()
+        if self._owned:
+            self.con.close()
+        else:
+            self.con.execute("DROP TABLE IF EXISTS fr")
 
     def __enter__(self) -> RerankPair:
         return self
@@ -423,6 +550,8 @@ def depth_curve(
     the judged ones (trec_eval -c); CIs share resamples across depths (paired). `pair`: F and R already
     joined (a RerankPair of these two tables), shared with phantom_hits/judged_summary.
     """
+    from workbench.scoring import evaluate_ranked, ranked_plan
+
     meas = _canonical_measures(measures)
     judged = _canonical_measures(f"Judged@{judged_k}")[0]
     all_meas = [*meas, judged] if judged not in meas else meas
@@ -435,7 +564,13 @@ def depth_curve(
         depths = sorted(set(map(int, depths)))
         if not depths or depths[0] < 0:
             raise AnalysisError(f"depths must be non-negative and non-empty, got {depths}")
-        variants = p.variants(depths, cutoff)
+        plan = ranked_plan(all_meas)
+        if plan is not None:
+            judged_rows, n_ret = p.ranked_variants(depths, plan.max_rank, qrels)
+            scored = evaluate_ranked(judged_rows, n_ret, qrels, all_meas, group="depth",
+                                     groups=pa.array(depths, pa.int64()))
+        else:
+            scored = _evaluate(p.variants(depths, cutoff), qrels, all_meas, group="depth")
         obs_keys = sorted(observed or {})
         obs_tables = []
         for k in obs_keys:
@@ -446,7 +581,6 @@ def depth_curve(
             t = p.reranked_top(cutoff) if t is reranked and cutoff is not None else t
             t = t.select(["query_id", "doc_id", "score"])
             obs_tables.append(t.append_column("depth", pa.array(np.full(t.num_rows, k, np.int64))))
-    scored = _evaluate(variants, qrels, all_meas, group="depth")
     qids = sorted(set(qrels.column("query_id").to_pylist()))
     mats = _per_query_matrix(scored, "depth", depths, all_meas, qids)
 

@@ -15,26 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from workbench.analysis.compare import _jsonable
-from workbench.analysis.depth import _R_ORDER_KEY, RerankPair, _evaluate, _grid, rerank_pair
+from workbench.analysis.depth import RerankPair, _grid, rerank_pair
 from workbench.errors import AnalysisError
+from workbench.scoring import evaluate_ranked
 
 PHANTOM_COLUMNS = ["query_id", "doc_id", "new_rank", "old_rank"]
-
-
-def _qrels_keys(pair: RerankPair, qrels: pa.Table) -> None:
-    """Temp table judged(query_id, doc_id) in the pair's connection: the judged pairs, whatever their grade
-    (built once per pair and qrels table: phantom hits and the Judged@k summary share it)."""
-    if pair.judged_of is qrels:
-        return
-    con = pair.con
-    con.register("_qrels_in", qrels.select(["query_id", "doc_id"]))
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE judged AS SELECT DISTINCT query_id, doc_id FROM _qrels_in")
-    finally:
-        con.unregister("_qrels_in")
-    pair.judged_of = qrels
 
 
 def phantom_hits(
@@ -61,28 +49,15 @@ def phantom_hits(
         depth = p.k_max if depth is None else depth
         if depth <= baseline_depth:
             raise AnalysisError(f"depth ({depth}) must be deeper than baseline_depth ({baseline_depth})")
-        con = p.con
-        con.register("_new_top", p.variants([depth], k))
-        _qrels_keys(p, qrels)
-        try:
-            hits = con.execute(
-                f"""WITH head AS (SELECT query_id, doc_id,
-                                         row_number() OVER (PARTITION BY query_id ORDER BY {_R_ORDER_KEY} DESC) AS r
-                                  FROM fr WHERE frank <= $b),
-                         moved AS (SELECT n.query_id, n.doc_id, n.rank AS new_rank, coalesce(h.r, f.frank) AS old_rank
-                                   FROM _new_top n JOIN fr f USING (query_id, doc_id)
-                                   LEFT JOIN head h USING (query_id, doc_id))
-                    SELECT query_id, doc_id, new_rank, old_rank FROM moved
-                    WHERE old_rank > $k AND query_id IN (SELECT query_id FROM judged)
-                      AND NOT EXISTS (SELECT 1 FROM judged j WHERE j.query_id = moved.query_id
-                                      AND j.doc_id = moved.doc_id)
-                    ORDER BY query_id, new_rank""",
-                {"b": baseline_depth, "k": k},
-            ).df()
-        finally:
-            con.unregister("_new_top")
-    hits = hits[PHANTOM_COLUMNS].reset_index(drop=True)
-    return hits.astype({"query_id": str, "doc_id": str, "new_rank": np.int64, "old_rank": np.int64})
+        g = p.graded(qrels, max(k, depth))
+        new, old = g.ranks(depth), g.ranks(baseline_depth)
+    hit = np.flatnonzero((new <= k) & (old > k) & ~g.judged & g.judged_query[g.block])
+    hit = hit[np.lexsort((new[hit], g.block[hit]))]  # blocks are in query_id order
+    rows = pa.array(hit, pa.int64())
+    return pd.DataFrame({"query_id": g.query_id.take(rows).to_numpy(zero_copy_only=False).astype(str),
+                         "doc_id": g.doc_id.take(rows).to_numpy(zero_copy_only=False).astype(str),
+                         "new_rank": new[hit].astype(np.int64), "old_rank": old[hit].astype(np.int64)},
+                        columns=PHANTOM_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -125,34 +100,23 @@ def judged_summary(
         ds = _grid(p.k_max, []) if depths is None else sorted(set(map(int, depths)))
         if not ds or ds[0] < 0:
             raise AnalysisError(f"depths must be non-negative and non-empty, got {ds}")
-        top = p.variants(ds, k)
+        g = p.graded(qrels, max(k, ds[-1]))
         if judged is None or not set(ds) <= set(judged):
-            judged = dict(zip(*_group_means(_evaluate(top, qrels, [f"Judged@{k}"], group="depth")), strict=True))
-        con = p.con
-        con.register("_top", top)
-        _qrels_keys(p, qrels)
-        try:
-            # F's top k is the depth-0 variant whatever the grid (derived@0 = F)
-            counts = con.execute(
-                """WITH marked AS (
-                       SELECT t.depth, t.query_id, j.doc_id IS NULL AS unjudged,
-                              j.doc_id IS NULL AND NOT coalesce(f.frank <= $k, false) AS phantom
-                       FROM _top t LEFT JOIN judged j USING (query_id, doc_id) LEFT JOIN fr f USING (query_id, doc_id)
-                       WHERE t.query_id IN (SELECT query_id FROM judged))
-                   SELECT depth, count(*) FILTER (WHERE unjudged), count(*) FILTER (WHERE phantom),
-                          count(DISTINCT query_id) FILTER (WHERE phantom)
-                   FROM marked GROUP BY depth""",
-                {"k": k},
-            ).fetchall()
-            n_queries = con.execute("SELECT count(DISTINCT query_id) FROM judged").fetchall()[0][0]
-        finally:
-            con.unregister("_top")
+            rows, n_ret = p.ranked_variants(ds, k, qrels)
+            scored = evaluate_ranked(rows, n_ret, qrels, [f"Judged@{k}"], group="depth",
+                                     groups=pa.array(ds, pa.int64()))
+            judged = dict(zip(*_group_means(scored), strict=True))
         k_max = p.k_max
-    by_depth = {int(d): (int(u), int(ph), int(qp)) for d, u, ph, qp in counts}  # depths with rows in the top k
-    points = tuple(
-        JudgedPoint(d, judged.get(d, float("nan")), *by_depth.get(d, (0, 0, 0))) for d in ds
-    )
-    return JudgedSummary(k=k, k_max=k_max, n_queries=int(n_queries), points=points)
+    in_judged_query = g.judged_query[g.block]
+    points = []
+    for d in ds:
+        top = (g.ranks(d) <= k) & in_judged_query
+        unjudged = top & ~g.judged
+        phantom = unjudged & (g.frank > k)  # F's top k lacked it
+        points.append(JudgedPoint(d, judged.get(d, float("nan")), int(unjudged.sum()), int(phantom.sum()),
+                                  len(np.unique(g.block[phantom]))))
+    n_queries = pc.count_distinct(qrels.column("query_id")).as_py()
+    return JudgedSummary(k=k, k_max=k_max, n_queries=int(n_queries), points=tuple(points))
 
 
 def _group_means(scores: pa.Table) -> tuple[list[int], list[float]]:
