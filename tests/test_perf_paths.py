@@ -197,19 +197,21 @@ def test_stored_runs_score_from_their_positions_as_from_their_rows(dl20_store):
 
 
 def test_stored_cutoff_curves_equal_the_curves_of_the_whole_runs(dl20_store):
-    """The depth page's metric-at-cutoff curves come from stored positions: the same means as cutoff_curve
-    over each run's rows, for every family and a relevance threshold."""
-    from workbench.analyse import stored_cutoff_curve
+    """The depth page's metric-at-cutoff curves come from stored positions (several runs in one join): the same
+    means as cutoff_curve over each run's rows, for every family and a relevance threshold."""
+    from workbench.analyse import stored_cutoff_curves
     from workbench.analysis import cutoff_curve
     from workbench.store import Store, get_qrels, get_run_rows
 
     store = Store(dl20_store)
     qrels = get_qrels(store, "dl20")
-    for run in ("bm25", "bm25__rankvicuna-7b@100"):
-        rows = get_run_rows(store, "dl20", run)
-        for family, rel in (("nDCG", None), ("R", 2), ("P", 1)):
-            got = stored_cutoff_curve(store, "dl20", run, family, [1, 3, 10, 100, 1000], rel)
-            ref = cutoff_curve(rows, qrels, family, [1, 3, 10, 100, 1000], rel=rel)
+    runs = ("bm25", "bm25__rankvicuna-7b@100", "tasb")
+    for family, rel in (("nDCG", None), ("R", 2), ("P", 1)):
+        curves = stored_cutoff_curves(store, "dl20", runs, family, [1, 3, 10, 100, 1000], rel)
+        assert list(curves) == list(runs)
+        for run in runs:
+            got = curves[run]
+            ref = cutoff_curve(get_run_rows(store, "dl20", run), qrels, family, [1, 3, 10, 100, 1000], rel=rel)
             assert got.measures == ref.measures and got.cutoffs == ref.cutoffs == (1, 3, 10, 100, 1000)
             assert got.n_queries == ref.n_queries == 54
             assert got.mean == pytest.approx(ref.mean, abs=1e-12)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pandas as pd
@@ -163,6 +164,64 @@ def depth_study(store: Store, collection: str, reranked: str, measures: Sequence
                           phantom_k=phantom_k, pair=pair)
 
 
+def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: int) -> int | None:
+    """How many documents per query of F and R a depth study reads: R's declared depth or the deepest cutoff.
+
+    None when a measure has no cutoff (AP, ...) or R has no declared depth: then whole runs are needed. R at
+    depth k differs from F only in F's top k <= K, and every measure looks at most `cutoff` deep, so the first
+    max(K, cutoff) documents of both runs give exactly the numbers whole runs give.
+    """
+    from workbench.analysis.depth import _max_cutoff
+
+    cutoff = _max_cutoff(list(measures))
+    if cutoff is None or not declared_depth:
+        return None
+    return max(int(declared_depth), cutoff, phantom_k)
+
+
+def depth_study_judged(store: Store, collection: str, reranked: str, measures: Sequence[str], *,
+                       observed: Sequence[str] | None = None, judged_k: int = 10, n_boot: int = 1000):
+    """`depth_study` (what `workbench depth` prints) and the Judged@k summary over one F-R join, reading only
+    what they need: (DepthStudy, JudgedSummary).
+
+    With cutoff measures and a declared rerank depth (see depth_cut) F and R are joined in DuckDB where they lie,
+    down to that cut, and the observed runs' top `cutoff` are read; otherwise whole runs are read and joined.
+    """
+    from workbench.analysis import judged_summary
+    from workbench.analysis.depth import _max_cutoff
+    from workbench.store.reads import run_views
+
+    with store.reading(), ExitStack() as stack:
+        info = get_run(store, collection, reranked)
+        first_stage, names, obs = depth_plan(store, collection, reranked, list(measures), observed=observed)
+        with_judged = [*names, f"Judged@{judged_k}"]
+        cut = depth_cut(with_judged, info.depth, judged_k)
+        qrels = get_qrels(store, collection)
+        if cut is None:
+            with_position = ("query_id", "doc_id", "score", "rank", "position")
+            first = get_run_rows(store, collection, first_stage, with_position)
+            rer = get_run_rows(store, collection, reranked, with_position)
+            pair = stack.enter_context(RerankPair(first, rer))
+            obs_rows = {k: rer if n == reranked else get_run_rows(store, collection, n)
+                        for k, n in obs.items() if k > 0}
+        else:
+            obs_cut = _max_cutoff(with_judged)
+            others = [n for k, n in obs.items() if k > 0 and n != reranked]
+            con, views = stack.enter_context(run_views(store, collection, [first_stage, reranked, *others]))
+            first = rer = None
+            pair = stack.enter_context(RerankPair.from_views(con, views[0][0], views[1][0], cut))
+            view_of = {n: v for n, (v, _) in zip(others, views[2:], strict=True)}
+            obs_rows = {k: pair.reranked_top(obs_cut) if n == reranked else con.sql(
+                f"SELECT query_id, doc_id, score FROM {view_of[n]} WHERE position <= {int(obs_cut)}").to_arrow_table()
+                for k, n in obs.items() if k > 0}
+        study = study_pair(first_stage, reranked, first, rer, qrels, names, obs, obs_rows, n_boot=n_boot,
+                           phantom_k=judged_k, pair=pair)
+        curve = study.curve
+        judged = judged_summary(first, rer, qrels, k=judged_k, depths=list(curve.depths), pair=pair,
+                                judged={p.depth: p.mean for p in curve.points if p.measure == curve.judged_measure})
+    return study, judged
+
+
 def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Sequence[str],
                observed_names: dict[int, str], observed_rows: dict, *, depths: Sequence[int] | None = None,
                n_boot: int = 1000, seed: int = 0, test: str = "t", correction: str = "holm", alpha: float = 0.05,
@@ -185,21 +244,26 @@ def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Seq
     return DepthStudy(first_stage, reranked, curve, observed_names, sig, hits)
 
 
-def stored_cutoff_curve(store: Store, collection: str, run: str, family: str, cutoffs: Sequence[int],
-                        rel: int | None = None):
-    """`cutoff_curve` of a stored run, scored from its judged rows' stored positions down to max(cutoffs)
-    (joined in DuckDB): the same values, without reading the run's rows."""
+def stored_cutoff_curves(store: Store, collection: str, runs: Sequence[str], family: str, cutoffs: Sequence[int],
+                         rel: int | None = None) -> dict:
+    """`cutoff_curve` of each stored run ({name: CutoffCurve}), scored from its judged rows' stored positions
+    down to max(cutoffs), joined with the qrels in one DuckDB query: the same values, without reading the rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from workbench.analysis.cutoff import curve_from_scores, cutoff_measures
     from workbench.scoring import evaluate_ranked
-    from workbench.store.reads import judged_ranks
+    from workbench.store.reads import judged_ranks_of
 
     measures = cutoff_measures(family, cutoffs, rel)  # type: ignore[arg-type]
     with store.reading():
-        info = get_run(store, collection, run)
-        judged, _ = judged_ranks(store, collection, info.run_hash, max(cutoffs), n_ret=False)
+        hashes = {name: get_run(store, collection, name).run_hash for name in runs}
+        judged = judged_ranks_of(store, collection, list(dict.fromkeys(hashes.values())), max(cutoffs))
         qrels = get_qrels(store, collection)
-    scores = evaluate_ranked(judged, None, qrels, measures, stored_qrels=True)
-    return curve_from_scores(family, rel, measures, scores)  # type: ignore[arg-type]
+    scores = evaluate_ranked(judged, None, qrels, measures, stored_qrels=True, group="run_hash",
+                             groups=pa.array(list(hashes.values()), pa.string()))
+    return {name: curve_from_scores(family, rel, measures, scores.filter(pc.equal(scores["run_hash"], h)))  # type: ignore[arg-type]
+            for name, h in hashes.items()}
 
 
 def fuse_stored(store: Store, collection: str, names: Sequence[str], **options):

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import pandas as pd
-import pyarrow as pa
 import streamlit as st
 
 from workbench.evaluate import Evaluation
@@ -263,63 +262,17 @@ def documents(db: str, token: Token, collection: str, doc_ids: tuple[str, ...]) 
     return get_documents(store_for(db), collection, list(doc_ids)).to_pandas()
 
 
-# ----------------------------------------------------------------------------------------------- run rows
-def _top_rows(store: Store, collection: str, name: str, k: int | None) -> pa.Table:
-    from workbench.store import get_run_rows, top_run_rows
-
-    if k is None:
-        return get_run_rows(store, collection, name, ("query_id", "doc_id", "score", "rank", "position"))
-    return top_run_rows(store, collection, name, int(k))
-
-
 # ----------------------------------------------------------------------------------------------- depth
-def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: int) -> int | None:
-    """How many documents per query of F and R a depth study reads: R's declared depth or the deepest cutoff.
-
-    None when a measure has no cutoff (AP, ...) or R has no declared depth: then whole runs are needed. R at
-    depth k differs from F only in F's top k <= K, and every measure looks at most `cutoff` deep, so the first
-    max(K, cutoff) documents of both runs give exactly the numbers whole runs give.
-    """
-    from workbench.analysis.depth import _max_cutoff
-
-    cutoff = _max_cutoff(list(measures))
-    if cutoff is None or not declared_depth:
-        return None
-    return max(int(declared_depth), cutoff, phantom_k)
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 @_one_connection
 def depth_study(db: str, token: Token, collection: str, reranked: str, measures: tuple[str, ...],
                 observed: tuple[str, ...], judged_k: int = 10, n_boot: int = 1000):
-    """`workbench.analyse.depth_study` (what `workbench depth` prints) and the Judged@k summary, over one F-R
-    join, reading only the rows they need.
+    """`workbench.analyse.depth_study_judged`: the study `workbench depth` prints and the Judged@k summary,
+    reading only the rows they need. Returns (DepthStudy, JudgedSummary)."""
+    from workbench.analyse import depth_study_judged
 
-    With cutoff measures and a declared rerank depth F, R and the observed runs are read as top-k cuts
-    (in DuckDB; see depth_cut); otherwise whole. Returns (DepthStudy, JudgedSummary).
-    """
-    from workbench.analyse import depth_plan, study_pair
-    from workbench.analysis import RerankPair, judged_summary
-    from workbench.analysis.depth import _max_cutoff
-    from workbench.store import get_qrels, get_run
-
-    store = store_for(db)
-    info = get_run(store, collection, reranked)
-    first_stage, names, obs = depth_plan(store, collection, reranked, list(measures), observed=list(observed))
-    with_judged = [*names, f"Judged@{judged_k}"]
-    cut = depth_cut(with_judged, info.depth, judged_k)
-    obs_cut = _max_cutoff(with_judged) if cut is not None else None
-    first = _top_rows(store, collection, first_stage, cut)
-    rer = _top_rows(store, collection, reranked, cut)
-    qrels = get_qrels(store, collection)
-    obs_rows = {k: rer if n == reranked else _top_rows(store, collection, n, obs_cut) for k, n in obs.items() if k > 0}
-    with RerankPair(first, rer) as pair:
-        result = study_pair(first_stage, reranked, first, rer, qrels, names, obs, obs_rows, n_boot=n_boot,
-                            phantom_k=judged_k, pair=pair)
-        curve = result.curve
-        judged = judged_summary(first, rer, qrels, k=judged_k, depths=list(curve.depths), pair=pair,
-                                judged={p.depth: p.mean for p in curve.points if p.measure == curve.judged_measure})
-    return result, judged
+    return depth_study_judged(store_for(db), collection, reranked, measures, observed=list(observed),
+                              judged_k=judged_k, n_boot=n_boot)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -327,11 +280,11 @@ def depth_study(db: str, token: Token, collection: str, reranked: str, measures:
 def cutoff_curves(db: str, token: Token, collection: str, runs: tuple[str, ...], family: str,
                   cutoffs: tuple[int, ...], rel: int | None) -> pd.DataFrame:
     """run, cutoff, measure, mean: `cutoff_curve` of each run, from its judged rows down to max(cutoffs)."""
-    from workbench.analyse import stored_cutoff_curve
+    from workbench.analyse import stored_cutoff_curves
 
-    parts = [stored_cutoff_curve(store_for(db), collection, name, family, cutoffs, rel).to_frame().assign(run=name)
-             for name in runs]
-    return pd.concat(parts, ignore_index=True)[["run", "cutoff", "measure", "mean"]]
+    curves = stored_cutoff_curves(store_for(db), collection, runs, family, cutoffs, rel)
+    return pd.concat([c.to_frame().assign(run=name) for name, c in curves.items()],
+                     ignore_index=True)[["run", "cutoff", "measure", "mean"]]
 
 
 # ----------------------------------------------------------------------------------------------- fusion

@@ -123,6 +123,19 @@ def judged_ranks(store: Store, collection: str, run_hash: str, max_rank: int | N
         return judged_ranks_in(con, collection, rows, max_rank, n_ret, [run_hash])
 
 
+def judged_ranks_of(store: Store, collection: str, run_hashes: Sequence[str], max_rank: int) -> pa.Table:
+    """judged_ranks of several stored runs in one join with the qrels: (run_hash, query_id, rank, relevance)."""
+    marks = ", ".join("?" for _ in run_hashes)
+    with store.reader() as con:
+        return arrow(
+            con,
+            f"""SELECT r.run_hash, r.query_id, r.position AS rank, q.relevance
+                FROM run_rows r JOIN qrels q ON q.query_id = r.query_id AND q.doc_id = r.doc_id
+                WHERE r.run_hash IN ({marks}) AND q.collection = ? AND r.position <= ?""",
+            [*run_hashes, collection, int(max_rank)],
+        )
+
+
 def judged_ranks_in(con: duckdb.DuckDBPyConnection, collection: str, rows: str, max_rank: int | None,
                     n_ret: bool, rows_params: Sequence = ()) -> tuple[pa.Table, pa.Table | None]:
     """judged_ranks of the ranked rows (query_id, doc_id, rank) of relation `rows` (a table name, or a subquery

@@ -10,6 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from workbench.analyse import depth_cut
 from workbench.app import data
 from workbench.app.common import D3_FMT, FMT, concurrently, context, need
 
@@ -42,7 +43,7 @@ observed = st.multiselect(
     "Observed runs (the same reranker at other depths, plotted as points)", siblings,
     default=[s for s in siblings if s.rsplit("@", 1)[0] == stem], key="observed", bind="query-params")
 need(bool(measures), "Pick at least one measure.")
-if data.depth_cut([*measures, f"Judged@{int(judged_k)}"], info.depth, int(judged_k)) is None:
+if depth_cut([*measures, f"Judged@{int(judged_k)}"], info.depth, int(judged_k)) is None:
     st.caption(f"{'A measure without a cutoff' if info.depth else 'An undeclared rerank depth'} makes every depth "
                f"variant a whole run ({info.n_rows:,} rows here): slower than cutoff measures, which need only "
                "each run's top documents.")
