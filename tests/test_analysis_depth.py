@@ -172,8 +172,19 @@ def _random_pair(seed: int) -> tuple[pa.Table, pa.Table, pa.Table]:
     return _table(f_rows), _table(r_rows), pa.table({"query_id": list(q), "doc_id": list(d), "relevance": list(g)})
 
 
+@pytest.fixture(params=["order all rows", "candidates only"])
+def graded_path(request, monkeypatch):
+    """Both ways RerankPair.graded reads the join: every row ordered (small joins) or only the rows that can rank
+    within the cutoff (big ones; forced here on small random pairs)."""
+    from workbench.analysis import depth
+
+    if request.param == "candidates only":
+        monkeypatch.setattr(depth, "_ORDER_ALL_ROWS", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("seed", range(25))
-def test_curve_values_equal_scoring_each_derived_run(seed):
+def test_curve_values_equal_scoring_each_derived_run(seed, graded_path):
     """The curve scores its variants from their ranks (numpy, ranked_variants): per query exactly what scoring
     each derived run (derive_depth_run, built in SQL) with `evaluate` gives, with and without cutoffs."""
     import numpy as np
@@ -193,7 +204,7 @@ def test_curve_values_equal_scoring_each_derived_run(seed):
 
 
 @pytest.mark.parametrize("seed", range(25))
-def test_holes_equal_a_count_over_each_derived_run(seed):
+def test_holes_equal_a_count_over_each_derived_run(seed, graded_path):
     """Phantom hits and the Judged@k summary (numpy over the pair's graded rows) against a plain count over each
     derived run (derive_depth_run) and the qrels."""
     import numpy as np

@@ -26,8 +26,8 @@ PHANTOM_COLUMNS = ["query_id", "doc_id", "new_rank", "old_rank"]
 
 
 def phantom_hits(
-    first: pa.Table,
-    reranked: pa.Table,
+    first: pa.Table | None,
+    reranked: pa.Table | None,
     qrels: pa.Table,
     *,
     k: int = 10,
@@ -39,7 +39,8 @@ def phantom_hits(
 
     Columns query_id, doc_id, new_rank, old_rank (1-based, trec_eval order), sorted by query and new rank; only
     judged queries (those in the qrels) are listed. `depth` defaults to the depth R reranked (derived = R).
-    Only R-at-`depth`'s top k is built; the old rank is F's, or R's order inside F's top `baseline_depth`.
+    Both ranks come from the pair's graded rows (RerankPair.graded): the new one is the row's place in
+    R-at-`depth`, the old one F's rank, or R's order inside F's top `baseline_depth`.
     """
     if k < 1:
         raise AnalysisError(f"k must be >= 1, got {k}")
@@ -49,7 +50,8 @@ def phantom_hits(
         depth = p.k_max if depth is None else depth
         if depth <= baseline_depth:
             raise AnalysisError(f"depth ({depth}) must be deeper than baseline_depth ({baseline_depth})")
-        g = p.graded(qrels, max(k, depth))
+        # exact old ranks above k need every row unless the baseline is F itself (old rank = F's rank)
+        g = p.graded(qrels, [baseline_depth, depth], k if baseline_depth == 0 else None)
         new, old = g.ranks(depth), g.ranks(baseline_depth)
     hit = np.flatnonzero((new <= k) & (old > k) & ~g.judged & g.judged_query[g.block])
     hit = hit[np.lexsort((new[hit], g.block[hit]))]  # blocks are in query_id order
@@ -86,7 +88,8 @@ class JudgedSummary:
 
 
 def judged_summary(
-    first: pa.Table, reranked: pa.Table, qrels: pa.Table, *, k: int = 10, depths: Sequence[int] | None = None,
+    first: pa.Table | None, reranked: pa.Table | None, qrels: pa.Table, *, k: int = 10,
+    depths: Sequence[int] | None = None,
     pair: RerankPair | None = None, judged: Mapping[int, float] | None = None,
 ) -> JudgedSummary:
     """Judged@k and phantom-hit counts (relative to the first stage) at each rerank depth (default grid).
@@ -100,7 +103,7 @@ def judged_summary(
         ds = _grid(p.k_max, []) if depths is None else sorted(set(map(int, depths)))
         if not ds or ds[0] < 0:
             raise AnalysisError(f"depths must be non-negative and non-empty, got {ds}")
-        g = p.graded(qrels, max(k, ds[-1]))
+        g = p.graded(qrels, ds, k)
         if judged is None or not set(ds) <= set(judged):
             rows, n_ret = p.ranked_variants(ds, k, qrels)
             scored = evaluate_ranked(rows, n_ret, qrels, [f"Judged@{k}"], group="depth",

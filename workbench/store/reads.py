@@ -160,8 +160,8 @@ def run_views(store: Store, collection: str,
     """Stored runs' rows as temp views `_run0`, `_run1`, ... (query_id, doc_id, score, position) on a private
     cursor of a read connection: (cursor, [(view, True), ...]), True saying the view carries positions.
 
-    For computations that run where the rows lie (fusion) instead of reading them into Python first; a filter on
-    `position` reaches the scan, so a top-k cut costs what a top-k read does.
+    For computations that run where the rows lie (fusion, the depth page's F-R join) instead of reading them into
+    Python first; a filter on `position` reaches the scan, so a top-k cut costs what a top-k read does.
     """
     with store.reader() as con:
         cur = con.cursor()
