@@ -193,9 +193,10 @@ def test_depth_curve_ends_at_first_stage_and_reranked_run(open_page, dl20_store)
     assert len(at.get("vega_lite_chart")) == 3  # curve, Judged@k, metric at cutoff
 
 
-def test_depth_page_from_top_k_cuts_agrees_with_the_cli_depth_study(open_page, dl20_store):
-    """The page reads F and R only max(K, cutoff) deep; `workbench depth` (depth_study) reads whole runs."""
-    from workbench.analyse import depth_study
+def test_depth_page_from_top_k_cuts_agrees_with_the_study_of_whole_runs(open_page, dl20_store):
+    """The page (like `workbench depth`) joins F and R in the store only max(K, cutoff) deep; the reference here
+    reads whole runs into Python and studies them."""
+    from workbench.analyse import depth_plan, study_pair
     from workbench.analysis import judged_summary
     from workbench.store import Store, get_qrels, get_run_rows
 
@@ -204,7 +205,10 @@ def test_depth_page_from_top_k_cuts_agrees_with_the_cli_depth_study(open_page, d
     store = Store(dl20_store)
     measures = at.multiselect(key="depth_measures").value  # the tests of every shown measure are corrected together
     assert "nDCG@10" in measures and at.multiselect(key="observed").value == [observed]
-    study = depth_study(store, "dl20", run, measures, observed=[observed])
+    first_stage, names, obs = depth_plan(store, "dl20", run, measures, observed=[observed])
+    first, rer = get_run_rows(store, "dl20", first_stage), get_run_rows(store, "dl20", run)
+    rows = {k: rer if n == run else get_run_rows(store, "dl20", n) for k, n in obs.items() if k > 0}
+    study = study_pair(first_stage, run, first, rer, get_qrels(store, "dl20"), names, obs, rows)
     shown = at.dataframe[0].value.set_index(["source", "depth"])
     expected = study.table()
     for m in ("nDCG@10", "Judged@10"):

@@ -6,8 +6,8 @@ The CLI and the dashboard call these, so both answer the same question the same 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -150,18 +150,11 @@ def depth_study(store: Store, collection: str, reranked: str, measures: Sequence
                 observed: Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0, test: str = "t",
                 correction: str = "holm", alpha: float = 0.05, phantom_k: int = 10) -> DepthStudy:
     """Depth scaling of a reranker: the derived curve, observed real runs at other depths, tests vs depth 0."""
-    first_stage, measure_names, obs_names = depth_plan(store, collection, reranked, measures,
-                                                      first_stage=first_stage, observed=observed)
-    with_position = ("query_id", "doc_id", "score", "rank", "position")  # trec_eval order as stored: no sort
-    first = get_run_rows(store, collection, first_stage, with_position)
-    rer = get_run_rows(store, collection, reranked, with_position)
-    qrels = get_qrels(store, collection)
-    observed_rows = {k: rer if n == reranked else get_run_rows(store, collection, n)
-                     for k, n in obs_names.items() if k > 0}
-    with RerankPair(first, rer) as pair:
-        return study_pair(first_stage, reranked, first, rer, qrels, measure_names, obs_names, observed_rows,
+    with _study_inputs(store, collection, reranked, measures, first_stage=first_stage, observed=observed,
+                       phantom_k=phantom_k) as s:
+        return study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed, s.observed_rows,
                           depths=depths, n_boot=n_boot, seed=seed, test=test, correction=correction, alpha=alpha,
-                          phantom_k=phantom_k, pair=pair)
+                          phantom_k=phantom_k, pair=s.pair)
 
 
 def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: int) -> int | None:
@@ -181,45 +174,67 @@ def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: in
 
 def depth_study_judged(store: Store, collection: str, reranked: str, measures: Sequence[str], *,
                        observed: Sequence[str] | None = None, judged_k: int = 10, n_boot: int = 1000):
-    """`depth_study` (what `workbench depth` prints) and the Judged@k summary over one F-R join, reading only
-    what they need: (DepthStudy, JudgedSummary).
+    """`depth_study` (what `workbench depth` prints) and the Judged@k summary over the same F-R join:
+    (DepthStudy, JudgedSummary)."""
+    from workbench.analysis import judged_summary
+
+    with _study_inputs(store, collection, reranked, measures, observed=observed, phantom_k=judged_k) as s:
+        study = study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed, s.observed_rows,
+                           n_boot=n_boot, phantom_k=judged_k, pair=s.pair)
+        curve = study.curve
+        judged = judged_summary(s.first, s.rer, s.qrels, k=judged_k, depths=list(curve.depths), pair=s.pair,
+                                judged={p.depth: p.mean for p in curve.points if p.measure == curve.judged_measure})
+    return study, judged
+
+
+@dataclass(frozen=True)
+class _StudyInputs:
+    first_stage: str
+    measures: list[str]
+    observed: dict[int, str]
+    qrels: object  # pa.Table
+    pair: RerankPair
+    observed_rows: dict  # depth -> pa.Table
+    first: object = None  # pa.Table of F's rows when read whole, else None (the pair holds the join)
+    rer: object = None
+
+
+@contextmanager
+def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequence[str], *,
+                  first_stage: str | None = None, observed: Sequence[str] | None = None,
+                  phantom_k: int = 10) -> Iterator[_StudyInputs]:
+    """What a depth study reads, reading only what it needs.
 
     With cutoff measures and a declared rerank depth (see depth_cut) F and R are joined in DuckDB where they lie,
     down to that cut, and the observed runs' top `cutoff` are read; otherwise whole runs are read and joined.
     """
-    from workbench.analysis import judged_summary
     from workbench.analysis.depth import _max_cutoff
     from workbench.store.reads import run_views
 
     with store.reading(), ExitStack() as stack:
         info = get_run(store, collection, reranked)
-        first_stage, names, obs = depth_plan(store, collection, reranked, list(measures), observed=observed)
-        with_judged = [*names, f"Judged@{judged_k}"]
-        cut = depth_cut(with_judged, info.depth, judged_k)
+        first_stage, names, obs = depth_plan(store, collection, reranked, list(measures), first_stage=first_stage,
+                                             observed=observed)
+        with_judged = [*names, f"Judged@{phantom_k}"]
+        cut = depth_cut(with_judged, info.depth, phantom_k)
         qrels = get_qrels(store, collection)
         if cut is None:
-            with_position = ("query_id", "doc_id", "score", "rank", "position")
+            with_position = ("query_id", "doc_id", "score", "rank", "position")  # trec_eval order as stored
             first = get_run_rows(store, collection, first_stage, with_position)
             rer = get_run_rows(store, collection, reranked, with_position)
             pair = stack.enter_context(RerankPair(first, rer))
-            obs_rows = {k: rer if n == reranked else get_run_rows(store, collection, n)
-                        for k, n in obs.items() if k > 0}
-        else:
-            obs_cut = _max_cutoff(with_judged)
-            others = [n for k, n in obs.items() if k > 0 and n != reranked]
-            con, views = stack.enter_context(run_views(store, collection, [first_stage, reranked, *others]))
-            first = rer = None
-            pair = stack.enter_context(RerankPair.from_views(con, views[0][0], views[1][0], cut))
-            view_of = {n: v for n, (v, _) in zip(others, views[2:], strict=True)}
-            obs_rows = {k: pair.reranked_top(obs_cut) if n == reranked else con.sql(
-                f"SELECT query_id, doc_id, score FROM {view_of[n]} WHERE position <= {int(obs_cut)}").to_arrow_table()
-                for k, n in obs.items() if k > 0}
-        study = study_pair(first_stage, reranked, first, rer, qrels, names, obs, obs_rows, n_boot=n_boot,
-                           phantom_k=judged_k, pair=pair)
-        curve = study.curve
-        judged = judged_summary(first, rer, qrels, k=judged_k, depths=list(curve.depths), pair=pair,
-                                judged={p.depth: p.mean for p in curve.points if p.measure == curve.judged_measure})
-    return study, judged
+            rows = {k: rer if n == reranked else get_run_rows(store, collection, n) for k, n in obs.items() if k > 0}
+            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, first, rer)
+            return
+        obs_cut = _max_cutoff(with_judged)
+        others = [n for k, n in obs.items() if k > 0 and n != reranked]
+        con, views = stack.enter_context(run_views(store, collection, [first_stage, reranked, *others]))
+        pair = stack.enter_context(RerankPair.from_views(con, views[0][0], views[1][0], cut))
+        view_of = {n: v for n, (v, _) in zip(others, views[2:], strict=True)}
+        rows = {k: pair.reranked_top(obs_cut) if n == reranked else con.sql(
+            f"SELECT query_id, doc_id, score FROM {view_of[n]} WHERE position <= {int(obs_cut)}").to_arrow_table()
+            for k, n in obs.items() if k > 0}
+        yield _StudyInputs(first_stage, names, obs, qrels, pair, rows)
 
 
 def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Sequence[str],
