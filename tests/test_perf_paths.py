@@ -217,6 +217,27 @@ def test_stored_cutoff_curves_equal_the_curves_of_the_whole_runs(dl20_store):
             assert got.mean == pytest.approx(ref.mean, abs=1e-12)
 
 
+def test_depth_study_cutoff_curves_from_its_join_equal_the_stored_curves(dl20_store):
+    """The depth page's cutoff curves of F and R come from the study's F-R join (the observed run's from the
+    store): the same curves as stored_cutoff_curves reads run by run; deeper than the join, none are offered."""
+    from workbench.analyse import depth_study_judged, stored_cutoff_curves
+    from workbench.store import Store
+
+    store = Store(dl20_store)
+    run, observed = "bm25__rankvicuna-7b@100", "bm25__rankvicuna-7b@20"
+    for family, cutoffs, rel in (("nDCG", (1, 5, 10, 100), None), ("R", (10, 50), 2), ("P", (3, 20), 1)):
+        _, _, curves = depth_study_judged(store, "dl20", run, ["nDCG@10"], observed=[observed], n_boot=10,
+                                          cutoff_curve=(family, cutoffs, rel))
+        assert list(curves) == ["bm25", run, observed]
+        ref = stored_cutoff_curves(store, "dl20", list(curves), family, cutoffs, rel)
+        for name, curve in curves.items():
+            assert curve.measures == ref[name].measures and curve.n_queries == ref[name].n_queries == 54
+            assert curve.mean == pytest.approx(ref[name].mean, abs=1e-12)
+    _, _, deeper = depth_study_judged(store, "dl20", run, ["nDCG@10"], observed=[observed], n_boot=10,
+                                      cutoff_curve=("nDCG", (10, 1000), None))
+    assert deeper is None  # the join holds each run's top 100 only
+
+
 def test_stored_runs_fuse_where_they_lie_as_read_into_python(dl20_store):
     """fuse_stored (the fusion lab's path: DuckDB over the stored rows, cut by stored position) gives the run
     fuse() gives on the same runs read whole, for each method."""

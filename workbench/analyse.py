@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -154,7 +154,7 @@ def depth_study(store: Store, collection: str, reranked: str, measures: Sequence
                        phantom_k=phantom_k) as s:
         return study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed, s.observed_rows,
                           depths=depths, n_boot=n_boot, seed=seed, test=test, correction=correction, alpha=alpha,
-                          phantom_k=phantom_k, pair=s.pair)
+                          phantom_k=phantom_k, pair=s.pair, stored_qrels=True)
 
 
 def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: int) -> int | None:
@@ -173,18 +173,44 @@ def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: in
 
 
 def depth_study_judged(store: Store, collection: str, reranked: str, measures: Sequence[str], *,
-                       observed: Sequence[str] | None = None, judged_k: int = 10, n_boot: int = 1000):
-    """`depth_study` (what `workbench depth` prints) and the Judged@k summary over the same F-R join:
-    (DepthStudy, JudgedSummary)."""
+                       observed: Sequence[str] | None = None, judged_k: int = 10, n_boot: int = 1000,
+                       cutoff_curve: tuple[str, Sequence[int], int | None] | None = None):
+    """`depth_study` (what `workbench depth` prints) and the Judged@k summary over the same F-R join, and the
+    metric-at-cutoff curves (family, cutoffs, rel) of F, R and the observed runs when asked and that join reaches
+    max(cutoffs): (DepthStudy, JudgedSummary, {run: CutoffCurve} or None)."""
     from workbench.analysis import judged_summary
 
     with _study_inputs(store, collection, reranked, measures, observed=observed, phantom_k=judged_k) as s:
         study = study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed, s.observed_rows,
-                           n_boot=n_boot, phantom_k=judged_k, pair=s.pair)
+                           n_boot=n_boot, phantom_k=judged_k, pair=s.pair, stored_qrels=True)
         curve = study.curve
         judged = judged_summary(s.first, s.rer, s.qrels, k=judged_k, depths=list(curve.depths), pair=s.pair,
                                 judged={p.depth: p.mean for p in curve.points if p.measure == curve.judged_measure})
-    return study, judged
+        curves = None
+        if cutoff_curve is not None and s.con is not None and max(cutoff_curve[1]) <= s.cut:
+            curves = _joined_cutoff_curves(s, collection, reranked, *cutoff_curve)
+    return study, judged, curves
+
+
+def _joined_cutoff_curves(s: _StudyInputs, collection: str, reranked: str, family: str, cutoffs: Sequence[int],
+                          rel: int | None) -> dict:
+    """stored_cutoff_curves of F, R and the observed runs, F's and R's judged ranks taken from the study's join."""
+    import pyarrow as pa
+
+    from workbench.store.reads import judged_ranks_in
+
+    deepest = max(cutoffs)
+    f_rows, r_rows = s.pair.judged_ranks(s.qrels, deepest)
+    ranks = {s.first_stage: f_rows, reranked: r_rows}
+    for name in s.observed.values():
+        if name not in ranks:
+            rows = f"(SELECT query_id, doc_id, position AS rank FROM {s.view_of[name]})"
+            ranks[name] = judged_ranks_in(s.con, collection, rows, deepest, n_ret=False)[0]
+    judged = pa.concat_tables([pa.table({"query_id": t["query_id"], "rank": t["rank"].cast(pa.int64()),
+                                         "relevance": t["relevance"].cast(pa.int64()),
+                                         "run": pa.array([name] * t.num_rows, pa.string())})
+                               for name, t in ranks.items()])
+    return _cutoff_curves(judged, s.qrels, family, cutoffs, rel, {name: name for name in ranks}, "run")
 
 
 @dataclass(frozen=True)
@@ -197,6 +223,9 @@ class _StudyInputs:
     observed_rows: dict  # depth -> pa.Table
     first: object = None  # pa.Table of F's rows when read whole, else None (the pair holds the join)
     rer: object = None
+    cut: int | None = None  # the rank down to which F and R were joined in the store (None: read whole)
+    con: object = None  # the store cursor holding the views, when joined there
+    view_of: dict = field(default_factory=dict)  # observed run -> its view on `con`
 
 
 @contextmanager
@@ -234,21 +263,22 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
         rows = {k: pair.reranked_top(obs_cut) if n == reranked else con.sql(
             f"SELECT query_id, doc_id, score FROM {view_of[n]} WHERE position <= {int(obs_cut)}").to_arrow_table()
             for k, n in obs.items() if k > 0}
-        yield _StudyInputs(first_stage, names, obs, qrels, pair, rows)
+        yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, con=con, view_of=view_of)
 
 
 def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Sequence[str],
                observed_names: dict[int, str], observed_rows: dict, *, depths: Sequence[int] | None = None,
                n_boot: int = 1000, seed: int = 0, test: str = "t", correction: str = "holm", alpha: float = 0.05,
-               phantom_k: int = 10, pair=None) -> DepthStudy:
+               phantom_k: int = 10, pair=None, stored_qrels: bool = False) -> DepthStudy:
     """depth_study on rows already read: the curve, tests vs depth 0 and phantom hits over one F-R join
-    (`pair`, a RerankPair of `first` and `rer`, when the caller shares it with more analyses)."""
+    (`pair`, a RerankPair of `first` and `rer`, when the caller shares it with more analyses). `stored_qrels`:
+    the qrels were read from the store (not checked again for repeated judgments)."""
     from workbench.analysis import depth_curve, phantom_hits, significance_table
     from workbench.analysis.depth import rerank_pair
 
     with rerank_pair(first, rer, pair) as p:
         curve = depth_curve(first, rer, qrels, measures, depths=depths, n_boot=n_boot, seed=seed,
-                            observed=observed_rows, pair=p)
+                            observed=observed_rows, pair=p, stored_qrels=stored_qrels)
         hits = (phantom_hits(first, rer, qrels, k=phantom_k, depth=curve.k_max, pair=p) if curve.k_max > 0
                 else pd.DataFrame())
     scores = curve.scores_frame()
@@ -263,22 +293,29 @@ def stored_cutoff_curves(store: Store, collection: str, runs: Sequence[str], fam
                          rel: int | None = None) -> dict:
     """`cutoff_curve` of each stored run ({name: CutoffCurve}), scored from its judged rows' stored positions
     down to max(cutoffs), joined with the qrels in one DuckDB query: the same values, without reading the rows."""
+    from workbench.store.reads import judged_ranks_of
+
+    with store.reading():
+        hashes = {name: get_run(store, collection, name).run_hash for name in runs}
+        judged = judged_ranks_of(store, collection, list(dict.fromkeys(hashes.values())), max(cutoffs))
+        qrels = get_qrels(store, collection)
+    return _cutoff_curves(judged, qrels, family, cutoffs, rel, hashes, "run_hash")
+
+
+def _cutoff_curves(judged, qrels, family: str, cutoffs: Sequence[int], rel: int | None, keys: dict[str, str],
+                   column: str) -> dict:
+    """{name: CutoffCurve} from judged ranks of several runs told apart by `column` (keys: name -> its value)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from workbench.analysis.cutoff import curve_from_scores, cutoff_measures
     from workbench.scoring import evaluate_ranked
-    from workbench.store.reads import judged_ranks_of
 
     measures = cutoff_measures(family, cutoffs, rel)  # type: ignore[arg-type]
-    with store.reading():
-        hashes = {name: get_run(store, collection, name).run_hash for name in runs}
-        judged = judged_ranks_of(store, collection, list(dict.fromkeys(hashes.values())), max(cutoffs))
-        qrels = get_qrels(store, collection)
-    scores = evaluate_ranked(judged, None, qrels, measures, stored_qrels=True, group="run_hash",
-                             groups=pa.array(list(hashes.values()), pa.string()))
-    return {name: curve_from_scores(family, rel, measures, scores.filter(pc.equal(scores["run_hash"], h)))  # type: ignore[arg-type]
-            for name, h in hashes.items()}
+    scores = evaluate_ranked(judged, None, qrels, measures, stored_qrels=True, group=column,
+                             groups=pa.array(list(keys.values()), pa.string()))
+    return {name: curve_from_scores(family, rel, measures, scores.filter(pc.equal(scores[column], key)))  # type: ignore[arg-type]
+            for name, key in keys.items()}
 
 
 def fuse_stored(store: Store, collection: str, names: Sequence[str], **options):

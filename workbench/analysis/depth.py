@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -53,7 +53,8 @@ def _canonical_measures(measures: str | Sequence[str]) -> list[str]:
     return out
 
 
-def _evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[str], *, group: str | None = None) -> pa.Table:
+def _evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[str], *, group: str | None = None,
+              stored_qrels: bool = False) -> pa.Table:
     """workbench.scoring.evaluate when it exists; until then ir-measures with trec_eval semantics.
 
     The fallback breaks score ties by doc_id desc itself (scores become -position) so every ir-measures
@@ -63,7 +64,7 @@ def _evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[str], *, group:
         from workbench.scoring import evaluate
     except ImportError:
         return _ir_measures_evaluate(run, qrels, measures, group=group)
-    return evaluate(run, qrels, list(measures), group=group)
+    return evaluate(run, qrels, list(measures), group=group, stored_qrels=stored_qrels)
 
 
 def _ir_measures_evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[str], *, group: str | None) -> pa.Table:
@@ -238,6 +239,11 @@ def derive_depth_run(first: pa.Table, reranked: pa.Table, k: int) -> pa.Table:
     return out.select(["query_id", "doc_id", "score", "rank"]).cast(RUN_SCHEMA)
 
 
+# up to this many joined rows `graded` orders them all (~0.15 s for the 700k of a 7,000-query top-100 pair);
+# beyond, it keeps only the rows that can rank within the cutoff (whole 7M-row runs: seconds saved)
+_ORDER_ALL_ROWS = 2_000_000
+
+
 @dataclass(frozen=True)
 class _Graded:
     """F's documents of a pair with their grades, in R's order within each query (numpy, one read of the join).
@@ -256,18 +262,21 @@ class _Graded:
     lengths: np.ndarray
     block: np.ndarray
     judged_query: np.ndarray  # per block: the query has judgments
+    memo: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def ranks(self, k: int) -> np.ndarray:
-        """Each row's rank in the variant at depth k: its place among F's top k in R's order, else F's rank."""
+        """Each row's rank in the variant at depth k: its place among F's top k in R's order, else F's rank.
+
+        Kept for the next caller when the rows are few (the curve, Judged@k and phantom hits ask for the same k)."""
+        if k in self.memo:
+            return self.memo[k]
         head = self.frank <= k
         seen = np.cumsum(head, dtype=np.int64)
         before = (seen - head)[self.starts] if len(self.starts) else seen[:0]
-        return np.where(head, seen - before[self.block], self.frank)
-
-
-# up to this many joined rows `graded` orders them all (~0.15 s for the 700k of a 7,000-query top-100 pair);
-# beyond, it keeps only the rows that can rank within the cutoff (whole 7M-row runs: seconds saved)
-_ORDER_ALL_ROWS = 2_000_000
+        ranks = np.where(head, seen - before[self.block], self.frank)
+        if len(ranks) <= _ORDER_ALL_ROWS:
+            self.memo[k] = ranks
+        return ranks
 
 
 class RerankPair:
@@ -394,6 +403,27 @@ class RerankPair:
         )
         self._graded = (qrels, want, cutoff, graded)
         return graded
+
+    def judged_ranks(self, qrels: pa.Table, max_rank: int) -> tuple[pa.Table, pa.Table]:
+        """F's and R's judged rows down to rank `max_rank` (query_id, rank, relevance; trec_eval ranks), from the
+        join: what `evaluate_ranked` scores for their metric-at-cutoff curves without reading either run again."""
+        self.con.register("_grades_in", qrels.select(["query_id", "doc_id", "relevance"]))
+        try:
+            rows = self.con.sql(
+                """SELECT fr.query_id, fr.frank, fr.rrank, g.relevance
+                   FROM fr JOIN (SELECT query_id, doc_id, max(relevance) AS relevance FROM _grades_in
+                                 GROUP BY query_id, doc_id) g USING (query_id, doc_id)
+                   WHERE fr.frank <= $k OR fr.rrank <= $k""",
+                params={"k": int(max_rank)},
+            ).to_arrow_table()
+        finally:
+            self.con.unregister("_grades_in")
+
+        def ranked(column: str) -> pa.Table:
+            kept = rows.filter(pc.less_equal(rows[column], int(max_rank)))
+            return pa.table({"query_id": kept["query_id"], "rank": kept[column], "relevance": kept["relevance"]})
+
+        return ranked("frank"), ranked("rrank")
 
     def _n_joined(self) -> int:
         return int(self.con.execute("SELECT count(*) FROM fr").fetchall()[0][0])
@@ -576,6 +606,7 @@ def depth_curve(
     observed: Mapping[int, pa.Table] | None = None,
     judged_k: int = 10,
     pair: RerankPair | None = None,
+    stored_qrels: bool = False,
 ) -> DepthCurve:
     """The measure(s) of R applied to F's top-k for each k, with percentile bootstrap CIs over queries.
 
@@ -583,7 +614,8 @@ def depth_curve(
     500, 1000, ... below k_max, plus k_max and any observed depth <= k_max. `observed` maps a depth to a
     real run reranked at that depth (scored as is, e.g. R@20 beside a curve derived from R@100). Queries are
     the judged ones (trec_eval -c); CIs share resamples across depths (paired). `pair`: F and R already
-    joined (a RerankPair of these two tables), shared with phantom_hits/judged_summary.
+    joined (a RerankPair of these two tables), shared with phantom_hits/judged_summary. `stored_qrels`: the
+    qrels come from the store, which refused repeated judgments, so scoring does not check them again.
     """
     from workbench.scoring import evaluate_ranked, ranked_plan
 
@@ -603,9 +635,9 @@ def depth_curve(
         if plan is not None:
             judged_rows, n_ret = p.ranked_variants(depths, plan.max_rank, qrels)
             scored = evaluate_ranked(judged_rows, n_ret, qrels, all_meas, group="depth",
-                                     groups=pa.array(depths, pa.int64()))
+                                     groups=pa.array(depths, pa.int64()), stored_qrels=stored_qrels)
         else:
-            scored = _evaluate(p.variants(depths, cutoff), qrels, all_meas, group="depth")
+            scored = _evaluate(p.variants(depths, cutoff), qrels, all_meas, group="depth", stored_qrels=stored_qrels)
         obs_keys = sorted(observed or {})
         obs_tables = []
         for k in obs_keys:
@@ -621,7 +653,8 @@ def depth_curve(
 
     obs_mats: dict[str, np.ndarray] = {}
     if obs_keys:
-        obs_scored = _evaluate(pa.concat_tables(obs_tables), qrels, all_meas, group="depth")
+        obs_scored = _evaluate(pa.concat_tables(obs_tables), qrels, all_meas, group="depth",
+                               stored_qrels=stored_qrels)
         obs_mats = _per_query_matrix(obs_scored, "depth", obs_keys, all_meas, qids)
 
     points: list[CurvePoint] = []

@@ -266,13 +266,17 @@ def documents(db: str, token: Token, collection: str, doc_ids: tuple[str, ...]) 
 @st.cache_data(show_spinner=False, max_entries=16)
 @_one_connection
 def depth_study(db: str, token: Token, collection: str, reranked: str, measures: tuple[str, ...],
-                observed: tuple[str, ...], judged_k: int = 10, n_boot: int = 1000):
-    """`workbench.analyse.depth_study_judged`: the study `workbench depth` prints and the Judged@k summary,
-    reading only the rows they need. Returns (DepthStudy, JudgedSummary)."""
+                observed: tuple[str, ...], judged_k: int = 10, n_boot: int = 1000,
+                cutoff_curve: tuple[str, tuple[int, ...], int | None] | None = None):
+    """`workbench.analyse.depth_study_judged`: the study `workbench depth` prints, the Judged@k summary and, when
+    the join reaches them, the cutoff curves asked for (a frame as `cutoff_curves`, else None), reading only the
+    rows they need. Returns (DepthStudy, JudgedSummary, frame or None)."""
     from workbench.analyse import depth_study_judged
 
-    return depth_study_judged(store_for(db), collection, reranked, measures, observed=list(observed),
-                              judged_k=judged_k, n_boot=n_boot)
+    study, judged, curves = depth_study_judged(store_for(db), collection, reranked, measures,
+                                               observed=list(observed), judged_k=judged_k, n_boot=n_boot,
+                                               cutoff_curve=cutoff_curve)
+    return study, judged, None if curves is None else _curves_frame(curves)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -282,7 +286,10 @@ def cutoff_curves(db: str, token: Token, collection: str, runs: tuple[str, ...],
     """run, cutoff, measure, mean: `cutoff_curve` of each run, from its judged rows down to max(cutoffs)."""
     from workbench.analyse import stored_cutoff_curves
 
-    curves = stored_cutoff_curves(store_for(db), collection, runs, family, cutoffs, rel)
+    return _curves_frame(stored_cutoff_curves(store_for(db), collection, runs, family, cutoffs, rel))
+
+
+def _curves_frame(curves: dict) -> pd.DataFrame:
     return pd.concat([c.to_frame().assign(run=name) for name, c in curves.items()],
                      ignore_index=True)[["run", "cutoff", "measure", "mean"]]
 

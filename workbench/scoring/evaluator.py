@@ -50,7 +50,8 @@ def _as(col: pa.ChunkedArray, typ: pa.DataType, what: str) -> pa.ChunkedArray:
         raise WorkbenchError(f"{what} cannot be read as {typ}: {e}") from None
 
 
-def _normalise(run: pa.Table, qrels: pa.Table, group: str | None) -> tuple[pa.Table, pa.Table]:
+def _normalise(run: pa.Table, qrels: pa.Table, group: str | None, *,
+               check_pairs: bool = True) -> tuple[pa.Table, pa.Table]:
     """Project to the columns scoring reads, with the model's types, and refuse what trec_eval refuses."""
     cols = {
         "query_id": _as(_column(run, "query_id", "run"), pa.string(), "run query_id"),
@@ -69,7 +70,7 @@ def _normalise(run: pa.Table, qrels: pa.Table, group: str | None) -> tuple[pa.Ta
             raise WorkbenchError(f"run has missing {name} values")
     if run_n.num_rows and pc.any(pc.is_nan(run_n["score"])).as_py():
         raise WorkbenchError("run has NaN scores; trec_eval cannot order them")
-    return run_n, _normalise_qrels(qrels)
+    return run_n, _normalise_qrels(qrels, check_pairs=check_pairs)
 
 
 def _normalise_qrels(qrels: pa.Table, *, check_pairs: bool = True) -> pa.Table:
@@ -97,16 +98,17 @@ def evaluate(
     measures: Sequence[Measure | str],
     *,
     group: str | None = None,
+    stored_qrels: bool = False,
 ) -> pa.Table:
     """Per-query scores of `run` (query_id, measure, value[, group]) with trec_eval -c semantics.
 
     Every judged query (in `qrels`) gets a row per measure, 0 when the run misses it (NumRel keeps its
     count); run queries without judgments are dropped. `group` names a run column whose values are scored
     as separate runs in one pass (e.g. `depth` for a depth sweep); it is carried into the output.
-    Rows are ordered by group, query_id, then the order of `measures`.
+    Rows are ordered by group, query_id, then the order of `measures`. `stored_qrels`: as `evaluate_ranked`'s.
     """
     ms = list(dict.fromkeys(parse_measures(measures)))
-    run_n, qrels_n = _normalise(run, qrels, group)
+    run_n, qrels_n = _normalise(run, qrels, group, check_pairs=not stored_qrels)
     fast_ms = [m for m in ms if fast.supports(m)]
     iprec_ms = [m for m in ms if not fast.supports(m) and iprec.supports(m)]  # trec_eval 10's rounding
     slow_ms = [m for m in ms if not fast.supports(m) and not iprec.supports(m)]

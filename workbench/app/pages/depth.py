@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
@@ -12,7 +11,7 @@ import streamlit as st
 
 from workbench.analyse import depth_cut
 from workbench.app import data
-from workbench.app.common import D3_FMT, FMT, concurrently, context, need
+from workbench.app.common import D3_FMT, FMT, context, need
 
 FAMILIES = ("nDCG", "R", "P")
 CUTOFFS = (1, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)
@@ -52,28 +51,28 @@ relevance = next((c.relevance_kind for c in data.collections(ctx.db, ctx.token) 
 curve_runs = tuple(dict.fromkeys([info.parent, run, *observed]))
 
 
-def cutoff_view(family: str, rel: int, cutoffs: Sequence[int]):
-    return data.cutoff_curves(ctx.db, ctx.token, ctx.collection, curve_runs, family, tuple(sorted(cutoffs)),
-                              None if family == "nDCG" else int(rel))
+def curve_key(family: str, rel: int, cutoffs: Sequence[int]) -> tuple[str, tuple[int, ...], int | None]:
+    return family, tuple(sorted(int(c) for c in cutoffs)), None if family == "nDCG" else int(rel)
 
 
-def prefetch_cutoff_view() -> None:
-    """The cutoff curves at the foot of the page, computed (into the cache) beside the study with the settings
-    its widgets hold or will show by default; a different choice there is computed when it is made, and any
-    problem is reported there, not here."""
-    state = st.session_state
-    early = (state.get("family", FAMILIES[0]), state.get("rel", 2 if relevance == "graded" else 1),
-             state.get("cutoffs", [c for c in CUTOFFS if c <= 100]))
-    if early[2]:
-        with contextlib.suppress(Exception):
-            cutoff_view(*early)
-
-
+# the cutoff curves at the foot of the page come with the study (from its join, without reading F and R again)
+# for the settings their widgets hold or will show by default; another choice there is read when it is made
+state = st.session_state
+early = curve_key(state.get("family", FAMILIES[0]), state.get("rel", 2 if relevance == "graded" else 1),
+                  state.get("cutoffs", [c for c in CUTOFFS if c <= 100]))
 with st.spinner(f"deriving {run} at every depth from {info.parent} ..."):
-    (study, judged), _ = concurrently(
-        lambda: data.depth_study(ctx.db, ctx.token, ctx.collection, run, tuple(measures), tuple(observed),
-                                 int(judged_k)),
-        prefetch_cutoff_view)
+    study, judged, early_curves = data.depth_study(ctx.db, ctx.token, ctx.collection, run, tuple(measures),
+                                                   tuple(observed), int(judged_k),
+                                                   cutoff_curve=early if early[1] else None)
+
+
+def cutoff_view(family: str, rel: int, cutoffs: Sequence[int]):
+    key = curve_key(family, rel, cutoffs)
+    if early_curves is not None and key == early and set(curve_runs) <= set(early_curves["run"]):
+        return early_curves[early_curves["run"].isin(curve_runs)]
+    return data.cutoff_curves(ctx.db, ctx.token, ctx.collection, curve_runs, *key)
+
+
 curve = study.curve
 pairs = study.observed_runs
 
