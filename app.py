@@ -6,6 +6,7 @@ Library errors (WorkbenchError) are shown as one-line messages, never as traceba
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import streamlit as st
@@ -61,9 +62,15 @@ with st.sidebar:
             st.info("No collections in this store yet.")
 
 set_context(Context(db=db, token=token, collection=collection))
+# a page that only reads makes all its reads on one connection (Store.reading), closed when the page has run:
+# each fresh connection to a big store pays for loading what the last one had loaded (pages that write cannot)
+READ_ONLY_PAGES = {"per-query", "drilldown", "depth"}
+reads = (data.store_for(db).reading() if page.url_path in READ_ONLY_PAGES and Path(db).is_file()
+         else contextlib.nullcontext())
 
 try:
-    page.run()
+    with reads:
+        page.run()
 except WorkbenchError as exc:
     st.error(str(exc))
 except ModuleNotFoundError as exc:

@@ -224,6 +224,18 @@ def test_depth_page_from_top_k_cuts_agrees_with_the_study_of_whole_runs(open_pag
     assert any(f"**{len(study.phantom_hits)} phantom hits**" in t for t in texts(at.markdown))
 
 
+def test_read_only_pages_hold_their_connection_only_while_they_run(open_page, store_copy):
+    """per-query, drill-down and depth make all their reads on one connection (app.py's READ_ONLY_PAGES); once
+    the page has rendered the file is free: a writer in this very process opens it at once."""
+    from workbench.store import Store
+
+    for page in ("per_query", "drilldown", "depth"):
+        at = open_page(page, store=store_copy)
+        assert not at.error
+        with Store(store_copy).writer() as con:
+            assert con.execute("SELECT count(*) FROM runs").fetchall()[0][0] == 24
+
+
 def test_depth_metric_at_cutoff_matches_ir_measures(open_page):
     import ir_measures
 
