@@ -238,3 +238,25 @@ def test_holes_equal_a_count_over_each_derived_run(seed, graded_path):
         hits = phantom_hits(first, rer, qrels, k=k, depth=depth, baseline_depth=base)
         assert sorted(map(tuple, hits.itertuples(index=False))) == expected
         assert list(hits["query_id"]) == sorted(hits["query_id"]) and hits.dtypes["new_rank"] == np.int64
+
+
+def test_observed_runs_as_judged_ranks_score_as_their_rows(qrels):
+    """depth_curve's observed points from RankedRows (judged rows' trec_eval ranks and rows per query, what the
+    store gives without reading a run) equal those scored from the run's rows."""
+    import numpy as np
+
+    from workbench.analysis import RankedRows
+
+    first, r100, r20 = run("bm25"), run("bm25__rankvicuna-7b@100"), run("bm25__rankvicuna-7b@20")
+    frame = r20.to_pandas().sort_values(["query_id", "score", "doc_id"], ascending=[True, False, False])
+    frame["rank"] = frame.groupby("query_id").cumcount() + 1
+    judged = frame.merge(qrels.to_pandas()[["query_id", "doc_id", "relevance"]], on=["query_id", "doc_id"])
+    counts = frame.groupby("query_id").size().rename("n").reset_index()
+    ranked = RankedRows(pa.Table.from_pandas(judged[["query_id", "rank", "relevance"]], preserve_index=False),
+                        pa.Table.from_pandas(counts, preserve_index=False))
+    for measures in (["nDCG@10", "P(rel=2)@5"], ["AP", "R@100"]):
+        by_rows = depth_curve(first, r100, qrels, measures, observed={20: r20}, n_boot=10)
+        by_ranks = depth_curve(first, r100, qrels, measures, observed={20: ranked}, n_boot=10)
+        for m in (*by_rows.measures, by_rows.judged_measure):
+            assert np.array_equal(by_ranks.point(m, 20, observed=True).values,
+                                  by_rows.point(m, 20, observed=True).values), m

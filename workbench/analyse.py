@@ -187,30 +187,20 @@ def depth_study_judged(store: Store, collection: str, reranked: str, measures: S
         judged = judged_summary(s.first, s.rer, s.qrels, k=judged_k, depths=list(curve.depths), pair=s.pair,
                                 judged={p.depth: p.mean for p in curve.points if p.measure == curve.judged_measure})
         curves = None
-        if cutoff_curve is not None and s.con is not None and max(cutoff_curve[1]) <= s.cut:
-            curves = _joined_cutoff_curves(s, collection, reranked, *cutoff_curve)
+        if cutoff_curve is not None and s.ranked and max(cutoff_curve[1]) <= s.cut:
+            curves = _joined_cutoff_curves(s, *cutoff_curve)
     return study, judged, curves
 
 
-def _joined_cutoff_curves(s: _StudyInputs, collection: str, reranked: str, family: str, cutoffs: Sequence[int],
-                          rel: int | None) -> dict:
-    """stored_cutoff_curves of F, R and the observed runs, F's and R's judged ranks taken from the study's join."""
+def _joined_cutoff_curves(s: _StudyInputs, family: str, cutoffs: Sequence[int], rel: int | None) -> dict:
+    """stored_cutoff_curves of F, R and the observed runs, from the judged ranks the study read (down to its cut)."""
     import pyarrow as pa
 
-    from workbench.store.reads import judged_ranks_in
-
-    deepest = max(cutoffs)
-    f_rows, r_rows = s.pair.judged_ranks(s.qrels, deepest)
-    ranks = {s.first_stage: f_rows, reranked: r_rows}
-    for name in s.observed.values():
-        if name not in ranks:
-            rows = f"(SELECT query_id, doc_id, position AS rank FROM {s.view_of[name]})"
-            ranks[name] = judged_ranks_in(s.con, collection, rows, deepest, n_ret=False)[0]
-    judged = pa.concat_tables([pa.table({"query_id": t["query_id"], "rank": t["rank"].cast(pa.int64()),
-                                         "relevance": t["relevance"].cast(pa.int64()),
-                                         "run": pa.array([name] * t.num_rows, pa.string())})
-                               for name, t in ranks.items()])
-    return _cutoff_curves(judged, s.qrels, family, cutoffs, rel, {name: name for name in ranks}, "run")
+    judged = pa.concat_tables([pa.table({"query_id": r.judged["query_id"], "rank": r.judged["rank"].cast(pa.int64()),
+                                         "relevance": r.judged["relevance"].cast(pa.int64()),
+                                         "run": pa.array([name] * r.judged.num_rows, pa.string())})
+                               for name, r in s.ranked.items()])
+    return _cutoff_curves(judged, s.qrels, family, cutoffs, rel, {name: name for name in s.ranked}, "run")
 
 
 @dataclass(frozen=True)
@@ -226,6 +216,7 @@ class _StudyInputs:
     cut: int | None = None  # the rank down to which F and R were joined in the store (None: read whole)
     con: object = None  # the store cursor holding the views, when joined there
     view_of: dict = field(default_factory=dict)  # observed run -> its view on `con`
+    ranked: dict = field(default_factory=dict)  # run -> RankedRows down to `cut`, when joined in the store
 
 
 @contextmanager
@@ -237,8 +228,9 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
     With cutoff measures and a declared rerank depth (see depth_cut) F and R are joined in DuckDB where they lie,
     down to that cut, and the observed runs' top `cutoff` are read; otherwise whole runs are read and joined.
     """
-    from workbench.analysis.depth import _max_cutoff
-    from workbench.store.reads import run_views
+    from workbench.analysis.depth import RankedRows, _max_cutoff
+    from workbench.scoring import ranked_plan
+    from workbench.store.reads import judged_ranks_in, run_views
 
     with store.reading(), ExitStack() as stack:
         info = get_run(store, collection, reranked)
@@ -255,15 +247,25 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
             rows = {k: rer if n == reranked else get_run_rows(store, collection, n) for k, n in obs.items() if k > 0}
             yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, first, rer)
             return
-        obs_cut = _max_cutoff(with_judged)
         others = [n for k, n in obs.items() if k > 0 and n != reranked]
         con, views = stack.enter_context(run_views(store, collection, [first_stage, reranked, *others]))
         pair = stack.enter_context(RerankPair.from_views(con, views[0][0], views[1][0], cut))
         view_of = {n: v for n, (v, _) in zip(others, views[2:], strict=True)}
-        rows = {k: pair.reranked_top(obs_cut) if n == reranked else con.sql(
-            f"SELECT query_id, doc_id, score FROM {view_of[n]} WHERE position <= {int(obs_cut)}").to_arrow_table()
-            for k, n in obs.items() if k > 0}
-        yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, con=con, view_of=view_of)
+        if ranked_plan(with_judged) is None:  # a cutoff measure the ranked scoring does not serve: rows
+            obs_cut = _max_cutoff(with_judged)
+            rows = {k: pair.reranked_top(obs_cut) if n == reranked else con.sql(
+                f"SELECT query_id, doc_id, score FROM {view_of[n]} WHERE position <= {int(obs_cut)}").to_arrow_table()
+                for k, n in obs.items() if k > 0}
+            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, con=con, view_of=view_of)
+            return
+        # every run as its judged ranks down to the cut: the observed points and the cutoff curves score these
+        ranked = dict(zip((first_stage, reranked), pair.ranked_runs(qrels, cut), strict=True))
+        for n in others:
+            top = f"(SELECT query_id, doc_id, position AS rank FROM {view_of[n]} WHERE position <= {int(cut)})"
+            ranked[n] = RankedRows(*judged_ranks_in(con, collection, top, cut, n_ret=True))
+        rows = {k: ranked[n] for k, n in obs.items() if k > 0}
+        yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, con=con, view_of=view_of,
+                           ranked=ranked)
 
 
 def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Sequence[str],

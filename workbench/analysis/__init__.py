@@ -9,6 +9,7 @@ from workbench.analysis.cutoff import CutoffCurve, cutoff_curve
 from workbench.analysis.depth import (
     CurvePoint,
     DepthCurve,
+    RankedRows,
     RerankPair,
     depth_curve,
     derive_depth_run,
@@ -43,6 +44,7 @@ __all__ = [
     "JudgedSummary",
     "PairComparison",
     "QueryDelta",
+    "RankedRows",
     "RerankPair",
     "SignificanceRow",
     "SignificanceTable",

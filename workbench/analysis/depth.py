@@ -404,9 +404,9 @@ class RerankPair:
         self._graded = (qrels, want, cutoff, graded)
         return graded
 
-    def judged_ranks(self, qrels: pa.Table, max_rank: int) -> tuple[pa.Table, pa.Table]:
-        """F's and R's judged rows down to rank `max_rank` (query_id, rank, relevance; trec_eval ranks), from the
-        join: what `evaluate_ranked` scores for their metric-at-cutoff curves without reading either run again."""
+    def ranked_runs(self, qrels: pa.Table, max_rank: int) -> tuple[RankedRows, RankedRows]:
+        """F and R as `evaluate_ranked` scores them, from the join: judged rows down to rank `max_rank`
+        (trec_eval ranks) and rows per query, so neither run is read again (observed points, cutoff curves)."""
         self.con.register("_grades_in", qrels.select(["query_id", "doc_id", "relevance"]))
         try:
             rows = self.con.sql(
@@ -418,12 +418,16 @@ class RerankPair:
             ).to_arrow_table()
         finally:
             self.con.unregister("_grades_in")
+        counts = self.con.sql("""SELECT query_id, count(frank) AS nf, count(rrank) AS nr FROM fr
+                                 GROUP BY query_id""").to_arrow_table()
 
-        def ranked(column: str) -> pa.Table:
+        def ranked(column: str, n: str) -> RankedRows:
             kept = rows.filter(pc.less_equal(rows[column], int(max_rank)))
-            return pa.table({"query_id": kept["query_id"], "rank": kept[column], "relevance": kept["relevance"]})
+            return RankedRows(pa.table({"query_id": kept["query_id"], "rank": kept[column],
+                                        "relevance": kept["relevance"]}),
+                              pa.table({"query_id": counts["query_id"], "n": counts[n]}))
 
-        return ranked("frank"), ranked("rrank")
+        return ranked("frank", "nf"), ranked("rrank", "nr")
 
     def _n_joined(self) -> int:
         return int(self.con.execute("SELECT count(*) FROM fr").fetchall()[0][0])
@@ -580,6 +584,27 @@ class DepthCurve:
         return pd.concat(parts, ignore_index=True)
 
 
+@dataclass(frozen=True)
+class RankedRows:
+    """A run given by what `evaluate_ranked` scores: its judged rows' trec_eval ranks (query_id, rank, relevance)
+    and its rows per query (query_id, n). A stored run's come from the store without reading its other rows;
+    depth_curve takes them for observed runs."""
+
+    judged: pa.Table
+    n_ret: pa.Table
+
+
+def _stack_ranked(runs: Sequence[tuple[int, RankedRows]]) -> tuple[pa.Table, pa.Table]:
+    """Several RankedRows as one (judged, n_ret) pair with a `depth` column each."""
+    def tag(table: pa.Table, columns: Sequence[str], k: int) -> pa.Table:
+        cols = {c: table[c].cast(pa.int64()) if c != "query_id" else table[c] for c in columns}
+        return pa.table({**cols, "depth": pa.array(np.full(table.num_rows, k, np.int64))})
+
+    judged = pa.concat_tables([tag(r.judged, ("query_id", "rank", "relevance"), k) for k, r in runs])
+    n_ret = pa.concat_tables([tag(r.n_ret, ("query_id", "n"), k) for k, r in runs])
+    return judged, n_ret
+
+
 def _per_query_matrix(
     scores: pa.Table, group: str, keys: Sequence[int], measures: Sequence[str], qids: Sequence[str]
 ) -> dict[str, np.ndarray]:
@@ -603,7 +628,7 @@ def depth_curve(
     n_boot: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
-    observed: Mapping[int, pa.Table] | None = None,
+    observed: Mapping[int, pa.Table | RankedRows] | None = None,
     judged_k: int = 10,
     pair: RerankPair | None = None,
     stored_qrels: bool = False,
@@ -612,7 +637,8 @@ def depth_curve(
 
     k_max defaults to `rerank_depth(first, reranked)`; the default grid is 0, 5, 10, 20, 30, 50, 100, 200,
     500, 1000, ... below k_max, plus k_max and any observed depth <= k_max. `observed` maps a depth to a
-    real run reranked at that depth (scored as is, e.g. R@20 beside a curve derived from R@100). Queries are
+    real run reranked at that depth (scored as is, e.g. R@20 beside a curve derived from R@100), as its rows
+    or as RankedRows (then every measure must be one `evaluate_ranked` serves). Queries are
     the judged ones (trec_eval -c); CIs share resamples across depths (paired). `pair`: F and R already
     joined (a RerankPair of these two tables), shared with phantom_hits/judged_summary. `stored_qrels`: the
     qrels come from the store, which refused repeated judgments, so scoring does not check them again.
@@ -639,9 +665,12 @@ def depth_curve(
         else:
             scored = _evaluate(p.variants(depths, cutoff), qrels, all_meas, group="depth", stored_qrels=stored_qrels)
         obs_keys = sorted(observed or {})
-        obs_tables = []
+        obs_tables, obs_ranked = [], []
         for k in obs_keys:
             t = observed[k]  # type: ignore[index]
+            if isinstance(t, RankedRows):
+                obs_ranked.append((k, t))
+                continue
             _check_run(t, f"observed@{k}")
             # R observed at its own depth: with cutoff measures its top `cutoff` (already ranked in the join)
             # scores the same as all of it
@@ -652,10 +681,17 @@ def depth_curve(
     mats = _per_query_matrix(scored, "depth", depths, all_meas, qids)
 
     obs_mats: dict[str, np.ndarray] = {}
-    if obs_keys:
-        obs_scored = _evaluate(pa.concat_tables(obs_tables), qrels, all_meas, group="depth",
-                               stored_qrels=stored_qrels)
-        obs_mats = _per_query_matrix(obs_scored, "depth", obs_keys, all_meas, qids)
+    parts = []
+    if obs_tables:
+        parts.append(_evaluate(pa.concat_tables(obs_tables), qrels, all_meas, group="depth", stored_qrels=stored_qrels))
+    if obs_ranked:
+        if plan is None:
+            raise AnalysisError(f"observed runs given by their judged ranks cannot be scored on {all_meas}")
+        parts.append(evaluate_ranked(*_stack_ranked(obs_ranked), qrels, all_meas, group="depth",
+                                     groups=pa.array([k for k, _ in obs_ranked], pa.int64()),
+                                     stored_qrels=stored_qrels))
+    if parts:
+        obs_mats = _per_query_matrix(pa.concat_tables(parts), "depth", obs_keys, all_meas, qids)
 
     points: list[CurvePoint] = []
     obs_points: list[CurvePoint] = []
