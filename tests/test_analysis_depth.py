@@ -172,6 +172,31 @@ def _random_pair(seed: int) -> tuple[pa.Table, pa.Table, pa.Table]:
     return _table(f_rows), _table(r_rows), pa.table({"query_id": list(q), "doc_id": list(d), "relevance": list(g)})
 
 
+@pytest.fixture(params=["arrow", "views"])
+def make_pair(request):
+    """pair(first, rer, qrels): a RerankPair of Arrow tables, or (as the store's studies build it) one joined
+    from views with trec_eval positions, carrying the qrels' grades."""
+    import duckdb
+
+    cons = []
+
+    def pair(first: pa.Table, rer: pa.Table, qrels: pa.Table):
+        if request.param == "arrow":
+            return RerankPair(first, rer)
+        con = duckdb.connect()
+        cons.append(con)
+        for name, table in (("f_in", first), ("r_in", rer)):
+            con.register(name, table)
+            con.execute(f"""CREATE TEMP VIEW {name[0]}v AS SELECT query_id, doc_id, score, CAST(row_number() OVER
+                            (PARTITION BY query_id ORDER BY score DESC, doc_id DESC) AS INTEGER) AS position
+                            FROM {name}""")
+        return RerankPair.from_views(con, "fv", "rv", None, qrels)
+
+    yield pair
+    for con in cons:
+        con.close()
+
+
 @pytest.fixture(params=["order all rows", "candidates only"])
 def graded_path(request, monkeypatch):
     """Both ways RerankPair.graded reads the join: every row ordered (small joins) or only the rows that can rank
@@ -184,7 +209,7 @@ def graded_path(request, monkeypatch):
 
 
 @pytest.mark.parametrize("seed", range(25))
-def test_curve_values_equal_scoring_each_derived_run(seed, graded_path):
+def test_curve_values_equal_scoring_each_derived_run(seed, graded_path, make_pair):
     """The curve scores its variants from their ranks (numpy, ranked_variants): per query exactly what scoring
     each derived run (derive_depth_run, built in SQL) with `evaluate` gives, with and without cutoffs."""
     import numpy as np
@@ -194,7 +219,8 @@ def test_curve_values_equal_scoring_each_derived_run(seed, graded_path):
     first, rer, qrels = _random_pair(seed)
     depths = [0, 1, 2, 3, 5, 8, 13, 30]
     for measures in (["nDCG@5", "P(rel=2)@3", "RR@10"], ["AP", "nDCG", "R@10", "RR", "P@20"]):
-        curve = depth_curve(first, rer, qrels, measures, depths=depths, judged_k=4, n_boot=10)
+        with make_pair(first, rer, qrels) as pair:
+            curve = depth_curve(None, None, qrels, measures, depths=depths, judged_k=4, n_boot=10, pair=pair)
         for k in depths:
             scores = evaluate(derive_depth_run(first, rer, k), qrels, [*curve.measures, curve.judged_measure])
             frame = scores.to_pandas().pivot(index="query_id", columns="measure", values="value")
@@ -204,7 +230,7 @@ def test_curve_values_equal_scoring_each_derived_run(seed, graded_path):
 
 
 @pytest.mark.parametrize("seed", range(25))
-def test_holes_equal_a_count_over_each_derived_run(seed, graded_path):
+def test_holes_equal_a_count_over_each_derived_run(seed, graded_path, make_pair):
     """Phantom hits and the Judged@k summary (numpy over the pair's graded rows) against a plain count over each
     derived run (derive_depth_run) and the qrels."""
     import numpy as np
@@ -220,7 +246,8 @@ def test_holes_equal_a_count_over_each_derived_run(seed, graded_path):
                         t["rank"].to_pylist(), strict=True))
 
     f_rank = ranks(0)
-    summary = judged_summary(first, rer, qrels, k=k, depths=depths)
+    with make_pair(first, rer, qrels) as pair:
+        summary = judged_summary(None, None, qrels, k=k, depths=depths, pair=pair)
     for point in summary.points:
         top = [key for key, r in ranks(point.depth).items() if r <= k and key[0] in judged_queries]
         unjudged = [key for key in top if key not in grades]
@@ -235,7 +262,8 @@ def test_holes_equal_a_count_over_each_derived_run(seed, graded_path):
         new, old = ranks(depth), ranks(base)
         expected = sorted((q, d, r, old[(q, d)]) for (q, d), r in new.items()
                           if r <= k < old[(q, d)] and q in judged_queries and (q, d) not in grades)
-        hits = phantom_hits(first, rer, qrels, k=k, depth=depth, baseline_depth=base)
+        with make_pair(first, rer, qrels) as pair:
+            hits = phantom_hits(None, None, qrels, k=k, depth=depth, baseline_depth=base, pair=pair)
         assert sorted(map(tuple, hits.itertuples(index=False))) == expected
         assert list(hits["query_id"]) == sorted(hits["query_id"]) and hits.dtypes["new_rank"] == np.int64
 

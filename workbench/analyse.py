@@ -249,7 +249,7 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
             return
         others = [n for k, n in obs.items() if k > 0 and n != reranked]
         con, views = stack.enter_context(run_views(store, collection, [first_stage, reranked, *others]))
-        pair = stack.enter_context(RerankPair.from_views(con, views[0][0], views[1][0], cut))
+        pair = stack.enter_context(RerankPair.from_views(con, views[0][0], views[1][0], cut, qrels))
         view_of = {n: v for n, (v, _) in zip(others, views[2:], strict=True)}
         if ranked_plan(with_judged) is None:  # a cutoff measure the ranked scoring does not serve: rows
             obs_cut = _max_cutoff(with_judged)

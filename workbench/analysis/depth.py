@@ -140,8 +140,9 @@ def _prepare(con: duckdb.DuckDBPyConnection, first: pa.Table, reranked: pa.Table
 
 
 def _join(con: duckdb.DuckDBPyConnection, first: str, reranked: str, first_ranked: bool, reranked_ranked: bool, *,
-          with_rrank: bool) -> None:
-    """_prepare's join of relations `first` and `reranked` (query_id, doc_id, score[, position]) of `con`."""
+          with_rrank: bool, grades: str | None = None) -> None:
+    """_prepare's join of relations `first` and `reranked` (query_id, doc_id, score[, position]) of `con`; with
+    `grades` (a relation of query_id, doc_id, relevance; one row per pair), fr carries each document's grade."""
     trec_order = "PARTITION BY query_id ORDER BY score DESC, doc_id DESC"
     frank = "position::BIGINT" if first_ranked else f"row_number() OVER ({trec_order})"
     rrank = ("position::BIGINT" if reranked_ranked else f"row_number() OVER ({trec_order})") if with_rrank \
@@ -150,7 +151,9 @@ def _join(con: duckdb.DuckDBPyConnection, first: str, reranked: str, first_ranke
         f"""CREATE OR REPLACE TEMP {"TABLE" if with_rrank else "VIEW"} fr AS
             WITH f AS (SELECT query_id, doc_id, {frank} AS frank FROM {first}),
                  r AS (SELECT query_id, doc_id, score AS rscore, {rrank} AS rrank FROM {reranked})
-            SELECT query_id, doc_id, f.frank, r.rscore, r.rrank FROM f FULL OUTER JOIN r USING (query_id, doc_id)"""
+            SELECT query_id, doc_id, f.frank, r.rscore, r.rrank{", g.relevance" if grades else ""}
+            FROM f FULL OUTER JOIN r USING (query_id, doc_id)
+            {f"LEFT JOIN {grades} g USING (query_id, doc_id)" if grades else ""}"""
     ).fetchall()
 
 
@@ -239,6 +242,9 @@ def derive_depth_run(first: pa.Table, reranked: pa.Table, k: int) -> pa.Table:
     return out.select(["query_id", "doc_id", "score", "rank"]).cast(RUN_SCHEMA)
 
 
+# a qrels table registered as _grades_in, one grade per judged pair (repeats would duplicate joined rows)
+_GRADES = "(SELECT query_id, doc_id, max(relevance) AS relevance FROM _grades_in GROUP BY query_id, doc_id)"
+
 # up to this many joined rows `graded` orders them all (~0.15 s for the 700k of a 7,000-query top-100 pair);
 # beyond, it keeps only the rows that can rank within the cutoff (whole 7M-row runs: seconds saved)
 _ORDER_ALL_ROWS = 2_000_000
@@ -298,20 +304,30 @@ class RerankPair:
         self._start(con, owned=True)
 
     @classmethod
-    def from_views(cls, con: duckdb.DuckDBPyConnection, first: str, reranked: str, cut: int | None) -> RerankPair:
+    def from_views(cls, con: duckdb.DuckDBPyConnection, first: str, reranked: str, cut: int | None,
+                   qrels: pa.Table | None = None) -> RerankPair:
         """F and R as views of `con` with trec_eval positions (query_id, doc_id, score, position: the store's
         `run_views`), joined there down to position `cut` (all when None): the rows never travel to Python.
         `con` stays the caller's; the join is its temp table `fr`. The analyses given such a pair (depth_curve,
-        phantom_hits, judged_summary) take None for `first` and `reranked`: they read the pair only."""
+        phantom_hits, judged_summary) take None for `first` and `reranked`: they read the pair only. With
+        `qrels`, the join carries their grades, so the analyses given these qrels do not join them again."""
         where = "" if cut is None else f" WHERE position <= {int(cut)}"
-        _join(con, f"(SELECT * FROM {first}{where})", f"(SELECT * FROM {reranked}{where})", True, True,
-              with_rrank=True)
+        if qrels is not None:
+            con.register("_grades_in", qrels.select(["query_id", "doc_id", "relevance"]))
+        try:
+            _join(con, f"(SELECT * FROM {first}{where})", f"(SELECT * FROM {reranked}{where})", True, True,
+                  with_rrank=True, grades=None if qrels is None else _GRADES)
+        finally:
+            if qrels is not None:
+                con.unregister("_grades_in")
         pair = cls.__new__(cls)
         pair._start(con, owned=False)
+        pair._graded_by = qrels
         return pair
 
     def _start(self, con: duckdb.DuckDBPyConnection, *, owned: bool) -> None:
         self.con, self._owned = con, owned
+        self._graded_by: pa.Table | None = None  # the qrels whose grades fr carries (column relevance)
         self._last: tuple[list[int], int | None, pa.Table] | None = None
         self._graded: tuple[pa.Table, list[int], int | None, _Graded] | None = None
         try:
@@ -356,6 +372,7 @@ class RerankPair:
             if have_qrels is qrels and (have_cut is None or (
                     cutoff is not None and cutoff <= have_cut and set(want) <= set(have_depths))):
                 return graded
+        own = qrels is self._graded_by  # fr carries these grades
         if cutoff is not None and self._n_joined() <= _ORDER_ALL_ROWS:
             cutoff = None  # the top-k cuts the dashboard joins: ordering them all is cheaper than finding candidates
         if cutoff is None:
@@ -364,7 +381,7 @@ class RerankPair:
         else:
             params = {f"b{i}": d for i, d in enumerate(want)} | {"c": int(cutoff)}
             band = "CASE " + " ".join(f"WHEN frank <= $b{i} THEN $b{i}" for i in range(len(want))) + " END"
-            rows = f"""(WITH base AS (SELECT query_id, doc_id, frank, rrank,
+            rows = f"""(WITH base AS (SELECT query_id, doc_id, frank, rrank,{" relevance," if own else ""}
                                             coalesce(rrank, 4611686018427387904 + frank) AS rkey
                                      FROM fr WHERE frank IS NOT NULL),
                         cand AS (SELECT query_id, unnest(min_by(doc_id, rkey, $c)) AS doc_id
@@ -372,12 +389,12 @@ class RerankPair:
                                  GROUP BY {band if want else "0"}, query_id)
                         SELECT * FROM base WHERE frank <= $c
                         UNION SELECT base.* FROM base SEMI JOIN cand USING (query_id, doc_id))"""
+        grades = "r.relevance" if own else "g.relevance"
+        join = "" if own else f"LEFT JOIN {_GRADES} g USING (query_id, doc_id)"
         self.con.register("_grades_in", qrels.select(["query_id", "doc_id", "relevance"]))
         try:
             table = self.con.sql(
-                f"""SELECT r.query_id, r.doc_id, r.frank, g.relevance
-                    FROM {rows} r LEFT JOIN (SELECT query_id, doc_id, max(relevance) AS relevance FROM _grades_in
-                                             GROUP BY query_id, doc_id) g USING (query_id, doc_id)
+                f"""SELECT r.query_id, r.doc_id, r.frank, {grades} AS relevance FROM {rows} r {join}
                     ORDER BY r.query_id, r.rrank NULLS LAST, r.frank""",
                 params=params,
             ).to_arrow_table()
@@ -407,13 +424,13 @@ class RerankPair:
     def ranked_runs(self, qrels: pa.Table, max_rank: int) -> tuple[RankedRows, RankedRows]:
         """F and R as `evaluate_ranked` scores them, from the join: judged rows down to rank `max_rank`
         (trec_eval ranks) and rows per query, so neither run is read again (observed points, cutoff curves)."""
+        own = qrels is self._graded_by
         self.con.register("_grades_in", qrels.select(["query_id", "doc_id", "relevance"]))
         try:
             rows = self.con.sql(
-                """SELECT fr.query_id, fr.frank, fr.rrank, g.relevance
-                   FROM fr JOIN (SELECT query_id, doc_id, max(relevance) AS relevance FROM _grades_in
-                                 GROUP BY query_id, doc_id) g USING (query_id, doc_id)
-                   WHERE fr.frank <= $k OR fr.rrank <= $k""",
+                f"""SELECT fr.query_id, fr.frank, fr.rrank, {"fr" if own else "g"}.relevance
+                    FROM fr {"" if own else f"JOIN {_GRADES} g USING (query_id, doc_id)"}
+                    WHERE (fr.frank <= $k OR fr.rrank <= $k) {"AND fr.relevance IS NOT NULL" if own else ""}""",
                 params={"k": int(max_rank)},
             ).to_arrow_table()
         finally:
