@@ -236,6 +236,23 @@ def test_read_only_pages_hold_their_connection_only_while_they_run(open_page, st
             assert con.execute("SELECT count(*) FROM runs").fetchall()[0][0] == 24
 
 
+def test_depth_page_other_cutoffs_do_not_recompute_the_study(open_page, monkeypatch):
+    """The study also returns the default cutoff curves; picking other cutoffs reads those curves alone."""
+    import streamlit as st
+
+    import workbench.analyse as analyse
+
+    calls = []
+    study = analyse.depth_study_judged
+    monkeypatch.setattr(analyse, "depth_study_judged", lambda *a, **k: calls.append(k) or study(*a, **k))
+    st.cache_data.clear()
+    at = open_page("depth", reranked="bm25__rankvicuna-7b@100", depth_measures="nDCG@10")
+    assert len(calls) == 1 and calls[0]["cutoff_curve"] == ("nDCG", (1, 3, 5, 10, 20, 30, 50, 100), None)
+    at.multiselect(key="cutoffs").set_value([10, 1000]).run()
+    assert not at.exception and len(calls) == 1
+    assert len(at.get("vega_lite_chart")) == 3
+
+
 def test_depth_metric_at_cutoff_matches_ir_measures(open_page):
     import ir_measures
 

@@ -56,14 +56,14 @@ def curve_key(family: str, rel: int, cutoffs: Sequence[int]) -> tuple[str, tuple
 
 
 # the cutoff curves at the foot of the page come with the study (from its join, without reading F and R again)
-# for the settings their widgets hold or will show by default; another choice there is read when it is made
-state = st.session_state
-early = curve_key(state.get("family", FAMILIES[0]), state.get("rel", 2 if relevance == "graded" else 1),
-                  state.get("cutoffs", [c for c in CUTOFFS if c <= 100]))
+# for the widgets' defaults; another choice there is read when it is made, without computing the study again
+# (the study's cache key holds the defaults, not the widgets' values)
+DEFAULT_REL = 2 if relevance == "graded" else 1
+DEFAULT_CUTOFFS = [c for c in CUTOFFS if c <= 100]
+early = curve_key(FAMILIES[0], DEFAULT_REL, DEFAULT_CUTOFFS)
 with st.spinner(f"deriving {run} at every depth from {info.parent} ..."):
     study, judged, early_curves = data.depth_study(ctx.db, ctx.token, ctx.collection, run, tuple(measures),
-                                                   tuple(observed), int(judged_k),
-                                                   cutoff_curve=early if early[1] else None)
+                                                   tuple(observed), int(judged_k), cutoff_curve=early)
 
 
 def cutoff_view(family: str, rel: int, cutoffs: Sequence[int]):
@@ -179,10 +179,10 @@ with right:
 st.subheader("Measure at cutoff")
 c1, c2, c3 = st.columns([1, 1, 3])
 family = c1.selectbox("Measure family", FAMILIES, key="family", bind="query-params")
-rel = c2.number_input("Relevant from grade", min_value=1, max_value=3, value=2 if relevance == "graded" else 1,
+rel = c2.number_input("Relevant from grade", min_value=1, max_value=3, value=DEFAULT_REL,
                       key="rel", bind="query-params", disabled=family == "nDCG",
                       help="binary threshold of R and P (rel=2 for TREC DL); nDCG uses the grades")
-cutoffs = c3.multiselect("Cutoffs", CUTOFFS, default=[c for c in CUTOFFS if c <= 100], key="cutoffs",
+cutoffs = c3.multiselect("Cutoffs", CUTOFFS, default=DEFAULT_CUTOFFS, key="cutoffs",
                          bind="query-params")
 need(bool(cutoffs), "Pick at least one cutoff.")
 cut = cutoff_view(family, rel, cutoffs)
