@@ -214,8 +214,6 @@ class _StudyInputs:
     first: object = None  # pa.Table of F's rows when read whole, else None (the pair holds the join)
     rer: object = None
     cut: int | None = None  # the rank down to which F and R were joined in the store (None: read whole)
-    con: object = None  # the store cursor holding the views, when joined there
-    view_of: dict = field(default_factory=dict)  # observed run -> its view on `con`
     ranked: dict = field(default_factory=dict)  # run -> RankedRows down to `cut`, when joined in the store
 
 
@@ -256,7 +254,7 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
             rows = {k: pair.reranked_top(obs_cut) if n == reranked else con.sql(
                 f"SELECT query_id, doc_id, score FROM {view_of[n]} WHERE position <= {int(obs_cut)}").to_arrow_table()
                 for k, n in obs.items() if k > 0}
-            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, con=con, view_of=view_of)
+            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut)
             return
         # every run as its judged ranks down to the cut: the observed points and the cutoff curves score these
         ranked = dict(zip((first_stage, reranked), pair.ranked_runs(qrels, cut), strict=True))
@@ -264,8 +262,7 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
             top = f"(SELECT query_id, doc_id, position AS rank FROM {view_of[n]} WHERE position <= {int(cut)})"
             ranked[n] = RankedRows(*judged_ranks_in(con, collection, top, cut, n_ret=True))
         rows = {k: ranked[n] for k, n in obs.items() if k > 0}
-        yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, con=con, view_of=view_of,
-                           ranked=ranked)
+        yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, ranked=ranked)
 
 
 def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Sequence[str],

@@ -245,6 +245,19 @@ def derive_depth_run(first: pa.Table, reranked: pa.Table, k: int) -> pa.Table:
 # a qrels table registered as _grades_in, one grade per judged pair (repeats would duplicate joined rows)
 _GRADES = "(SELECT query_id, doc_id, max(relevance) AS relevance FROM _grades_in GROUP BY query_id, doc_id)"
 
+@contextmanager
+def _registered_grades(con: duckdb.DuckDBPyConnection, qrels: pa.Table | None, needed: bool) -> Iterator[None]:
+    """`qrels` as relation _grades_in of `con` (what _GRADES reads) for the block, when `needed`."""
+    if not needed:
+        yield
+        return
+    con.register("_grades_in", qrels.select(["query_id", "doc_id", "relevance"]))
+    try:
+        yield
+    finally:
+        con.unregister("_grades_in")
+
+
 # up to this many joined rows `graded` orders them all (~0.15 s for the 700k of a 7,000-query top-100 pair);
 # beyond, it keeps only the rows that can rank within the cutoff (whole 7M-row runs: seconds saved)
 _ORDER_ALL_ROWS = 2_000_000
@@ -312,14 +325,9 @@ class RerankPair:
         phantom_hits, judged_summary) take None for `first` and `reranked`: they read the pair only. With
         `qrels`, the join carries their grades, so the analyses given these qrels do not join them again."""
         where = "" if cut is None else f" WHERE position <= {int(cut)}"
-        if qrels is not None:
-            con.register("_grades_in", qrels.select(["query_id", "doc_id", "relevance"]))
-        try:
+        with _registered_grades(con, qrels, qrels is not None):
             _join(con, f"(SELECT * FROM {first}{where})", f"(SELECT * FROM {reranked}{where})", True, True,
                   with_rrank=True, grades=None if qrels is None else _GRADES)
-        finally:
-            if qrels is not None:
-                con.unregister("_grades_in")
         pair = cls.__new__(cls)
         pair._start(con, owned=False)
         pair._graded_by = qrels
@@ -391,16 +399,13 @@ class RerankPair:
                         UNION SELECT base.* FROM base SEMI JOIN cand USING (query_id, doc_id))"""
         grades = "r.relevance" if own else "g.relevance"
         join = "" if own else f"LEFT JOIN {_GRADES} g USING (query_id, doc_id)"
-        self.con.register("_grades_in", qrels.select(["query_id", "doc_id", "relevance"]))
-        try:
+        with _registered_grades(self.con, qrels, not own):
             table = self.con.sql(
                 f"""SELECT r.query_id, r.doc_id, r.frank, {grades} AS relevance FROM {rows} r {join}
                     ORDER BY r.query_id, r.rrank NULLS LAST, r.frank""",
                 params=params,
             ).to_arrow_table()
-            judged_queries = pc.unique(qrels.column("query_id"))
-        finally:
-            self.con.unregister("_grades_in")
+        judged_queries = pc.unique(qrels.column("query_id"))
         qid = table.column("query_id").combine_chunks()
         n = len(qid)
         change = np.ones(n, dtype=bool)
@@ -425,16 +430,13 @@ class RerankPair:
         """F and R as `evaluate_ranked` scores them, from the join: judged rows down to rank `max_rank`
         (trec_eval ranks) and rows per query, so neither run is read again (observed points, cutoff curves)."""
         own = qrels is self._graded_by
-        self.con.register("_grades_in", qrels.select(["query_id", "doc_id", "relevance"]))
-        try:
+        with _registered_grades(self.con, qrels, not own):
             rows = self.con.sql(
                 f"""SELECT fr.query_id, fr.frank, fr.rrank, {"fr" if own else "g"}.relevance
                     FROM fr {"" if own else f"JOIN {_GRADES} g USING (query_id, doc_id)"}
                     WHERE (fr.frank <= $k OR fr.rrank <= $k) {"AND fr.relevance IS NOT NULL" if own else ""}""",
                 params={"k": int(max_rank)},
             ).to_arrow_table()
-        finally:
-            self.con.unregister("_grades_in")
         counts = self.con.sql("""SELECT query_id, count(frank) AS nf, count(rrank) AS nr FROM fr
                                  GROUP BY query_id""").to_arrow_table()
 
