@@ -126,24 +126,21 @@ def judged_ranks(store: Store, collection: str, run_hash: str, max_rank: int | N
 def judged_ranks_of(store: Store, collection: str, run_hashes: Sequence[str], max_rank: int) -> pa.Table:
     """judged_ranks of several stored runs in one join with the qrels: (run_hash, query_id, rank, relevance)."""
     marks = ", ".join("?" for _ in run_hashes)
+    rows = f"(SELECT run_hash, query_id, doc_id, position AS rank FROM run_rows WHERE run_hash IN ({marks}))"
     with store.reader() as con:
-        return arrow(
-            con,
-            f"""SELECT r.run_hash, r.query_id, r.position AS rank, q.relevance
-                FROM run_rows r JOIN qrels q ON q.query_id = r.query_id AND q.doc_id = r.doc_id
-                WHERE r.run_hash IN ({marks}) AND q.collection = ? AND r.position <= ?""",
-            [*run_hashes, collection, int(max_rank)],
-        )
+        return judged_ranks_in(con, collection, rows, max_rank, False, run_hashes, group="run_hash")[0]
 
 
 def judged_ranks_in(con: duckdb.DuckDBPyConnection, collection: str, rows: str, max_rank: int | None,
-                    n_ret: bool, rows_params: Sequence = ()) -> tuple[pa.Table, pa.Table | None]:
+                    n_ret: bool, rows_params: Sequence = (), *, group: str | None = None,
+                    ) -> tuple[pa.Table, pa.Table | None]:
     """judged_ranks of the ranked rows (query_id, doc_id, rank) of relation `rows` (a table name, or a subquery
-    taking `rows_params`) on a connection to the store: a run computed in SQL (a fusion) is scored there."""
+    taking `rows_params`) on a connection to the store: a run computed in SQL (a fusion) is scored there.
+    `group`: a column of `rows` kept first in the judged rows (several runs in one relation)."""
     judged = arrow(
         con,
         f"""
-        SELECT r.query_id, r.rank, q.relevance
+        SELECT {f"r.{group}, " if group else ""}r.query_id, r.rank, q.relevance
         FROM {rows} r JOIN qrels q ON q.query_id = r.query_id AND q.doc_id = r.doc_id
         WHERE q.collection = ? AND (?::INTEGER IS NULL OR r.rank <= ?::INTEGER)
         """,
