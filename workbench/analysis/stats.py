@@ -46,7 +46,10 @@ _CORRECTIONS = {
     "fdr_bh": "fdr_bh",
     "none": "none",
 }
-_BATCH_CELLS = 1 << 22  # resampling matrices are built in batches of ~4M cells to bound memory
+# Resampling matrices are built in batches of ~64K cells: memory stays bounded and each batch's arrays stay in
+# cache. 4M-cell batches cost 2-7x more (7,000 queries x 1,000 resamples: 0.09-0.34 s against 0.05 s), in
+# fresh pages of memory; the draws are the same either way (one stream, consumed in order).
+_BATCH_CELLS = 1 << 16
 
 
 def _diffs(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> np.ndarray:
