@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
@@ -180,16 +181,17 @@ def depth_study_judged(store: Store, collection: str, reranked: str, measures: S
     max(cutoffs): (DepthStudy, JudgedSummary, {run: CutoffCurve} or None)."""
     from workbench.analysis import judged_summary
 
-    with _study_inputs(store, collection, reranked, measures, observed=observed, phantom_k=judged_k) as s:
+    with _study_inputs(store, collection, reranked, measures, observed=observed, phantom_k=judged_k) as s, \
+            ThreadPoolExecutor(max_workers=1) as pool:
+        curves = None
+        if cutoff_curve is not None and s.ranked and max(cutoff_curve[1]) <= s.cut:  # numpy on the other core
+            curves = pool.submit(_joined_cutoff_curves, s, *cutoff_curve)
         study = study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed, s.observed_rows,
                            n_boot=n_boot, phantom_k=judged_k, pair=s.pair, stored_qrels=True)
         curve = study.curve
         judged = judged_summary(s.first, s.rer, s.qrels, k=judged_k, depths=list(curve.depths), pair=s.pair,
                                 judged={p.depth: p.mean for p in curve.points if p.measure == curve.judged_measure})
-        curves = None
-        if cutoff_curve is not None and s.ranked and max(cutoff_curve[1]) <= s.cut:
-            curves = _joined_cutoff_curves(s, *cutoff_curve)
-    return study, judged, curves
+    return study, judged, None if curves is None else curves.result()
 
 
 def _joined_cutoff_curves(s: _StudyInputs, family: str, cutoffs: Sequence[int], rel: int | None) -> dict:
@@ -226,9 +228,10 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
     With cutoff measures and a declared rerank depth (see depth_cut) F and R are joined in DuckDB where they lie,
     down to that cut, and the observed runs' top `cutoff` are read; otherwise whole runs are read and joined.
     """
-    from workbench.analysis.depth import RankedRows, _max_cutoff
+    from workbench.analysis.depth import _max_cutoff
     from workbench.scoring import ranked_plan
-    from workbench.store.reads import judged_ranks_in, run_views
+    from workbench.store.collections import qrels_relation
+    from workbench.store.reads import run_views
 
     with store.reading(), ExitStack() as stack:
         info = get_run(store, collection, reranked)
@@ -236,8 +239,8 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
                                              observed=observed)
         with_judged = [*names, f"Judged@{phantom_k}"]
         cut = depth_cut(with_judged, info.depth, phantom_k)
-        qrels = get_qrels(store, collection)
         if cut is None:
+            qrels = get_qrels(store, collection)
             with_position = ("query_id", "doc_id", "score", "rank", "position")  # trec_eval order as stored
             first = get_run_rows(store, collection, first_stage, with_position)
             rer = get_run_rows(store, collection, reranked, with_position)
@@ -246,10 +249,19 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
             yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, first, rer)
             return
         others = [n for k, n in obs.items() if k > 0 and n != reranked]
+        ranked_scoring = ranked_plan(with_judged) is not None
         con, views = stack.enter_context(run_views(store, collection, [first_stage, reranked, *others]))
-        pair = stack.enter_context(RerankPair.from_views(con, views[0][0], views[1][0], cut, qrels))
+        hashes = {n: get_run(store, collection, n).run_hash for n in others} if ranked_scoring else {}
+        with store.reader() as shared:
+            side = shared.cursor()
+        with ThreadPoolExecutor(max_workers=1) as pool:  # read while F and R are joined, on the other core
+            side_reads = pool.submit(_qrels_and_judged_ranks, side, collection, hashes, cut)
+            pair = stack.enter_context(RerankPair.from_views(con, views[0][0], views[1][0], cut,
+                                                             grades=qrels_relation(collection)))
+            qrels, ranked = side_reads.result()
+        pair.carries_grades_of(qrels)
         view_of = {n: v for n, (v, _) in zip(others, views[2:], strict=True)}
-        if ranked_plan(with_judged) is None:  # a cutoff measure the ranked scoring does not serve: rows
+        if not ranked_scoring:  # a cutoff measure the ranked scoring does not serve: rows
             obs_cut = _max_cutoff(with_judged)
             rows = {k: pair.reranked_top(obs_cut) if n == reranked else con.sql(
                 f"SELECT query_id, doc_id, score FROM {view_of[n]} WHERE position <= {int(obs_cut)}").to_arrow_table()
@@ -257,12 +269,25 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
             yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut)
             return
         # every run as its judged ranks down to the cut: the observed points and the cutoff curves score these
-        ranked = dict(zip((first_stage, reranked), pair.ranked_runs(qrels, cut), strict=True))
-        for n in others:
-            top = f"(SELECT query_id, doc_id, position AS rank FROM {view_of[n]} WHERE position <= {int(cut)})"
-            ranked[n] = RankedRows(*judged_ranks_in(con, collection, top, cut, n_ret=True))
+        ranked = dict(zip((first_stage, reranked), pair.ranked_runs(qrels, cut), strict=True)) | ranked
         rows = {k: ranked[n] for k, n in obs.items() if k > 0}
         yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, ranked=ranked)
+
+
+def _qrels_and_judged_ranks(cur, collection: str, hashes: dict[str, str], cut: int) -> tuple:
+    """On a cursor of its own (closed here): the collection's qrels, and the judged ranks down to `cut` of the
+    stored runs `hashes` ({name: run_hash}) as {name: RankedRows}."""
+    from workbench.analysis.depth import RankedRows
+    from workbench.store.collections import qrels_in
+    from workbench.store.reads import judged_ranks_in
+
+    try:
+        qrels = qrels_in(cur, collection)
+        top = f"(SELECT query_id, doc_id, position AS rank FROM run_rows WHERE run_hash = ? AND position <= {int(cut)})"
+        return qrels, {name: RankedRows(*judged_ranks_in(cur, collection, top, cut, True, [run_hash]))
+                       for name, run_hash in hashes.items()}
+    finally:
+        cur.close()
 
 
 def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Sequence[str],

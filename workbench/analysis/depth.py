@@ -318,20 +318,29 @@ class RerankPair:
 
     @classmethod
     def from_views(cls, con: duckdb.DuckDBPyConnection, first: str, reranked: str, cut: int | None,
-                   qrels: pa.Table | None = None) -> RerankPair:
+                   qrels: pa.Table | None = None, *, grades: str | None = None) -> RerankPair:
         """F and R as views of `con` with trec_eval positions (query_id, doc_id, score, position: the store's
         `run_views`), joined there down to position `cut` (all when None): the rows never travel to Python.
         `con` stays the caller's; the join is its temp table `fr`. The analyses given such a pair (depth_curve,
         phantom_hits, judged_summary) take None for `first` and `reranked`: they read the pair only. With
-        `qrels`, the join carries their grades, so the analyses given these qrels do not join them again."""
+        `qrels`, the join carries their grades, so the analyses given these qrels do not join them again.
+        `grades` instead: a relation of `con` with one row per (query_id, doc_id) (the store's qrels, see
+        `qrels_relation`), joined where it lies; `carries_grades_of` then names the Arrow qrels it holds."""
         where = "" if cut is None else f" WHERE position <= {int(cut)}"
-        with _registered_grades(con, qrels, qrels is not None):
+        if grades is None and qrels is not None:
+            grades = _GRADES
+        with _registered_grades(con, qrels, grades == _GRADES):
             _join(con, f"(SELECT * FROM {first}{where})", f"(SELECT * FROM {reranked}{where})", True, True,
-                  with_rrank=True, grades=None if qrels is None else _GRADES)
+                  with_rrank=True, grades=grades)
         pair = cls.__new__(cls)
         pair._start(con, owned=False)
         pair._graded_by = qrels
         return pair
+
+    def carries_grades_of(self, qrels: pa.Table) -> None:
+        """Say that the join's grades are those of `qrels` (read apart from the `grades` relation from_views
+        joined): the analyses given these qrels take the grades from the join instead of joining them again."""
+        self._graded_by = qrels
 
     def _start(self, con: duckdb.DuckDBPyConnection, *, owned: bool) -> None:
         self.con, self._owned = con, owned

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import duckdb
 import pyarrow as pa
 
 from workbench.errors import ConflictError, NotFoundError
@@ -124,11 +125,20 @@ def list_collections(store: Store) -> list[CollectionInfo]:
 def get_qrels(store: Store, collection: str) -> pa.Table:
     with store.reader() as con:
         _get(con, collection)
-        return arrow(
-            con,
-            "SELECT query_id, doc_id, relevance FROM qrels WHERE collection = ? ORDER BY query_id, doc_id",
-            [collection],
-        )
+        return qrels_in(con, collection)
+
+
+def qrels_in(con: duckdb.DuckDBPyConnection, collection: str) -> pa.Table:
+    """The collection's judgments, one row per (query_id, doc_id), on a connection (or cursor) to the store."""
+    return arrow(con, "SELECT query_id, doc_id, relevance FROM qrels WHERE collection = ? ORDER BY query_id, doc_id",
+                 [collection])
+
+
+def qrels_relation(collection: str) -> str:
+    """The collection's stored judgments as a relation for SQL run where they lie (one row per pair: ingest
+    collapsed repeats), instead of an Arrow copy registered with the connection."""
+    quoted = collection.replace("'", "''")
+    return f"(SELECT query_id, doc_id, relevance FROM qrels WHERE collection = '{quoted}')"
 
 
 def get_topics(store: Store, collection: str) -> pa.Table:
