@@ -282,7 +282,7 @@ def _qrels_and_judged_ranks(cur, collection: str, hashes: dict[str, str], cut: i
     from workbench.store.reads import judged_ranks_in
 
     try:
-        qrels = qrels_in(cur, collection)
+        qrels = qrels_in(cur, collection, ordered=False)  # what reads them does not depend on their order
         top = f"(SELECT query_id, doc_id, position AS rank FROM run_rows WHERE run_hash = ? AND position <= {int(cut)})"
         return qrels, {name: RankedRows(*judged_ranks_in(cur, collection, top, cut, True, [run_hash]))
                        for name, run_hash in hashes.items()}
