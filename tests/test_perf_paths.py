@@ -238,6 +238,32 @@ def test_depth_study_cutoff_curves_from_its_join_equal_the_stored_curves(dl20_st
     assert deeper is None  # the join holds each run's top 100 only
 
 
+def test_depth_study_with_a_measure_ranked_scoring_does_not_serve(dl20_store):
+    """A cutoff measure outside the ranked scoring (nDCG with custom gains) keeps the store join of F and R but
+    reads the observed run's rows through its view: its observed point is that run scored whole, per query, and
+    the study equals the one over whole runs read into Python."""
+    from workbench.analyse import depth_study
+    from workbench.analysis import depth_curve
+    from workbench.scoring import evaluate, parse_measure
+    from workbench.store import Store, get_qrels, get_run_rows
+
+    store = Store(dl20_store)
+    run, observed, measure = "bm25__rankvicuna-7b@100", "bm25__rankvicuna-7b@20", "nDCG(gains={0:0,1:1,2:3,3:7})@10"
+    study = depth_study(store, "dl20", run, [measure], observed=[observed], n_boot=10)
+    measure = study.curve.measures[0]  # as ir_measures names it
+    got = study.curve.point(measure, 20, observed=True)
+    qrels = get_qrels(store, "dl20")
+    ref = evaluate(get_run_rows(store, "dl20", observed, ("query_id", "doc_id", "score")), qrels,
+                   [parse_measure(measure)]).to_pandas().set_index("query_id")["value"]
+    assert dict(zip(study.curve.query_ids, got.values, strict=True)) == pytest.approx(ref.to_dict(), abs=1e-12)
+    cols = ("query_id", "doc_id", "score", "rank", "position")
+    whole = depth_curve(get_run_rows(store, "dl20", "bm25", cols), get_run_rows(store, "dl20", run, cols), qrels,
+                        [measure], n_boot=10, observed={20: get_run_rows(store, "dl20", observed)})
+    for depth in whole.depths:
+        assert study.curve.point(measure, depth).mean == pytest.approx(whole.point(measure, depth).mean, abs=1e-12)
+    assert got.mean == pytest.approx(whole.point(measure, 20, observed=True).mean, abs=1e-12)
+
+
 def test_stored_runs_fuse_where_they_lie_as_read_into_python(dl20_store):
     """fuse_stored (the fusion lab's path: DuckDB over the stored rows, cut by stored position) gives the run
     fuse() gives on the same runs read whole, for each method."""

@@ -250,7 +250,9 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
             return
         others = [n for k, n in obs.items() if k > 0 and n != reranked]
         ranked_scoring = ranked_plan(with_judged) is not None
-        con, views = stack.enter_context(run_views(store, collection, [first_stage, reranked, *others]))
+        # the other observed runs: their judged ranks from the store (ranked scoring), else their rows via views
+        con, views = stack.enter_context(run_views(store, collection,
+                                                   [first_stage, reranked, *([] if ranked_scoring else others)]))
         hashes = {n: get_run(store, collection, n).run_hash for n in others} if ranked_scoring else {}
         with store.reader() as shared:
             side = shared.cursor()
@@ -260,8 +262,8 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
                                                              grades=qrels_relation(collection)))
             qrels, ranked = side_reads.result()
         pair.carries_grades_of(qrels)
-        view_of = {n: v for n, (v, _) in zip(others, views[2:], strict=True)}
         if not ranked_scoring:  # a cutoff measure the ranked scoring does not serve: rows
+            view_of = {n: v for n, (v, _) in zip(others, views[2:], strict=True)}
             obs_cut = _max_cutoff(with_judged)
             rows = {k: pair.reranked_top(obs_cut) if n == reranked else con.sql(
                 f"SELECT query_id, doc_id, score FROM {view_of[n]} WHERE position <= {int(obs_cut)}").to_arrow_table()

@@ -130,7 +130,7 @@ def get_qrels(store: Store, collection: str) -> pa.Table:
 
 def qrels_in(con: duckdb.DuckDBPyConnection, collection: str, *, ordered: bool = True) -> pa.Table:
     """The collection's judgments, one row per (query_id, doc_id), on a connection (or cursor) to the store;
-    by query_id and doc_id unless not `ordered` (scoring does not care, and the sort is a third of the read)."""
+    by query_id and doc_id unless not `ordered` (scoring does not care, and the sort is most of the read)."""
     order = " ORDER BY query_id, doc_id" if ordered else ""
     return arrow(con, f"SELECT query_id, doc_id, relevance FROM qrels WHERE collection = ?{order}", [collection])
 
