@@ -324,7 +324,7 @@ def stored_cutoff_curves(store: Store, collection: str, runs: Sequence[str], fam
     with store.reading():
         hashes = {name: get_run(store, collection, name).run_hash for name in runs}
         judged = judged_ranks_of(store, collection, list(dict.fromkeys(hashes.values())), max(cutoffs))
-        qrels = get_qrels(store, collection)
+        qrels = get_qrels(store, collection, ordered=False)
     return _cutoff_curves(judged, qrels, family, cutoffs, rel, hashes, "run_hash")
 
 
@@ -371,7 +371,7 @@ def score_fused_stored(store: Store, collection: str, names: Sequence[str], meas
 
     plan = ranked_plan(measures)
     with store.reading():
-        qrels = get_qrels(store, collection)
+        qrels = get_qrels(store, collection, ordered=False)
         with run_views(store, collection, names) as (con, views):
             fuse_views(con, views, into="_fused", **options)
             if plan is not None:

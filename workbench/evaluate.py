@@ -120,7 +120,7 @@ def evaluate_runs(
                 run = all_runs[name]
                 todo = [m for m in measure_names if (run.run_hash, m, evaluators[m]) not in done]
                 if todo and run.run_hash not in seen_hashes:
-                    qrels = qrels if qrels is not None else get_qrels(store, collection)
+                    qrels = qrels if qrels is not None else get_qrels(store, collection, ordered=False)
                     values = _score_stored_run(store, collection, run.run_hash, name, qrels, todo)
                     scored.append((run.run_hash, values, {m: evaluators[m] for m in todo}))
                     computed += len(todo)

@@ -122,10 +122,11 @@ def list_collections(store: Store) -> list[CollectionInfo]:
         return [_info(r) for r in con.execute(f"SELECT {_COLUMNS} FROM collections ORDER BY name").fetchall()]
 
 
-def get_qrels(store: Store, collection: str) -> pa.Table:
+def get_qrels(store: Store, collection: str, *, ordered: bool = True) -> pa.Table:
+    """The collection's judgments (see qrels_in: `ordered=False` for scoring, which does not care)."""
     with store.reader() as con:
         _get(con, collection)
-        return qrels_in(con, collection)
+        return qrels_in(con, collection, ordered=ordered)
 
 
 def qrels_in(con: duckdb.DuckDBPyConnection, collection: str, *, ordered: bool = True) -> pa.Table:

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from workbench.errors import ConflictError, NotFoundError
 from workbench.model import RunInfo
-from workbench.store.collections import _drop_orphan_rows, _get
+from workbench.store.collections import _drop_orphan_rows, _get, qrels_in
 from workbench.store.connection import Store, arrow, one
 
 _COLUMNS = (
@@ -199,11 +199,7 @@ def ingest_context(store: Store, collection: str) -> tuple:
     """(collection info, qrels table, {name: RunInfo}) in one read: what a batch of ingests checks against."""
     with store.reader() as con:
         info = _get(con, collection)
-        qrels = arrow(
-            con,
-            "SELECT query_id, doc_id, relevance FROM qrels WHERE collection = ? ORDER BY query_id, doc_id",
-            [collection],
-        )
+        qrels = qrels_in(con, collection, ordered=False)  # for scoring and set checks: order does not matter
         rows = con.execute(f"SELECT {_COLUMNS} FROM runs WHERE collection = ? ORDER BY name", [collection]).fetchall()
     return info, qrels, {r.name: r for r in map(_info, rows)}
 
