@@ -131,7 +131,8 @@ def get_qrels(store: Store, collection: str, *, ordered: bool = True) -> pa.Tabl
 
 def qrels_in(con: duckdb.DuckDBPyConnection, collection: str, *, ordered: bool = True) -> pa.Table:
     """The collection's judgments, one row per (query_id, doc_id), on a connection (or cursor) to the store;
-    by query_id and doc_id unless not `ordered` (scoring does not care, and the sort is most of the read)."""
+    by query_id and doc_id unless not `ordered`: `evaluate_ranked` takes them in any order as fast (the sort is
+    most of the read), while `evaluate` over whole runs is 0.1-0.2 s slower on a 7M-line run without it."""
     order = " ORDER BY query_id, doc_id" if ordered else ""
     return arrow(con, f"SELECT query_id, doc_id, relevance FROM qrels WHERE collection = ?{order}", [collection])
 

@@ -199,7 +199,9 @@ def ingest_context(store: Store, collection: str) -> tuple:
     """(collection info, qrels table, {name: RunInfo}) in one read: what a batch of ingests checks against."""
     with store.reader() as con:
         info = _get(con, collection)
-        qrels = qrels_in(con, collection, ordered=False)  # for scoring and set checks: order does not matter
+        # ordered: ingest scores whole runs with fast.evaluate, 0.1-0.2 s slower on a 7M-line run given unordered
+        # qrels (DuckDB's parallel sort costs 0.03 s)
+        qrels = qrels_in(con, collection)
         rows = con.execute(f"SELECT {_COLUMNS} FROM runs WHERE collection = ? ORDER BY name", [collection]).fetchall()
     return info, qrels, {r.name: r for r in map(_info, rows)}
 
