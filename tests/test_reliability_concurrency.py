@@ -32,7 +32,8 @@ READER = textwrap.dedent("""
     db, stop = Path(sys.argv[1]), Path(sys.argv[2])
     seen, loops, partial = [], 0, []
     deadline = time.monotonic() + 300
-    while not stop.exists() and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        last = stop.exists()  # the writers are done: this pass is the last one, and it must see all they added
         store = Store(db, lock_timeout=120)
         runs = list_runs(store, "base")
         scores = per_query_scores(store, "base", ["nDCG@10"], SEMANTICS)
@@ -47,6 +48,8 @@ READER = textwrap.dedent("""
         if not seen or seen[-1] != names:
             seen.append(names)
         loops += 1
+        if last:
+            break
     print(json.dumps({"loops": loops, "seen": seen, "partial": partial}))
 """)
 
