@@ -95,7 +95,7 @@ def evaluate_runs(
     on_run: Callable[[str, int, int], None] | None = None,
 ) -> Evaluation:
     """Score the named runs (all of the collection's by default) on the measures, storing per-query values."""
-    from workbench.scoring import SEMANTICS, evaluator_id, parse_measure
+    from workbench.scoring import SEMANTICS, evaluator_id, parse_measure, ranked_plan
 
     with store.reading():  # one connection for the reads before any write
         info = get_collection(store, collection)
@@ -120,7 +120,9 @@ def evaluate_runs(
                 run = all_runs[name]
                 todo = [m for m in measure_names if (run.run_hash, m, evaluators[m]) not in done]
                 if todo and run.run_hash not in seen_hashes:
-                    qrels = qrels if qrels is not None else get_qrels(store, collection, ordered=False)
+                    # unordered suits evaluate_ranked (stored ranks); whole-run scoring wants them ordered
+                    qrels = qrels if qrels is not None else get_qrels(store, collection,
+                                                                      ordered=ranked_plan(measure_names) is None)
                     values = _score_stored_run(store, collection, run.run_hash, name, qrels, todo)
                     scored.append((run.run_hash, values, {m: evaluators[m] for m in todo}))
                     computed += len(todo)
