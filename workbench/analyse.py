@@ -281,12 +281,11 @@ def _qrels_and_judged_ranks(cur, collection: str, hashes: dict[str, str], cut: i
     stored runs `hashes` ({name: run_hash}) as {name: RankedRows}."""
     from workbench.analysis.depth import RankedRows
     from workbench.store.collections import qrels_in
-    from workbench.store.reads import judged_ranks_in
+    from workbench.store.reads import judged_top_ranks
 
     try:
         qrels = qrels_in(cur, collection, ordered=False)  # what reads them does not depend on their order
-        top = f"(SELECT query_id, doc_id, position AS rank FROM run_rows WHERE run_hash = ? AND position <= {int(cut)})"
-        return qrels, {name: RankedRows(*judged_ranks_in(cur, collection, top, cut, True, [run_hash]))
+        return qrels, {name: RankedRows(*judged_top_ranks(cur, collection, run_hash, cut))
                        for name, run_hash in hashes.items()}
     finally:
         cur.close()

@@ -245,6 +245,7 @@ def derive_depth_run(first: pa.Table, reranked: pa.Table, k: int) -> pa.Table:
 # a qrels table registered as _grades_in, one grade per judged pair (repeats would duplicate joined rows)
 _GRADES = "(SELECT query_id, doc_id, max(relevance) AS relevance FROM _grades_in GROUP BY query_id, doc_id)"
 
+
 @contextmanager
 def _registered_grades(con: duckdb.DuckDBPyConnection, qrels: pa.Table | None, needed: bool) -> Iterator[None]:
     """`qrels` as relation _grades_in of `con` (what _GRADES reads) for the block, when `needed`."""

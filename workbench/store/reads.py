@@ -131,6 +131,14 @@ def judged_ranks_of(store: Store, collection: str, run_hashes: Sequence[str], ma
         return judged_ranks_in(con, collection, rows, max_rank, False, run_hashes, group="run_hash")[0]
 
 
+def judged_top_ranks(con: duckdb.DuckDBPyConnection, collection: str, run_hash: str,
+                     cut: int) -> tuple[pa.Table, pa.Table]:
+    """judged_ranks of a stored run's top `cut` (by stored position), its rows per query counted within the cut,
+    on a connection or cursor of the caller's (the depth study reads observed runs beside its F-R join)."""
+    top = f"(SELECT query_id, doc_id, position AS rank FROM run_rows WHERE run_hash = ? AND position <= {int(cut)})"
+    return judged_ranks_in(con, collection, top, cut, True, [run_hash])  # type: ignore[return-value]
+
+
 def judged_ranks_in(con: duckdb.DuckDBPyConnection, collection: str, rows: str, max_rank: int | None,
                     n_ret: bool, rows_params: Sequence = (), *, group: str | None = None,
                     ) -> tuple[pa.Table, pa.Table | None]:
