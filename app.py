@@ -71,6 +71,8 @@ reads = (data.store_for(db).reading() if page.url_path in READ_ONLY_PAGES and Pa
 try:
     with reads:
         page.run()
+except data.StoreChanged:  # a write came between this rerun's catalogue and a view keyed on it
+    st.rerun()
 except WorkbenchError as exc:
     st.error(str(exc))
 except ModuleNotFoundError as exc:

@@ -263,8 +263,9 @@ def test_depth_metric_at_cutoff_matches_ir_measures(open_page):
     from workbench.analysis import cutoff_curve
     from workbench.app import data
 
-    frame = data.cutoff_curves(str(at.session_state["db"]), data.token_for(str(at.session_state["db"])), "dl20",
-                               ("bm25",), "R", (10, 100), 2).set_index("cutoff")["mean"]
+    db = str(at.session_state["db"])
+    frame = data.cutoff_curves(db, data.inputs_key(db, data.token_for(db), "dl20", ("bm25",)), "dl20", "R",
+                               (10, 100), 2).set_index("cutoff")["mean"]
     qrels = pd.read_csv(DL20 / "qrels.dl20-passage.txt", sep=r"\s+", header=None,
                         names=["query_id", "it", "doc_id", "relevance"], dtype={"query_id": str, "doc_id": str})
     run = read_trec(DL20_RUNS / "bm25.trec")
@@ -398,6 +399,63 @@ def test_pages_show_a_cli_ingest_without_restart(open_page, store_copy):
                  "--name", "bm25-again"]) == 0
     at.run()
     assert "bm25-again" in at.dataframe[0].value["run"].tolist()
+
+
+def test_depth_study_outlives_a_write_of_other_runs_not_of_its_own(open_page, store_copy, monkeypatch):
+    """The study is cached by its inputs' content (F, R, observed runs, qrels), not the store's version: a CLI
+    ingest of another run does not compute it again; replacing the reranked run does, and shows its numbers."""
+    import streamlit as st
+
+    import workbench.analyse as analyse
+    from workbench.cli.main import main
+
+    calls = []
+    study = analyse.depth_study_judged
+    monkeypatch.setattr(analyse, "depth_study_judged", lambda *a, **k: calls.append(a[2]) or study(*a, **k))
+    st.cache_data.clear()
+    run, parent = "bm25__rankvicuna-7b@100", "bm25"
+    at = open_page("depth", store=store_copy, reranked=run, depth_measures="nDCG@10", observed=[])
+
+    def at_k_max() -> float:
+        """The derived curve's nDCG@10 at k = 100 (= the reranked run itself), from the page's table."""
+        wide = at.dataframe[0].value.set_index(["source", "depth"])
+        return float(wide.at[("derived", 100), "nDCG@10"])
+
+    def stored(name: str) -> float:
+        return float(stored_values(store_copy, "nDCG@10", [name]).mean().iloc[0])
+
+    before = stored(run)
+    assert len(calls) == 1 and at_k_max() == pytest.approx(before, abs=1e-12)
+    assert main(["--db", str(store_copy), "ingest", "-c", "dl20", str(DL20_RUNS / "tasb.trec"), "--name", "tasb-again",
+                 "-m", "nDCG@10"]) == 0
+    at.run()
+    assert not at.exception and len(calls) == 1 and at_k_max() == pytest.approx(before, abs=1e-12)
+    assert main(["--db", str(store_copy), "ingest", "-c", "dl20", str(DL20_RUNS / "bm25__rankgpt-3.5@100.trec"),
+                 "--name", run, "--parent", parent, "--depth", "100", "--replace", "-m", "nDCG@10"]) == 0
+    at.run()
+    assert not at.exception and len(calls) == 2
+    after = stored(run)
+    assert abs(after - before) > 0.01 and at_k_max() == pytest.approx(after, abs=1e-12)
+
+
+def test_a_view_keyed_on_inputs_the_store_no_longer_holds_is_not_computed(dl20_store, store_copy):
+    """A write between a page's catalogue read and its cached view: the view refuses (the page reruns) instead of
+    caching numbers of the new runs under the old runs' key."""
+    from workbench.app import data
+    from workbench.cli.main import main
+
+    db = str(store_copy)
+    key = data.inputs_key(db, data.token_for(db), "dl20", ("bm25", "tasb"))
+    assert key[1][0][:2] == ("bm25", key[1][0][1]) and len(key[1]) == 2
+    assert main(["--db", db, "ingest", "-c", "dl20", str(DL20_RUNS / "ada2.trec"), "--name", "tasb",
+                 "--replace"]) == 0
+    with pytest.raises(data.StoreChanged):
+        data.fused(db, key, "dl20", (("depth", 100), ("k", 60), ("method", "rrf")), ("nDCG@10",))
+    fresh = data.inputs_key(db, data.token_for(db), "dl20", ("bm25", "tasb"))
+    assert fresh != key
+    rows, queries, frame = data.fused(db, fresh, "dl20", (("depth", 100), ("k", 60), ("method", "rrf")),
+                                      ("nDCG@10",))
+    assert queries == 54 and rows > 0 and set(frame["measure"]) == {"nDCG@10"}
 
 
 def test_page_waits_while_another_process_writes(open_page, store_copy):

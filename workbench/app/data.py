@@ -1,9 +1,12 @@
 """Cached reads and library calls for the dashboard.
 
 Every function takes `(db, token, ...)`: `db` is the store path and `token` its `Store.version_token()`, so a
-write by anyone (the CLI, another tab) changes the key and the next rerun reads fresh data. Each call opens one
-short-lived read-only connection for all its reads (it retries on lock) and holds nothing across reruns. No
-analysis happens here: these are thin wrappers over workbench.store / evaluate / leaderboard / analysis / retrieval.
+write by anyone (the CLI, another tab) changes the key and the next rerun reads fresh data. The slow views computed
+from run rows and qrels (depth study, cutoff curves, fusion) take an `InputsKey` instead: the content they are
+computed from, so a write that leaves their inputs alone (a CLI ingest of another run) does not compute them again.
+Each call opens one short-lived read-only connection for all its reads (it retries on lock) and holds nothing
+across reruns. No analysis happens here: these are thin wrappers over workbench.store / evaluate / leaderboard /
+analysis / retrieval.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TypeVar
 import pandas as pd
 import streamlit as st
 
+from workbench.errors import WorkbenchError
 from workbench.evaluate import Evaluation
 from workbench.export.leaderboard import Leaderboard
 from workbench.model import RunInfo
@@ -27,6 +31,15 @@ Token = tuple[float, int]
 T = TypeVar("T")
 LOCK_TIMEOUT = float(os.environ.get("WORKBENCH_APP_LOCK_TIMEOUT", "30"))
 """A page waits at most this long for the CLI to release the store before showing an error."""
+
+
+InputsKey = tuple[str, tuple[tuple[str, str, str | None, int | None], ...]]
+"""(qrels hash, ((run, run hash, parent, depth), ...)): what a view computed from these runs' rows, their declared
+parent and rerank depth, and the collection's qrels depends on."""
+
+
+class StoreChanged(WorkbenchError):
+    """The store no longer holds the inputs a view was keyed on: the page reruns with a fresh catalogue."""
 
 
 def store_for(db: str) -> Store:
@@ -81,6 +94,34 @@ def default_measures(db: str, token: Token, collection: str) -> list[str]:
     from workbench.evaluate import resolve_measures
 
     return resolve_measures(store_for(db), collection, None)
+
+
+def inputs_key(db: str, token: Token, collection: str, names: Sequence[str]) -> InputsKey:
+    """The InputsKey of a view over the runs `names` of `collection`, from the token-cached catalogue."""
+    qrels_hash = next(c.qrels_hash for c in collections(db, token) if c.name == collection)
+    infos = {r.name: r for r in runs(db, token, collection)}
+    return qrels_hash, tuple(_run_key(infos[name]) for name in dict.fromkeys(names))
+
+
+def _run_key(info: RunInfo) -> tuple[str, str, str | None, int | None]:
+    return info.name, info.run_hash, info.parent, info.depth
+
+
+def _check_inputs(db: str, collection: str, key: InputsKey) -> None:
+    """Raise StoreChanged unless the store holds `key`'s inputs, read on the call's connection (which keeps
+    writers out while it is open): a result must not be cached under a key whose content it was not computed
+    from (a write between the page's catalogue read and this call)."""
+    from workbench.store import get_collection, get_run
+
+    store = store_for(db)
+    qrels_hash, run_keys = key
+    try:
+        same = get_collection(store, collection).qrels_hash == qrels_hash and all(
+            _run_key(get_run(store, collection, run_key[0])) == run_key for run_key in run_keys)
+    except WorkbenchError:  # a run or the collection is gone
+        same = False
+    if not same:
+        raise StoreChanged(f"the store changed while {collection!r} was read; reading it again")
 
 
 # ----------------------------------------------------------------------------------------------- scores
@@ -265,13 +306,16 @@ def documents(db: str, token: Token, collection: str, doc_ids: tuple[str, ...]) 
 # ----------------------------------------------------------------------------------------------- depth
 @st.cache_data(show_spinner=False, max_entries=16)
 @_one_connection
-def depth_study(db: str, token: Token, collection: str, reranked: str, measures: tuple[str, ...],
+def depth_study(db: str, inputs: InputsKey, collection: str, reranked: str, measures: tuple[str, ...],
                 observed: tuple[str, ...], judged_k: int = 10, n_boot: int = 1000,
                 cutoff_curve: tuple[str, tuple[int, ...], int | None] | None = None):
     """`workbench.analyse.depth_study_judged`: the study `workbench depth` prints, the Judged@k summary and, when
     the join reaches them, the cutoff curves asked for (a frame as `cutoff_curves`, else None), reading only the
-    rows they need. Returns (DepthStudy, JudgedSummary, frame or None)."""
+    rows they need. Returns (DepthStudy, JudgedSummary, frame or None). `inputs`: the InputsKey of the reranked
+    run, its first stage and the observed runs."""
     from workbench.analyse import depth_study_judged
+
+    _check_inputs(db, collection, inputs)
 
     study, judged, curves = depth_study_judged(store_for(db), collection, reranked, measures,
                                                observed=list(observed), judged_k=judged_k, n_boot=n_boot,
@@ -281,12 +325,15 @@ def depth_study(db: str, token: Token, collection: str, reranked: str, measures:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 @_one_connection
-def cutoff_curves(db: str, token: Token, collection: str, runs: tuple[str, ...], family: str,
-                  cutoffs: tuple[int, ...], rel: int | None) -> pd.DataFrame:
-    """run, cutoff, measure, mean: `cutoff_curve` of each run, from its judged rows down to max(cutoffs)."""
+def cutoff_curves(db: str, inputs: InputsKey, collection: str, family: str, cutoffs: tuple[int, ...],
+                  rel: int | None) -> pd.DataFrame:
+    """run, cutoff, measure, mean: `cutoff_curve` of each run of `inputs` (an InputsKey), from its judged rows
+    down to max(cutoffs)."""
     from workbench.analyse import stored_cutoff_curves
 
-    return _curves_frame(stored_cutoff_curves(store_for(db), collection, runs, family, cutoffs, rel))
+    _check_inputs(db, collection, inputs)
+    names = [run_key[0] for run_key in inputs[1]]
+    return _curves_frame(stored_cutoff_curves(store_for(db), collection, names, family, cutoffs, rel))
 
 
 def _curves_frame(curves: dict) -> pd.DataFrame:
@@ -297,13 +344,16 @@ def _curves_frame(curves: dict) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------- fusion
 @st.cache_data(show_spinner=False, max_entries=16)
 @_one_connection
-def fused(db: str, token: Token, collection: str, inputs: tuple[str, ...], params: tuple[tuple[str, object], ...],
+def fused(db: str, inputs: InputsKey, collection: str, params: tuple[tuple[str, object], ...],
           measures: tuple[str, ...]) -> tuple[int, int, pd.DataFrame]:
-    """(rows, queries, per-query scores with `run`="fused") of the inputs' fusion, computed in DuckDB and not
-    stored: each input read only `depth` deep by its stored positions, the fused rows scored where they lie."""
+    """(rows, queries, per-query scores with `run`="fused") of the fusion of the runs of `inputs` (an InputsKey),
+    computed in DuckDB and not stored: each input read only `depth` deep by its stored positions, the fused rows
+    scored where they lie."""
     from workbench.analyse import score_fused_stored
 
-    n_rows, n_queries, frame = score_fused_stored(store_for(db), collection, inputs, measures, **dict(params))
+    _check_inputs(db, collection, inputs)
+    names = [run_key[0] for run_key in inputs[1]]
+    n_rows, n_queries, frame = score_fused_stored(store_for(db), collection, names, measures, **dict(params))
     return n_rows, n_queries, frame.assign(run="fused")[["run", "query_id", "measure", "value"]]
 
 

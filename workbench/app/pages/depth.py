@@ -62,7 +62,8 @@ DEFAULT_REL = 2 if relevance == "graded" else 1
 DEFAULT_CUTOFFS = [c for c in CUTOFFS if c <= 100]
 early = curve_key(FAMILIES[0], DEFAULT_REL, DEFAULT_CUTOFFS)
 with st.spinner(f"deriving {run} at every depth from {info.parent} ..."):
-    study, judged, early_curves = data.depth_study(ctx.db, ctx.token, ctx.collection, run, tuple(measures),
+    inputs = data.inputs_key(ctx.db, ctx.token, ctx.collection, curve_runs)  # F, R, observed: not other runs
+    study, judged, early_curves = data.depth_study(ctx.db, inputs, ctx.collection, run, tuple(measures),
                                                    tuple(observed), int(judged_k), cutoff_curve=early)
 
 
@@ -70,7 +71,7 @@ def cutoff_view(family: str, rel: int, cutoffs: Sequence[int]):
     key = curve_key(family, rel, cutoffs)
     if early_curves is not None and key == early and set(curve_runs) <= set(early_curves["run"]):
         return early_curves[early_curves["run"].isin(curve_runs)]
-    return data.cutoff_curves(ctx.db, ctx.token, ctx.collection, curve_runs, *key)
+    return data.cutoff_curves(ctx.db, inputs, ctx.collection, *key)
 
 
 curve = study.curve

@@ -58,9 +58,10 @@ else:
 if weights is not None:
     params["weights"] = weights
 measures = tuple(data.default_measures(ctx.db, ctx.token, ctx.collection))
+fusion_inputs = data.inputs_key(ctx.db, ctx.token, ctx.collection, inputs)  # a write of other runs keeps the fusion
 with st.spinner("fusing and scoring ..."):
     (fused_rows, fused_queries, fused_scores), ev = concurrently(
-        lambda: data.fused(ctx.db, ctx.token, ctx.collection, tuple(inputs), tuple(sorted(params.items())), measures),
+        lambda: data.fused(ctx.db, fusion_inputs, ctx.collection, tuple(sorted(params.items())), measures),
         lambda: data.evaluation(ctx.db, ctx.token, ctx.collection, measures, tuple(inputs)))
 need(set(inputs) <= set(ev.runs), "Score the input runs first (Leaderboard page or `workbench evaluate`).")
 scores = pd.concat([fused_scores, ev.per_query[["run", "query_id", "measure", "value"]]], ignore_index=True)
