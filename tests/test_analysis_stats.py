@@ -140,3 +140,20 @@ def test_significance_table(scores):
     rnd = significance_table(scores, ["bm25"], runs, ["nDCG@10"], test="randomisation", n_resamples=2000, seed=5)
     assert rnd.n_resamples == 2000 and rnd.to_frame().shape[0] == 3
     json.dumps(tab.to_dict())
+
+
+def test_significance_of_matrices_equals_the_table_of_the_same_values(scores):
+    """The depth study hands its per-query arrays straight to the tests: the same rows as from a score frame."""
+    from workbench.analysis.stats import significance_of_matrices
+
+    runs = ["bm25__rankvicuna-7b@20", "bm25__rankvicuna-7b@100", "tasb"]
+    names = ["bm25", *runs]
+    measures = ["nDCG@10", "AP(rel=2)"]
+    matrices = [(m, scores[scores["measure"] == m].pivot(index="query_id", columns="run", values="value")
+                 .sort_index()[names].to_numpy()) for m in measures]
+    for test in ("t", "wilcoxon"):
+        got = significance_of_matrices(names, matrices, ["bm25"], runs, test=test, correction="bh", delta_ci=False)
+        want = significance_table(scores, ["bm25"], runs, measures, test=test, correction="bh", delta_ci=False)
+        assert got.to_dict() == want.to_dict() and len(got.rows) == 6
+    with pytest.raises(AnalysisError, match="unknown correction"):
+        significance_of_matrices(names, matrices, ["bm25"], runs, correction="sidak")

@@ -594,6 +594,11 @@ class DepthCurve:
         cols = ["measure", "depth", "source", "mean", "ci_low", "ci_high"]
         return pd.DataFrame([[getattr(p, c) for c in cols] for p in (*self.points, *self.observed)], columns=cols)
 
+    def matrix(self, measure: str, runs: Sequence[str]) -> np.ndarray:
+        """query_ids x `runs` values of `measure`, runs named as in scores_frame (derived@k, observed@k)."""
+        values = {f"{p.source}@{p.depth}": p.values for p in (*self.points, *self.observed) if p.measure == measure}
+        return np.array([values[r] for r in runs], dtype=np.float64).T.reshape(len(self.query_ids), len(runs))
+
     def scores_frame(self, prefix: str = "") -> pd.DataFrame:
         """Per-query scores as a `run, query_id, measure, value` frame for compare/stats.
 
@@ -637,13 +642,19 @@ def _stack_ranked(runs: Sequence[tuple[int, RankedRows]]) -> tuple[pa.Table, pa.
 def _per_query_matrix(
     scores: pa.Table, group: str, keys: Sequence[int], measures: Sequence[str], qids: Sequence[str]
 ) -> dict[str, np.ndarray]:
-    df = scores.to_pandas()
-    out = {}
-    for m in measures:
-        sub = df.loc[df["measure"] == m]
-        wide = sub.pivot(index=group, columns="query_id", values="value")
-        out[m] = wide.reindex(index=list(keys), columns=list(qids)).to_numpy(dtype=np.float64)
-    return out
+    """{measure: len(keys) x len(qids) values of `scores` (group, query_id, measure, value)}, NaN where it has
+    none (a variant that lacks a judged query); placed by each row's keys, whatever the rows' order."""
+    def index(column: str, values: pa.Array) -> np.ndarray:
+        found = pc.index_in(scores[column], value_set=values)
+        return found.combine_chunks().fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+    at = [index(group, pa.array(list(keys), scores.schema.field(group).type)),
+          index("query_id", pa.array(list(qids), pa.string())), index("measure", pa.array(list(measures), pa.string()))]
+    ok = (at[0] >= 0) & (at[1] >= 0) & (at[2] >= 0)
+    out = np.full((len(measures), len(keys), len(qids)), np.nan)
+    out[at[2][ok], at[0][ok], at[1][ok]] = np.concatenate(
+        [c.to_numpy() for c in scores.column("value").chunks] or [np.zeros(0)])[ok]
+    return {m: out[j] for j, m in enumerate(measures)}
 
 
 def depth_curve(
@@ -706,7 +717,7 @@ def depth_curve(
             t = p.reranked_top(cutoff) if t is reranked and cutoff is not None else t
             t = t.select(["query_id", "doc_id", "score"])
             obs_tables.append(t.append_column("depth", pa.array(np.full(t.num_rows, k, np.int64))))
-    qids = sorted(set(qrels.column("query_id").to_pylist()))
+    qids = sorted(pc.unique(qrels.column("query_id")).to_pylist())
     mats = _per_query_matrix(scored, "depth", depths, all_meas, qids)
 
     obs_mats: dict[str, np.ndarray] = {}
