@@ -112,7 +112,8 @@ def test_stored_positions_are_trec_eval_order(dl20_store):
 
 
 def test_schema_1_store_is_migrated_in_place(dl20_store, tmp_path):
-    """A schema-1 store (no positions, no score-set means) opens migrated, every row and score kept."""
+    """A schema-1 store (no positions, no score-set means, no run_top_rows) opens migrated, every row and score
+    kept; version 2's step copies each run's top 100 into run_top_rows."""
     import shutil
 
     import duckdb
@@ -127,15 +128,18 @@ def test_schema_1_store_is_migrated_in_place(dl20_store, tmp_path):
     con.execute("ALTER TABLE run_rows DROP COLUMN position")
     con.execute("ALTER TABLE score_sets DROP COLUMN mean")
     con.execute("ALTER TABLE score_sets DROP COLUMN total")
+    con.execute("DROP TABLE run_top_rows")
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
     store = Store(old)
     runs = list_runs(store, "dl20")
     assert len(runs) == 24
     con = duckdb.connect(str(old), read_only=True)
-    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("2",)]
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("3",)]
     # every row kept as it was; the migration's window gives the positions ingest computed
     assert con.execute("SELECT * FROM run_rows ORDER BY ALL").fetchall() == rows_before
+    tops = con.execute("SELECT * FROM run_top_rows ORDER BY ALL").fetchall()
+    assert tops == [r for r in rows_before if r[5] <= 100] and len(tops) > 24 * 54 * 20
     sets_after = con.execute("SELECT * EXCLUDE (scored_at) FROM score_sets ORDER BY ALL").fetchall()
     con.close()
     assert len(sets_after) == len(sets_before) == 24 * 6  # the per-set means are computed back from the scores

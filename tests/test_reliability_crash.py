@@ -105,7 +105,7 @@ def _snapshot_without(path: Path, run_hash: str) -> dict:
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
                 [t]).fetchall() if r[0] not in ("ingested_at", "created_at", "scored_at")]
             sel = ", ".join(f'"{c}"' for c in cols)
-            where = " WHERE run_hash <> ?" if "run_hash" in cols and t in ("runs", "run_rows") else ""
+            where = " WHERE run_hash <> ?" if "run_hash" in cols and t in ("runs", "run_rows", "run_top_rows") else ""
             out[t] = con.execute(f'SELECT {sel} FROM "{t}"{where} ORDER BY ALL', [run_hash] if where else []
                                  ).fetchall()
         return out

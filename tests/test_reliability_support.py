@@ -121,6 +121,14 @@ def store_problems(path: Path) -> list[str]:
                 problems.append(f"run {name} ({h[:12]}) declares {n_rows} rows/{n_q} queries, has {n_rr}/{n_q_rr}")
         for (h,) in rows("SELECT DISTINCT run_hash FROM run_rows WHERE run_hash NOT IN (SELECT run_hash FROM runs)"):
             problems.append(f"orphan run_rows under {h[:12]}")
+        from workbench.store.connection import TOP_DEPTH
+
+        for side, (h,) in [("missing from", r) for r in rows(
+                f"""SELECT DISTINCT run_hash FROM (SELECT * FROM run_rows WHERE position <= {TOP_DEPTH}
+                                                  EXCEPT ALL SELECT * FROM run_top_rows)""")] + [
+                ("extra in", r) for r in rows(f"""SELECT DISTINCT run_hash FROM (SELECT * FROM run_top_rows
+                    EXCEPT ALL SELECT * FROM run_rows WHERE position <= {TOP_DEPTH})""")]:
+            problems.append(f"top rows of {h[:12]} {side} run_top_rows")
         for name, nj, jq, nt, jt, nd, jd in rows(
             """SELECT c.name, c.n_judgments,
                       (SELECT count(*) FROM qrels q WHERE q.collection = c.name), c.n_topics,
@@ -155,11 +163,12 @@ def store_problems(path: Path) -> list[str]:
 
 
 def without_run(snap: dict, name: str, run_hash: str | None) -> dict:
-    """A snapshot with one run (its runs row and its run_rows) taken out."""
+    """A snapshot with one run (its runs row, its run_rows and run_top_rows) taken out."""
     out = dict(snap)
     out["runs"] = [r for r in snap["runs"] if r[1] != name]
     if run_hash is not None:
-        out["run_rows"] = [r for r in snap["run_rows"] if r[0] != run_hash]
+        for table in ("run_rows", "run_top_rows"):
+            out[table] = [r for r in snap[table] if r[0] != run_hash]
     return out
 
 

@@ -252,7 +252,7 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
         ranked_scoring = ranked_plan(with_judged) is not None
         # the other observed runs: their judged ranks from the store (ranked scoring), else their rows via views
         con, views = stack.enter_context(run_views(store, collection,
-                                                   [first_stage, reranked, *([] if ranked_scoring else others)]))
+                                                   [first_stage, reranked, *([] if ranked_scoring else others)], cut))
         hashes = {n: get_run(store, collection, n).run_hash for n in others} if ranked_scoring else {}
         with store.reader() as shared:
             side = shared.cursor()
@@ -350,7 +350,7 @@ def fuse_stored(store: Store, collection: str, names: Sequence[str], **options):
     from workbench.retrieval.fuse import fuse_views, result
     from workbench.store.reads import run_views
 
-    with run_views(store, collection, names) as (con, views):
+    with run_views(store, collection, names, options.get("depth")) as (con, views):  # no depth: fuse's default
         run = fuse_views(con, views, **options)
     return result(run, list(names), **options)
 
@@ -372,7 +372,7 @@ def score_fused_stored(store: Store, collection: str, names: Sequence[str], meas
     plan = ranked_plan(measures)
     with store.reading():
         qrels = get_qrels(store, collection, ordered=False)
-        with run_views(store, collection, names) as (con, views):
+        with run_views(store, collection, names, options.get("depth")) as (con, views):
             fuse_views(con, views, into="_fused", **options)
             if plan is not None:
                 judged, n_ret = judged_ranks_in(con, collection, "_fused", plan.max_rank, n_ret=True)

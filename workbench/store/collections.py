@@ -178,5 +178,5 @@ def delete_collection(store: Store, name: str) -> None:
 
 def _drop_orphan_rows(con) -> None:
     """Rows and scores of content no run refers to any more (a hash shared by two names stays)."""
-    for table in ("run_rows", "scores", "score_sets"):
+    for table in ("run_rows", "run_top_rows", "scores", "score_sets"):
         con.execute(f"DELETE FROM {table} WHERE run_hash NOT IN (SELECT run_hash FROM runs)")

@@ -23,7 +23,9 @@ import duckdb
 
 from workbench.errors import StoreError, StoreLockedError
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
+TOP_DEPTH = 100
+"""run_top_rows holds each run's rows down to this trec_eval position (see schema.sql)."""
 _MIGRATIONS = {  # from version: statements that bring a store to the next version, in one transaction
     "1": [
         # run_rows gains each row's trec_eval position (the table is rewritten: rows and rank untouched)
@@ -43,6 +45,13 @@ _MIGRATIONS = {  # from version: statements that bring a store to the next versi
            WHERE score_sets.run_hash = a.run_hash AND score_sets.qrels_hash = a.qrels_hash
              AND score_sets.measure = a.measure AND score_sets.semantics = a.semantics
              AND score_sets.evaluator = a.evaluator""",
+    ],
+    "2": [
+        # run_top_rows: each run's top TOP_DEPTH rows copied out of run_rows (which is untouched)
+        """CREATE TABLE run_top_rows (run_hash VARCHAR, query_id VARCHAR,
+                                      doc_id VARCHAR USING COMPRESSION uncompressed, score DOUBLE, rank BIGINT,
+                                      position INTEGER)""",
+        f"INSERT INTO run_top_rows SELECT * FROM run_rows WHERE position <= {TOP_DEPTH}",
     ],
 }
 DEFAULT_DB = "workbench.duckdb"

@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from workbench.store.connection import Store, arrow
+from workbench.store.connection import TOP_DEPTH, Store, arrow
 from workbench.store.runs import _get_run
 
 if TYPE_CHECKING:  # pandas costs every CLI command ~0.5 s at import; only the frames below need it
@@ -77,6 +77,12 @@ def score_matrix(store: Store, collection: str, measure: str, evaluator: str, se
     return names, qids, np.asarray(values, dtype=np.float64).reshape(len(names), len(qids))
 
 
+def rows_table(depth: int | None) -> str:
+    """The table holding every stored row down to trec_eval position `depth` (None: all of them): run_top_rows,
+    a tenth of a 1,000-deep run, when that is deep enough, else run_rows."""
+    return "run_top_rows" if depth is not None and depth <= TOP_DEPTH else "run_rows"
+
+
 def top_run_rows(store: Store, collection: str, name: str, k: int) -> pa.Table:
     """The run's first `k` documents per query in trec_eval order (score desc, doc_id desc), as stored rows.
 
@@ -84,7 +90,7 @@ def top_run_rows(store: Store, collection: str, name: str, k: int) -> pa.Table:
     """
     with store.reader() as con:
         info = _get_run(con, collection, name)
-        return arrow(con, "SELECT query_id, doc_id, score, rank, position FROM run_rows "
+        return arrow(con, f"SELECT query_id, doc_id, score, rank, position FROM {rows_table(k)} "
                           "WHERE run_hash = ? AND position <= ?", [info.run_hash, int(k)])
 
 
@@ -119,14 +125,18 @@ def judged_ranks(store: Store, collection: str, run_hash: str, max_rank: int | N
     with the collection's qrels runs in DuckDB, so rescoring a 7M-row run reads a few hundred thousand rows back.
     """
     with store.reader() as con:
-        rows = "(SELECT query_id, doc_id, position AS rank FROM run_rows WHERE run_hash = ?)"
-        return judged_ranks_in(con, collection, rows, max_rank, n_ret, [run_hash])
+        rows = f"(SELECT query_id, doc_id, position AS rank FROM {rows_table(max_rank)} WHERE run_hash = ?)"
+        judged, _ = judged_ranks_in(con, collection, rows, max_rank, False, [run_hash])
+        counts = (arrow(con, "SELECT query_id, count(*) AS n FROM run_rows WHERE run_hash = ? GROUP BY query_id",
+                        [run_hash]) if n_ret else None)  # every row counts: read from the whole run
+        return judged, counts
 
 
 def judged_ranks_of(store: Store, collection: str, run_hashes: Sequence[str], max_rank: int) -> pa.Table:
     """judged_ranks of several stored runs in one join with the qrels: (run_hash, query_id, rank, relevance)."""
     marks = ", ".join("?" for _ in run_hashes)
-    rows = f"(SELECT run_hash, query_id, doc_id, position AS rank FROM run_rows WHERE run_hash IN ({marks}))"
+    rows = (f"(SELECT run_hash, query_id, doc_id, position AS rank FROM {rows_table(max_rank)} "
+            f"WHERE run_hash IN ({marks}))")
     with store.reader() as con:
         return judged_ranks_in(con, collection, rows, max_rank, False, run_hashes, group="run_hash")[0]
 
@@ -135,7 +145,8 @@ def judged_top_ranks(con: duckdb.DuckDBPyConnection, collection: str, run_hash: 
                      cut: int) -> tuple[pa.Table, pa.Table]:
     """judged_ranks of a stored run's top `cut` (by stored position), its rows per query counted within the cut,
     on a connection or cursor of the caller's (the depth study reads observed runs beside its F-R join)."""
-    top = f"(SELECT query_id, doc_id, position AS rank FROM run_rows WHERE run_hash = ? AND position <= {int(cut)})"
+    top = (f"(SELECT query_id, doc_id, position AS rank FROM {rows_table(cut)} "
+           f"WHERE run_hash = ? AND position <= {int(cut)})")
     return judged_ranks_in(con, collection, top, cut, True, [run_hash])  # type: ignore[return-value]
 
 
@@ -160,13 +171,15 @@ def judged_ranks_in(con: duckdb.DuckDBPyConnection, collection: str, rows: str, 
 
 
 @contextmanager
-def run_views(store: Store, collection: str,
-              names: Sequence[str]) -> Iterator[tuple[duckdb.DuckDBPyConnection, list[tuple[str, bool]]]]:
+def run_views(store: Store, collection: str, names: Sequence[str], depth: int | None = None,
+              ) -> Iterator[tuple[duckdb.DuckDBPyConnection, list[tuple[str, bool]]]]:
     """Stored runs' rows as temp views `_run0`, `_run1`, ... (query_id, doc_id, score, position) on a private
     cursor of a read connection: (cursor, [(view, True), ...]), True saying the view carries positions.
 
     For computations that run where the rows lie (fusion, the depth page's F-R join) instead of reading them into
-    Python first; a filter on `position` reaches the scan, so a top-k cut costs what a top-k read does.
+    Python first; a filter on `position` reaches the scan, so a top-k cut costs what a top-k read does. With
+    `depth`, the views hold each run's rows down to at least that position only (run_top_rows when it is deep
+    enough): a caller that cuts at `depth` reads a tenth of a 1,000-deep run.
     """
     with store.reader() as con:
         cur = con.cursor()
@@ -176,8 +189,8 @@ def run_views(store: Store, collection: str,
                 run_hash = _get_run(cur, collection, name).run_hash
                 if not re.fullmatch(r"[0-9a-f]{64}", run_hash):  # inlined below: views take no parameters
                     raise ValueError(f"unexpected run hash {run_hash!r}")
-                cur.execute(f"CREATE TEMP VIEW _run{i} AS SELECT query_id, doc_id, score, position FROM run_rows "
-                            f"WHERE run_hash = '{run_hash}'")
+                cur.execute(f"CREATE TEMP VIEW _run{i} AS SELECT query_id, doc_id, score, position "
+                            f"FROM {rows_table(depth)} WHERE run_hash = '{run_hash}'")
                 views.append((f"_run{i}", True))
             yield cur, views
         finally:

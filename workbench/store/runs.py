@@ -12,7 +12,7 @@ import pyarrow as pa
 from workbench.errors import ConflictError, NotFoundError
 from workbench.model import RunInfo
 from workbench.store.collections import _drop_orphan_rows, _get, qrels_in
-from workbench.store.connection import Store, arrow, one
+from workbench.store.connection import TOP_DEPTH, Store, arrow, one
 
 _COLUMNS = (
     "collection, name, run_hash, kind, parent, depth, source_path, run_tag, n_queries, n_rows, "
@@ -125,6 +125,13 @@ def insert_run_rows(con: duckdb.DuckDBPyConnection, run_hash: str, rows: pa.Tabl
         )
     finally:
         con.unregister("_run_rows")
+    _copy_top_rows(con, run_hash)
+
+
+def _copy_top_rows(con: duckdb.DuckDBPyConnection, run_hash: str) -> None:
+    """The run's rows down to TOP_DEPTH into run_top_rows, in the transaction that inserted them into run_rows."""
+    con.execute(f"INSERT INTO run_top_rows SELECT * FROM run_rows WHERE run_hash = ? AND position <= {TOP_DEPTH}",
+                [run_hash])
 
 
 # ------------------------------------------------------------------------------- batched ingest (speed)
@@ -193,6 +200,7 @@ def _insert_from(con: duckdb.DuckDBPyConnection, run_hash: str, source_table: st
         con.execute(f"INSERT INTO run_rows {select}", [run_hash])
     finally:
         con.unregister("_positions")
+    _copy_top_rows(con, run_hash)
 
 
 def ingest_context(store: Store, collection: str) -> tuple:

@@ -49,6 +49,15 @@ CREATE TABLE IF NOT EXISTS run_rows (
     position INTEGER
 );
 
+-- Each run's rows at positions 1..100 again (connection.TOP_DEPTH), in the same order: every read that stops at a
+-- position <= 100 (cutoff measures, the depth study, the fusion lab's default depth) scans these instead of the
+-- whole run. run_rows keeps a run in file order, so its top 100 per query are spread over every row group and a
+-- position filter cannot skip any (a tenth of the rows of a 1,000-deep run, read for the price of all of them).
+CREATE TABLE IF NOT EXISTS run_top_rows (
+    run_hash VARCHAR, query_id VARCHAR, doc_id VARCHAR USING COMPRESSION uncompressed, score DOUBLE, rank BIGINT,
+    position INTEGER
+);
+
 -- One row per (run, qrels, measure, semantics, evaluator) that has been scored: the cache key.
 CREATE TABLE IF NOT EXISTS score_sets (
     run_hash    VARCHAR NOT NULL,
