@@ -325,3 +325,33 @@ def test_empty_run_scores_every_judged_query() -> None:
     empty = pa.table({"query_id": pa.array([], pa.string()), "doc_id": pa.array([], pa.string()), "score": []})
     scores = evaluate(empty, qrels, ["AP", "NumRel"])
     assert scores["value"].to_pylist() == [0.0, 3.0, 0.0, 1.0, 0.0, 1.0]
+
+
+def test_qrels_index_is_reused_while_the_table_lives_and_dropped_with_it():
+    """One analysis scores several rankings against one qrels table: its index is built once, gives the values a
+    fresh index gives (nDCG's ideal DCG at a new cutoff is added to it), and dies with the table."""
+    import gc
+
+    from workbench.scoring import evaluate_ranked
+
+    qrels = pa.table({"query_id": ["1", "1", "1", "2", "2"], "doc_id": ["a", "b", "c", "a", "d"],
+                      "relevance": pa.array([2, 1, 0, 1, 3], pa.int64())})
+    judged = pa.table({"query_id": ["1", "1", "2"], "rank": pa.array([1, 3, 2], pa.int64()),
+                       "relevance": pa.array([1, 2, 3], pa.int64())})
+    first = evaluate_ranked(judged, None, qrels, ["nDCG@2", "P(rel=2)@3"])
+    key = id(qrels)
+    assert key in fast._QRELS_INDEX and set(fast._QRELS_INDEX[key].ideal) == {2}
+    again = evaluate_ranked(judged, None, qrels, ["nDCG@2", "nDCG@3", "P(rel=2)@3"])
+    assert set(fast._QRELS_INDEX[key].ideal) == {2, 3}
+    fresh = pa.table({c: qrels[c] for c in qrels.column_names})  # a new table object: a new index
+    assert again.equals(evaluate_ranked(judged, None, fresh, ["nDCG@2", "nDCG@3", "P(rel=2)@3"]))
+    assert again.filter(pc.not_equal(again["measure"], "nDCG@3")).equals(first)
+    # hand-computed: q1 DCG@2 = 1/log2(2) + 0 = 1, ideal 2 + 1/log2(3); q2 DCG@2 = 3/log2(3), ideal 3 + 1/log2(3)
+    values = {(q, m): v for q, m, v in zip(*(again[c].to_pylist() for c in ("query_id", "measure", "value")),
+                                           strict=True)}
+    assert values[("1", "nDCG@2")] == pytest.approx(1 / (2 + 1 / math.log2(3)))
+    assert values[("2", "nDCG@2")] == pytest.approx((3 / math.log2(3)) / (3 + 1 / math.log2(3)))
+    assert values[("1", "P(rel=2)@3")] == pytest.approx(1 / 3)
+    del qrels, fresh
+    gc.collect()
+    assert key not in fast._QRELS_INDEX

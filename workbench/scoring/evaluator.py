@@ -73,14 +73,22 @@ def _normalise(run: pa.Table, qrels: pa.Table, group: str | None, *,
     return run_n, _normalise_qrels(qrels, check_pairs=check_pairs)
 
 
+_QRELS_SCHEMA = pa.schema([("query_id", pa.string()), ("doc_id", pa.string()), ("relevance", pa.int64())])
+
+
 def _normalise_qrels(qrels: pa.Table, *, check_pairs: bool = True) -> pa.Table:
-    qrels_n = pa.table(
-        {
-            "query_id": _as(_column(qrels, "query_id", "qrels"), pa.string(), "qrels query_id"),
-            "doc_id": _as(_column(qrels, "doc_id", "qrels"), pa.string(), "qrels doc_id"),
-            "relevance": _as(_column(qrels, "relevance", "qrels"), pa.int64(), "qrels relevance"),
-        }
-    )
+    """The qrels with the model's columns and types; the same table when it has them (the store's), so the
+    scorer's index of it (fast._qrels_index) serves every call an analysis makes with it."""
+    if qrels.schema.equals(_QRELS_SCHEMA):
+        qrels_n = qrels
+    else:
+        qrels_n = pa.table(
+            {
+                "query_id": _as(_column(qrels, "query_id", "qrels"), pa.string(), "qrels query_id"),
+                "doc_id": _as(_column(qrels, "doc_id", "qrels"), pa.string(), "qrels doc_id"),
+                "relevance": _as(_column(qrels, "relevance", "qrels"), pa.int64(), "qrels relevance"),
+            }
+        )
     if any(qrels_n[c].null_count for c in qrels_n.column_names):
         raise WorkbenchError("qrels have missing values")
     if check_pairs and qrels_n.num_rows:

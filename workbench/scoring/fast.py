@@ -14,6 +14,8 @@ Every value is checked against the ir-measures/pytrec_eval reference path in tes
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -286,27 +288,65 @@ def _kernel(
     raise AssertionError(spec.kind)  # pragma: no cover - _spec only produces the kinds above
 
 
-def _qrels_stats(
-    q: np.ndarray, grade: np.ndarray, n_q: int, specs: Sequence[_Spec]
-) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
-    num_rel: dict[int, np.ndarray] = {}
-    ideal: dict[int, np.ndarray] = {}
+@dataclass
+class _QrelsIndex:
+    """A qrels table as the kernels read it: sorted judged queries, each judgment's query code and grade, and the
+    per-query counts of relevant documents (by threshold) and ideal DCGs (by cutoff) computed so far."""
+
+    queries: pa.Array
+    codes: np.ndarray
+    grade: np.ndarray
+    num_rel: dict[int, np.ndarray]
+    ideal: dict[int, np.ndarray]
+    positive: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (query, grade, place) of grades > 0
+
+
+_QRELS_INDEX: dict[int, _QrelsIndex] = {}
+_QRELS_LOCK = threading.Lock()
+
+
+def _qrels_index(qrels: pa.Table) -> _QrelsIndex:
+    """The _QrelsIndex of `qrels`, kept while the table lives: one analysis scores several rankings against the
+    same qrels object (a depth study: its variants, the observed runs and the cutoff curves), and the index
+    (350k judgments at MS MARCO scale) is a third of each such call."""
+    key = id(qrels)
+    with _QRELS_LOCK:
+        index = _QRELS_INDEX.get(key)
+    if index is not None:
+        return index
+    queries = _unique_sorted(qrels["query_id"])
+    index = _QrelsIndex(queries, _codes(qrels["query_id"], queries),
+                        qrels["relevance"].to_numpy().astype(np.int64, copy=False), {}, {})
+    with _QRELS_LOCK:
+        if key in _QRELS_INDEX:  # another thread indexed it meanwhile
+            return _QRELS_INDEX[key]
+        _QRELS_INDEX[key] = index
+        weakref.finalize(qrels, _QRELS_INDEX.pop, key, None)  # the id is free again only once the table is gone
+    return index
+
+
+def _qrels_stats(index: _QrelsIndex, specs: Sequence[_Spec]) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """(relevant documents per query by threshold, ideal DCG per query by cutoff) for `specs`, computed once per
+    qrels index (dict writes of equal values: two threads computing the same key at once agree)."""
+    n_q, q, grade = len(index.queries), index.codes, index.grade
     for s in specs:
-        if s.kind in ("ap", "rr", "p", "r", "success", "numrelret", "numrel") and s.rel not in num_rel:
+        if s.kind in ("ap", "rr", "p", "r", "success", "numrelret", "numrel") and s.rel not in index.num_rel:
             keep = grade >= max(s.rel, 0)
-            num_rel[s.rel] = np.bincount(q[keep], minlength=n_q)
-    cutoffs = sorted({s.cutoff for s in specs if s.kind == "ndcg"})
-    if cutoffs:
+            index.num_rel[s.rel] = np.bincount(q[keep], minlength=n_q)
+    cutoffs = sorted({s.cutoff for s in specs if s.kind == "ndcg"} - set(index.ideal))
+    if cutoffs and index.positive is None:
         pos_mask = grade > 0
         pq, pg = q[pos_mask], grade[pos_mask]
         order = np.lexsort((-pg, pq))
         pq, pg = pq[order], pg[order]
         starts = np.flatnonzero(np.concatenate(([True], pq[1:] != pq[:-1]))) if len(pq) else pq
-        i = np.arange(len(pq)) - np.repeat(starts, np.diff(np.append(starts, len(pq))))
+        index.positive = (pq, pg, np.arange(len(pq)) - np.repeat(starts, np.diff(np.append(starts, len(pq)))))
+    if cutoffs:
+        pq, pg, i = index.positive  # type: ignore[misc]
         contrib = pg / np.log2(i + 2.0)
         for k in cutoffs:
-            ideal[k] = np.bincount(pq, weights=np.where(i < k, contrib, 0.0), minlength=n_q)
-    return num_rel, ideal
+            index.ideal[k] = np.bincount(pq, weights=np.where(i < k, contrib, 0.0), minlength=n_q)
+    return index.num_rel, index.ideal
 
 
 def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, group: str | None = None) -> pa.Table:
@@ -320,7 +360,7 @@ def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, gro
         bad = [str(m) for m, s in zip(measures, specs, strict=True) if s is None]
         raise ValueError(f"fast scoring does not support {bad}")
 
-    queries = _unique_sorted(qrels["query_id"])
+    queries = _qrels_index(qrels).queries
     n_q = len(queries)
     gvalues = _unique_sorted(run[group]) if group is not None else None
     n_g = 1 if gvalues is None else len(gvalues)
@@ -371,7 +411,7 @@ def evaluate_ranked(judged: pa.Table, n_ret: pa.Table | None, qrels: pa.Table, m
         raise ValueError(f"fast scoring does not support {bad}")
     if n_ret is None and needs_n_ret(measures):
         raise ValueError("these measures need the number of rows retrieved per query (n_ret)")
-    queries = _unique_sorted(qrels["query_id"])
+    queries = _qrels_index(qrels).queries
     n_q = len(queries)
     gvalues = None
     if group is not None:
@@ -418,9 +458,7 @@ def _score(ranked: _Ranked, queries: pa.Array, qrels: pa.Table, specs: Sequence[
     n_q = len(queries)
     n_g = 1 if gvalues is None else len(gvalues)
     n_seg = n_g * n_q
-    q_codes = _codes(qrels["query_id"], queries)
-    q_grade = qrels["relevance"].to_numpy().astype(np.int64, copy=False)
-    num_rel, ideal = _qrels_stats(q_codes, q_grade, n_q, [s for s in specs if s is not None])
+    num_rel, ideal = _qrels_stats(_qrels_index(qrels), [s for s in specs if s is not None])
 
     seg_query = np.tile(np.arange(n_q, dtype=np.int64), n_g)
     n_m = len(measures)
