@@ -45,31 +45,37 @@ with st.sidebar:
     db = st.text_input("Store file", value=str(default_db_path()), key="db",
                        help="The DuckDB store the CLI writes (`--db` / $WORKBENCH_DB). Read with short-lived "
                             "connections, so the CLI can write while this page is open.")
-    collection = None
-    if not Path(db).is_file():
-        st.warning(f"No store at `{db}`. Create one with `workbench --db {db} collection add ...`.")
-        token = (0.0, 0)
-    else:
+
+# a page that only reads makes all its reads, the sidebar's included, on one connection (Store.reading), closed
+# when the page has run: each fresh connection to a big store pays for loading what the last one had loaded (pages
+# that write cannot hold one). Its token is taken once the file is open, so it names what the connection reads.
+READ_ONLY_PAGES = {"per-query", "drilldown", "depth"}
+reads = (data.store_for(db).reading() if page.url_path in READ_ONLY_PAGES and Path(db).is_file()
+         else contextlib.nullcontext())
+
+
+def sidebar_collection(db: str) -> tuple[data.Token, str | None]:
+    """The store's version token and the collection picked in the sidebar (None when there is none)."""
+    with st.sidebar:
+        if not Path(db).is_file():
+            st.warning(f"No store at `{db}`. Create one with `workbench --db {db} collection add ...`.")
+            return (0.0, 0), None
         token = data.token_for(db)
         try:
             names = [c.name for c in data.collections(db, token)]
         except WorkbenchError as exc:
             st.error(str(exc))
             names = []
-        if names:
-            collection = st.selectbox("Collection", names, key="collection", bind="query-params")
-        else:
+        if not names:
             st.info("No collections in this store yet.")
+            return token, None
+        return token, st.selectbox("Collection", names, key="collection", bind="query-params")
 
-set_context(Context(db=db, token=token, collection=collection))
-# a page that only reads makes all its reads on one connection (Store.reading), closed when the page has run:
-# each fresh connection to a big store pays for loading what the last one had loaded (pages that write cannot)
-READ_ONLY_PAGES = {"per-query", "drilldown", "depth"}
-reads = (data.store_for(db).reading() if page.url_path in READ_ONLY_PAGES and Path(db).is_file()
-         else contextlib.nullcontext())
 
 try:
     with reads:
+        token, collection = sidebar_collection(db)
+        set_context(Context(db=db, token=token, collection=collection))
         page.run()
 except data.StoreChanged:  # a write came between this rerun's catalogue and a view keyed on it
     st.rerun()
