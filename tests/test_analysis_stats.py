@@ -142,18 +142,17 @@ def test_significance_table(scores):
     json.dumps(tab.to_dict())
 
 
-def test_significance_of_matrices_equals_the_table_of_the_same_values(scores):
+def test_significance_table_of_aligned_matrices_equals_that_of_the_score_frame(scores):
     """The depth study hands its per-query arrays straight to the tests: the same rows as from a score frame."""
-    from workbench.analysis.stats import significance_of_matrices
-
     runs = ["bm25__rankvicuna-7b@20", "bm25__rankvicuna-7b@100", "tasb"]
     names = ["bm25", *runs]
     measures = ["nDCG@10", "AP(rel=2)"]
-    matrices = [(m, scores[scores["measure"] == m].pivot(index="query_id", columns="run", values="value")
-                 .sort_index()[names].to_numpy()) for m in measures]
+    matrices = [scores[scores["measure"] == m].pivot(index="query_id", columns="run", values="value")
+                .sort_index()[names].to_numpy() for m in measures]
     for test in ("t", "wilcoxon"):
-        got = significance_of_matrices(names, matrices, ["bm25"], runs, test=test, correction="bh", delta_ci=False)
+        got = significance_table(None, ["bm25"], runs, measures, test=test, correction="bh", delta_ci=False,
+                                 matrices=matrices)
         want = significance_table(scores, ["bm25"], runs, measures, test=test, correction="bh", delta_ci=False)
         assert got.to_dict() == want.to_dict() and len(got.rows) == 6
-    with pytest.raises(AnalysisError, match="unknown correction"):
-        significance_of_matrices(names, matrices, ["bm25"], runs, correction="sidak")
+    with pytest.raises(AnalysisError, match="one queries x 4 matrix per measure"):
+        significance_table(None, ["bm25"], runs, measures, matrices=matrices[:1])

@@ -298,9 +298,8 @@ def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Seq
     """depth_study on rows already read: the curve, tests vs depth 0 and phantom hits over one F-R join
     (`pair`, a RerankPair of `first` and `rer`, when the caller shares it with more analyses). `stored_qrels`:
     the qrels were read from the store (not checked again for repeated judgments)."""
-    from workbench.analysis import depth_curve, phantom_hits
+    from workbench.analysis import depth_curve, phantom_hits, significance_table
     from workbench.analysis.depth import rerank_pair
-    from workbench.analysis.stats import significance_of_matrices
 
     with rerank_pair(first, rer, pair) as p:
         curve = depth_curve(first, rer, qrels, measures, depths=depths, n_boot=n_boot, seed=seed,
@@ -310,8 +309,9 @@ def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Seq
     others = sorted({f"{p.source}@{p.depth}" for p in (*curve.points, *curve.observed)} - {"derived@0"})
     names = ["derived@0", *others]
     # the study reports p-values beside the curve's own CIs: the deltas' bootstrap CIs would go unused
-    sig = significance_of_matrices(names, [(m, curve.matrix(m, names)) for m in curve.measures], ["derived@0"],
-                                   others, test=test, correction=correction, alpha=alpha, seed=seed, delta_ci=False)
+    sig = significance_table(None, ["derived@0"], others, list(curve.measures), test=test, correction=correction,
+                             alpha=alpha, seed=seed, delta_ci=False, matrices=[curve.matrix(m, names)
+                                                                               for m in curve.measures])
     return DepthStudy(first_stage, reranked, curve, observed_names, sig, hits)
 
 

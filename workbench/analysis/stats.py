@@ -380,7 +380,7 @@ def _bootstrap_cis(diffs: list[np.ndarray], confidence: float, n_resamples: int,
 
 
 def significance_table(
-    scores: pd.DataFrame,
+    scores: pd.DataFrame | None,
     baselines: Sequence[str],
     runs: Sequence[str],
     measures: Sequence[str],
@@ -392,6 +392,7 @@ def significance_table(
     n_resamples: int = 10_000,
     confidence: float = 0.95,
     delta_ci: bool = True,
+    matrices: Sequence[np.ndarray] | None = None,
 ) -> SignificanceTable:
     """Every run against every baseline on every measure, one family for the multiple-comparison correction.
 
@@ -399,16 +400,10 @@ def significance_table(
     not depend on which other rows are in the table), and a `confidence` percentile bootstrap CI of the mean
     delta (not adjusted for multiplicity; `delta_ci=False` leaves it NaN for callers that show only p-values,
     as it is most of the cost at thousands of queries). A run is never compared with itself.
+    `matrices`: the values already aligned instead of `scores` (then None), for callers that hold per-query values
+    as arrays (a depth curve): per measure, queries x runs in the order of dict.fromkeys([*baselines, *runs]),
+    NaN where a run has no value.
     """
-    _check_significance_options(baselines, runs, measures, test, correction, confidence)
-    names = list(dict.fromkeys([*baselines, *runs]))
-    matrices = [(measure, aligned_matrix(scores, names, measure)[1]) for measure in measures]
-    return significance_of_matrices(names, matrices, baselines, runs, test=test, correction=correction, alpha=alpha,
-                                    seed=seed, n_resamples=n_resamples, confidence=confidence, delta_ci=delta_ci)
-
-
-def _check_significance_options(baselines: Sequence[str], runs: Sequence[str], measures: Sequence[str], test: str,
-                                correction: str, confidence: float) -> None:
     if isinstance(measures, str) or isinstance(runs, str) or isinstance(baselines, str):
         raise AnalysisError("baselines, runs and measures must be lists of names, not a single string")
     if _TESTS.get(test) is None:
@@ -417,29 +412,15 @@ def _check_significance_options(baselines: Sequence[str], runs: Sequence[str], m
         raise AnalysisError(f"unknown correction {correction!r}; choose one of holm, bonferroni, bh, none")
     if not 0 < confidence < 1:
         raise AnalysisError(f"confidence must be in (0, 1), got {confidence}")
-
-
-def significance_of_matrices(
-    names: Sequence[str],
-    matrices: Sequence[tuple[str, np.ndarray]],
-    baselines: Sequence[str],
-    runs: Sequence[str],
-    *,
-    test: TestName = "t",
-    correction: CorrectionName = "holm",
-    alpha: float = 0.05,
-    seed: int = 0,
-    n_resamples: int = 10_000,
-    confidence: float = 0.95,
-    delta_ci: bool = True,
-) -> SignificanceTable:
-    """significance_table over values already aligned: `matrices` holds (measure, queries x `names` values, NaN
-    where a run has none). For callers that hold per-query values as arrays (a depth curve)."""
-    _check_significance_options(baselines, runs, [m for m, _ in matrices], test, correction, confidence)
+    names = list(dict.fromkeys([*baselines, *runs]))
+    if matrices is None:
+        matrices = [aligned_matrix(scores, names, measure)[1] for measure in measures]
+    elif len(matrices) != len(measures) or any(m.shape[1:] != (len(names),) for m in matrices):
+        raise AnalysisError(f"need one queries x {len(names)} matrix per measure ({len(measures)})")
     pending: list[dict[str, Any]] = []
     diffs: list[np.ndarray] = []
     col = {name: i for i, name in enumerate(names)}
-    for measure, mat in matrices:
+    for measure, mat in zip(measures, matrices, strict=True):
         for base in baselines:
             for run in runs:
                 if run == base:
