@@ -150,6 +150,20 @@ def test_schema_1_store_is_migrated_in_place(dl20_store, tmp_path):
     assert get_run_rows(store, "dl20", "bm25").num_rows == 54 * 100  # the bundled bm25 run is 100 deep
 
 
+def test_store_connections_draw_no_progress_bar(dl20_store):
+    """DuckDB draws a progress bar on stdout for statements over 2 s (a migration of a big store, a big insert):
+    every store connection turns it off, cursors included, so it never lands in a `--json` command's output."""
+    from workbench.store import Store
+
+    store = Store(dl20_store)
+    setting = "SELECT current_setting('enable_progress_bar')"
+    with store.reader() as con:
+        assert con.execute(setting).fetchall() == [(False,)]
+        assert con.cursor().execute(setting).fetchall() == [(False,)]
+    with store.reading(), store.reader() as con:
+        assert con.cursor().execute(setting).fetchall() == [(False,)]
+
+
 def test_positions_of_runs_in_any_layout(cli, db, tmp_path):
     """Shuffled lines, tabs (the careful parser) and heavy ties: stored positions are trec_eval's order."""
     from workbench.retrieval import trec_ranks

@@ -127,7 +127,11 @@ class Store:
                 delay = min(delay * 2, 0.5)
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        return self.retry_locked(lambda: duckdb.connect(str(self.path), read_only=read_only))
+        con = self.retry_locked(lambda: duckdb.connect(str(self.path), read_only=read_only))
+        # DuckDB draws a progress bar on stdout for statements over 2 s (a migration, a big insert), into the
+        # output of `--json` commands; the setting is per connection, and cursors of it inherit it
+        con.execute("SET enable_progress_bar = false")
+        return con
 
     def _file_id(self) -> tuple | None:
         try:
