@@ -644,12 +644,11 @@ def _per_query_matrix(
 ) -> dict[str, np.ndarray]:
     """{measure: len(keys) x len(qids) values of `scores` (group, query_id, measure, value)}, NaN where it has
     none (a variant that lacks a judged query); placed by each row's keys, whatever the rows' order."""
-    def index(column: str, values: pa.Array) -> np.ndarray:
-        found = pc.index_in(scores[column], value_set=values)
-        return found.combine_chunks().fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    from workbench.scoring.fast import value_codes
 
-    at = [index(group, pa.array(list(keys), scores.schema.field(group).type)),
-          index("query_id", pa.array(list(qids), pa.string())), index("measure", pa.array(list(measures), pa.string()))]
+    at = [value_codes(scores[group], pa.array(list(keys), scores.schema.field(group).type)),
+          value_codes(scores["query_id"], pa.array(list(qids), pa.string())),
+          value_codes(scores["measure"], pa.array(list(measures), pa.string()))]
     ok = (at[0] >= 0) & (at[1] >= 0) & (at[2] >= 0)
     out = np.full((len(measures), len(keys), len(qids)), np.nan)
     out[at[2][ok], at[0][ok], at[1][ok]] = np.concatenate(

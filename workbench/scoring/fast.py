@@ -95,7 +95,7 @@ def supports(m: Measure) -> bool:
     return _spec(m) is not None
 
 
-def _codes(values: pa.ChunkedArray | pa.Array, dictionary: pa.Array) -> np.ndarray:
+def value_codes(values: pa.ChunkedArray | pa.Array, dictionary: pa.Array) -> np.ndarray:
     """Position of each value in `dictionary` (-1 when absent)."""
     idx = pc.index_in(values, value_set=dictionary)
     if isinstance(idx, pa.ChunkedArray):
@@ -315,7 +315,7 @@ def _qrels_index(qrels: pa.Table) -> _QrelsIndex:
     if index is not None:
         return index
     queries = _unique_sorted(qrels["query_id"])
-    index = _QrelsIndex(queries, _codes(qrels["query_id"], queries),
+    index = _QrelsIndex(queries, value_codes(qrels["query_id"], queries),
                         qrels["relevance"].to_numpy().astype(np.int64, copy=False), {}, {})
     with _QRELS_LOCK:
         if key in _QRELS_INDEX:  # another thread indexed it meanwhile
@@ -367,10 +367,10 @@ def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, gro
     n_seg = n_g * n_q
 
     def seg_of(q: pa.Array, g: pa.Array | None) -> np.ndarray:
-        codes = _codes(q, queries)
+        codes = value_codes(q, queries)
         if g is None or gvalues is None:
             return codes
-        return np.where(codes >= 0, _codes(g, gvalues) * n_q + codes, -1)
+        return np.where(codes >= 0, value_codes(g, gvalues) * n_q + codes, -1)
 
     qcol = run["query_id"].combine_chunks()
     doc_id = run["doc_id"].combine_chunks()
@@ -419,10 +419,10 @@ def evaluate_ranked(judged: pa.Table, n_ret: pa.Table | None, qrels: pa.Table, m
     n_g = 1 if gvalues is None else len(gvalues)
 
     def seg_of(table: pa.Table) -> np.ndarray:
-        codes = _codes(table["query_id"], queries)
+        codes = value_codes(table["query_id"], queries)
         if gvalues is None:
             return codes
-        return np.where(codes >= 0, _codes(table[group], gvalues) * n_q + codes, -1)
+        return np.where(codes >= 0, value_codes(table[group], gvalues) * n_q + codes, -1)
 
     seg = seg_of(judged)
     keep = np.flatnonzero(seg >= 0)

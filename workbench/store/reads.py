@@ -127,9 +127,8 @@ def judged_ranks(store: Store, collection: str, run_hash: str, max_rank: int | N
     with store.reader() as con:
         rows = f"(SELECT query_id, doc_id, position AS rank FROM {rows_table(max_rank)} WHERE run_hash = ?)"
         judged, _ = judged_ranks_in(con, collection, rows, max_rank, False, [run_hash])
-        counts = (arrow(con, "SELECT query_id, count(*) AS n FROM run_rows WHERE run_hash = ? GROUP BY query_id",
-                        [run_hash]) if n_ret else None)  # every row counts: read from the whole run
-        return judged, counts
+        whole = "(SELECT query_id FROM run_rows WHERE run_hash = ?)"  # every row counts, not only the top ones
+        return judged, _rows_per_query(con, whole, [run_hash]) if n_ret else None
 
 
 def judged_ranks_of(store: Store, collection: str, run_hashes: Sequence[str], max_rank: int) -> pa.Table:
@@ -165,9 +164,12 @@ def judged_ranks_in(con: duckdb.DuckDBPyConnection, collection: str, rows: str, 
         """,
         [*rows_params, collection, max_rank, max_rank],
     )
-    counts = (arrow(con, f"SELECT query_id, count(*) AS n FROM {rows} GROUP BY query_id", list(rows_params))
-              if n_ret else None)
-    return judged, counts
+    return judged, _rows_per_query(con, rows, rows_params) if n_ret else None
+
+
+def _rows_per_query(con: duckdb.DuckDBPyConnection, rows: str, rows_params: Sequence) -> pa.Table:
+    """(query_id, n): how many rows relation `rows` holds per query (what Judged@k and NumRet count)."""
+    return arrow(con, f"SELECT query_id, count(*) AS n FROM {rows} GROUP BY query_id", list(rows_params))
 
 
 @contextmanager
