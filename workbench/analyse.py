@@ -45,6 +45,16 @@ class Comparison:
         s = self.significance
         return significance_legend(s.test, s.n_resamples, s.correction, s.alpha, len(s.rows))
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (run, measure): wins/ties/losses against the baseline beside its test (means, delta, CI,
+        p-values, significant)."""
+        counts = pd.DataFrame([{"run": p.run_a, "measure": p.measure, "wins": p.wins, "ties": p.ties,
+                                "losses": p.losses} for p in self.pairs])
+        tests = self.significance.to_frame()
+        return tests.merge(counts, on=["run", "measure"], how="left")[
+            ["baseline", "run", "measure", "n_queries", "mean_baseline", "mean_run", "mean_delta", "ci_low",
+             "ci_high", "wins", "ties", "losses", "statistic", "p_value", "p_adjusted", "significant"]]
+
     def to_dict(self) -> dict:
         """JSON: every pair names its `baseline` and its `run` (wins are queries where the run beats the
         baseline; deltas are run - baseline)."""

@@ -73,6 +73,13 @@ class Leaderboard:
     show_ci: bool = False
     extra: dict = field(default_factory=dict)
 
+    def render(self, fmt: str = "markdown") -> str:
+        """The table as markdown, csv, latex, html or json (what `workbench leaderboard -f` writes)."""
+        return render(self, fmt)
+
+    def _repr_markdown_(self) -> str:  # a notebook shows the Markdown table and its legend
+        return to_markdown(self)
+
     def best(self) -> dict[str, list[str]]:
         """Runs holding the best (highest) value per measure; ties all marked."""
         out = {}
