@@ -80,7 +80,8 @@ def test_leaderboard_significance_marks_and_legend(cli, dl20_store):
     md = cli(*args, store=dl20_store).out
     rows = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
     assert "†" in rows["tasb"] and "†" not in rows["bm25-rm3"]  # bm25-rm3 vs bm25: p_adj 0.60 (not significant)
-    assert "† significantly different from bm25.\nPaired t-test, Holm correction over 4 comparisons, alpha=0.05.\n" in md
+    assert "† significantly different from bm25.\nPaired t-test, Holm correction over 4 comparisons, alpha=0.05.\n" \
+        in md
     assert "[+0.1344, +0.2793]" in rows["tasb"]  # bootstrap CI of the nDCG@10 delta, seed 0
     data = cli(*args, "-f", "json", store=dl20_store).json()
     assert data["significance"]["test"] == "t" and data["significance"]["correction"] == "holm"
