@@ -108,7 +108,7 @@ st.dataframe(table(key, lb, kinds), hide_index=True, column_config=config, width
 for line in lb.legend():
     st.caption(line.replace("in bold", "marked ★"))
 if lb.significance is not None and not lb.significance.can_be_significant:
-    st.warning(f"No comparison can be significant with these settings. {lb.significance.legend()}")
+    st.warning(lb.significance.legend())  # it says why no mark is possible and how many permutations would do
 
 st.subheader("Downloads")
 cols = st.columns(len(FORMATS))
