@@ -99,6 +99,8 @@ with st.spinner("building the leaderboard ..."):
     lb = data.leaderboard(ctx.db, ctx.token, ctx.collection, tuple(measures), None, tuple(baselines), test,
                           correction, float(alpha), int(resamples), bool(show_ci))
 
+if lb.significance is not None and not lb.significance.can_be_significant:
+    st.warning(lb.significance.legend())  # it says why no mark is possible and how many permutations would do
 kinds = {r.name: str(r.kind) for r in run_infos}
 config = {"run": st.column_config.TextColumn("run", pinned=True)}
 key = (ctx.db, ctx.token, ctx.collection, tuple(measures), tuple(baselines), test, correction, alpha, resamples,
@@ -107,8 +109,6 @@ st.dataframe(table(key, lb, kinds), hide_index=True, column_config=config, width
              height=min(38 * (len(lb.runs) + 1) + 3, 900))
 for line in lb.legend():
     st.caption(line.replace("in bold", "marked ★"))
-if lb.significance is not None and not lb.significance.can_be_significant:
-    st.warning(lb.significance.legend())  # it says why no mark is possible and how many permutations would do
 
 st.subheader("Downloads")
 cols = st.columns(len(FORMATS))
