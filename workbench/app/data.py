@@ -23,6 +23,7 @@ import streamlit as st
 
 from workbench.errors import WorkbenchError
 from workbench.evaluate import Evaluation
+from workbench.export.formats import DEFAULT_BOOTSTRAP
 from workbench.export.leaderboard import Leaderboard
 from workbench.model import RunInfo
 from workbench.store import CollectionInfo, Store
@@ -230,7 +231,7 @@ class _Aggregated(Evaluation):
 @st.cache_data(show_spinner=False, max_entries=32)
 @_one_connection
 def mean_intervals(db: str, token: Token, collection: str, measure: str, runs: tuple[str, ...],
-                   n_resamples: int = 1000, confidence: float = 0.95) -> pd.DataFrame:
+                   n_resamples: int = DEFAULT_BOOTSTRAP, confidence: float = 0.95) -> pd.DataFrame:
     """run, mean, ci_low, ci_high: percentile bootstrap CI of each run's mean (shared resamples)."""
     from workbench.analysis.stats import bootstrap_means, percentile_interval
     from workbench.evaluate import resolve_measures
@@ -307,7 +308,7 @@ def documents(db: str, token: Token, collection: str, doc_ids: tuple[str, ...]) 
 @st.cache_data(show_spinner=False, max_entries=16)
 @_one_connection
 def depth_study(db: str, inputs: InputsKey, collection: str, reranked: str, measures: tuple[str, ...],
-                observed: tuple[str, ...], judged_k: int = 10, n_boot: int = 1000,
+                observed: tuple[str, ...], judged_k: int = 10, n_boot: int = DEFAULT_BOOTSTRAP,
                 cutoff_curve: tuple[str, tuple[int, ...], int | None] | None = None):
     """`workbench.analyse.depth_study_judged`: the study `workbench depth` prints, the Judged@k summary and, when
     the join reaches them, the cutoff curves asked for (a frame as `cutoff_curves`, else None), reading only the

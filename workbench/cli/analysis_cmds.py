@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from workbench.cli.common import add_collection_arg, add_json_arg, out_console, print_json
-from workbench.export.formats import CORRECTIONS
+from workbench.export.formats import CORRECTIONS, DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 from workbench.export.formats import TESTS as _TESTS
 
 TESTS = tuple(t for t in _TESTS if t != "none")
@@ -16,6 +16,8 @@ def _stats_args(p) -> None:
     p.add_argument("--correction", choices=CORRECTIONS, default="holm", help="multiple-comparison correction")
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--seed", type=int, default=0, help="seed of the randomisation test and bootstrap")
+    p.add_argument("--permutations", type=int, default=DEFAULT_PERMUTATIONS,
+                   help="permutations of the randomisation test (default: %(default)s)")
 
 
 def register(sub) -> None:
@@ -38,7 +40,8 @@ def register(sub) -> None:
     d.add_argument("--depths", help="comma-separated grid, e.g. 0,5,10,20,50,100 (default: 0,5,10,20,30,50,100,..K)")
     d.add_argument("--observed", nargs="+", metavar="RUN",
                    help="real reranked runs at other depths (default: found by name and parent)")
-    d.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
+    d.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP,
+                   help="bootstrap samples for the CIs (default: %(default)s)")
     d.add_argument("--phantom-k", type=int, default=10, help="list unjudged documents promoted into this top k")
     _stats_args(d)
     add_json_arg(d)
@@ -50,7 +53,7 @@ def cmd_compare(ctx, args) -> int:
 
     result = compare_runs(ctx.store, args.collection, args.runs, args.measures, tie_tolerance=args.tie_tolerance,
                           top_n=args.top, test=args.test, correction=args.correction, alpha=args.alpha,
-                          seed=args.seed)
+                          seed=args.seed, n_resamples=args.permutations)
     if args.json:
         print_json(result.to_dict())
         return 0
@@ -58,7 +61,7 @@ def cmd_compare(ctx, args) -> int:
     sig = {(r.run, r.measure): r for r in result.significance.rows}
     a = result.runs[0]
     table = Table("run", "measure", "mean", f"mean {a}", "delta", "wins", "ties", "losses", "p", "p adj.", "",
-                  title=f"each run vs {a} ({result.significance.test} test, {result.significance.correction})")
+                  title=f"each run vs the baseline {a}", caption=f"* significant. {result.legend()}")
     for p in result.pairs:
         s = sig[(p.run_a, p.measure)]
         table.add_row(p.run_a, p.measure, f"{p.mean_a:.4f}", f"{p.mean_b:.4f}", f"{p.mean_delta:+.4f}", str(p.wins),
@@ -90,22 +93,27 @@ def cmd_depth(ctx, args) -> int:
             raise WorkbenchError(f"--depths must be comma-separated integers, got {args.depths!r}") from None
     study = depth_study(ctx.store, args.collection, args.reranked, args.measures, first_stage=args.first_stage,
                         depths=depths, observed=args.observed, n_boot=args.bootstrap, seed=args.seed,
-                        test=args.test, correction=args.correction, alpha=args.alpha, phantom_k=args.phantom_k)
+                        test=args.test, correction=args.correction, alpha=args.alpha, phantom_k=args.phantom_k,
+                        n_resamples=args.permutations)
     if args.json:
         print_json(study.to_dict())
         return 0
     con = out_console()
     frame = study.table()
     judged = study.curve.judged_measure
+    best = study.best()
     for measure in study.curve.measures:
-        t = Table("depth", "source", measure, "95% CI", "p adj. vs depth 0", judged,
-                  title=f"{study.reranked} over {study.first_stage}: {measure} by rerank depth "
-                        f"(best derived depth {dict(study.curve.best_depth)[measure]})")
+        t = Table("depth", "source", measure, "95% CI", f"delta vs {study.first_stage} (95% CI)", "p adj. vs depth 0",
+                  judged, title=f"{study.reranked} over {study.first_stage}: {measure} by rerank depth",
+                  caption=f"* significant. {study.legend()}")
         for r in frame[frame["measure"] == measure].itertuples():
             p = "" if r.p_adjusted != r.p_adjusted else f"{r.p_adjusted:.4g}{' *' if r.significant else ''}"
-            t.add_row(str(r.depth), r.source, f"{r.mean:.4f}", f"[{r.ci_low:.4f}, {r.ci_high:.4f}]", p,
+            delta = "" if r.source == "derived" and r.depth == 0 else (
+                f"{r.mean - best[measure].first_stage_mean:+.4f} [{r.delta_ci_low:+.4f}, {r.delta_ci_high:+.4f}]")
+            t.add_row(str(r.depth), r.source, f"{r.mean:.4f}", f"[{r.ci_low:.4f}, {r.ci_high:.4f}]", delta, p,
                       f"{frame.loc[r.Index, judged]:.4f}")
         con.print(t)
+        con.print(best[measure].sentence(study.first_stage), markup=False)
     hits = study.phantom_hits
     con.print(f"phantom hits: {len(hits)} unjudged documents promoted into the top {args.phantom_k} at depth "
               f"{study.curve.k_max} (gains from them are invisible to the measures)")

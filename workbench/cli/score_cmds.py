@@ -12,7 +12,7 @@ from workbench.cli.common import (
     progress,
     write_output,
 )
-from workbench.export.formats import CORRECTIONS, FORMATS, SCORE_FORMATS, TESTS
+from workbench.export.formats import CORRECTIONS, DEFAULT_PERMUTATIONS, FORMATS, SCORE_FORMATS, TESTS
 
 # evaluate/export/leaderboard load pandas; they are imported inside the commands that use them
 
@@ -50,6 +50,8 @@ def register(sub) -> None:
     lb.add_argument("--correction", choices=CORRECTIONS, default="holm",
                     help="multiple-comparison correction across the table (default: holm)")
     lb.add_argument("--alpha", type=float, default=0.05)
+    lb.add_argument("--permutations", type=int, default=DEFAULT_PERMUTATIONS,
+                    help="permutations of the randomisation test, bootstrap samples of the CIs (default: %(default)s)")
     lb.add_argument("--ci", action="store_true",
                     help="add 95%% bootstrap CI columns of the delta to the first baseline")
     lb.add_argument("--sort-by", help="measure to sort runs by (default: the first)")
@@ -117,6 +119,6 @@ def cmd_leaderboard(ctx, args) -> int:
 
     ev = _evaluate(ctx, args)
     lb = build_leaderboard(ev, baselines=args.baseline, test=args.test, correction=args.correction,
-                           alpha=args.alpha, show_ci=args.ci, sort_by=args.sort_by)
+                           alpha=args.alpha, show_ci=args.ci, sort_by=args.sort_by, n_resamples=args.permutations)
     write_output(render(lb, args.format), args.output)
     return 0

@@ -77,15 +77,25 @@ def cutoff_view(family: str, rel: int, cutoffs: Sequence[int]):
 curve = study.curve
 pairs = study.observed_runs
 
-best = dict(curve.best_depth)
+# a k is "best" only when it is significantly better than the first stage (see DepthStudy.best)
+verdicts = study.best()
+best = {m: v.depth for m, v in verdicts.items() if v.depth is not None}
 cols = st.columns(len(measures) + 2)
 for col, m in zip(cols, measures, strict=False):
-    k = best[m]
-    col.metric(f"best k for {m}", k, f"{curve.point(m, k).mean:.4f} (vs {curve.point(m, 0).mean:.4f} at k=0)",
-               delta_color="off")
+    v = verdicts[m]
+    diff = "" if v.shown is None else f"{v.delta:+.4f} [{v.ci_low:+.4f}, {v.ci_high:+.4f}] vs k=0"
+    col.metric(f"best k for {m}", v.depth if v.depth is not None else "none",
+               diff if v.depth is not None or v.shown is None else f"highest mean at k={v.shown}: {diff}",
+               delta_color="off", help=v.sentence(info.parent))
 cols[-2].metric("reranked depth (k_max)", curve.k_max)
-cols[-1].metric(f"{curve.judged_measure} at best k",
-                f"{curve.point(curve.judged_measure, best[measures[0]]).mean:.4f}")
+judged_at = best.get(measures[0], verdicts[measures[0]].shown)
+if judged_at is not None:
+    cols[-1].metric(f"{curve.judged_measure} at {'best k' if measures[0] in best else f'k={judged_at}'}",
+                    f"{curve.point(curve.judged_measure, judged_at).mean:.4f}")
+no_best = [m for m in measures if m not in best]
+if no_best:
+    said = [verdicts[m].sentence(info.parent) for m in no_best]
+    st.info(" ".join(f"{s[:1].upper()}{s[1:]}." for s in said))
 
 frame = curve.to_frame()
 derived, seen = frame[frame["source"] == "derived"], frame[frame["source"] == "observed"]
@@ -119,8 +129,8 @@ def panel(which: list[str], title: str, height: int) -> alt.LayerChart:
 st.altair_chart(panel(list(measures), " / ".join(measures), 360), width="stretch")
 st.caption(f"Lines: {run} applied to the top-k of {info.parent}, derived without rerunning the reranker "
            f"(exact for pointwise rerankers, an approximation for listwise ones). Bands: "
-           f"{curve.confidence:.0%} bootstrap CIs over {len(curve.query_ids)} queries ({curve.n_boot} resamples). "
-           "Diamonds: runs actually reranked at that depth. Dashed: best k.")
+           f"{curve.confidence:.0%} bootstrap CIs over {len(curve.query_ids):,} queries ({curve.n_boot:,} samples). "
+           "Diamonds: runs actually reranked at that depth. Dashed: best k (significantly better than k=0).")
 st.altair_chart(panel([curve.judged_measure], curve.judged_measure, 200), width="stretch")
 st.caption(f"{curve.judged_measure}: a gain at some depth that comes with a drop here rests on unjudged documents.")
 
@@ -134,9 +144,7 @@ with st.expander("Curve values, paired tests against the first stage (depth 0)")
     st.dataframe(wide, hide_index=True, width="stretch",
                  column_config={**{m: st.column_config.NumberColumn(m, format=FMT) for m in shown},
                                 f"p vs k=0 ({curve.measures[0]})": st.column_config.NumberColumn(format="%.4g")})
-    sig = study.significance
-    st.caption(f"p: {sig.test} test of each depth against the first stage, {sig.correction} over "
-               f"{len(sig.to_frame())} comparisons (alpha {sig.alpha:g}); derived@0 is {info.parent}.")
+    st.caption(f"p: adjusted p-value. {study.legend()} derived@0 is {info.parent}.")
 
 st.subheader(f"Judgment holes: {curve.judged_measure} and phantom hits")
 left, right = st.columns([5, 7])

@@ -9,11 +9,13 @@ import streamlit as st
 from workbench.app import charts, data
 from workbench.app.common import context, first_stage_default, need
 from workbench.export import FORMATS, render
+from workbench.export.formats import DEFAULT_PERMUTATIONS
 from workbench.export.leaderboard import SYMBOLS, Leaderboard
 from workbench.leaderboard import CORRECTIONS, TESTS
 
 EXTENSIONS = {"markdown": ("md", "text/markdown"), "csv": ("csv", "text/csv"), "latex": ("tex", "text/x-tex"),
               "html": ("html", "text/html"), "json": ("json", "application/json")}
+RESAMPLES = (1000, DEFAULT_PERMUTATIONS, 100_000)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -68,8 +70,9 @@ with st.expander("Significance settings", expanded=False):
     correction = c2.selectbox("Correction", CORRECTIONS, key="correction", bind="query-params",
                               help="Holm/Bonferroni/Benjamini-Hochberg over every comparison in the table")
     alpha = c3.selectbox("alpha", (0.05, 0.01, 0.1), key="alpha", bind="query-params")
-    resamples = c4.selectbox("Resamples (CIs, randomisation test)", (1000, 10000), key="resamples",
-                             bind="query-params")
+    resamples = c4.selectbox("Resamples (CIs, randomisation test)", RESAMPLES, key="resamples",
+                             index=RESAMPLES.index(DEFAULT_PERMUTATIONS), bind="query-params",
+                             help="permutations of the randomisation test and bootstrap samples of the CIs")
     show_ci = c5.toggle("95% CI of Δ", value=True, key="ci", bind="query-params")
 need(bool(measures), "Pick at least one measure.")
 
@@ -96,6 +99,8 @@ with st.spinner("building the leaderboard ..."):
     lb = data.leaderboard(ctx.db, ctx.token, ctx.collection, tuple(measures), None, tuple(baselines), test,
                           correction, float(alpha), int(resamples), bool(show_ci))
 
+if lb.significance is not None and not lb.significance.can_be_significant:
+    st.warning(lb.significance.legend())  # it says why no mark is possible and how many permutations would do
 kinds = {r.name: str(r.kind) for r in run_infos}
 config = {"run": st.column_config.TextColumn("run", pinned=True)}
 key = (ctx.db, ctx.token, ctx.collection, tuple(measures), tuple(baselines), test, correction, alpha, resamples,
@@ -115,6 +120,7 @@ for col, fmt in zip(cols, FORMATS, strict=True):
 st.subheader("Mean with 95% bootstrap CI")
 chart_measure = st.selectbox("Measure", measures, key="chart", bind="query-params")
 cis = data.mean_intervals(ctx.db, ctx.token, ctx.collection, chart_measure, tuple(lb.runs), int(resamples))
+st.caption(f"95% percentile bootstrap CI of each run's mean ({int(resamples):,} samples, seed 0).")
 if lb.significance is not None and baselines:
     sig = lb.significance.table
     sig = sig[(sig["baseline"] == baselines[0]) & (sig["measure"] == chart_measure)].set_index("run")
