@@ -221,7 +221,7 @@ def existing_file(value: str) -> str:
     """A file to read that must exist and be a regular file (not a folder, FIFO or device)."""
     path = Path(text(value))
     if not path.exists():
-        raise argparse.ArgumentTypeError(f"no such file: {_shown(value)}")
+        raise argparse.ArgumentTypeError(f"no such file: {value!r}")  # in full: a path cut short says little
     if not path.is_file():
-        raise argparse.ArgumentTypeError(f"not a regular file: {_shown(value)}")
+        raise argparse.ArgumentTypeError(f"not a regular file: {value!r}")
     return value
