@@ -158,7 +158,8 @@ NEVER_RUN = {("serve",)}  # accepting junk would start a server: these must refu
 def synthesised(path: tuple[str, ...], parser: argparse.ArgumentParser, world) -> Case:
     """A best guess for a command this file does not know yet: required options and positionals filled by name."""
     by_collection = any("--collection" in a.option_strings for a in parser._actions)
-    guess = {"collection": "base", "qrels": str(world["files"]["qrels"]), "topics": str(world["files"]["topics"])}
+    guess = {"collection": "base", "qrels": str(world["files"]["qrels"]), "topics": str(world["files"]["topics"]),
+             "measures": "P@5", "name": "bm25"}
     run = "bm25" if by_collection else str(world["files"]["bm25"])
     options = [t for a in parser._actions if a.option_strings and a.required
                for t in (long_option(a), guess.get(a.dest, run))]
@@ -386,3 +387,30 @@ def test_lock_timeout_junk_as_a_real_process(world, tmp_path):
                               "seconds from 0 to 604800\n")
     assert snapshot(db) == world["snapshot"]
     assert run_cli(db, "--help").returncode == 0
+
+
+@pytest.mark.parametrize("name, page", [("WORKBENCH_MAX_UPLOAD_MB", "runs"), ("WORKBENCH_APP_LOCK_TIMEOUT", "depth"),
+                                        ("WORKBENCH_APP_TEST_BUDGET", "leaderboard")])
+def test_the_dashboard_shows_a_bad_variable_as_a_line(name, page, world, monkeypatch):
+    """The real app (AppTest): the page that reads the variable shows one error naming it, no traceback."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("WORKBENCH_DB", str(world["db"]))
+    monkeypatch.setenv(name, "abc")
+    at = AppTest.from_file(ROOT / "app.py", default_timeout=120)
+    at.run()
+    at.switch_page(f"workbench/app/pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any(e.startswith(f"environment variable {name}='abc': expected") for e in errors), errors
+
+
+@pytest.mark.parametrize("name", ["WORKBENCH_MAX_UPLOAD_MB", "WORKBENCH_APP_LOCK_TIMEOUT", "WORKBENCH_APP_TEST_BUDGET",
+                                  "WORKBENCH_RUNS_DIR", "WORKBENCH_DB"])
+def test_serve_refuses_a_bad_dashboard_variable_before_starting(name, world, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(name, "a\nb" if name in PATH_ENV else "abc")
+    code = main(["serve"] if name == "WORKBENCH_DB" else ["--db", str(world["db"]), "serve"])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.startswith(f"error: environment variable {name}=") and err.count("\n") == 1, err
+    assert "dashboard on" not in err + out

@@ -62,3 +62,12 @@ def env_text(name: str) -> str | None:
     if raw is not None and any(ord(c) < 32 or ord(c) == 127 for c in raw):
         raise _refuse(name, raw, "a path without control characters (newline, tab, ...)")
     return raw
+
+
+def check_dashboard_env() -> None:
+    """The variables the dashboard's pages read, checked by `serve` before it starts the server: a bad value is
+    one line in the terminal instead of an error on every page."""
+    env_seconds("WORKBENCH_APP_LOCK_TIMEOUT", 0.0)
+    env_int("WORKBENCH_APP_TEST_BUDGET", 0, minimum=0)
+    env_int("WORKBENCH_MAX_UPLOAD_MB", 1)
+    env_text("WORKBENCH_RUNS_DIR")

@@ -222,14 +222,15 @@ def cmd_serve(ctx, args) -> int:
 
 
 def _serve(ctx, port: int, address: str) -> int:
-    from workbench.env import env_int
+    from workbench.env import check_dashboard_env, env_int
 
     app = Path(__file__).resolve().parents[2] / "app.py"
     env = {**os.environ, "WORKBENCH_DB": str(ctx.store.path.resolve())}
+    check_dashboard_env()
+    upload_mb = env_int("WORKBENCH_MAX_UPLOAD_MB", MAX_UPLOAD_MB)  # the server's cap and the Runs page's agree
     err_console().print(f"dashboard on http://{address}:{port} (Ctrl-C to stop)")
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", address,
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.maxUploadSize", str(env_int("WORKBENCH_MAX_UPLOAD_MB", MAX_UPLOAD_MB)),
-           "--server.fileWatcherType", "none"]
+           "--server.maxUploadSize", str(upload_mb), "--server.fileWatcherType", "none"]
     # from the repository root, so .streamlit/config.toml (loopback, upload cap) applies
     return subprocess.call(cmd, env=env, cwd=app.parent)
