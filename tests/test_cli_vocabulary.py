@@ -101,6 +101,28 @@ def test_short_options_mean_the_same_on_every_command():
     assert not problems, "\n".join(problems)
 
 
+NUMBER_DESTS = {"depth", "depths", "k", "k1", "b", "hits", "threads", "port", "seed", "alpha", "top", "bootstrap",
+                "batch_size", "phantom_k", "tie_tolerance", "weights", "cutoff", "permutations", "resamples",
+                "judged_k"}
+
+
+def test_every_numeric_option_is_checked_by_a_type_from_cli_common():
+    """A number parsed with int()/float() takes nan, inf, 1_000 and out-of-range values: each numeric option uses
+    one of the checked types in workbench/cli/common.py (an option added later included)."""
+    from workbench.cli import common
+
+    checked = {v for v in vars(common).values()
+               if getattr(v, "__qualname__", "").startswith(("_int_type.", "_float_type."))} | {common.depth_list}
+    assert common.positive_int in checked and common.probability in checked
+    problems = []
+    for path, sub in walk(build_parser()):
+        for action in sub._actions:
+            numeric_default = isinstance(action.default, int | float) and not isinstance(action.default, bool)
+            if (numeric_default or action.dest in NUMBER_DESTS) and action.type not in checked:
+                problems.append(f"{path} {action.dest}: type {action.type}")
+    assert not problems, "\n".join(problems)
+
+
 def test_commands_that_take_several_runs_take_dash_r():
     parser = build_parser()
     leaves = dict(walk(parser))
