@@ -215,13 +215,3 @@ def ip_address(value: str) -> str:
             raise argparse.ArgumentTypeError(
                 f"expected an IP address such as 127.0.0.1 or 0.0.0.0, got {_shown(value)}") from None
     return value
-
-
-def existing_file(value: str) -> str:
-    """A file to read that must exist and be a regular file (not a folder, FIFO or device)."""
-    path = Path(text(value))
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"no such file: {value!r}")  # in full: a path cut short says little
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"not a regular file: {value!r}")
-    return value

@@ -16,7 +16,6 @@ from workbench.cli.common import (
     batch_size,
     bm25_k1,
     err_console,
-    existing_file,
     ip_address,
     non_negative_int,
     port,
@@ -78,7 +77,7 @@ def register(sub) -> None:
     _common(rr)
 
     b = sub.add_parser("build", help="bring the store up to date with data_manifest.yaml (only what is out of date)")
-    b.add_argument("--manifest", type=existing_file, default=DEFAULT_MANIFEST, help="the manifest to build")
+    b.add_argument("--manifest", default=DEFAULT_MANIFEST, help="the manifest to build")
     b.add_argument("--collection", "-c", action="append",
                    help="only this collection (repeatable; default: every collection in the manifest)")
     b.add_argument("--threads", type=threads, default=1, help="threads for encoding and search")
@@ -87,7 +86,7 @@ def register(sub) -> None:
     b.set_defaults(func=cmd_build)
 
     d = sub.add_parser("demo", help="build the bundled demo, score it, write leaderboards, serve the dashboard")
-    d.add_argument("--manifest", type=existing_file, default=DEFAULT_MANIFEST, help="the manifest to build")
+    d.add_argument("--manifest", default=DEFAULT_MANIFEST, help="the manifest to build")
     d.add_argument("--out", default="out", help="folder for the leaderboards (default: out/)")
     d.add_argument("--threads", type=threads, default=2, help="threads for encoding and search")
     d.add_argument("--no-serve", action="store_true", help="do not start the dashboard")
