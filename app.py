@@ -41,8 +41,13 @@ page = st.navigation(
     }
 )
 
+try:  # $WORKBENCH_DB and the other variables are read as they are used: a bad value is a line, like any error
+    default_db = str(default_db_path())
+except WorkbenchError as exc:
+    st.error(str(exc))
+    st.stop()
 with st.sidebar:
-    db = st.text_input("Store file", value=str(default_db_path()), key="db",
+    db = st.text_input("Store file", value=default_db, key="db",
                        help="The DuckDB store the CLI writes (`--db` / $WORKBENCH_DB). Read with short-lived "
                             "connections, so the CLI can write while this page is open.")
 
@@ -50,8 +55,6 @@ with st.sidebar:
 # when the page has run: each fresh connection to a big store pays for loading what the last one had loaded (pages
 # that write cannot hold one). Its token is taken once the file is open, so it names what the connection reads.
 READ_ONLY_PAGES = {"per-query", "drilldown", "depth"}
-reads = (data.store_for(db).reading() if page.url_path in READ_ONLY_PAGES and Path(db).is_file()
-         else contextlib.nullcontext())
 
 
 def sidebar_collection(db: str) -> tuple[data.Token, str | None]:
@@ -73,6 +76,8 @@ def sidebar_collection(db: str) -> tuple[data.Token, str | None]:
 
 
 try:
+    reads = (data.store_for(db).reading() if page.url_path in READ_ONLY_PAGES and Path(db).is_file()
+             else contextlib.nullcontext())
     with reads:
         token, collection = sidebar_collection(db)
         set_context(Context(db=db, token=token, collection=collection))

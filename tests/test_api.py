@@ -67,7 +67,7 @@ def test_api_equals_the_cli(in_store_dir, cli):
                   store=in_store_dir / "workbench.duckdb").json()
     assert cmp.to_dict() == cli_cmp
     study = store.depth("dl20", "bm25__rankvicuna-7b@100", "nDCG@10", depths=[0, 20, 100])
-    cli_study = cli("depth", "-c", "dl20", "-r", "bm25__rankvicuna-7b@100", "-m", "nDCG@10", "--depths", "0,20,100",
+    cli_study = cli("depth", "-c", "dl20", "bm25__rankvicuna-7b@100", "-m", "nDCG@10", "--depths", "0,20,100",
                     "--json", store=in_store_dir / "workbench.duckdb").json()
     assert study.to_dict()["points"] == cli_study["points"]
     board = store.leaderboard("dl20", ["nDCG@10"], baselines="bm25", test="randomisation")

@@ -42,7 +42,7 @@ def test_compare_counts_match_per_query_scores(cli, dl20_store):
 def test_depth_scaling_rankvicuna(cli, dl20_store, first):
     """The must-show table: nDCG@10 at depth 0, 20, 100 (derived curve and observed runs) vs the first stage."""
     ref = trec_eval_ndcg10()
-    res = cli("depth", "-c", "dl20", "-r", f"{first}__rankvicuna-7b@100", "-m", "nDCG@10", "--depths", "0,20,100",
+    res = cli("depth", "-c", "dl20", f"{first}__rankvicuna-7b@100", "-m", "nDCG@10", "--depths", "0,20,100",
               "--json", store=dl20_store)
     assert res.code == 0, res.err
     data = res.json()
@@ -65,11 +65,11 @@ def test_depth_scaling_rankvicuna(cli, dl20_store, first):
 
 
 def test_depth_text_output_and_phantoms(cli, dl20_store):
-    res = cli("depth", "-c", "dl20", "-r", "bm25__rankvicuna-7b@100", store=dl20_store)
+    res = cli("depth", "-c", "dl20", "bm25__rankvicuna-7b@100", store=dl20_store)
     assert res.code == 0, res.err
     assert "best k = 100 for nDCG@10: 0.6648, +0.1852 over bm25 (95% CI [" in res.out and "Judged@10" in res.out
     assert "phantom hits: 24 unjudged documents promoted into the top 10 at depth 100" in res.out
-    missing = cli("depth", "-c", "dl20", "-r", "bm25", store=dl20_store)
+    missing = cli("depth", "-c", "dl20", "bm25", store=dl20_store)
     assert missing.code == 2 and "no stored parent" in missing.err
 
 

@@ -36,7 +36,7 @@ def test_streamlit_config_binds_loopback_and_caps_uploads():
     assert config["browser"]["gatherUsageStats"] is False
     # the Runs page refuses bigger uploads itself, with the same default cap
     page = (ROOT / "workbench" / "app" / "pages" / "runs.py").read_text()
-    cap = re.search(r'MAX_UPLOAD_MB = int\(os\.environ\.get\("WORKBENCH_MAX_UPLOAD_MB", "(\d+)"\)\)', page)
+    cap = re.search(r'MAX_UPLOAD_MB = env_int\("WORKBENCH_MAX_UPLOAD_MB", (\d+)\)', page)
     assert cap and int(cap.group(1)) == server["maxUploadSize"]
     assert "upload.size > MAX_UPLOAD_MB * 1024 * 1024" in page
 

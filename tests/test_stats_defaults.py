@@ -170,7 +170,7 @@ def test_compare_json_names_baseline_and_run(cli, dl20_store):
 
 def test_depth_names_no_best_k_when_no_depth_beats_the_first_stage(cli, dl20_store):
     """RankVicuna over SPLADE: on nDCG@10 and AP(rel=2) (16 comparisons) no depth is significantly better."""
-    args = ("depth", "-c", "dl20", "-r", "splade-pp-ed__rankvicuna-7b@100", "-m", "nDCG@10", "AP(rel=2)")
+    args = ("depth", "-c", "dl20", "splade-pp-ed__rankvicuna-7b@100", "-m", "nDCG@10", "AP(rel=2)")
     data = cli(*args, "--json", store=dl20_store).json()
     assert data["best_depth"] == {"nDCG@10": None, "AP(rel=2)": None}
     assert data["highest_mean_depth"]["nDCG@10"] == 30
@@ -182,7 +182,7 @@ def test_depth_names_no_best_k_when_no_depth_beats_the_first_stage(cli, dl20_sto
            "0.7654, +0.0457 over splade-pp-ed (95% CI [" in text
     assert "best k =" not in text
     # alone, nDCG@10 at k = 20 is (Holm over 8): the best k, though k = 30's mean is higher
-    one = cli("depth", "-c", "dl20", "-r", "splade-pp-ed__rankvicuna-7b@100", "-m", "nDCG@10", store=dl20_store).out
+    one = cli("depth", "-c", "dl20", "splade-pp-ed__rankvicuna-7b@100", "-m", "nDCG@10", store=dl20_store).out
     assert "best k = 20 for nDCG@10: 0.7644" in one
     assert "k = 30 has a higher mean but is not significantly better" in one
 
@@ -207,7 +207,7 @@ def test_cli_defaults_are_the_shared_ones():
 
     parser = build_parser()
     assert parser.parse_args(["compare", "-c", "x", "a", "b"]).permutations == DEFAULT_PERMUTATIONS
-    assert parser.parse_args(["depth", "-c", "x", "-r", "a"]).bootstrap == DEFAULT_BOOTSTRAP
+    assert parser.parse_args(["depth", "-c", "x", "a"]).bootstrap == DEFAULT_BOOTSTRAP
     assert parser.parse_args(["leaderboard", "-c", "x"]).permutations == DEFAULT_PERMUTATIONS
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from workbench.analysis.checks import check_alpha, check_count, check_distinct_runs, check_seed, check_tolerance
 from workbench.analysis.depth import RerankPair
 from workbench.errors import AnalysisError, WorkbenchError
 from workbench.evaluate import evaluate_runs
@@ -89,6 +90,12 @@ def compare_runs(store: Store, collection: str, runs: Sequence[str], measures: S
 
     if len(runs) < 2:
         raise WorkbenchError("compare needs at least two runs")
+    check_distinct_runs(runs)
+    check_tolerance(tie_tolerance)
+    check_count("top_n", top_n, 0)
+    check_count("n_resamples", n_resamples, 1)
+    check_alpha(alpha)
+    check_seed(seed)
     ev = evaluate_runs(store, collection, measures, list(runs))
     scores = ev.per_query[["run", "query_id", "measure", "value"]]
     a, others = runs[0], list(runs[1:])
@@ -270,6 +277,7 @@ def depth_study(store: Store, collection: str, reranked: str, measures: Sequence
                 n_resamples: int = DEFAULT_PERMUTATIONS) -> DepthStudy:
     """Depth scaling of a reranker: the derived curve, observed real runs at other depths, tests vs depth 0
     (`n_resamples`: the randomisation test's permutations; `n_boot`: the CIs' bootstrap samples)."""
+    _check_study_options(n_boot, seed, alpha, phantom_k)
     with _study_inputs(store, collection, reranked, measures, first_stage=first_stage, observed=observed,
                        phantom_k=phantom_k) as s:
         return study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed, s.observed_rows,
@@ -422,6 +430,7 @@ def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Seq
     from workbench.analysis import depth_curve, phantom_hits, significance_table
     from workbench.analysis.depth import rerank_pair
 
+    _check_study_options(n_boot, seed, alpha, phantom_k)
     with rerank_pair(first, rer, pair) as p:
         curve = depth_curve(first, rer, qrels, measures, depths=depths, n_boot=n_boot, seed=seed,
                             observed=observed_rows, pair=p, stored_qrels=stored_qrels)
@@ -434,6 +443,13 @@ def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Seq
                              alpha=alpha, seed=seed, n_resamples=n_resamples, delta_ci=False,
                              matrices=[curve.matrix(m, names) for m in curve.measures])
     return DepthStudy(first_stage, reranked, curve, observed_names, sig, hits)
+
+
+def _check_study_options(n_boot: int, seed: int, alpha: float, phantom_k: int) -> None:
+    check_count("n_boot", n_boot, 1)
+    check_count("phantom_k", phantom_k, 1)
+    check_alpha(alpha)
+    check_seed(seed)
 
 
 def stored_cutoff_curves(store: Store, collection: str, runs: Sequence[str], family: str, cutoffs: Sequence[int],

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.analysis.checks import check_count, check_seed
 from workbench.analysis.compare import _jsonable
 from workbench.analysis.stats import DEFAULT_BOOTSTRAP, bootstrap_means, percentile_interval
 from workbench.errors import AnalysisError, UnknownMeasureError
@@ -689,6 +690,8 @@ def depth_curve(
     """
     from workbench.scoring import evaluate_ranked, ranked_plan
 
+    check_count("n_boot", n_boot, 1)
+    check_seed(seed)
     meas = _canonical_measures(measures)
     judged = _canonical_measures(f"Judged@{judged_k}")[0]
     all_meas = [*meas, judged] if judged not in meas else meas
@@ -701,6 +704,7 @@ def depth_curve(
         depths = sorted(set(map(int, depths)))
         if not depths or depths[0] < 0:
             raise AnalysisError(f"depths must be non-negative and non-empty, got {depths}")
+        depths = sorted({0, *depths})  # depth 0, the first stage, is the reference every depth is tested against
         plan = ranked_plan(all_meas)
         if plan is not None:
             judged_rows, n_ret = p.ranked_variants(depths, plan.max_rank, qrels)

@@ -12,7 +12,6 @@ analysis / retrieval.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import TypeVar
 import pandas as pd
 import streamlit as st
 
+from workbench.env import env_int, env_seconds, env_text
 from workbench.errors import WorkbenchError
 from workbench.evaluate import Evaluation
 from workbench.export.formats import DEFAULT_BOOTSTRAP
@@ -30,8 +30,9 @@ from workbench.store import CollectionInfo, Store
 
 Token = tuple[float, int]
 T = TypeVar("T")
-LOCK_TIMEOUT = float(os.environ.get("WORKBENCH_APP_LOCK_TIMEOUT", "30"))
-"""A page waits at most this long for the CLI to release the store before showing an error."""
+LOCK_TIMEOUT = 30.0
+"""A page waits at most this long (unless $WORKBENCH_APP_LOCK_TIMEOUT says otherwise) for the CLI to release the
+store before showing an error."""
 
 
 InputsKey = tuple[str, tuple[tuple[str, str, str | None, int | None], ...]]
@@ -45,7 +46,7 @@ class StoreChanged(WorkbenchError):
 
 def store_for(db: str) -> Store:
     """A connection-less handle; readers retry while another process holds the write lock."""
-    return Store(db, lock_timeout=LOCK_TIMEOUT)
+    return Store(db, lock_timeout=env_seconds("WORKBENCH_APP_LOCK_TIMEOUT", LOCK_TIMEOUT))
 
 
 def token_for(db: str) -> Token:
@@ -182,8 +183,13 @@ def score_runs(db: str, collection: str, runs: Sequence[str], measures: Sequence
     return evaluate_runs(store_for(db), collection, list(measures) if measures else None, list(runs)).computed
 
 
-SIGNIFICANCE_BUDGET = int(os.environ.get("WORKBENCH_APP_TEST_BUDGET", "25000"))
+SIGNIFICANCE_BUDGET = 25_000
 """Per-query values a leaderboard tests without asking (runs x measures x queries); above it, on request."""
+
+
+def significance_budget() -> int:
+    """SIGNIFICANCE_BUDGET, or $WORKBENCH_APP_TEST_BUDGET (0: never test without asking)."""
+    return env_int("WORKBENCH_APP_TEST_BUDGET", SIGNIFICANCE_BUDGET, minimum=0)
 
 
 def test_size(db: str, token: Token, collection: str, measures: tuple[str, ...]) -> int:
@@ -360,4 +366,4 @@ def fused(db: str, inputs: InputsKey, collection: str, params: tuple[tuple[str, 
 
 def runs_dir() -> Path:
     """Where runs made in the dashboard are written before ingest: $WORKBENCH_RUNS_DIR, else ./runs."""
-    return Path(os.environ.get("WORKBENCH_RUNS_DIR") or "runs")
+    return Path(env_text("WORKBENCH_RUNS_DIR") or "runs")

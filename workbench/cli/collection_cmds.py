@@ -16,7 +16,7 @@ def register(sub) -> None:
     csub.required = True
 
     a = csub.add_parser("add", help="add a collection from local files or an ir_datasets id")
-    a.add_argument("name")
+    a.add_argument("name", help="the collection's name")
     a.add_argument("--qrels", help="TREC qrels (qid iter docid rel) or BEIR qrels TSV with header")
     a.add_argument("--topics", help="topics: TSV (qid<TAB>text), BEIR queries.jsonl or a TREC topic file")
     a.add_argument("--docs", help="documents: BEIR corpus.jsonl(.gz) or TSV (docid<TAB>text)")
@@ -33,12 +33,12 @@ def register(sub) -> None:
     ls.set_defaults(func=cmd_list)
 
     sh = csub.add_parser("show", help="show one collection")
-    sh.add_argument("name")
+    sh.add_argument("name", help="the collection")
     add_json_arg(sh)
     sh.set_defaults(func=cmd_show)
 
     rm = csub.add_parser("remove", help="remove a collection with its runs (asks for --yes)")
-    rm.add_argument("name")
+    rm.add_argument("name", help="the collection")
     rm.add_argument("--yes", action="store_true", help="really remove it")
     rm.set_defaults(func=cmd_remove)
 
@@ -88,6 +88,7 @@ def cmd_show(ctx, args) -> int:
 
 
 def cmd_remove(ctx, args) -> int:
+    get_collection(ctx.store, args.name)  # a name that is not there is said so, before asking for --yes
     if not args.yes:
         raise WorkbenchError(f"removing collection {args.name!r} deletes its runs and scores; add --yes to confirm")
     delete_collection(ctx.store, args.name)

@@ -10,8 +10,11 @@ from rich.table import Table
 from workbench.cli.common import (
     add_collection_arg,
     add_json_arg,
+    add_measures_arg,
+    add_runs_args,
     err_console,
     out_console,
+    positive_int,
     print_json,
     progress,
 )
@@ -25,15 +28,15 @@ def register(sub) -> None:
     add_collection_arg(p)
     p.add_argument("files", nargs="+", help="TREC run files (6 columns; gzip, CRLF, comments are fine)")
     p.add_argument("--name", help="run name (single file only; default: the file stem)")
-    p.add_argument("--kind", choices=RUN_KINDS, help="what made the run")
+    p.add_argument("--kind", choices=RUN_KINDS, help="what made the run (default: other)")
     p.add_argument("--parent", help="for a reranked run: the first-stage run it re-scored")
-    p.add_argument("--depth", type=int, help="for a reranked run: how many of the parent's documents were re-scored")
+    p.add_argument("--depth", type=positive_int,
+                   help="for a reranked run: how many of the parent's documents were re-scored")
     p.add_argument("--replace", action="store_true", help="overwrite a run of the same name with a different file")
     p.add_argument("--allow-trailing-fields", action="store_true",
                    help="accept text after the 6th field, as trec_eval does (stored as a warning)")
     p.add_argument("--keep-going", action="store_true", help="ingest the good files even if some are refused")
-    p.add_argument("--measures", "-m", nargs="+", metavar="MEASURE",
-                   help="also score the runs on these measures in the same process (per-query values are stored "
+    add_measures_arg(p, "also score the runs on these measures in the same process (per-query values are stored "
                         "as by `workbench evaluate`, which then has nothing left to compute)")
     add_json_arg(p)
     p.set_defaults(func=cmd_ingest)
@@ -46,17 +49,18 @@ def register(sub) -> None:
     add_json_arg(ls)
     ls.set_defaults(func=cmd_list)
     sh = rsub.add_parser("show", help="a run's metadata and validation warnings")
-    sh.add_argument("name")
+    sh.add_argument("name", help="the run")
     add_collection_arg(sh)
     add_json_arg(sh)
     sh.set_defaults(func=cmd_show)
-    rm = rsub.add_parser("delete", help="delete a run (its scores go with it)")
-    rm.add_argument("name")
+    rm = rsub.add_parser("delete", help="delete a run and its scores (asks for --yes)")
+    rm.add_argument("name", help="the run")
     add_collection_arg(rm)
+    rm.add_argument("--yes", action="store_true", help="really delete it")
     rm.set_defaults(func=cmd_delete)
     ex = rsub.add_parser("export", help="write stored runs back out as TREC files into a folder")
     add_collection_arg(ex)
-    ex.add_argument("names", nargs="*", help="runs to export (default: all)")
+    add_runs_args(ex, "runs to export (default: all)", at_least=0)
     ex.add_argument("--out-dir", "-o", required=True, help="folder to write <run>.trec files into")
     ex.set_defaults(func=cmd_export)
 
@@ -129,6 +133,9 @@ def cmd_show(ctx, args) -> int:
 
 
 def cmd_delete(ctx, args) -> int:
+    get_run(ctx.store, args.collection, args.name)  # a name that is not there is said so, before asking for --yes
+    if not args.yes:
+        raise WorkbenchError(f"deleting run {args.name!r} deletes its rows and scores; add --yes to confirm")
     delete_run(ctx.store, args.collection, args.name)
     err_console().print(f"deleted run {args.name}")
     return 0
@@ -137,6 +144,6 @@ def cmd_delete(ctx, args) -> int:
 def cmd_export(ctx, args) -> int:
     from workbench.runs_export import export_runs
 
-    for path in export_runs(ctx.store, args.collection, args.names or None, args.out_dir):
+    for path in export_runs(ctx.store, args.collection, args.runs or None, args.out_dir):
         err_console().print(f"wrote {path}")
     return 0

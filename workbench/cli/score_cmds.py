@@ -7,9 +7,12 @@ from rich.table import Table
 from workbench.cli.common import (
     add_collection_arg,
     add_json_arg,
+    add_measures_arg,
     out_console,
     print_json,
+    probability,
     progress,
+    resamples,
     write_output,
 )
 from workbench.export.formats import CORRECTIONS, DEFAULT_PERMUTATIONS, FORMATS, SCORE_FORMATS, TESTS
@@ -19,8 +22,7 @@ from workbench.export.formats import CORRECTIONS, DEFAULT_PERMUTATIONS, FORMATS,
 
 def add_eval_args(p) -> None:
     add_collection_arg(p)
-    p.add_argument("--measures", "-m", nargs="+", metavar="MEASURE",
-                   help='ir-measures strings, e.g. nDCG@10 "AP(rel=2)" (default: the collection\'s set)')
+    add_measures_arg(p, 'ir-measures strings, e.g. nDCG@10 "AP(rel=2)" (default: the collection\'s set)')
     p.add_argument("--runs", "-r", nargs="+", metavar="RUN", help="runs to include (default: all)")
 
 
@@ -38,7 +40,7 @@ def register(sub) -> None:
                          "(run,query_id,measure,value)")
     add_eval_args(s)
     s.add_argument("--per-query", action="store_true", help="one row per query (default: aggregates, query_id 'all')")
-    s.add_argument("--format", "-f", choices=SCORE_FORMATS, default="csv")
+    s.add_argument("--format", "-f", choices=SCORE_FORMATS, default="csv", help="file format")
     s.add_argument("--output", "-o", help="output file (default: stdout; parquet needs a file)")
     s.set_defaults(func=cmd_export_scores)
 
@@ -49,13 +51,13 @@ def register(sub) -> None:
     lb.add_argument("--test", choices=TESTS, default="t", help="paired test against the baselines (default: t)")
     lb.add_argument("--correction", choices=CORRECTIONS, default="holm",
                     help="multiple-comparison correction across the table (default: holm)")
-    lb.add_argument("--alpha", type=float, default=0.05)
-    lb.add_argument("--permutations", type=int, default=DEFAULT_PERMUTATIONS,
-                    help="permutations of the randomisation test, bootstrap samples of the CIs (default: %(default)s)")
+    lb.add_argument("--alpha", type=probability, default=0.05, help="significance level, in (0, 1)")
+    lb.add_argument("--permutations", type=resamples, default=DEFAULT_PERMUTATIONS,
+                    help="permutations of the randomisation test, bootstrap samples of the CIs")
     lb.add_argument("--ci", action="store_true",
                     help="add 95%% bootstrap CI columns of the delta to the first baseline")
     lb.add_argument("--sort-by", help="measure to sort runs by (default: the first)")
-    lb.add_argument("--format", "-f", choices=FORMATS, default="markdown")
+    lb.add_argument("--format", "-f", choices=FORMATS, default="markdown", help="output format")
     lb.add_argument("--output", "-o", help="output file (default: stdout)")
     lb.set_defaults(func=cmd_leaderboard)
 

@@ -9,7 +9,7 @@ Each write is one transaction: a crash or an error leaves the store exactly as i
 
 from __future__ import annotations
 
-import os
+import math
 import random
 import threading
 import time
@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import duckdb
 
+from workbench.env import env_seconds, env_text
 from workbench.errors import StoreError, StoreLockedError
 
 SCHEMA_VERSION = "3"
@@ -55,7 +56,8 @@ _MIGRATIONS = {  # from version: statements that bring a store to the next versi
     ],
 }
 DEFAULT_DB = "workbench.duckdb"
-DEFAULT_LOCK_TIMEOUT = float(os.environ.get("WORKBENCH_LOCK_TIMEOUT", "600"))
+DEFAULT_LOCK_TIMEOUT = 600.0
+"""Seconds a command waits for a store another process holds, unless $WORKBENCH_LOCK_TIMEOUT says otherwise."""
 
 _SHARED = threading.local()  # .cons: {resolved store path: the read-only connection of an open `reading()` block}
 _CURRENT_FILES: set[tuple] = set()  # (path, device, inode, size, mtime) of store files found at SCHEMA_VERSION
@@ -65,7 +67,7 @@ T = TypeVar("T")
 
 def default_db_path() -> Path:
     """`$WORKBENCH_DB`, else ./workbench.duckdb."""
-    return Path(os.environ.get("WORKBENCH_DB") or DEFAULT_DB)
+    return Path(env_text("WORKBENCH_DB") or DEFAULT_DB)
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -79,9 +81,13 @@ class Store:
         self,
         path: str | Path | None = None,
         *,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        lock_timeout: float | None = None,
         on_wait: WaitCallback | None = None,
     ) -> None:
+        """`lock_timeout`: seconds to wait for a locked store (None: $WORKBENCH_LOCK_TIMEOUT, read when the store
+        is first opened, else DEFAULT_LOCK_TIMEOUT)."""
+        if lock_timeout is not None and not (math.isfinite(lock_timeout) and lock_timeout >= 0):
+            raise StoreError(f"lock_timeout must be a finite number of seconds >= 0, got {lock_timeout!r}")
         self.path = Path(path) if path is not None else default_db_path()
         self.lock_timeout = lock_timeout
         self.on_wait = on_wait
@@ -106,6 +112,8 @@ class Store:
         Waits with exponential backoff (telling the user once through `on_wait`) up to `lock_timeout`; any other
         DuckDB error is a StoreError at once. Every way of opening the store goes through here.
         """
+        if self.lock_timeout is None:
+            self.lock_timeout = env_seconds("WORKBENCH_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT)
         deadline = time.monotonic() + self.lock_timeout
         told = False
         delay = 0.02

@@ -88,7 +88,7 @@ if missing:
 need(bool(complete), "No run has scores on every selected measure.")
 baselines = [b for b in baselines if b in complete]
 size = data.test_size(ctx.db, ctx.token, ctx.collection, tuple(measures))
-if baselines and test != "none" and size > data.SIGNIFICANCE_BUDGET:
+if baselines and test != "none" and size > data.significance_budget():
     run_tests = st.toggle(f"Test every run against {', '.join(baselines)} ({size:,} per-query values; takes a "
                           "while on a store this size)", key="run_tests", bind="query-params")
     if not run_tests:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -11,11 +10,12 @@ import streamlit as st
 
 from workbench.app import data
 from workbench.app.common import context
+from workbench.env import env_int
 from workbench.errors import InputFormatError, WorkbenchError
 from workbench.model import RunKind
 
 # Uploads above this are refused (the server's maxUploadSize in .streamlit/config.toml is the outer limit).
-MAX_UPLOAD_MB = int(os.environ.get("WORKBENCH_MAX_UPLOAD_MB", "500"))
+MAX_UPLOAD_MB = env_int("WORKBENCH_MAX_UPLOAD_MB", 500)  # read on each run of the page: a bad value is its error
 REPORT_KEY = "_ingest_report"
 AUTO = "(auto)"
 
