@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ir_measures.measures import Measure
 
+from workbench.scoring.base import Scorer
+
 VERSION = "workbench.iprec 0.1 (trec_eval 10 lround recall cutoffs)"
 
 
@@ -67,3 +69,27 @@ def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, gro
     schema = pa.schema([("query_id", pa.string()), ("measure", pa.string()), ("value", pa.float64())]
                        + ([(group, run.schema.field(group).type)] if group else []))
     return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+
+
+class IPrecScorer(Scorer):
+    """IPrec@r with trec_eval 10's lround recall cutoffs; ir-measures (pytrec_eval: trec_eval 9) rounds
+    differently, so its reference is trec_eval 10's own output (tests/test_scoring_parity.py)."""
+
+    name = "iprec"
+    version = "0.1"
+    trusted = True
+    reference = "trec_eval 10"
+    examples = ("IPrec@0.0", "IPrec@0.1", "IPrec@0.2", "IPrec@0.5", "IPrec@0.6", "IPrec@1.0", "IPrec(rel=2)@0.3")
+
+    def supports(self, m: Measure) -> bool:
+        return supports(m)
+
+    def evaluator_id(self, m: Measure) -> str:
+        return VERSION
+
+    def evaluate(self, run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *,
+                 group: str | None = None) -> pa.Table:
+        return evaluate(run, qrels, measures, group=group)
+
+
+SCORER = IPrecScorer()
