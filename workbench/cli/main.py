@@ -53,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     ctx = Context(db=args.db)
     try:
+        if getattr(args, "measures_from", None):  # cli/common.py add_measures_from_arg: before the command parses -m
+            from workbench.scoring.registry import use_measures
+
+            use_measures(args.measures_from)
         code = args.func(ctx, args)
     except WorkbenchError as exc:
         err_console().print(f"[bold red]error:[/] {escape(one_line(str(exc)))}", highlight=False, markup=True,

@@ -240,8 +240,8 @@ class FallbackScorer(Scorer):
     name = "ir_measures"
     version = ir_measures.__version__
     trusted = True
-    examples = ("Bpref", "Rprec", "infAP", "SetP", "SetF", "NumQ", "ERR@10", "RR@10", "nDCG(judged_only=True)@10",
-                "RR(judged_only=True)@5", "AP(rel=0)")
+    examples = ("Bpref", "Rprec", "Rprec(rel=2)", "infAP", "SetP", "SetR", "SetF", "NumQ", "ERR@10",
+                "nDCG(dcg='exp-log2')@10", "nDCG(judged_only=True)@10", "RR(judged_only=True)@5", "Compat(p=0.8)")
 
     def supports(self, m: Measure) -> bool:
         return supports(m)

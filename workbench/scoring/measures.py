@@ -28,6 +28,12 @@ def _try_parse(s: str | Measure) -> Measure | None:
     else:
         try:
             measure = ir_measures.parse_measure(str(s).strip())
+        except NameError:  # not ir-measures' name: a runtime or plugin measure's (scoring/registry.py)?
+            from workbench.scoring.registry import parse_added
+
+            measure = parse_added(str(s).strip())
+            if measure is None:
+                return None
         except Exception:  # ir_measures raises NameError, ValueError, SyntaxError, TypeError ...
             return None
     try:

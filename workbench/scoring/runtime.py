@@ -64,11 +64,17 @@ class MeasureSource:
 def read_source(path: str | os.PathLike) -> MeasureSource:
     """Read a measures file; a one-line error when it is not a readable file."""
     p = Path(path)
-    if not p.exists():
-        raise InputFormatError(p, None, "no such measures file")
-    if not p.is_file():
-        raise InputFormatError(p, None, "not a file; expected a Python file of ir_measures.define measures")
-    return MeasureSource(str(p), p.read_bytes())
+    try:
+        if not p.is_file():
+            what = "not a file" if p.exists() else "no such file"
+            raise InputFormatError(p, None, f"{what}; expected a Python file of ir_measures.define measures")
+        return MeasureSource(str(p), p.read_bytes())
+    except OSError as exc:  # a name too long, a folder without permission
+        raise InputFormatError(p, None, exc.strerror or one_line(exc)) from None
+
+
+def _where(source: MeasureSource) -> str:
+    return os.path.realpath(source.path)
 
 
 _DEFINED: dict[str, dict[str, Measure]] = {}  # sha256 -> the measures its file defines (executed once a process)
@@ -165,9 +171,11 @@ class RuntimeScorer(Scorer):
         return self._sources
 
     def with_sources(self, sources: Sequence[MeasureSource]) -> RuntimeScorer:
-        """This scorer and the measures of `sources` (checked now: a broken file fails here)."""
-        known = {s.sha256 for s in self.sources()}
-        scorer = RuntimeScorer(self._sources + tuple(s for s in sources if s.sha256 not in known))
+        """This scorer and the measures of `sources` (checked now: a broken file fails here); a file given again
+        replaces what it held before (a notebook re-reading the file it edited)."""
+        again = {_where(s) for s in sources}
+        kept = tuple(s for s in self.sources() if _where(s) not in again)
+        scorer = RuntimeScorer(kept + tuple(dict.fromkeys(sources)))
         scorer.table()
         return scorer
 
@@ -183,6 +191,11 @@ class RuntimeScorer(Scorer):
                     table[name] = (m, source)
             self._table = table
         return self._table
+
+    @property
+    def examples(self) -> tuple[str, ...]:  # type: ignore[override]
+        """The files' measures, each by its bare name (the registry test checks them against ir-measures)."""
+        return tuple(self.table())
 
     def defined_measures(self) -> Mapping[str, Measure]:
         return {name: m for name, (m, _) in self.table().items()}
