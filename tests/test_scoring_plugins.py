@@ -1,5 +1,5 @@
-"""A user's own measures, end to end: runtime measures from a file (`--measures-from`, $WORKBENCH_MEASURES_FROM,
-`workbench.open(measures_from=)`) and third-party scorers through the `workbench.scorers` entry points (a real
+"""A user's own measures, end to end: runtime measures from a file (`--custom-measures`, $WORKBENCH_CUSTOM_MEASURES,
+`workbench.open(custom_measures=)`) and third-party scorers through the `workbench.scorers` entry points (a real
 plugin package built and installed with pip into a temporary folder, used by the real CLI in a subprocess).
 
 Values are hand-computed on a small collection; a broken measure file or plugin is one `error:` line, exit 2,
@@ -69,9 +69,9 @@ Ranked = ir_measures.define_byquery(lambda qrels, run: len(run), name="Ranked")
 
 @pytest.fixture(autouse=True)
 def fresh_registry(monkeypatch):
-    """`--measures-from` adds to the process's registry (one command per process); tests run in one process."""
+    """`--custom-measures` adds to the process's registry (one command per process); tests run in one process."""
     monkeypatch.setattr(registry, "_PROCESS", None)
-    monkeypatch.delenv("WORKBENCH_MEASURES_FROM", raising=False)
+    monkeypatch.delenv("WORKBENCH_CUSTOM_MEASURES", raising=False)
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def per_query(res) -> dict:
 
 def test_runtime_measures_through_evaluate(cli, store, tmp_path):
     path = measures_file(tmp_path)
-    res = cli("evaluate", "-c", "c", "--measures-from", path, "-m", "FirstRel", "Ranked@2", "RR",
+    res = cli("evaluate", "-c", "c", "--custom-measures", path, "-m", "FirstRel", "Ranked@2", "RR",
               "--per-query", "--json")
     assert res.code == 0, res.err
     got = per_query(res)
@@ -110,22 +110,22 @@ def test_runtime_measures_through_evaluate(cli, store, tmp_path):
     assert ("r", "q9", "FirstRel") not in got
     evaluators = res.json()["evaluators"]
     assert evaluators["FirstRel"].startswith("workbench.runtime 0.1 (mymeasures.py sha256:")
-    means = cli("evaluate", "-c", "c", "--measures-from", path, "-m", "FirstRel", "Ranked@2", "--json").json()
+    means = cli("evaluate", "-c", "c", "--custom-measures", path, "-m", "FirstRel", "Ranked@2", "--json").json()
     assert means["computed"] == 0  # stored, keyed by the file's content
     assert per_query(type(res)(0, json.dumps(means), ""))[("r", "all", "FirstRel")] == 0.5
 
 
 def test_editing_the_file_recomputes_and_an_unchanged_file_does_not(cli, store, tmp_path):
     path = measures_file(tmp_path)
-    first = cli("evaluate", "-c", "c", "--measures-from", path, "-m", "FirstRel", "Ranked", "--json").json()
+    first = cli("evaluate", "-c", "c", "--custom-measures", path, "-m", "FirstRel", "Ranked", "--json").json()
     assert first["computed"] == 2
     path.write_text(path.read_text().replace("len(run)", "2 * len(run)"))  # the user changes Ranked
-    second = cli("evaluate", "-c", "c", "--measures-from", path, "-m", "FirstRel", "Ranked", "--json").json()
+    second = cli("evaluate", "-c", "c", "--custom-measures", path, "-m", "FirstRel", "Ranked", "--json").json()
     assert second["computed"] == 2  # every measure of the edited file: its bytes are the identity
     assert second["evaluators"]["Ranked"] != first["evaluators"]["Ranked"]
     assert per_query(type("R", (), {"json": lambda self: second})())[("r", "all", "Ranked")] == 2 * (5 + 3 + 0) / 3
     path.write_text(path.read_text().replace("2 * len(run)", "len(run)"))  # back as it was: stored scores again
-    third = cli("evaluate", "-c", "c", "--measures-from", path, "-m", "FirstRel", "Ranked", "--json").json()
+    third = cli("evaluate", "-c", "c", "--custom-measures", path, "-m", "FirstRel", "Ranked", "--json").json()
     assert third["computed"] == 0 and third["scores"] == first["scores"]
 
 
@@ -133,35 +133,39 @@ def test_runtime_measures_in_ingest_compare_and_the_api(cli, store, tmp_path):
     import workbench
 
     path = measures_file(tmp_path)
-    res = cli("ingest", "-c", "c", tmp_path / "s.trec", "--name", "s", "--measures-from", path,
+    res = cli("ingest", "-c", "c", tmp_path / "s.trec", "--name", "s", "--custom-measures", path,
               "-m", "FirstRel", "--json")
     assert res.code == 0, res.err
-    again = cli("evaluate", "-c", "c", "-r", "s", "--measures-from", path, "-m", "FirstRel", "--json").json()
+    again = cli("evaluate", "-c", "c", "-r", "s", "--custom-measures", path, "-m", "FirstRel", "--json").json()
     assert again["computed"] == 0  # ingest stored it
     # s: q1 d5 (grade 3) first -> 1; q2 e1 (grade 0) only -> 0; q3 f1 (grade 1) -> 1
     assert per_query(type("R", (), {"json": lambda self: again})())[("s", "all", "FirstRel")] == pytest.approx(2 / 3)
-    res = cli("compare", "-c", "c", "r", "s", "--measures-from", path, "-m", "FirstRel", "--json")
+    res = cli("compare", "-c", "c", "r", "s", "--custom-measures", path, "-m", "FirstRel", "--json")
     assert res.code == 0, res.err
     assert "FirstRel" in res.out
     registry._PROCESS = None  # a fresh notebook
-    wb = workbench.open(store, measures_from=path)
+    wb = workbench.open(store, custom_measures=path)
     frame = wb.evaluate("c", ["FirstRel"], per_query=True)
     values = {(r.run, r.query_id): r.value for r in frame.itertuples()}
     assert values[("r", "q2")] == 0.5 and values[("s", "q2")] == 0.0
+    # the notebook user edits the file and evaluates again: the edited function's values, not the stored ones
+    path.write_text(path.read_text().replace("return 1.0 / rank", "return 10.0 / rank"))
+    frame = wb.evaluate("c", ["FirstRel"], per_query=True)
+    assert {(r.run, r.query_id): r.value for r in frame.itertuples()}[("r", "q2")] == 5.0
 
 
 def test_the_environment_variable_is_read_only_when_needed(cli, store, tmp_path, monkeypatch):
     path = measures_file(tmp_path)
-    monkeypatch.setenv("WORKBENCH_MEASURES_FROM", os.pathsep.join([str(tmp_path / "missing.py"), str(path)]))
+    monkeypatch.setenv("WORKBENCH_CUSTOM_MEASURES", os.pathsep.join([str(tmp_path / "missing.py"), str(path)]))
     res = cli("evaluate", "-c", "c", "-m", "nDCG@10", "--json")  # a bad entry stops only who needs it
     assert res.code == 0, res.err
     before = snapshot(store)
     monkeypatch.setattr(registry, "_PROCESS", None)
     res = cli("evaluate", "-c", "c", "-m", "nDCG@10", "FirstRel")
     assert res.code == 2 and res.err.startswith(f"error: {tmp_path / 'missing.py'}: no such file")
-    assert "WORKBENCH_MEASURES_FROM" in res.err and res.err.count("\n") == 1
+    assert "WORKBENCH_CUSTOM_MEASURES" in res.err and res.err.count("\n") == 1
     assert snapshot(store) == before
-    monkeypatch.setenv("WORKBENCH_MEASURES_FROM", str(path))
+    monkeypatch.setenv("WORKBENCH_CUSTOM_MEASURES", str(path))
     monkeypatch.setattr(registry, "_PROCESS", None)
     res = cli("evaluate", "-c", "c", "-m", "FirstRel", "--json")
     assert res.code == 0, res.err
@@ -191,7 +195,7 @@ def test_a_broken_measures_file_is_one_line_and_changes_nothing(cli, store, tmp_
         path.write_text(text)
     before = snapshot(store)
     for argv in (["evaluate", "-c", "c", "-m", "nDCG@10"], ["ingest", "-c", "c", tmp_path / "s.trec", "-m", "P@5"]):
-        res = cli(*argv, "--measures-from", path)
+        res = cli(*argv, "--custom-measures", path)
         assert res.code == 2, res.err
         assert res.err.startswith("error: " + message.format(path=path)), res.err
         assert res.err.count("\n") == 1 and "Traceback" not in res.err
@@ -212,7 +216,7 @@ def test_a_measure_that_fails_while_scoring_is_one_line_naming_it(cli, store, tm
     path = measures_file(tmp_path, f"import ir_measures\nBad = ir_measures.define_byquery({impl}, name='Bad')\n")
     before = snapshot(store)
     for argv in (["evaluate", "-c", "c"], ["ingest", "-c", "c", tmp_path / "s.trec"]):
-        res = cli(*argv, "--measures-from", path, "-m", "Bad", "nDCG@10")
+        res = cli(*argv, "--custom-measures", path, "-m", "Bad", "nDCG@10")
         assert res.code == 2, res.err
         assert res.err.startswith(f"error: runtime measure Bad ({path})"), res.err
         assert message in res.err and res.err.count("\n") == 1
@@ -223,20 +227,21 @@ def test_a_measure_defined_outside_a_file_is_refused_with_the_way_to_do_it():
     import ir_measures
     import pyarrow as pa
 
+    from workbench.errors import WorkbenchError
     from workbench.scoring import evaluate
 
     m = ir_measures.define_byquery(lambda qrels, run: 1.0, name="InCell")
     run = pa.table({"query_id": ["q"], "doc_id": ["d"], "score": [1.0]})
     qrels = pa.table({"query_id": ["q"], "doc_id": ["d"], "relevance": [1]})
-    with pytest.raises(Exception, match="no measures file given defines.*--measures-from"):
+    with pytest.raises(WorkbenchError, match=r"no measures file given defines.*--custom-measures"):
         evaluate(run, qrels, [m])
 
 
-def test_junk_measures_from_values_are_one_line(cli, store, tmp_path, monkeypatch):
+def test_junk_custom_measures_values_are_one_line(cli, store, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     before = snapshot(store)
     for junk in ("", "x\ny", "abc", "-1", "[red]x[/]", "a" * 5000):
-        res = cli("evaluate", "-c", "c", "-m", "nDCG@10", "--measures-from", junk)
+        res = cli("evaluate", "-c", "c", "-m", "nDCG@10", "--custom-measures", junk)
         assert res.code == 2 and res.err.strip().splitlines()[-1].startswith(("error:", "workbench evaluate: error:"))
         assert "Traceback" not in res.err
     assert snapshot(store) == before
@@ -430,3 +435,21 @@ def test_a_broken_plugin_is_one_line_naming_it_and_changes_nothing(plugin_path, 
             assert res.returncode == 2, (measure, res.stderr)
             assert res.stderr == message + "\n", (measure, res.stderr)
             assert snapshot(store) == before, measure
+
+
+def test_junk_in_the_environment_variable_is_one_line_naming_it(cli, store, tmp_path, monkeypatch):
+    from test_cli_junk import ENV_JUNK
+
+    monkeypatch.chdir(tmp_path)
+    cli("evaluate", "-c", "c", "-m", "nDCG@10")
+    before = snapshot(store)
+    for junk in ENV_JUNK:
+        monkeypatch.setenv("WORKBENCH_CUSTOM_MEASURES", junk)
+        for measures, fine in ((["nDCG@10"], "\n" not in junk), (["nDCG@10", "FirstRel"], False)):
+            monkeypatch.setattr(registry, "_PROCESS", None)
+            res = cli("evaluate", "-c", "c", "-m", *measures)
+            assert res.code == (0 if fine else 2), (junk, res.err)
+            if not fine:
+                assert res.err.startswith("error: ") and res.err.count("\n") == 1, (junk, res.err)
+                assert "WORKBENCH_CUSTOM_MEASURES" in res.err or junk == "", (junk, res.err)
+            assert snapshot(store) == before

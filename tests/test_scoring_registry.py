@@ -225,3 +225,28 @@ def test_the_module_functions_use_the_registry():
     ms = ["nDCG@10", "IPrec@0.5", "Bpref"]
     assert evaluate(run, qrels, ms).equals(builtin().evaluate(run, qrels, ms))
     assert np.all(np.isfinite(evaluate(run, qrels, ms)["value"].to_numpy()))
+
+
+def test_the_registry_travels_to_a_process_without_the_measures_file(tmp_path):
+    """What a Ray task gets: the driver's registry, pickled, scores a batch in a process that lacks the user's file
+    (its bytes travel with it) to the same values, bit for bit."""
+    import pickle
+    import shutil
+    import subprocess
+    import sys
+
+    measures = tmp_path / "mine.py"
+    shutil.copyfile(MEASURES_FILE, measures)
+    scorers = builtin().with_measures([measures])
+    run, qrels = read_table(TE / "results.test", "run"), read_table(TE / "qrels.test", "q")
+    ms = ["FirstRel@10", "nDCG@10", "IPrec@0.1", "Bpref"]
+    local = scorers.evaluate(run, qrels, ms)
+    payload = pickle.dumps((scorers, run, qrels, ms))
+    measures.unlink()
+    code = ("import pickle, sys; s, run, qrels, ms = pickle.load(sys.stdin.buffer); "
+            "sys.stdout.buffer.write(pickle.dumps(s.evaluate(run, qrels, ms)))")
+    res = subprocess.run([sys.executable, "-c", code], input=payload, capture_output=True, cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr.decode()
+    remote = pickle.loads(res.stdout)
+    assert remote.equals(local)
+    assert pickle.loads(pickle.dumps(scorers)).scorers[0] is fast.SCORER

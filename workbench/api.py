@@ -31,26 +31,25 @@ if TYPE_CHECKING:
     from workbench.store import Store
 
 
-def open(path: str | Path | None = None, *, measures_from: str | Path | Sequence[str | Path] = ()) -> Workbench:
+def open(path: str | Path | None = None, *, custom_measures: str | Path | Sequence[str | Path] = ()) -> Workbench:
     """The store at `path` (default: $WORKBENCH_DB, else ./workbench.duckdb, as the CLI's --db).
 
     The file must exist: create a store with the CLI (`workbench collection add ...`), which validates what goes
     in. Opening holds no connection; each call reads the store afresh, so a CLI write shows up on the next call.
-    `measures_from`: Python files of `ir_measures.define`/`define_byquery` measures (the CLI's --measures-from),
+    `custom_measures`: Python files of `ir_measures.define`/`define_byquery` measures (the CLI's --custom-measures),
     named in `measures` like any other from then on, in this process; their scores are keyed by the file's
     content, so after editing the file, open it again and the changed measures are recomputed.
     """
     from workbench.store import Store, default_db_path
 
-    if measures_from:
-        from workbench.scoring.registry import use_measures
-
-        use_measures([measures_from] if isinstance(measures_from, str | Path) else list(measures_from))
-
     store = Store(Path(path) if path is not None else default_db_path())
     if not store.path.is_file():
         raise WorkbenchError(f"{store.path}: no store here",
                              hint="create one with `workbench collection add`, or give the path of an existing store")
+    if custom_measures:
+        from workbench.scoring.registry import use_measures
+
+        use_measures([custom_measures] if isinstance(custom_measures, str | Path) else list(custom_measures))
     return Workbench(store)
 
 

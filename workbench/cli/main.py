@@ -53,10 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     ctx = Context(db=args.db)
     try:
-        if getattr(args, "measures_from", None):  # cli/common.py add_measures_from_arg: before the command parses -m
+        if getattr(args, "custom_measures", None):  # common.add_custom_measures_arg; before the command reads -m
             from workbench.scoring.registry import use_measures
 
-            use_measures(args.measures_from)
+            use_measures(args.custom_measures)
         code = args.func(ctx, args)
     except WorkbenchError as exc:
         err_console().print(f"[bold red]error:[/] {escape(one_line(str(exc)))}", highlight=False, markup=True,

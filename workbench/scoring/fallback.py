@@ -243,6 +243,9 @@ class FallbackScorer(Scorer):
     examples = ("Bpref", "Rprec", "Rprec(rel=2)", "infAP", "SetP", "SetR", "SetF", "NumQ", "ERR@10",
                 "nDCG(dcg='exp-log2')@10", "nDCG(judged_only=True)@10", "RR(judged_only=True)@5", "Compat(p=0.8)")
 
+    def __reduce__(self) -> str:
+        return "SCORER"  # unpickled (a Ray worker) as this module's one instance
+
     def supports(self, m: Measure) -> bool:
         return supports(m)
 

@@ -559,6 +559,9 @@ class FastScorer(Scorer):
         "NumRelRet", "NumRet(rel=2)",
     )  # fmt: skip
 
+    def __reduce__(self) -> str:
+        return "SCORER"  # unpickled (a Ray worker) as this module's one instance
+
     def supports(self, m: Measure) -> bool:
         return supports(m)
 

@@ -81,6 +81,9 @@ class IPrecScorer(Scorer):
     reference = "trec_eval 10"
     examples = ("IPrec@0.0", "IPrec@0.1", "IPrec@0.2", "IPrec@0.5", "IPrec@0.6", "IPrec@1.0", "IPrec(rel=2)@0.3")
 
+    def __reduce__(self) -> str:
+        return "SCORER"  # unpickled (a Ray worker) as this module's one instance
+
     def supports(self, m: Measure) -> bool:
         return supports(m)
 

@@ -21,6 +21,7 @@ import contextvars
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -33,7 +34,9 @@ from workbench.scoring import fallback, fast, iprec
 from workbench.scoring.base import RankedPlan, RankedScoring, Scorer, ScorerError
 from workbench.scoring.inputs import normalise, normalise_qrels
 from workbench.scoring.measures import parse_measures
-from workbench.scoring.runtime import ENV, RuntimeScorer, read_source
+
+if TYPE_CHECKING:  # runtime.py is imported when a user's measures are: `import workbench.scoring` stays lean
+    from workbench.scoring.runtime import RuntimeScorer
 
 __all__ = ["GROUP", "Scorers", "builtin", "current", "parse_added", "use_measures"]
 
@@ -61,10 +64,13 @@ class Scorers:
     # ---- the list ---------------------------------------------------------------------------------------------
 
     def runtime(self) -> RuntimeScorer | None:
-        return next((s for s in self.scorers if isinstance(s, RuntimeScorer)), None)
+        """The scorer of the user's measures files, if any (the only scorer named "runtime")."""
+        return next((s for s in self.scorers if s.name == "runtime"), None)  # type: ignore[return-value]
 
     def with_measures(self, paths: Sequence[str | os.PathLike]) -> Scorers:
         """These scorers with the runtime measures of `paths` added (read and checked now)."""
+        from workbench.scoring.runtime import RuntimeScorer, read_source
+
         runtime = self.runtime()
         added = (runtime or RuntimeScorer()).with_sources([read_source(p) for p in paths])
         if runtime is None:
@@ -101,8 +107,8 @@ class Scorers:
     def _unserved(self, m: Measure) -> WorkbenchError:
         if hasattr(m, "runtime_impl"):
             return WorkbenchError(f"{m} is an ir_measures.define measure that no measures file given defines",
-                                  hint="put it in a file and pass it with --measures-from, measures_from= or "
-                                       f"${ENV}: scores are keyed by the file's content")
+                                  hint="put it in a file and pass it with --custom-measures, custom_measures= or "
+                                       "$WORKBENCH_CUSTOM_MEASURES: scores are keyed by the file's content")
         try:
             fallback.route(m)
             error = ProviderUnavailableError(f"no scorer computes {m}")
@@ -237,7 +243,7 @@ def builtin() -> Scorers:
 
 def current() -> Scorers:
     """The registry in use: the one made active (`Scorers.active`), else this process's: the built-in scorers,
-    the files given to `use_measures` and those of $WORKBENCH_MEASURES_FROM (read when first needed), plugins."""
+    the files given to `use_measures` and those of $WORKBENCH_CUSTOM_MEASURES (read when first needed), plugins."""
     active = _ACTIVE.get()
     if active is not None:
         return active
@@ -245,16 +251,24 @@ def current() -> Scorers:
     with _PROCESS_LOCK:
         if _PROCESS is None:
             _PROCESS = _from_env()
+        runtime = _PROCESS.runtime()
+        if runtime is not None:  # a file edited since it was read is read again: never its old code's values
+            fresh = runtime.refreshed()
+            if fresh is not runtime:
+                _PROCESS = Scorers(tuple(fresh if s is runtime else s for s in _PROCESS.scorers),
+                                   plugins=_PROCESS.plugins)
         return _PROCESS
 
 
 def _from_env() -> Scorers:
     from workbench.env import env_text
 
-    raw = env_text(ENV)
+    raw = env_text("WORKBENCH_CUSTOM_MEASURES")  # runtime.ENV, spelled out for tests/test_cli_junk.py's inventory
     paths = [p for p in (raw or "").split(os.pathsep) if p]
     if not paths:
         return builtin()
+    from workbench.scoring.runtime import RuntimeScorer
+
     return Scorers((fast.SCORER, iprec.SCORER, RuntimeScorer(pending=paths), fallback.SCORER))
 
 

@@ -4,7 +4,7 @@
     import ir_measures
     RelAt = ir_measures.define_byquery(lambda qrels, run: ..., name="RelAt")
 
-    workbench evaluate -c dl20 --measures-from mymeasures.py -m RelAt@10 nDCG@10
+    workbench evaluate -c dl20 --custom-measures mymeasures.py -m RelAt@10 nDCG@10
 
 A file's bytes are its measures' identity: the evaluator id stored with each score carries their SHA-256, so an
 edit anywhere in the file (a comment included) recomputes its measures on their next use, and an unchanged file is
@@ -19,7 +19,6 @@ that order; a judged query the run misses gets the measure's DEFAULT (0), as ir-
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import threading
@@ -41,7 +40,7 @@ from workbench.scoring.base import Scorer, ScorerError
 __all__ = ["ENV", "MeasureSource", "RuntimeScorer", "read_source"]
 
 VERSION = "0.1"
-ENV = "WORKBENCH_MEASURES_FROM"
+ENV = "WORKBENCH_CUSTOM_MEASURES"
 """Measure files for every command and the dashboard, separated by os.pathsep (as PATH); read when a measure
 name ir-measures does not know is first asked for."""
 
@@ -55,10 +54,26 @@ class MeasureSource:
 
     path: str
     text: bytes = field(repr=False)
+    stamp: tuple[int, int] | None = field(default=None, compare=False)  # (mtime_ns, size) when read
 
     @property
     def sha256(self) -> str:
+        import hashlib  # here: `import workbench.scoring` (every command) loads no OpenSSL
+
         return hashlib.sha256(self.text).hexdigest()
+
+    def changed(self) -> bool:
+        """The file on disk is no longer what was read (a deleted file keeps what was read)."""
+        now = _stamp(Path(self.path))
+        return self.stamp is not None and now is not None and now != self.stamp
+
+
+def _stamp(p: Path) -> tuple[int, int] | None:
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def read_source(path: str | os.PathLike) -> MeasureSource:
@@ -68,7 +83,8 @@ def read_source(path: str | os.PathLike) -> MeasureSource:
         if not p.is_file():
             what = "not a file" if p.exists() else "no such file"
             raise InputFormatError(p, None, f"{what}; expected a Python file of ir_measures.define measures")
-        return MeasureSource(str(p), p.read_bytes())
+        stamp = _stamp(p)
+        return MeasureSource(str(p.absolute()), p.read_bytes(), stamp)
     except OSError as exc:  # a name too long, a folder without permission
         raise InputFormatError(p, None, exc.strerror or one_line(exc)) from None
 
@@ -178,6 +194,12 @@ class RuntimeScorer(Scorer):
         scorer = RuntimeScorer(kept + tuple(dict.fromkeys(sources)))
         scorer.table()
         return scorer
+
+    def refreshed(self) -> RuntimeScorer:
+        """This scorer, or one with the files edited since they were read read again (a notebook or dashboard
+        process outlives an edit; a Ray task keeps the bytes it was given)."""
+        changed = [s for s in self._sources if s.changed()]
+        return self.with_sources([read_source(s.path) for s in changed]) if changed else self
 
     def table(self) -> dict[str, tuple[Measure, MeasureSource]]:
         """name -> (measure, the file defining it); two files defining one name are refused."""
