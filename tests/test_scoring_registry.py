@@ -17,6 +17,7 @@ from pathlib import Path
 import ir_measures
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from test_scoring_fast import read_table, run_and_qrels
@@ -37,7 +38,13 @@ def scorer_ids(s) -> str:
 
 
 def examples(scorer) -> list:
+    """The scorer's test measures; for an installed plugin, those ir-measures also computes (the rest have no
+    reference to be held to), the test skipped when there are none."""
     ms = SCORERS.parse(list(scorer.examples))
+    if not scorer.trusted and scorer.name != "runtime":
+        ms = [m for m in ms if fallback.supports(m)]
+        if not ms:
+            pytest.skip(f"plugin scorer {scorer.name} computes no measure ir-measures computes")
     if scorer.name == "runtime":  # a user's measures take a cutoff too
         ms += SCORERS.parse([f"{m}@3" for m in ms])
     return ms
@@ -250,3 +257,18 @@ def test_the_registry_travels_to_a_process_without_the_measures_file(tmp_path):
     remote = pickle.loads(res.stdout)
     assert remote.equals(local)
     assert pickle.loads(pickle.dumps(scorers)).scorers[0] is fast.SCORER
+
+
+def test_runtime_measures_score_a_group_column_like_separate_runs():
+    """A depth-style group column through a user's measures, a group of unjudged rows only included (all 0)."""
+    run, qrels = read_table(TE / "results.test", "run"), read_table(TE / "qrels.test", "q")
+    ms = ["FirstRel@5", "RelRet"]
+    single = SCORERS.evaluate(run, qrels, ms)
+    stray = pa.table({"query_id": ["unjudged"], "doc_id": ["x"], "score": [1.0], "rank": [1], "g": [3]})
+    both = pa.concat_tables([run.append_column("g", pa.array([g] * run.num_rows, pa.int64())) for g in (1, 2)]
+                            + [stray])
+    grouped = SCORERS.evaluate(both, qrels, ms, group="g")
+    for g in (1, 2):
+        part = grouped.filter(pc.equal(grouped["g"], g)).drop_columns(["g"])
+        assert part.equals(single)
+    assert grouped.filter(pc.equal(grouped["g"], 3))["value"].to_pylist() == [0.0] * 6

@@ -183,10 +183,11 @@ class Scorers:
     def ranked_plan(self, measures: Sequence[Measure | str]) -> RankedPlan | None:
         """How to score `measures` from stored trec_eval positions; None when one of them needs the whole run
         (its scorer has no ranked capability, or it is served by none)."""
+        ms = self.parse(measures)
         try:
-            routes = self.route(self.parse(measures))
+            routes = self.route(ms)
         except WorkbenchError:
-            return None  # scoring the whole run reports it
+            return None  # unserved: scoring the whole run reports it
         if not all(isinstance(s, RankedScoring) for s, _ in routes):
             return None
         ranks = [s.max_rank(ms) for s, ms in routes]  # type: ignore[attr-defined]

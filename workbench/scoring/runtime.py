@@ -238,6 +238,7 @@ class RuntimeScorer(Scorer):
     def evaluate(self, run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *,
                  group: str | None = None) -> pa.Table:
         own = [self._own(m) for m in measures]
+        gvalues = pc.unique(run[group]).to_pylist() if group else [None]  # a group of unjudged rows scores 0 too
         queries = pc.unique(qrels["query_id"])
         run = run.filter(pc.is_in(run["query_id"], value_set=queries))
         keys = [(group, "ascending")] if group else []
@@ -245,14 +246,13 @@ class RuntimeScorer(Scorer):
                                                        ("doc_id", "descending")]))
         qrels_df = qrels.select(list(_QRELS_COLUMNS)).to_pandas().sort_values(["query_id", "doc_id"])
         judged = queries.to_pylist()
-        gvalues = pc.unique(run[group]).to_pylist() if group else [None]
         cols: dict[str, list] = {"query_id": [], "measure": [], "value": []}
         gcol: list = []
         for g in gvalues:
             part = run if group is None else run.filter(pc.equal(run[group], g))
             run_df = part.select(list(_RUN_COLUMNS)).to_pandas()
-            for m in own:
-                values = self._values(m, qrels_df, run_df, set(judged))
+            for m in own:  # each function gets its own frames: one that sorts in place changes no other's input
+                values = self._values(m, qrels_df.copy(), run_df.copy(), set(judged))
                 for q in judged:
                     cols["query_id"].append(q)
                     cols["measure"].append(str(m))
