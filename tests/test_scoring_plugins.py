@@ -453,3 +453,16 @@ def test_junk_in_the_environment_variable_is_one_line_naming_it(cli, store, tmp_
                 assert res.err.startswith("error: ") and res.err.count("\n") == 1, (junk, res.err)
                 assert "WORKBENCH_CUSTOM_MEASURES" in res.err or junk == "", (junk, res.err)
             assert snapshot(store) == before
+
+
+def test_an_edit_is_read_between_operations_never_during_one(tmp_path):
+    """Scores are stored under the evaluator id computed when an operation starts: the registry in use never
+    changes under it; `refresh()` (each API call) picks the edit up."""
+    path = measures_file(tmp_path)
+    before = registry.use_measures([path])
+    old_id = before.evaluator_id("FirstRel")
+    path.write_text(path.read_text() + "\n# edited\n")
+    assert registry.current() is before and registry.current().evaluator_id("FirstRel") == old_id
+    after = registry.refresh()
+    assert after is not before and after.evaluator_id("FirstRel") != old_id
+    assert registry.refresh() is after  # nothing changed since

@@ -38,7 +38,7 @@ from workbench.scoring.measures import parse_measures
 if TYPE_CHECKING:  # runtime.py is imported when a user's measures are: `import workbench.scoring` stays lean
     from workbench.scoring.runtime import RuntimeScorer
 
-__all__ = ["GROUP", "Scorers", "builtin", "current", "parse_added", "use_measures"]
+__all__ = ["GROUP", "Scorers", "builtin", "current", "parse_added", "refresh", "use_measures"]
 
 GROUP = "workbench.scorers"
 """The entry point group third-party scorers register under (see docs/scorers.md)."""
@@ -252,13 +252,22 @@ def current() -> Scorers:
     with _PROCESS_LOCK:
         if _PROCESS is None:
             _PROCESS = _from_env()
-        runtime = _PROCESS.runtime()
-        if runtime is not None:  # a file edited since it was read is read again: never its old code's values
+        return _PROCESS
+
+
+def refresh() -> Scorers:
+    """Read again the measures files edited since they were read, for a process that outlives an edit (a
+    notebook: each `workbench.open(...)` method calls this first). Never implicit inside an operation: scores are
+    stored under the evaluator id computed at its start, which must name the code that computes them."""
+    global _PROCESS
+    with _PROCESS_LOCK:
+        runtime = _PROCESS.runtime() if _PROCESS is not None else None
+        if runtime is not None:
             fresh = runtime.refreshed()
             if fresh is not runtime:
                 _PROCESS = Scorers(tuple(fresh if s is runtime else s for s in _PROCESS.scorers),
                                    plugins=_PROCESS.plugins)
-        return _PROCESS
+    return current()
 
 
 def _from_env() -> Scorers:
