@@ -178,7 +178,7 @@ BROKEN_FILES = {
     "raises": ("x = 1\n\nraise RuntimeError('stop')\n", "{path}:3: RuntimeError: stop"),
     "empty": ("import ir_measures\n", "{path}: defines no measures"),
     "clash": ("import ir_measures\nAP = ir_measures.define_byquery(lambda q, r: 1.0, name='AP')\n",
-              "{path}: measure name 'AP' is ir-measures' own"),
+              "{path}: measure name 'AP' is taken: it already means AP; choose another"),
     "lambda": ("import ir_measures\nM = ir_measures.define_byquery(lambda q, r: 1.0)\n",
                "{path}: measure M has no name a measure string can use ('<lambda>')"),
     "folder": (None, "{path}: not a file"),

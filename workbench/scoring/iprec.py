@@ -26,6 +26,33 @@ def supports(m: Measure) -> bool:
     return m.NAME == "IPrec" and isinstance(rel, int) and not isinstance(rel, bool) and rel >= 1
 
 
+class IPrecScorer(Scorer):
+    """IPrec@r with trec_eval 10's lround recall cutoffs; ir-measures (pytrec_eval: trec_eval 9) rounds
+    differently, so its reference is trec_eval 10's own output (tests/test_scoring_parity.py)."""
+
+    name = "iprec"
+    version = "0.1"
+    trusted = True
+    reference = "trec_eval 10"
+    examples = ("IPrec@0.0", "IPrec@0.1", "IPrec@0.2", "IPrec@0.5", "IPrec@0.6", "IPrec@1.0", "IPrec(rel=2)@0.3")
+
+    def __reduce__(self) -> str:
+        return "SCORER"  # unpickled (a Ray worker) as this module's one instance
+
+    def supports(self, m: Measure) -> bool:
+        return supports(m)
+
+    def evaluator_id(self, m: Measure) -> str:
+        return VERSION
+
+    def evaluate(self, run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *,
+                 group: str | None = None) -> pa.Table:
+        return evaluate(run, qrels, measures, group=group)
+
+
+SCORER = IPrecScorer()
+
+
 def _lround(x: np.ndarray) -> np.ndarray:
     """C's lround for the non-negative products we have: halves round away from zero."""
     return np.floor(x + 0.5).astype(np.int64)
@@ -70,29 +97,3 @@ def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, gro
                        + ([(group, run.schema.field(group).type)] if group else []))
     return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
-
-class IPrecScorer(Scorer):
-    """IPrec@r with trec_eval 10's lround recall cutoffs; ir-measures (pytrec_eval: trec_eval 9) rounds
-    differently, so its reference is trec_eval 10's own output (tests/test_scoring_parity.py)."""
-
-    name = "iprec"
-    version = "0.1"
-    trusted = True
-    reference = "trec_eval 10"
-    examples = ("IPrec@0.0", "IPrec@0.1", "IPrec@0.2", "IPrec@0.5", "IPrec@0.6", "IPrec@1.0", "IPrec(rel=2)@0.3")
-
-    def __reduce__(self) -> str:
-        return "SCORER"  # unpickled (a Ray worker) as this module's one instance
-
-    def supports(self, m: Measure) -> bool:
-        return supports(m)
-
-    def evaluator_id(self, m: Measure) -> str:
-        return VERSION
-
-    def evaluate(self, run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *,
-                 group: str | None = None) -> pa.Table:
-        return evaluate(run, qrels, measures, group=group)
-
-
-SCORER = IPrecScorer()

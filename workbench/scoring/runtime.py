@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ir_measures.measures import Measure
 
-from workbench.errors import InputFormatError
+from workbench.errors import InputFormatError, WorkbenchError
 from workbench.plugins import one_line
 from workbench.scoring.base import Scorer, ScorerError
 
@@ -147,8 +147,10 @@ def _collect(source: MeasureSource, module: types.ModuleType) -> dict[str, Measu
         if not isinstance(name, str) or not name.isidentifier():
             raise InputFormatError(source.path, None, f"measure {var} has no name a measure string can use "
                                    f"({name!r}); give one: ir_measures.define_byquery(..., name='MyMeasure')")
-        if name in ir_measures.measures.registry:
-            raise InputFormatError(source.path, None, f"measure name {name!r} is ir-measures' own; choose another")
+        taken = _meaning(name)
+        if taken is not None:
+            raise InputFormatError(source.path, None, f"measure name {name!r} is taken: it already means "
+                                   f"{taken}; choose another")
         if name in found and type(found[name]) is not type(value):
             raise InputFormatError(source.path, None, f"defines two different measures named {name!r}")
         if name not in found or not value.params:  # `MyLen10 = MyLen@10` beside MyLen is the same measure
@@ -157,6 +159,18 @@ def _collect(source: MeasureSource, module: types.ModuleType) -> dict[str, Measu
         raise InputFormatError(source.path, None, "defines no measures; expected module-level "
                                "ir_measures.define(...) or ir_measures.define_byquery(...) values with a name")
     return found
+
+
+def _meaning(name: str) -> str | None:
+    """What `name` means without any user file (an ir-measures measure, a trec_eval name), or None."""
+    from workbench.scoring.measures import parse_measures
+    from workbench.scoring.registry import Scorers
+
+    try:
+        with Scorers((), plugins=False).active():  # no runtime or plugin names: nor a file being read (re-entry)
+            return ", ".join(str(m) for m in parse_measures([name]))
+    except WorkbenchError:
+        return None
 
 
 class RuntimeScorer(Scorer):
