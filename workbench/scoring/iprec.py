@@ -96,4 +96,3 @@ def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, gro
     schema = pa.schema([("query_id", pa.string()), ("measure", pa.string()), ("value", pa.float64())]
                        + ([(group, run.schema.field(group).type)] if group else []))
     return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-
