@@ -182,4 +182,4 @@ def _csv(result, args) -> None:
 
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["run", "query_id", "measure", "value"])
-    writer.writerows((run, qid, nm.name, repr(value)) for run, qid, nm, value in _rows(result, args))
+    writer.writerows((run, qid, nm.name, repr(float(value))) for run, qid, nm, value in _rows(result, args))

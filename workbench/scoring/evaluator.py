@@ -203,7 +203,7 @@ def aggregate(scores: pa.Table, *, group: str | None = None) -> dict:
     for start, end in zip(starts, np.r_[starts[1:], len(key)], strict=True):
         g, j = divmod(int(key[start]), len(names))
         total = fsum(values[start:end])
-        value = total if summed[j] else total / (end - start)
+        value = total if summed[j] else total / int(end - start)
         if group:
             out.setdefault(gnames[g], {})[names[j]] = value
         else:

@@ -166,7 +166,9 @@ def _split_trec(s: str) -> tuple[str, str | None] | None:
         return s, None
     for name in _BY_LENGTH:
         if len(s) > len(name) + 1 and s.startswith(name) and s[len(name)] in "._":
-            return name, s[len(name) + 1:]
+            rest = s[len(name) + 1:]
+            if s[len(name)] == "." or rest[0] in "0123456789.+-":  # `ndcg_cutt.10` is no ndcg parameter
+                return name, rest
     return None
 
 
@@ -293,8 +295,8 @@ def _parse_one(s: str, rel: int | None) -> tuple[tuple[NamedMeasure, ...], tuple
         return "empty measure name"
     try:
         m = _parse_ir(text, rel)
-        if m is not None:
-            return (NamedMeasure(text, m),), (), False
+        if m is not None:  # shown as typed, without the whitespace (a name must fit one field of a line)
+            return (NamedMeasure(re.sub(r"\s+", "", text), m),), (), False
         named, skipped, runid = _parse_trec(text, rel)
     except _Bad as exc:
         return str(exc)
