@@ -94,8 +94,15 @@ def _is_measure(text: str) -> bool:
 def _pyarrow_without_pandas() -> None:
     """pyarrow imports pandas (0.2 s of this command's 0.3 s budget) the first time it converts a Python value,
     only to ask whether the value is a pandas object; nothing on this path is. Let that first look find no pandas.
-    pyarrow asks again, and imports it, when something really needs pandas (`to_pandas()`)."""
-    if "pandas" in sys.modules:
+    pyarrow asks again, and imports it, when something really needs pandas (`to_pandas()`), but from then on it
+    takes a pandas Series for a plain sequence (NaN, not null): so only in a process started for this command
+    (the console script, `python -m workbench.cli.main`), never inside a program that calls `main()`."""
+    from pathlib import Path
+
+    argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    started_for_us = argv0 is not None and (
+        argv0.name == "workbench" or argv0.resolve() == Path(__file__).resolve().with_name("main.py"))
+    if "pandas" in sys.modules or not started_for_us:
         return
 
     class _NoPandas:
