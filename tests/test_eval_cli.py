@@ -195,6 +195,8 @@ JUNK = {
     "run as qrels": (["{r}", "{r}"], "results.test:1: expected 4 fields"),
     "one file": (["{q}"], "give a qrels file and at least one run file"),
     "M 0": (["-M", "0", "{q}", "{r}"], "-M (documents per query) must be at least 1"),
+    "l 0": (["-l", "0", "{q}", "{r}"], "-l (relevance level) must be at least 1, got 0"),
+    "l -5": (["-l", "-5", "{q}", "{r}"], "-l (relevance level) must be at least 1, got -5"),
     "trailing": (["{q}", str(TREC_EVAL / "results.trunc")], "results.trunc:1:"),
 }
 

@@ -74,6 +74,8 @@ def evaluate_files(qrels: str | Path, runs: Sequence[str | Path], measures: Sequ
     from workbench.io.validate import run_format_warnings, run_qrels_warnings
     from workbench.scoring import SEMANTICS, aggregate, evaluate
 
+    if relevance_level is not None and relevance_level < 1:  # pytrec_eval refuses them; ir-measures cannot spell < 0
+        raise WorkbenchError(f"-l (relevance level) must be at least 1, got {relevance_level}")
     request = parse_request(list(measures) if measures else ["official"], rel=relevance_level)
     if not request.measures:
         raise WorkbenchError("no measure to compute: ir-measures expresses none of "
