@@ -87,6 +87,9 @@ def test_trec_eval_spellings_in_every_command(cli, two_runs):
     depth = cli("depth", "-c", "dl20", "--reranked", "bm25__rankvicuna-7b@20", "-m", "ndcg_cut.10", "--depths",
                 "0,10,20", "--bootstrap", "100", "--json")
     assert depth.code == 0, depth.err
+    official = cli("evaluate", "-c", "dl20", "-m", "official", "-r", "bm25", "--json")
+    assert official.code == 0 and "note: left out, ir-measures cannot express them: gm_map" in official.err
+    assert len({s["measure"] for s in official.json()["scores"]}) == 28
 
 
 BAD = ["nDCG@0", "P@0", "R@0", "Success@0", "Judged@0", "ndcg_cut.0", "P@2147483648"]

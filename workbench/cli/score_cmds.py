@@ -60,6 +60,13 @@ def register(sub) -> None:
 
 def _evaluate(ctx, args):
     from workbench.evaluate import evaluate_runs
+    from workbench.scoring import parse_request
+
+    skipped = parse_request(args.measures).skipped if args.measures else ()
+    if skipped:  # a trec_eval nickname (official, all_trec) brought measures ir-measures cannot express
+        from workbench.cli.common import err_console
+
+        err_console().print(f"note: left out, ir-measures cannot express them: {', '.join(skipped)}", markup=False)
 
     with progress() as bar:
         task = bar.add_task("scoring", total=None)
