@@ -105,13 +105,16 @@ class _Session:
         self.readers = ThreadPoolExecutor(max_workers=READERS)  # small files are parsed READERS at a time
         self.measures: list[str] = []
         self.evaluators: dict[str, str] = {}
+        self.shown: dict[str, str] = {}  # canonical -> the name asked for
         self.pool = None
         if measures:
-            from workbench.evaluate import resolve_measures
-            from workbench.scoring import evaluator_id, parse_measure
+            from workbench.evaluate import resolve_named
+            from workbench.scoring import evaluator_id
 
-            self.measures = resolve_measures(store, collection, measures)
-            self.evaluators = {m: evaluator_id(parse_measure(m)) for m in self.measures}
+            named = resolve_named(store, collection, measures)
+            self.measures = [nm.canonical for nm in named]
+            self.shown = {nm.canonical: nm.name for nm in named}
+            self.evaluators = {nm.canonical: evaluator_id(nm.measure) for nm in named}
             self.pool = ThreadPoolExecutor(max_workers=1)
 
     def close(self) -> None:
@@ -201,7 +204,7 @@ class _Session:
         from workbench.scoring import aggregate
 
         agg = aggregate(per_query)
-        return {m: agg[m] for m in self.measures if m in agg}
+        return {self.shown[m]: agg[m] for m in self.measures if m in agg}
 
     def drop(self, table_name: str) -> None:
         con = self.con.cursor()  # safe from any thread, and whatever catalog the session connection uses now
@@ -338,6 +341,10 @@ def ingest_runs(
     """
     if options.get("name") and len(paths) > 1:
         raise WorkbenchError("--name applies to a single file; drop it to name runs by their file stems")
+    if measures:  # a bad measure (nDCG@0 would abort pytrec_eval mid-ingest) stops the command before any file
+        from workbench.scoring import parse_measures
+
+        parse_measures(list(measures))
     results: list[IngestResult] = []
     errors: list[WorkbenchError] = []
     stop: list[WorkbenchError] = []

@@ -11,12 +11,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from workbench.store import Store
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+
+
+def one_line(message: str) -> str:
+    """An error message as one line: control characters a name or path carried in (newline, ESC) are escaped."""
+    return message.translate(_CONTROL)
 
 
 @cache
@@ -84,6 +92,11 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
         self.register("type", None, text)
+
+    def error(self, message: str) -> NoReturn:
+        """A usage mistake is one line, like every other refusal (argparse would print the usage block first)."""
+        text = f"error: {self.prog}: {message} (see '{self.prog} --help')"
+        self.exit(2, one_line(text) + "\n")
 
     def add_subparsers(self, **kwargs) -> argparse._SubParsersAction:
         action = super().add_subparsers(**kwargs)

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from rich.markup import escape
 
 from workbench import __version__
-from workbench.cli import analysis_cmds, collection_cmds, produce_cmds, run_cmds, score_cmds
-from workbench.cli.common import Context, Parser, after_parse, err_console
+from workbench.cli import analysis_cmds, collection_cmds, eval_cmds, produce_cmds, run_cmds, score_cmds
+from workbench.cli.common import Context, Parser, after_parse, err_console, one_line
 from workbench.errors import WorkbenchError
 
-MODULES = (collection_cmds, run_cmds, score_cmds, analysis_cmds, produce_cmds)
+MODULES = (collection_cmds, run_cmds, score_cmds, eval_cmds, analysis_cmds, produce_cmds)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,14 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module in MODULES:
         module.register(sub)
     return parser
-
-
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
-
-
-def one_line(message: str) -> str:
-    """An error message as one line: control characters a name or path carried in (newline, ESC) are escaped."""
-    return message.translate(_CONTROL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
