@@ -153,10 +153,12 @@ def test_runs_as_arguments_or_with_dash_r_give_the_same_answer(cli, db):
     assert old.code == 0 and old.json() == by_args.json()
     both = cli("compare", "-c", "base", "bm25", "-r", "dense")
     assert both.code == 2 and both.err.splitlines()[-1] == (
-        "error: workbench compare: give the runs as arguments or with -r/--runs, not both (see 'workbench compare --help')")
+        "error: workbench compare: give the runs as arguments or with -r/--runs, not both"
+        " (see 'workbench compare --help')")
     one = cli("compare", "-c", "base", "bm25")
     assert one.code == 2 and one.err.splitlines()[-1] == (
-        "error: workbench compare: give at least 2 runs (as arguments or with -r/--runs) (see 'workbench compare --help')")
+        "error: workbench compare: give at least 2 runs (as arguments or with -r/--runs)"
+        " (see 'workbench compare --help')")
 
 
 def test_depth_takes_the_reranked_run_as_an_argument_and_keeps_reranked(cli, db):
@@ -166,7 +168,8 @@ def test_depth_takes_the_reranked_run_as_an_argument_and_keeps_reranked(cli, db)
     assert new.json() == old.json()
     missing = cli("depth", "-c", "base", "-f", "bm25")
     assert missing.code == 2 and missing.err.splitlines()[-1] == (
-        "error: workbench depth: the reranked run is required: workbench depth -c COLLECTION RERANKED (see 'workbench depth --help')")
+        "error: workbench depth: the reranked run is required: workbench depth -c COLLECTION RERANKED"
+        " (see 'workbench depth --help')")
 
 
 def test_runs_export_takes_dash_r(cli, db, tmp_path):
