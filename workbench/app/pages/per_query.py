@@ -45,8 +45,8 @@ st.caption(f"A = **{plain(a)}**, B = **{plain(b)}**, over the {cmp.n_queries} qu
            "(judged queries a run misses score 0, as trec_eval -c).")
 
 t1, t2, t3 = st.columns([2, 1, 3], vertical_alignment="bottom")
-test = t1.selectbox("Paired test of A against B", tuple(TEST_NAMES), key="pair_test", bind="query-params",
-                    format_func=TEST_NAMES.__getitem__)
+# the options are the CLI's `--test` names: a bound selectbox writes the label it shows into the URL
+test = t1.selectbox("Paired test of A against B", tuple(TEST_NAMES), key="pair_test", bind="query-params")
 tested = data.pair_test(ctx.db, ctx.token, ctx.collection, a, b, measure, test)
 sig = tested.rows[0]
 t2.metric("p", f"{sig.p_value:.4g}")
