@@ -758,7 +758,7 @@ def test_leaderboard_scores_a_typed_measure_for_every_run(open_page, store_copy)
     at.text_input(key="new_measure").input(" P@20 ")
     next(b for b in at.button if b.label == "Score").click().run()
     assert not at.exception and not at.error, texts(at.error)
-    assert "P@20" in at.multiselect(key="measures").value
+    assert "P@20" in at.multiselect(key="measures").value and at.text_input(key="new_measure").value == ""
     board = at.dataframe[0].value.set_index("run")
     assert len(board) == len(list_runs(Store(store_copy), "dl20")) == 24
     qrels = pd.read_csv(DL20 / "qrels.dl20-passage.txt", sep=r"\s+", header=None,

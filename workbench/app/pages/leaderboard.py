@@ -84,6 +84,7 @@ defaults = [m for m in data.default_measures(ctx.db, ctx.token, ctx.collection) 
 pending = st.session_state.pop(PENDING, None)
 if pending is not None:  # a measure typed below was just scored: select it (the widget's default yields)
     st.session_state["measures"] = [m for m in pending if m in scored]
+    st.session_state["new_measure"] = ""
 left, right = st.columns([3, 2])
 measures = left.multiselect("Measures", scored, default=defaults if pending is None else None, key="measures",
                             bind="query-params")
