@@ -702,6 +702,24 @@ def test_per_query_shows_the_paired_test_and_ci_as_workbench_compare(open_page, 
         assert any(shown(c).startswith("A is significantly better than B at alpha 0.05") for c in texts(at.caption))
 
 
+def test_per_query_without_two_common_queries_keeps_its_counts_and_says_why_there_is_no_test(open_page, tmp_path):
+    from workbench.collections import add_collection
+    from workbench.evaluate import evaluate_runs
+    from workbench.ingest import ingest_run
+    from workbench.store import Store
+
+    (tmp_path / "qrels.txt").write_text("q1 0 d1 1\n")
+    store = Store(tmp_path / "one.duckdb")
+    add_collection(store, "one", qrels=tmp_path / "qrels.txt")
+    for name, doc in (("x", "d1"), ("y", "d2")):
+        (tmp_path / f"{name}.trec").write_text(f"q1 Q0 {doc} 1 1.0 {name}\n")
+        ingest_run(store, "one", tmp_path / f"{name}.trec", name=name)
+    evaluate_runs(store, "one", ["P@1"])
+    at = open_page("per_query", store=store.path, a="x", b="y", measure="P@1")
+    assert {shown(m.label): m.value for m in at.metric}["A wins"] == "1"
+    assert "No paired test: 'x' and 'y' share 1 queries on 'P@1'; need >= 2" in [shown(c) for c in texts(at.caption)]
+
+
 def test_win_matrix_colours_wins_minus_losses_among_non_ties(open_page, tmp_path):
     """The issue's case: rrf beats bm25 on 79 queries, loses 26 and ties 195. A win share of 79/300 = 0.26 coloured
     it orange; among the 105 queries that are not ties it wins 79, a balance of (79 - 26) / 105 = +0.50."""

@@ -10,6 +10,7 @@ import streamlit as st
 
 from workbench.app import charts, data
 from workbench.app.common import FMT, context, default_pick, first_stage_default, fmt4, need, plain
+from workbench.errors import WorkbenchError
 from workbench.export.leaderboard import TEST_NAMES
 
 ctx = context()
@@ -47,16 +48,21 @@ st.caption(f"A = **{plain(a)}**, B = **{plain(b)}**, over the {cmp.n_queries} qu
 t1, t2, t3 = st.columns([2, 1, 3], vertical_alignment="bottom")
 # the options are the CLI's `--test` names: a bound selectbox writes the label it shows into the URL
 test = t1.selectbox("Paired test of A against B", tuple(TEST_NAMES), key="pair_test", bind="query-params")
-tested = data.pair_test(ctx.db, ctx.token, ctx.collection, a, b, measure, test)
-sig = tested.rows[0]
-t2.metric("p", f"{sig.p_value:.4g}")
-t3.metric("95% CI of the mean Δ (A − B)", f"[{sig.ci_low:+.4f}, {sig.ci_high:+.4f}]")
-verdict = ("not significantly different from" if not sig.significant
-           else "significantly better than" if sig.mean_delta > 0 else "significantly worse than")
-permutations = f", {tested.n_resamples:,} permutations" if test == "randomisation" else ""
-st.caption(f"A is {verdict} B at alpha {tested.alpha:g}: {TEST_NAMES[test]}{permutations} over the {sig.n_queries} "
-           f"queries (one comparison, so no correction). CI: percentile bootstrap of the mean per-query Δ, "
-           f"{tested.n_resamples:,} resamples, seed {tested.seed}; `workbench compare` gives the same numbers.")
+try:
+    tested = data.pair_test(ctx.db, ctx.token, ctx.collection, a, b, measure, test)
+except WorkbenchError as exc:  # fewer than two common queries: the counts above still stand
+    t2.caption(f"No paired test: {plain(exc)}")
+else:
+    sig = tested.rows[0]
+    t2.metric("p", f"{sig.p_value:.4g}")
+    t3.metric("95% CI of the mean Δ (A − B)", f"[{sig.ci_low:+.4f}, {sig.ci_high:+.4f}]")
+    verdict = ("not significantly different from" if not sig.significant
+               else "significantly better than" if sig.mean_delta > 0 else "significantly worse than")
+    permutations = f", {tested.n_resamples:,} permutations" if test == "randomisation" else ""
+    st.caption(f"A is {verdict} B at alpha {tested.alpha:g}: {TEST_NAMES[test]}{permutations} over the "
+               f"{sig.n_queries} queries (one comparison, so no correction). CI: percentile bootstrap of the mean "
+               f"per-query Δ, {tested.n_resamples:,} resamples, seed {tested.seed}; `workbench compare` gives the "
+               "same numbers.")
 
 deltas = cmp.to_frame()
 left, right = st.columns([3, 2])
