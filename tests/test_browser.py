@@ -9,6 +9,7 @@ import contextlib
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -318,9 +319,15 @@ def test_a_measure_typed_on_the_leaderboard_is_scored_and_shown(writable_server,
     _open(browser, f"{writable_server}/leaderboard?baselines=bm25", "significantly different from bm25")
     assert "P@20" not in _grid(browser)["headers"]
     box = browser.find_element(By.CSS_SELECTOR, 'input[placeholder^="e.g. P@20"]')
+    browser.execute_script("""window.progress = [];  // what the progress bar says while the measure is scored
+        new MutationObserver(() => document.querySelectorAll('[data-testid="stProgress"]').forEach(
+            bar => window.progress.push(bar.textContent))).observe(document.body,
+                {subtree: true, childList: true, characterData: true});""")
     box.send_keys("P@20", Keys.ENTER)
     assert _grid(browser, until=lambda grid: "P@20" in grid["headers"], timeout=120)["headers"][-1] == "P@20"
     assert "measures=" in browser.current_url
+    progress = browser.execute_script("return window.progress")
+    assert progress and all(re.fullmatch(r"scoring P@20(: .+ \(\d+/24 runs\)| \.\.\.)", t) for t in progress)
     assert "unknown measure" not in _text(browser)
     _shoot(browser, "leaderboard-typed-measure")
     box = browser.find_element(By.CSS_SELECTOR, 'input[placeholder^="e.g. P@20"]')
