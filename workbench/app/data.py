@@ -272,8 +272,8 @@ PAIR_RESAMPLES = 10_000
 def pair_test(db: str, token: Token, collection: str, a: str, b: str, measure: str, test: str = "t",
               alpha: float = 0.05, n_resamples: int = PAIR_RESAMPLES):
     """The paired test of run `a` against baseline `b` on `measure`, with the 95% percentile bootstrap CI of the
-    mean per-query delta (a - b): `significance_table` of that one comparison (seed 0, so no correction), as
-    `workbench compare b a` computes it."""
+    mean per-query delta (a - b): `significance_table` of that one comparison (seed 0; one comparison, so no
+    correction), as `workbench compare b a` computes it."""
     from workbench.analysis.stats import significance_table
 
     ev = evaluation(db, token, collection, (measure,), (a, b))

@@ -53,10 +53,8 @@ def _ci(lb: Leaderboard, run: str, m: str) -> str:
 
 
 def add_measure(ctx: Context, typed: str, selected: list[str], runs: list[str]) -> None:
-    """Validate a typed measure, score it for every run that lacks it (one write, with a progress bar) and show it.
-
-    An invalid measure, or a store that cannot be written, is a one-line message and writes nothing.
-    """
+    """Validate a typed measure, score it for every run that lacks it (`evaluate_runs`, with a progress bar: the
+    only write of this page) and show it. An invalid measure is a one-line message and writes nothing."""
     from workbench.scoring import measure_name, parse_measure
 
     try:
@@ -99,7 +97,7 @@ show_delta = d1.toggle("Δ in cells", value=False, key="delta", bind="query-para
 show_ci = d2.toggle("CI of Δ columns", value=False, key="ci", bind="query-params",
                     help="a column per measure with the 95% bootstrap CI of the Δ against the first baseline")
 with st.expander("Significance settings", expanded=False):
-    c1, c2, c3, c4, c5 = st.columns(5)
+    c1, c2, c3, c4 = st.columns(4)
     test = c1.selectbox("Paired test", TESTS, key="test", bind="query-params")
     correction = c2.selectbox("Correction", CORRECTIONS, key="correction", bind="query-params",
                               help="Holm/Bonferroni/Benjamini-Hochberg over every comparison in the table")
@@ -110,8 +108,8 @@ with left.form("add_measure", border=False, enter_to_submit=True):
     f1, f2 = st.columns([4, 1], vertical_alignment="bottom")
     typed = f1.text_input("Score another measure for every run", key="new_measure",
                           placeholder="e.g. P@20, R(rel=2)@100, nDCG@5",
-                          help="Any ir-measures name; it is checked, scored for every run (written to the store "
-                               "once) and added to the table.")
+                          help="Any ir-measures name: it is checked, scored for every run that lacks it (the only "
+                               "write this page makes) and added to the table.")
     add = f2.form_submit_button("Score", icon=":material/calculate:", width="stretch")
 if add and typed.strip():
     add_measure(ctx, typed.strip(), measures, names)
