@@ -565,13 +565,19 @@ def test_plain_shows_user_text_as_that_text(text):
     assert shown(plain(text)) == " ".join(text.split())
     assert markup(plain(text, lines=True)) == []
     assert shown(plain(text, lines=True)) == " ".join(text.split())
-    assert "\u2060" not in plain("nDCG@10 and bm25__rankgpt-3.5@100")  # only where GFM would make a link
+
+
+def test_plain_puts_word_joiners_only_where_gfm_would_make_a_link():
+    from workbench.app.common import WORD_JOINER, plain
+
+    assert WORD_JOINER not in plain("nDCG@10 and bm25__rankgpt-3.5@100")
+    assert plain("www.x.org a@b.co http://h") == ("www\u2060\\.x\\.org a\u2060\\@b\\.co http\u2060\\:\\/\\/h")
 
 
 def test_plain_keeps_the_lines_of_document_text():
     from workbench.app.common import plain
 
-    blocks = [b for b in _MD.parse(plain("one ![x](http://h/x.png)\ntwo\n\n\n    three *x*", lines=True))]
+    blocks = _MD.parse(plain("one ![x](http://h/x.png)\ntwo\n\n\n    three *x*", lines=True))
     assert [b.type for b in blocks] == ["paragraph_open", "inline", "paragraph_close"] * 2
     assert [t.type for t in blocks[1].children if t.type.endswith("break")] == ["hardbreak"]
     assert shown(blocks[4].content) == "three *x*"
@@ -630,7 +636,7 @@ def test_the_drilldown_picker_and_tables_show_user_text_unescaped(open_page, mar
     assert at.code[0].value == m.header.rstrip("\n")  # the ir_metadata header, verbatim
 
 
-def test_error_messages_quote_user_text_as_text(open_page, markup_store, tmp_path, monkeypatch):
+def test_error_messages_quote_user_text_as_text(open_page, markup_store, tmp_path):
     m = markup_store
     typed = "![m](http://127.0.0.1:9/measure.png)<b>x</b>"
     at = open_page("leaderboard", store=m.path)
