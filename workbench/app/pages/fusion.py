@@ -8,7 +8,7 @@ import streamlit as st
 
 from workbench.analysis.compare import compare_pair
 from workbench.app import charts, data
-from workbench.app.common import D3_FMT, FMT, concurrently, context, default_pick, need
+from workbench.app.common import D3_FMT, FMT, concurrently, context, default_pick, need, plain
 from workbench.errors import WorkbenchError
 from workbench.evaluate import aggregate
 from workbench.produce import fused_run_name
@@ -47,7 +47,7 @@ with data.store_for(ctx.db).reading():
     try:
         weights = [float(w) for w in weights_text.replace(" ", "").split(",") if w] or None
     except ValueError:
-        st.error(f"weights must be numbers separated by commas, got {weights_text!r}")
+        st.error(f"weights must be numbers separated by commas, got {plain(repr(weights_text))}")
         st.stop()
     if method == "interpolation" and len(inputs) != 2:
         st.error("interpolation fuses exactly two runs")

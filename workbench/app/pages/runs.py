@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.app import data
-from workbench.app.common import context
+from workbench.app.common import context, plain
 from workbench.env import env_int
 from workbench.errors import InputFormatError, WorkbenchError
 from workbench.model import RunKind
@@ -38,7 +38,7 @@ def ingest_upload(db: str, collection: str, upload, *, name: str | None, kind: s
     from workbench.ingest import ingest_run, run_name_for
 
     if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-        st.error(f"{upload.name}: {upload.size / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB upload limit; "
+        st.error(f"{plain(upload.name)}: {upload.size / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB upload limit; "
                  f"ingest it with `workbench ingest` instead")
         return False
     with tempfile.TemporaryDirectory(prefix="workbench-upload-") as tmpdir:
@@ -48,12 +48,12 @@ def ingest_upload(db: str, collection: str, upload, *, name: str | None, kind: s
             result = ingest_run(data.store_for(db), collection, tmp, name=name or run_name_for(upload.name),
                                 kind=kind, parent=parent, depth=depth, replace=replace)
         except WorkbenchError as exc:
-            st.error(upload_error(exc, tmp, upload.name), icon=":material/block:")
+            st.error(plain(upload_error(exc, tmp, upload.name)), icon=":material/block:")
             st.caption("Nothing was written to the store.")
             return False
     info = result.info
-    report = [("success", f"{result.status} run **{info.name}**: {info.n_rows} rows, {info.n_queries} queries")]
-    report += [("warning", w) for w in info.warnings]
+    report = [("success", f"{result.status} run **{plain(info.name)}**: {info.n_rows} rows, {info.n_queries} queries")]
+    report += [("warning", plain(w)) for w in info.warnings]
     if score and result.status != "unchanged":
         with st.spinner("scoring on the default measures ..."):
             data.score_runs(db, collection, [info.name])
@@ -80,11 +80,11 @@ if run_infos:
     info = by_name[chosen]
     left, right = st.columns([3, 2])
     with left:
-        st.markdown(f"**{info.name}** · {info.kind} · {info.n_queries} queries · {info.n_rows} rows"
-                    + (f" · reranks **{info.parent}** at depth {info.depth}" if info.parent else ""))
+        st.markdown(f"**{plain(info.name)}** · {info.kind} · {info.n_queries} queries · {info.n_rows} rows"
+                    + (f" · reranks **{plain(info.parent)}** at depth {info.depth}" if info.parent else ""))
         if info.warnings:
             for w in info.warnings:
-                st.warning(w)
+                st.warning(plain(w))
         else:
             st.caption("No validation warnings.")
         if info.metadata_header:
@@ -94,13 +94,13 @@ if run_infos:
         st.json({"source_path": info.source_path, "run_tag": info.run_tag, "run_hash": info.run_hash,
                  "ingested_at": info.ingested_at, "params": info.params, "software": info.software},
                 expanded=1)
-    with st.expander(f"Delete {chosen}"):
-        confirm = st.text_input(f"Type `{chosen}` to confirm", key="confirm_delete")
+    with st.expander(f"Delete {plain(chosen)}"):
+        confirm = st.text_input(f"Type the run's name, {plain(chosen)}, to confirm", key="confirm_delete")
         if st.button("Delete run", type="primary", disabled=confirm != chosen, icon=":material/delete:"):
             from workbench.store import delete_run
 
             delete_run(data.store_for(ctx.db), ctx.collection, chosen)
-            st.toast(f"deleted {chosen}")
+            st.toast(f"deleted {plain(chosen)}")
             st.rerun()
 else:
     st.info("No runs yet: upload one below or use `workbench ingest`.")
