@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
+from workbench.analysis.stats import TEST_TITLES as TEST_NAMES
 from workbench.app import charts, data
 from workbench.app.common import FMT, context, default_pick, first_stage_default, fmt4, need, plain
 from workbench.errors import WorkbenchError
-from workbench.analysis.stats import TEST_TITLES as TEST_NAMES
 
 ctx = context()
 st.title("Per-query comparison")
