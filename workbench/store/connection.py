@@ -23,7 +23,7 @@ import duckdb
 
 from workbench.errors import StoreError, StoreLockedError
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 TOP_DEPTH = 100
 """run_top_rows holds each run's rows down to this trec_eval position (see schema.sql)."""
 _MIGRATIONS = {  # from version: statements that bring a store to the next version, in one transaction
@@ -52,6 +52,17 @@ _MIGRATIONS = {  # from version: statements that bring a store to the next versi
                                       doc_id VARCHAR USING COMPRESSION uncompressed, score DOUBLE, rank BIGINT,
                                       position INTEGER)""",
         f"INSERT INTO run_top_rows SELECT * FROM run_rows WHERE position <= {TOP_DEPTH}",
+    ],
+    "3": [
+        # collections record how their topics and grades were read and what their report found (NULL until a
+        # collection is added again: its report is then computed when asked for); topics keep their TREC fields
+        "ALTER TABLE collections ADD COLUMN topic_field VARCHAR",
+        "ALTER TABLE collections ADD COLUMN grade_map VARCHAR",
+        "ALTER TABLE collections ADD COLUMN report VARCHAR",
+        "ALTER TABLE collections ADD COLUMN warnings VARCHAR",
+        "ALTER TABLE topics ADD COLUMN title VARCHAR",
+        "ALTER TABLE topics ADD COLUMN description VARCHAR",
+        "ALTER TABLE topics ADD COLUMN narrative VARCHAR",
     ],
 }
 DEFAULT_DB = "workbench.duckdb"
