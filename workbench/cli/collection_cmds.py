@@ -6,7 +6,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from workbench.cli.common import add_json_arg, err_console, out_console, print_json
-from workbench.collections import add_collection, report_of
+from workbench.collections import add_collection, collection_warnings, report_of
 from workbench.errors import WorkbenchError
 from workbench.io.topics import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS
 from workbench.store import delete_collection, get_collection, list_collections
@@ -82,6 +82,12 @@ def _print_report(report) -> None:
         if not line.startswith("warning: "):
             out_console().print(line, markup=False)
     print_collection_warnings(report.warnings)
+
+
+def warn_collection(ctx, name: str) -> None:
+    """After a command that scored `name`: what its report found off, one stderr line each."""
+    if isinstance(name, str):
+        print_collection_warnings(collection_warnings(ctx.store, name), name)
 
 
 def print_collection_warnings(warnings, name: str | None = None) -> None:

@@ -8,7 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+from workbench.cli.collection_cmds import warn_collection
 from workbench.cli.common import add_collection_arg, add_json_arg, err_console, print_json, progress
+from workbench.steps import STEPS
 
 DEFAULT_MANIFEST = "data_manifest.yaml"
 MAX_UPLOAD_MB = 500  # same cap as .streamlit/config.toml
@@ -21,37 +23,25 @@ def register(sub) -> None:
     bm = rsub.add_parser("bm25", help="BM25 via pyserini/Lucene (BEIR flat: title and text in one field)")
     add_collection_arg(bm)
     bm.add_argument("--name", default="bm25")
-    bm.add_argument("--k1", type=float, default=0.9)
-    bm.add_argument("--b", type=float, default=0.4)
-    bm.add_argument("--hits", type=int, default=1000)
+    STEPS["bm25"].add_options(bm)  # the parameters (and their checks) the manifest reads too
     _common(bm)
     de = rsub.add_parser("dense", help="dense retrieval: sentence-transformers encoder + faiss")
     add_collection_arg(de)
-    de.add_argument("--encoder", default="minilm", help="'minilm' (bundled all-MiniLM-L6-v2) or a model directory")
     de.add_argument("--name", help="run name (default: dense-<encoder>)")
-    de.add_argument("--hits", type=int, default=1000)
-    de.add_argument("--index", choices=["flat", "hnsw"], default="flat")
-    de.add_argument("--batch-size", type=int, default=64)
+    STEPS["dense"].add_options(de)
     _common(de)
 
     f = sub.add_parser("fuse", help="fuse two or more stored runs (RRF, CombSUM, CombMNZ, interpolation)")
     add_collection_arg(f)
     f.add_argument("runs", nargs="+", help="input runs (at least two)")
-    f.add_argument("--method", choices=["rrf", "combsum", "combmnz", "interpolation"], default="rrf")
-    f.add_argument("--k", type=int, default=60, help="RRF k (default 60)")
-    f.add_argument("--norm", choices=["minmax", "zscore", "rank", "none"], default=None,
-                   help="score normalisation for combsum/combmnz/interpolation (default minmax)")
-    f.add_argument("--weights", type=float, nargs="+", help="one weight per input run")
-    f.add_argument("--depth", type=int, default=1000, help="documents taken from each input per query")
+    STEPS["fuse"].add_options(f)
     f.add_argument("--name", help="run name (default: <method>-<run>+<run>...)")
     _common(f)
 
     rr = sub.add_parser("rerank", help="re-score the top-k of a stored run (MiniLM bi-encoder or a CrossEncoder dir)")
     add_collection_arg(rr)
     rr.add_argument("--run", required=True, help="the first-stage run to rerank")
-    rr.add_argument("--depth", type=int, default=100)
-    rr.add_argument("--model", default="minilm", help="'minilm' or a local sentence-transformers/CrossEncoder dir")
-    rr.add_argument("--batch-size", type=int, default=64)
+    STEPS["rerank"].add_options(rr)
     rr.add_argument("--name", help="run name (default: <run>__<model>@<depth>)")
     _common(rr)
 
@@ -88,24 +78,16 @@ def _common(p) -> None:
 def _recipe(args):
     from workbench.produce import Recipe, fused_run_name
 
-    if args.command == "retrieve" and args.retriever == "bm25":
-        return Recipe(args.collection, args.name, "retrieve", "bm25", (),
-                      {"k1": args.k1, "b": args.b, "hits": args.hits})
     if args.command == "retrieve":
-        name = args.name or f"dense-{Path(args.encoder).name}"
-        return Recipe(args.collection, name, "retrieve", "dense", (),
-                      {"model": args.encoder, "hits": args.hits, "index": args.index, "batch_size": args.batch_size})
+        params = STEPS[args.retriever].from_cli(args)
+        name = args.name or f"dense-{Path(args.model).name}"
+        return Recipe(args.collection, name, "retrieve", args.retriever, (), params)
+    params = STEPS[args.command].from_cli(args)
     if args.command == "fuse":
-        params = {"method": args.method, "k": args.k, "depth": args.depth}
-        if args.norm:
-            params["norm"] = None if args.norm == "none" else args.norm
-        if args.weights:
-            params["weights"] = args.weights
         return Recipe(args.collection, args.name or fused_run_name(args.method, args.runs), "fuse", None,
                       tuple(args.runs), params)
     name = args.name or f"{args.run}__{Path(args.model).name}@{args.depth}"
-    return Recipe(args.collection, name, "rerank", None, (args.run,),
-                  {"depth": args.depth, "model": args.model, "batch_size": args.batch_size})
+    return Recipe(args.collection, name, "rerank", None, (args.run,), params)
 
 
 def cmd_produce(ctx, args) -> int:
@@ -157,6 +139,8 @@ def cmd_build(ctx, args) -> int:
         print_json({**report.to_dict(), "scored": scored})
     else:
         err_console().print(f"build done: {report.changed} changed; scored {sum(scored.values())} (run, measure) pairs")
+    for name in scored:  # what each scored collection's report found off
+        warn_collection(ctx, name)
     return 0
 
 

@@ -163,17 +163,17 @@ def home_of() -> Path:
 
 def _where(missing, home: Path) -> str:
     """Where the user puts the file ir_datasets wanted (and where ir_datasets would have fetched it)."""
+    local = "add the collection from local files with --qrels/--topics/--docs"
     if missing.path is None:
         if missing.url is None:
-            return f"{missing.message or 'it needs the network'}; add the collection from local files with --qrels"
-        return (f"ir_datasets streams it from {missing.url} on each use and keeps no copy; add the collection from "
-                "local files with --qrels/--topics/--docs")
-    where = f"put {missing.path} in place (IR_DATASETS_HOME={home})"
+            return f"{missing.message or 'it needs the network'}; {local}"
+        return f"ir_datasets streams it from {missing.url} on each use and keeps no copy; {local}"
+    where = f"ir_datasets reads {missing.path}, which is missing (IR_DATASETS_HOME is {home}): put the file there"
     if missing.url:
-        where += f"; ir_datasets downloads it from {missing.url}"
+        where += f" (it is downloaded from {missing.url})"
     if missing.message:
         where += f"; {' '.join(str(missing.message).split())}"
-    return where + "; or add the collection from local files with --qrels/--topics/--docs"
+    return f"{where}; or {local}"
 
 
 def _qrels_table(dataset) -> pa.Table:
