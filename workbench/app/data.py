@@ -71,6 +71,15 @@ def collections(db: str, token: Token) -> list[CollectionInfo]:
     return list_collections(store_for(db))
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+@_one_connection
+def collection_warnings(db: str, token: Token, collection: str) -> tuple[str, ...]:
+    """What the collection's report found off (coverage, grades): shown above every page that scores it."""
+    from workbench.collections import collection_warnings as warnings
+
+    return warnings(store_for(db), collection)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 @_one_connection
 def runs(db: str, token: Token, collection: str) -> list[RunInfo]:

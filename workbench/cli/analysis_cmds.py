@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from workbench.cli.common import add_collection_arg, add_json_arg, out_console, print_json
+from workbench.cli.common import add_collection_arg, add_json_arg, err_console, out_console, print_json
 from workbench.export.formats import CORRECTIONS
 from workbench.export.formats import TESTS as _TESTS
 
@@ -91,6 +91,8 @@ def cmd_depth(ctx, args) -> int:
     study = depth_study(ctx.store, args.collection, args.reranked, args.measures, first_stage=args.first_stage,
                         depths=depths, observed=args.observed, n_boot=args.bootstrap, seed=args.seed,
                         test=args.test, correction=args.correction, alpha=args.alpha, phantom_k=args.phantom_k)
+    if study.note:
+        err_console().print(f"note: {study.note}", markup=False)
     if args.json:
         print_json(study.to_dict())
         return 0

@@ -131,14 +131,17 @@ class _Topics:
         self.rows: dict[str, list] = {k: [] for k in ("query_id", "title", "description", "narrative", "line")}
         self.problems: list[tuple[int, str]] = []
 
-    def add(self, qid: str, fields: dict[str, str], line: int, tag_of: dict[str, str]) -> None:
-        """One topic; its query text is checked here (a missing or empty chosen field is a problem)."""
+    def add(self, qid: str, fields: dict[str, str], line: int, tag_of: dict[str, str],
+            field_lines: dict[str, int] | None = None) -> None:
+        """One topic; its query text is checked here (a missing or empty chosen field is a problem, at the
+        topic's line or the field's)."""
         for part in self.field.split("+"):
             if part not in fields:
                 self.problems.append((line, f"topic {qid} has no {tag_of[part]} (topic field {self.field!r})"))
                 return
             if not fields[part]:
-                self.problems.append((line, f"topic {qid} has an empty {tag_of[part]} (topic field {self.field!r})"))
+                self.problems.append(((field_lines or {}).get(part, line),
+                                      f"topic {qid} has an empty {tag_of[part]} (topic field {self.field!r})"))
                 return
         for key, value in (("query_id", qid), ("line", line), *((k, fields.get(k)) for k in
                                                                 ("title", "description", "narrative"))):
@@ -190,6 +193,7 @@ def _topic(body: bytes, base: int, attrs: bytes, xml: bool, line: int, line_of, 
     """One topic's fields: each recognised tag's text runs to the next tag of any kind."""
     tags = list(_markup.TAG.finditer(body))
     fields: dict[str, str] = {}
+    field_lines: dict[str, int] = {}
     for k, t in enumerate(tags):
         role = _ROLES.get(t.group(2).lower())
         if t.group(1) or role is None:
@@ -199,6 +203,7 @@ def _topic(body: bytes, base: int, attrs: bytes, xml: bool, line: int, line_of, 
             return
         stop = tags[k + 1].start() if k + 1 < len(tags) else len(body)
         fields[role] = _markup.clean_text(_LABEL[role].sub(b"", body[t.end():stop], count=1))
+        field_lines[role] = line_of(base + t.start())
     number = _NUMBER_ATTR.search(attrs)
     if number is not None:
         qid = _markup.clean_text(next(g for g in number.groups() if g is not None))
@@ -213,7 +218,7 @@ def _topic(body: bytes, base: int, attrs: bytes, xml: bool, line: int, line_of, 
     if len(qid.split()) != 1 or "<" in qid or ">" in qid:
         out.problems.append((line, f"expected one query id in <num>, got {_text.clip(qid)!r}"))
         return
-    out.add(qid, fields, line, _MISSING_XML if xml else _TAG_NAME)
+    out.add(qid, fields, line, _MISSING_XML if xml else _TAG_NAME, field_lines)
 
 
 def _smart(src: _text.Lines, field: str) -> tuple[pa.Table, list[tuple[int, str]]]:
