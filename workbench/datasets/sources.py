@@ -204,7 +204,7 @@ def _topics_table(dataset, dataset_id: str, topic_field: str) -> pa.Table:
         titles.append(title)
         descs.append(desc)
         narrs.append(getattr(query, "narrative", None))
-        texts.append(" ".join(parts))
+        texts.append(" ".join(" ".join(parts).split()))  # vaswani's end in a newline, TREC's span lines
     return pa.table([ids, texts, titles, descs, narrs], schema=TOPIC_FIELDS_SCHEMA)
 
 
