@@ -33,7 +33,8 @@ def test_report_of_a_clean_trec_collection(cli):
     assert (info["n_queries"], info["n_judgments"], info["n_topics"], info["n_docs"]) == (3, 10, 3, 9)
     report = info["report"]
     assert (report["n_topics"], report["n_judged"], report["both"]) == (3, 3, 3)
-    assert report["only_topics"] == report["only_qrels"] == []
+    assert report["only_topics"] == report["only_qrels"] == 0
+    assert report["only_topics_examples"] == report["only_qrels_examples"] == []
     # judgments per query: 301 has 4, 302 and 303 have 3; grade > 0: 2 each
     assert report["judgments_per_query"] == {"min": 3, "median": 3, "max": 4}
     assert report["relevant_per_query"] == {"min": 2, "median": 2, "max": 2}
@@ -76,7 +77,9 @@ def test_partial_coverage_counts(cli, tmp_path):
               DL20 / "topics.dl20.txt", "--json")
     report = res.json()["report"]
     assert (report["n_topics"], report["n_judged"], report["both"]) == (200, 54, 54)
-    assert len(report["only_topics"]) == 146 and report["only_qrels"] == []
+    assert report["only_topics"] == 146 and report["only_qrels"] == 0
+    assert report["only_topics_examples"][:3] == ["3505", "26703", "42752"]  # in numeric order
+    assert len(report["only_topics_examples"]) == 20
     grades: dict[str, int] = {}
     for line in (DL20 / "qrels.dl20-passage.txt").read_text().splitlines():  # counted here, independently
         grades[line.split()[3]] = grades.get(line.split()[3], 0) + 1
@@ -188,7 +191,7 @@ def test_schema_3_store_is_migrated_and_reports_computed_on_read(cli, db):
     con.close()
     # computed from the stored qrels and topics, without writing
     report = shown.json()["report"]
-    assert (report["both"], len(report["only_topics"]), report["grades"]) == \
+    assert (report["both"], report["only_topics"], report["grades"]) == \
         (0, 3, {"-1": 1, "1": 2, "2": 3, "3": 1, "4": 2})
     assert len(shown.json()["warnings"]) == 4
     # adding the same content again stores the report (the collection is otherwise unchanged)

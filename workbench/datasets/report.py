@@ -22,6 +22,8 @@ from workbench.model import QRELS_SCHEMA
 COVERAGE = 0.9
 """Below this share of judged queries with a topic (or of topics with judgments) the report warns."""
 EXAMPLES = 5
+KEPT_EXAMPLES = 20
+"""Ids kept in the stored report of each side's unmatched queries (the counts are exact)."""
 _PAIR = re.compile(r"^\s*([+-]?\d+)\s*:\s*([+-]?\d+)\s*$")
 
 
@@ -30,8 +32,8 @@ def _natural(ids: list[str]) -> list[str]:
     return sorted(ids, key=lambda q: (0, int(q), q) if q.isdigit() else (1, 0, q))
 
 
-def _examples(ids: list[str]) -> str:
-    return ", ".join(ids[:EXAMPLES]) + (", ..." if len(ids) > EXAMPLES else "")
+def _examples(ids: tuple[str, ...] | list[str], n: int | None = None) -> str:
+    return ", ".join(ids[:EXAMPLES]) + (", ..." if (len(ids) if n is None else n) > EXAMPLES else "")
 
 
 def _spread(values: np.ndarray) -> dict[str, float]:
@@ -50,8 +52,10 @@ class CollectionReport:
     n_judgments: int
     n_topics: int | None  # None: the collection has no topics
     both: int
-    only_topics: tuple[str, ...]  # topics without judgments (every id, in natural order)
-    only_qrels: tuple[str, ...]  # judged queries without a topic
+    only_topics: int  # topics without judgments
+    only_qrels: int  # judged queries without a topic
+    only_topics_examples: tuple[str, ...]  # the first KEPT_EXAMPLES of them, in natural order
+    only_qrels_examples: tuple[str, ...]
     judgments_per_query: dict[str, float]
     relevant_per_query: dict[str, float]  # judgments with a grade > 0
     grades: dict[int, int]  # grade as stored -> judgments
@@ -65,16 +69,16 @@ class CollectionReport:
         for key in ("grades", "grades_as_written", "grade_map"):
             if d[key] is not None:
                 d[key] = {str(k): v for k, v in d[key].items()}
-        d["only_topics"], d["only_qrels"] = list(self.only_topics), list(self.only_qrels)
-        d["warnings"] = list(self.warnings)
+        for key in ("only_topics_examples", "only_qrels_examples", "warnings"):
+            d[key] = list(d[key])
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> CollectionReport:
         ints = {key: None if d.get(key) is None else {int(k): int(v) for k, v in d[key].items()}
                 for key in ("grades", "grades_as_written", "grade_map")}
-        return cls(**{**d, **ints, "only_topics": tuple(d["only_topics"]), "only_qrels": tuple(d["only_qrels"]),
-                      "warnings": tuple(d.get("warnings", ()))})
+        lists = {key: tuple(d.get(key, ())) for key in ("only_topics_examples", "only_qrels_examples", "warnings")}
+        return cls(**{**d, **ints, **lists})
 
     def lines(self) -> list[str]:
         """The report as a reader wants it on a terminal (what `collection add` and `collection show` print)."""
@@ -84,10 +88,12 @@ class CollectionReport:
         else:
             out.append(f"topics           {self.n_topics} ({self.topic_field or 'title'} as the query text)")
             out.append(f"  judged, with a topic      {self.both}")
-            out.append(f"  topics without judgments  {len(self.only_topics)}"
-                       + (f" (e.g. {_examples(list(self.only_topics))})" if self.only_topics else ""))
-            out.append(f"  judged without a topic    {len(self.only_qrels)}"
-                       + (f" (e.g. {_examples(list(self.only_qrels))})" if self.only_qrels else ""))
+            out.append(f"  topics without judgments  {self.only_topics}"
+                       + (f" (e.g. {_examples(self.only_topics_examples, self.only_topics)})"
+                          if self.only_topics else ""))
+            out.append(f"  judged without a topic    {self.only_qrels}"
+                       + (f" (e.g. {_examples(self.only_qrels_examples, self.only_qrels)})"
+                          if self.only_qrels else ""))
         j, r = self.judgments_per_query, self.relevant_per_query
         out.append(f"judgments/query  min {j['min']}, median {j['median']}, max {j['max']}")
         out.append(f"relevant/query   min {r['min']}, median {r['median']}, max {r['max']} (grade > 0)")
@@ -131,28 +137,31 @@ def collection_report(qrels: pa.Table, topics: pa.Table | None, *, grade_map: di
     grades = _grade_counts(qrels.column("relevance"))
     report = CollectionReport(
         n_judged=len(judged), n_judgments=qrels.num_rows, n_topics=n_topics, both=both,
-        only_topics=tuple(only_topics), only_qrels=tuple(only_qrels),
+        only_topics=len(only_topics), only_qrels=len(only_qrels),
+        only_topics_examples=tuple(only_topics[:KEPT_EXAMPLES]), only_qrels_examples=tuple(only_qrels[:KEPT_EXAMPLES]),
         judgments_per_query=_spread(per_query.column("doc_id_count").to_numpy()),
         relevant_per_query=_spread(rel_counts), grades=grades,
         grades_as_written=grades_as_written if grade_map is not None else None, grade_map=grade_map,
         topic_field=topic_field if topics is not None else None,
     )
-    return CollectionReport(**{**report.__dict__, "warnings": tuple(report_warnings(report))})
+    hint = _leading_zeros_hint(only_topics, only_qrels)
+    return CollectionReport(**{**report.__dict__, "warnings": tuple(report_warnings(report, hint))})
 
 
-def report_warnings(r: CollectionReport) -> list[str]:
-    """What looks wrong: coverage below COVERAGE either way, negative grades, a scale that is not 0..k."""
+def report_warnings(r: CollectionReport, hint: str = "") -> list[str]:
+    """What looks wrong: coverage below COVERAGE either way, negative grades, a scale that is not 0..k. `hint`
+    follows the first coverage warning (see _leading_zeros_hint)."""
     out = []
     if r.n_topics is not None:
-        hint = _leading_zeros_hint(r.only_topics, r.only_qrels)
         if r.n_judged and r.both < COVERAGE * r.n_judged:
             out.append(f"only {r.both} of {r.n_judged} judged queries have a topic ({r.both / r.n_judged:.0%}); "
-                       f"the other {len(r.only_qrels)} (e.g. {_examples(list(r.only_qrels))}) get no run from "
-                       f"`retrieve` and score 0 in every mean (trec_eval -c){hint}")
+                       f"the other {r.only_qrels} (e.g. {_examples(r.only_qrels_examples, r.only_qrels)}) get no "
+                       f"run from `retrieve` and score 0 in every mean (trec_eval -c){hint}")
             hint = ""  # said once
         if r.n_topics and r.both < COVERAGE * r.n_topics:
             out.append(f"only {r.both} of {r.n_topics} topics are judged ({r.both / r.n_topics:.0%}); runs on the "
-                       f"other {len(r.only_topics)} (e.g. {_examples(list(r.only_topics))}) are not scored{hint}")
+                       f"other {r.only_topics} (e.g. {_examples(r.only_topics_examples, r.only_topics)}) are not "
+                       f"scored{hint}")
     negative = {g: n for g, n in r.grades.items() if g < 0}
     if negative:
         n = sum(negative.values())
@@ -168,7 +177,8 @@ def report_warnings(r: CollectionReport) -> list[str]:
     return out
 
 
-def _leading_zeros_hint(only_topics: tuple[str, ...], only_qrels: tuple[str, ...]) -> str:
+def _leading_zeros_hint(only_topics: list[str], only_qrels: list[str]) -> str:
+    """When unmatched ids on both sides are equal but for leading zeros (TREC-1's 051 vs 51), say so."""
     stripped = {q.lstrip("0") or "0": q for q in only_qrels}
     pairs = [(t, stripped[t.lstrip("0") or "0"]) for t in only_topics if (t.lstrip("0") or "0") in stripped]
     if not pairs:

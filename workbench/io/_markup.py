@@ -13,12 +13,12 @@ import html
 import re
 
 import numpy as np
+import pyarrow as pa
 
 TAG = re.compile(rb"<(/?)([A-Za-z][\w.-]*)(?:\s[^<>]*)?/?>")
 """An opening or closing tag: group 1 is '/' for a closing tag, group 2 the name (attributes allowed)."""
 _COMMENT = re.compile(rb"<!--.*?-->", re.S)
 _ANY_MARKUP = re.compile(rb"<!--.*?-->|<[!?/]?[A-Za-z][^<>]*>", re.S)
-_SPACE = re.compile(r"\s+")
 
 
 class LineIndex:
@@ -37,12 +37,20 @@ def strip_markup(raw: bytes) -> bytes:
 
 
 def clean_text(raw: bytes) -> str:
-    """Text of a markup fragment: tags and comments dropped, SGML/HTML entities decoded, whitespace runs as one
-    space. UTF-8 was checked when the file was loaded."""
-    text = strip_markup(raw).decode("utf-8")
+    """Text of a markup fragment: tags and comments dropped, SGML/HTML entities decoded, whitespace runs (Unicode's
+    too, e.g. a decoded &nbsp;) as one space. UTF-8 was checked when the file was loaded.
+
+    Plain Python on purpose: on 40,000 newswire documents (56 MB) this takes 0.65 s, where Arrow's RE2 kernels
+    over the whole column took longer (building the column and collapsing whitespace alone cost 1.3 s)."""
+    text = (_ANY_MARKUP.sub(b" ", raw) if b"<" in raw else raw).decode("utf-8")
     if "&" in text:
         text = html.unescape(text)
-    return _SPACE.sub(" ", text).strip()
+    return " ".join(text.split())
+
+
+def clean_column(fragments: list[bytes]) -> pa.Array:
+    """clean_text of each fragment, as an Arrow string column."""
+    return pa.array([clean_text(f) for f in fragments], pa.string())
 
 
 def residue(gap: bytes) -> bytes:

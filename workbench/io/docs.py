@@ -151,9 +151,14 @@ def _tsv(src: _text.Lines):
     return out, line_no, problems
 
 
-def _table(ids: list[str], titles: list[str], texts: list[str], lines: list[int]) -> tuple[pa.Table, np.ndarray]:
-    return (pa.table({"doc_id": pa.array(ids, pa.string()), "title": pa.array(titles, pa.string()),
-                      "text": pa.array(texts, pa.string())}), np.asarray(lines, dtype=np.int64))
+def _table(ids: list[str], titles: list, texts: list, lines: list[int]) -> tuple[pa.Table, np.ndarray]:
+    """The documents; titles and texts given as markup (bytes) are cleaned here, all at once."""
+    def column(values: list) -> pa.Array:
+        cleaned = values and isinstance(values[0], bytes)
+        return _markup.clean_column(values) if cleaned else pa.array(values, pa.string())
+
+    return (pa.table({"doc_id": pa.array(ids, pa.string()), "title": column(titles), "text": column(texts)}),
+            np.asarray(lines, dtype=np.int64))
 
 
 def _sgml(src: _text.Lines):
@@ -196,8 +201,8 @@ def _gap_ok(data: bytes, start: int, stop: int, line_of, problems: list) -> bool
     return True
 
 
-def _document(body: bytes, base: int, line: int, line_of, problems: list) -> tuple[str, str, str] | None:
-    """(doc id, title, text) of one <DOC>'s body, or None with a problem recorded."""
+def _document(body: bytes, base: int, line: int, line_of, problems: list) -> tuple[str, bytes, bytes] | None:
+    """(doc id, title markup, text markup) of one <DOC>'s body, or None with a problem recorded."""
     nested = _DOC_OPEN.search(body)
     if nested is not None:  # this <DOC>'s lazy match ran into the next document's </DOC>
         problems.append((line, "<DOC> without </DOC>"))
@@ -223,17 +228,16 @@ def _document(body: bytes, base: int, line: int, line_of, problems: list) -> tup
             problems.append((line_of(base + opened.start()), f"<{name}> without </{name}>"))
             return None
     if not spans:
-        return doc_id, "", _markup.clean_text(_NOT_TEXT.sub(b" ", body))
-    title = _markup.clean_text(b" ".join(s.group(2) for s in spans if s.group(1).upper() in _TITLE))
-    text = _markup.clean_text(b" ".join(s.group(2) for s in spans if s.group(1).upper() not in _TITLE))
+        return doc_id, b"", _NOT_TEXT.sub(b" ", body)
+    title = b" ".join(s.group(2) for s in spans if s.group(1).upper() in _TITLE)
+    text = b" ".join(s.group(2) for s in spans if s.group(1).upper() not in _TITLE)
     return doc_id, title, text
 
 
-def _web_page(page: bytes) -> tuple[str, str]:
-    """(title, text) of an HTML page: its <title>, and its text without scripts, styles and the title."""
+def _web_page(page: bytes) -> tuple[bytes, bytes]:
+    """(title, text) markup of an HTML page: its <title>, and the page without scripts, styles and the title."""
     title = _HTML_TITLE.search(page)
-    return (_markup.clean_text(title.group(1)) if title else "",
-            _markup.clean_text(_HTML_NOT_TEXT.sub(b" ", page)))
+    return (title.group(1) if title else b""), _HTML_NOT_TEXT.sub(b" ", page)
 
 
 def _smart(src: _text.Lines):
