@@ -56,13 +56,13 @@ _MIGRATIONS = {  # from version: statements that bring a store to the next versi
     "3": [
         # collections record how their topics and grades were read and what their report found (NULL until a
         # collection is added again: its report is then computed when asked for); topics keep their TREC fields
-        "ALTER TABLE collections ADD COLUMN topic_field VARCHAR",
-        "ALTER TABLE collections ADD COLUMN grade_map VARCHAR",
-        "ALTER TABLE collections ADD COLUMN report VARCHAR",
-        "ALTER TABLE collections ADD COLUMN warnings VARCHAR",
-        "ALTER TABLE topics ADD COLUMN title VARCHAR",
-        "ALTER TABLE topics ADD COLUMN description VARCHAR",
-        "ALTER TABLE topics ADD COLUMN narrative VARCHAR",
+        "ALTER TABLE collections ADD COLUMN IF NOT EXISTS topic_field VARCHAR",
+        "ALTER TABLE collections ADD COLUMN IF NOT EXISTS grade_map VARCHAR",
+        "ALTER TABLE collections ADD COLUMN IF NOT EXISTS report VARCHAR",
+        "ALTER TABLE collections ADD COLUMN IF NOT EXISTS warnings VARCHAR",
+        "ALTER TABLE topics ADD COLUMN IF NOT EXISTS title VARCHAR",
+        "ALTER TABLE topics ADD COLUMN IF NOT EXISTS description VARCHAR",
+        "ALTER TABLE topics ADD COLUMN IF NOT EXISTS narrative VARCHAR",
     ],
 }
 DEFAULT_DB = "workbench.duckdb"
