@@ -52,9 +52,11 @@ def manifest(folder: Path, pipelines: str) -> Path:
     ("  - name: b\n    collection: mini\n    retrieve: bm25\n    params:\n      k1: '0.9'\n", 14,
      "k1 must be a number >= 0, got '0.9'"),
     ("  - name: b\n    collection: mini\n    retrieve: bm25\n    params:\n      hits: 100.5\n", 14,
-     "hits must be an integer >= 1, got 100.5"),
+     "hits must be an integer from 1 to 2147483647, got 100.5"),
     ("  - name: b\n    collection: mini\n    retrieve: bm25\n    params:\n      hits: true\n", 14,
-     "hits must be an integer >= 1, got True"),
+     "hits must be an integer from 1 to 2147483647, got True"),
+    ("  - name: b\n    collection: mini\n    retrieve: bm25\n    params:\n      hits: 99999999999999999999\n", 14,
+     "hits must be an integer from 1 to 2147483647, got 99999999999999999999"),
     ("  - name: f\n    collection: mini\n    fuse: [first, first2]\n    params:\n      method: borda\n", 14,
      "method must be one of rrf, combsum, combmnz, interpolation, got 'borda'"),
     ("  - name: f\n    collection: mini\n    fuse: [first, x, y]\n    params:\n      weights: [1, 2]\n", 14,
@@ -62,7 +64,7 @@ def manifest(folder: Path, pipelines: str) -> Path:
     ("  - name: f\n    collection: mini\n    fuse: [first, x, y]\n    params:\n      method: interpolation\n", 14,
      "interpolation fuses exactly two runs, got 3"),
     ("  - name: r\n    collection: mini\n    rerank: first\n    params:\n      depth: 0\n", 14,
-     "depth must be an integer >= 1, got 0"),
+     "depth must be an integer from 1 to 2147483647, got 0"),
     ("  - name: r\n    collection: mini\n    rerank: first\n    params:\n      top_k: 20\n", 14,
      "unknown parameter 'top_k' of rerank"),
 ])
@@ -88,7 +90,7 @@ def test_whole_manifest_checked_before_any_step(folder, cli, db):
     path = manifest(folder, "  - {name: b, collection: mini, retrieve: bm25}\n"
                             "  - {name: f, collection: mini, fuse: [first, b], params: {k: -1}}\n")
     res = cli("build", "--manifest", path)
-    assert res.code == 2 and f"{path}:11: pipeline 'f': k must be an integer >= 0, got -1" in res.err
+    assert res.code == 2 and f"{path}:11: pipeline 'f': k must be an integer from 0 to 2147483647, got -1" in res.err
     assert len(res.err.strip().splitlines()) == 1
     assert not db.exists() or snapshot(db).get("collections", []) == []
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from workbench.errors import WorkbenchError
 
-_MISSING = object()
+INT_MAX = 2**31 - 1
+"""The largest count a step accepts (hits, depth, batch size): Anserini and faiss take Java/C ints."""
 
 
 class ParamError(WorkbenchError):
@@ -79,7 +80,8 @@ class Param:
             return "one of " + ", ".join(str(c) for c in self.choices)
         what = {"int": "an integer", "float": "a number", "str": "a string", "floats": "a list of numbers"}[self.kind]
         if self.minimum is not None and self.maximum is not None:
-            what += f" in [{self.minimum:g}, {self.maximum:g}]"
+            what += f" in [{self.minimum:g}, {self.maximum:g}]" if self.kind == "float" else \
+                f" from {self.minimum} to {self.maximum}"
         elif self.minimum is not None:
             what += f" >= {self.minimum:g}"
         return what + (" or null" if self.nullable else "")
@@ -166,8 +168,8 @@ def _fuse_inputs(params: dict, n_inputs: int) -> None:
         raise ParamError("weights", f"weights must give one number per input run ({n_inputs}), got {len(weights)}")
 
 
-_HITS = Param("hits", "int", 1000, "documents kept per query (default 1000)", minimum=1)
-_BATCH = Param("batch_size", "int", 64, "texts per encoder batch (default 64)", minimum=1)
+_HITS = Param("hits", "int", 1000, "documents kept per query (default 1000)", minimum=1, maximum=INT_MAX)
+_BATCH = Param("batch_size", "int", 64, "texts per encoder batch (default 64)", minimum=1, maximum=INT_MAX)
 
 BM25 = StepSpec("bm25", "retrieve", (
     Param("k1", "float", 0.9, "BM25 k1 (default 0.9, Anserini's BEIR setting)", minimum=0),
@@ -183,25 +185,25 @@ DENSE = StepSpec("dense", "retrieve", (
     _BATCH,
     Param("query_prefix", "str", "", "text put before each query (e.g. 'query: ' for E5)", on_cli=False),
     Param("doc_prefix", "str", "", "text put before each document (e.g. 'passage: ')", on_cli=False),
-    Param("hnsw_m", "int", 32, "HNSW neighbours per node", minimum=2, on_cli=False),
-    Param("ef_construction", "int", 200, "HNSW build beam", minimum=1, on_cli=False),
-    Param("ef_search", "int", None, "HNSW search beam (default max(hits, 128))", minimum=1, nullable=True,
-          on_cli=False),
+    Param("hnsw_m", "int", 32, "HNSW neighbours per node", minimum=2, maximum=INT_MAX, on_cli=False),
+    Param("ef_construction", "int", 200, "HNSW build beam", minimum=1, maximum=INT_MAX, on_cli=False),
+    Param("ef_search", "int", None, "HNSW search beam (default max(hits, 128))", minimum=1, maximum=INT_MAX,
+          nullable=True, on_cli=False),
 ), cli_spellings={"encoder": "model"})
 FUSE = StepSpec("fuse", "fuse", (
     Param("method", "str", "rrf", "rrf, combsum, combmnz or interpolation (default rrf)",
           choices=("rrf", "combsum", "combmnz", "interpolation")),
-    Param("k", "int", 60, "RRF k (default 60)", minimum=0),
+    Param("k", "int", 60, "RRF k (default 60)", minimum=0, maximum=INT_MAX),
     Param("norm", "str", None, "score normalisation for combsum/combmnz/interpolation (default minmax)",
           choices=("minmax", "zscore", "rank", "none"), nullable=True),
     Param("weights", "floats", None, "one weight per input run", nullable=True),
     Param("depth", "int", 1000, "documents taken from each input per query (default 1000)", minimum=1,
-          nullable=True),
+          maximum=INT_MAX, nullable=True),
     Param("hits", "int", 1000, "documents kept per query in the fused run (default 1000)", minimum=1,
-          nullable=True, on_cli=False),
+          maximum=INT_MAX, nullable=True, on_cli=False),
 ), check_inputs=_fuse_inputs)
 RERANK = StepSpec("rerank", "rerank", (
-    Param("depth", "int", 100, "documents per query re-scored (default 100)", minimum=1),
+    Param("depth", "int", 100, "documents per query re-scored (default 100)", minimum=1, maximum=INT_MAX),
     Param("model", "str", "minilm", "'minilm' or a local sentence-transformers/CrossEncoder dir"),
     _BATCH,
 ))

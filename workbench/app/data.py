@@ -77,7 +77,10 @@ def collection_warnings(db: str, token: Token, collection: str) -> tuple[str, ..
     """What the collection's report found off (coverage, grades): shown above every page that scores it."""
     from workbench.collections import collection_warnings as warnings
 
-    return warnings(store_for(db), collection)
+    try:
+        return warnings(store_for(db), collection)
+    except WorkbenchError:  # the page itself says what is wrong with the store or the collection
+        return ()
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -85,9 +85,14 @@ def _print_report(report) -> None:
 
 
 def warn_collection(ctx, name: str) -> None:
-    """After a command that scored `name`: what its report found off, one stderr line each."""
+    """After a command that scored `name`: what its report found off, one stderr line each (never an error of
+    its own: the command has done its work)."""
     if isinstance(name, str):
-        print_collection_warnings(collection_warnings(ctx.store, name), name)
+        try:
+            warnings = collection_warnings(ctx.store, name)
+        except WorkbenchError:
+            return
+        print_collection_warnings(warnings, name)
 
 
 def print_collection_warnings(warnings, name: str | None = None) -> None:
