@@ -104,3 +104,19 @@ def test_depths_above_the_rerank_depth_are_clipped(store):
     refused = store("depth", "-c", "dl20", "-r", R20, "--depths", "30,50")
     assert refused.code == 2 and "every depth asked for is above bm25__rankvicuna-7b@20's rerank depth 20" in \
         refused.err
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    ("#   kind: banana\n", "the ir_metadata header's workbench record has kind 'banana'; expected one of"),
+    ("#   depth: -3\n", "has depth -3; expected a positive integer"),
+    ("#   params: [1, 2]\n", "has params [1, 2]; expected a mapping"),
+])
+def test_a_bad_workbench_record_is_refused(store, db, tmp_path, record, message):
+    from conftest import snapshot
+
+    path = tmp_path / "edited.trec"
+    path.write_text("# ir_metadata.start\n# workbench:\n" + record + "# ir_metadata.end\n1030303 Q0 d1 1 1.0 x\n")
+    before = snapshot(db)
+    res = store("ingest", "-c", "dl20", path)
+    assert res.code == 2 and message in res.err and len(res.err.strip().splitlines()) == 1, res.err
+    assert snapshot(db) == before

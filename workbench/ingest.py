@@ -170,18 +170,21 @@ class _Session:
         if digest is not None and parsed.sha256 != digest:
             self.drop(table_name)
             raise WorkbenchError(f"{path}: the file changed while it was being ingested; try again")
-        header, recorded = _recorded(path, parsed.metadata_header)  # what `runs export` wrote about the run
+        try:
+            header, recorded = _recorded(path, parsed.metadata_header)  # what `runs export` wrote about the run
+            if parent is None and recorded.get("parent") is not None and recorded["parent"] not in ahead:
+                self.check_parent(recorded["parent"])
+        except NotFoundError:
+            self.drop(table_name)
+            raise NotFoundError(f"{path}: its ir_metadata header names parent run {recorded['parent']!r}, which "
+                                f"{self.collection!r} does not hold",
+                                hint="ingest the parent first (or before it in the same command), or give "
+                                     "--parent") from None
+        except BaseException:
+            self.drop(table_name)
+            raise
         kind, depth = kind or recorded.get("kind"), depth if depth is not None else recorded.get("depth")
-        if parent is None and recorded.get("parent") is not None:
-            parent = recorded["parent"]
-            if parent not in ahead:
-                try:
-                    self.check_parent(parent)
-                except NotFoundError:
-                    raise NotFoundError(f"{path}: its ir_metadata header names parent run {parent!r}, which "
-                                        f"{self.collection!r} does not hold",
-                                        hint="ingest the parent first (or before it in the same command), or "
-                                             "give --parent") from None
+        parent = parent if parent is not None else recorded.get("parent")
         params = params or recorded.get("params")
         software = {**recorded.get("software", {}), **(software or {})}
         scores = None
