@@ -54,12 +54,15 @@ def report_of(store: Store, info: CollectionInfo) -> CollectionReport:
     """The stored report of a collection; computed from its stored qrels and topics for a collection added
     before reports were kept (a store migrated from schema 3), without writing."""
     if info.report is not None:
-        return CollectionReport.from_dict(info.report)
+        try:
+            return CollectionReport.from_dict(info.report)
+        except (TypeError, KeyError, ValueError, AttributeError):  # a report of another shape: made again below
+            pass
     topics = get_topics(store, info.name) if info.n_topics else None
-    return collection_report(get_qrels(store, info.name, ordered=False), topics, topic_field=info.topic_field)
+    return collection_report(get_qrels(store, info.name, ordered=False), topics, topic_field=info.topic_field,
+                             grade_map=info.grade_map)
 
 
 def collection_warnings(store: Store, name: str) -> tuple[str, ...]:
     """What the collection's report found off (shown wherever the collection is scored)."""
-    info = get_collection(store, name)
-    return info.warnings if info.report is not None else report_of(store, info).warnings
+    return report_of(store, get_collection(store, name)).warnings

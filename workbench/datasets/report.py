@@ -10,7 +10,7 @@ collection and shown wherever it is scored.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import pyarrow as pa
@@ -75,6 +75,9 @@ class CollectionReport:
 
     @classmethod
     def from_dict(cls, d: dict) -> CollectionReport:
+        """The report `to_dict` made (KeyError for a dict of another shape, e.g. from an older workbench)."""
+        if set(d) != {f.name for f in fields(cls)} or not isinstance(d["only_topics"], int):
+            raise KeyError("not a collection report of this shape")
         ints = {key: None if d.get(key) is None else {int(k): int(v) for k, v in d[key].items()}
                 for key in ("grades", "grades_as_written", "grade_map")}
         lists = {key: tuple(d.get(key, ())) for key in ("only_topics_examples", "only_qrels_examples", "warnings")}
@@ -100,7 +103,8 @@ class CollectionReport:
         out.append("grades           " + _histogram(self.grades))
         if self.grade_map is not None:
             mapping = ",".join(f"{k}:{v}" for k, v in self.grade_map.items())
-            out.append(f"  --grade-map {mapping}; as written: " + _histogram(self.grades_as_written or {}))
+            written = "" if self.grades_as_written is None else "; as written: " + _histogram(self.grades_as_written)
+            out.append(f"  --grade-map {mapping}{written}")
         out.extend(f"warning: {w}" for w in self.warnings)
         return out
 
