@@ -232,3 +232,20 @@ def test_cranfield_three_columns_refused_four_read():
     with pytest.raises(QrelsFormatError, match=r"cranqrel:1: expected 4 fields .*awk '\{print \$1, 0, \$2, \$3\}'"):
         read_qrels(CRAN / "cranqrel")
     assert read_qrels(CRAN / "cranqrel.trec").column("relevance").to_pylist() == [2, 3, -1, 1, 2, 4, 1, 2, 4]
+
+
+def test_an_unreadable_line_is_the_error_not_the_cut_it_leaves(tmp_path):
+    """A byte-level problem cuts the text before its line; the record it cuts is not reported as unclosed."""
+    topics = tmp_path / "t.txt"
+    topics.write_bytes(b"<top>\n<num> 1\n<title> caf\xc3\xa9\n</top>\n<top>\n<num> 2\n<title> caf\xe9\n</top>\n")
+    with pytest.raises(TopicsFormatError, match=r"t.txt:7: invalid UTF-8"):
+        read_topics(topics)
+    docs = tmp_path / "d.sgml"
+    docs.write_bytes(b"<DOC>\n<DOCNO>a</DOCNO>\n</DOC>\n<DOC>\n<DOCNO>b</DOCNO>\n\x00\n</DOC>\n")
+    with pytest.raises(DocsFormatError, match=r"d.sgml:6: binary file"):
+        read_docs(docs)
+    gz = tmp_path / "d.sgml.gz"
+    whole = b"".join(b"<DOC>\n<DOCNO>d%d</DOCNO>\n<TEXT>word %d</TEXT>\n</DOC>\n" % (i, i) for i in range(5000))
+    gz.write_bytes(gzip.compress(whole)[:-30])
+    with pytest.raises(DocsFormatError, match=r"gzip stream is"):
+        read_docs(gz)

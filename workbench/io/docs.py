@@ -184,7 +184,8 @@ def _sgml(src: _text.Lines):
         texts.append(parsed[2])
         lines.append(line)
     else:
-        _gap_ok(data, end, len(data), line_of, problems)
+        if src.text.bad_line is None:  # else the text stops before an unreadable line: that line is the error
+            _gap_ok(data, end, len(data), line_of, problems)
     table, line_no = _table(ids, titles, texts, lines)
     return table, line_no, problems
 

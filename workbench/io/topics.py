@@ -176,7 +176,8 @@ def _trec(src: _text.Lines, field: str) -> tuple[pa.Table, list[tuple[int, str]]
         if xml:  # a Web track topic's subtopics have descriptions of their own; blanked, offsets kept
             body = _SUBTOPIC.sub(lambda s: b" " * len(s.group(0)), body)
         _topic(body, base, m.group(1) if xml else b"", xml, line_of(m.start()), line_of, out)
-    _check_gap(data, end, len(data), opener, what, line_of, out.problems)
+    if src.text.bad_line is None:  # else the text stops before an unreadable line: that line is the error
+        _check_gap(data, end, len(data), opener, what, line_of, out.problems)
     return out.table()
 
 
