@@ -143,9 +143,10 @@ class _Topics:
                 self.problems.append(((field_lines or {}).get(part, line),
                                       f"topic {qid} has an empty {tag_of[part]} (topic field {self.field!r})"))
                 return
-        for key, value in (("query_id", qid), ("line", line), *((k, fields.get(k)) for k in
-                                                                ("title", "description", "narrative"))):
-            self.rows[key].append(value)
+        self.rows["query_id"].append(qid)
+        self.rows["line"].append(line)
+        for key in ("title", "description", "narrative"):
+            self.rows[key].append(fields.get(key))
 
     def table(self) -> tuple[pa.Table, list[tuple[int, str]]]:
         cols = {k: pa.array(v, pa.int64() if k == "line" else pa.string()) for k, v in self.rows.items()}
