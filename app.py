@@ -7,6 +7,7 @@ Library errors (WorkbenchError) are shown as one-line messages, never as traceba
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 
 import streamlit as st
@@ -85,6 +86,8 @@ try:
     with reads:
         token, collection = sidebar_collection(db)
         set_context(Context(db=db, token=token, collection=collection))
+        for warning in data.collection_warnings(db, token, collection) if collection else ():
+            st.warning(re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", warning), icon=":material/warning:")  # as text
         page.run()
 except data.StoreChanged:  # a write came between this rerun's catalogue and a view keyed on it
     st.rerun()

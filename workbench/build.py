@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.collections import add_collection
+from workbench.errors import WorkbenchError
 from workbench.ingest import ingest_run
 from workbench.manifest import Manifest
 from workbench.produce import Recipe, produce
@@ -40,6 +41,10 @@ def steps(manifest: Manifest) -> int:
 
 def build(store: Store, manifest: Manifest, *, runs_dir: str | Path | None = None, threads: int = 1,
           on_event: Event | None = None, progress=None, only_collections: set[str] | None = None) -> BuildReport:
+    unknown = sorted(set(only_collections or ()) - set(manifest.collections))
+    if unknown:
+        raise WorkbenchError(f"{manifest.path}: no collection {', '.join(map(repr, unknown))} in the manifest "
+                             f"(it has {', '.join(manifest.collections) or 'none'})")
     runs_dir = Path(runs_dir) if runs_dir else manifest.path.parent / "runs"
     report = BuildReport()
 
@@ -56,6 +61,7 @@ def build(store: Store, manifest: Manifest, *, runs_dir: str | Path | None = Non
         _, changed = add_collection(
             store, spec.name, qrels=spec.qrels, topics=spec.topics, docs=spec.docs,
             ir_datasets_id=spec.ir_datasets, relevance_kind=spec.relevance, replace=True,
+            topic_field=spec.topic_field, grade_map=spec.grade_map,
         )
         report.collections[spec.name] = "updated" if changed else "unchanged"
         tell("collection", spec.name, report.collections[spec.name])

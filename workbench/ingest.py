@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import __version__
-from workbench.errors import InputFormatError, WorkbenchError
+from workbench.errors import InputFormatError, NotFoundError, WorkbenchError
 from workbench.hashing import sha256_file
 from workbench.model import RunInfo, RunKind
 from workbench.naming import check_name
@@ -173,6 +173,23 @@ class _Session:
         if digest is not None and parsed.sha256 != digest:
             self.drop(table_name)
             raise WorkbenchError(f"{path}: the file changed while it was being ingested; try again")
+        try:
+            header, recorded = _recorded(path, parsed.metadata_header)  # what `runs export` wrote about the run
+            if parent is None and recorded.get("parent") is not None and recorded["parent"] not in ahead:
+                self.check_parent(recorded["parent"])
+        except NotFoundError:
+            self.drop(table_name)
+            raise NotFoundError(f"{path}: its ir_metadata header names parent run {recorded['parent']!r}, which "
+                                f"{self.collection!r} does not hold",
+                                hint="ingest the parent first (or before it in the same command), or give "
+                                     "--parent") from None
+        except BaseException:
+            self.drop(table_name)
+            raise
+        kind, depth = kind or recorded.get("kind"), depth if depth is not None else recorded.get("depth")
+        parent = parent if parent is not None else recorded.get("parent")
+        params = params or recorded.get("params")
+        software = {**recorded.get("software", {}), **(software or {})}
         scores = None
         if self.measures:
             scores = self.pool.submit(_score, parsed.table, self.qrels, self.measures)
@@ -189,7 +206,7 @@ class _Session:
             run_tag=",".join(parsed.run_tags) or None,
             n_queries=len(set(parsed.table.column("query_id").unique().to_pylist())),
             n_rows=parsed.table.num_rows,
-            metadata_header=parsed.metadata_header,
+            metadata_header=header,
             params=params or {},
             software={"workbench": __version__, **(software or {})},
             warnings=tuple(dict.fromkeys(warnings)),
@@ -313,6 +330,26 @@ def _precheck(path: Path, name: str | None, kind: str | None, depth: int | None)
     if not path.is_file():
         raise InputFormatError(path, None, "no such file")
     return name
+
+
+def _recorded(path: Path, header: str | None) -> tuple[str | None, dict]:
+    """(the header without the workbench record `runs export` appends, that record's kind/parent/depth/params/
+    software, checked like the command line's options)."""
+    from workbench.io.run_metadata import split_header
+
+    header, recorded = split_header(header)
+    where = f"{path}: the ir_metadata header's workbench record"
+    kind, depth, parent = recorded.get("kind"), recorded.get("depth"), recorded.get("parent")
+    if kind is not None and kind not in RUN_KINDS:
+        raise WorkbenchError(f"{where} has kind {kind!r}; expected one of {', '.join(RUN_KINDS)}")
+    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 1):
+        raise WorkbenchError(f"{where} has depth {depth!r}; expected a positive integer")
+    if parent is not None:
+        check_name(str(parent))
+    for key in ("params", "software"):
+        if not isinstance(recorded.get(key, {}), dict):
+            raise WorkbenchError(f"{where} has {key} {recorded[key]!r}; expected a mapping")
+    return header, recorded
 
 
 def _score(table, qrels, measures):

@@ -20,6 +20,7 @@ from workbench.errors import NotFoundError, WorkbenchError
 from workbench.ingest import IngestResult, ingest_run
 from workbench.naming import check_name
 from workbench.runs_export import safe_child
+from workbench.steps import step_spec
 from workbench.store import Store, get_collection, get_documents, get_qrels, get_run, get_run_rows, get_topics
 
 STEPS = ("retrieve", "fuse", "rerank")
@@ -93,10 +94,10 @@ def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, 
     check_name(r.name)
     if r.step not in STEPS:
         raise WorkbenchError(f"unknown step {r.step!r}; expected one of {', '.join(STEPS)}")
+    params = step_spec(r.step, r.retriever).checked(r.params, len(r.inputs))  # the manifest's and CLI's rules
     recipe_hash = _recipe_hash(store, r)
     if not force and is_current(store, r, recipe_hash):
         return IngestResult(get_run(store, r.collection, r.name), "unchanged")
-    params = dict(r.params)
     if r.step == "retrieve":
         docs, topics = _documents(store, r.collection), judged_topics(store, r.collection)
         if r.retriever == "bm25":

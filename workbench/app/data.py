@@ -73,6 +73,18 @@ def collections(db: str, token: Token) -> list[CollectionInfo]:
     return list_collections(store_for(db))
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+@_one_connection
+def collection_warnings(db: str, token: Token, collection: str) -> tuple[str, ...]:
+    """What the collection's report found off (coverage, grades): shown above every page that scores it."""
+    from workbench.collections import collection_warnings as warnings
+
+    try:
+        return warnings(store_for(db), collection)
+    except WorkbenchError:  # the page itself says what is wrong with the store or the collection
+        return ()
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 @_one_connection
 def runs(db: str, token: Token, collection: str) -> list[RunInfo]:

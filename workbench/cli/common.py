@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from workbench.numbers import DECIMAL_TEXT, INT_TEXT
 from workbench.store import Store
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
@@ -157,8 +157,8 @@ MAX_RESAMPLES = 1_000_000
 MAX_THREADS = 1024
 MAX_SEED = 2**63 - 1
 
-_INT = re.compile(r"[+-]?[0-9]+")
-_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_INT = INT_TEXT
+_FLOAT = DECIMAL_TEXT
 
 
 def _shown(text: str) -> str:

@@ -20,6 +20,8 @@ from workbench.cli.common import Context, Parser, after_parse, err_console, one_
 from workbench.errors import WorkbenchError
 
 MODULES = (collection_cmds, run_cmds, score_cmds, eval_cmds, analysis_cmds, produce_cmds)
+SCORING = {"evaluate", "leaderboard", "export", "compare", "depth", "eval"}
+"""Commands that score a collection: they repeat its report's warnings (on stderr) after their output."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = Context(db=args.db)
     try:
         code = args.func(ctx, args)
+        if getattr(args, "collection", None) and (args.command in SCORING or getattr(args, "measures", None)):
+            collection_cmds.warn_collection(ctx, args.collection)
     except WorkbenchError as exc:
         err_console().print(f"[bold red]error:[/] {escape(one_line(str(exc)))}", highlight=False, markup=True,
                             soft_wrap=True)

@@ -8,24 +8,20 @@ import sys
 import time
 from pathlib import Path
 
+from workbench.cli.collection_cmds import warn_collection
 from workbench.cli.common import (
     add_check,
     add_collection_arg,
     add_json_arg,
     add_runs_args,
-    batch_size,
-    bm25_k1,
     err_console,
     ip_address,
-    non_negative_int,
     port,
-    positive_int,
     print_json,
     progress,
     threads,
-    unit_interval,
-    weight,
 )
+from workbench.steps import STEPS
 
 DEFAULT_MANIFEST = "data_manifest.yaml"
 MAX_UPLOAD_MB = 500  # same cap as .streamlit/config.toml
@@ -38,31 +34,18 @@ def register(sub) -> None:
     bm = rsub.add_parser("bm25", help="BM25 via pyserini/Lucene (BEIR flat: title and text in one field)")
     add_collection_arg(bm)
     bm.add_argument("--name", default="bm25", help="run name")
-    bm.add_argument("--k1", type=bm25_k1, default=0.9, help="BM25 term-frequency saturation, from 0 to 1000")
-    bm.add_argument("--b", type=unit_interval, default=0.4, help="BM25 length normalisation, in [0, 1]")
-    bm.add_argument("--hits", type=positive_int, default=1000, help="documents retrieved per query")
+    STEPS["bm25"].add_options(bm)  # the parameters (and their checks) the manifest reads too
     _common(bm)
     de = rsub.add_parser("dense", help="dense retrieval: sentence-transformers encoder + faiss")
     add_collection_arg(de)
-    de.add_argument("--encoder", default="minilm", help="'minilm' (bundled all-MiniLM-L6-v2) or a model directory")
     de.add_argument("--name", help="run name (default: dense-<encoder>)")
-    de.add_argument("--hits", type=positive_int, default=1000, help="documents retrieved per query")
-    de.add_argument("--index", choices=["flat", "hnsw"], default="flat",
-                    help="faiss index: exact inner product (flat) or approximate (hnsw)")
-    de.add_argument("--batch-size", type=batch_size, default=64, help="texts encoded per batch")
+    STEPS["dense"].add_options(de)
     _common(de)
 
     f = sub.add_parser("fuse", help="fuse two or more stored runs (RRF, CombSUM, CombMNZ, interpolation)")
     add_collection_arg(f)
     add_runs_args(f, "input runs (at least two)", at_least=2)
-    f.add_argument("--method", choices=["rrf", "combsum", "combmnz", "interpolation"], default="rrf",
-                   help="fusion method")
-    f.add_argument("--k", type=non_negative_int, default=60, help="RRF k")
-    f.add_argument("--norm", choices=["minmax", "zscore", "rank", "none"], default=None,
-                   help="score normalisation for combsum/combmnz/interpolation (default minmax)")
-    f.add_argument("--weights", type=weight, nargs="+", metavar="W",
-                   help="one weight per input run (default: 1 each; 0.5 0.5 for interpolation)")
-    f.add_argument("--depth", type=positive_int, default=1000, help="documents taken from each input per query")
+    STEPS["fuse"].add_options(f)
     f.add_argument("--name", help="run name (default: <method>-<run>+<run>...)")
     _common(f)
     add_check(f, _one_weight_per_run)
@@ -70,9 +53,7 @@ def register(sub) -> None:
     rr = sub.add_parser("rerank", help="re-score the top-k of a stored run (MiniLM bi-encoder or a CrossEncoder dir)")
     add_collection_arg(rr)
     rr.add_argument("--run", "-r", required=True, help="the first-stage run to rerank")
-    rr.add_argument("--depth", type=positive_int, default=100, help="how many of its documents per query to re-score")
-    rr.add_argument("--model", default="minilm", help="'minilm' or a local sentence-transformers/CrossEncoder dir")
-    rr.add_argument("--batch-size", type=batch_size, default=64, help="query-document pairs scored per batch")
+    STEPS["rerank"].add_options(rr)
     rr.add_argument("--name", help="run name (default: <run>__<model>@<depth>)")
     _common(rr)
 
@@ -116,24 +97,16 @@ def _common(p) -> None:
 def _recipe(args):
     from workbench.produce import Recipe, fused_run_name
 
-    if args.command == "retrieve" and args.retriever == "bm25":
-        return Recipe(args.collection, args.name, "retrieve", "bm25", (),
-                      {"k1": args.k1, "b": args.b, "hits": args.hits})
     if args.command == "retrieve":
-        name = args.name or f"dense-{Path(args.encoder).name}"
-        return Recipe(args.collection, name, "retrieve", "dense", (),
-                      {"model": args.encoder, "hits": args.hits, "index": args.index, "batch_size": args.batch_size})
+        params = STEPS[args.retriever].from_cli(args)
+        name = args.name or f"dense-{Path(args.model).name}"
+        return Recipe(args.collection, name, "retrieve", args.retriever, (), params)
+    params = STEPS[args.command].from_cli(args)
     if args.command == "fuse":
-        params = {"method": args.method, "k": args.k, "depth": args.depth}
-        if args.norm:
-            params["norm"] = None if args.norm == "none" else args.norm
-        if args.weights:
-            params["weights"] = args.weights
         return Recipe(args.collection, args.name or fused_run_name(args.method, args.runs), "fuse", None,
                       tuple(args.runs), params)
     name = args.name or f"{args.run}__{Path(args.model).name}@{args.depth}"
-    return Recipe(args.collection, name, "rerank", None, (args.run,),
-                  {"depth": args.depth, "model": args.model, "batch_size": args.batch_size})
+    return Recipe(args.collection, name, "rerank", None, (args.run,), params)
 
 
 def cmd_produce(ctx, args) -> int:
@@ -152,14 +125,9 @@ def cmd_produce(ctx, args) -> int:
 
 def _build(ctx, manifest_path: str, collections, threads: int):
     from workbench.build import build, steps
-    from workbench.errors import WorkbenchError
     from workbench.manifest import load_manifest
 
     manifest = load_manifest(manifest_path)
-    unknown = [c for c in collections or () if c not in manifest.collections]
-    if unknown:  # else a mistyped -c would build nothing and say "done"
-        raise WorkbenchError(f"{manifest_path}: no collection {unknown[0]!r} in the manifest "
-                             f"(it has {', '.join(manifest.collections) or 'none'})")
     with progress() as bar:
         task = bar.add_task("building", total=steps(manifest))
 
@@ -190,6 +158,8 @@ def cmd_build(ctx, args) -> int:
         print_json({**report.to_dict(), "scored": scored})
     else:
         err_console().print(f"build done: {report.changed} changed; scored {sum(scored.values())} (run, measure) pairs")
+    for name in scored:  # what each scored collection's report found off
+        warn_collection(ctx, name)
     return 0
 
 

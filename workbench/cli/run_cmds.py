@@ -62,6 +62,8 @@ def register(sub) -> None:
     add_collection_arg(ex)
     add_runs_args(ex, "runs to export (default: all)", at_least=0)
     ex.add_argument("--out-dir", "-o", required=True, help="folder to write <run>.trec files into")
+    ex.add_argument("--plain", action="store_true",
+                    help="6-column lines only, no ir_metadata header (for tools that refuse '#' lines)")
     ex.set_defaults(func=cmd_export)
 
 
@@ -144,6 +146,6 @@ def cmd_delete(ctx, args) -> int:
 def cmd_export(ctx, args) -> int:
     from workbench.runs_export import export_runs
 
-    for path in export_runs(ctx.store, args.collection, args.runs or None, args.out_dir):
+    for path in export_runs(ctx.store, args.collection, args.runs or None, args.out_dir, plain=args.plain):
         err_console().print(f"wrote {path}")
     return 0

@@ -21,9 +21,11 @@ from workbench.io import _text
 from workbench.io.runs import META_END, META_START
 
 
-def metadata_block(metadata: dict) -> str:
-    """The ir_metadata header: YAML lines prefixed with '# ' between start/end markers."""
-    body = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True, default_flow_style=False)
+def metadata_block(metadata: dict | str) -> str:
+    """The ir_metadata header: YAML lines (a mapping, or YAML text as it is) prefixed with '# ' between start/end
+    markers."""
+    body = metadata if isinstance(metadata, str) else yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True,
+                                                                     default_flow_style=False)
     lines = [f"# {META_START}", *(f"# {line}".rstrip() for line in body.splitlines()), f"# {META_END}"]
     return "\n".join(lines) + "\n"
 
@@ -44,7 +46,7 @@ def _check_tokens(table: pa.Table, tag: str) -> None:
         raise WorkbenchError("cannot write a TREC run: scores must be finite numbers")
 
 
-def write_run(path: str | Path, table: pa.Table, *, tag: str, metadata: dict | None = None) -> Path:
+def write_run(path: str | Path, table: pa.Table, *, tag: str, metadata: dict | str | None = None) -> Path:
     """Write `table` (query_id, doc_id, score; rank ignored) as a TREC run, atomically (temp + replace)."""
     path = Path(path)
     table = table.select(["query_id", "doc_id", "score"]).cast(

@@ -24,7 +24,7 @@ import duckdb
 from workbench.env import env_seconds, env_text
 from workbench.errors import StoreError, StoreLockedError
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 TOP_DEPTH = 100
 """run_top_rows holds each run's rows down to this trec_eval position (see schema.sql)."""
 _MIGRATIONS = {  # from version: statements that bring a store to the next version, in one transaction
@@ -53,6 +53,17 @@ _MIGRATIONS = {  # from version: statements that bring a store to the next versi
                                       doc_id VARCHAR USING COMPRESSION uncompressed, score DOUBLE, rank BIGINT,
                                       position INTEGER)""",
         f"INSERT INTO run_top_rows SELECT * FROM run_rows WHERE position <= {TOP_DEPTH}",
+    ],
+    "3": [
+        # collections record how their topics and grades were read and what their report found (NULL until a
+        # collection is added again: its report is then computed when asked for); topics keep their TREC fields
+        "ALTER TABLE collections ADD COLUMN IF NOT EXISTS topic_field VARCHAR",
+        "ALTER TABLE collections ADD COLUMN IF NOT EXISTS grade_map VARCHAR",
+        "ALTER TABLE collections ADD COLUMN IF NOT EXISTS report VARCHAR",
+        "ALTER TABLE collections ADD COLUMN IF NOT EXISTS warnings VARCHAR",
+        "ALTER TABLE topics ADD COLUMN IF NOT EXISTS title VARCHAR",
+        "ALTER TABLE topics ADD COLUMN IF NOT EXISTS description VARCHAR",
+        "ALTER TABLE topics ADD COLUMN IF NOT EXISTS narrative VARCHAR",
     ],
 }
 DEFAULT_DB = "workbench.duckdb"
