@@ -57,8 +57,10 @@ def put_collection(
     source: dict,
     replace: bool = False,
 ) -> tuple[CollectionInfo, bool]:
-    """Store a collection in one transaction. Returns (info, changed); same content again is a no-op."""
-    with store.writer() as con:
+    """Store a collection in one transaction. Returns (info, changed); same content again is a no-op.
+
+    The one operation that creates a store where there is none."""
+    with store.writer(create=True, what=f"collection {name!r}") as con:
         row = one(con.execute("SELECT qrels_hash, topics_hash, docs_hash FROM collections WHERE name = ?", [name]))
         if row is not None:
             same = row == (qrels_hash, topics_hash, docs_hash)
@@ -163,7 +165,7 @@ def get_documents(store: Store, collection: str, doc_ids: list[str] | None = Non
 
 def delete_collection(store: Store, name: str) -> None:
     """Remove a collection and its runs' entries (run rows shared with other collections stay)."""
-    with store.writer() as con:
+    with store.writer(what=f"the removal of collection {name!r}") as con:
         _get(con, name)
         for table, col in (
             ("qrels", "collection"),

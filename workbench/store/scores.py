@@ -29,7 +29,7 @@ def put_scores_many(
     store: Store, qrels_hash: str, semantics: str, runs: list[tuple[str, pa.Table, dict[str, str]]]
 ) -> None:
     """put_scores for several runs (run_hash, per-query values, evaluators) in one transaction."""
-    with store.writer() as con:
+    with store.writer(what="the new scores") as con:
         insert_scores(con, qrels_hash, semantics, runs)
 
 
