@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
@@ -219,11 +219,11 @@ class Store:
         self._schema_ready = True
 
     def _stored_version(self) -> tuple[str | None, str]:
-        """(schema version, "") of the workbench store at the path; (None, what it is) for an empty file or a
-        DuckDB database without tables, which a new store may go into; StoreError for anything else. Read-only: a
-        file that is not a store is left byte for byte as it is."""
-        if self.path.stat().st_size == 0:
-            return None, "an empty file"
+        """(schema version, "") of the workbench store at the path; (None, what it is) for a DuckDB database without
+        tables, which a new store may go into; StoreError for anything else (an empty file, a text file, a DuckDB
+        database with tables of its own). Read-only: a file that is not a store is left byte for byte as it is."""
+        if self.path.stat().st_size == 0:  # DuckDB cannot open it, not even to create a database in it
+            raise not_a_store(self.path, "an empty file")
         try:
             con = self._connect(read_only=True)
         except StoreError as exc:
@@ -336,6 +336,23 @@ class Store:
             raise write_failed(self.path, exc) from exc
         finally:
             con.close()
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, **tables) -> Iterator[None]:
+    """Arrow tables registered under these names for the block. After a failed statement DuckDB refuses all but
+    a rollback, unregistering included: then that refusal must not hide the failure (a full disk) that caused it."""
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        yield
+    except BaseException:
+        for name in tables:
+            with suppress(duckdb.Error, RuntimeError):
+                con.unregister(name)
+        raise
+    for name in tables:
+        con.unregister(name)
 
 
 def write_failed(path: Path, exc: BaseException) -> StoreError:

@@ -13,7 +13,7 @@ from workbench import interrupts
 from workbench.errors import ConflictError, NotFoundError, StoreError
 from workbench.model import RunInfo
 from workbench.store.collections import _drop_orphan_rows, _get, qrels_in
-from workbench.store.connection import TOP_DEPTH, Store, arrow, first_line, one, write_failed
+from workbench.store.connection import TOP_DEPTH, Store, arrow, first_line, one, registered, write_failed
 
 _COLUMNS = (
     "collection, name, run_hash, kind, parent, depth, source_path, run_tag, n_queries, n_rows, "
@@ -147,15 +147,12 @@ def insert_run_rows(con: duckdb.DuckDBPyConnection, run_hash: str, rows: pa.Tabl
     present = one(con.execute("SELECT count(*) FROM run_rows WHERE run_hash = ?", [run_hash]))[0]
     if present:
         return
-    con.register("_run_rows", rows)
-    try:
+    with registered(con, _run_rows=rows):
         con.execute(
             "INSERT INTO run_rows SELECT ?, query_id, doc_id, score, rank, "
             "row_number() OVER (PARTITION BY query_id ORDER BY score DESC, doc_id DESC) FROM _run_rows",
             [run_hash],
         )
-    finally:
-        con.unregister("_run_rows")
     _copy_top_rows(con, run_hash)
 
 
@@ -239,8 +236,7 @@ def _attached_path(con: duckdb.DuckDBPyConnection) -> str:
 def _insert_from(con: duckdb.DuckDBPyConnection, run_hash: str, source_table: str, positions: pa.Table,
                  every_row: bool) -> None:
     src = f'memory.main."{source_table}"'
-    con.register("_positions", positions)
-    try:
+    with registered(con, _positions=positions):
         if every_row:
             select = (f"SELECT ?, t.query_id, t.doc_id, t.score, CAST(t.rank AS BIGINT), p.position "
                       f"FROM {src} t JOIN _positions p ON p.i = t.rowid")
@@ -250,8 +246,6 @@ def _insert_from(con: duckdb.DuckDBPyConnection, run_hash: str, source_table: st
                       f"coalesce(p.position, CAST(t.rowid - b.first + 1 AS INTEGER)) "
                       f"FROM {src} t JOIN {first} b USING (query_id) LEFT JOIN _positions p ON p.i = t.rowid")
         con.execute(f"INSERT INTO run_rows {select}", [run_hash])
-    finally:
-        con.unregister("_positions")
     _copy_top_rows(con, run_hash)
 
 
