@@ -191,7 +191,8 @@ def test_infer_lineage_takes_the_last_double_underscore():
 
     found = infer_lineage("bm25__monot5@100__rankzephyr@20", {"bm25__monot5@100"})
     assert (found.parent, found.depth) == ("bm25__monot5@100", 20)
-    assert infer_lineage("bm25__x@0", {"bm25"}).note == "depth 0 is not a positive integer"
+    assert infer_lineage("bm25__x@0", {"bm25"}).note == "depth 0 is not a positive integer up to 2147483647"
+    assert infer_lineage("bm25__x@99999999999", {"bm25"}).parent is None
     assert infer_lineage("bm25__x@abc", {"bm25"}).parent is None
 
 
@@ -208,7 +209,7 @@ def test_set_run_metadata_library_function(store):
     info = set_run_metadata(s, "dl20", R20, kind="dense", parent="")
     assert (info.kind, info.parent, info.depth) == ("dense", None, None)
     before = snapshot(store)
-    for bad in ({"kind": "neural"}, {"depth": True}, {"depth": -1}, {"rename": ""}):
+    for bad in ({"kind": "neural"}, {"depth": True}, {"depth": -1}, {"depth": 2**31}, {"rename": ""}):
         with pytest.raises(WorkbenchError):
             set_run_metadata(s, "dl20", R20, **bad)
     assert snapshot(store) == before

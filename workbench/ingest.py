@@ -357,11 +357,15 @@ def _precheck(path: Path, name: str | None, kind: str | None, parent: str | None
     return name
 
 
+MAX_DEPTH = 2**31 - 1
+"""The store keeps depths as 32-bit integers."""
+
+
 def _check_fields(name: str, kind: str | None, parent: str | None, depth: int | None) -> None:
     if kind is not None and kind not in RUN_KINDS:
         raise WorkbenchError(f"unknown run kind {kind!r}; expected one of {', '.join(RUN_KINDS)}")
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
-        raise WorkbenchError(f"rerank depth must be a positive integer, got {depth!r}")
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH):
+        raise WorkbenchError(f"rerank depth must be a positive integer up to {MAX_DEPTH}, got {depth!r}")
     if parent is not None and parent == name:
         raise WorkbenchError(f"run {name!r} cannot be its own parent")
 
@@ -388,8 +392,8 @@ def infer_lineage(name: str, known: Collection[str]) -> Lineage:
     if m is None:
         return Lineage(name, note="not a <parent>__<reranker>@<depth> name")
     parent, depth = m["parent"], int(m["depth"])
-    if depth < 1:
-        return Lineage(name, note=f"depth {m['depth']} is not a positive integer")
+    if not 1 <= depth <= MAX_DEPTH:
+        return Lineage(name, note=f"depth {m['depth']} is not a positive integer up to {MAX_DEPTH}")
     if parent not in known:
         return Lineage(name, note=f"parent {parent!r} is neither stored nor ingested earlier by this command")
     return Lineage(name, parent, depth)
