@@ -65,8 +65,11 @@ READ_ONLY_PAGES = {"per-query", "drilldown", "depth"}
 def sidebar_collection(db: str) -> tuple[data.Token, str | None]:
     """The store's version token and the collection picked in the sidebar (None when there is none)."""
     with st.sidebar:
-        if not Path(db).is_file():
-            st.warning(f"No store at {plain(db)}. Create one with `workbench --db FILE collection add ...`.")
+        if not Path(db).is_file():  # the CLI's refusal, word for word (the check creates nothing)
+            try:
+                data.store_for(db).ensure_schema()
+            except WorkbenchError as exc:
+                st.warning(plain(str(exc)))
             return (0.0, 0), None
         token = data.token_for(db)
         try:

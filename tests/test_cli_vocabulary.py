@@ -305,7 +305,7 @@ def test_build_of_a_collection_the_manifest_lacks_is_refused(cli, db, base, tmp_
 
 def test_an_error_message_stays_on_one_line():
     """Control characters a library message carries in (a newline in a name read from a file) are escaped."""
-    from workbench.cli.main import one_line
+    from workbench.cli.common import one_line
 
     assert one_line("no run named 'a\nb'\r\t\x1b[31m") == "no run named 'a\\nb'\\r\\t\\x1b[31m"
     assert one_line("état ✓") == "état ✓"

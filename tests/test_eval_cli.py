@@ -194,9 +194,12 @@ JUNK = {
     "qrels as run": (["{q}", "{q}"], "qrels.test:1: expected 6 fields"),
     "run as qrels": (["{r}", "{r}"], "results.test:1: expected 4 fields"),
     "one file": (["{q}"], "give a qrels file and at least one run file"),
-    "M 0": (["-M", "0", "{q}", "{r}"], "-M (documents per query) must be at least 1"),
-    "l 0": (["-l", "0", "{q}", "{r}"], "-l (relevance level) must be at least 1, got 0"),
-    "l -5": (["-l", "-5", "{q}", "{r}"], "-l (relevance level) must be at least 1, got -5"),
+    "M 0": (["-M", "0", "{q}", "{r}"], "argument -M/--max-per-query: expected an integer from 1 to "
+                                       "2147483647, got '0'"),
+    "l 0": (["-l", "0", "{q}", "{r}"], "argument -l/--relevance-level: expected an integer from 1 to "
+                                       "2147483647, got '0'"),
+    "l -5": (["-l", "-5", "{q}", "{r}"], "argument -l/--relevance-level: expected an integer from 1 to "
+                                         "2147483647, got '-5'"),
     "trailing": (["{q}", str(TREC_EVAL / "results.trunc")], "results.trunc:1:"),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.files import ensure_folder
 from workbench.naming import check_name
 from workbench.store import Store, get_run, get_run_rows, list_runs
 
@@ -26,11 +27,11 @@ def export_runs(store: Store, collection: str, names: list[str] | None, out_dir:
     from workbench.io.run_metadata import join_header
     from workbench.io.trec_writer import write_run
 
-    names = names or [r.name for r in list_runs(store, collection)]
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    infos = [get_run(store, collection, name) for name in names] if names else list_runs(store, collection)
+    ensure_folder(out_dir)  # one line when it is a file or cannot be made; each file goes through a temp + rename
     written = []
-    for name in names:
-        info = get_run(store, collection, name)
+    for info in infos:
+        name = info.name
         target = safe_child(out_dir, f"{check_name(info.name)}.trec")
         record = {"run": info.name, "collection": collection, "kind": info.kind, "parent": info.parent,
                   "depth": info.depth, "params": info.params, "software": info.software}

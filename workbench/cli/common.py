@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
-from pathlib import Path
 from typing import NoReturn
 
 from rich.console import Console
@@ -60,12 +59,15 @@ def progress() -> Progress:
 
 
 def write_output(text: str, path: str | None) -> None:
+    """stdout, or `path` whole or not at all (a temp file and a rename, the user's umask; an unwritable path, a
+    folder or a full disk is a one-line error and leaves what was there)."""
     if path is None or path == "-":
         sys.stdout.write(text)
     else:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
-        err_console().print(f"wrote {path}")
+        from workbench.files import write_text
+
+        write_text(path, text)
+        err_console().print(f"wrote {escape(str(path))}")
 
 
 class HelpFormatter(argparse.HelpFormatter):

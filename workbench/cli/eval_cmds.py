@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from workbench.cli.common import positive_int
+
 FORMATS = ("text", "json", "csv")
 
 
@@ -44,10 +46,10 @@ def register(sub) -> None:
     p.add_argument("-c", dest="complete", action="store_true",
                    help="accepted for trec_eval compatibility; -c is always on here (judged queries missing "
                         "from a run score 0 and count in the mean)")
-    p.add_argument("-l", "--relevance-level", type=int, metavar="N", default=None,
+    p.add_argument("-l", "--relevance-level", type=positive_int, metavar="N", default=None,
                    help="lowest grade that counts as relevant for binary measures that do not give rel= "
                         "(trec_eval -l; default: 1); nDCG uses the grades as gains either way")
-    p.add_argument("-M", "--max-per-query", type=int, metavar="N", default=None,
+    p.add_argument("-M", "--max-per-query", type=positive_int, metavar="N", default=None,
                    help="score only each query's first N documents in trec_eval order (trec_eval -M; "
                         "default: all)")
     p.add_argument("--format", "-f", choices=FORMATS, default="text",

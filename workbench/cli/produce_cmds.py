@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from workbench.cli.common import (
     progress,
     threads,
 )
+from workbench.errors import WorkbenchError
 from workbench.steps import STEPS
 
 DEFAULT_MANIFEST = "data_manifest.yaml"
@@ -63,6 +65,9 @@ def register(sub) -> None:
                    help="only this collection (repeatable; default: every collection in the manifest)")
     b.add_argument("--threads", type=threads, default=1, help="threads for encoding and search")
     b.add_argument("--no-score", action="store_true", help="do not score the runs on the default measures")
+    b.add_argument("--replace", action="store_true",
+                   help="also replace collections and runs under the manifest's names that build did not put "
+                        "there (by default they are refused)")
     add_json_arg(b)
     b.set_defaults(func=cmd_build)
 
@@ -89,7 +94,11 @@ def _one_weight_per_run(p, args) -> None:
 def _common(p) -> None:
     p.add_argument("--threads", type=threads, default=1, help="threads for encoding and search")
     p.add_argument("--force", action="store_true", help="rebuild even if the recipe is unchanged")
-    p.add_argument("--runs-dir", default="runs", help="where the TREC file is written (default: runs/)")
+    p.add_argument("--replace", action="store_true",
+                   help="replace a stored run of the same name (by default a taken name is refused)")
+    p.add_argument("--runs-dir", default=None,
+                   help="where <collection>/<name>.trec is written (default: $WORKBENCH_RUNS_DIR, else runs/ "
+                        "beside the store file)")
     add_json_arg(p)
     p.set_defaults(func=cmd_produce)
 
@@ -110,11 +119,16 @@ def _recipe(args):
 
 
 def cmd_produce(ctx, args) -> int:
-    from workbench.produce import produce
+    from workbench.cli.run_cmds import note_children
+    from workbench.produce import default_runs_dir, produce
 
     recipe = _recipe(args)
     started = time.perf_counter()
-    result = produce(ctx.store, recipe, runs_dir=args.runs_dir, threads=args.threads, force=args.force)
+    store = ctx.store
+    result = produce(store, recipe, runs_dir=args.runs_dir or default_runs_dir(store), threads=args.threads,
+                     force=args.force, replace=args.replace)
+    if result.status == "replaced":
+        note_children(store, recipe.collection, recipe.name)
     if args.json:
         print_json(result.to_dict())
     else:
@@ -123,7 +137,7 @@ def cmd_produce(ctx, args) -> int:
     return 0
 
 
-def _build(ctx, manifest_path: str, collections, threads: int):
+def _build(ctx, manifest_path: str, collections, threads: int, replace: bool = False):
     from workbench.build import build, steps
     from workbench.manifest import load_manifest
 
@@ -140,14 +154,14 @@ def _build(ctx, manifest_path: str, collections, threads: int):
                 bar.console.print(f"{status:9} {what} {name}")
 
         report = build(ctx.store, manifest, threads=threads, on_event=on_event,
-                       only_collections=set(collections) if collections else None)
+                       only_collections=set(collections) if collections else None, replace=replace)
     return manifest, report
 
 
 def cmd_build(ctx, args) -> int:
     from workbench.evaluate import evaluate_runs
 
-    manifest, report = _build(ctx, args.manifest, args.collection, args.threads)
+    manifest, report = _build(ctx, args.manifest, args.collection, args.threads, args.replace)
     scored = {}
     if not args.no_score:
         for name in manifest.collections:
@@ -166,19 +180,22 @@ def cmd_build(ctx, args) -> int:
 def cmd_demo(ctx, args) -> int:
     from workbench.evaluate import evaluate_runs
     from workbench.export import render
+    from workbench.files import ensure_folder, write_text
     from workbench.leaderboard import build_leaderboard
 
     started = time.perf_counter()
-    manifest, _ = _build(ctx, args.manifest, None, args.threads)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():  # before the build, not after minutes of it
+        raise WorkbenchError(f"{out}: not a folder (a file of that name exists)")
+    manifest, _ = _build(ctx, args.manifest, None, args.threads)
+    ensure_folder(out)
     baselines = {"dl20": ["bm25"], "scifact": ["bm25"]}
     for name in manifest.collections:
         ev = evaluate_runs(ctx.store, name)
         base = [b for b in baselines.get(name, []) if b in ev.runs]
         lb = build_leaderboard(ev, baselines=base)
         for fmt, ext in (("markdown", "md"), ("csv", "csv"), ("latex", "tex"), ("html", "html"), ("json", "json")):
-            (out / f"leaderboard-{name}.{ext}").write_text(render(lb, fmt))
+            write_text(out / f"leaderboard-{name}.{ext}", render(lb, fmt))
         sys.stdout.write(f"\n## {name}\n\n" + render(lb, "markdown"))
     err_console().print(f"demo built in {time.perf_counter() - started:.1f} s; leaderboards in {out}/")
     if args.no_serve:
@@ -191,15 +208,72 @@ def cmd_serve(ctx, args) -> int:
 
 
 def _serve(ctx, port: int, address: str) -> int:
+    """Run Streamlit in a child process until it stops, or until SIGINT/SIGTERM, which are passed on to it.
+
+    The child is in a session of its own, so the signal reaches it once, from here; on Linux it also gets SIGTERM
+    should this process die without passing anything on. If it has not stopped 10 s after the signal, it is
+    killed. Either way no server is left listening when this returns.
+    """
     from workbench.env import check_dashboard_env, env_int
 
+    ctx.store.ensure_schema()  # a missing path or a file that is not a store: refused before anything starts
     app = Path(__file__).resolve().parents[2] / "app.py"
+    if not app.is_file():
+        raise WorkbenchError(f"{app}: the dashboard's app.py is not there; serve runs from a source checkout")
     env = {**os.environ, "WORKBENCH_DB": str(ctx.store.path.resolve())}
     check_dashboard_env()
     upload_mb = env_int("WORKBENCH_MAX_UPLOAD_MB", MAX_UPLOAD_MB)  # the server's cap and the Runs page's agree
-    err_console().print(f"dashboard on http://{address}:{port} (Ctrl-C to stop)")
+    err_console().print(f"dashboard on http://{address}:{port} (Ctrl-C to stop)", markup=False)
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", address,
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.maxUploadSize", str(upload_mb), "--server.fileWatcherType", "none"]
     # from the repository root, so .streamlit/config.toml (loopback, upload cap) applies
-    return subprocess.call(cmd, env=env, cwd=app.parent)
+    child = subprocess.Popen(cmd, env=env, cwd=app.parent, start_new_session=True, preexec_fn=_die_with_parent)
+    return _wait_forwarding(child)
+
+
+GRACE_S = 10.0
+"""How long the dashboard has to stop after SIGINT/SIGTERM before it is killed."""
+
+
+def _wait_forwarding(child: subprocess.Popen) -> int:
+    """Wait for `child`, passing SIGINT and SIGTERM on to it; 128 + the signal when one stopped it."""
+    import signal
+
+    received: list[int] = []
+
+    def forward(signum, frame) -> None:
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        deadline = None
+        while True:
+            try:
+                code = child.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if received and deadline is None:
+                    deadline = time.monotonic() + GRACE_S
+                if deadline is not None and time.monotonic() > deadline:
+                    child.kill()
+    finally:
+        if child.poll() is None:  # something went wrong here: the dashboard must not outlive us
+            child.kill()
+            child.wait()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 128 + received[0] if received else code
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent dies (Linux prctl PR_SET_PDEATHSIG); elsewhere nothing."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass

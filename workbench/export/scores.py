@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from workbench.errors import WorkbenchError
 from workbench.export.formats import SCORE_FORMATS
+from workbench.files import atomic_output, write_text
 
 COLUMNS = ["run", "query_id", "measure", "value"]
 
@@ -36,7 +37,8 @@ def write_scores(frame: pd.DataFrame, path: str | Path | None, fmt: str) -> str 
     if fmt == "parquet":
         if path is None:
             raise WorkbenchError("parquet needs an output file: pass -o FILE")
-        pq.write_table(pa.Table.from_pandas(frame[COLUMNS], preserve_index=False), str(path))
+        with atomic_output(path) as tmp:  # whole or not at all, with the user's umask
+            pq.write_table(pa.Table.from_pandas(frame[COLUMNS], preserve_index=False), str(tmp))
         return None
     if fmt == "csv":  # the documented run,query_id,measure,value; floats as repr (round-trip exact)
         text = frame[COLUMNS].to_csv(index=False, lineterminator="\n")
@@ -44,5 +46,5 @@ def write_scores(frame: pd.DataFrame, path: str | Path | None, fmt: str) -> str 
         text = "".join(json.dumps(rec) + "\n" for rec in frame.to_dict(orient="records"))
     if path is None:
         return text
-    Path(path).write_text(text)
+    write_text(path, text)
     return None

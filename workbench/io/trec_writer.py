@@ -7,8 +7,6 @@ shortest string that parses back to the same float64 (Arrow's cast, like Python'
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ import pyarrow.compute as pc
 import yaml
 
 from workbench.errors import WorkbenchError
+from workbench.files import atomic_output
 from workbench.io import _text
 from workbench.io.runs import META_END, META_START
 
@@ -73,20 +72,11 @@ def write_run(path: str | Path, table: pa.Table, *, tag: str, metadata: dict | s
         pa.scalar(tag + "\n"),
         " ",
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if metadata:
-                fh.write(metadata_block(metadata).encode("utf-8"))
-            for chunk in lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]:
-                _write_string_array(fh, chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, follow_symlinks=False) as tmp, open(tmp, "wb") as fh:  # the user's umask, not 0600
+        if metadata:
+            fh.write(metadata_block(metadata).encode("utf-8"))
+        for chunk in lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]:
+            _write_string_array(fh, chunk)
     return path
 
 

@@ -74,10 +74,12 @@ def put_collection(
     warnings: Sequence[str] = (),
 ) -> tuple[CollectionInfo, bool]:
     """Store a collection in one transaction. Returns (info, changed); same content again is a no-op (except
-    that a collection stored without a report, in a store migrated from schema 3, gets this one)."""
+    that a collection stored without a report, in a store migrated from schema 3, gets this one).
+
+    The one operation that creates a store where there is none."""
     record = [topic_field, None if grade_map is None else json.dumps(sorted(grade_map.items())),
               None if report is None else json.dumps(report, sort_keys=True), json.dumps(list(warnings))]
-    with store.writer() as con:
+    with store.writer(create=True, what=f"collection {name!r}") as con:
         row = one(con.execute("SELECT qrels_hash, topics_hash, docs_hash FROM collections WHERE name = ?", [name]))
         if row is not None:
             same = row == (qrels_hash, topics_hash, docs_hash)
@@ -192,7 +194,7 @@ def get_documents(store: Store, collection: str, doc_ids: list[str] | None = Non
 
 def delete_collection(store: Store, name: str) -> None:
     """Remove a collection and its runs' entries (run rows shared with other collections stay)."""
-    with store.writer() as con:
+    with store.writer(what=f"the removal of collection {name!r}") as con:
         _get(con, name)
         for table, col in (
             ("qrels", "collection"),

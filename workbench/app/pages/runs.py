@@ -62,6 +62,46 @@ def ingest_upload(db: str, collection: str, upload, *, name: str | None, kind: s
     return True
 
 
+RENAMED_KEY = "_renamed_run"
+NO_PARENT = "(none)"
+
+
+def edit_metadata(ctx, info, names: list[str]) -> None:
+    """Kind, parent, depth and name of the chosen run, changed through `set_run_metadata` (the CLI's
+    `workbench runs set`): rows and scores stay; runs naming it as parent follow a rename."""
+    from workbench.ingest import set_run_metadata
+
+    v = f"{info.name}:{info.kind}:{info.parent}:{info.depth}"  # new widgets whenever the stored metadata changes
+    with st.expander("Edit metadata (kind, parent, rerank depth, name)"):
+        with st.form(f"metadata:{v}"):
+            c1, c2, c3, c4 = st.columns(4)
+            kinds = [k.value for k in RunKind]
+            kind = c1.selectbox("Kind", kinds, index=kinds.index(str(info.kind)) if str(info.kind) in kinds else 0,
+                                key=f"meta_kind:{v}")
+            parents = [NO_PARENT, *(n for n in names if n != info.name)]
+            parent = c2.selectbox("Parent (first stage)", parents,
+                                  index=parents.index(info.parent) if info.parent in parents else 0,
+                                  key=f"meta_parent:{v}")
+            depth = c3.number_input("Rerank depth", min_value=0, value=info.depth or 0, key=f"meta_depth:{v}",
+                                    help="0 = none")
+            new_name = c4.text_input("Name", value=info.name, key=f"meta_name:{v}")
+            submitted = st.form_submit_button("Save metadata", icon=":material/edit:")
+        if submitted:
+            try:
+                after = set_run_metadata(
+                    data.store_for(ctx.db), ctx.collection, info.name, kind=kind,
+                    parent="" if parent == NO_PARENT else parent, depth=int(depth),
+                    rename=new_name.strip() if new_name.strip() != info.name else None)
+            except WorkbenchError as exc:
+                st.error(str(exc), icon=":material/block:")
+                st.caption("Nothing was changed.")
+                return
+            st.session_state[RENAMED_KEY] = after.name
+            st.session_state[REPORT_KEY] = [("success", f"saved the metadata of run {after.name}: kind {after.kind}, "
+                                             f"parent {after.parent or 'none'}, depth {after.depth or 'none'}")]
+            st.rerun()
+
+
 ctx = context()
 st.title("Runs")
 run_infos = ctx.runs()
@@ -76,6 +116,8 @@ if run_infos:
                  column_config={"warnings": st.column_config.NumberColumn("⚠", help="validation warnings")})
     names = [r.name for r in run_infos]
     by_name = {r.name: r for r in run_infos}
+    if st.session_state.get(RENAMED_KEY) in names:  # a rename: show the run under its new name
+        st.session_state["run"] = st.session_state.pop(RENAMED_KEY)
     chosen = st.selectbox("Run details", names, key="run", bind="query-params")
     info = by_name[chosen]
     left, right = st.columns([3, 2])
@@ -94,6 +136,7 @@ if run_infos:
         st.json({"source_path": info.source_path, "run_tag": info.run_tag, "run_hash": info.run_hash,
                  "ingested_at": info.ingested_at, "params": info.params, "software": info.software},
                 expanded=1)
+    edit_metadata(ctx, info, names)
     with st.expander(f"Delete {plain(chosen)}"):
         confirm = st.text_input(f"Type the run's name, {plain(chosen)}, to confirm", key="confirm_delete")
         if st.button("Delete run", type="primary", disabled=confirm != chosen, icon=":material/delete:"):
