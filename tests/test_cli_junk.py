@@ -403,7 +403,9 @@ def test_the_dashboard_shows_a_bad_variable_as_a_line(name, page, world, monkeyp
     at.switch_page(f"workbench/app/pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     errors = [e.value for e in at.error]
-    assert any(e.startswith(f"environment variable {name}='abc': expected") for e in errors), errors
+    from workbench.app.common import plain
+
+    assert any(e.startswith(plain(f"environment variable {name}='abc': expected")) for e in errors), errors
 
 
 @pytest.mark.parametrize("name", ["WORKBENCH_MAX_UPLOAD_MB", "WORKBENCH_APP_LOCK_TIMEOUT", "WORKBENCH_APP_TEST_BUDGET",

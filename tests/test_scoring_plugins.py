@@ -115,6 +115,26 @@ def test_runtime_measures_through_evaluate(cli, store, tmp_path):
     assert per_query(type(res)(0, json.dumps(means), ""))[("r", "all", "FirstRel")] == 0.5
 
 
+def test_runtime_measures_through_eval_match_trec_eval(cli, db, tmp_path):
+    """`workbench eval` (no store) takes --custom-measures: tests/data/measures/trec_style.py re-implements
+    recip_rank and num_rel_ret, so on trec_eval's own fixtures each equals trec_eval's value per query."""
+    data = ROOT / "tests" / "data"
+    res = cli("eval", "--custom-measures", data / "measures" / "trec_style.py", "-m", "FirstRel", "recip_rank",
+              "RelRet", "num_rel_ret", "-q", "--format", "json", data / "trec_eval" / "qrels.test",
+              data / "trec_eval" / "results.test")
+    assert res.code == 0, res.err
+    got: dict = {}
+    for s in res.json()["scores"]:
+        got.setdefault(s["query_id"], {})[s["measure"]] = s["value"]
+    assert len(got) > 1 and all(len(v) == 4 for v in got.values())
+    assert all(v["FirstRel"] == pytest.approx(v["recip_rank"], abs=1e-12) for v in got.values())
+    assert all(v["RelRet"] == v["num_rel_ret"] for q, v in got.items() if q != "all")  # `all`: a mean, a sum
+    expected = dict(line.split()[::2] for line in (data / "trec_eval" / "out.test").read_text().splitlines()
+                    if line.split()[1] == "all")
+    assert f"{got['all']['FirstRel']:.4f}" == expected["recip_rank"]
+    assert not db.exists()  # eval writes nothing
+
+
 def test_editing_the_file_recomputes_and_an_unchanged_file_does_not(cli, store, tmp_path):
     path = measures_file(tmp_path)
     first = cli("evaluate", "-c", "c", "--custom-measures", path, "-m", "FirstRel", "Ranked", "--json").json()
@@ -179,6 +199,8 @@ BROKEN_FILES = {
     "empty": ("import ir_measures\n", "{path}: defines no measures"),
     "clash": ("import ir_measures\nAP = ir_measures.define_byquery(lambda q, r: 1.0, name='AP')\n",
               "{path}: measure name 'AP' is taken: it already means AP; choose another"),
+    "trec_name": ("import ir_measures\nmap = ir_measures.define_byquery(lambda q, r: 1.0, name='map')\n",
+                  "{path}: measure name 'map' is taken: it already means AP; choose another"),
     "lambda": ("import ir_measures\nM = ir_measures.define_byquery(lambda q, r: 1.0)\n",
                "{path}: measure M has no name a measure string can use ('<lambda>')"),
     "folder": (None, "{path}: not a file"),

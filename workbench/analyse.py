@@ -167,6 +167,17 @@ class DepthStudy:
     observed_runs: dict[int, str]
     significance: object  # SignificanceTable: every depth (derived and observed) vs depth 0 (the first stage)
     phantom_hits: pd.DataFrame
+    clipped: tuple[int, ...] = ()  # depths asked for above `depth_limit`: not scored, not in the correction
+    depth_limit: int | None = None  # R's declared rerank depth (else the deepest position R reordered)
+
+    @property
+    def note(self) -> str | None:
+        """Why the clipped depths are missing (None when none are)."""
+        if not self.clipped:
+            return None
+        return (f"depths {', '.join(map(str, self.clipped))} are above {self.reranked}'s rerank depth "
+                f"{self.depth_limit}: a run derived there equals {self.reranked} itself, so they are not scored and "
+                "not counted in the multiple-testing correction")
 
     def table(self) -> pd.DataFrame:
         """measure, depth, source, mean, ci_low, ci_high, the difference's CI (delta_ci_low, delta_ci_high),
@@ -237,6 +248,7 @@ class DepthStudy:
             if self.significance.test == "randomisation" else None,
             "bootstrap_samples": self.curve.n_boot, "seed": self.curve.seed, "legend": self.legend(),
             "points": rows, "phantom_hits": self.phantom_hits.to_dict(orient="records"),
+            "depth_limit": self.depth_limit, "clipped_depths": list(self.clipped), "note": self.note,
         }
 
 
@@ -282,7 +294,8 @@ def depth_study(store: Store, collection: str, reranked: str, measures: Sequence
                        phantom_k=phantom_k) as s:
         return study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed, s.observed_rows,
                           depths=depths, n_boot=n_boot, seed=seed, test=test, correction=correction, alpha=alpha,
-                          phantom_k=phantom_k, pair=s.pair, stored_qrels=True, n_resamples=n_resamples)
+                          phantom_k=phantom_k, pair=s.pair, stored_qrels=True, n_resamples=n_resamples,
+                          declared_depth=s.declared_depth)
 
 
 def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: int) -> int | None:
@@ -315,7 +328,8 @@ def depth_study_judged(store: Store, collection: str, reranked: str, measures: S
         if cutoff_curve is not None and s.ranked and max(cutoff_curve[1]) <= s.cut:  # numpy on the other core
             curves = pool.submit(_joined_cutoff_curves, s, *cutoff_curve)
         study = study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed, s.observed_rows,
-                           n_boot=n_boot, phantom_k=judged_k, pair=s.pair, stored_qrels=True)
+                           n_boot=n_boot, phantom_k=judged_k, pair=s.pair, stored_qrels=True,
+                           declared_depth=s.declared_depth)
         curve = study.curve
         judged = judged_summary(s.first, s.rer, s.qrels, k=judged_k, depths=list(curve.depths), pair=s.pair,
                                 judged={p.depth: p.mean for p in curve.points if p.measure == curve.judged_measure})
@@ -345,6 +359,7 @@ class _StudyInputs:
     rer: object = None
     cut: int | None = None  # the rank down to which F and R were joined in the store (None: read whole)
     ranked: dict = field(default_factory=dict)  # run -> RankedRows down to `cut`, when joined in the store
+    declared_depth: int | None = None  # R's stored rerank depth
 
 
 @contextmanager
@@ -374,7 +389,7 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
             rer = get_run_rows(store, collection, reranked, with_position)
             pair = stack.enter_context(RerankPair(first, rer))
             rows = {k: rer if n == reranked else get_run_rows(store, collection, n) for k, n in obs.items() if k > 0}
-            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, first, rer)
+            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, first, rer, declared_depth=info.depth)
             return
         others = [n for k, n in obs.items() if k > 0 and n != reranked]
         ranked_scoring = ranked_plan(with_judged) is not None
@@ -396,12 +411,13 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
             rows = {k: pair.reranked_top(obs_cut) if n == reranked else con.sql(
                 f"SELECT query_id, doc_id, score FROM {view_of[n]} WHERE position <= {int(obs_cut)}").to_arrow_table()
                 for k, n in obs.items() if k > 0}
-            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut)
+            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, declared_depth=info.depth)
             return
         # every run as its judged ranks down to the cut: the observed points and the cutoff curves score these
         ranked = dict(zip((first_stage, reranked), pair.ranked_runs(qrels, cut), strict=True)) | ranked
         rows = {k: ranked[n] for k, n in obs.items() if k > 0}
-        yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, ranked=ranked)
+        yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, ranked=ranked,
+                           declared_depth=info.depth)
 
 
 def _qrels_and_judged_ranks(cur, collection: str, hashes: dict[str, str], cut: int) -> tuple:
@@ -423,15 +439,27 @@ def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Seq
                observed_names: dict[int, str], observed_rows: dict, *, depths: Sequence[int] | None = None,
                n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, test: str = "t", correction: str = "holm",
                alpha: float = 0.05, phantom_k: int = 10, pair=None, stored_qrels: bool = False,
-               n_resamples: int = DEFAULT_PERMUTATIONS) -> DepthStudy:
+               n_resamples: int = DEFAULT_PERMUTATIONS, declared_depth: int | None = None) -> DepthStudy:
     """depth_study on rows already read: the curve, tests vs depth 0 and phantom hits over one F-R join
     (`pair`, a RerankPair of `first` and `rer`, when the caller shares it with more analyses). `stored_qrels`:
-    the qrels were read from the store (not checked again for repeated judgments)."""
+    the qrels were read from the store (not checked again for repeated judgments).
+
+    Depths asked for above R's rerank depth (`declared_depth`, else the deepest position where R's order differs
+    from F's) are clipped: the run derived there is R itself, so scoring it would repeat R's point and count it
+    again in the multiple-testing correction. They are left out of the curve and the tests and named in the
+    study's `clipped` and `note`."""
     from workbench.analysis import depth_curve, phantom_hits, significance_table
     from workbench.analysis.depth import rerank_pair
 
     _check_study_options(n_boot, seed, alpha, phantom_k)
     with rerank_pair(first, rer, pair) as p:
+        limit = int(declared_depth) if declared_depth else int(p.k_max)
+        clipped = tuple(sorted({int(d) for d in depths if int(d) > limit})) if depths is not None else ()
+        if depths is not None:
+            depths = [d for d in depths if int(d) <= limit]
+            if not depths:
+                raise AnalysisError(f"every depth asked for is above {reranked}'s rerank depth {limit}; ask for "
+                                    f"depths up to {limit}")
         curve = depth_curve(first, rer, qrels, measures, depths=depths, n_boot=n_boot, seed=seed,
                             observed=observed_rows, pair=p, stored_qrels=stored_qrels)
         hits = (phantom_hits(first, rer, qrels, k=phantom_k, depth=curve.k_max, pair=p) if curve.k_max > 0
@@ -442,7 +470,7 @@ def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Seq
     sig = significance_table(None, ["derived@0"], others, list(curve.measures), test=test, correction=correction,
                              alpha=alpha, seed=seed, n_resamples=n_resamples, delta_ci=False,
                              matrices=[curve.matrix(m, names) for m in curve.measures])
-    return DepthStudy(first_stage, reranked, curve, observed_names, sig, hits)
+    return DepthStudy(first_stage, reranked, curve, observed_names, sig, hits, clipped, limit)
 
 
 def _check_study_options(n_boot: int, seed: int, alpha: float, phantom_k: int) -> None:

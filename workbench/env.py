@@ -8,7 +8,7 @@ would break every command), a bad value a WorkbenchError that names the variable
     WORKBENCH_MAX_UPLOAD_MB       the Runs page's upload limit (500)                 app/pages/runs.py
     WORKBENCH_RUNS_DIR            where produced runs are written                    produce.py, app/data.py
     WORKBENCH_CACHE               retrieval cache (~/.cache/workbench)               retrieval/cache.py
-    WORKBENCH_CUSTOM_MEASURES       files of a user's runtime measures (os.pathsep)    scoring/registry.py
+    WORKBENCH_CUSTOM_MEASURES     files of a user's runtime measures (os.pathsep)    scoring/registry.py
 
 An empty value counts as unset, as for most Unix tools. Numbers use a strict decimal syntax: Python's
 int()/float() would also take 'nan', 'inf', '1_000' and surrounding spaces.

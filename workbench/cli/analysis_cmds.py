@@ -11,6 +11,7 @@ from workbench.cli.common import (
     add_measures_arg,
     add_runs_args,
     depth_list,
+    err_console,
     non_negative_float,
     non_negative_int,
     out_console,
@@ -117,6 +118,8 @@ def cmd_depth(ctx, args) -> int:
                         depths=args.depths, observed=args.observed, n_boot=args.bootstrap, seed=args.seed,
                         test=args.test, correction=args.correction, alpha=args.alpha, phantom_k=args.phantom_k,
                         n_resamples=args.permutations)
+    if study.note:
+        err_console().print(f"note: {study.note}", markup=False)
     if args.json:
         print_json(study.to_dict())
         return 0

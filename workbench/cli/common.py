@@ -5,18 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
-from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from workbench.numbers import DECIMAL_TEXT, INT_TEXT
 from workbench.store import Store
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+
+
+def one_line(message: str) -> str:
+    """An error message as one line: control characters a name or path carried in (newline, ESC) are escaped."""
+    return message.translate(_CONTROL)
 
 
 @cache
@@ -52,12 +59,15 @@ def progress() -> Progress:
 
 
 def write_output(text: str, path: str | None) -> None:
+    """stdout, or `path` whole or not at all (a temp file and a rename, the user's umask; an unwritable path, a
+    folder or a full disk is a one-line error and leaves what was there)."""
     if path is None or path == "-":
         sys.stdout.write(text)
     else:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
-        err_console().print(f"wrote {path}")
+        from workbench.files import write_text
+
+        write_text(path, text)
+        err_console().print(f"wrote {escape(str(path))}")
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -84,6 +94,11 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
         self.register("type", None, text)
+
+    def error(self, message: str) -> NoReturn:
+        """A usage mistake is one line, like every other refusal (argparse would print the usage block first)."""
+        text = f"error: {self.prog}: {message} (see '{self.prog} --help')"
+        self.exit(2, one_line(text) + "\n")
 
     def add_subparsers(self, **kwargs) -> argparse._SubParsersAction:
         action = super().add_subparsers(**kwargs)
@@ -153,8 +168,8 @@ MAX_RESAMPLES = 1_000_000
 MAX_THREADS = 1024
 MAX_SEED = 2**63 - 1
 
-_INT = re.compile(r"[+-]?[0-9]+")
-_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_INT = INT_TEXT
+_FLOAT = DECIMAL_TEXT
 
 
 def _shown(text: str) -> str:

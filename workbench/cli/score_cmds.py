@@ -64,6 +64,13 @@ def register(sub) -> None:
 
 def _evaluate(ctx, args):
     from workbench.evaluate import evaluate_runs
+    from workbench.scoring import parse_request
+
+    skipped = parse_request(args.measures).skipped if args.measures else ()
+    if skipped:  # a trec_eval nickname (official, all_trec) brought measures ir-measures cannot express
+        from workbench.cli.common import err_console
+
+        err_console().print(f"note: left out, ir-measures cannot express them: {', '.join(skipped)}", markup=False)
 
     with progress() as bar:
         task = bar.add_task("scoring", total=None)
@@ -76,35 +83,56 @@ def _evaluate(ctx, args):
 
 def cmd_evaluate(ctx, args) -> int:
     from workbench.export import score_frame
+    from workbench.scoring import is_summed
 
     ev = _evaluate(ctx, args)
     agg = ev.aggregate()
     if args.json:
-        frame = score_frame(ev.per_query) if args.per_query else score_frame(ev.per_query, agg)
+        frame = (score_frame(ev.per_query, canonical=ev.canonical) if args.per_query
+                 else score_frame(ev.per_query, agg, canonical=ev.canonical))
         print_json({"collection": ev.collection, "qrels_hash": ev.qrels_hash, "semantics": ev.semantics,
                     "evaluators": ev.evaluators(), "computed": ev.computed,
                     "scores": frame.to_dict(orient="records")})
         return 0
+    summed = {m: is_summed(ev.canonical_name(m)) for m in ev.measures}
     if args.per_query:
-        frame = score_frame(ev.per_query)
-        lines = [f"{r.run}\t{r.measure}\t{r.query_id}\t{r.value:.4f}" for r in frame.itertuples()]
-        out_console().print("\n".join(lines), markup=False)
+        _print_trec_eval(ev, agg, summed)
         return 0
     pivot = agg.pivot(index="run", columns="measure", values="value")[list(ev.measures)]
     pivot = pivot.sort_values(ev.measures[0], ascending=False)
     table = Table("run", *ev.measures, title=f"{ev.collection}: {len(ev.runs)} runs")
     for run, row in pivot.iterrows():
-        table.add_row(run, *[f"{v:.4f}" for v in row])
+        table.add_row(run, *[str(int(v)) if summed[m] else f"{v:.4f}" for m, v in row.items()])
     out_console().print(table)
     out_console().print(f"semantics: {ev.semantics}; scored now: {ev.computed} (run, measure) pairs", style="dim")
     return 0
+
+
+def _print_trec_eval(ev, agg, summed: dict[str, bool]) -> None:
+    """trec_eval -q's layout with a run column: each run's queries (measures in the order asked), then `all`."""
+    import sys
+
+    from workbench.export.trec_eval import line, value_text
+
+    order = {m: i for i, m in enumerate(ev.measures)}
+    per_query = ev.per_query.assign(_m=ev.per_query["measure"].map(order)).sort_values(["run", "query_id", "_m"])
+    means = {(r.run, r.measure): r.value for r in agg.itertuples()}
+    out = []
+    for run, rows in per_query.groupby("run", sort=True):
+        out += [line(m, q, value_text(v, summed[m]), run) for m, q, v in
+                zip(rows["measure"], rows["query_id"], rows["value"], strict=True)
+                if ev.canonical_name(m) != "NumQ"]  # trec_eval prints num_q in the `all` lines only
+        out += [line(m, "all", value_text(means[(run, m)], summed[m]), run) for m in ev.measures
+                if (run, m) in means]
+    sys.stdout.write("".join(out))
 
 
 def cmd_export_scores(ctx, args) -> int:
     from workbench.export import score_frame, write_scores
 
     ev = _evaluate(ctx, args)
-    frame = score_frame(ev.per_query) if args.per_query else score_frame(ev.per_query, ev.aggregate())
+    frame = (score_frame(ev.per_query, canonical=ev.canonical) if args.per_query
+             else score_frame(ev.per_query, ev.aggregate(), canonical=ev.canonical))
     text = write_scores(frame, args.output, args.format)
     if text is not None:
         write_output(text, None)
