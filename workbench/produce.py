@@ -85,8 +85,9 @@ def _documents(store: Store, collection: str) -> pa.Table:
 
 
 def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, force: bool = False,
-            progress=None) -> IngestResult:
-    """Run one step (unless its recipe is unchanged), write runs_dir/<collection>/<name>.trec, ingest it."""
+            progress=None, engine=None) -> IngestResult:
+    """Run one step (unless its recipe is unchanged), write runs_dir/<collection>/<name>.trec, ingest it.
+    `engine` (workbench.engine) encodes a dense retrieval's corpus on its workers; the run is the same."""
     from workbench import retrieval
     from workbench.io.trec_writer import write_run
 
@@ -102,7 +103,8 @@ def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, 
         if r.retriever == "bm25":
             result = retrieval.bm25_search(docs, topics, threads=threads, **params)
         elif r.retriever == "dense":
-            result = retrieval.dense_search(docs, topics, threads=threads, progress=progress, **params)
+            result = retrieval.dense_search(docs, topics, threads=threads, progress=progress, engine=engine,
+                                            **params)
         else:
             raise WorkbenchError(f"unknown retriever {r.retriever!r}; expected bm25 or dense")
         parent, depth = None, None

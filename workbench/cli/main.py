@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from rich.markup import escape
 
 from workbench import __version__
-from workbench.cli import analysis_cmds, collection_cmds, produce_cmds, run_cmds, score_cmds
+from workbench.cli import analysis_cmds, collection_cmds, lake_cmds, produce_cmds, run_cmds, score_cmds
 from workbench.cli.common import Context, Parser, after_parse, err_console
 from workbench.errors import WorkbenchError
 
-MODULES = (collection_cmds, run_cmds, score_cmds, analysis_cmds, produce_cmds)
+MODULES = (collection_cmds, run_cmds, score_cmds, analysis_cmds, produce_cmds, lake_cmds)
 
 
 def build_parser() -> argparse.ArgumentParser:

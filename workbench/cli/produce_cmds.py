@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from workbench.cli import lake_cmds
 from workbench.cli.common import (
     add_check,
     add_collection_arg,
@@ -51,6 +52,7 @@ def register(sub) -> None:
                     help="faiss index: exact inner product (flat) or approximate (hnsw)")
     de.add_argument("--batch-size", type=batch_size, default=64, help="texts encoded per batch")
     _common(de)
+    lake_cmds.add_engine_args(de, lake=False)
 
     f = sub.add_parser("fuse", help="fuse two or more stored runs (RRF, CombSUM, CombMNZ, interpolation)")
     add_collection_arg(f)
@@ -141,7 +143,13 @@ def cmd_produce(ctx, args) -> int:
 
     recipe = _recipe(args)
     started = time.perf_counter()
-    result = produce(ctx.store, recipe, runs_dir=args.runs_dir, threads=args.threads, force=args.force)
+    engine = lake_cmds.engine_for(args) if getattr(args, "engine", "local") != "local" else None
+    try:
+        result = produce(ctx.store, recipe, runs_dir=args.runs_dir, threads=args.threads, force=args.force,
+                         engine=engine)
+    finally:
+        if engine is not None:
+            engine.close()
     if args.json:
         print_json(result.to_dict())
     else:
