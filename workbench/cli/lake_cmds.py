@@ -6,7 +6,15 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from workbench.cli.common import add_check, add_json_arg, err_console, out_console, print_json, progress
+from workbench.cli.common import (
+    add_check,
+    add_json_arg,
+    err_console,
+    out_console,
+    positive_int,
+    print_json,
+    progress,
+)
 
 ENGINES = ("local", "ray")  # workbench.engine.ENGINES, repeated here so `--help` does not import the engine
 
@@ -77,6 +85,9 @@ def add_engine_args(p, *, lake: bool) -> None:
                                                     "(needed with --engine ray)")
         p.add_argument("--pull", action="store_true",
                        help="with --lake: then pull the collection, the runs and their scores into the store")
+        p.add_argument("--block-rows", type=positive_int, metavar="N",
+                       help="with --lake: run rows per unit of work; bigger runs are split into query blocks, "
+                            "smaller ones packed together (default: 2000000)")
         add_storage_arg(p)
     add_check(p, lambda p, args: _engine_check(p, args, lake))
 
@@ -88,8 +99,8 @@ def _engine_check(p, args, lake: bool) -> None:
         if args.engine == "ray" and not args.lake:
             p.error("--engine ray scores the runs of a lake: give --lake URI (`workbench lake push` puts the "
                     "store's runs there)")
-        if (args.pull or args.storage_options) and not args.lake:
-            p.error("--pull and --storage-option need --lake URI")
+        if (args.pull or args.storage_options or args.block_rows) and not args.lake:
+            p.error("--pull, --block-rows and --storage-option need --lake URI")
 
 
 def engine_for(args):
@@ -106,7 +117,7 @@ def _storage(args) -> dict[str, str]:
 
 def evaluate_on_lake(ctx, args):
     """`evaluate --lake URI [--engine ray]`: (Evaluation, extra JSON keys)."""
-    from workbench.lake.scoring import evaluate_lake
+    from workbench.lake.scoring import DEFAULT_BLOCK_ROWS, evaluate_lake
 
     engine = engine_for(args)
     try:
@@ -114,6 +125,7 @@ def evaluate_on_lake(ctx, args):
             task = bar.add_task("scoring", total=None)
             result = evaluate_lake(args.lake, args.collection, args.measures, args.runs, engine=engine,
                                    storage_options=_storage(args), pull_into=ctx.store if args.pull else None,
+                                   block_rows=args.block_rows or DEFAULT_BLOCK_ROWS,
                                    report=lambda what: bar.update(task, description=what))
     finally:
         engine.close()

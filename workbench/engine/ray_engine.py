@@ -47,6 +47,12 @@ class RayEngine:
     def _connect(self):
         if self._ray is not None:
             return self._ray
+        address = self.address or os.environ.get("RAY_ADDRESS") or None
+        if address and _is_loopback(address) and "ray" not in sys.modules:
+            # Ray rewrites a loopback address to the machine's own IP before connecting (for multi-node use), so a
+            # cluster bound to 127.0.0.1 only would be unreachable; this switch (read when ray is imported) keeps
+            # the driver on loopback. It changes nothing else in Ray.
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         try:
             import ray
             import ray.data
@@ -54,7 +60,6 @@ class RayEngine:
             raise ProviderUnavailableError("the ray engine needs Ray", hint=INSTALL_HINT) from e
         self._stdout_to_stderr()
         _quiet(ray)
-        address = self.address or os.environ.get("RAY_ADDRESS") or None
         try:
             if ray.is_initialized():
                 pass
@@ -134,6 +139,11 @@ class RayEngine:
         except Exception as e:
             raise _user_error(e) or WorkbenchError(
                 f"the Ray job ({label or target}) failed: {' '.join(str(e).split())[:300]}") from None
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
 
 
 def _quiet(ray) -> None:
