@@ -203,7 +203,8 @@ def encode_texts(
 
 
 SHARD_BATCHES = 16
-"""Encoder batches per unit of work on an engine (1,024 texts at the default batch size of 64)."""
+"""Encoder batches per unit of work on an engine at most (1,024 texts at the default batch size of 64); a small
+corpus is cut into at least 8 shards, so that every worker of a small cluster gets some."""
 
 
 def encode_on_engine(engine: Engine, texts: list[str], ident: dict[str, str], *, batch_size: int, threads: int,
@@ -214,7 +215,7 @@ def encode_on_engine(engine: Engine, texts: list[str], ident: dict[str, str], *,
     n = len(texts)
     order = np.argsort(-np.fromiter((len(t) for t in texts), dtype=np.int64, count=n), kind="stable")
     ordered = engine.share(pa.array(texts, pa.string()).take(pa.array(order)))
-    step = batch_size * SHARD_BATCHES
+    step = batch_size * max(1, min(SHARD_BATCHES, -(-n // (batch_size * 8))))
     units = [{"texts": ordered, "start": start, "stop": min(start + step, n), "model_path": ident["model_path"],
               "model_hash": ident["model_hash"], "batch_size": batch_size, "threads": threads}
              for start in range(0, n, step)]
