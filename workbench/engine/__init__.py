@@ -40,6 +40,9 @@ class Engine(Protocol):
     def describe(self) -> dict:
         """What ran the work (for reports): engine name, nodes, CPUs."""
 
+    def parallelism(self) -> int:
+        """How many units can run at once (the cluster's CPUs; 1 in process)."""
+
     def close(self) -> None: ...
 
 
@@ -61,6 +64,9 @@ class LocalEngine:
 
     def describe(self) -> dict:
         return {"engine": "local", "units": self.units, "nodes": 1}
+
+    def parallelism(self) -> int:
+        return 1
 
     def close(self) -> None:
         return None

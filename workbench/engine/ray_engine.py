@@ -107,6 +107,9 @@ class RayEngine:
             out["cluster_nodes"] = len([n for n in self._ray.nodes() if n.get("Alive")])
         return out
 
+    def parallelism(self) -> int:
+        return max(1, int(self._connect().cluster_resources().get("CPU", 1)))
+
     # --------------------------------------------------------------------------------------------------- work
     def share(self, obj: Any) -> str:
         """Put `obj` in the cluster's object store once; units carry the returned key."""

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 DEFAULT_BLOCK_ROWS = 2_000_000
 """Run rows per unit of work: a 7M-line run is 4 units; 24 TREC DL runs (1.3M rows) are one. Big enough that a
 unit's fixed costs (a task, opening the table, indexing its qrels) are small beside scoring it."""
+MIN_UNIT_ROWS = 100_000
+"""A unit is made smaller than `block_rows` so that every CPU of a cluster gets about two units, but not below
+this: tinier units cost more in task overhead than they save in waiting."""
 COMMIT_ROWS = 2_000_000
 """Per-query values held by the driver before they are committed to the lake (about 100 MB): bounds the driver's
 memory whatever the number of runs, at one commit per ~2M values."""
@@ -81,15 +84,19 @@ def evaluate_lake(uri: str, collection: str, measures: Sequence[str] | None = No
         if missing and run_hash not in todo:
             todo[run_hash] = missing
     computed = sum(len(ms) for ms in todo.values())
+    units = 0
     if todo:
         n_rows = {e["run_hash"]: e["n_rows"] for e in entries.values()}
-        _score(lake, engine, collection, qrels_hash, todo, n_rows, evaluators, block_rows, report)
+        total = sum(n_rows[h] for h in todo)
+        if engine.parallelism() > 1:  # about two units per CPU when the runs are big enough
+            block_rows = min(block_rows, max(MIN_UNIT_ROWS, math.ceil(total / (2 * engine.parallelism()))))
+        units = _score(lake, engine, collection, qrels_hash, todo, n_rows, evaluators, block_rows, report)
     pulled = None
     if pull_into is not None:
         pulled = pull(pull_into, uri, collections=[collection], runs=names, storage_options=storage_options,
                       report=report).to_dict()
     evaluation = _evaluation(lake, entry, names, entries, measure_names, evaluators, SEMANTICS, computed)
-    return LakeEvaluation(evaluation, lake.uri, engine.describe(), pulled)
+    return LakeEvaluation(evaluation, lake.uri, {**engine.describe(), "units": units}, pulled)
 
 
 def _collection(lake: Lake, collection: str) -> dict:
@@ -162,7 +169,8 @@ def plan_units(todo: dict[str, list[str]], n_rows: dict[str, int], qids: list[st
 
 
 def _score(lake: Lake, engine: Engine, collection: str, qrels_hash: str, todo: dict[str, list[str]],
-           n_rows: dict[str, int], evaluators: dict[str, str], block_rows: int, report: Report | None) -> None:
+           n_rows: dict[str, int], evaluators: dict[str, str], block_rows: int, report: Report | None) -> int:
+    """Score `todo` on the engine and commit it; returns how many units the work was cut into."""
     qrels = lake.read("qrels", where=[("collection", "=", collection), ("qrels_hash", "=", qrels_hash)],
                       columns=["query_id", "doc_id", "relevance"])
     qrels = qrels.sort_by([("query_id", "ascending"), ("doc_id", "ascending")]).cast(QRELS_SCHEMA)
@@ -190,6 +198,7 @@ def _score(lake: Lake, engine: Engine, collection: str, qrels_hash: str, todo: d
     held = 0
     for i, values in enumerate(engine.map(score_unit, units, label=f"scoring {collection}"), start=1):
         _check_evaluators(values, evaluators)
+        values = _compact(values)
         for run_hash in pc.unique(values["run_hash"]).to_pylist():
             pending.setdefault(run_hash, []).append(values.filter(pc.field("run_hash") == run_hash))
         for run_hash in [h for h, parts in pending.items() if len(parts) == expected[h]]:
@@ -204,6 +213,20 @@ def _score(lake: Lake, engine: Engine, collection: str, qrels_hash: str, todo: d
         raise WorkbenchError(f"scoring left {len(pending)} run(s) incomplete; nothing of them was committed")
     if ready:
         _commit(lake, collection, qrels_hash, ready)
+    return len(units)
+
+
+def _compact(values: pa.Table) -> pa.Table:
+    """The repeated strings of per-query values (run hash, measure, evaluator) as dictionaries: a value held by
+    the driver until its run is complete costs ~30 bytes instead of ~150 (64-character run hashes)."""
+    for name in ("run_hash", "measure", "evaluator"):
+        values = values.set_column(values.schema.get_field_index(name), name, pc.dictionary_encode(values[name]))
+    return values
+
+
+def _expand(values: pa.Table) -> pa.Table:
+    return values.cast(pa.schema([pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+                                  for f in values.schema]))
 
 
 def _range(field, lo: str | None, hi: str | None):
@@ -252,7 +275,7 @@ def _check_evaluators(values: pa.Table, evaluators: dict[str, str]) -> None:
 def _commit(lake: Lake, collection: str, qrels_hash: str, parts: list[pa.Table]) -> None:
     from workbench.scoring import SEMANTICS
 
-    values = pa.concat_tables(parts)
+    values = pa.concat_tables([_expand(p) for p in parts])
     n = values.num_rows
     values = values.append_column("qrels_hash", pa.array([qrels_hash] * n, pa.string())) \
                    .append_column("semantics", pa.array([SEMANTICS] * n, pa.string()))

@@ -348,9 +348,16 @@ def _combinations(partition: dict[str, str | list[str]]) -> set[tuple[str, ...]]
     return set(combos)
 
 
+ROW_GROUP_ROWS = 262_144
+"""Rows per Parquet row group. A run's rows are stored in query order, so a unit of work that reads a range of
+query ids skips the row groups outside it by their min/max statistics (delta-rs's default, a million rows, would
+put a whole run in one row group and make every query block read all of it). The price: on 600k random run rows,
+7.3 bytes per row against 6.3 with million-row groups (8.1 at 131,072)."""
+
+
 def _writer_properties(dl):
     """zstd: a third smaller than the default snappy on run rows (doc ids and scores), read as fast."""
-    return dl.WriterProperties(compression="ZSTD", compression_level=3)
+    return dl.WriterProperties(compression="ZSTD", compression_level=3, max_row_group_size=ROW_GROUP_ROWS)
 
 
 def _backoff(attempt: int) -> None:

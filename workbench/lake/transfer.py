@@ -170,7 +170,7 @@ def _refuse_push_conflicts(plan, entries: dict[str, dict], lake_runs: dict[tuple
         if taken:
             more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
             raise ConflictError(f"run {taken[0]!r}{more} of collection {info.name!r} is in the lake with other bytes",
-                                hint="rename the local run (workbench runs set NAME --rename NEW) or leave it out "
+                                hint="rename the local run (workbench runs set) or leave it out "
                                      "with -r; the lake keeps what others pushed")
 
 
