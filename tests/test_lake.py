@@ -434,3 +434,33 @@ def test_the_local_engine_needs_neither_ray_nor_deltalake(store, tmp_path):
                          env=env, capture_output=True, text=True)
     assert ray.returncode == 2
     assert ray.stderr.strip().splitlines()[-1] == "error: the ray engine needs Ray (pip install 'workbench[scale]')"
+
+
+def test_evaluate_pull_that_would_be_refused_is_refused_before_scoring(campaign, store, tmp_path):
+    lake = tmp_path / "lake"
+    assert run_cli(store, "lake", "push", "--to", lake, "-c", "base").returncode == 0
+    mine = other_store(campaign, tmp_path)
+    before, lake_before = snapshot(mine), versions(lake)
+    res = run_cli(mine, "evaluate", "-c", "base", "-m", "P@3", "--lake", lake, "--pull")
+    assert res.returncode == 2
+    assert lines(res)[-1].startswith("error: run 'bm25' of collection 'base' exists in the store with other bytes")
+    assert snapshot(mine) == before and versions(lake) == lake_before  # nothing scored, nothing committed
+
+
+def test_a_lake_entry_with_a_name_the_workbench_never_writes_is_refused(store, tmp_path):
+    """What others wrote to a shared lake is input like any file: a run named `../evil` is not pulled."""
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable, write_deltalake
+
+    lake = tmp_path / "lake"
+    assert run_cli(store, "lake", "push", "--to", lake, "-c", "base").returncode == 0
+    runs = DeltaTable(str(lake / "runs")).to_pyarrow_table()
+    names = pc.if_else(pc.equal(runs["name"], "bm25"), "../evil", runs["name"])
+    write_deltalake(str(lake / "runs"), runs.set_column(runs.schema.get_field_index("name"), "name", names),
+                    mode="overwrite", predicate="collection = 'base'")
+    pulled = tmp_path / "pulled.duckdb"
+    res = run_cli(pulled, "lake", "pull", "--from", lake)
+    assert res.returncode == 2
+    assert lines(res)[-1].startswith(f"error: lake {lake}: table 'runs': invalid run name '../evil'")
+    res = run_cli(pulled, "evaluate", "-c", "base", "--lake", lake)
+    assert res.returncode == 2 and "invalid run name '../evil'" in lines(res)[-1]

@@ -26,7 +26,7 @@ import pyarrow.dataset as ds
 from workbench.engine import Engine
 from workbench.errors import NotFoundError, WorkbenchError
 from workbench.lake.tables import Lake, process_tag
-from workbench.lake.transfer import commit_scores, pull
+from workbench.lake.transfer import checked_entry, commit_scores, pull, refuse_pull_conflicts
 from workbench.model import QRELS_SCHEMA
 from workbench.store.exchange import SCORE_KEY
 
@@ -73,6 +73,8 @@ def evaluate_lake(uri: str, collection: str, measures: Sequence[str] | None = No
         raise WorkbenchError(f"no workbench lake at {lake.uri}", hint="push runs there with `workbench lake push`")
     entry = _collection(lake, collection)
     names, entries = _runs(lake, collection, runs)
+    if pull_into is not None:  # a pull that would be refused is refused before any scoring
+        refuse_pull_conflicts(pull_into, [entry], {collection: [entries[n] for n in names]}, replace=False)
     measure_names = _measures(measures, entry["relevance_kind"])
     evaluators = {m: evaluator_id(parse_measure(m)) for m in measure_names}
     qrels_hash = entry["qrels_hash"]
@@ -108,7 +110,8 @@ def _collection(lake: Lake, collection: str) -> dict:
 
 
 def _runs(lake: Lake, collection: str, runs: Sequence[str] | None) -> tuple[list[str], dict[str, dict]]:
-    entries = {r["name"]: r for r in lake.read("runs", where=[("collection", "=", collection)]).to_pylist()}
+    entries = {r["name"]: checked_entry(lake, r)
+               for r in lake.read("runs", where=[("collection", "=", collection)]).to_pylist()}
     names = list(dict.fromkeys(runs)) if runs else sorted(entries)
     if not names:
         raise WorkbenchError(f"collection {collection!r} has no runs in the lake yet; push some with "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ import pyarrow.dataset as ds
 from workbench.errors import ConflictError, NotFoundError, WorkbenchError
 from workbench.lake.tables import TABLES, Lake, dumps, now, process_tag, with_columns
 from workbench.model import RunInfo
+from workbench.naming import check_name
 from workbench.store import Store, get_collection, list_collections, list_runs
 from workbench.store.collections import CollectionInfo
 from workbench.store.exchange import (
@@ -151,7 +153,23 @@ def _push_plan(store: Store, collections: Sequence[str] | None,
 
 def _lake_runs(lake: Lake, collections: Sequence[str]) -> dict[tuple[str, str], dict]:
     rows = lake.read("runs", where=[("collection", "in", list(collections))]).to_pylist() if collections else []
-    return {(r["collection"], r["name"]): r for r in rows}
+    return {(r["collection"], r["name"]): checked_entry(lake, r) for r in rows}
+
+
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def checked_entry(lake: Lake, entry: dict) -> dict:
+    """A run entry as the lake holds it, refused with one line when its names or hash are not ones the
+    workbench writes (a lake is shared: what others wrote is input like any file)."""
+    try:
+        check_name(entry["collection"], "collection")
+        check_name(entry["name"])
+    except WorkbenchError as e:
+        raise WorkbenchError(f"lake {lake.uri}: table 'runs': {e}") from None
+    if not _HASH.fullmatch(entry["run_hash"] or "") or not _HASH.fullmatch(entry["rows_hash"] or ""):
+        raise WorkbenchError(f"lake {lake.uri}: table 'runs': run {entry['name']!r} has a malformed hash")
+    return entry
 
 
 def _hashes(info: CollectionInfo | dict) -> tuple:
@@ -327,7 +345,7 @@ def pull(store: Store, uri: str, *, collections: Sequence[str] | None = None, ru
     if not lake.exists():
         raise WorkbenchError(f"no workbench lake at {lake.uri}", hint="push one with `workbench lake push --to URI`")
     # entries first, data after: every entry read here has its data committed before it
-    entries = {r["name"]: r for r in lake.read("collections").to_pylist()}
+    entries = {check_name(r["name"], "collection"): r for r in lake.read("collections").to_pylist()}
     names = list(dict.fromkeys(collections)) if collections else sorted(entries)
     if runs and len(names) != 1:
         raise WorkbenchError("runs (-r) are named within one collection: give exactly one -c")
@@ -338,7 +356,7 @@ def pull(store: Store, uri: str, *, collections: Sequence[str] | None = None, ru
     lake_runs = _lake_runs(lake, names)
     wanted = _pull_selection(names, lake_runs, runs)
     sets = lake.read("score_sets", where=[("collection", "in", names)]) if names else None
-    local_colls, local_runs = _refuse_pull_conflicts(store, [entries[n] for n in names], wanted, replace)
+    local_colls, local_runs = refuse_pull_conflicts(store, [entries[n] for n in names], wanted, replace)
     out = TransferReport(lake.uri)
     for name in names:
         out.collections.append({"collection": name,
@@ -370,8 +388,9 @@ def _pull_selection(names: list[str], lake_runs: dict[tuple[str, str], dict],
     return wanted
 
 
-def _refuse_pull_conflicts(store: Store, entries: list[dict], wanted: dict[str, list[dict]], replace: bool):
-    """Local collections and runs by name, after refusing any clash (nothing is written before this passes)."""
+def refuse_pull_conflicts(store: Store, entries: list[dict], wanted: dict[str, list[dict]], replace: bool):
+    """Local collections and runs by name, after refusing any clash (nothing is written before this passes).
+    `entries`: the lake's collection entries; `wanted`: the lake's run entries to pull, by collection."""
     if not store.path.exists():
         local_colls: dict[str, CollectionInfo] = {}
     else:
