@@ -77,8 +77,8 @@ def listening_addresses(pids) -> set[str]:
     return found
 
 
+# 127.0.0.1, ::1 and ::ffff:127.0.0.1 (IPv6 as listening_addresses spells them)
 LOOPBACK = {"127.0.0.1", "00000000000000000000000000000001", "00000000000000000000ffff7f000001"}
-# (IPv6 addresses as /proc/net/tcp6 spells them, after reordering its 32-bit words)
 
 
 @pytest.fixture(scope="module")
