@@ -247,7 +247,7 @@ def machine() -> str:
 def table(rows: list) -> str:
     out = ["| case | wall s | rate | |", "|---|---:|---:|---|"]
     for name, wall, rate, unit in rows:
-        w = f"{wall:.2f}" if wall is not None else ""
+        w = "" if wall is None else f"{wall:.2f}" if wall >= 0.1 else f"{wall:.4f}"
         r = (f"{rate:,.0f}" if rate >= 100 else f"{rate:.1f}") if rate is not None else ""
         out.append(f"| {name} | {w} | {r} | {unit} |")
     return "\n".join(out)
