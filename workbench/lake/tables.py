@@ -70,14 +70,16 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in [
     TableSpec("collections", _schema(
         ("name", S, False), ("relevance_kind", S, False), ("qrels_hash", S, False), ("topics_hash", S, True),
         ("docs_hash", S, True), ("source", S, True), ("n_queries", I64, True), ("n_judgments", I64, True),
-        ("n_topics", I64, True), ("n_docs", I64, True), ("pushed_at", _TS, True)),
+        ("n_topics", I64, True), ("n_docs", I64, True), ("pushed_at", _TS, True), ("topic_field", S, True),
+        ("grade_map", S, True), ("report", S, True), ("warnings", S, True)),
         (), ("name",), "collections: one entry per name; its qrels/topics/documents hashes say which partitions"),
     TableSpec("qrels", _schema(
         ("collection", S, False), ("qrels_hash", S, False), ("query_id", S, False), ("doc_id", S, False),
         ("relevance", I64, False)),
         ("collection", "qrels_hash"), (), "judgments, one partition per (collection, qrels_hash)"),
     TableSpec("topics", _schema(
-        ("collection", S, False), ("topics_hash", S, False), ("query_id", S, False), ("text", S, True)),
+        ("collection", S, False), ("topics_hash", S, False), ("query_id", S, False), ("text", S, True),
+        ("title", S, True), ("description", S, True), ("narrative", S, True)),
         ("collection", "topics_hash"), (), "topics, one partition per (collection, topics_hash)"),
     TableSpec("documents", _schema(
         ("collection", S, False), ("docs_hash", S, False), ("doc_id", S, False), ("title", S, True),
@@ -159,9 +161,11 @@ def now() -> datetime:
 
 
 def with_columns(table: pa.Table, spec: TableSpec, **constants: Any) -> pa.Table:
-    """`table` with `constants` added as columns, cast to `spec`'s schema in its column order."""
+    """`table` with `constants` added as columns, cast to `spec`'s schema in its column order; nullable columns
+    `table` lacks are null (a store that does not record them)."""
     n = table.num_rows
-    cols = {name: table[name] for name in table.column_names}
+    cols = {f.name: pa.nulls(n, f.type) for f in spec.schema if f.nullable}
+    cols.update({name: table[name] for name in table.column_names})
     for name, value in constants.items():
         typ = spec.schema.field(name).type
         cols[name] = value if isinstance(value, pa.Array | pa.ChunkedArray) else pa.array([value] * n, typ)

@@ -13,6 +13,7 @@ hash. Pulling twice adds nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -32,6 +33,7 @@ from workbench.store import Store, get_collection, list_collections, list_runs
 from workbench.store.collections import CollectionInfo
 from workbench.store.exchange import (
     SCORE_KEY,
+    collection_record,
     collection_tables,
     put_pulled_collection,
     put_pulled_run,
@@ -205,10 +207,12 @@ def _push_collection(lake: Lake, store: Store, info: CollectionInfo, entry: dict
         lake.write_partitions(table, {"collection": name, key: value},
                               lambda rows=rows, table=table, key=key, value=value:
                               with_columns(rows, TABLES[table], collection=name, **{key: value}))
+    record = _record_to(collection_record(info))
     row = pa.table({"name": [name], "relevance_kind": [info.relevance_kind], "qrels_hash": [info.qrels_hash],
                     "topics_hash": [info.topics_hash], "docs_hash": [info.docs_hash],
                     "source": [dumps(info.source)], "n_queries": [info.n_queries],
-                    "n_judgments": [info.n_judgments], "n_topics": [info.n_topics], "n_docs": [info.n_docs]})
+                    "n_judgments": [info.n_judgments], "n_topics": [info.n_topics], "n_docs": [info.n_docs],
+                    **{k: pa.array([v], pa.string()) for k, v in record.items()}})
     inserted = lake.insert_new("collections", with_columns(row, TABLES["collections"], pushed_at=now()))
     if inserted:
         return "added"
@@ -428,7 +432,7 @@ def _pull_collection(lake: Lake, store: Store, entry: dict, local: CollectionInf
         return lake.read(table, where=[("collection", "=", name), (key, "=", value)], columns=columns)
 
     qrels = part("qrels", "qrels_hash", ["query_id", "doc_id", "relevance"])
-    topics = part("topics", "topics_hash", ["query_id", "text"])
+    topics = part("topics", "topics_hash", ["query_id", "text", "title", "description", "narrative"])
     docs = part("documents", "docs_hash", ["doc_id", "title", "text"])
     for what, table, count in (("judgments", qrels, entry["n_judgments"]), ("topics", topics, entry["n_topics"]),
                                ("documents", docs, entry["n_docs"])):
@@ -440,8 +444,41 @@ def _pull_collection(lake: Lake, store: Store, entry: dict, local: CollectionInf
                           source=json.loads(entry["source"] or "{}"), n_queries=entry["n_queries"] or 0,
                           n_judgments=entry["n_judgments"] or 0, n_topics=entry["n_topics"] or 0,
                           n_docs=entry["n_docs"] or 0, created_at="")
+    info = dataclasses.replace(info, **_record_from(entry, collection_record(info)))
     _, changed = put_pulled_collection(store, info, qrels, topics, docs)
     return "added" if changed else "unchanged"
+
+
+def _record_to(record: dict) -> dict[str, str | None]:
+    """COLLECTION_RECORD fields as the lake's strings: topic_field as is, the rest as JSON (the grade map as
+    sorted [written, stored] pairs, as the store keeps it)."""
+    out: dict[str, str | None] = {}
+    for key, value in record.items():
+        if value is None or key == "topic_field":
+            out[key] = value
+        elif key == "grade_map":
+            out[key] = dumps(sorted(value.items()))
+        else:
+            out[key] = dumps(list(value) if key == "warnings" else value)
+    return out
+
+
+def _record_from(entry: dict, known: dict) -> dict:
+    """The COLLECTION_RECORD fields this store knows (`known`), decoded from the lake's entry."""
+    out: dict = {}
+    for key in known:
+        raw = entry.get(key)
+        if raw is None:
+            continue
+        if key == "topic_field":
+            out[key] = raw
+        elif key == "grade_map":
+            out[key] = {int(k): int(v) for k, v in json.loads(raw)}
+        elif key == "warnings":
+            out[key] = tuple(json.loads(raw))
+        else:
+            out[key] = json.loads(raw)
+    return out
 
 
 def _pull_run(lake: Lake, store: Store, entry: dict, qrels_hash: str, sets: pa.Table | None,

@@ -8,6 +8,7 @@ named with -r).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -32,7 +33,8 @@ def collection_tables(store: Store, name: str, *, docs: bool = True) -> tuple[Co
     with store.reader() as con:
         info = _get(con, name)
         qrels = qrels_in(con, name)
-        topics = arrow(con, "SELECT query_id, text FROM topics WHERE collection = ? ORDER BY query_id", [name])
+        # every column the store keeps for a topic (the query text, and the TREC fields where it has them)
+        topics = arrow(con, "SELECT * EXCLUDE (collection) FROM topics WHERE collection = ? ORDER BY query_id", [name])
         documents = (arrow(con, "SELECT doc_id, title, text FROM documents WHERE collection = ? ORDER BY doc_id",
                            [name]) if docs else None)
     return info, qrels, topics, documents
@@ -66,14 +68,26 @@ def score_sets(store: Store, run_hashes: Sequence[str], qrels_hash: str) -> tupl
     return sets, values
 
 
+COLLECTION_RECORD = ("topic_field", "grade_map", "report", "warnings")
+"""What the store may record about a collection beyond its content and counts; the lake carries those of them
+CollectionInfo has (`collection_record`)."""
+
+
+def collection_record(info: CollectionInfo) -> dict:
+    """The fields of COLLECTION_RECORD this store's CollectionInfo has, with their values."""
+    return {f.name: getattr(info, f.name) for f in dataclasses.fields(info) if f.name in COLLECTION_RECORD}
+
+
 def put_pulled_collection(store: Store, info: CollectionInfo, qrels: pa.Table, topics: pa.Table | None,
                           docs: pa.Table | None) -> tuple[CollectionInfo, bool]:
-    """Store a collection brought from the lake under its own hashes; the same content again is a no-op, other
-    content under its name a ConflictError (a pull never replaces a collection)."""
+    """Store a collection brought from the lake under its own hashes (with what the store records about it:
+    `collection_record`); the same content again is a no-op, other content under its name a ConflictError (a
+    pull never replaces a collection)."""
     try:
         return put_collection(store, info.name, relevance_kind=info.relevance_kind, qrels=qrels,
                               qrels_hash=info.qrels_hash, topics=topics, topics_hash=info.topics_hash, docs=docs,
-                              docs_hash=info.docs_hash, source=info.source, replace=False)
+                              docs_hash=info.docs_hash, source=info.source, replace=False,
+                              **collection_record(info))
     except ConflictError:
         raise ConflictError(f"collection {info.name!r} exists in the store with other qrels, topics or documents "
                             "than the lake's", hint="pull into another store (--db)") from None
