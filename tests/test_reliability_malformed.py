@@ -68,7 +68,7 @@ EXTRA = [
     Case("score_overflow.trec", "run", 2, "score must be a finite number", "101 Q0 a 1 1 t\n101 Q0 b 2 1e999 t\n"),
     Case("score_infinity.trec", "run", 1, "finite number, got 'Infinity'", "101 Q0 a 1 Infinity t\n"),
     Case("score_comma.trec", "run", 1, "score must be a number, got '1,5'", "101 Q0 a 1 1,5 t\n"),
-    Case("rank_huge.trec", "run", 1, "rank must be an integer", "101 Q0 a 1e300 1 t\n"),
+    Case("rank_huge.trec", "run", 1, "rank is out of range", "101 Q0 a 1e300 1 t\n"),
     Case("rank_empty_after_tab.trec", "run", 2, "got 5", "101\tQ0\ta\t1\t1\tt\n101\tQ0\tb\t\t1\tt\n"),
     Case("dup_crlf.trec", "run", 3, "doc_id d1 appears twice for query 101 (first at line 1)",
          "101 Q0 d1 1 2 t\r\n101 Q0 d2 2 1 t\r\n101 Q0 d1 3 0 t\r\n"),

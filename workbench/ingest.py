@@ -307,8 +307,9 @@ def _precheck(path: Path, name: str | None, kind: str | None, depth: int | None)
         raise WorkbenchError(f"unknown run kind {kind!r}; expected one of {', '.join(RUN_KINDS)}")
     if depth is not None and depth < 1:
         raise WorkbenchError(f"rerank depth must be a positive integer, got {depth}")
-    if not path.is_file():
-        raise InputFormatError(path, None, "no such file")
+    from workbench.io._text import check_file
+
+    check_file(path, InputFormatError)  # a directory, a FIFO or /dev/zero is named as such, never opened
     return name
 
 

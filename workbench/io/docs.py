@@ -19,8 +19,7 @@ from workbench.model import DOCS_SCHEMA
 def read_docs(path: str | Path) -> pa.Table:
     """Parse and validate a documents file (gzip ok); DocsFormatError names the first offending line."""
     path = Path(path)
-    if not path.is_file():
-        raise DocsFormatError(path, None, "no such file")
+    _text.check_file(path, DocsFormatError)
     src = _text.data_lines(path, DocsFormatError, comments=False)
     first = src.lines[0].as_py().lstrip() if len(src.lines) else ""
     if first.startswith("{"):
@@ -44,9 +43,7 @@ def _jsonl(path: Path, src: _text.Lines):
     missing = _text.first_true(doc_id.is_null().to_numpy(zero_copy_only=False))
     if missing is not None:
         problems.append((int(src.line_no[missing]), 'missing "_id"'))
-    empty = _text.first_true(pc.equal(pc.binary_length(doc_id), 0).to_numpy(zero_copy_only=False))
-    if empty is not None:
-        problems.append((int(src.line_no[empty]), 'empty "_id"'))
+    problems += _text.jsonl_id_problems(table, src.line_no)
     out = pa.table(
         {
             "doc_id": doc_id,

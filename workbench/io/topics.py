@@ -26,8 +26,7 @@ _NUM = re.compile(rb"^\s*(?:Number:)?\s*(\S+)", re.I)
 def read_topics(path: str | Path) -> pa.Table:
     """Parse and validate a topics file (gzip ok); TopicsFormatError names the first offending line."""
     path = Path(path)
-    if not path.is_file():
-        raise TopicsFormatError(path, None, "no such file")
+    _text.check_file(path, TopicsFormatError)
     src = _text.data_lines(path, TopicsFormatError, comments=False)
     first = src.lines[0].as_py().lstrip() if len(src.lines) else ""
     if first.startswith("<"):
@@ -37,6 +36,9 @@ def read_topics(path: str | Path) -> pa.Table:
     else:
         table, problems = _tsv(src)
     line_no = table.column("line").to_numpy(zero_copy_only=False) if table.num_rows else np.zeros(0, np.int64)
+    reserved = _text.first_true(pc.equal(table.column("query_id"), "all").to_numpy(zero_copy_only=False))
+    if reserved is not None:
+        problems.append((int(line_no[reserved]), _text.ALL_QUERY_ID))
     dup = _text.duplicate_first(table.column("query_id"))
     if dup is not None:
         i, first_i = dup
@@ -74,6 +76,8 @@ def _jsonl(path: Path, src: _text.Lines) -> tuple[pa.Table, list[tuple[int, str]
         missing = _text.first_true(table.column(key).is_null().to_numpy(zero_copy_only=False))
         if missing is not None:
             problems.append((int(src.line_no[missing]), f'missing "{key}"'))
+    problems += _text.jsonl_id_problems(table, src.line_no)
+    problems += _text.jsonl_type_problems(table, src.line_no, "text", ("VARCHAR",), "a string")
     out = pa.table(
         {"query_id": table.column("_id"), "text": table.column("text"), "line": pa.array(src.line_no, pa.int64())}
     )
