@@ -133,7 +133,7 @@ def load_manifest(path: str | Path) -> Manifest:
     version = data.get("version", 1)
     if type(version) is not int or version != 1:
         raise ManifestError(path, data.key_lines["version"], f"version must be 1 (the only manifest version), "
-                                                             f"got {version!r}")
+                                                             f"got {_shown(version)}")
     base = path.parent
     collections = _collections(path, base, data.get("collections") or _Map())
     runs = _runs(path, base, data.get("runs") or [], collections, data)

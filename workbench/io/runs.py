@@ -144,6 +144,7 @@ class _RawScan(threading.Thread):
     def __init__(self, path: Path, gz: bool, con: duckdb.DuckDBPyConnection) -> None:
         super().__init__(daemon=True)
         self.path, self.gz, self.con = path, gz, con
+        self.limits = _text.decompression_limits() if gz else None  # raised here, in the caller's thread
         self.sha256 = ""
         self.nul = False
         self.other_space = False  # \t, \v or \f: separators for trec_eval and the careful path, not DuckDB
@@ -154,7 +155,7 @@ class _RawScan(threading.Thread):
 
     def _decompressed(self, digest):
         if self.gz:  # bounded: a gzip bomb stops here (and stops DuckDB, which reads the same stream)
-            yield from _text.gunzip(self.path, RunFormatError, digest)
+            yield from _text.gunzip(self.path, RunFormatError, digest, self.limits)
             return
         for chunk in _text.iter_raw_chunks(self.path):
             digest.update(chunk)
@@ -237,7 +238,12 @@ def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name:
              encoding='utf-8', parallel=true)
     """
     con = into if into is not None else _text.connect()
-    scan = _RawScan(path, gz, con)
+    try:
+        scan = _RawScan(path, gz, con)
+    except BaseException:
+        if into is None:
+            con.close()
+        raise
     scan.start()
     raw = None
     try:
