@@ -342,9 +342,11 @@ def first_true(mask: np.ndarray) -> int | None:
 
 
 def jsonl_fields(
-    path: Path, error_cls: type[InputFormatError], lines: Lines, keys: tuple[str, ...]
+    path: Path, error_cls: type[InputFormatError], lines: Lines, keys: tuple[str, ...],
+    typed: tuple[str, ...] = ("_id",),
 ) -> tuple[pa.Table, list[tuple[int, str]]]:
-    """Parse JSON-lines records with DuckDB's vectorised JSON functions; string values of `keys`.
+    """Parse JSON-lines records with DuckDB's vectorised JSON functions; string values of `keys`, and for the
+    `typed` keys their JSON type as column "<key>:type" (see jsonl_type_problems).
 
     Invalid JSON and non-object lines are reported by line; a missing key comes back as null.
     """
@@ -354,8 +356,8 @@ def jsonl_fields(
     try:
         con.register("src", pa.table({"line": lines.lines}))
         # every JSON function sits behind CASE WHEN valid: DuckDB raises on invalid JSON otherwise
-        cols = ", ".join(f"CASE WHEN ok THEN json_extract_string(line, '$.{k}') END AS \"{k}\", "
-                         f"CASE WHEN ok THEN json_type(line, '$.{k}') END AS \"{k}:type\"" for k in keys)
+        cols = ", ".join([f"CASE WHEN ok THEN json_extract_string(line, '$.{k}') END AS \"{k}\"" for k in keys]
+                         + [f"CASE WHEN ok THEN json_type(line, '$.{k}') END AS \"{k}:type\"" for k in typed])
         table = con.sql(
             f"SELECT ok, kind, {cols} FROM (SELECT line, valid AND coalesce(kind = 'OBJECT', false) AS ok, kind "
             "FROM (SELECT line, json_valid(line) AS valid, "

@@ -71,7 +71,7 @@ def _tsv(src: _text.Lines) -> tuple[pa.Table, list[tuple[int, str]]]:
 
 
 def _jsonl(path: Path, src: _text.Lines) -> tuple[pa.Table, list[tuple[int, str]]]:
-    table, problems = _text.jsonl_fields(path, TopicsFormatError, src, ("_id", "text"))
+    table, problems = _text.jsonl_fields(path, TopicsFormatError, src, ("_id", "text"), typed=("_id", "text"))
     for key in ("_id", "text"):
         missing = _text.first_true(table.column(key).is_null().to_numpy(zero_copy_only=False))
         if missing is not None:
