@@ -430,20 +430,25 @@ def test_directories_fifos_and_devices_are_named_and_never_read(base, cli, db, t
         "docs": ["collection", "add", "other", "--qrels", inputs["qrels"], "--docs", path],
         "manifest": ["build", "--manifest", path, "--no-score"],
     }[target]
-    if kind == "fifo":  # if anything opened the FIFO it would wait for a writer: be that writer, with nothing
-        threading.Thread(target=lambda: _release(path), daemon=True).start()
-    res = cli(*args)
+    stop = threading.Event()
+    if kind == "fifo":  # a reader that opened the FIFO would wait for a writer: be one, so it fails, not hangs
+        threading.Thread(target=_release, args=(path, stop), daemon=True).start()
+    try:
+        res = cli(*args)
+    finally:
+        stop.set()
     assert res.code == 2
     assert res.err.strip() == f"error: {path}: {message}"
     assert snapshot(db) == before
 
 
-def _release(path: Path) -> None:
-    import time
-
-    time.sleep(5)
-    with open(path, "wb"):
-        pass
+def _release(path: Path, stop: threading.Event) -> None:
+    """Open and close the FIFO's writing end whenever a reader waits on it (a non-blocking open fails without)."""
+    while not stop.wait(0.2):
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            continue
 
 
 # ---------------------------------------------------------------------------------------- names

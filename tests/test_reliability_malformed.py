@@ -1,7 +1,7 @@
 """Issue 7: every malformed input, fed through the real CLI, is refused with one line naming file and line,
 and leaves a store that already holds a collection, runs and scores exactly as it was.
 
-Inputs: the readers' corpus in tests/data/malformed/ (49 files, EXPECTED.tsv says the first bad line) plus
+Inputs: the readers' corpus in tests/data/malformed/ (EXPECTED.tsv says the first bad line of each file) plus
 the cases below (encodings, compression, binary garbage, huge lines, missing files, manifests). Run files are
 fed as `ingest --name bm25 --replace` (a refused file must not disturb the run it would have replaced), qrels
 as `collection add base --replace`, topics and documents as a new collection, manifests as `build`.
