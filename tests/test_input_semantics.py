@@ -20,6 +20,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import duckdb
 import ir_measures
 import pyarrow as pa
 import pytest
@@ -74,6 +75,7 @@ FIELDS = (
     | st.from_regex(r"\A[+-]?[0-9]{1,3}(_[0-9]{1,3}){1,3}\Z")
 )
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+ON_FILES = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))  # a file and a parse each
 
 
 def _same_float(a: float, b: float) -> bool:
@@ -118,14 +120,15 @@ def test_strtol_column_is_c_strtol_on_the_whole_field(fields):
             assert int(value) == ref, field
 
 
+_DUCKDB = duckdb.connect()
+
+
 @PROPERTY
 @given(FIELDS.filter(lambda f: "_" not in f))
 def test_duckdb_casts_a_blank_free_field_like_strtod_apart_from_underscores(field):
     """The run fast path lets DuckDB cast score and rank text and sends only fields holding '_' to the careful
     path: sound only while DuckDB accepts no other spelling strtod would read differently."""
-    import duckdb
-
-    got = duckdb.connect().execute("SELECT TRY_CAST(? AS DOUBLE)", [field]).fetchone()[0]
+    got = _DUCKDB.execute("SELECT TRY_CAST(? AS DOUBLE)", [field]).fetchone()[0]
     if got is not None:
         ref = c_strtod(field)
         assert ref is not None and _same_float(got, ref), (field, got, ref)
@@ -148,7 +151,7 @@ RANKS = st.integers(1, 1000).map(str) | st.sampled_from(["+3", "2.0", "1e2", "0x
                                                          "2.5", "-1", "inf"])
 
 
-@PROPERTY
+@ON_FILES
 @given(st.lists(st.tuples(st.sampled_from(["1", "2", "all"]), RANKS, FIELDS), min_size=1, max_size=12))
 def test_both_run_paths_read_what_trec_eval_reads_or_refuse_at_the_line(tmp_path_factory, rows):
     lines = [(q if i % 5 else q.replace("all", "1"), r, s) for i, (q, r, s) in enumerate(rows)]
@@ -175,7 +178,39 @@ def test_both_run_paths_read_what_trec_eval_reads_or_refuse_at_the_line(tmp_path
         assert fast.table.equals(careful.table)
 
 
-@PROPERTY
+VALID = (st.floats(allow_nan=False, allow_infinity=False).map(repr)
+         | st.floats(allow_nan=False, allow_infinity=False).map(float.hex)
+         | st.from_regex(r"\A[+-]?([0-9]{1,20}\.?[0-9]{0,20}|\.[0-9]{1,20})([eE][+-]?[0-9]{1,3})?\Z"))
+
+
+@ON_FILES
+@given(st.lists(VALID, min_size=1, max_size=40))
+def test_valid_spellings_give_the_same_scores_on_both_paths(tmp_path_factory, scores):
+    path = tmp_path_factory.mktemp("run") / "r.trec"
+    path.write_text("".join(f"1 Q0 d{i} {i + 1} {s} tag\n" for i, s in enumerate(scores)))
+    ref = [c_strtod(s) for s in scores]
+    if not all(math.isfinite(r) for r in ref):  # 1e999 and the like: refused on both paths
+        assert _fast(path) is None
+        return
+    careful, fast = _careful(path, "utf-8"), _fast(path)
+    assert all(_same_float(a, b) for a, b in zip(careful.table.column("score").to_pylist(), ref, strict=True))
+    if fast is not None:
+        assert fast.table.equals(careful.table)
+
+
+def test_the_fast_path_takes_decimal_spellings_and_declines_the_rest(tmp_path):
+    path = tmp_path / "r.trec"
+    path.write_text("1 Q0 a +1 +.5 t\n1 Q0 b 2. 5. t\n1 Q0 c 3 1E-3 t\n1 Q0 d 4 00012 t\n1 Q0 e 5 -0 t\n")
+    fast, careful = _fast(path), _careful(path, "utf-8")
+    assert fast is not None and fast.table.equals(careful.table)
+    assert fast.table.column("score").to_pylist() == [0.5, 5.0, 0.001, 12.0, -0.0]
+    assert fast.table.column("rank").to_pylist() == [1, 2, 3, 4, 5]
+    for odd in ("0x1p3", "1_0"):  # hex: DuckDB cannot read it; an underscore: DuckDB would misread it
+        path.write_text(f"1 Q0 a 1 {odd} t\n")
+        assert _fast(path) is None
+
+
+@ON_FILES
 @given(st.lists(FIELDS | st.integers(-(2**64), 2**64).map(str), min_size=1, max_size=12), st.booleans())
 def test_qrels_grades_are_read_as_atol_reads_them_or_refused(tmp_path_factory, grades, beir):
     path = tmp_path_factory.mktemp("qrels") / ("q.tsv" if beir else "q.txt")
