@@ -298,7 +298,7 @@ class Cases:
 
     def depth_cli(self) -> Sample:
         db = self.depth_store()
-        return run_seq([wb(db, "depth", "-c", "ms", "-r", "rerank_00", "-f", "run_00", "-m", "nDCG@10",
+        return run_seq([wb(db, "depth", "-c", "ms", "rerank_00", "-f", "run_00", "-m", "nDCG@10",
                            "--depths", DEPTHS, "--json")])
 
     def depth_lib(self) -> Sample:

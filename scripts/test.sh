@@ -10,5 +10,13 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
             >/dev/null 2>&1 || echo "warning: could not install chromium; browser tests will be skipped" >&2
     fi
 fi
+# The LaTeX export is compiled by a test: pdflatex and booktabs from Debian (~48 MB download, no recommends).
+if ! command -v pdflatex >/dev/null 2>&1 || ! kpsewhich booktabs.sty >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            texlive-latex-base texlive-latex-recommended) \
+            >/dev/null 2>&1 || echo "warning: could not install pdflatex; LaTeX compile tests will be skipped" >&2
+    fi
+fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OPENAI_API_KEY=${OPENAI_API_KEY:-unused}
 exec .venv/bin/python -m pytest "$@"

@@ -1,11 +1,14 @@
 """Every dashboard page through streamlit's AppTest, on a real DL 2020 store (the session fixture `dl20_store`).
 
 Expected values are computed independently of the page code: from the bundled files, from the stored per-query
-values counted here with numpy, or with ir_measures.
+values counted here with numpy, or with ir_measures. What a page hands to Streamlit's Markdown renderer is read back
+as text with markdown-it-py (`shown`, `markup`), since the pages escape user text.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import DL20, DL20_RUNS, ROOT, snapshot
+from markdown_it import MarkdownIt
+from markup_store import MarkupStore, build_markup_store
 from streamlit.testing.v1 import AppTest
 
 pytestmark = pytest.mark.slow
@@ -85,9 +90,74 @@ def texts(elements) -> list[str]:
     return [str(e.value) for e in elements]
 
 
+# ------------------------------------------------------------------------------------------------ Markdown as text
+_MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).disable("text_join")
+_GFM_LINK = re.compile(r"(?:https?://|www(?=\.))[-.\w]+|[-.\w+]+@[-\w]+(?:\.[-\w]+)+", re.IGNORECASE)
+"""Bare text GFM makes a link of after escapes are resolved (mdast-util-gfm-autolink-literal's URL and email)."""
+_STREAMLIT = re.compile(r"\$[^$]*\$|:[\w+-]+(?:/[\w-]+)?:|:[\w-]+\[")
+"""Streamlit's own syntax in unescaped text: $maths$, :emoji: and :material/icon: codes, :colour[text]."""
+_BLOCKS = {"html_block", "code_block", "fence", "hr", "heading_open", "bullet_list_open", "ordered_list_open",
+           "blockquote_open", "table_open"}
+
+
+def shown(md: object) -> str:
+    """The text Streamlit's Markdown shows for `md` (as markdown-it-py reads it), whitespace runs as one space and
+    word joiners (invisible) dropped."""
+    parts = []
+    for block in _MD.parse(str(md)):
+        for tok in block.children or []:
+            parts.append(" " if tok.type in ("softbreak", "hardbreak") else
+                         tok.content if tok.type in ("text", "text_special", "code_inline") else "")
+        parts.append(" ")
+    return " ".join("".join(parts).replace("\u2060", "").split())
+
+
+def markup(md: object) -> list[str]:
+    """What in `md` would render as more than text: links, images, HTML, block structure, maths, icons, colours,
+    bare links. The pages' own bold and code spans are allowed (user text inside them is escaped)."""
+    found = []
+    for block in _MD.parse(str(md)):
+        if block.type in _BLOCKS:
+            found.append(block.type)
+        kids = block.children or []
+        found += [t.type for t in kids if t.type in ("image", "link_open", "html_inline")]
+        found += _STREAMLIT.findall("".join(t.content for t in kids if t.type == "text"))
+        found += _GFM_LINK.findall("".join(t.content for t in kids if t.type in ("text", "text_special")))
+    return found
+
+
+def markdown_strings(at: AppTest) -> list[str]:
+    """Every string the page handed to Streamlit's Markdown renderer: markdown, captions, headings, alerts, toasts,
+    progress texts, and every label and help text (widgets, metrics, expanders, page links, table columns)."""
+    from google.protobuf.message import Message
+
+    def strings(msg: Message):
+        for field, value in msg.ListFields():
+            repeated = hasattr(value, "__len__") and not isinstance(value, str | bytes | Message)
+            values = value if repeated else [value]
+            for v in values:
+                if isinstance(v, Message):
+                    yield from strings(v)
+                elif field.name in ("body", "label", "help", "text", "delta") and isinstance(v, str):
+                    yield v
+                elif field.name == "columns" and isinstance(v, str) and v:  # a dataframe's column config
+                    yield from (c["help"] for c in json.loads(v).values() if isinstance(c, dict) and c.get("help"))
+
+    out: list[str] = []
+
+    def visit(node) -> None:
+        if getattr(node, "proto", None) is not None and type(node).__name__ not in ("Code", "Json", "Text"):
+            out.extend(strings(node.proto))
+        for child in getattr(node, "children", {}).values():
+            visit(child)
+
+    visit(at._tree)
+    return out
+
+
 # ------------------------------------------------------------------------------------------------ leaderboard
 def test_leaderboard_shows_bm25_ndcg_marks_cis_and_every_export(open_page):
-    at = open_page("leaderboard", measures=["nDCG@10", "AP(rel=2)"], baselines="bm25")
+    at = open_page("leaderboard", measures=["nDCG@10", "AP(rel=2)"], baselines="bm25", delta="true", ci="true")
     board = at.dataframe[0].value.set_index("run")
     assert board.at["bm25", "nDCG@10"].strip().startswith("0.4796")
     assert list(board.index[:1]) == ["bm25"]  # the baseline leads
@@ -98,7 +168,7 @@ def test_leaderboard_shows_bm25_ndcg_marks_cis_and_every_export(open_page):
     assert f"({stored[A] - stored[B]:+.4f})" in board.at[A, "nDCG@10"]
     assert "†" in board.at[A, "nDCG@10"]  # +0.16 nDCG@10 over 54 queries is significant under Holm
     assert any("★" in v for v in board["nDCG@10"])
-    assert any("significantly different from bm25" in c for c in texts(at.caption))
+    assert any("significantly different from bm25" in shown(c) for c in texts(at.caption))
     assert sorted(b.label for b in at.download_button) == sorted(
         ["markdown", "csv", "latex", "html", "json"])
     assert len(at.get("vega_lite_chart")) == 1
@@ -122,10 +192,10 @@ def test_per_query_win_tie_loss_counts(open_page, dl20_store):
     values = stored_values(dl20_store, "nDCG@10", [A, B])
     delta = (values[A] - values[B]).to_numpy()
     expected = {"A wins": int((delta > 0).sum()), "ties": int((delta == 0).sum()), "A losses": int((delta < 0).sum())}
-    shown = {m.label: m.value for m in at.metric}
-    assert {k: int(shown[k]) for k in expected} == expected
+    metrics = {shown(m.label): m.value for m in at.metric}
+    assert {k: int(metrics[k]) for k in expected} == expected
     assert sum(expected.values()) == 54
-    assert shown["mean B (nDCG@10)"] == "0.4796"
+    assert metrics["mean B (nDCG@10)"] == "0.4796"
     changes = at.dataframe[0].value
     top = changes.iloc[0]
     assert top["query_id"] == values.index[int(np.argmax(delta))]
@@ -148,7 +218,7 @@ def test_per_query_defaults_to_two_different_runs(open_page, tmp_path):
     at = open_page("per_query", store=store.path)
     assert {s.label: s.value for s in at.selectbox if s.label.startswith("Run")} == {"Run A": "tasb",
                                                                                     "Run B": "splade-pp-ed"}
-    assert not at.info and len(at.metric) == 6
+    assert not at.info and len(at.metric) == 8  # six counts and means, the paired test's p and CI
 
 
 # ------------------------------------------------------------------------------------------------ drill-down
@@ -173,7 +243,7 @@ def test_drilldown_shows_grades_unjudged_and_moves(open_page):
     at.selectbox(key="doc").set_value(first["doc_id"]).run()
     passages = pd.read_csv(DL20 / "passages.tsv.gz", sep="\t", header=None, names=["doc_id", "text"],
                            dtype=str, quoting=3).set_index("doc_id")["text"]
-    assert passages[first["doc_id"]][:40] in " ".join(texts(at.markdown))
+    assert " ".join(passages[first["doc_id"]].split())[:40] in shown(" ".join(texts(at.markdown)))
 
 
 # ------------------------------------------------------------------------------------------------ depth
@@ -185,11 +255,11 @@ def test_depth_curve_ends_at_first_stage_and_reranked_run(open_page, dl20_store)
     assert curve[("derived", 0)] == pytest.approx(stored["bm25"], abs=1e-9)
     assert curve[("derived", 100)] == pytest.approx(stored[run], abs=1e-9)
     assert curve[("observed", 20)] == pytest.approx(stored["bm25__rankvicuna-7b@20"], abs=1e-9)
-    shown = {m.label: m.value for m in at.metric}
-    assert shown["reranked depth (k_max)"] == "100"
-    best = int(shown["best k for nDCG@10"])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["reranked depth (k_max)"] == "100"
+    best = int(metrics["best k for nDCG@10"])
     assert curve[("derived", best)] == curve.xs("derived").max()
-    assert "Judged@10 at best k" in shown
+    assert "Judged@10 at best k" in metrics
     assert len(at.get("vega_lite_chart")) == 3  # curve, Judged@k, metric at cutoff
 
 
@@ -209,13 +279,13 @@ def test_depth_page_from_top_k_cuts_agrees_with_the_study_of_whole_runs(open_pag
     first, rer = get_run_rows(store, "dl20", first_stage), get_run_rows(store, "dl20", run)
     rows = {k: rer if n == run else get_run_rows(store, "dl20", n) for k, n in obs.items() if k > 0}
     study = study_pair(first_stage, run, first, rer, get_qrels(store, "dl20"), names, obs, rows)
-    shown = at.dataframe[0].value.set_index(["source", "depth"])
+    table = at.dataframe[0].value.set_index(["source", "depth"])
     expected = study.table()
     for m in ("nDCG@10", "Judged@10"):
         want = expected[expected["measure"] == m].set_index(["source", "depth"])["mean"]
-        assert shown[m].reindex(want.index).to_numpy() == pytest.approx(want.to_numpy(), abs=1e-12)
+        assert table[m].reindex(want.index).to_numpy() == pytest.approx(want.to_numpy(), abs=1e-12)
     p = expected[expected["measure"] == "nDCG@10"].set_index(["source", "depth"])["p_adjusted"]
-    assert shown["p vs k=0 (nDCG@10)"].reindex(p.index).to_numpy() == pytest.approx(p.to_numpy(), nan_ok=True)
+    assert table["p vs k=0 (nDCG@10)"].reindex(p.index).to_numpy() == pytest.approx(p.to_numpy(), nan_ok=True)
     judged = judged_summary(get_run_rows(store, "dl20", "bm25"), get_run_rows(store, "dl20", run),
                             get_qrels(store, "dl20"), k=10, depths=list(study.curve.depths)).to_frame()
     pd.testing.assert_frame_equal(at.dataframe[1].value.reset_index(drop=True), judged, check_dtype=False)
@@ -318,7 +388,7 @@ def test_fusion_rrf_matches_an_independent_rrf(open_page):
 
 def test_fusion_weight_mismatch_is_a_one_line_error(open_page):
     at = open_page("fusion", inputs=["bm25", "splade-pp-ed"], method="combsum", w="1,2,3")
-    assert any("3 weight(s) given for 2 runs" in e for e in texts(at.error))
+    assert any("3 weight(s) given for 2 runs" in shown(e) for e in texts(at.error))
 
 
 def test_fusion_save_stores_the_run(open_page, store_copy, tmp_path, monkeypatch):
@@ -365,7 +435,7 @@ def test_runs_refuses_a_bad_upload_naming_the_line(open_page, store_copy):
     lines[2] = "23849 Q0 4348282 3"  # four columns
     at.file_uploader[0].upload("bad.trec", ("\n".join(lines) + "\n").encode(), "text/plain")
     at.button[-1].click().run()
-    assert any(e.startswith("bad.trec:3:") for e in texts(at.error)), texts(at.error)
+    assert any(shown(e).startswith("bad.trec:3:") for e in texts(at.error)), texts(at.error)
     assert snapshot(store_copy) == before
 
 
@@ -475,3 +545,277 @@ def test_page_waits_while_another_process_writes(open_page, store_copy):
         assert at.dataframe[0].value.set_index("run").at["bm25", "nDCG@10"].strip() == "0.4796"
     finally:
         holder.wait(timeout=30)
+
+
+# ------------------------------------------------------------------------------------------------ user text as text
+HOSTILE = [
+    "q![qid](http://127.0.0.1:9/qid.png)", "[a link](http://127.0.0.1:9/l)", "<img src=http://127.0.0.1:9/i.png>",
+    "<script>alert(1)</script>", "$x^2$", r"$\sqrt{2}$", ":material/home:", ":smile:", ":red[red]", "**bold**",
+    "_it_", "~~s~~", "`code`", "# heading", "- item", "1. item", "> quote", "    indented", "a | b\n--|--\nc | d",
+    "www.example.org", "http://127.0.0.1:9/auto.png", "mail@example.org", "&amp; &lt;", "back\\slash\\*",
+    "line one\nline two\n\n# heading\n", "nDCG@10 and bm25__rankgpt-3.5@100",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_plain_shows_user_text_as_that_text(text):
+    from workbench.app.common import plain
+
+    assert markup(plain(text)) == []
+    assert shown(plain(text)) == " ".join(text.split())
+    assert markup(plain(text, lines=True)) == []
+    assert shown(plain(text, lines=True)) == " ".join(text.split())
+
+
+def test_plain_puts_word_joiners_only_where_gfm_would_make_a_link():
+    from workbench.app.common import WORD_JOINER, plain
+
+    assert WORD_JOINER not in plain("nDCG@10 and bm25__rankgpt-3.5@100")
+    assert plain("www.x.org a@b.co http://h") == ("www\u2060\\.x\\.org a\u2060\\@b\\.co http\u2060\\:\\/\\/h")
+
+
+def test_plain_keeps_the_lines_of_document_text():
+    from workbench.app.common import plain
+
+    blocks = _MD.parse(plain("one ![x](http://h/x.png)\ntwo\n\n\n    three *x*", lines=True))
+    assert [b.type for b in blocks] == ["paragraph_open", "inline", "paragraph_close"] * 2
+    assert [t.type for t in blocks[1].children if t.type.endswith("break")] == ["hardbreak"]
+    assert shown(blocks[4].content) == "three *x*"
+
+
+@pytest.fixture(scope="session")
+def markup_store(tmp_path_factory) -> MarkupStore:
+    return build_markup_store(tmp_path_factory.mktemp("markup") / "markup.duckdb", "127.0.0.1:9")
+
+
+def assert_text_only(at: AppTest) -> list[str]:
+    """No string the page gave the Markdown renderer renders as more than text; returns what they show."""
+    strings = markdown_strings(at)
+    assert strings
+    for s in strings:
+        assert markup(s) == [], s
+    return [shown(s) for s in strings]
+
+
+def test_every_page_shows_markup_in_names_ids_and_texts_as_text(open_page, markup_store):
+    m = markup_store
+    runs = {"a": m.run_a, "b": m.run_b}
+    visible = {}
+    for page, params in [("leaderboard", {"baselines": m.run_b, "delta": "true", "ci": "true"}),
+                         ("per_query", {**runs, "measure": "nDCG@10"}),
+                         ("drilldown", {"q": m.query, **runs}), ("depth", {"reranked": m.reranked}),
+                         ("fusion", {"inputs": [m.run_a, m.run_b]}), ("runs", {"run": m.run_a})]:
+        at = open_page(page, store=m.path, **params)
+        if page == "drilldown":
+            at.selectbox(key="doc").set_value(m.doc_id).run()
+        assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+        visible[page] = " | ".join(assert_text_only(at))
+    assert f"Collection {m.collection} (qrels" in visible["leaderboard"]
+    assert f"A = {m.run_a}, B = {m.run_b}, over the 6 queries" in visible["per_query"]
+    assert f"“{m.hostile()['topic']}”" in visible["drilldown"]
+    assert f"query {m.query} ·" in visible["drilldown"]
+    assert f"{m.run_a} — 4 documents retrieved" in visible["drilldown"]
+    assert " ".join(m.doc_title.split()) in visible["drilldown"]
+    assert " ".join(m.doc_text.split()) in visible["drilldown"]
+    assert f"{m.reranked} reranks the top 2 of {m.run_b}." in visible["depth"]
+    assert f"not scored (e.g. {m.warned_id})" in visible["runs"]
+    assert f"{m.run_a} · other · 7 queries" in visible["runs"]
+
+
+def test_the_drilldown_picker_and_tables_show_user_text_unescaped(open_page, markup_store):
+    """Option lists and table cells are plain text in Streamlit: they get the text itself, not escaped Markdown."""
+    m = markup_store
+    at = open_page("drilldown", store=m.path, q=m.query, a=m.run_a, b=m.run_b)
+    picker = at.selectbox(key="query")
+    assert picker.value == m.query
+    label = next(o for o in picker.options if o.startswith(f"{m.query} · "))
+    assert label == f"{m.query} · {m.hostile()['topic'][:159]}…"  # the text cut at 160 characters
+    assert m.run_a in at.selectbox(key="a").options
+    at = open_page("runs", store=m.path, run=m.run_a)
+    assert m.run_a in at.dataframe[0].value["run"].tolist()
+    assert at.code[0].value == m.header.rstrip("\n")  # the ir_metadata header, verbatim
+
+
+def test_error_messages_quote_user_text_as_text(open_page, markup_store, tmp_path):
+    m = markup_store
+    typed = "![m](http://127.0.0.1:9/measure.png)<b>x</b>"
+    at = open_page("leaderboard", store=m.path)
+    at.text_input(key="new_measure").input(typed)
+    next(b for b in at.button if b.label == "Score").click().run()
+    errors = [shown(e) for e in texts(at.error)]
+    assert len(errors) == 1 and typed in errors[0] and errors[0].startswith("unknown measure")
+    assert_text_only(at)
+    at = open_page("fusion", store=m.path, inputs=[m.run_a, m.run_b], method="combsum", w=typed)
+    assert [shown(e) for e in texts(at.error)] == [f"weights must be numbers separated by commas, got {typed!r}"]
+    assert_text_only(at)
+    # the sidebar: a store path with markup that does not exist
+    missing = tmp_path / "![s](http://127.0.0.1:9/store.png) <i>x</i>.duckdb"
+    at = open_page("leaderboard", store=missing)
+    assert any(shown(w).startswith(f"No store at {missing}.") for w in texts(at.warning))
+    assert_text_only(at)
+    assert not missing.exists()
+
+
+# ------------------------------------------------------------------------------------------------ issue 17 item 7
+def test_every_page_answers_at_its_own_path_and_the_root_is_the_leaderboard(dl20_store, monkeypatch):
+    """st.navigation serves its default page at / only: the leaderboard is listed under /leaderboard and a hidden
+    default page runs the same script at /."""
+    monkeypatch.setenv("WORKBENCH_DB", str(dl20_store))
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    assert [t.value for t in at.title] == ["Leaderboard"]
+    pages = {info["url_pathname"]: Path(info["script_path"]).name for info in at._registered_pages.values()}
+    assert pages == {"": "leaderboard.py", "leaderboard": "leaderboard.py", "per-query": "per_query.py",
+                     "drilldown": "drilldown.py", "depth": "depth.py", "fusion": "fusion.py", "runs": "runs.py"}
+
+
+def test_drilldown_picker_lists_query_text_and_keeps_the_id_in_the_url(open_page, dl20_store, monkeypatch):
+    import streamlit as st
+
+    import workbench.store as store_module
+
+    reads = []
+    get_topics = store_module.get_topics
+    monkeypatch.setattr(store_module, "get_topics", lambda *a, **k: reads.append(a) or get_topics(*a, **k))
+    st.cache_data.clear()
+    at = open_page("drilldown", q="1051399", a=A, b=B)
+    picker = at.selectbox(key="query")
+    topics = dict(line.split("\t", 1) for line in (DL20 / "topics.dl20.txt").read_text().splitlines())
+    judged = sorted(qrels_grades(), key=lambda q: (len(q), q))
+    assert picker.options == [f"{q} · {topics[q]}" for q in judged]  # typing words of the text finds the query
+    assert picker.value == "1051399" and at.query_params["q"] == "1051399"
+    picker.set_value("23849").run()
+    assert at.query_params["q"] == "23849"  # the id, not the label, as the per-query page links it
+    assert "are naturalization records public information" in at.subheader[0].value
+    at.run()
+    assert len(reads) == 1  # the labels and topics are read once per store version, not on every rerun
+
+
+def test_per_query_shows_the_paired_test_and_ci_as_workbench_compare(open_page, dl20_store):
+    from scipy import stats
+
+    from workbench.analyse import compare_runs
+    from workbench.store import Store
+
+    values = stored_values(dl20_store, "nDCG@10", [A, B])
+    for test, reference in (("t", stats.ttest_rel), ("wilcoxon", stats.wilcoxon)):
+        at = open_page("per_query", a=A, b=B, measure="nDCG@10", pair_test=test)
+        metrics = {shown(m.label): m.value for m in at.metric}
+        cli = compare_runs(Store(dl20_store), "dl20", [B, A], ["nDCG@10"], test=test).significance.rows[0]
+        assert metrics["p"] == f"{cli.p_value:.4g}"
+        assert float(metrics["p"]) == pytest.approx(reference(values[A], values[B]).pvalue, rel=1e-3)
+        assert metrics["95% CI of the mean Δ (A − B)"] == f"[{cli.ci_low:+.4f}, {cli.ci_high:+.4f}]"
+        assert cli.ci_low < (values[A] - values[B]).mean() < cli.ci_high
+        assert any(shown(c).startswith("A is significantly better than B at alpha 0.05") for c in texts(at.caption))
+
+
+def test_per_query_without_two_common_queries_keeps_its_counts_and_says_why_there_is_no_test(open_page, tmp_path):
+    from workbench.collections import add_collection
+    from workbench.evaluate import evaluate_runs
+    from workbench.ingest import ingest_run
+    from workbench.store import Store
+
+    (tmp_path / "qrels.txt").write_text("q1 0 d1 1\n")
+    store = Store(tmp_path / "one.duckdb")
+    add_collection(store, "one", qrels=tmp_path / "qrels.txt")
+    for name, doc in (("x", "d1"), ("y", "d2")):
+        (tmp_path / f"{name}.trec").write_text(f"q1 Q0 {doc} 1 1.0 {name}\n")
+        ingest_run(store, "one", tmp_path / f"{name}.trec", name=name)
+    evaluate_runs(store, "one", ["P@1"])
+    at = open_page("per_query", store=store.path, a="x", b="y", measure="P@1")
+    assert {shown(m.label): m.value for m in at.metric}["A wins"] == "1"
+    assert "No paired test: 'x' and 'y' share 1 queries on 'P@1'; need >= 2" in [shown(c) for c in texts(at.caption)]
+
+
+def test_win_matrix_colours_wins_minus_losses_among_non_ties(open_page, tmp_path):
+    """The issue's case: rrf beats bm25 on 79 queries, loses 26 and ties 195. A win share of 79/300 = 0.26 coloured
+    it orange; among the 105 queries that are not ties it wins 79, a balance of (79 - 26) / 105 = +0.50."""
+    import pyarrow as pa
+
+    from workbench.collections import add_collection
+    from workbench.evaluate import evaluate_runs
+    from workbench.ingest import ingest_run
+    from workbench.store import Store
+
+    queries = [f"q{i:03d}" for i in range(300)]
+    (tmp_path / "qrels.txt").write_text("".join(f"{q} 0 rel 1\n" for q in queries))
+    top = {"rrf": ["rel"] * 79 + ["non"] * 26 + ["rel"] * 195, "bm25": ["non"] * 79 + ["rel"] * 26 + ["rel"] * 195}
+    store = Store(tmp_path / "wm.duckdb")
+    add_collection(store, "wm", qrels=tmp_path / "qrels.txt")
+    for name, docs in top.items():
+        (tmp_path / f"{name}.trec").write_text("".join(f"{q} Q0 {d} 1 1.0 {name}\n" for q, d in zip(queries, docs,
+                                                                                                     strict=True)))
+        ingest_run(store, "wm", tmp_path / f"{name}.trec", name=name)
+    evaluate_runs(store, "wm", ["P@1"])
+    at = open_page("per_query", store=store.path, a="rrf", b="bm25", measure="P@1", runs=["rrf", "bm25"])
+    assert {shown(m.label): m.value for m in at.metric}["ties"] == "195"
+    chart = at.get("vega_lite_chart")[2].proto
+    colour = json.loads(chart.spec)["layer"][0]["encoding"]["color"]
+    assert colour["field"] == "net" and colour["scale"] == {"domain": [-1, 1], "domainMid": 0,
+                                                             "scheme": "redyellowgreen"}
+    cells = pa.ipc.open_stream(chart.datasets[0].data.data).read_all().to_pandas().set_index(["row", "col"])
+    assert cells.at[("rrf", "bm25"), "label"] == "79/195/26"
+    assert cells.at[("rrf", "bm25"), "net"] == pytest.approx(53 / 105)  # green half of the scale, not orange
+    assert cells.at[("bm25", "rrf"), "net"] == pytest.approx(-53 / 105)
+
+
+def test_leaderboard_fits_by_default_and_toggles_deltas_and_ci_columns(open_page):
+    at = open_page("leaderboard", baselines="bm25")
+    board = at.dataframe[0].value.set_index("run")
+    assert not [c for c in board.columns if c.endswith(" CI")]
+    assert not board[board.columns[1]].str.contains(r"\(").any()  # no deltas
+    at.toggle(key="delta").set_value(True).run()
+    at.toggle(key="ci").set_value(True).run()
+    board = at.dataframe[0].value.set_index("run")
+    assert "nDCG@10 CI" in board.columns and board.at[A, "nDCG@10"].endswith(")")
+
+
+def test_leaderboard_scores_a_typed_measure_for_every_run(open_page, store_copy):
+    """One action: the measure is checked, scored for every run (nothing else written) and shown as a column,
+    with the numbers ir_measures gives."""
+    import ir_measures
+
+    from workbench.store import Store, list_runs
+
+    before = snapshot(store_copy)
+    at = open_page("leaderboard", store=store_copy, baselines="")
+    assert snapshot(store_copy) == before  # opening the page reads only
+    at.text_input(key="new_measure").input(" P@20 ")
+    next(b for b in at.button if b.label == "Score").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert "P@20" in at.multiselect(key="measures").value and at.text_input(key="new_measure").value == ""
+    board = at.dataframe[0].value.set_index("run")
+    assert len(board) == len(list_runs(Store(store_copy), "dl20")) == 24
+    qrels = pd.read_csv(DL20 / "qrels.dl20-passage.txt", sep=r"\s+", header=None,
+                        names=["query_id", "it", "doc_id", "relevance"], dtype={"query_id": str, "doc_id": str})
+    for run in ("bm25", A):
+        values = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.P @ 20], qrels,
+                                                                     read_trec(DL20_RUNS / f"{run}.trec"))}
+        expected = sum(values.get(q, 0.0) for q in qrels["query_id"].unique()) / qrels["query_id"].nunique()
+        assert board.at[run, "P@20"].strip().startswith(f"{expected:.4f}")
+    after = snapshot(store_copy)
+    changed = {t for t in after if after[t] != before[t]}
+    assert changed and changed <= {"score_sets", "scores"}, changed  # the new scores, nothing else
+    for table in changed:
+        new = set(after[table]) - set(before[table])
+        assert new and all("P@20" in row for row in new) and set(before[table]) <= set(after[table])
+
+
+def test_leaderboard_refuses_an_invalid_measure_in_one_line_and_writes_nothing(open_page, store_copy):
+    before = snapshot(store_copy)
+    at = open_page("leaderboard", store=store_copy)
+    selected = at.multiselect(key="measures").value
+    at.text_input(key="new_measure").input("nDCG@x10")
+    next(b for b in at.button if b.label == "Score").click().run()
+    errors = [shown(e) for e in texts(at.error)]
+    assert len(errors) == 1 and "\n" not in errors[0] and errors[0].startswith("unknown measure: 'nDCG@x10'")
+    assert at.multiselect(key="measures").value == selected
+    assert snapshot(store_copy) == before
+
+
+def test_score_runs_reports_progress_per_run(store_copy):
+    from workbench.app import data
+
+    calls = []
+    data.score_runs(str(store_copy), "dl20", ["bm25", "tasb", A], ["P@7"],
+                    on_run=lambda run, done, total: calls.append((run, done, total)))
+    assert calls == [("bm25", 1, 3), ("tasb", 2, 3), (A, 3, 3)]

@@ -5,12 +5,20 @@ Screenshots go to artifacts/screenshots/ (gitignored) for a person to look at.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,10 +27,11 @@ from conftest import ROOT
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+SYMBOLS = "https://fonts.gstatic.com/s/i/short-term/release/materialsymbolsrounded/"
 SHOTS = ROOT / "artifacts" / "screenshots"
 PAGES = [
     # (url path and query, text that must render, screenshot name)
-    ("?baselines=bm25", "significantly different from bm25", "leaderboard"),
+    ("leaderboard?baselines=bm25", "significantly different from bm25", "leaderboard"),
     ("per-query?a=bm25__rankgpt-3.5%40100&b=bm25&measure=nDCG%4010", "0.4796", "per_query"),
     ("drilldown?q=1051399&a=bm25__rankgpt-3.5%40100&b=bm25", "who sings monk theme song", "drilldown"),
     ("depth?reranked=bm25__rankvicuna-7b%40100", "best k for nDCG@10", "depth"),
@@ -49,16 +58,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(dl20_store, tmp_path_factory):
-    """The dashboard served on 127.0.0.1 at a free port, headless, against the DL 2020 store.
+@contextlib.contextmanager
+def streamlit_server(store: Path, log_dir: Path) -> Iterator[str]:
+    """The dashboard served on 127.0.0.1 at a free port, headless, against `store`; yields its URL.
 
     Its output goes to a file: a pipe nobody reads fills up after a few pages' log lines and blocks the server.
     """
     port = _free_port()
-    env = {**os.environ, "WORKBENCH_DB": str(dl20_store)}
-    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
-    log = open(log_path, "w")  # noqa: SIM115 -- closed when the fixture ends
+    env = {**os.environ, "WORKBENCH_DB": str(store)}
+    log_path = log_dir / "server.log"
+    log = open(log_path, "w")  # noqa: SIM115 -- closed when the server ends
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address", "127.0.0.1",
          "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
@@ -77,13 +86,22 @@ def server(dl20_store, tmp_path_factory):
         proc.kill()
         log.close()
         pytest.fail(f"streamlit did not start: {log_path.read_text()[-3000:]}")
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def server(dl20_store, tmp_path_factory):
+    """The dashboard on the (shared, read-only) DL 2020 store."""
+    with streamlit_server(dl20_store, tmp_path_factory.mktemp("streamlit")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -102,6 +120,7 @@ def browser(tmp_path_factory):
                  "--disable-dev-shm-usage", "--window-size=1600,1200",
                  f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # every network request, for requests()
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(60)
     yield driver
@@ -109,14 +128,15 @@ def browser(tmp_path_factory):
 
 
 def _wait_for(driver, text: str, timeout: float = 90) -> None:
-    """Until `text` is on the page and Streamlit has stopped running the script."""
+    """Until `text` is on the page (whitespace runs as one space) and Streamlit has stopped running the script."""
     from selenium.webdriver.common.by import By
 
     deadline = time.monotonic() + timeout
+    text = " ".join(text.split())
     while time.monotonic() < deadline:
-        body = driver.find_element(By.TAG_NAME, "body").text
+        body = driver.find_element(By.TAG_NAME, "body").text.replace("\u2060", "")  # word joiners: invisible
         running = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
-        if text in body and not running:
+        if text in " ".join(body.split()) and not running:
             return
         time.sleep(0.5)
     raise AssertionError(f"{text!r} did not appear; page text starts: {body[:600]!r}")
@@ -157,3 +177,248 @@ def test_server_listens_on_loopback_only(server):
         with socket.socket() as s, pytest.raises(OSError):
             s.settimeout(2)
             s.connect((address, port))
+
+
+def requests(driver) -> list[str]:
+    """The URLs the page asked for since the last call (Chrome DevTools performance log)."""
+    entries = (json.loads(e["message"])["message"] for e in driver.get_log("performance"))
+    return [e["params"]["request"]["url"] for e in entries if e["method"] == "Network.requestWillBeSent"]
+
+
+def _shoot(driver, name: str, width: int = 1600) -> Path:
+    """A full-height screenshot of the page at `width` under artifacts/screenshots/."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script(
+        "const m = document.querySelector('[data-testid=\"stMain\"]'); return m ? m.scrollHeight : 1200;")
+    driver.set_window_size(width, min(max(int(height) + 120, 900), 4000))
+    time.sleep(2.5)  # charts re-lay out after the resize
+    path = SHOTS / f"{name}.png"
+    assert driver.save_screenshot(str(path))
+    return path
+
+
+def _text(driver) -> str:
+    """The page's visible text, without the word joiners that keep bare links from being links."""
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.TAG_NAME, "body").text.replace("\u2060", "")
+
+
+def _open(driver, url: str, expect: str) -> None:
+    driver.get("about:blank")
+    driver.get(url)
+    _wait_for(driver, expect)
+    time.sleep(1.0)
+
+
+# ------------------------------------------------------------------------------------------------ issue 17 item 7
+PATHS = [("", "Leaderboard"), ("leaderboard", "Leaderboard"), ("per-query", "Per-query comparison"),
+         ("drilldown", "Query drill-down"), ("depth", "Rerank depth scaling"), ("fusion", "Fusion lab"),
+         ("runs", "Runs")]
+
+
+def test_every_page_answers_at_its_own_path(server, browser):
+    from selenium.webdriver.common.by import By
+
+    for path, title in PATHS:
+        _open(browser, f"{server}/{path}", title)
+        assert [h.text for h in browser.find_elements(By.TAG_NAME, "h1")][:1] == [title], path
+        assert "Page not found" not in _text(browser), path
+
+
+def _grid(driver, until=lambda grid: bool(grid["headers"]), timeout: float = 90) -> dict:
+    """The first dataframe's header texts and widths (content, box, page, window) once `until(grid)` holds: the
+    grid's DOM is filled after the script has run."""
+    deadline = time.monotonic() + timeout
+    while not until(grid := _grid_now(driver)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return grid
+
+
+def _grid_now(driver, index: int = 0) -> dict:
+    return driver.execute_script("""
+        const g = document.querySelectorAll('[data-testid="stDataFrame"]')[arguments[0]];
+        const s = g && g.querySelector('.dvn-scroller');
+        if (!s) return {headers: []};
+        return {headers: [...g.querySelectorAll('th')].map(th => th.textContent),
+                scroll: s.scrollWidth, box: s.clientWidth,
+                page: document.documentElement.scrollWidth, window: window.innerWidth};""", index)
+
+
+def test_leaderboard_fits_1280_px_and_toggles_ci_columns(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(1280, 1000)
+    _open(browser, f"{server}/leaderboard?baselines=bm25", "significantly different from bm25")
+    grid = _grid(browser)
+    assert grid["headers"] == ["run", "nDCG@10", "AP(rel=2)", "RR(rel=2)@10", "R(rel=2)@100", "R(rel=2)@1000",
+                               "Judged@10"]
+    assert grid["scroll"] <= grid["box"] and grid["page"] <= grid["window"] == 1280, grid  # no horizontal scroll
+    _shoot(browser, "leaderboard-1280", width=1280)
+    browser.set_window_size(1280, 1000)
+    toggle = next(t for t in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stCheckbox"]')
+                  if "CI of Δ columns" in t.text)
+    toggle.find_element(By.TAG_NAME, "label").click()
+    grid = _grid(browser, until=lambda grid: "nDCG@10 CI" in grid["headers"])
+    assert "nDCG@10 CI" in grid["headers"] and "ci=true" in browser.current_url
+    assert grid["page"] <= grid["window"]  # wider content scrolls inside the table, never the page
+    _shoot(browser, "leaderboard-1280-ci", width=1280)
+
+
+MAIN_SELECTBOX = '[data-testid="stMain"] [data-testid="stSelectbox"]'
+
+
+def test_drilldown_picker_finds_a_query_by_words_of_its_text(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _open(browser, f"{server}/drilldown?a=bm25__rankgpt-3.5%40100&b=bm25", "are naturalization records public")
+    picker = browser.find_elements(By.CSS_SELECTOR, MAIN_SELECTBOX)[0]
+    assert picker.text.startswith("Query (judged")
+    box = picker.find_element(By.TAG_NAME, "input")
+    box.click()
+    box.send_keys("monk theme")
+    time.sleep(1.5)
+    options = [o.text for o in browser.find_elements(By.CSS_SELECTOR, '[role="option"]')]
+    assert options and options[0] == "1051399 · who sings monk theme song", options[:5]
+    _shoot(browser, "drilldown-search")
+    box = browser.find_elements(By.CSS_SELECTOR, MAIN_SELECTBOX)[0].find_element(By.TAG_NAME, "input")
+    box.send_keys(Keys.ENTER)
+    _wait_for(browser, "“who sings monk theme song”")
+    assert "q=1051399" in browser.current_url
+    _shoot(browser, "drilldown-found")
+
+
+def test_per_query_shows_the_paired_test_with_its_ci(server, browser, dl20_store):
+    from workbench.analyse import compare_runs
+    from workbench.store import Store
+
+    a, b = "bm25__rankgpt-3.5@100", "bm25"
+    row = compare_runs(Store(dl20_store), "dl20", [b, a], ["nDCG@10"]).significance.rows[0]
+    _open(browser, f"{server}/per-query?a=bm25__rankgpt-3.5%40100&b=bm25&measure=nDCG%4010",
+          "95% CI of the mean Δ")
+    body = _text(browser)
+    assert f"{row.p_value:.4g}" in body and f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]" in body
+    assert "A is significantly better than B at alpha 0.05: paired t-test over the 54 queries" in body
+    _shoot(browser, "per_query-test")
+
+
+@pytest.fixture(scope="module")
+def writable_server(dl20_store, tmp_path_factory):
+    """The dashboard on a private copy of the DL 2020 store, for interactions that write."""
+    folder = tmp_path_factory.mktemp("writable")
+    shutil.copy(dl20_store, folder / "copy.duckdb")
+    with streamlit_server(folder / "copy.duckdb", folder) as url:
+        yield url
+
+
+def test_a_measure_typed_on_the_leaderboard_is_scored_and_shown(writable_server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _open(browser, f"{writable_server}/leaderboard?baselines=bm25", "significantly different from bm25")
+    assert "P@20" not in _grid(browser)["headers"]
+    box = browser.find_element(By.CSS_SELECTOR, 'input[placeholder^="e.g. P@20"]')
+    browser.execute_script("""window.progress = [];  // what the progress bar says while the measure is scored
+        new MutationObserver(() => document.querySelectorAll('[data-testid="stProgress"]').forEach(
+            bar => window.progress.push(bar.textContent))).observe(document.body,
+                {subtree: true, childList: true, characterData: true});""")
+    box.send_keys("P@20", Keys.ENTER)
+    assert _grid(browser, until=lambda grid: "P@20" in grid["headers"], timeout=120)["headers"][-1] == "P@20"
+    assert "measures=" in browser.current_url
+    progress = browser.execute_script("return window.progress")
+    assert progress and all(re.fullmatch(r"scoring P@20(: .+ \(\d+/24 runs\)| \.\.\.)", t) for t in progress)
+    assert "unknown measure" not in _text(browser)
+    _shoot(browser, "leaderboard-typed-measure")
+    box = browser.find_element(By.CSS_SELECTOR, 'input[placeholder^="e.g. P@20"]')
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("P@twenty", Keys.ENTER)
+    _wait_for(browser, "unknown measure: 'P@twenty'")
+    _shoot(browser, "leaderboard-invalid-measure")
+
+
+# ------------------------------------------------------------------------------------------------ issue 15
+@pytest.fixture(scope="module")
+def trap():
+    """A local HTTP server on its own port that records every request: the markup store's URLs point at it."""
+
+    hits: list[str] = []
+
+    class Record(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Record)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd.server_address[1], hits
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def markup_server(trap, tmp_path_factory):
+    from markup_store import build_markup_store
+
+    folder = tmp_path_factory.mktemp("markup")
+    store = build_markup_store(folder / "markup.duckdb", f"127.0.0.1:{trap[0]}")
+    with streamlit_server(store.path, folder) as url:
+        yield url, store
+
+
+def test_user_markup_is_shown_as_text_and_fetches_nothing(markup_server, trap, browser):
+    """Names, query ids, topic and document text, warnings and the metadata header of a store full of Markdown
+    image and link syntax, HTML, $maths$ and :icon: codes: every page shows them as text; the browser asks for
+    nothing but the app's own URLs, and the trap server sees no request."""
+    from urllib.parse import quote
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    url, m = markup_server
+    port, hits = trap
+    q = {k: quote(v, safe="") for k, v in {"a": m.run_a, "b": m.run_b, "q": m.query, "r": m.reranked}.items()}
+    topic = " ".join(m.topic_text.split())
+    pages = [(f"leaderboard?baselines={q['b']}&delta=true&ci=true", f"Collection {m.collection}", "leaderboard"),
+             (f"per-query?a={q['a']}&b={q['b']}", f"A = {m.run_a}, B = {m.run_b}", "per_query"),
+             (f"drilldown?q={q['q']}&a={q['a']}&b={q['b']}", f"“{topic}”", "drilldown"),
+             (f"depth?reranked={q['r']}", f"{m.reranked} reranks the top 2 of {m.run_b}.", "depth"),
+             (f"fusion?inputs={q['a']}&inputs={q['b']}", "Where the gains come from", "fusion"),
+             (f"runs?run={q['a']}", f"not scored (e.g. {m.warned_id})", "runs")]
+    with contextlib.suppress(urllib.error.HTTPError):  # the trap counts what reaches it
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/probe", timeout=5)
+    assert hits == ["/probe"]
+    hits.clear()
+    requests(browser)
+    for path, expect, name in pages:
+        _open(browser, f"{url}/{path}", expect)
+        if name == "drilldown":
+            doc = browser.find_elements(By.CSS_SELECTOR, MAIN_SELECTBOX)[-1]
+            doc.find_element(By.TAG_NAME, "input").send_keys("d1", Keys.ENTER)
+            _wait_for(browser, m.doc_text)
+            assert f"query {m.query} ·" in _text(browser)
+        if name == "runs":
+            next(e for e in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stExpander"]')
+                 if "ir_metadata header" in e.text).click()
+            _wait_for(browser, m.header.strip())
+        time.sleep(1.0)
+        made = browser.execute_script("""return {
+            images: [...document.images].map(i => i.src), links: [...document.links].map(a => a.href),
+            maths: document.querySelectorAll('.katex').length,
+            icons: [...document.querySelectorAll('[data-testid="stIconMaterial"]')].map(i => i.textContent)};""")
+        assert not [s for s in made["images"] + made["links"] if not s.startswith((url, "data:", "blob:"))], made
+        assert made["maths"] == 0 and not {"home", "warning", "bolt"} & set(made["icons"]), (name, made)
+        assert ":smile:" not in _text(browser) or "😄" not in _text(browser)
+        if name in ("drilldown", "runs"):
+            _shoot(browser, f"markup-{name}")
+            browser.set_window_size(1600, 1200)
+    # the app's own requests: its pages, the browser's internal pages, and the tab icon app.py chose
+    # (page_icon=":material/query_stats:", which Streamlit draws from Google's Material Symbols)
+    own = (url, "data:", "blob:", "about:", "chrome", f"{SYMBOLS}query_stats/")
+    foreign = [r for r in requests(browser) if not r.startswith(own)]
+    assert foreign == [] and hits == [], (sorted(set(foreign)), hits)

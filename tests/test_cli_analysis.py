@@ -42,7 +42,7 @@ def test_compare_counts_match_per_query_scores(cli, dl20_store):
 def test_depth_scaling_rankvicuna(cli, dl20_store, first):
     """The must-show table: nDCG@10 at depth 0, 20, 100 (derived curve and observed runs) vs the first stage."""
     ref = trec_eval_ndcg10()
-    res = cli("depth", "-c", "dl20", "-r", f"{first}__rankvicuna-7b@100", "-m", "nDCG@10", "--depths", "0,20,100",
+    res = cli("depth", "-c", "dl20", f"{first}__rankvicuna-7b@100", "-m", "nDCG@10", "--depths", "0,20,100",
               "--json", store=dl20_store)
     assert res.code == 0, res.err
     data = res.json()
@@ -65,11 +65,11 @@ def test_depth_scaling_rankvicuna(cli, dl20_store, first):
 
 
 def test_depth_text_output_and_phantoms(cli, dl20_store):
-    res = cli("depth", "-c", "dl20", "-r", "bm25__rankvicuna-7b@100", store=dl20_store)
+    res = cli("depth", "-c", "dl20", "bm25__rankvicuna-7b@100", store=dl20_store)
     assert res.code == 0, res.err
-    assert "best derived depth" in res.out and "Judged@10" in res.out
+    assert "best k = 100 for nDCG@10: 0.6648, +0.1852 over bm25 (95% CI [" in res.out and "Judged@10" in res.out
     assert "phantom hits: 24 unjudged documents promoted into the top 10 at depth 100" in res.out
-    missing = cli("depth", "-c", "dl20", "-r", "bm25", store=dl20_store)
+    missing = cli("depth", "-c", "dl20", "bm25", store=dl20_store)
     assert missing.code == 2 and "no stored parent" in missing.err
 
 
@@ -80,7 +80,8 @@ def test_leaderboard_significance_marks_and_legend(cli, dl20_store):
     md = cli(*args, store=dl20_store).out
     rows = {line.split(" | ")[0].strip("| "): line for line in md.splitlines() if line.startswith("| ")}
     assert "†" in rows["tasb"] and "†" not in rows["bm25-rm3"]  # bm25-rm3 vs bm25: p_adj 0.60 (not significant)
-    assert "paired t-test, Holm correction over 4 comparisons, alpha=0.05" in md
+    assert "† significantly different from bm25.\nPaired t-test, Holm correction over 4 comparisons, alpha=0.05.\n" \
+        in md
     assert "[+0.1344, +0.2793]" in rows["tasb"]  # bootstrap CI of the nDCG@10 delta, seed 0
     data = cli(*args, "-f", "json", store=dl20_store).json()
     assert data["significance"]["test"] == "t" and data["significance"]["correction"] == "holm"

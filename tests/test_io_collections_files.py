@@ -11,7 +11,7 @@ from workbench.errors import DocsFormatError, QrelsFormatError, TopicsFormatErro
 from workbench.io.docs import read_docs
 from workbench.io.qrels import read_qrels
 from workbench.io.topics import read_topics
-from workbench.model import DOCS_SCHEMA, QRELS_SCHEMA, TOPICS_SCHEMA
+from workbench.model import DOCS_SCHEMA, QRELS_SCHEMA, TOPIC_FIELDS_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
 TREC_EVAL = ROOT / "tests" / "data" / "trec_eval"
@@ -71,13 +71,14 @@ def test_repeated_identical_judgment_collapses(tmp_path):
 
 def test_topics_tsv_crlf():
     topics = read_topics(DL20 / "topics.dl20.txt")
-    assert topics.schema == TOPICS_SCHEMA
+    assert topics.schema == TOPIC_FIELDS_SCHEMA
     assert topics.num_rows == 200
-    assert topics.slice(0, 1).to_pylist() == [{"query_id": "1030303", "text": "who is aziz hashim"}]
+    assert topics.slice(0, 1).to_pylist() == [{"query_id": "1030303", "text": "who is aziz hashim", "title": None,
+                                               "description": None, "narrative": None}]
 
 
 def test_topics_beir_jsonl():
-    topics = read_topics(SCIFACT / "queries.jsonl")
+    topics = read_topics(SCIFACT / "queries.jsonl").select(["query_id", "text"])
     assert topics.num_rows == 1109
     assert topics.slice(0, 1).to_pylist() == [
         {"query_id": "0", "text": "0-dimensional biomaterials lack inductive properties."}
@@ -91,7 +92,7 @@ def test_topics_trec_format(tmp_path):
         "Identify organizations.\n\n<narr> Narrative: \nA relevant document.\n\n</top>\n\n"
         "<top>\n<num> Number: 302\n<title> Topic: Poliomyelitis and Post-Polio\n<desc> Description:\nx\n</top>\n"
     )
-    assert read_topics(path).to_pylist() == [
+    assert read_topics(path).select(["query_id", "text"]).to_pylist() == [
         {"query_id": "301", "text": "International Organized Crime"},
         {"query_id": "302", "text": "Poliomyelitis and Post-Polio"},
     ]

@@ -71,7 +71,7 @@ def test_build_is_incremental_and_cli_steps_work(cli, sf):
 
 def test_depth_study_on_a_produced_rerank(cli, sf):
     db, _ = sf
-    res = cli("depth", "-c", "scifact", "-r", "bm25__minilm@100", "-m", "nDCG@10", "--depths", "0,10,100", "--json",
+    res = cli("depth", "-c", "scifact", "bm25__minilm@100", "-m", "nDCG@10", "--depths", "0,10,100", "--json",
               store=db)
     assert res.code == 0, res.err
     pts = {(p["source"], p["depth"]): p["value"] for p in res.json()["points"] if p["measure"] == "nDCG@10"}

@@ -206,6 +206,6 @@ def test_a_reading_block_shares_one_connection_and_releases_the_file(base, tmp_p
             pass
     with store.reader() as c, store.reader() as d:
         assert c is not d
-    res = run_cli(db, "runs", "delete", "-c", "base", "dense", env={"WORKBENCH_LOCK_TIMEOUT": "1"})
+    res = run_cli(db, "runs", "delete", "-c", "base", "dense", "--yes", env={"WORKBENCH_LOCK_TIMEOUT": "1"})
     assert res.returncode == 0, res.stderr
     assert [r.name for r in list_runs(store)] == ["bm25"]

@@ -36,23 +36,24 @@ def test_streamlit_config_binds_loopback_and_caps_uploads():
     assert config["browser"]["gatherUsageStats"] is False
     # the Runs page refuses bigger uploads itself, with the same default cap
     page = (ROOT / "workbench" / "app" / "pages" / "runs.py").read_text()
-    cap = re.search(r'MAX_UPLOAD_MB = int\(os\.environ\.get\("WORKBENCH_MAX_UPLOAD_MB", "(\d+)"\)\)', page)
+    cap = re.search(r'MAX_UPLOAD_MB = env_int\("WORKBENCH_MAX_UPLOAD_MB", (\d+)\)', page)
     assert cap and int(cap.group(1)) == server["maxUploadSize"]
     assert "upload.size > MAX_UPLOAD_MB * 1024 * 1024" in page
 
 
 @pytest.mark.parametrize("argv, address", [(["serve"], "127.0.0.1"), (["serve", "--address", "0.0.0.0"], "0.0.0.0"),
                                            (["demo", "--no-serve"], None)])
-def test_serve_binds_loopback_unless_told_otherwise(argv, address, monkeypatch, tmp_path):
+def test_serve_binds_loopback_unless_told_otherwise(argv, address, monkeypatch, store):
     from workbench.cli import produce_cmds
     from workbench.cli.main import build_parser
 
-    args = build_parser().parse_args(["--db", str(tmp_path / "s.duckdb"), *argv])
+    args = build_parser().parse_args(["--db", str(store), *argv])
     if address is None:  # demo serves on loopback, with no option to change it
         assert not hasattr(args, "address")
         return
-    calls = []
-    monkeypatch.setattr(produce_cmds.subprocess, "call", lambda cmd, **kw: calls.append(cmd) or 0)
+    calls = []  # the command line only (tests/test_serve_signals.py runs a real server)
+    monkeypatch.setattr(produce_cmds.subprocess, "Popen", lambda cmd, **kw: calls.append(cmd) or cmd)
+    monkeypatch.setattr(produce_cmds, "_wait_forwarding", lambda child: 0)
     assert args.func(produce_cmds_context(args), args) == 0
     cmd = calls[0]
     assert cmd[cmd.index("--server.address") + 1] == address

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from workbench.analysis.checks import check_alpha, check_count, check_distinct_runs, check_seed, check_tolerance
 from workbench.analysis.depth import RerankPair
 from workbench.errors import AnalysisError, WorkbenchError
 from workbench.evaluate import evaluate_runs
+from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 from workbench.model import RunInfo
 from workbench.store import Store, get_qrels, get_run, get_run_rows, list_runs
 
@@ -24,30 +26,76 @@ _AT_DEPTH = re.compile(r"@\d+$")
 
 @dataclass(frozen=True)
 class Comparison:
-    """A over each other run on each measure, a win matrix when there are more than two runs, and tests."""
+    """Each other run against the baseline (the first run, A) on each measure, a win matrix when there are more
+    than two runs, and tests."""
 
     runs: tuple[str, ...]
     measures: tuple[str, ...]
-    pairs: tuple  # PairComparison per (other run, measure), A first
+    pairs: tuple  # PairComparison per (other run, measure): run_a the run, run_b the baseline
     matrices: tuple  # WinMatrix per measure (N > 2 only)
     significance: object  # SignificanceTable of each other run vs A, corrected across runs x measures
 
+    @property
+    def baseline(self) -> str:
+        return self.runs[0]
+
+    def legend(self) -> str:
+        """The tests' settings in one sentence (see analysis.stats.significance_legend)."""
+        from workbench.analysis.stats import significance_legend
+
+        s = self.significance
+        return significance_legend(s.test, s.n_resamples, s.correction, s.alpha, len(s.rows))
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (run, measure): wins/ties/losses against the baseline beside its test (means, delta, CI,
+        p-values, significant)."""
+        counts = pd.DataFrame([{"run": p.run_a, "measure": p.measure, "wins": p.wins, "ties": p.ties,
+                                "losses": p.losses} for p in self.pairs])
+        tests = self.significance.to_frame()
+        return tests.merge(counts, on=["run", "measure"], how="left")[
+            ["baseline", "run", "measure", "n_queries", "mean_baseline", "mean_run", "mean_delta", "ci_low",
+             "ci_high", "wins", "ties", "losses", "statistic", "p_value", "p_adjusted", "significant"]]
+
     def to_dict(self) -> dict:
+        """JSON: every pair names its `baseline` and its `run` (wins are queries where the run beats the
+        baseline; deltas are run - baseline)."""
         return {
-            "runs": list(self.runs), "measures": list(self.measures),
-            "pairs": [p.to_dict() for p in self.pairs],
+            "baseline": self.baseline, "runs": list(self.runs), "measures": list(self.measures),
+            "pairs": [_pair_dict(p) for p in self.pairs],
             "win_matrices": [m.to_dict() for m in self.matrices],
-            "significance": self.significance.to_dict(),
+            "significance": self.significance.to_dict() | {"legend": self.legend()},
         }
+
+
+def _pair_dict(pair) -> dict:
+    """A PairComparison of a run (its A side) against the baseline (its B side), named as such."""
+    def delta(q: dict) -> dict:
+        return {"query_id": q["query_id"], "value_run": q["value_a"], "value_baseline": q["value_b"],
+                "delta": q["delta"]}
+
+    d = pair.to_dict()
+    return {"baseline": d["run_b"], "run": d["run_a"], "measure": d["measure"], "n_queries": d["n_queries"],
+            "tie_tolerance": d["tie_tolerance"], "wins": d["wins"], "ties": d["ties"], "losses": d["losses"],
+            "mean_baseline": d["mean_b"], "mean_run": d["mean_a"], "mean_delta": d["mean_delta"],
+            "top_gains": [delta(q) for q in d["top_gains"]], "top_losses": [delta(q) for q in d["top_losses"]],
+            "deltas": [delta(q) for q in d["deltas"]]}
 
 
 def compare_runs(store: Store, collection: str, runs: Sequence[str], measures: Sequence[str] | None = None, *,
                  tie_tolerance: float = 0.0, top_n: int = 5, test: str = "t", correction: str = "holm",
-                 alpha: float = 0.05, seed: int = 0, n_resamples: int = 10_000) -> Comparison:
+                 alpha: float = 0.05, seed: int = 0, n_resamples: int = DEFAULT_PERMUTATIONS) -> Comparison:
+    """`runs[0]` is the baseline; every later run is compared with it. `n_resamples`: the randomisation test's
+    permutations and the bootstrap samples of the deltas' CIs."""
     from workbench.analysis import compare_pair, significance_table, win_matrix
 
     if len(runs) < 2:
         raise WorkbenchError("compare needs at least two runs")
+    check_distinct_runs(runs)
+    check_tolerance(tie_tolerance)
+    check_count("top_n", top_n, 0)
+    check_count("n_resamples", n_resamples, 1)
+    check_alpha(alpha)
+    check_seed(seed)
     ev = evaluate_runs(store, collection, measures, list(runs))
     scores = ev.per_query[["run", "query_id", "measure", "value"]]
     a, others = runs[0], list(runs[1:])
@@ -76,6 +124,42 @@ def observed_depth_runs(runs: Sequence[RunInfo], reranked: RunInfo, first_stage:
 
 
 @dataclass(frozen=True)
+class BestDepth:
+    """What a depth study recommends for one measure.
+
+    `depth` is the derived depth with the highest mean among those significantly better than the first stage
+    (adjusted p below alpha, mean above depth 0's), or None when no depth is. The numbers describe `depth`, or
+    when it is None the deeper depth with the highest mean (`shown`; None too when the grid has no depth > 0):
+    its mean, its difference from the first stage with that difference's bootstrap CI, and its adjusted p.
+    """
+
+    measure: str
+    depth: int | None
+    shown: int | None
+    highest: int | None  # the derived depth > 0 with the highest mean, significant or not
+    mean: float
+    first_stage_mean: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    p_adjusted: float | None
+
+    def sentence(self, first_stage: str) -> str:
+        if self.shown is None:
+            return f"no depth above 0 in the grid for {self.measure}"
+        numbers = (f"{self.mean:.4f}, {self.delta:+.4f} over {first_stage} ({self.confidence:.0%} CI "
+                   f"[{self.ci_low:+.4f}, {self.ci_high:+.4f}]"
+                   + ("" if self.p_adjusted is None else f", adjusted p {self.p_adjusted:.3g}") + ")")
+        if self.depth is not None:
+            other = (f"; k = {self.highest} has a higher mean but is not significantly better"
+                     if self.highest is not None and self.highest != self.depth else "")
+            return f"best k = {self.depth} for {self.measure}: {numbers}{other}"
+        return (f"no depth is significantly better than {first_stage} (k = 0) on {self.measure}; the highest mean "
+                f"is at k = {self.shown}: {numbers}")
+
+
+@dataclass(frozen=True)
 class DepthStudy:
     first_stage: str
     reranked: str
@@ -83,9 +167,21 @@ class DepthStudy:
     observed_runs: dict[int, str]
     significance: object  # SignificanceTable: every depth (derived and observed) vs depth 0 (the first stage)
     phantom_hits: pd.DataFrame
+    clipped: tuple[int, ...] = ()  # depths asked for above `depth_limit`: not scored, not in the correction
+    depth_limit: int | None = None  # R's declared rerank depth (else the deepest position R reordered)
+
+    @property
+    def note(self) -> str | None:
+        """Why the clipped depths are missing (None when none are)."""
+        if not self.clipped:
+            return None
+        return (f"depths {', '.join(map(str, self.clipped))} are above {self.reranked}'s rerank depth "
+                f"{self.depth_limit}: a run derived there equals {self.reranked} itself, so they are not scored and "
+                "not counted in the multiple-testing correction")
 
     def table(self) -> pd.DataFrame:
-        """measure, depth, source, mean, ci_low, ci_high, p_adjusted vs first stage, Judged@k beside it."""
+        """measure, depth, source, mean, ci_low, ci_high, the difference's CI (delta_ci_low, delta_ci_high),
+        p_value and p_adjusted vs the first stage, significant, Judged@k beside it."""
         frame = self.curve.to_frame()
         sig = self.significance.to_frame()
         sig = sig.assign(depth=sig["run"].str.extract(r"@(\d+)$")[0].astype(int),
@@ -97,22 +193,62 @@ class DepthStudy:
                             how="left")
         return frame.sort_values(["measure", "source", "depth"]).reset_index(drop=True)
 
+    def best(self) -> dict[str, BestDepth]:
+        """{measure: BestDepth}: a depth is called best only when it is significantly better than depth 0."""
+        rows = {(r.measure, r.run): r for r in self.significance.rows}
+        out = {}
+        for m in self.curve.measures:
+            points = {p.depth: p for p in self.curve.points if p.measure == m}
+            first = points.get(0)
+            base = first.mean if first is not None else float("nan")
+            deeper = sorted((k for k in points if k > 0), key=lambda k: (-points[k].mean, k))
+            better = [k for k in deeper if (r := rows.get((m, f"derived@{k}"))) is not None and r.significant
+                      and points[k].mean > base]
+            depth = better[0] if better else None
+            shown = depth if depth is not None else (deeper[0] if deeper else None)
+            p = points.get(shown) if shown is not None else None
+            row = rows.get((m, f"derived@{shown}"))
+            out[m] = BestDepth(m, depth, shown, deeper[0] if deeper else None, p.mean if p else float("nan"), base,
+                               p.mean - base if p else float("nan"), p.delta_ci_low if p else float("nan"),
+                               p.delta_ci_high if p else float("nan"), self.curve.confidence,
+                               None if row is None else float(row.p_adjusted))
+        return out
+
+    def legend(self) -> str:
+        """The tests' and CIs' settings in one sentence each."""
+        from workbench.analysis.stats import significance_legend
+
+        s = self.significance
+        return (f"{significance_legend(s.test, s.n_resamples, s.correction, s.alpha, len(s.rows))} Each depth and "
+                f"observed run against the first stage ({self.first_stage}, depth 0). CIs: "
+                f"{self.curve.confidence:.0%} percentile bootstrap over {len(self.curve.query_ids):,} queries "
+                f"({self.curve.n_boot:,} samples, seed {self.curve.seed}), not adjusted for multiple comparisons.")
+
     def to_dict(self) -> dict:
         judged = self.curve.judged_measure
         rows = [
             {"measure": r["measure"], "depth": int(r["depth"]), "source": r["source"], "value": r["mean"],
-             "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p_value": _f(r["p_value"]),
+             "ci_low": r["ci_low"], "ci_high": r["ci_high"], "delta_ci_low": _f(r["delta_ci_low"]),
+             "delta_ci_high": _f(r["delta_ci_high"]), "p_value": _f(r["p_value"]),
              "p_adjusted": _f(r["p_adjusted"]),
              "significant": None if pd.isna(r["significant"]) else bool(r["significant"]), "judged": _f(r[judged])}
             for r in self.table().to_dict(orient="records")
         ]
+        best = self.best()
         return {
             "first_stage": self.first_stage, "reranked": self.reranked, "k_max": self.curve.k_max,
-            "judged_measure": self.curve.judged_measure, "best_depth": dict(self.curve.best_depth),
+            "judged_measure": self.curve.judged_measure,
+            "best_depth": {m: b.depth for m, b in best.items()},
+            "best": {m: {k: _f(v) if isinstance(v, float) else v for k, v in vars(b).items()}
+                     for m, b in best.items()},
+            "highest_mean_depth": dict(self.curve.best_depth),
             "observed_runs": {str(k): v for k, v in self.observed_runs.items()},
             "test": self.significance.test, "correction": self.significance.correction,
-            "alpha": self.significance.alpha, "points": rows,
-            "phantom_hits": self.phantom_hits.to_dict(orient="records"),
+            "alpha": self.significance.alpha, "permutations": self.significance.n_resamples
+            if self.significance.test == "randomisation" else None,
+            "bootstrap_samples": self.curve.n_boot, "seed": self.curve.seed, "legend": self.legend(),
+            "points": rows, "phantom_hits": self.phantom_hits.to_dict(orient="records"),
+            "depth_limit": self.depth_limit, "clipped_depths": list(self.clipped), "note": self.note,
         }
 
 
@@ -148,14 +284,18 @@ def depth_plan(store: Store, collection: str, reranked: str, measures: Sequence[
 
 def depth_study(store: Store, collection: str, reranked: str, measures: Sequence[str], *,
                 first_stage: str | None = None, depths: Sequence[int] | None = None,
-                observed: Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0, test: str = "t",
-                correction: str = "holm", alpha: float = 0.05, phantom_k: int = 10) -> DepthStudy:
-    """Depth scaling of a reranker: the derived curve, observed real runs at other depths, tests vs depth 0."""
+                observed: Sequence[str] | None = None, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0,
+                test: str = "t", correction: str = "holm", alpha: float = 0.05, phantom_k: int = 10,
+                n_resamples: int = DEFAULT_PERMUTATIONS) -> DepthStudy:
+    """Depth scaling of a reranker: the derived curve, observed real runs at other depths, tests vs depth 0
+    (`n_resamples`: the randomisation test's permutations; `n_boot`: the CIs' bootstrap samples)."""
+    _check_study_options(n_boot, seed, alpha, phantom_k)
     with _study_inputs(store, collection, reranked, measures, first_stage=first_stage, observed=observed,
                        phantom_k=phantom_k) as s:
         return study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed, s.observed_rows,
                           depths=depths, n_boot=n_boot, seed=seed, test=test, correction=correction, alpha=alpha,
-                          phantom_k=phantom_k, pair=s.pair, stored_qrels=True)
+                          phantom_k=phantom_k, pair=s.pair, stored_qrels=True, n_resamples=n_resamples,
+                          declared_depth=s.declared_depth)
 
 
 def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: int) -> int | None:
@@ -174,7 +314,8 @@ def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: in
 
 
 def depth_study_judged(store: Store, collection: str, reranked: str, measures: Sequence[str], *,
-                       observed: Sequence[str] | None = None, judged_k: int = 10, n_boot: int = 1000,
+                       observed: Sequence[str] | None = None, judged_k: int = 10,
+                       n_boot: int = DEFAULT_BOOTSTRAP,
                        cutoff_curve: tuple[str, Sequence[int], int | None] | None = None):
     """`depth_study` (what `workbench depth` prints) and the Judged@k summary over the same F-R join, and the
     metric-at-cutoff curves (family, cutoffs, rel) of F, R and the observed runs when asked and that join reaches
@@ -187,7 +328,8 @@ def depth_study_judged(store: Store, collection: str, reranked: str, measures: S
         if cutoff_curve is not None and s.ranked and max(cutoff_curve[1]) <= s.cut:  # numpy on the other core
             curves = pool.submit(_joined_cutoff_curves, s, *cutoff_curve)
         study = study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed, s.observed_rows,
-                           n_boot=n_boot, phantom_k=judged_k, pair=s.pair, stored_qrels=True)
+                           n_boot=n_boot, phantom_k=judged_k, pair=s.pair, stored_qrels=True,
+                           declared_depth=s.declared_depth)
         curve = study.curve
         judged = judged_summary(s.first, s.rer, s.qrels, k=judged_k, depths=list(curve.depths), pair=s.pair,
                                 judged={p.depth: p.mean for p in curve.points if p.measure == curve.judged_measure})
@@ -217,6 +359,7 @@ class _StudyInputs:
     rer: object = None
     cut: int | None = None  # the rank down to which F and R were joined in the store (None: read whole)
     ranked: dict = field(default_factory=dict)  # run -> RankedRows down to `cut`, when joined in the store
+    declared_depth: int | None = None  # R's stored rerank depth
 
 
 @contextmanager
@@ -246,7 +389,7 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
             rer = get_run_rows(store, collection, reranked, with_position)
             pair = stack.enter_context(RerankPair(first, rer))
             rows = {k: rer if n == reranked else get_run_rows(store, collection, n) for k, n in obs.items() if k > 0}
-            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, first, rer)
+            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, first, rer, declared_depth=info.depth)
             return
         others = [n for k, n in obs.items() if k > 0 and n != reranked]
         ranked_scoring = ranked_plan(with_judged) is not None
@@ -268,12 +411,13 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
             rows = {k: pair.reranked_top(obs_cut) if n == reranked else con.sql(
                 f"SELECT query_id, doc_id, score FROM {view_of[n]} WHERE position <= {int(obs_cut)}").to_arrow_table()
                 for k, n in obs.items() if k > 0}
-            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut)
+            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, declared_depth=info.depth)
             return
         # every run as its judged ranks down to the cut: the observed points and the cutoff curves score these
         ranked = dict(zip((first_stage, reranked), pair.ranked_runs(qrels, cut), strict=True)) | ranked
         rows = {k: ranked[n] for k, n in obs.items() if k > 0}
-        yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, ranked=ranked)
+        yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, ranked=ranked,
+                           declared_depth=info.depth)
 
 
 def _qrels_and_judged_ranks(cur, collection: str, hashes: dict[str, str], cut: int) -> tuple:
@@ -293,26 +437,47 @@ def _qrels_and_judged_ranks(cur, collection: str, hashes: dict[str, str], cut: i
 
 def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Sequence[str],
                observed_names: dict[int, str], observed_rows: dict, *, depths: Sequence[int] | None = None,
-               n_boot: int = 1000, seed: int = 0, test: str = "t", correction: str = "holm", alpha: float = 0.05,
-               phantom_k: int = 10, pair=None, stored_qrels: bool = False) -> DepthStudy:
+               n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, test: str = "t", correction: str = "holm",
+               alpha: float = 0.05, phantom_k: int = 10, pair=None, stored_qrels: bool = False,
+               n_resamples: int = DEFAULT_PERMUTATIONS, declared_depth: int | None = None) -> DepthStudy:
     """depth_study on rows already read: the curve, tests vs depth 0 and phantom hits over one F-R join
     (`pair`, a RerankPair of `first` and `rer`, when the caller shares it with more analyses). `stored_qrels`:
-    the qrels were read from the store (not checked again for repeated judgments)."""
+    the qrels were read from the store (not checked again for repeated judgments).
+
+    Depths asked for above R's rerank depth (`declared_depth`, else the deepest position where R's order differs
+    from F's) are clipped: the run derived there is R itself, so scoring it would repeat R's point and count it
+    again in the multiple-testing correction. They are left out of the curve and the tests and named in the
+    study's `clipped` and `note`."""
     from workbench.analysis import depth_curve, phantom_hits, significance_table
     from workbench.analysis.depth import rerank_pair
 
+    _check_study_options(n_boot, seed, alpha, phantom_k)
     with rerank_pair(first, rer, pair) as p:
+        limit = int(declared_depth) if declared_depth else int(p.k_max)
+        clipped = tuple(sorted({int(d) for d in depths if int(d) > limit})) if depths is not None else ()
+        if depths is not None:
+            depths = [d for d in depths if int(d) <= limit]
+            if not depths:
+                raise AnalysisError(f"every depth asked for is above {reranked}'s rerank depth {limit}; ask for "
+                                    f"depths up to {limit}")
         curve = depth_curve(first, rer, qrels, measures, depths=depths, n_boot=n_boot, seed=seed,
                             observed=observed_rows, pair=p, stored_qrels=stored_qrels)
         hits = (phantom_hits(first, rer, qrels, k=phantom_k, depth=curve.k_max, pair=p) if curve.k_max > 0
                 else pd.DataFrame())
     others = sorted({f"{p.source}@{p.depth}" for p in (*curve.points, *curve.observed)} - {"derived@0"})
     names = ["derived@0", *others]
-    # the study reports p-values beside the curve's own CIs: the deltas' bootstrap CIs would go unused
+    # p-values only: the differences' CIs come with the curve, from its own resamples (delta_ci_low/high)
     sig = significance_table(None, ["derived@0"], others, list(curve.measures), test=test, correction=correction,
-                             alpha=alpha, seed=seed, delta_ci=False, matrices=[curve.matrix(m, names)
-                                                                               for m in curve.measures])
-    return DepthStudy(first_stage, reranked, curve, observed_names, sig, hits)
+                             alpha=alpha, seed=seed, n_resamples=n_resamples, delta_ci=False,
+                             matrices=[curve.matrix(m, names) for m in curve.measures])
+    return DepthStudy(first_stage, reranked, curve, observed_names, sig, hits, clipped, limit)
+
+
+def _check_study_options(n_boot: int, seed: int, alpha: float, phantom_k: int) -> None:
+    check_count("n_boot", n_boot, 1)
+    check_count("phantom_k", phantom_k, 1)
+    check_alpha(alpha)
+    check_seed(seed)
 
 
 def stored_cutoff_curves(store: Store, collection: str, runs: Sequence[str], family: str, cutoffs: Sequence[int],

@@ -3,19 +3,31 @@
 Order: collections, then declared run files, then pipelines in dependency order (a fused or reranked run after
 its inputs). Collections and run files are content-addressed (same bytes: no-op); pipelines are rebuilt only when
 their recipe hash changes (see workbench.produce).
+
+What build may replace without being told: what build itself put there. That is a collection whose stored source
+names the files (or the ir_datasets id) the manifest names, a run ingested from the very file the manifest's
+`runs:` entry names, and a run a workbench step of the pipeline's kind produced (its params record the step and
+recipe hash). Those are updated when the manifest or the files change (new content, or a manifest edit of kind,
+parent or depth). Anything else under a manifest name (a collection added from other files, a run ingested by
+hand) is refused before anything is written, unless `replace=True` (`build --replace`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.collections import add_collection
+from workbench.errors import ConflictError, NotFoundError, StoreError, WorkbenchError
+from workbench.hashing import sha256_file
 from workbench.ingest import ingest_run
-from workbench.manifest import Manifest
-from workbench.produce import Recipe, produce
-from workbench.store import Store
+from workbench.manifest import CollectionSpec, Manifest, RunSpec
+from workbench.model import RunInfo, RunKind
+from workbench.produce import Recipe, made_by_step, produce, stored_run
+from workbench.store import CollectionInfo, Store, get_collection, list_runs
+from workbench.store.runs import same_metadata
 
 Event = Callable[[str, str, str], None]  # (what, name, status)
 
@@ -39,7 +51,13 @@ def steps(manifest: Manifest) -> int:
 
 
 def build(store: Store, manifest: Manifest, *, runs_dir: str | Path | None = None, threads: int = 1,
-          on_event: Event | None = None, progress=None, only_collections: set[str] | None = None) -> BuildReport:
+          on_event: Event | None = None, progress=None, only_collections: set[str] | None = None,
+          replace: bool = False) -> BuildReport:
+    """Bring the store up to date with the manifest; `replace` lets it replace what it did not put there."""
+    unknown = sorted(set(only_collections or ()) - set(manifest.collections))
+    if unknown:
+        raise WorkbenchError(f"{manifest.path}: no collection {', '.join(map(repr, unknown))} in the manifest "
+                             f"(it has {', '.join(manifest.collections) or 'none'})")
     runs_dir = Path(runs_dir) if runs_dir else manifest.path.parent / "runs"
     report = BuildReport()
 
@@ -50,28 +68,113 @@ def build(store: Store, manifest: Manifest, *, runs_dir: str | Path | None = Non
     def wanted(collection: str) -> bool:
         return only_collections is None or collection in only_collections
 
+    if not replace and store.path.exists():
+        refuse_foreign(store, manifest, wanted)
     for spec in manifest.collections.values():
         if not wanted(spec.name):
             continue
-        _, changed = add_collection(
-            store, spec.name, qrels=spec.qrels, topics=spec.topics, docs=spec.docs,
-            ir_datasets_id=spec.ir_datasets, relevance_kind=spec.relevance, replace=True,
-        )
+        owned = replace or _owns_collection(store, spec)
+        try:
+            _, changed = add_collection(
+                store, spec.name, qrels=spec.qrels, topics=spec.topics, docs=spec.docs,
+                ir_datasets_id=spec.ir_datasets, relevance_kind=spec.relevance, replace=owned,
+                topic_field=spec.topic_field, grade_map=spec.grade_map,
+            )
+        except ConflictError as exc:
+            raise ConflictError(f"collection {spec.name!r} in the store was not added from the files "
+                                f"{manifest.path} names, and holds other content",
+                                hint="build --replace replaces it; or give the manifest's collection another "
+                                     "name") from exc
         report.collections[spec.name] = "updated" if changed else "unchanged"
         tell("collection", spec.name, report.collections[spec.name])
     for spec in manifest.runs:
         if not wanted(spec.collection):
             continue
+        existing = stored_run(store, spec.collection, spec.name)
         result = ingest_run(store, spec.collection, spec.file, name=spec.name, kind=spec.kind, parent=spec.parent,
-                            depth=spec.depth, replace=True)
+                            depth=spec.depth, replace=replace or (existing is not None and _owns_run(existing, spec)))
         report.runs[f"{spec.collection}/{spec.name}"] = result.status
         tell("run", spec.name, result.status)
     for spec in manifest.pipeline_order():
         if not wanted(spec.collection):
             continue
         recipe = Recipe(spec.collection, spec.name, spec.step, spec.retriever, spec.inputs, spec.params)
+        existing = stored_run(store, spec.collection, spec.name)
         tell("pipeline", spec.name, "building")
-        result = produce(store, recipe, runs_dir=runs_dir, threads=threads, progress=progress)
+        result = produce(store, recipe, runs_dir=runs_dir, threads=threads, progress=progress,
+                         replace=replace or (existing is not None and made_by_step(existing, spec.step)))
         report.pipelines[f"{spec.collection}/{spec.name}"] = result.status
         tell("pipeline", spec.name, result.status)
     return report
+
+
+def refuse_foreign(store: Store, manifest: Manifest, wanted: Callable[[str], bool]) -> None:
+    """ConflictError, before build writes anything, for the first manifest run or pipeline whose name the store
+    holds from elsewhere with other content or metadata (collections are checked as they are read)."""
+    stored: dict[str, dict[str, RunInfo]] = {}
+
+    def runs_of(collection: str) -> dict[str, RunInfo]:
+        if collection not in stored:
+            try:
+                get_collection(store, collection)
+            except NotFoundError:  # not there yet: nothing of it can be in the way
+                stored[collection] = {}
+            else:
+                stored[collection] = {r.name: r for r in list_runs(store, collection)}
+        return stored[collection]
+
+    for spec in manifest.runs:
+        existing = runs_of(spec.collection).get(spec.name) if wanted(spec.collection) else None
+        if existing is None or _owns_run(existing, spec):
+            continue
+        wants = RunInfo(spec.collection, spec.name, existing.run_hash,
+                        kind=spec.kind or (RunKind.RERANK.value if spec.parent else RunKind.OTHER.value),
+                        parent=spec.parent, depth=spec.depth)
+        if sha256_file(spec.file) != existing.run_hash or not same_metadata(existing, wants):
+            from workbench.io.runs import read_run
+
+            read_run(spec.file)  # a malformed file is the first thing to fix: its file:line error comes first
+            raise ConflictError(
+                f"run {spec.name!r} in collection {spec.collection!r} was not ingested from {spec.file}, "
+                f"which {manifest.path.name} names for it, and differs from it",
+                hint="build --replace replaces it; or give the manifest's run another name")
+    for spec in manifest.pipelines:
+        existing = runs_of(spec.collection).get(spec.name) if wanted(spec.collection) else None
+        if existing is not None and not made_by_step(existing, spec.step):
+            raise ConflictError(
+                f"run {spec.name!r} in collection {spec.collection!r} was not produced by a {spec.step} step "
+                f"(it came from {existing.source_path or 'elsewhere'}); {manifest.path.name} would replace it",
+                hint="build --replace replaces it; or give the manifest's pipeline another name")
+
+
+def _same_file(recorded: str | list[str] | None, path: Path | tuple[Path, ...] | None) -> bool:
+    """Whether a recorded source path names `path` (relative ones are read from the current folder); a list of
+    documents files (or folders) names the same list, in order."""
+    if isinstance(recorded, list) or isinstance(path, tuple):
+        recorded_all = recorded if isinstance(recorded, list) else [recorded]
+        paths = path if isinstance(path, tuple) else (path,)
+        return len(recorded_all) == len(paths) and all(map(_same_file, recorded_all, paths))
+    if not recorded or path is None:
+        return recorded is None and path is None
+    try:
+        return os.path.samefile(recorded, path)
+    except OSError:
+        return os.path.abspath(recorded) == os.path.abspath(path)
+
+
+def _owns_run(info: RunInfo, spec: RunSpec) -> bool:
+    """A stored run build may replace: ingested from the file the manifest's entry names."""
+    return _same_file(info.source_path, spec.file)
+
+
+def _owns_collection(store: Store, spec: CollectionSpec) -> bool:
+    """A stored collection build may replace: added from the files (or the ir_datasets id) the manifest names."""
+    info: CollectionInfo | None
+    try:
+        info = get_collection(store, spec.name)
+    except StoreError:
+        return True  # none (or no store yet, or not a store, which adding refuses): it replaces nothing
+    source = info.source
+    if spec.ir_datasets:
+        return source.get("ir_datasets") == spec.ir_datasets
+    return all(_same_file(source.get(key), getattr(spec, key)) for key in ("qrels", "topics", "docs"))

@@ -1,12 +1,15 @@
-"""Add a collection to the store from local files or an ir_datasets id."""
+"""Add a collection to the store from local files or an ir_datasets id, and say what is off with it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from workbench.datasets import from_files, from_ir_datasets, infer_relevance_kind
+from workbench.datasets.report import CollectionReport, collection_report, parse_grade_map
+from workbench.io.topics import DEFAULT_TOPIC_FIELD
 from workbench.naming import check_name
-from workbench.store import CollectionInfo, Store, put_collection
+from workbench.store import CollectionInfo, Store, get_collection, get_qrels, get_topics, put_collection
 
 
 def add_collection(
@@ -15,15 +18,27 @@ def add_collection(
     *,
     qrels: str | Path | None = None,
     topics: str | Path | None = None,
-    docs: str | Path | None = None,
+    docs: str | Path | Sequence[str | Path] | None = None,
     ir_datasets_id: str | None = None,
     with_docs: bool = True,
     relevance_kind: str | None = None,
     replace: bool = False,
+    topic_field: str = DEFAULT_TOPIC_FIELD,
+    grade_map: str | dict[int, int] | None = None,
 ) -> tuple[CollectionInfo, bool]:
-    """Read and check everything first, then store it in one transaction. Returns (info, changed)."""
+    """Read and check everything first, then store it in one transaction with its report. Returns (info, changed).
+
+    `grade_map` ("1:3,2:2,3:1,4:0,-1:0" or a dict) replaces the grades as they are read; `topic_field` (title,
+    description, title+description) picks the query text of topics with fields. Both are recorded with the
+    collection and are part of its identity (qrels and topics hashes).
+    """
     check_name(name, "collection")
-    data = from_ir_datasets(ir_datasets_id, with_docs=with_docs) if ir_datasets_id else from_files(qrels, topics, docs)
+    mapping = parse_grade_map(grade_map) if isinstance(grade_map, str) else grade_map
+    if ir_datasets_id:
+        data = from_ir_datasets(ir_datasets_id, with_docs=with_docs, topic_field=topic_field, grade_map=mapping)
+    else:
+        data = from_files(qrels, topics, docs, topic_field=topic_field, grade_map=mapping)
+    report = data.report()
     return put_collection(
         store, name,
         relevance_kind=relevance_kind or infer_relevance_kind(data.qrels),
@@ -31,4 +46,23 @@ def add_collection(
         topics=data.topics, topics_hash=data.topics_hash,
         docs=data.docs, docs_hash=data.docs_hash,
         source=data.source, replace=replace,
+        topic_field=data.topic_field, grade_map=data.grade_map, report=report.to_dict(), warnings=report.warnings,
     )
+
+
+def report_of(store: Store, info: CollectionInfo) -> CollectionReport:
+    """The stored report of a collection; computed from its stored qrels and topics for a collection added
+    before reports were kept (a store migrated from schema 3), without writing."""
+    if info.report is not None:
+        try:
+            return CollectionReport.from_dict(info.report)
+        except (TypeError, KeyError, ValueError, AttributeError):  # a report of another shape: made again below
+            pass
+    topics = get_topics(store, info.name) if info.n_topics else None
+    return collection_report(get_qrels(store, info.name, ordered=False), topics, topic_field=info.topic_field,
+                             grade_map=info.grade_map)
+
+
+def collection_warnings(store: Store, name: str) -> tuple[str, ...]:
+    """What the collection's report found off (shown wherever the collection is scored)."""
+    return report_of(store, get_collection(store, name)).warnings

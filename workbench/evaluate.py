@@ -8,7 +8,7 @@ the measure's own aggregator (mean for most, sum for NumRet-style counts), as tr
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
@@ -18,10 +18,15 @@ from workbench.store.scores import put_scores_many, scored_keys
 if TYPE_CHECKING:  # imported where a frame is built: `ingest --measures` starts without pandas
     import pandas as pd
 
+    from workbench.scoring import NamedMeasure
+
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Per-query values of runs on measures over one collection's current qrels."""
+    """Per-query values of runs on measures over one collection's current qrels.
+
+    Measures are named as the user asked for them (`map`, `NumRelRet`, `ndcg_cut_10`): `measures` and the
+    `measure` column hold those names, `canonical` maps each to ir-measures' spelling (the store's key)."""
 
     collection: str
     qrels_hash: str
@@ -30,37 +35,54 @@ class Evaluation:
     runs: tuple[str, ...]
     per_query: pd.DataFrame  # run, query_id, measure, value, evaluator, semantics
     computed: int  # how many (run, measure) pairs were scored now rather than read from the store
+    canonical: dict[str, str] = field(default_factory=dict)  # name shown -> canonical (absent: the same)
 
     def aggregate(self) -> pd.DataFrame:
         """One row per run and measure: value (mean or sum as the measure says) and n_queries."""
-        return aggregate(self.per_query)
+        return aggregate(self.per_query, self.canonical)
 
     def evaluators(self) -> dict[str, str]:
         return dict(self.per_query.groupby("measure")["evaluator"].first()) if len(self.per_query) else {}
 
+    def canonical_name(self, measure: str) -> str:
+        """ir-measures' spelling of a measure named as shown (`map` -> `AP`)."""
+        return self.canonical.get(measure, measure)
 
-def aggregate(per_query: pd.DataFrame) -> pd.DataFrame:
+
+def aggregate(per_query: pd.DataFrame, canonical: dict[str, str] | None = None) -> pd.DataFrame:
+    """Mean per (run, measure), or the sum for counts (summed exactly); `canonical` maps shown names to
+    ir-measures spellings."""
     from workbench.scoring import is_summed
 
     if per_query.empty:
         import pandas as pd
 
         return pd.DataFrame(columns=["run", "measure", "value", "n_queries"])
+    from math import fsum
+
     grouped = per_query.groupby(["run", "measure"], sort=False)["value"]
-    out = grouped.agg(["mean", "sum", "count"]).reset_index()
-    sums = {m for m in out["measure"].unique() if is_summed(m)}
-    out["value"] = out["mean"].where(~out["measure"].isin(sums), out["sum"])
-    return out.rename(columns={"count": "n_queries"})[["run", "measure", "value", "n_queries"]]
+    out = grouped.agg(total=lambda v: fsum(v.to_numpy()), n_queries="count").reset_index()
+    canonical = canonical or {}
+    sums = {m for m in out["measure"].unique() if is_summed(canonical.get(m, m))}
+    # exact sums, as scoring.aggregate's: `evaluate`, `ingest --measures` and `eval` agree to the last bit
+    out["value"] = (out["total"] / out["n_queries"]).where(~out["measure"].isin(sums), out["total"])
+    return out[["run", "measure", "value", "n_queries"]]
 
 
 def resolve_measures(store: Store, collection: str, measures: Sequence[str] | None) -> list[str]:
     """Canonical measure strings; the collection's default set when none are given."""
-    from workbench.scoring import default_measures, measure_name, parse_measures
+    return [nm.canonical for nm in resolve_named(store, collection, measures)]
+
+
+def resolve_named(store: Store, collection: str, measures: Sequence[str] | None) -> list[NamedMeasure]:
+    """The measures asked for with the names to show them under (ir-measures or trec_eval spellings, each
+    measure once); the collection's default set, named canonically, when none are given."""
+    from workbench.scoring import NamedMeasure, default_measures, named_measures
 
     if measures:
-        return [measure_name(m) for m in parse_measures(list(measures))]
+        return named_measures(list(measures))
     kind = get_collection(store, collection).relevance_kind
-    return [measure_name(m) for m in default_measures(kind)]
+    return [NamedMeasure(str(m), m) for m in default_measures(kind)]
 
 
 def load_evaluation(
@@ -70,20 +92,25 @@ def load_evaluation(
 
     Runs or measures not scored yet are simply absent; `evaluate_runs` fills them in.
     """
-    from workbench.scoring import SEMANTICS, evaluator_id, parse_measure
+    from workbench.scoring import SEMANTICS, evaluator_id
 
     info = get_collection(store, collection)
-    measure_names = resolve_measures(store, collection, measures)
+    named = resolve_named(store, collection, measures)
     names = list(runs) if runs else sorted(r.name for r in list_runs(store, collection))
-    return _stored(store, info, measure_names, names, {m: evaluator_id(parse_measure(m)) for m in measure_names},
+    return _stored(store, info, named, names, {nm.canonical: evaluator_id(nm.measure) for nm in named},
                    SEMANTICS, computed=0)
 
 
-def _stored(store, info, measure_names, names, evaluators, semantics, computed) -> Evaluation:
+def _stored(store, info, named: list[NamedMeasure], names, evaluators, semantics, computed) -> Evaluation:
+    """The stored values (keyed by canonical names), renamed to the names asked for."""
+    measure_names = [nm.canonical for nm in named]
     per_query = per_query_scores(store, info.name, measure_names, semantics, names)
-    per_query = per_query[per_query["evaluator"] == per_query["measure"].map(evaluators)]
-    return Evaluation(info.name, info.qrels_hash, semantics, tuple(measure_names), tuple(names),
-                      per_query.reset_index(drop=True), computed)
+    per_query = per_query[per_query["evaluator"] == per_query["measure"].map(evaluators)].reset_index(drop=True)
+    shown = {nm.canonical: nm.name for nm in named}
+    if any(name != canonical for canonical, name in shown.items()):
+        per_query["measure"] = per_query["measure"].map(shown)
+    return Evaluation(info.name, info.qrels_hash, semantics, tuple(nm.name for nm in named), tuple(names),
+                      per_query, computed, {nm.name: nm.canonical for nm in named})
 
 
 def evaluate_runs(
@@ -95,11 +122,13 @@ def evaluate_runs(
     on_run: Callable[[str, int, int], None] | None = None,
 ) -> Evaluation:
     """Score the named runs (all of the collection's by default) on the measures, storing per-query values."""
-    from workbench.scoring import SEMANTICS, evaluator_id, parse_measure, ranked_plan
+    from workbench.scoring import SEMANTICS, evaluator_id, ranked_plan
 
+    named = resolve_named(store, collection, measures) if measures else None  # bad measures: before any read
     with store.reading():  # one connection for the reads before any write
         info = get_collection(store, collection)
-        measure_names = resolve_measures(store, collection, measures)
+        named = named or resolve_named(store, collection, None)
+        measure_names = [nm.canonical for nm in named]
         all_runs = {r.name: r for r in list_runs(store, collection)}
         names = list(runs) if runs else sorted(all_runs)
         if not names:
@@ -107,7 +136,7 @@ def evaluate_runs(
         missing = [n for n in names if n not in all_runs]
         if missing:
             raise WorkbenchError(f"no run named {', '.join(map(repr, missing))} in collection {collection!r}")
-        evaluators = {m: evaluator_id(parse_measure(m)) for m in measure_names}
+        evaluators = {nm.canonical: evaluator_id(nm.measure) for nm in named}
         done = scored_keys(store, [all_runs[n].run_hash for n in names], info.qrels_hash, SEMANTICS)
     qrels = None
     computed = 0
@@ -131,7 +160,7 @@ def evaluate_runs(
                     on_run(name, i + 1, len(names))
         if scored:
             put_scores_many(store, info.qrels_hash, SEMANTICS, scored)
-    return _stored(store, info, measure_names, names, evaluators, SEMANTICS, computed)
+    return _stored(store, info, named, names, evaluators, SEMANTICS, computed)
 
 
 RUNS_PER_WRITE = 16

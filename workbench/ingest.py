@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import __version__
-from workbench.errors import InputFormatError, WorkbenchError
+from workbench.errors import ConflictError, InputFormatError, NotFoundError, WorkbenchError
 from workbench.hashing import sha256_file
 from workbench.model import RunInfo, RunKind
 from workbench.naming import check_name
@@ -22,7 +24,7 @@ RUN_KINDS = tuple(k.value for k in RunKind)
 @dataclass(frozen=True)
 class IngestResult:
     info: RunInfo
-    status: str  # "added" | "replaced" | "unchanged"
+    status: str  # "added" | "replaced" | "updated" (same bytes, new metadata) | "unchanged"
     scores: dict[str, float] | None = None  # aggregates of the measures asked for (ingest --measures)
 
     def to_dict(self) -> dict:
@@ -105,13 +107,16 @@ class _Session:
         self.readers = ThreadPoolExecutor(max_workers=READERS)  # small files are parsed READERS at a time
         self.measures: list[str] = []
         self.evaluators: dict[str, str] = {}
+        self.shown: dict[str, str] = {}  # canonical -> the name asked for
         self.pool = None
         if measures:
-            from workbench.evaluate import resolve_measures
-            from workbench.scoring import evaluator_id, parse_measure
+            from workbench.evaluate import resolve_named
+            from workbench.scoring import evaluator_id
 
-            self.measures = resolve_measures(store, collection, measures)
-            self.evaluators = {m: evaluator_id(parse_measure(m)) for m in self.measures}
+            named = resolve_named(store, collection, measures)
+            self.measures = [nm.canonical for nm in named]
+            self.shown = {nm.canonical: nm.name for nm in named}
+            self.evaluators = {nm.canonical: evaluator_id(nm.measure) for nm in named}
             self.pool = ThreadPoolExecutor(max_workers=1)
 
     def close(self) -> None:
@@ -147,13 +152,14 @@ class _Session:
         from workbench.io.runs import read_run_into
         from workbench.io.validate import run_format_check, run_qrels_warnings
 
-        name = _precheck(path, name, kind, depth)
+        name = _precheck(path, name, kind, parent, depth)
         existing = self.runs.get(name)
         digest = None
         if existing is not None:  # hash first: re-ingesting the same bytes must not cost a parse
             digest = sha256_file(path)
             if existing.run_hash == digest:
-                return IngestResult(existing, "unchanged")
+                return self.same_bytes(existing, path, kind=kind, parent=parent, depth=depth, replace=replace,
+                                       params=params, software=software, source_path=source_path, ahead=ahead)
         if parent is not None and parent not in ahead:
             self.check_parent(parent)
 
@@ -170,6 +176,23 @@ class _Session:
         if digest is not None and parsed.sha256 != digest:
             self.drop(table_name)
             raise WorkbenchError(f"{path}: the file changed while it was being ingested; try again")
+        try:
+            header, recorded = _recorded(path, parsed.metadata_header)  # what `runs export` wrote about the run
+            if parent is None and recorded.get("parent") is not None and recorded["parent"] not in ahead:
+                self.check_parent(recorded["parent"])
+        except NotFoundError:
+            self.drop(table_name)
+            raise NotFoundError(f"{path}: its ir_metadata header names parent run {recorded['parent']!r}, which "
+                                f"{self.collection!r} does not hold",
+                                hint="ingest the parent first (or before it in the same command), or give "
+                                     "--parent") from None
+        except BaseException:
+            self.drop(table_name)
+            raise
+        kind, depth = kind or recorded.get("kind"), depth if depth is not None else recorded.get("depth")
+        parent = parent if parent is not None else recorded.get("parent")
+        params = params or recorded.get("params")
+        software = {**recorded.get("software", {}), **(software or {})}
         scores = None
         if self.measures:
             scores = self.pool.submit(_score, parsed.table, self.qrels, self.measures)
@@ -186,7 +209,7 @@ class _Session:
             run_tag=",".join(parsed.run_tags) or None,
             n_queries=len(set(parsed.table.column("query_id").unique().to_pylist())),
             n_rows=parsed.table.num_rows,
-            metadata_header=parsed.metadata_header,
+            metadata_header=header,
             params=params or {},
             software={"workbench": __version__, **(software or {})},
             warnings=tuple(dict.fromkeys(warnings)),
@@ -195,13 +218,42 @@ class _Session:
         fix = pa.table({"i": pa.array(rows, pa.int64()), "position": pa.array(positions[rows], pa.int32())})
         return _Pending(path, info, table_name, fix, moved is None, replace, scores)
 
+    def same_bytes(self, existing: RunInfo, path: Path, *, kind: str | None, parent: str | None,
+                   depth: int | None, replace: bool, params: dict | None, software: dict | None,
+                   source_path: str | None, ahead: frozenset[str]) -> _Update | IngestResult:
+        """A file whose bytes are stored under its name already: nothing to parse, but maybe metadata to set.
+
+        With `replace` the run gets the metadata this call describes (as a replace with other bytes would): an
+        `_Update` when that differs from what is stored. Without it, metadata given explicitly that differs from
+        the stored one is refused rather than dropped; no metadata given is a no-op.
+        """
+        info = dataclasses.replace(
+            existing, kind=kind or (RunKind.RERANK.value if parent else RunKind.OTHER.value), parent=parent,
+            depth=depth, params=params or {}, software={"workbench": __version__, **(software or {})},
+            source_path=source_path or str(path))
+        if replace:
+            from workbench.store.runs import same_metadata
+
+            if same_metadata(existing, info):
+                return IngestResult(existing, "unchanged")
+            if parent is not None and parent not in ahead:
+                self.check_parent(parent)
+            return _Update(path, info)
+        given = {"kind": kind, "parent": parent, "depth": depth}
+        if any(v is not None and getattr(existing, k) != v for k, v in given.items()):
+            raise ConflictError(
+                f"run {existing.name!r} is stored from the same bytes with {describe(existing)}; "
+                f"add --replace to give it {describe(info)}",
+                hint="or change it with `workbench runs set`")
+        return IngestResult(existing, "unchanged")
+
     def aggregate(self, per_query) -> dict[str, float] | None:
         if per_query is None:
             return None
         from workbench.scoring import aggregate
 
         agg = aggregate(per_query)
-        return {m: agg[m] for m in self.measures if m in agg}
+        return {self.shown[m]: agg[m] for m in self.measures if m in agg}
 
     def drop(self, table_name: str) -> None:
         con = self.con.cursor()  # safe from any thread, and whatever catalog the session connection uses now
@@ -287,6 +339,22 @@ class _Session:
             insert_scores(con, self.cinfo.qrels_hash, semantics, runs)
 
 
+@dataclass(frozen=True)
+class _Update:
+    """A file already stored byte for byte whose metadata is to change (`--replace` with new kind/parent/depth)."""
+
+    path: Path
+    info: RunInfo
+
+
+def describe(info: RunInfo) -> str:
+    """A run's metadata in words: 'kind rerank, parent bm25, depth 100'."""
+    parts = [f"kind {info.kind}", f"parent {info.parent}" if info.parent else "no parent"]
+    if info.depth is not None:
+        parts.append(f"depth {info.depth}")
+    return ", ".join(parts)
+
+
 READERS = 2
 """Files parsed at once: DuckDB reads a small file on one core, so two small files use both."""
 SMALL_FILE = 64 << 20
@@ -300,17 +368,106 @@ def _small(path: Path) -> bool:
         return True  # prepare reports it
 
 
-def _precheck(path: Path, name: str | None, kind: str | None, depth: int | None) -> str:
+def _precheck(path: Path, name: str | None, kind: str | None, parent: str | None, depth: int | None) -> str:
     """The checks that need neither the store nor the file's content; returns the run name."""
     name = check_name(name or run_name_for(path))
-    if kind is not None and kind not in RUN_KINDS:
-        raise WorkbenchError(f"unknown run kind {kind!r}; expected one of {', '.join(RUN_KINDS)}")
-    if depth is not None and depth < 1:
-        raise WorkbenchError(f"rerank depth must be a positive integer, got {depth}")
+    _check_fields(name, kind, parent, depth)
     from workbench.io._text import check_file
 
     check_file(path, InputFormatError)  # a directory, a FIFO or /dev/zero is named as such, never opened
     return name
+
+
+def _recorded(path: Path, header: str | None) -> tuple[str | None, dict]:
+    """(the header without the workbench record `runs export` appends, that record's kind/parent/depth/params/
+    software, checked like the command line's options)."""
+    from workbench.io.run_metadata import split_header
+
+    header, recorded = split_header(header)
+    where = f"{path}: the ir_metadata header's workbench record"
+    kind, depth, parent = recorded.get("kind"), recorded.get("depth"), recorded.get("parent")
+    if kind is not None and kind not in RUN_KINDS:
+        raise WorkbenchError(f"{where} has kind {kind!r}; expected one of {', '.join(RUN_KINDS)}")
+    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 1):
+        raise WorkbenchError(f"{where} has depth {depth!r}; expected a positive integer")
+    if parent is not None:
+        check_name(str(parent))
+    for key in ("params", "software"):
+        if not isinstance(recorded.get(key, {}), dict):
+            raise WorkbenchError(f"{where} has {key} {recorded[key]!r}; expected a mapping")
+    return header, recorded
+
+
+MAX_DEPTH = 2**31 - 1
+"""The store keeps depths as 32-bit integers."""
+
+
+def _check_fields(name: str, kind: str | None, parent: str | None, depth: int | None) -> None:
+    if kind is not None and kind not in RUN_KINDS:
+        raise WorkbenchError(f"unknown run kind {kind!r}; expected one of {', '.join(RUN_KINDS)}")
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH):
+        raise WorkbenchError(f"rerank depth must be a positive integer up to {MAX_DEPTH}, got {depth!r}")
+    if parent is not None and parent == name:
+        raise WorkbenchError(f"run {name!r} cannot be its own parent")
+
+
+# ------------------------------------------------------------------------------------------ lineage
+LINEAGE = re.compile(r"(?P<parent>.+)__(?P<reranker>[^@]+)@(?P<depth>[0-9]+)")
+"""`<parent>__<reranker>@<depth>`, the naming of rank_llm's and the bundled runs (bm25__rankvicuna-7b@100); the
+parent is everything before the last `__`, so a rerank of a rerank (`bm25__monot5@100__rankzephyr@20`) works."""
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What `ingest --lineage` read from a run name: parent and depth, or why it read nothing."""
+
+    name: str
+    parent: str | None = None
+    depth: int | None = None
+    note: str = ""
+
+
+def infer_lineage(name: str, known: Collection[str]) -> Lineage:
+    """Parent and depth from a `<parent>__<reranker>@<depth>` name when the parent is in `known`."""
+    m = LINEAGE.fullmatch(name)
+    if m is None:
+        return Lineage(name, note="not a <parent>__<reranker>@<depth> name")
+    parent, depth = m["parent"], int(m["depth"])
+    if not 1 <= depth <= MAX_DEPTH:
+        return Lineage(name, note=f"depth {m['depth']} is not a positive integer up to {MAX_DEPTH}")
+    if parent not in known:
+        return Lineage(name, note=f"parent {parent!r} is neither stored nor ingested earlier by this command")
+    return Lineage(name, parent, depth)
+
+
+def set_run_metadata(store: Store, collection: str, name: str, *, kind: str | None = None,
+                     parent: str | None = None, depth: int | None = None, rename: str | None = None) -> RunInfo:
+    """Change a stored run's kind, parent, depth or name; its rows and scores stay as they are.
+
+    None leaves a field as it is; `parent=""` removes the parent (and the depth, unless one is given) and
+    `depth=0` removes the depth. Setting a parent on a run of kind `other` without a kind makes it a `rerank`, as
+    ingest does. `rename` moves the run to a free name; scores follow (they are keyed by content) and so do the
+    runs that name it as their parent. Refused with nothing written: an unknown kind, a depth below 0, an invalid
+    or taken name, a parent that is not stored or descends from the run. Nothing to change writes nothing.
+    """
+    from workbench.store.runs import set_run_fields
+
+    stored = get_run(store, collection, name)
+    new_name = check_name(rename) if rename is not None else name
+    new_parent = stored.parent if parent is None else (parent or None)
+    if depth is not None and not isinstance(depth, bool) and isinstance(depth, int) and depth == 0:
+        new_depth = None
+    elif depth is None:
+        new_depth = None if parent == "" else stored.depth
+    else:
+        new_depth = depth
+    new_kind = kind if kind is not None else (
+        RunKind.RERANK.value if parent and str(stored.kind) == RunKind.OTHER.value else str(stored.kind))
+    _check_fields(new_name, new_kind, new_parent, new_depth)
+    if (new_kind, new_parent, new_depth, new_name) == (str(stored.kind), stored.parent, stored.depth, name):
+        return stored
+    return set_run_fields(store, collection, name, kind=new_kind, parent=new_parent, depth=new_depth,
+                          new_name=new_name)
 
 
 def _score(table, qrels, measures):
@@ -329,6 +486,8 @@ def ingest_runs(
     on_done: Callable[[Path, IngestResult | WorkbenchError], None] | None = None,
     keep_going: bool = False,
     measures: Sequence[str] | None = None,
+    lineage: bool = False,
+    on_lineage: Callable[[Path, Lineage], None] | None = None,
     **options,
 ) -> list[IngestResult]:
     """Ingest many files, each all-or-nothing. Stops at the first bad file unless `keep_going`.
@@ -336,9 +495,17 @@ def ingest_runs(
     With `measures`, each new run is scored right after parsing (its Arrow table, no reload from the store) and
     its per-query values are stored in the run's own transaction; runs that were already stored are scored by
     `evaluate_runs` (which computes only what the store lacks). Either way `result.scores` holds the aggregates.
+    With `lineage`, each run's parent and depth are read from its name (`infer_lineage`: the parent must be
+    stored or come earlier in `paths`) and told to `on_lineage` before anything is stored.
     """
     if options.get("name") and len(paths) > 1:
         raise WorkbenchError("--name applies to a single file; drop it to name runs by their file stems")
+    if measures:  # a bad measure (nDCG@0 would abort pytrec_eval mid-ingest) stops the command before any file
+        from workbench.scoring import parse_measures
+
+        parse_measures(list(measures))
+    if lineage and (options.get("parent") is not None or options.get("depth") is not None):
+        raise WorkbenchError("--lineage reads parent and depth from the run names; drop --parent and --depth")
     results: list[IngestResult] = []
     errors: list[WorkbenchError] = []
     stop: list[WorkbenchError] = []
@@ -361,31 +528,51 @@ def ingest_runs(
     paths = [Path(p) for p in paths]
     names = [options.get("name") or run_name_for(p) for p in paths]
     reading: dict[int, Future] = {}
+    per_file: dict[int, dict] = {}  # parent and depth read from the names (--lineage)
 
     def read_ahead(i: int) -> None:
         """Files i, i+1 start parsing (READERS at a time) while earlier ones are handled; big files one at a time."""
         for j in range(i, min(i + READERS, len(paths))):
             small = _small(paths[j])
             if j not in reading and (j == i or small):
-                reading[j] = session.readers.submit(session.prepare, paths[j], **options,
+                reading[j] = session.readers.submit(session.prepare, paths[j], **{**options, **per_file.get(j, {})},
                                                     ahead=frozenset(names[:j]))
             if not small:
                 break
+
+    def read_lineage() -> None:
+        for j, path in enumerate(paths):
+            found = infer_lineage(names[j], {*session.runs, *names[:j]})
+            if found.parent is not None:
+                per_file[j] = {"parent": found.parent, "depth": found.depth}
+            if on_lineage:
+                on_lineage(path, found)
 
     try:
         for i, path in enumerate(paths):
             try:
                 if session is None:
-                    _precheck(path, options.get("name"), options.get("kind"), options.get("depth"))
+                    _precheck(path, options.get("name"), options.get("kind"), options.get("parent"),
+                              options.get("depth"))
                     session = _Session(store, collection, measures, keep_going)
+                    if lineage:
+                        read_lineage()
                 read_ahead(i)
                 prepared = reading.pop(i).result()
-                if isinstance(prepared, _Pending):
+                if isinstance(prepared, _Pending | _Update):
                     try:
                         session.check_parent(prepared.info.parent)
                     except WorkbenchError:
                         session.discard(prepared)
                         raise
+                if isinstance(prepared, _Update):
+                    session.flush(report)  # the files before this one first, as one by one would
+                    if stop:
+                        raise stop[0]
+                    from workbench.store.runs import put_run_metadata
+
+                    prepared = IngestResult(put_run_metadata(store, prepared.info), "updated")
+                    session.runs[prepared.info.name] = prepared.info
             except WorkbenchError as exc:
                 if session is not None:
                     session.flush(report)  # the files before this one are stored, as one by one would

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from workbench.errors import WorkbenchError
 from workbench.evaluate import Evaluation
-from workbench.export.formats import CORRECTIONS, TESTS
+from workbench.export.formats import CORRECTIONS, DEFAULT_PERMUTATIONS, TESTS
 from workbench.export.leaderboard import Leaderboard, Significance
 from workbench.versions import evaluator_versions
 
@@ -20,13 +20,14 @@ def build_leaderboard(
     alpha: float = 0.05,
     show_ci: bool = False,
     seed: int = 0,
-    n_resamples: int = 10_000,
+    n_resamples: int = DEFAULT_PERMUTATIONS,
     sort_by: str | None = None,
 ) -> Leaderboard:
     """Runs as rows (sorted by the first measure unless `sort_by`), measures as columns.
 
     With baselines and a test other than "none", every (run, measure) is tested against every baseline on the
-    queries both are judged on, and the p-values are corrected together across the whole table.
+    queries both are judged on, and the p-values are corrected together across the whole table. `n_resamples`:
+    the randomisation test's permutations and the bootstrap samples of the deltas' CIs.
     """
     baselines = tuple(baselines)
     unknown = [b for b in baselines if b not in evaluation.runs]
@@ -79,6 +80,7 @@ def _significance(evaluation, baselines, runs, measures, test, correction, alpha
         seed=seed,
         n_resamples=n_resamples,
     )
-    table = result.to_frame() if hasattr(result, "to_frame") else result.table
+    table = result.to_frame()
     return Significance(table=table, test=result.test, correction=result.correction, alpha=result.alpha,
-                        n_comparisons=len(table), seed=seed, n_resamples=n_resamples)
+                        n_comparisons=len(table), seed=seed, n_resamples=n_resamples,
+                        confidence=result.confidence)

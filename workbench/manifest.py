@@ -11,17 +11,20 @@ from pathlib import Path
 
 import yaml
 
-from workbench.errors import ManifestError
+from workbench.datasets.report import parse_grade_map
+from workbench.errors import ManifestError, WorkbenchError
 from workbench.io import _text
 from workbench.io._yaml import BoundedSafeLoader, YamlLimitError
+from workbench.io.topics import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS
 from workbench.model import RunKind
 from workbench.naming import check_name
+from workbench.steps import STEPS, ParamError, step_spec
 
-COLLECTION_KEYS = {"description", "qrels", "topics", "docs", "ir_datasets", "relevance"}
+COLLECTION_KEYS = {"description", "qrels", "topics", "docs", "ir_datasets", "relevance", "topic_field", "grade_map"}
 RUN_KEYS = {"file", "collection", "name", "kind", "parent", "depth"}
 PIPELINE_KEYS = {"name", "collection", "retrieve", "fuse", "rerank", "params", "kind"}
 STEP_KINDS = ("retrieve", "fuse", "rerank")
-RETRIEVERS = ("bm25", "dense")
+RETRIEVERS = tuple(s.name for s in STEPS.values() if s.kind == "retrieve")
 
 
 class _Map(dict):
@@ -74,10 +77,12 @@ class CollectionSpec:
     line: int
     qrels: Path | None = None
     topics: Path | None = None
-    docs: Path | None = None
+    docs: Path | tuple[Path, ...] | None = None  # a file or folder, or a list of them
     ir_datasets: str | None = None
     relevance: str | None = None
     description: str = ""
+    topic_field: str = DEFAULT_TOPIC_FIELD
+    grade_map: dict[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,7 @@ def load_manifest(path: str | Path) -> Manifest:
         raise ManifestError(path, data.key_lines["version"], f"version must be 1 (the only manifest version), "
                                                              f"got {_shown(version)}")
     base = path.parent
-    collections = _collections(path, base, data.get("collections") or _Map())
+    collections = _collections(path, base, data.get("collections") or _Map(), data)
     runs = _runs(path, base, data.get("runs") or [], collections, data)
     pipelines = _pipelines(path, data.get("pipelines") or [], collections, data)
     manifest = Manifest(path, collections, runs, pipelines)
@@ -206,9 +211,10 @@ def _name(path: Path, line: int, value, what: str) -> str:
         raise ManifestError(path, line, str(exc)) from exc
 
 
-def _collections(path: Path, base: Path, node) -> dict[str, CollectionSpec]:
+def _collections(path: Path, base: Path, node, root: _Map) -> dict[str, CollectionSpec]:
     if not isinstance(node, _Map):
-        raise ManifestError(path, None, "collections must be a mapping of name -> settings")
+        raise ManifestError(path, root.key_lines.get("collections"),
+                            "collections must be a mapping of name -> settings")
     out = {}
     for name, spec in node.items():
         line = node.key_lines[name]
@@ -221,12 +227,50 @@ def _collections(path: Path, base: Path, node) -> dict[str, CollectionSpec]:
             raise ManifestError(path, spec.line, f"collection {name!r} needs qrels (a file) or ir_datasets (an id)")
         if spec.get("relevance") not in (None, "graded", "binary"):
             raise ManifestError(path, spec.key_lines["relevance"], "relevance must be 'graded' or 'binary'")
+        topic_field = spec.get("topic_field", DEFAULT_TOPIC_FIELD)
+        if topic_field not in TOPIC_FIELDS:
+            raise ManifestError(path, spec.key_lines["topic_field"],
+                                f"topic_field must be one of {', '.join(TOPIC_FIELDS)}, got {topic_field!r}")
         out[name] = CollectionSpec(
             name=name, line=line, qrels=_file(path, base, spec, "qrels"), topics=_file(path, base, spec, "topics"),
-            docs=_file(path, base, spec, "docs"), ir_datasets=spec.get("ir_datasets"),
+            docs=_docs(path, base, spec), ir_datasets=spec.get("ir_datasets"),
             relevance=spec.get("relevance"), description=spec.get("description") or "",
+            topic_field=topic_field, grade_map=_grade_map(path, spec),
         )
     return out
+
+
+def _docs(path: Path, base: Path, spec: _Map) -> Path | tuple[Path, ...] | None:
+    """`docs:` a file or folder, or a list of them (each must exist)."""
+    value = spec.get("docs")
+    if not isinstance(value, list):
+        if value is not None and isinstance(value, str) and (base / value).is_dir():
+            return (base / value).resolve()
+        return _file(path, base, spec, "docs")
+    if not value or not all(isinstance(v, str) for v in value):
+        raise ManifestError(path, spec.key_lines["docs"], "docs must be a path or a list of paths")
+    out = []
+    for item in value:
+        target = (base / item).resolve()
+        if not (target.is_file() or target.is_dir()):  # a FIFO or a device is named here, as by _file
+            what = "is not a regular file" if target.exists() else "does not exist"
+            raise ManifestError(path, spec.key_lines["docs"], f"docs file {item!r} {what}")
+        out.append(target)
+    return tuple(out)
+
+
+def _grade_map(path: Path, spec: _Map) -> dict[int, int] | None:
+    """`grade_map: "1:3,2:2,-1:0"` (or a mapping 1: 3, ...), checked here so a bad map stops the build early."""
+    value = spec.get("grade_map")
+    if value is None:
+        return None
+    text = ",".join(f"{k}:{v}" for k, v in value.items()) if isinstance(value, dict) else value
+    try:
+        if not isinstance(text, str):
+            raise WorkbenchError(f"grade map must be a string like \"1:3,2:2,-1:0\" or a mapping, got {value!r}")
+        return parse_grade_map(text)
+    except WorkbenchError as exc:
+        raise ManifestError(path, spec.key_lines["grade_map"], str(exc)) from None
 
 
 def _runs(path: Path, base: Path, node, collections, root: _Map) -> list[RunSpec]:
@@ -275,7 +319,7 @@ def _pipelines(path: Path, node, collections, root: _Map) -> list[PipelineSpec]:
         if len(steps) != 1:
             raise ManifestError(path, spec.line, f"pipeline {name!r} needs exactly one of retrieve, fuse, rerank")
         step = steps[0]
-        params = spec.get("params") or {}
+        params = spec.get("params") or _Map()
         if not isinstance(params, dict):
             raise ManifestError(path, spec.key_lines["params"], "params must be a mapping")
         retriever, inputs = None, ()
@@ -292,9 +336,19 @@ def _pipelines(path: Path, node, collections, root: _Map) -> list[PipelineSpec]:
             if not isinstance(spec["rerank"], str):
                 raise ManifestError(path, spec.key_lines["rerank"], "rerank names one run (the first stage)")
             inputs = (spec["rerank"],)
+        params = _step_params(path, spec, params, step, retriever, len(inputs))
         out.append(PipelineSpec(name=name, collection=spec["collection"], step=step, line=spec.line,
                                 retriever=retriever, inputs=inputs, params=dict(params)))
     return out
+
+
+def _step_params(path: Path, spec: _Map, params: _Map, step: str, retriever: str | None, n_inputs: int) -> dict:
+    """The pipeline's params checked against its step's schema (workbench.steps), refused at the key's line."""
+    try:
+        return step_spec(step, retriever).checked(params, n_inputs)
+    except ParamError as exc:
+        line = getattr(params, "key_lines", {}).get(exc.key, spec.key_lines.get("params", spec.line))
+        raise ManifestError(path, line, f"pipeline {spec.get('name')!r}: {exc}") from None
 
 
 def _check_references(m: Manifest) -> None:

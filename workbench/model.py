@@ -31,6 +31,13 @@ QRELS_SCHEMA = pa.schema(
 """Relevance judgments; relevance is the integer grade as written (may be negative)."""
 
 TOPICS_SCHEMA = pa.schema([("query_id", pa.string()), ("text", pa.string())])
+"""A topic's id and its query text (what retrieval reads)."""
+
+TOPIC_FIELDS_SCHEMA = pa.schema(
+    [*TOPICS_SCHEMA, ("title", pa.string()), ("description", pa.string()), ("narrative", pa.string())]
+)
+"""Topics as read from a file: the query text plus the TREC fields it was made from (null where the format has
+none, e.g. TSV), so the description and narrative are kept whichever field is the query."""
 
 DOCS_SCHEMA = pa.schema([("doc_id", pa.string()), ("title", pa.string()), ("text", pa.string())])
 

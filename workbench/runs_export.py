@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.files import ensure_folder
 from workbench.naming import check_name
 from workbench.store import Store, get_run, get_run_rows, list_runs
 
@@ -18,18 +19,23 @@ def safe_child(folder: str | Path, filename: str) -> Path:
     return target
 
 
-def export_runs(store: Store, collection: str, names: list[str] | None, out_dir: str | Path) -> list[Path]:
+def export_runs(store: Store, collection: str, names: list[str] | None, out_dir: str | Path, *,
+                plain: bool = False) -> list[Path]:
+    """Write runs as `<name>.trec` into `out_dir`: each with its stored ir_metadata header and the workbench's
+    record of it (kind, parent, depth, params, software; see io.run_metadata), which ingest reads back; with
+    `plain`, the 6-column lines only (what ir_measures.read_trec_run and other tools read)."""
+    from workbench.io.run_metadata import join_header
     from workbench.io.trec_writer import write_run
 
-    names = names or [r.name for r in list_runs(store, collection)]
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    infos = [get_run(store, collection, name) for name in names] if names else list_runs(store, collection)
+    ensure_folder(out_dir)  # one line when it is a file or cannot be made; each file goes through a temp + rename
     written = []
-    for name in names:
-        info = get_run(store, collection, name)
+    for info in infos:
+        name = info.name
         target = safe_child(out_dir, f"{check_name(info.name)}.trec")
-        meta = {"run": info.name, "collection": collection, "kind": info.kind, "parent": info.parent,
-                "depth": info.depth, "params": info.params, "software": info.software}
+        record = {"run": info.name, "collection": collection, "kind": info.kind, "parent": info.parent,
+                  "depth": info.depth, "params": info.params, "software": info.software}
         write_run(target, get_run_rows(store, collection, name), tag=info.run_tag or info.name,
-                  metadata={k: v for k, v in meta.items() if v not in (None, {}, "")})
+                  metadata=None if plain else join_header(info.metadata_header, record))
         written.append(target)
     return written

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.analysis.checks import check_count, check_tolerance
 from workbench.errors import AnalysisError
 
 SCORE_COLUMNS = ("run", "query_id", "measure", "value")
@@ -116,8 +117,8 @@ def compare_pair(
 
     |delta| <= tie_tolerance counts as a tie, so near-equal float scores need not register as wins.
     """
-    if tie_tolerance < 0:
-        raise AnalysisError(f"tie_tolerance must be >= 0, got {tie_tolerance}")
+    tie_tolerance = check_tolerance(tie_tolerance)
+    top_n = check_count("top_n", top_n, 0)
     qids, va, vb = paired_vectors(scores, a, b, measure)
     d = va - vb
     order = np.lexsort((np.asarray(qids), -d))
@@ -168,8 +169,7 @@ class WinMatrix:
 
 def win_matrix(scores: pd.DataFrame, runs: Sequence[str], measure: str, tie_tolerance: float = 0.0) -> WinMatrix:
     """All pairwise wins/ties/losses at once (broadcast over a queries x runs x runs difference cube)."""
-    if tie_tolerance < 0:
-        raise AnalysisError(f"tie_tolerance must be >= 0, got {tie_tolerance}")
+    tie_tolerance = check_tolerance(tie_tolerance)
     if len(set(runs)) != len(runs):
         raise AnalysisError(f"runs listed twice: {sorted({r for r in runs if list(runs).count(r) > 1})}")
     _, mat = aligned_matrix(scores, runs, measure)

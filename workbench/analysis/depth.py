@@ -23,8 +23,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.analysis.checks import check_count, check_seed
 from workbench.analysis.compare import _jsonable
-from workbench.analysis.stats import bootstrap_means, percentile_interval
+from workbench.analysis.stats import DEFAULT_BOOTSTRAP, bootstrap_means, percentile_interval
 from workbench.errors import AnalysisError, UnknownMeasureError
 from workbench.model import RUN_SCHEMA
 
@@ -549,6 +550,10 @@ class CurvePoint:
     ci_low: float
     ci_high: float
     values: tuple[float, ...]
+    delta_ci_low: float = float("nan")
+    """Percentile bootstrap CI of the mean difference from the first stage (derived depth 0), from the same
+    resamples as the points' CIs (paired); NaN when the grid lacks depth 0."""
+    delta_ci_high: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -590,8 +595,9 @@ class DepthCurve:
         return {p.depth: p.mean for p in self.points if p.measure == measure}
 
     def to_frame(self) -> pd.DataFrame:
-        """Long form: measure, depth, source, mean, ci_low, ci_high (one row per point)."""
-        cols = ["measure", "depth", "source", "mean", "ci_low", "ci_high"]
+        """Long form: measure, depth, source, mean, ci_low, ci_high, delta_ci_low, delta_ci_high (one row per
+        point)."""
+        cols = ["measure", "depth", "source", "mean", "ci_low", "ci_high", "delta_ci_low", "delta_ci_high"]
         return pd.DataFrame([[getattr(p, c) for c in cols] for p in (*self.points, *self.observed)], columns=cols)
 
     def matrix(self, measure: str, runs: Sequence[str]) -> np.ndarray:
@@ -664,7 +670,7 @@ def depth_curve(
     *,
     depths: Sequence[int] | None = None,
     k_max: int | None = None,
-    n_boot: int = 1000,
+    n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
     confidence: float = 0.95,
     observed: Mapping[int, pa.Table | RankedRows] | None = None,
@@ -684,6 +690,8 @@ def depth_curve(
     """
     from workbench.scoring import evaluate_ranked, ranked_plan
 
+    check_count("n_boot", n_boot, 1)
+    check_seed(seed)
     meas = _canonical_measures(measures)
     judged = _canonical_measures(f"Judged@{judged_k}")[0]
     all_meas = [*meas, judged] if judged not in meas else meas
@@ -696,6 +704,7 @@ def depth_curve(
         depths = sorted(set(map(int, depths)))
         if not depths or depths[0] < 0:
             raise AnalysisError(f"depths must be non-negative and non-empty, got {depths}")
+        depths = sorted({0, *depths})  # depth 0, the first stage, is the reference every depth is tested against
         plan = ranked_plan(all_meas)
         if plan is not None:
             judged_rows, n_ret = p.ranked_variants(depths, plan.max_rank, qrels)
@@ -740,15 +749,21 @@ def depth_curve(
               if keys for m in all_meas]
     # one draw of resamples for every point (the same ones each call with this seed would draw): paired CIs
     stacked = np.vstack([mat for *_, mat in blocks])
-    lo, hi = percentile_interval(bootstrap_means(stacked, n_boot, seed), confidence)
-    row = 0
-    for src, keys, sink, m, mat in blocks:
+    boot = bootstrap_means(stacked, n_boot, seed)
+    lo, hi = percentile_interval(boot, confidence)
+    # each point's difference from depth 0 of its measure: a difference of means of the same resamples
+    starts = np.cumsum([0, *(len(keys) for _, keys, *_ in blocks)])
+    first = {m: start + depths.index(0) for (src, _, _, m, _), start in zip(blocks, starts, strict=False)
+             if src == "derived" and 0 in depths}
+    base = np.array([first.get(m, -1) for _, keys, _, m, _ in blocks for _ in keys])
+    d_lo, d_hi = percentile_interval(boot - boot[np.maximum(base, 0)], confidence)
+    d_lo, d_hi = np.where(base >= 0, d_lo, np.nan), np.where(base >= 0, d_hi, np.nan)
+    for (src, keys, sink, m, mat), row in zip(blocks, starts, strict=False):
         sink.extend(
             CurvePoint(m, int(k), src, float(mat[i].mean()), float(lo[row + i]), float(hi[row + i]),
-                       tuple(mat[i].tolist()))
+                       tuple(mat[i].tolist()), float(d_lo[row + i]), float(d_hi[row + i]))
             for i, k in enumerate(keys)
         )
-        row += len(keys)
     best = []
     for m in meas:
         means = [p.mean for p in points if p.measure == m]

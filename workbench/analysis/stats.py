@@ -16,11 +16,16 @@ the corrections are computed here with scipy's and statsmodels' formulas (the te
 libraries): importing scipy.stats and statsmodels costs about a second per command, so only the Wilcoxon test
 imports scipy.stats. Resampling is seeded (numpy Generator) and each result records seed and n_resamples, so
 a table can be reproduced exactly.
+
+One definition of the defaults serves the CLI, the dashboard and the exports: DEFAULT_PERMUTATIONS and
+DEFAULT_BOOTSTRAP, and `significance_legend` for the sentence that states test, samples, correction and alpha
+(and says so when the test's resolution makes every comparison non-significant, see `can_be_significant`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,6 +34,7 @@ import pandas as pd
 
 from workbench.analysis.compare import _jsonable, aligned_matrix
 from workbench.errors import AnalysisError
+from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 
 TestName = Literal["t", "wilcoxon", "randomisation"]
 CorrectionName = Literal["holm", "bonferroni", "bh", "none"]
@@ -50,6 +56,10 @@ _CORRECTIONS = {
 # cache. For 7,000 queries x 1,000 resamples, 4M-cell batches took 0.08-0.34 s (the most inside a depth study)
 # against 0.05 s. The draws are the same either way (one stream, consumed in order).
 _BATCH_CELLS = 1 << 16
+
+TEST_TITLES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test",
+               "randomisation": "paired randomisation test"}
+CORRECTION_TITLES = {"holm": "Holm", "bonferroni": "Bonferroni", "fdr_bh": "Benjamini-Hochberg"}
 
 
 def _diffs(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -112,30 +122,52 @@ def randomisation_test(
     a: Sequence[float] | np.ndarray,
     b: Sequence[float] | np.ndarray,
     *,
-    n_resamples: int = 10_000,
+    n_resamples: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
 ) -> TestResult:
     """Paired randomisation test: flip the sign of each query's difference at random (Fisher 1935).
 
     Two-sided on |mean(d)|; p = (hits + 1) / (n_resamples + 1) where hits counts resamples at least as
     extreme as observed (with scipy's 1e-14 relative slack so float round-off does not drop exact ties).
-    Vectorised: sign matrices of (batch x queries) times d.
     """
     d = _diffs(a, b)
+    (p,) = _randomisation_pvalues([d], n_resamples, seed)
+    return TestResult("randomisation", float(d.mean()), p, d.size, float(d.mean()), seed, n_resamples)
+
+
+def _by_length(vectors: Sequence[np.ndarray]) -> dict[int, list[int]]:
+    """Indices of `vectors` grouped by length: vectors of one length share one draw of resamples."""
+    out: dict[int, list[int]] = {}
+    for i, v in enumerate(vectors):
+        out.setdefault(v.size, []).append(i)
+    return out
+
+
+def _randomisation_pvalues(diffs: Sequence[np.ndarray], n_resamples: int, seed: int) -> list[float]:
+    """randomisation_test's p for each difference vector, one draw of sign matrices per vector length.
+
+    A fresh Generator(seed) draws the same signs for every vector of one length, so stacking those vectors as
+    columns gives each the p it would get alone, at the cost of one draw: at 7,000 queries x 10,000
+    permutations the draws are the work (0.1 s a vector alone), the product with the stacked columns is not.
+    """
     if n_resamples < 1:
         raise AnalysisError(f"n_resamples must be >= 1, got {n_resamples}")
-    rng = np.random.default_rng(seed)
-    n = d.size
-    observed = abs(d.mean())
-    threshold = observed - abs(1e-14 * observed)
-    hits = 0
-    batch = max(1, _BATCH_CELLS // n)
-    for start in range(0, n_resamples, batch):
-        m = min(batch, n_resamples - start)
-        signs = rng.integers(0, 2, size=(m, n), dtype=np.int8) * 2 - 1
-        hits += int((np.abs(signs @ d) / n >= threshold).sum())
-    p = (hits + 1) / (n_resamples + 1)
-    return TestResult("randomisation", float(d.mean()), p, n, float(d.mean()), seed, n_resamples)
+    out = [float("nan")] * len(diffs)
+    for n, idx in _by_length(diffs).items():
+        cols = np.column_stack([diffs[i] for i in idx])  # queries x vectors
+        observed = np.abs([diffs[i].mean() for i in idx])
+        threshold = observed - np.abs(1e-14 * observed)
+        hits = np.zeros(len(idx), dtype=np.int64)
+        rng = np.random.default_rng(seed)
+        batch = max(1, _BATCH_CELLS // n)
+        for start in range(0, n_resamples, batch):
+            m = min(batch, n_resamples - start)
+            signs = rng.integers(0, 2, size=(m, n), dtype=np.int8) * 2 - 1
+            # as float64: numpy multiplies int8 by float64 without BLAS
+            hits += (np.abs(signs.astype(np.float64) @ cols) / n >= threshold).sum(axis=0)
+        for j, i in enumerate(idx):
+            out[i] = float((hits[j] + 1) / (n_resamples + 1))
+    return out
 
 
 def bootstrap_means(values: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
@@ -148,16 +180,43 @@ def bootstrap_means(values: np.ndarray, n_resamples: int, seed: int) -> np.ndarr
     n = values.shape[1]
     if n == 0:
         raise AnalysisError("cannot bootstrap over zero queries")
-    rng = np.random.default_rng(seed)
+    if n_resamples < 1:
+        raise AnalysisError(f"n_resamples must be >= 1, got {n_resamples}")
     out = np.empty((values.shape[0], n_resamples))
+    batches = (_stored_counts(n, n_resamples, seed) if n * n_resamples <= _STORED_CELLS
+               else _count_batches(n, n_resamples, seed))
+    for start, counts in batches:
+        # as float64: numpy multiplies float64 by integers without BLAS, 10x slower for a few rows
+        out[:, start : start + counts.shape[0]] = values @ counts.T.astype(np.float64) / n
+    return out
+
+
+# The draws, not the means, are most of a bootstrap's cost (0.25 s of 7,000 queries x 10,000 samples here), and
+# they depend on (queries, samples, seed) alone: a process keeps the last two draws' counts (uint8, at most
+# 100 MB each), so a dashboard's later views over the same queries (leaderboard bars, depth curve, deltas)
+# pay only their products.
+_STORED_CELLS = 100_000_000
+
+
+def _count_batches(n: int, n_resamples: int, seed: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(first resample, resamples x queries counts) in batches of ~_BATCH_CELLS, from one Generator(seed)."""
+    rng = np.random.default_rng(seed)
     batch = max(1, _BATCH_CELLS // n)
     for start in range(0, n_resamples, batch):
         m = min(batch, n_resamples - start)
         idx = rng.integers(0, n, size=(m, n))
-        counts = np.bincount((idx + (np.arange(m) * n)[:, None]).ravel(), minlength=m * n).reshape(m, n)
-        # as float64: numpy multiplies float64 by int64 without BLAS, 10x slower for a few rows
-        out[:, start : start + m] = values @ counts.T.astype(np.float64) / n
-    return out
+        yield start, np.bincount((idx + (np.arange(m) * n)[:, None]).ravel(), minlength=m * n).reshape(m, n)
+
+
+@functools.lru_cache(maxsize=2)
+def _stored_counts(n: int, n_resamples: int, seed: int) -> tuple[tuple[int, np.ndarray], ...]:
+    """_count_batches, kept (read-only; uint8 unless a query is drawn 256 times in one resample)."""
+    out = []
+    for start, counts in _count_batches(n, n_resamples, seed):
+        counts = counts.astype(np.uint8) if counts.max() < 256 else counts
+        counts.flags.writeable = False
+        out.append((start, counts))
+    return tuple(out)
 
 
 def percentile_interval(boot: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +246,7 @@ def bootstrap_ci(
     b: Sequence[float] | np.ndarray,
     *,
     confidence: float = 0.95,
-    n_resamples: int = 10_000,
+    n_resamples: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
 ) -> ConfidenceInterval:
     """Percentile bootstrap CI of the mean per-query difference, resampling queries with replacement."""
@@ -216,7 +275,7 @@ def effect_size(
     b: Sequence[float] | np.ndarray,
     *,
     confidence: float = 0.95,
-    n_resamples: int = 10_000,
+    n_resamples: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
 ) -> EffectSize:
     """Effect of a over b: raw mean delta (with CI) and the standardised d_z (Cohen 1988; Sakai 2014)."""
@@ -237,7 +296,7 @@ def paired_test(
     b: Sequence[float] | np.ndarray,
     test: TestName = "t",
     *,
-    n_resamples: int = 10_000,
+    n_resamples: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
 ) -> TestResult:
     """Dispatch to t_test / wilcoxon_test / randomisation_test by name."""
@@ -368,10 +427,7 @@ def _bootstrap_cis(diffs: list[np.ndarray], confidence: float, n_resamples: int,
     draws, not the means, are the work.
     """
     out: list[tuple[float, float]] = [(float("nan"), float("nan"))] * len(diffs)
-    by_n: dict[int, list[int]] = {}
-    for i, d in enumerate(diffs):
-        by_n.setdefault(d.size, []).append(i)
-    for idx in by_n.values():
+    for idx in _by_length(diffs).values():
         lo, hi = percentile_interval(bootstrap_means(np.vstack([diffs[i] for i in idx]), n_resamples, seed),
                                      confidence)
         for j, i in enumerate(idx):
@@ -389,7 +445,7 @@ def significance_table(
     correction: CorrectionName = "holm",
     alpha: float = 0.05,
     seed: int = 0,
-    n_resamples: int = 10_000,
+    n_resamples: int = DEFAULT_PERMUTATIONS,
     confidence: float = 0.95,
     delta_ci: bool = True,
     matrices: Sequence[np.ndarray] | None = None,
@@ -397,7 +453,8 @@ def significance_table(
     """Every run against every baseline on every measure, one family for the multiple-comparison correction.
 
     Each comparison uses the queries both runs have, a fresh Generator(seed) (so a row's p-value and CI do
-    not depend on which other rows are in the table), and a `confidence` percentile bootstrap CI of the mean
+    not depend on which other rows are in the table; `n_resamples` permutations and bootstrap samples, drawn
+    once per query count for all rows), and a `confidence` percentile bootstrap CI of the mean
     delta (not adjusted for multiplicity; `delta_ci=False` leaves it NaN for callers that show only p-values,
     as it is most of the cost at thousands of queries). A run is never compared with itself.
     `matrices`: the values already aligned instead of `scores` (then None), for callers that hold per-query values
@@ -432,8 +489,9 @@ def significance_table(
                         f"{run!r} and {base!r} share {int(keep.sum())} queries on {measure!r}; need >= 2"
                     )
                 a, b = va[keep], vb[keep]
-                res = paired_test(a, b, test, n_resamples=n_resamples, seed=seed)
                 d = _diffs(a, b)
+                # the randomisation test's p-values are drawn below, for all rows at once
+                res = paired_test(a, b, test) if _TESTS[test] != "randomisation" else None
                 diffs.append(d)
                 pending.append(
                     dict(
@@ -445,10 +503,13 @@ def significance_table(
                         mean_run=float(a.mean()),
                         mean_delta=float(d.mean()),
                         standardised_effect=_standardised(d)[1],
-                        statistic=res.statistic,
-                        p_value=res.p_value,
+                        statistic=float(d.mean()) if res is None else res.statistic,
+                        p_value=float("nan") if res is None else res.p_value,
                     )
                 )
+    if _TESTS[test] == "randomisation":
+        for r, p in zip(pending, _randomisation_pvalues(diffs, n_resamples, seed), strict=True):
+            r["p_value"] = p
     nan = (float("nan"), float("nan"))
     cis = _bootstrap_cis(diffs, confidence, n_resamples, seed) if delta_ci else [nan] * len(diffs)
     for r, (lo, hi) in zip(pending, cis, strict=True):
@@ -459,3 +520,96 @@ def significance_table(
         for r, pa_, rej in zip(pending, adj.p_adjusted, adj.reject, strict=True)
     )
     return SignificanceTable(rows, _TESTS[test], correction, alpha, confidence, seed, n_resamples)
+
+
+def _smallest_p(test: str, n_resamples: int | None) -> float:
+    """The smallest p-value `test` can give: 1/(n_resamples + 1) for the randomisation test, else 0 (the t-test's
+    and Wilcoxon's p have no floor worth a warning at the query counts of IR test collections)."""
+    name = _TESTS.get(test)
+    if name is None:
+        raise AnalysisError(f"unknown test {test!r}; choose one of t, wilcoxon, randomisation")
+    if name != "randomisation":
+        return 0.0
+    if n_resamples is None or isinstance(n_resamples, bool) or int(n_resamples) != n_resamples or n_resamples < 1:
+        raise AnalysisError(f"the randomisation test needs a number of permutations >= 1, got {n_resamples!r}")
+    return 1.0 / (int(n_resamples) + 1)
+
+
+def _rejects_at(p: float, n_comparisons: int, alpha: float, correction: str) -> bool:
+    """Whether the correction rejects a comparison at p when all `n_comparisons` are at p (its best case: Holm
+    and Bonferroni then need p <= alpha/m, Benjamini-Hochberg and no correction p <= alpha)."""
+    key = _CORRECTIONS[correction]
+    if key in ("holm", "bonferroni"):
+        return p <= alpha / float(n_comparisons)  # the comparison adjust_pvalues makes for the smallest p
+    return p <= alpha
+
+
+def _check_family(correction: str, alpha: float, n_comparisons: int) -> None:
+    if _CORRECTIONS.get(correction) is None:
+        raise AnalysisError(f"unknown correction {correction!r}; choose one of holm, bonferroni, bh, none")
+    if not 0 < alpha < 1:
+        raise AnalysisError(f"alpha must be in (0, 1), got {alpha}")
+    if isinstance(n_comparisons, bool) or int(n_comparisons) != n_comparisons or n_comparisons < 0:
+        raise AnalysisError(f"n_comparisons must be a whole number >= 0, got {n_comparisons!r}")
+
+
+def can_be_significant(test: str, n_resamples: int | None, n_comparisons: int, alpha: float,
+                       correction: str) -> bool:
+    """False when the test's resolution alone makes every comparison of the family non-significant.
+
+    The randomisation test's smallest p is 1/(n_resamples + 1). Holm and Bonferroni reject nothing unless that
+    is <= alpha / n_comparisons (1,000 permutations over 138 comparisons: 0.000999 > 0.000362). Benjamini-
+    Hochberg can reject when enough comparisons reach the smallest p, so it is impossible only when that p
+    exceeds alpha itself, as without correction. A family of 0 comparisons has nothing to warn about (True).
+    """
+    p = _smallest_p(test, n_resamples)
+    _check_family(correction, alpha, n_comparisons)
+    return p == 0.0 or n_comparisons == 0 or _rejects_at(p, int(n_comparisons), alpha, correction)
+
+
+def _least_resamples(n_comparisons: int, alpha: float, correction: str) -> int:
+    """The fewest permutations with which a comparison can be significant on its own (p at the floor)."""
+    need = alpha / n_comparisons if _CORRECTIONS[correction] in ("holm", "bonferroni") else alpha
+    r = max(1, int(np.ceil(1.0 / need)) - 1)
+    while not _rejects_at(1.0 / (r + 1), n_comparisons, alpha, correction):
+        r += 1
+    while r > 1 and _rejects_at(1.0 / r, n_comparisons, alpha, correction):
+        r -= 1
+    return r
+
+
+def significance_legend(test: str, n_resamples: int | None, correction: str, alpha: float,
+                        n_comparisons: int) -> str:
+    """The sentence every table and page shows under its marks: test, samples, correction, alpha, family size.
+
+    `n_resamples` is the randomisation test's number of permutations (ignored by the other tests). Where the
+    test cannot reach significance with that many permutations (`can_be_significant`), the sentence says so and
+    how many it would take; with Benjamini-Hochberg it says how many comparisons must reach the smallest p.
+    """
+    p_min = _smallest_p(test, n_resamples)
+    _check_family(correction, alpha, n_comparisons)
+    name = TEST_TITLES[_TESTS[test]]
+    if p_min > 0:
+        name += f" ({n_resamples:,} permutations)"
+    key, m = _CORRECTIONS[correction], int(n_comparisons)
+    family = f"{m:,} comparison{'s' if m != 1 else ''}"
+    corrected = f"no correction ({family})" if key == "none" else f"{CORRECTION_TITLES[key]} correction over {family}"
+    text = f"{name[0].upper()}{name[1:]}, {corrected}, alpha={alpha:g}."
+    if p_min == 0 or m == 0:
+        return text
+    floor = f"with {n_resamples:,} permutations the smallest p-value is 1/{n_resamples + 1:,}"
+    least = _least_resamples(m, alpha, correction)
+    if not _rejects_at(p_min, m, alpha, correction):
+        if key in ("holm", "bonferroni"):
+            return (f"{text} No comparison can be significant: {floor}, and {CORRECTION_TITLES[key]} over {family} "
+                    f"needs a p-value of at most alpha/{m:,} = {alpha / m:.3g}; use at least {least:,} permutations.")
+        return (f"{text} No comparison can be significant: {floor}, above alpha; use at least {least:,} "
+                "permutations.")
+    if key == "fdr_bh" and p_min * m > alpha:
+        k = int(np.ceil(p_min * m / alpha))
+        while not p_min <= alpha * k / m:  # the step-up's own comparison at rank k
+            k += 1
+        return (f"{text} A comparison can be significant only if at least {k:,} of the {family} reach the "
+                f"smallest p-value {n_resamples:,} permutations can give (1/{n_resamples + 1:,}); with "
+                f"{_least_resamples(m, alpha, 'bonferroni'):,} permutations one alone can.")
+    return text

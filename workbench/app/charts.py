@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
+from workbench.analysis.compare import WinMatrix
 from workbench.app.common import D3_FMT
 
 WIN, TIE, LOSS = "#2e7d32", "#9e9e9e", "#c62828"
@@ -94,8 +96,24 @@ def scatter_ab(deltas: pd.DataFrame, a: str, b: str, measure: str) -> alt.Chart:
     return (diag + points).properties(height=340)
 
 
+def win_cells(wm: WinMatrix) -> pd.DataFrame:
+    """The off-diagonal cells of a win matrix, long: row, col, wins, ties, losses, n, `net` = (wins - losses) /
+    (wins + losses) (0 when every query ties) and the `label` wins/ties/losses. Ties do not count against the row
+    run: 79 wins and 26 losses with 195 ties is a net of +0.50, not a win share of 0.26."""
+    wins, ties, losses, n = (np.asarray(getattr(wm, w)) for w in ("wins", "ties", "losses", "n_queries"))
+    rows, cols = np.nonzero(~np.eye(len(wm.runs), dtype=bool))
+    w, t, lo = wins[rows, cols], ties[rows, cols], losses[rows, cols]
+    decided = w + lo
+    names = np.asarray(wm.runs, dtype=object)
+    net = np.divide(w - lo, decided, out=np.zeros(len(w)), where=decided > 0)
+    frame = pd.DataFrame({"row": names[rows], "col": names[cols], "wins": w, "ties": t, "losses": lo,
+                          "n": n[rows, cols], "net": net})
+    frame["label"] = [f"{a}/{b}/{c}" for a, b, c in zip(w, t, lo, strict=True)]
+    return frame
+
+
 def win_heatmap(frame: pd.DataFrame, measure: str) -> alt.Chart:
-    """Row run's wins over column run (long frame: row, col, wins, ties, losses, n)."""
+    """Row run against column run (`win_cells`), coloured by the net balance of the non-tied queries."""
     runs = list(dict.fromkeys(frame["row"]))
     size = 34 * len(runs) + 190  # the height includes the axes (Streamlit fits the chart to it)
     base = alt.Chart(frame).encode(
@@ -104,9 +122,11 @@ def win_heatmap(frame: pd.DataFrame, measure: str) -> alt.Chart:
                 scale=alt.Scale(paddingInner=0.05)),
     ).properties(height=size)
     rect = base.mark_rect().encode(
-        color=alt.Color("share:Q", title="win share", scale=alt.Scale(scheme="redyellowgreen", domain=[0, 1])),
+        color=alt.Color("net:Q", title=["(wins − losses)", "/ non-ties"],
+                        scale=alt.Scale(scheme="redyellowgreen", domain=[-1, 1], domainMid=0)),
         tooltip=[alt.Tooltip("row:N", title="run"), alt.Tooltip("col:N", title="against"), "wins:Q", "ties:Q",
-                 "losses:Q", alt.Tooltip("n:Q", title="queries")],
+                 "losses:Q", alt.Tooltip("net:Q", format="+.2f", title="(wins − losses) / non-ties"),
+                 alt.Tooltip("n:Q", title="queries")],
     )
     text = base.mark_text(fontSize=11).encode(text="label:N")
     return alt.layer(rect, text).properties(height=size, title=f"wins / ties / losses on {measure}")

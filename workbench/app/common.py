@@ -3,10 +3,15 @@
 app.py (the router) resolves the store and collection in the sidebar once per rerun and puts a `Context` in
 session state; pages read it with `context()`. Widgets that define a view are bound to URL query parameters
 (`bind="query-params"`, the key is the parameter name), so copying the URL shares the view.
+
+User text (run, collection and measure names, query ids, topic and document text, warnings and error messages that
+quote them) reaches Streamlit's Markdown renderer only through `plain()`; plain-text elements (dataframe cells,
+selectbox and multiselect options, `st.code`, `st.json`, chart text) take it as it is.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,6 +57,32 @@ def context(*, need_collection: bool = True) -> Context:
         st.info("The store has no collection yet. Add one with `workbench collection add NAME --qrels FILE`.")
         st.stop()
     return ctx
+
+
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+"""Every ASCII punctuation character: CommonMark lets each be backslash-escaped, which turns off all syntax built on
+it (emphasis, links, images, HTML, headings, lists, tables, code) and Streamlit's own (`$math$`, `:red[...]`,
+`:material/...:` icons, `:emoji:` shortcodes)."""
+_AUTOLINK = re.compile(r"(?=://)|(?<=www)(?=\.)|(?=@[-\w]+\.[-\w])", re.IGNORECASE)
+"""Where GFM could make a link of bare text (`http://`, `www.`, `user@host.domain`): it finds them in the text
+after escapes are resolved, so escaping cannot stop it; a word joiner (U+2060, invisible) there does. (`@` without
+a dotted domain after it, as in `nDCG@10`, is never a link.)"""
+WORD_JOINER = "\u2060"
+
+
+def plain(text: object, *, lines: bool = False) -> str:
+    """`text` as Markdown that Streamlit shows as exactly that text: no formatting, links, images, HTML, maths or
+    icons of the user's making (file names, run names, query and document text are data, not markup).
+
+    Whitespace runs, line breaks included, show as one space; with `lines=True` line breaks are kept (a blank line
+    starts a paragraph), for document text.
+    """
+    if lines:
+        paragraphs = re.split(r"\n\s*\n", str(text).replace("\r\n", "\n").replace("\r", "\n"))
+        return "\n\n".join("  \n".join(plain(line) for line in p.split("\n") if line.strip())
+                            for p in paragraphs if p.strip())
+    flat = " ".join(str(text).split())
+    return _PUNCTUATION.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, flat))
 
 
 def fmt4(value: float | None) -> str:

@@ -12,7 +12,6 @@ analysis / retrieval.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -21,16 +20,19 @@ from typing import TypeVar
 import pandas as pd
 import streamlit as st
 
+from workbench.env import env_int, env_seconds, env_text
 from workbench.errors import WorkbenchError
 from workbench.evaluate import Evaluation
+from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 from workbench.export.leaderboard import Leaderboard
 from workbench.model import RunInfo
 from workbench.store import CollectionInfo, Store
 
 Token = tuple[float, int]
 T = TypeVar("T")
-LOCK_TIMEOUT = float(os.environ.get("WORKBENCH_APP_LOCK_TIMEOUT", "30"))
-"""A page waits at most this long for the CLI to release the store before showing an error."""
+LOCK_TIMEOUT = 30.0
+"""A page waits at most this long (unless $WORKBENCH_APP_LOCK_TIMEOUT says otherwise) for the CLI to release the
+store before showing an error."""
 
 
 InputsKey = tuple[str, tuple[tuple[str, str, str | None, int | None], ...]]
@@ -44,7 +46,7 @@ class StoreChanged(WorkbenchError):
 
 def store_for(db: str) -> Store:
     """A connection-less handle; readers retry while another process holds the write lock."""
-    return Store(db, lock_timeout=LOCK_TIMEOUT)
+    return Store(db, lock_timeout=env_seconds("WORKBENCH_APP_LOCK_TIMEOUT", LOCK_TIMEOUT))
 
 
 def token_for(db: str) -> Token:
@@ -69,6 +71,18 @@ def collections(db: str, token: Token) -> list[CollectionInfo]:
     from workbench.store import list_collections
 
     return list_collections(store_for(db))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+@_one_connection
+def collection_warnings(db: str, token: Token, collection: str) -> tuple[str, ...]:
+    """What the collection's report found off (coverage, grades): shown above every page that scores it."""
+    from workbench.collections import collection_warnings as warnings
+
+    try:
+        return warnings(store_for(db), collection)
+    except WorkbenchError:  # the page itself says what is wrong with the store or the collection
+        return ()
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -174,15 +188,23 @@ def scored_runs(db: str, token: Token, collection: str, measures: tuple[str, ...
     return tuple(sorted(set(aggregates(db, token, collection, measures)["run"])))
 
 
-def score_runs(db: str, collection: str, runs: Sequence[str], measures: Sequence[str] | None = None) -> int:
-    """Score runs on measures (the collection's defaults when None) and store the values; uncached (a write)."""
+def score_runs(db: str, collection: str, runs: Sequence[str], measures: Sequence[str] | None = None, *,
+               on_run: Callable[[str, int, int], None] | None = None) -> int:
+    """Score runs on measures (the collection's defaults when None) and store the values; uncached (a write).
+    `on_run(run, done, total)` after each run, for a progress bar."""
     from workbench.evaluate import evaluate_runs
 
-    return evaluate_runs(store_for(db), collection, list(measures) if measures else None, list(runs)).computed
+    return evaluate_runs(store_for(db), collection, list(measures) if measures else None, list(runs),
+                         on_run=on_run).computed
 
 
-SIGNIFICANCE_BUDGET = int(os.environ.get("WORKBENCH_APP_TEST_BUDGET", "25000"))
+SIGNIFICANCE_BUDGET = 25_000
 """Per-query values a leaderboard tests without asking (runs x measures x queries); above it, on request."""
+
+
+def significance_budget() -> int:
+    """SIGNIFICANCE_BUDGET, or $WORKBENCH_APP_TEST_BUDGET (0: never test without asking)."""
+    return env_int("WORKBENCH_APP_TEST_BUDGET", SIGNIFICANCE_BUDGET, minimum=0)
 
 
 def test_size(db: str, token: Token, collection: str, measures: tuple[str, ...]) -> int:
@@ -230,7 +252,7 @@ class _Aggregated(Evaluation):
 @st.cache_data(show_spinner=False, max_entries=32)
 @_one_connection
 def mean_intervals(db: str, token: Token, collection: str, measure: str, runs: tuple[str, ...],
-                   n_resamples: int = 1000, confidence: float = 0.95) -> pd.DataFrame:
+                   n_resamples: int = DEFAULT_BOOTSTRAP, confidence: float = 0.95) -> pd.DataFrame:
     """run, mean, ci_low, ci_high: percentile bootstrap CI of each run's mean (shared resamples)."""
     from workbench.analysis.stats import bootstrap_means, percentile_interval
     from workbench.evaluate import resolve_measures
@@ -260,6 +282,24 @@ def pair(db: str, token: Token, collection: str, a: str, b: str, measure: str, t
     return compare_pair(ev.per_query, a, b, measure, tie_tolerance=tie_tolerance, top_n=top_n)
 
 
+PAIR_RESAMPLES = DEFAULT_PERMUTATIONS
+"""Permutations of the randomisation test and bootstrap samples of the CI on the per-query page (as the CLI's)."""
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+@_one_connection
+def pair_test(db: str, token: Token, collection: str, a: str, b: str, measure: str, test: str = "t",
+              alpha: float = 0.05, n_resamples: int = PAIR_RESAMPLES):
+    """The paired test of run `a` against baseline `b` on `measure`, with the 95% percentile bootstrap CI of the
+    mean per-query delta (a - b): `significance_table` of that one comparison (seed 0; one comparison, so no
+    correction), as `workbench compare b a` computes it."""
+    from workbench.analysis.stats import significance_table
+
+    ev = evaluation(db, token, collection, (measure,), (a, b))
+    return significance_table(ev.per_query, [b], [a], [measure], test=test, correction="none", alpha=alpha,
+                              n_resamples=n_resamples)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 @_one_connection
 def matrix(db: str, token: Token, collection: str, runs: tuple[str, ...], measure: str, tie_tolerance: float = 0.0):
@@ -276,6 +316,24 @@ def topics(db: str, token: Token, collection: str) -> pd.DataFrame:
     from workbench.store import get_topics
 
     return get_topics(store_for(db), collection).to_pandas()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+@_one_connection
+def query_labels(db: str, token: Token, collection: str, width: int = 160) -> dict[str, str]:
+    """The judged queries as the drill-down's picker lists them, id -> "id · text" (whitespace runs as one space,
+    the text cut at `width` characters), in (length, id) order: typing words of a query's text in the picker finds
+    it. Built once per store version (0.03 s for 7,000 queries), not on every rerun."""
+    ids = sorted(pd.unique(qrels(db, token, collection)["query_id"]), key=lambda q: (len(q), q))
+    frame = topics(db, token, collection)
+    texts = dict(zip(frame["query_id"], frame["text"], strict=True))
+    return {q: _label(q, " ".join(str(texts.get(q) or "").split()), width) for q in ids}
+
+
+def _label(query_id: str, text: str, width: int) -> str:
+    if not text:
+        return query_id
+    return f"{query_id} · {text[:width - 1]}…" if len(text) >= width else f"{query_id} · {text}"
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -307,7 +365,7 @@ def documents(db: str, token: Token, collection: str, doc_ids: tuple[str, ...]) 
 @st.cache_data(show_spinner=False, max_entries=16)
 @_one_connection
 def depth_study(db: str, inputs: InputsKey, collection: str, reranked: str, measures: tuple[str, ...],
-                observed: tuple[str, ...], judged_k: int = 10, n_boot: int = 1000,
+                observed: tuple[str, ...], judged_k: int = 10, n_boot: int = DEFAULT_BOOTSTRAP,
                 cutoff_curve: tuple[str, tuple[int, ...], int | None] | None = None):
     """`workbench.analyse.depth_study_judged`: the study `workbench depth` prints, the Judged@k summary and, when
     the join reaches them, the cutoff curves asked for (a frame as `cutoff_curves`, else None), reading only the
@@ -359,4 +417,4 @@ def fused(db: str, inputs: InputsKey, collection: str, params: tuple[tuple[str, 
 
 def runs_dir() -> Path:
     """Where runs made in the dashboard are written before ingest: $WORKBENCH_RUNS_DIR, else ./runs."""
-    return Path(os.environ.get("WORKBENCH_RUNS_DIR") or "runs")
+    return Path(env_text("WORKBENCH_RUNS_DIR") or "runs")

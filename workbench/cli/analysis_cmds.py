@@ -4,45 +4,78 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from workbench.cli.common import add_collection_arg, add_json_arg, out_console, print_json
-from workbench.export.formats import CORRECTIONS
+from workbench.cli.common import (
+    add_check,
+    add_collection_arg,
+    add_json_arg,
+    add_measures_arg,
+    add_runs_args,
+    depth_list,
+    err_console,
+    non_negative_float,
+    non_negative_int,
+    out_console,
+    positive_int,
+    print_json,
+    probability,
+    resamples,
+    seed,
+)
+from workbench.export.formats import CORRECTIONS, DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 from workbench.export.formats import TESTS as _TESTS
 
 TESTS = tuple(t for t in _TESTS if t != "none")
 
 
 def _stats_args(p) -> None:
-    p.add_argument("--test", choices=TESTS, default="t", help="paired test (default: t)")
+    p.add_argument("--test", choices=TESTS, default="t", help="paired test")
     p.add_argument("--correction", choices=CORRECTIONS, default="holm", help="multiple-comparison correction")
-    p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0, help="seed of the randomisation test and bootstrap")
+    p.add_argument("--alpha", type=probability, default=0.05, help="significance level, in (0, 1)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the randomisation test and bootstrap")
+    p.add_argument("--permutations", type=resamples, default=DEFAULT_PERMUTATIONS,
+                   help="permutations of the randomisation test")
 
 
 def register(sub) -> None:
     c = sub.add_parser("compare", help="per-query wins/ties/losses, biggest changes, win matrix, paired tests")
     add_collection_arg(c)
-    c.add_argument("runs", nargs="+", help="run A, then the run(s) compared with it")
-    c.add_argument("--measure", "-m", nargs="+", dest="measures", metavar="MEASURE",
-                   help="measures (default: the collection's set)")
-    c.add_argument("--tie-tolerance", type=float, default=0.0, help="|delta| <= this counts as a tie")
-    c.add_argument("--top", type=int, default=5, help="how many biggest gains and losses to list")
+    add_runs_args(c, "run A (the baseline), then the run(s) compared with it", at_least=2)
+    add_measures_arg(c, "measures (default: the collection's set)")
+    c.add_argument("--tie-tolerance", type=non_negative_float, default=0.0,
+                   help="|delta| <= this counts as a tie")
+    c.add_argument("--top", type=non_negative_int, default=5, help="how many biggest gains and losses to list")
     _stats_args(c)
     add_json_arg(c)
     c.set_defaults(func=cmd_compare)
 
     d = sub.add_parser("depth", help="how effectiveness changes as a reranker re-scores the top-k for growing k")
     add_collection_arg(d)
-    d.add_argument("--reranked", "-r", required=True, help="the reranked run R (its parent/depth are stored)")
-    d.add_argument("--first-stage", "-f", help="the first-stage run F (default: R's stored parent)")
-    d.add_argument("--measure", "-m", nargs="+", dest="measures", default=["nDCG@10"], metavar="MEASURE")
-    d.add_argument("--depths", help="comma-separated grid, e.g. 0,5,10,20,50,100 (default: 0,5,10,20,30,50,100,..K)")
+    d.add_argument("reranked", nargs="?", metavar="RERANKED",
+                   help="the reranked run R (its parent and depth are stored)")
+    d.add_argument("--reranked", dest="reranked_option", metavar="RUN", help="the same, as an option")
+    d.add_argument("--first-stage", "-f", metavar="RUN", help="the first-stage run F (default: R's stored parent)")
+    add_measures_arg(d, "measures", default=["nDCG@10"])
+    d.add_argument("--depths", type=depth_list,
+                   help="comma-separated grid, e.g. 0,5,10,20,50,100; depth 0 (the first stage, which every depth "
+                        "is tested against) is always included (default: 0,5,10,20,30,50,100,... up to R's depth)")
     d.add_argument("--observed", nargs="+", metavar="RUN",
                    help="real reranked runs at other depths (default: found by name and parent)")
-    d.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
-    d.add_argument("--phantom-k", type=int, default=10, help="list unjudged documents promoted into this top k")
+    d.add_argument("--bootstrap", type=resamples, default=DEFAULT_BOOTSTRAP, help="bootstrap samples for the CIs")
+    d.add_argument("--phantom-k", type=positive_int, default=10,
+                   help="list unjudged documents promoted into this top k")
     _stats_args(d)
     add_json_arg(d)
     d.set_defaults(func=cmd_depth)
+    add_check(d, _one_reranked)
+
+
+def _one_reranked(p, args) -> None:
+    """RERANKED as an argument or with --reranked (its spelling before -r came to mean --runs everywhere)."""
+    if args.reranked and args.reranked_option:
+        p.error("give the reranked run as an argument or with --reranked, not both")
+    args.reranked = args.reranked or args.reranked_option
+    if not args.reranked:
+        p.error("the reranked run is required: workbench depth -c COLLECTION RERANKED")
 
 
 def cmd_compare(ctx, args) -> int:
@@ -50,7 +83,7 @@ def cmd_compare(ctx, args) -> int:
 
     result = compare_runs(ctx.store, args.collection, args.runs, args.measures, tie_tolerance=args.tie_tolerance,
                           top_n=args.top, test=args.test, correction=args.correction, alpha=args.alpha,
-                          seed=args.seed)
+                          seed=args.seed, n_resamples=args.permutations)
     if args.json:
         print_json(result.to_dict())
         return 0
@@ -58,7 +91,7 @@ def cmd_compare(ctx, args) -> int:
     sig = {(r.run, r.measure): r for r in result.significance.rows}
     a = result.runs[0]
     table = Table("run", "measure", "mean", f"mean {a}", "delta", "wins", "ties", "losses", "p", "p adj.", "",
-                  title=f"each run vs {a} ({result.significance.test} test, {result.significance.correction})")
+                  title=f"each run vs the baseline {a}", caption=f"* significant. {result.legend()}")
     for p in result.pairs:
         s = sig[(p.run_a, p.measure)]
         table.add_row(p.run_a, p.measure, f"{p.mean_a:.4f}", f"{p.mean_b:.4f}", f"{p.mean_delta:+.4f}", str(p.wins),
@@ -80,32 +113,32 @@ def cmd_compare(ctx, args) -> int:
 
 def cmd_depth(ctx, args) -> int:
     from workbench.analyse import depth_study
-    from workbench.errors import WorkbenchError
 
-    depths = None
-    if args.depths:
-        try:
-            depths = [int(x) for x in args.depths.split(",") if x.strip()]
-        except ValueError:
-            raise WorkbenchError(f"--depths must be comma-separated integers, got {args.depths!r}") from None
     study = depth_study(ctx.store, args.collection, args.reranked, args.measures, first_stage=args.first_stage,
-                        depths=depths, observed=args.observed, n_boot=args.bootstrap, seed=args.seed,
-                        test=args.test, correction=args.correction, alpha=args.alpha, phantom_k=args.phantom_k)
+                        depths=args.depths, observed=args.observed, n_boot=args.bootstrap, seed=args.seed,
+                        test=args.test, correction=args.correction, alpha=args.alpha, phantom_k=args.phantom_k,
+                        n_resamples=args.permutations)
+    if study.note:
+        err_console().print(f"note: {study.note}", markup=False)
     if args.json:
         print_json(study.to_dict())
         return 0
     con = out_console()
     frame = study.table()
     judged = study.curve.judged_measure
+    best = study.best()
     for measure in study.curve.measures:
-        t = Table("depth", "source", measure, "95% CI", "p adj. vs depth 0", judged,
-                  title=f"{study.reranked} over {study.first_stage}: {measure} by rerank depth "
-                        f"(best derived depth {dict(study.curve.best_depth)[measure]})")
+        t = Table("depth", "source", measure, "95% CI", f"delta vs {study.first_stage} (95% CI)", "p adj. vs depth 0",
+                  judged, title=f"{study.reranked} over {study.first_stage}: {measure} by rerank depth",
+                  caption=f"* significant. {study.legend()}")
         for r in frame[frame["measure"] == measure].itertuples():
             p = "" if r.p_adjusted != r.p_adjusted else f"{r.p_adjusted:.4g}{' *' if r.significant else ''}"
-            t.add_row(str(r.depth), r.source, f"{r.mean:.4f}", f"[{r.ci_low:.4f}, {r.ci_high:.4f}]", p,
+            delta = "" if r.source == "derived" and r.depth == 0 else (
+                f"{r.mean - best[measure].first_stage_mean:+.4f} [{r.delta_ci_low:+.4f}, {r.delta_ci_high:+.4f}]")
+            t.add_row(str(r.depth), r.source, f"{r.mean:.4f}", f"[{r.ci_low:.4f}, {r.ci_high:.4f}]", delta, p,
                       f"{frame.loc[r.Index, judged]:.4f}")
         con.print(t)
+        con.print(best[measure].sentence(study.first_stage), markup=False)
     hits = study.phantom_hits
     con.print(f"phantom hits: {len(hits)} unjudged documents promoted into the top {args.phantom_k} at depth "
               f"{study.curve.k_max} (gains from them are invisible to the measures)")

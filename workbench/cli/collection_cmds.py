@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from workbench.cli.common import add_json_arg, err_console, out_console, print_json
-from workbench.collections import add_collection
+from workbench.collections import add_collection, collection_warnings, report_of
 from workbench.errors import WorkbenchError
+from workbench.io.topics import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS
 from workbench.store import delete_collection, get_collection, list_collections
 
 
@@ -16,10 +18,18 @@ def register(sub) -> None:
     csub.required = True
 
     a = csub.add_parser("add", help="add a collection from local files or an ir_datasets id")
-    a.add_argument("name")
+    a.add_argument("name", help="the collection's name")
     a.add_argument("--qrels", help="TREC qrels (qid iter docid rel) or BEIR qrels TSV with header")
-    a.add_argument("--topics", help="topics: TSV (qid<TAB>text), BEIR queries.jsonl or a TREC topic file")
-    a.add_argument("--docs", help="documents: BEIR corpus.jsonl(.gz) or TSV (docid<TAB>text)")
+    a.add_argument("--topics", help="topics: TSV (qid<TAB>text), BEIR queries.jsonl, a TREC topic file "
+                   "(<top> or XML <topic>) or SMART queries (.I/.W)")
+    a.add_argument("--docs", nargs="+", metavar="PATH",
+                   help="documents: files or folders of TREC SGML (<DOC><DOCNO>), BEIR corpus.jsonl, TSV "
+                        "(docid<TAB>text) or SMART (.I/.T/.W); gzip is fine")
+    a.add_argument("--topic-field", choices=TOPIC_FIELDS, default=DEFAULT_TOPIC_FIELD,
+                   help="what the query text of TREC topics is made of (default: title)")
+    a.add_argument("--grade-map", metavar="MAP",
+                   help='replace the qrels grades as they are read, e.g. "1:3,2:2,3:1,4:0,-1:0" (every grade '
+                        "the qrels hold must be mapped); recorded with the collection")
     a.add_argument("--ir-datasets", metavar="ID", help="an ir_datasets id, e.g. beir/scifact/test")
     a.add_argument("--no-docs", action="store_true", help="with --ir-datasets: do not load documents")
     a.add_argument("--relevance", choices=["graded", "binary"],
@@ -33,12 +43,12 @@ def register(sub) -> None:
     ls.set_defaults(func=cmd_list)
 
     sh = csub.add_parser("show", help="show one collection")
-    sh.add_argument("name")
+    sh.add_argument("name", help="the collection")
     add_json_arg(sh)
     sh.set_defaults(func=cmd_show)
 
     rm = csub.add_parser("remove", help="remove a collection with its runs (asks for --yes)")
-    rm.add_argument("name")
+    rm.add_argument("name", help="the collection")
     rm.add_argument("--yes", action="store_true", help="really remove it")
     rm.set_defaults(func=cmd_remove)
 
@@ -51,17 +61,44 @@ def cmd_add(ctx, args) -> int:
     info, changed = add_collection(
         ctx.store, args.name, qrels=args.qrels, topics=args.topics, docs=args.docs,
         ir_datasets_id=args.ir_datasets, with_docs=not args.no_docs, relevance_kind=args.relevance,
-        replace=args.replace,
+        replace=args.replace, topic_field=args.topic_field, grade_map=args.grade_map,
     )
+    report = report_of(ctx.store, info)
     if args.json:
-        print_json({**info.to_dict(), "changed": changed})
+        print_json({**info.to_dict(), "report": report.to_dict(), "changed": changed})
     else:
         verb = "added" if changed else "unchanged (same content)"
         err_console().print(
-            f"collection [bold]{info.name}[/] {verb}: {info.n_queries} judged queries, {info.n_judgments} "
+            f"collection [bold]{escape(info.name)}[/] {verb}: {info.n_queries} judged queries, {info.n_judgments} "
             f"judgments ({info.relevance_kind}), {info.n_topics} topics, {info.n_docs} documents"
         )
+        _print_report(report)
     return 0
+
+
+def _print_report(report) -> None:
+    """The report on stdout, its warnings also on stderr (seen when stdout goes to a file)."""
+    for line in report.lines():
+        if not line.startswith("warning: "):
+            out_console().print(line, markup=False)
+    print_collection_warnings(report.warnings)
+
+
+def warn_collection(ctx, name: str) -> None:
+    """After a command that scored `name`: what its report found off, one stderr line each (never an error of
+    its own: the command has done its work)."""
+    if isinstance(name, str):
+        try:
+            warnings = collection_warnings(ctx.store, name)
+        except WorkbenchError:
+            return
+        print_collection_warnings(warnings, name)
+
+
+def print_collection_warnings(warnings, name: str | None = None) -> None:
+    where = f"collection {name}: " if name else ""
+    for w in warnings:
+        err_console().print(f"warning: {where}{w}", markup=False, style="yellow")
 
 
 def cmd_list(ctx, args) -> int:
@@ -79,15 +116,19 @@ def cmd_list(ctx, args) -> int:
 
 def cmd_show(ctx, args) -> int:
     info = get_collection(ctx.store, args.name)
+    report = report_of(ctx.store, info)
     if args.json:
-        print_json(info.to_dict())
+        print_json({**info.to_dict(), "report": report.to_dict(), "warnings": list(report.warnings)})
     else:
         for k, v in info.to_dict().items():
-            out_console().print(f"{k:15} {v}", markup=False)
+            if k not in ("report", "warnings"):
+                out_console().print(f"{k:15} {v}", markup=False)
+        _print_report(report)
     return 0
 
 
 def cmd_remove(ctx, args) -> int:
+    get_collection(ctx.store, args.name)  # a name that is not there is said so, before asking for --yes
     if not args.yes:
         raise WorkbenchError(f"removing collection {args.name!r} deletes its runs and scores; add --yes to confirm")
     delete_collection(ctx.store, args.name)

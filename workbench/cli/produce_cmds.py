@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from workbench.cli.common import add_collection_arg, add_json_arg, err_console, print_json, progress
+from workbench.cli.collection_cmds import warn_collection
+from workbench.cli.common import (
+    add_check,
+    add_collection_arg,
+    add_json_arg,
+    add_runs_args,
+    err_console,
+    ip_address,
+    port,
+    print_json,
+    progress,
+    threads,
+)
+from workbench.errors import WorkbenchError
+from workbench.steps import STEPS
 
 DEFAULT_MANIFEST = "data_manifest.yaml"
 MAX_UPLOAD_MB = 500  # same cap as .streamlit/config.toml
@@ -20,67 +35,70 @@ def register(sub) -> None:
     rsub.required = True
     bm = rsub.add_parser("bm25", help="BM25 via pyserini/Lucene (BEIR flat: title and text in one field)")
     add_collection_arg(bm)
-    bm.add_argument("--name", default="bm25")
-    bm.add_argument("--k1", type=float, default=0.9)
-    bm.add_argument("--b", type=float, default=0.4)
-    bm.add_argument("--hits", type=int, default=1000)
+    bm.add_argument("--name", default="bm25", help="run name")
+    STEPS["bm25"].add_options(bm)  # the parameters (and their checks) the manifest reads too
     _common(bm)
     de = rsub.add_parser("dense", help="dense retrieval: sentence-transformers encoder + faiss")
     add_collection_arg(de)
-    de.add_argument("--encoder", default="minilm", help="'minilm' (bundled all-MiniLM-L6-v2) or a model directory")
     de.add_argument("--name", help="run name (default: dense-<encoder>)")
-    de.add_argument("--hits", type=int, default=1000)
-    de.add_argument("--index", choices=["flat", "hnsw"], default="flat")
-    de.add_argument("--batch-size", type=int, default=64)
+    STEPS["dense"].add_options(de)
     _common(de)
 
     f = sub.add_parser("fuse", help="fuse two or more stored runs (RRF, CombSUM, CombMNZ, interpolation)")
     add_collection_arg(f)
-    f.add_argument("runs", nargs="+", help="input runs (at least two)")
-    f.add_argument("--method", choices=["rrf", "combsum", "combmnz", "interpolation"], default="rrf")
-    f.add_argument("--k", type=int, default=60, help="RRF k (default 60)")
-    f.add_argument("--norm", choices=["minmax", "zscore", "rank", "none"], default=None,
-                   help="score normalisation for combsum/combmnz/interpolation (default minmax)")
-    f.add_argument("--weights", type=float, nargs="+", help="one weight per input run")
-    f.add_argument("--depth", type=int, default=1000, help="documents taken from each input per query")
+    add_runs_args(f, "input runs (at least two)", at_least=2)
+    STEPS["fuse"].add_options(f)
     f.add_argument("--name", help="run name (default: <method>-<run>+<run>...)")
     _common(f)
+    add_check(f, _one_weight_per_run)
 
     rr = sub.add_parser("rerank", help="re-score the top-k of a stored run (MiniLM bi-encoder or a CrossEncoder dir)")
     add_collection_arg(rr)
-    rr.add_argument("--run", required=True, help="the first-stage run to rerank")
-    rr.add_argument("--depth", type=int, default=100)
-    rr.add_argument("--model", default="minilm", help="'minilm' or a local sentence-transformers/CrossEncoder dir")
-    rr.add_argument("--batch-size", type=int, default=64)
+    rr.add_argument("--run", "-r", required=True, help="the first-stage run to rerank")
+    STEPS["rerank"].add_options(rr)
     rr.add_argument("--name", help="run name (default: <run>__<model>@<depth>)")
     _common(rr)
 
     b = sub.add_parser("build", help="bring the store up to date with data_manifest.yaml (only what is out of date)")
-    b.add_argument("--manifest", default=DEFAULT_MANIFEST)
-    b.add_argument("--collection", "-c", action="append", help="only these collections (repeatable)")
-    b.add_argument("--threads", type=int, default=1)
+    b.add_argument("--manifest", default=DEFAULT_MANIFEST, help="the manifest to build")
+    b.add_argument("--collection", "-c", action="append",
+                   help="only this collection (repeatable; default: every collection in the manifest)")
+    b.add_argument("--threads", type=threads, default=1, help="threads for encoding and search")
     b.add_argument("--no-score", action="store_true", help="do not score the runs on the default measures")
+    b.add_argument("--replace", action="store_true",
+                   help="also replace collections and runs under the manifest's names that build did not put "
+                        "there (by default they are refused)")
     add_json_arg(b)
     b.set_defaults(func=cmd_build)
 
     d = sub.add_parser("demo", help="build the bundled demo, score it, write leaderboards, serve the dashboard")
-    d.add_argument("--manifest", default=DEFAULT_MANIFEST)
+    d.add_argument("--manifest", default=DEFAULT_MANIFEST, help="the manifest to build")
     d.add_argument("--out", default="out", help="folder for the leaderboards (default: out/)")
-    d.add_argument("--threads", type=int, default=2, help="threads for encoding and search (default 2)")
+    d.add_argument("--threads", type=threads, default=2, help="threads for encoding and search")
     d.add_argument("--no-serve", action="store_true", help="do not start the dashboard")
-    d.add_argument("--port", type=int, default=8501)
+    d.add_argument("--port", type=port, default=8501, help="the dashboard's TCP port")
     d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("serve", help="start the Streamlit dashboard on 127.0.0.1")
-    s.add_argument("--port", type=int, default=8501)
-    s.add_argument("--address", default="127.0.0.1", help="bind address (default loopback only)")
+    s.add_argument("--port", type=port, default=8501, help="TCP port")
+    s.add_argument("--address", type=ip_address, default="127.0.0.1",
+                   help="bind address (default: 127.0.0.1, this machine only)")
     s.set_defaults(func=cmd_serve)
 
 
+def _one_weight_per_run(p, args) -> None:
+    if args.weights is not None and len(args.weights) != len(args.runs):
+        p.error(f"--weights: {len(args.weights)} weight(s) for {len(args.runs)} runs; give one per run")
+
+
 def _common(p) -> None:
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=threads, default=1, help="threads for encoding and search")
     p.add_argument("--force", action="store_true", help="rebuild even if the recipe is unchanged")
-    p.add_argument("--runs-dir", default="runs", help="where the TREC file is written (default: runs/)")
+    p.add_argument("--replace", action="store_true",
+                   help="replace a stored run of the same name (by default a taken name is refused)")
+    p.add_argument("--runs-dir", default=None,
+                   help="where <collection>/<name>.trec is written (default: $WORKBENCH_RUNS_DIR, else runs/ "
+                        "beside the store file)")
     add_json_arg(p)
     p.set_defaults(func=cmd_produce)
 
@@ -88,32 +106,29 @@ def _common(p) -> None:
 def _recipe(args):
     from workbench.produce import Recipe, fused_run_name
 
-    if args.command == "retrieve" and args.retriever == "bm25":
-        return Recipe(args.collection, args.name, "retrieve", "bm25", (),
-                      {"k1": args.k1, "b": args.b, "hits": args.hits})
     if args.command == "retrieve":
-        name = args.name or f"dense-{Path(args.encoder).name}"
-        return Recipe(args.collection, name, "retrieve", "dense", (),
-                      {"model": args.encoder, "hits": args.hits, "index": args.index, "batch_size": args.batch_size})
+        params = STEPS[args.retriever].from_cli(args)
+        name = args.name or f"dense-{Path(args.model).name}"
+        return Recipe(args.collection, name, "retrieve", args.retriever, (), params)
+    params = STEPS[args.command].from_cli(args)
     if args.command == "fuse":
-        params = {"method": args.method, "k": args.k, "depth": args.depth}
-        if args.norm:
-            params["norm"] = None if args.norm == "none" else args.norm
-        if args.weights:
-            params["weights"] = args.weights
         return Recipe(args.collection, args.name or fused_run_name(args.method, args.runs), "fuse", None,
                       tuple(args.runs), params)
     name = args.name or f"{args.run}__{Path(args.model).name}@{args.depth}"
-    return Recipe(args.collection, name, "rerank", None, (args.run,),
-                  {"depth": args.depth, "model": args.model, "batch_size": args.batch_size})
+    return Recipe(args.collection, name, "rerank", None, (args.run,), params)
 
 
 def cmd_produce(ctx, args) -> int:
-    from workbench.produce import produce
+    from workbench.cli.run_cmds import note_children
+    from workbench.produce import default_runs_dir, produce
 
     recipe = _recipe(args)
     started = time.perf_counter()
-    result = produce(ctx.store, recipe, runs_dir=args.runs_dir, threads=args.threads, force=args.force)
+    store = ctx.store
+    result = produce(store, recipe, runs_dir=args.runs_dir or default_runs_dir(store), threads=args.threads,
+                     force=args.force, replace=args.replace)
+    if result.status == "replaced":
+        note_children(store, recipe.collection, recipe.name)
     if args.json:
         print_json(result.to_dict())
     else:
@@ -122,7 +137,7 @@ def cmd_produce(ctx, args) -> int:
     return 0
 
 
-def _build(ctx, manifest_path: str, collections, threads: int):
+def _build(ctx, manifest_path: str, collections, threads: int, replace: bool = False):
     from workbench.build import build, steps
     from workbench.manifest import load_manifest
 
@@ -139,14 +154,14 @@ def _build(ctx, manifest_path: str, collections, threads: int):
                 bar.console.print(f"{status:9} {what} {name}")
 
         report = build(ctx.store, manifest, threads=threads, on_event=on_event,
-                       only_collections=set(collections) if collections else None)
+                       only_collections=set(collections) if collections else None, replace=replace)
     return manifest, report
 
 
 def cmd_build(ctx, args) -> int:
     from workbench.evaluate import evaluate_runs
 
-    manifest, report = _build(ctx, args.manifest, args.collection, args.threads)
+    manifest, report = _build(ctx, args.manifest, args.collection, args.threads, args.replace)
     scored = {}
     if not args.no_score:
         for name in manifest.collections:
@@ -157,25 +172,30 @@ def cmd_build(ctx, args) -> int:
         print_json({**report.to_dict(), "scored": scored})
     else:
         err_console().print(f"build done: {report.changed} changed; scored {sum(scored.values())} (run, measure) pairs")
+    for name in scored:  # what each scored collection's report found off
+        warn_collection(ctx, name)
     return 0
 
 
 def cmd_demo(ctx, args) -> int:
     from workbench.evaluate import evaluate_runs
     from workbench.export import render
+    from workbench.files import ensure_folder, write_text
     from workbench.leaderboard import build_leaderboard
 
     started = time.perf_counter()
-    manifest, _ = _build(ctx, args.manifest, None, args.threads)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():  # before the build, not after minutes of it
+        raise WorkbenchError(f"{out}: not a folder (a file of that name exists)")
+    manifest, _ = _build(ctx, args.manifest, None, args.threads)
+    ensure_folder(out)
     baselines = {"dl20": ["bm25"], "scifact": ["bm25"]}
     for name in manifest.collections:
         ev = evaluate_runs(ctx.store, name)
         base = [b for b in baselines.get(name, []) if b in ev.runs]
         lb = build_leaderboard(ev, baselines=base)
         for fmt, ext in (("markdown", "md"), ("csv", "csv"), ("latex", "tex"), ("html", "html"), ("json", "json")):
-            (out / f"leaderboard-{name}.{ext}").write_text(render(lb, fmt))
+            write_text(out / f"leaderboard-{name}.{ext}", render(lb, fmt))
         sys.stdout.write(f"\n## {name}\n\n" + render(lb, "markdown"))
     err_console().print(f"demo built in {time.perf_counter() - started:.1f} s; leaderboards in {out}/")
     if args.no_serve:
@@ -188,11 +208,72 @@ def cmd_serve(ctx, args) -> int:
 
 
 def _serve(ctx, port: int, address: str) -> int:
+    """Run Streamlit in a child process until it stops, or until SIGINT/SIGTERM, which are passed on to it.
+
+    The child is in a session of its own, so the signal reaches it once, from here; on Linux it also gets SIGTERM
+    should this process die without passing anything on. If it has not stopped 10 s after the signal, it is
+    killed. Either way no server is left listening when this returns.
+    """
+    from workbench.env import check_dashboard_env, env_int
+
+    ctx.store.ensure_schema()  # a missing path or a file that is not a store: refused before anything starts
     app = Path(__file__).resolve().parents[2] / "app.py"
+    if not app.is_file():
+        raise WorkbenchError(f"{app}: the dashboard's app.py is not there; serve runs from a source checkout")
     env = {**os.environ, "WORKBENCH_DB": str(ctx.store.path.resolve())}
-    err_console().print(f"dashboard on http://{address}:{port} (Ctrl-C to stop)")
+    check_dashboard_env()
+    upload_mb = env_int("WORKBENCH_MAX_UPLOAD_MB", MAX_UPLOAD_MB)  # the server's cap and the Runs page's agree
+    err_console().print(f"dashboard on http://{address}:{port} (Ctrl-C to stop)", markup=False)
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", address,
            "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--server.fileWatcherType", "none"]
+           "--server.maxUploadSize", str(upload_mb), "--server.fileWatcherType", "none"]
     # from the repository root, so .streamlit/config.toml (loopback, upload cap) applies
-    return subprocess.call(cmd, env=env, cwd=app.parent)
+    child = subprocess.Popen(cmd, env=env, cwd=app.parent, start_new_session=True, preexec_fn=_die_with_parent)
+    return _wait_forwarding(child)
+
+
+GRACE_S = 10.0
+"""How long the dashboard has to stop after SIGINT/SIGTERM before it is killed."""
+
+
+def _wait_forwarding(child: subprocess.Popen) -> int:
+    """Wait for `child`, passing SIGINT and SIGTERM on to it; 128 + the signal when one stopped it."""
+    import signal
+
+    received: list[int] = []
+
+    def forward(signum, frame) -> None:
+        received.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        deadline = None
+        while True:
+            try:
+                code = child.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if received and deadline is None:
+                    deadline = time.monotonic() + GRACE_S
+                if deadline is not None and time.monotonic() > deadline:
+                    child.kill()
+    finally:
+        if child.poll() is None:  # something went wrong here: the dashboard must not outlive us
+            child.kill()
+            child.wait()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 128 + received[0] if received else code
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent dies (Linux prctl PR_SET_PDEATHSIG); elsewhere nothing."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass

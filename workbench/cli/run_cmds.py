@@ -10,13 +10,16 @@ from rich.table import Table
 from workbench.cli.common import (
     add_collection_arg,
     add_json_arg,
+    add_measures_arg,
+    add_runs_args,
     err_console,
     out_console,
+    positive_int,
     print_json,
     progress,
 )
 from workbench.errors import WorkbenchError
-from workbench.ingest import RUN_KINDS, ingest_runs
+from workbench.ingest import RUN_KINDS, describe, ingest_runs
 from workbench.store import delete_run, get_run, list_runs
 
 
@@ -25,15 +28,20 @@ def register(sub) -> None:
     add_collection_arg(p)
     p.add_argument("files", nargs="+", help="TREC run files (6 columns; gzip, CRLF, comments are fine)")
     p.add_argument("--name", help="run name (single file only; default: the file stem)")
-    p.add_argument("--kind", choices=RUN_KINDS, help="what made the run")
+    p.add_argument("--kind", choices=RUN_KINDS, help="what made the run (default: other)")
     p.add_argument("--parent", help="for a reranked run: the first-stage run it re-scored")
-    p.add_argument("--depth", type=int, help="for a reranked run: how many of the parent's documents were re-scored")
-    p.add_argument("--replace", action="store_true", help="overwrite a run of the same name with a different file")
+    p.add_argument("--depth", type=positive_int,
+                   help="for a reranked run: how many of the parent's documents were re-scored")
+    p.add_argument("--replace", action="store_true",
+                   help="replace a run of the same name: with a different file, or the same file and new "
+                        "--kind/--parent/--depth (the run gets the metadata this command gives)")
+    p.add_argument("--lineage", action="store_true",
+                   help="read parent and depth from names like <parent>__<reranker>@<depth> when the parent is "
+                        "stored or ingested earlier by this command (prints what it read)")
     p.add_argument("--allow-trailing-fields", action="store_true",
                    help="accept text after the 6th field, as trec_eval does (stored as a warning)")
     p.add_argument("--keep-going", action="store_true", help="ingest the good files even if some are refused")
-    p.add_argument("--measures", "-m", nargs="+", metavar="MEASURE",
-                   help="also score the runs on these measures in the same process (per-query values are stored "
+    add_measures_arg(p, "also score the runs on these measures in the same process (per-query values are stored "
                         "as by `workbench evaluate`, which then has nothing left to compute)")
     add_json_arg(p)
     p.set_defaults(func=cmd_ingest)
@@ -46,18 +54,32 @@ def register(sub) -> None:
     add_json_arg(ls)
     ls.set_defaults(func=cmd_list)
     sh = rsub.add_parser("show", help="a run's metadata and validation warnings")
-    sh.add_argument("name")
+    sh.add_argument("name", help="the run")
     add_collection_arg(sh)
     add_json_arg(sh)
     sh.set_defaults(func=cmd_show)
-    rm = rsub.add_parser("delete", help="delete a run (its scores go with it)")
-    rm.add_argument("name")
+    rm = rsub.add_parser("delete", help="delete a run and its scores (asks for --yes)")
+    rm.add_argument("name", help="the run")
     add_collection_arg(rm)
+    rm.add_argument("--yes", action="store_true", help="really delete it")
     rm.set_defaults(func=cmd_delete)
+    st = rsub.add_parser("set", help="change a stored run's kind, parent, depth or name (rows and scores untouched)")
+    st.add_argument("name", help="the run")
+    add_collection_arg(st)
+    st.add_argument("--kind", choices=RUN_KINDS, help="what made the run")
+    st.add_argument("--parent", help="the first-stage run it re-scored (a stored run of the collection)")
+    st.add_argument("--depth", type=positive_int, help="how many of the parent's documents it re-scored")
+    st.add_argument("--no-parent", action="store_true", help="remove the parent (and the depth, unless given)")
+    st.add_argument("--rename", metavar="NEW", help="a new name (free in the collection); scores and the runs "
+                                                    "that name it as parent follow")
+    add_json_arg(st)
+    st.set_defaults(func=cmd_set)
     ex = rsub.add_parser("export", help="write stored runs back out as TREC files into a folder")
     add_collection_arg(ex)
-    ex.add_argument("names", nargs="*", help="runs to export (default: all)")
+    add_runs_args(ex, "runs to export (default: all)", at_least=0)
     ex.add_argument("--out-dir", "-o", required=True, help="folder to write <run>.trec files into")
+    ex.add_argument("--plain", action="store_true",
+                    help="6-column lines only, no ir_metadata header (for tools that refuse '#' lines)")
     ex.set_defaults(func=cmd_export)
 
 
@@ -73,20 +95,73 @@ def cmd_ingest(ctx, args) -> int:
                 if args.keep_going:  # else the command stops here and its error line says it once
                     msg = str(outcome) if str(path) in str(outcome) else f"{path}: {outcome}"
                     err_console().print(f"[red]refused[/] {escape(msg)}", soft_wrap=True)
-            elif not args.json:
+                return
+            if not args.json:
                 scores = "".join(f"  {m} {v:.4f}" for m, v in (outcome.scores or {}).items())
-                bar.console.print(f"{outcome.status:9} {outcome.info.name}  ({outcome.info.n_rows} rows, "
+                what = f" ({describe(outcome.info)})" if outcome.status == "updated" else ""
+                bar.console.print(f"{outcome.status:9} {outcome.info.name}{what}  ({outcome.info.n_rows} rows, "
                                   f"{outcome.info.n_queries} queries, {len(outcome.info.warnings)} warnings){scores}",
                                   markup=False)
+
+        def lineage(path: Path, found) -> None:
+            read = (f"parent {found.parent}, depth {found.depth}" if found.parent
+                    else f"nothing ({found.note})")
+            bar.console.print(f"lineage   {found.name}: {read}", markup=False)
 
         results = ingest_runs(
             store, args.collection, args.files, on_done=done, keep_going=args.keep_going, name=args.name,
             kind=args.kind, parent=args.parent, depth=args.depth, replace=args.replace, measures=args.measures,
-            allow_trailing_fields=args.allow_trailing_fields,
+            allow_trailing_fields=args.allow_trailing_fields, lineage=args.lineage, on_lineage=lineage,
         )
+    for r in results:  # after the command: during it the store is held by the ingest
+        if r.status == "replaced":
+            note_children(store, r.info.collection, r.info.name)
     if args.json:
         print_json([r.to_dict() for r in results])
     return 0
+
+
+def note_children(store, collection: str, name: str) -> None:
+    """After a run was replaced by other content: the runs that name it as their first stage were made from
+    the old one (their depth studies now read the new one)."""
+    from workbench.store.runs import children
+
+    kids = children(store, collection, name)
+    if kids:
+        shown = ", ".join(kids[:5]) + (", ..." if len(kids) > 5 else "")
+        err_console().print(f"note: {name} is the parent of {len(kids)} run(s) made from its previous content "
+                            f"({shown}); re-make them, or change their parent with `workbench runs set`",
+                            markup=False)
+
+
+def cmd_set(ctx, args) -> int:
+    from workbench.ingest import set_run_metadata
+
+    if args.no_parent and args.parent is not None:
+        raise WorkbenchError("give either --parent or --no-parent")
+    if args.depth is not None and args.depth < 1:
+        raise WorkbenchError(f"--depth must be a positive integer, got {args.depth}; --no-parent removes it")
+    if args.kind is None and args.parent is None and args.depth is None and not args.no_parent and not args.rename:
+        raise WorkbenchError("nothing to change: give --kind, --parent, --depth, --no-parent or --rename")
+    store = ctx.store
+    before = get_run(store, args.collection, args.name)
+    after = set_run_metadata(store, args.collection, args.name, kind=args.kind,
+                             parent="" if args.no_parent else args.parent, depth=args.depth, rename=args.rename)
+    if args.json:
+        print_json(_run_dict(after))
+        return 0
+    changes = [f"{key} {_shown(getattr(before, key))} -> {_shown(getattr(after, key))}"
+               for key in ("name", "kind", "parent", "depth") if getattr(before, key) != getattr(after, key)]
+    if changes:
+        err_console().print(f"updated run {before.name}: {'; '.join(changes)} (rows and scores untouched)",
+                            markup=False)
+    else:
+        err_console().print(f"unchanged run {before.name} ({describe(after)})", markup=False)
+    return 0
+
+
+def _shown(value) -> str:
+    return "none" if value is None else str(value)
 
 
 def cmd_list(ctx, args) -> int:
@@ -129,14 +204,17 @@ def cmd_show(ctx, args) -> int:
 
 
 def cmd_delete(ctx, args) -> int:
+    get_run(ctx.store, args.collection, args.name)  # a name that is not there is said so, before asking for --yes
+    if not args.yes:
+        raise WorkbenchError(f"deleting run {args.name!r} deletes its rows and scores; add --yes to confirm")
     delete_run(ctx.store, args.collection, args.name)
-    err_console().print(f"deleted run {args.name}")
+    err_console().print(f"deleted run {args.name}", markup=False)
     return 0
 
 
 def cmd_export(ctx, args) -> int:
     from workbench.runs_export import export_runs
 
-    for path in export_runs(ctx.store, args.collection, args.names or None, args.out_dir):
-        err_console().print(f"wrote {path}")
+    for path in export_runs(ctx.store, args.collection, args.runs or None, args.out_dir, plain=args.plain):
+        err_console().print(f"wrote {path}", markup=False)
     return 0

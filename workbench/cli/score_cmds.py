@@ -7,20 +7,22 @@ from rich.table import Table
 from workbench.cli.common import (
     add_collection_arg,
     add_json_arg,
+    add_measures_arg,
     out_console,
     print_json,
+    probability,
     progress,
+    resamples,
     write_output,
 )
-from workbench.export.formats import CORRECTIONS, FORMATS, SCORE_FORMATS, TESTS
+from workbench.export.formats import CORRECTIONS, DEFAULT_PERMUTATIONS, FORMATS, SCORE_FORMATS, TESTS
 
 # evaluate/export/leaderboard load pandas; they are imported inside the commands that use them
 
 
 def add_eval_args(p) -> None:
     add_collection_arg(p)
-    p.add_argument("--measures", "-m", nargs="+", metavar="MEASURE",
-                   help='ir-measures strings, e.g. nDCG@10 "AP(rel=2)" (default: the collection\'s set)')
+    add_measures_arg(p, 'ir-measures strings, e.g. nDCG@10 "AP(rel=2)" (default: the collection\'s set)')
     p.add_argument("--runs", "-r", nargs="+", metavar="RUN", help="runs to include (default: all)")
 
 
@@ -38,7 +40,7 @@ def register(sub) -> None:
                          "(run,query_id,measure,value)")
     add_eval_args(s)
     s.add_argument("--per-query", action="store_true", help="one row per query (default: aggregates, query_id 'all')")
-    s.add_argument("--format", "-f", choices=SCORE_FORMATS, default="csv")
+    s.add_argument("--format", "-f", choices=SCORE_FORMATS, default="csv", help="file format")
     s.add_argument("--output", "-o", help="output file (default: stdout; parquet needs a file)")
     s.set_defaults(func=cmd_export_scores)
 
@@ -49,17 +51,26 @@ def register(sub) -> None:
     lb.add_argument("--test", choices=TESTS, default="t", help="paired test against the baselines (default: t)")
     lb.add_argument("--correction", choices=CORRECTIONS, default="holm",
                     help="multiple-comparison correction across the table (default: holm)")
-    lb.add_argument("--alpha", type=float, default=0.05)
+    lb.add_argument("--alpha", type=probability, default=0.05, help="significance level, in (0, 1)")
+    lb.add_argument("--permutations", type=resamples, default=DEFAULT_PERMUTATIONS,
+                    help="permutations of the randomisation test, bootstrap samples of the CIs")
     lb.add_argument("--ci", action="store_true",
                     help="add 95%% bootstrap CI columns of the delta to the first baseline")
     lb.add_argument("--sort-by", help="measure to sort runs by (default: the first)")
-    lb.add_argument("--format", "-f", choices=FORMATS, default="markdown")
+    lb.add_argument("--format", "-f", choices=FORMATS, default="markdown", help="output format")
     lb.add_argument("--output", "-o", help="output file (default: stdout)")
     lb.set_defaults(func=cmd_leaderboard)
 
 
 def _evaluate(ctx, args):
     from workbench.evaluate import evaluate_runs
+    from workbench.scoring import parse_request
+
+    skipped = parse_request(args.measures).skipped if args.measures else ()
+    if skipped:  # a trec_eval nickname (official, all_trec) brought measures ir-measures cannot express
+        from workbench.cli.common import err_console
+
+        err_console().print(f"note: left out, ir-measures cannot express them: {', '.join(skipped)}", markup=False)
 
     with progress() as bar:
         task = bar.add_task("scoring", total=None)
@@ -72,35 +83,56 @@ def _evaluate(ctx, args):
 
 def cmd_evaluate(ctx, args) -> int:
     from workbench.export import score_frame
+    from workbench.scoring import is_summed
 
     ev = _evaluate(ctx, args)
     agg = ev.aggregate()
     if args.json:
-        frame = score_frame(ev.per_query) if args.per_query else score_frame(ev.per_query, agg)
+        frame = (score_frame(ev.per_query, canonical=ev.canonical) if args.per_query
+                 else score_frame(ev.per_query, agg, canonical=ev.canonical))
         print_json({"collection": ev.collection, "qrels_hash": ev.qrels_hash, "semantics": ev.semantics,
                     "evaluators": ev.evaluators(), "computed": ev.computed,
                     "scores": frame.to_dict(orient="records")})
         return 0
+    summed = {m: is_summed(ev.canonical_name(m)) for m in ev.measures}
     if args.per_query:
-        frame = score_frame(ev.per_query)
-        lines = [f"{r.run}\t{r.measure}\t{r.query_id}\t{r.value:.4f}" for r in frame.itertuples()]
-        out_console().print("\n".join(lines), markup=False)
+        _print_trec_eval(ev, agg, summed)
         return 0
     pivot = agg.pivot(index="run", columns="measure", values="value")[list(ev.measures)]
     pivot = pivot.sort_values(ev.measures[0], ascending=False)
     table = Table("run", *ev.measures, title=f"{ev.collection}: {len(ev.runs)} runs")
     for run, row in pivot.iterrows():
-        table.add_row(run, *[f"{v:.4f}" for v in row])
+        table.add_row(run, *[str(int(v)) if summed[m] else f"{v:.4f}" for m, v in row.items()])
     out_console().print(table)
     out_console().print(f"semantics: {ev.semantics}; scored now: {ev.computed} (run, measure) pairs", style="dim")
     return 0
+
+
+def _print_trec_eval(ev, agg, summed: dict[str, bool]) -> None:
+    """trec_eval -q's layout with a run column: each run's queries (measures in the order asked), then `all`."""
+    import sys
+
+    from workbench.export.trec_eval import line, value_text
+
+    order = {m: i for i, m in enumerate(ev.measures)}
+    per_query = ev.per_query.assign(_m=ev.per_query["measure"].map(order)).sort_values(["run", "query_id", "_m"])
+    means = {(r.run, r.measure): r.value for r in agg.itertuples()}
+    out = []
+    for run, rows in per_query.groupby("run", sort=True):
+        out += [line(m, q, value_text(v, summed[m]), run) for m, q, v in
+                zip(rows["measure"], rows["query_id"], rows["value"], strict=True)
+                if ev.canonical_name(m) != "NumQ"]  # trec_eval prints num_q in the `all` lines only
+        out += [line(m, "all", value_text(means[(run, m)], summed[m]), run) for m in ev.measures
+                if (run, m) in means]
+    sys.stdout.write("".join(out))
 
 
 def cmd_export_scores(ctx, args) -> int:
     from workbench.export import score_frame, write_scores
 
     ev = _evaluate(ctx, args)
-    frame = score_frame(ev.per_query) if args.per_query else score_frame(ev.per_query, ev.aggregate())
+    frame = (score_frame(ev.per_query, canonical=ev.canonical) if args.per_query
+             else score_frame(ev.per_query, ev.aggregate(), canonical=ev.canonical))
     text = write_scores(frame, args.output, args.format)
     if text is not None:
         write_output(text, None)
@@ -117,6 +149,6 @@ def cmd_leaderboard(ctx, args) -> int:
 
     ev = _evaluate(ctx, args)
     lb = build_leaderboard(ev, baselines=args.baseline, test=args.test, correction=args.correction,
-                           alpha=args.alpha, show_ci=args.ci, sort_by=args.sort_by)
+                           alpha=args.alpha, show_ci=args.ci, sort_by=args.sort_by, n_resamples=args.permutations)
     write_output(render(lb, args.format), args.output)
     return 0

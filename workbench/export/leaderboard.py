@@ -1,8 +1,10 @@
 """Leaderboards: one result object, rendered to Markdown, CSV, LaTeX (booktabs), HTML and JSON.
 
 Runs are rows, measures are columns, the best value per column is marked, and with baselines each cell gains
-its delta and significance marks (a symbol per baseline, explained in a legend that states test, correction
-and alpha). Numbers are printed to 4 decimals, as trec_eval prints them.
+its delta and significance marks (a symbol per baseline, explained in a legend that states test, samples,
+correction and alpha). Text formats print numbers to 4 decimals, as trec_eval prints them; JSON keeps full
+precision (a p-value of 1e-7 is not 0). HTML is a standalone page and LaTeX a booktabs table with a label, both
+pasted as they are, so every name in them is escaped.
 """
 
 from __future__ import annotations
@@ -11,18 +13,16 @@ import html
 import io
 import json
 import math
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from workbench.analysis.stats import can_be_significant, significance_legend
 from workbench.errors import WorkbenchError
 from workbench.export.formats import FORMATS
 
 SYMBOLS = ("†", "‡", "§", "¶", "♯", "♮")
-TEST_NAMES = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test",
-              "randomisation": "paired randomisation test"}
-CORRECTION_NAMES = {"holm": "Holm correction", "bonferroni": "Bonferroni correction",
-                    "bh": "Benjamini-Hochberg correction", "none": "no correction"}
 LATEX_SYMBOLS = (r"\dagger", r"\ddagger", r"\S", r"\P", r"\sharp", r"\natural")
 
 
@@ -36,7 +36,25 @@ class Significance:
     alpha: float
     n_comparisons: int
     seed: int | None = None
-    n_resamples: int | None = None
+    n_resamples: int | None = None  # permutations of the randomisation test and bootstrap samples of the CIs
+    confidence: float = 0.95
+
+    @property
+    def permutations(self) -> int | None:
+        """Permutations of the randomisation test (None for the other tests)."""
+        return self.n_resamples if self.test.startswith("random") else None
+
+    @property
+    def can_be_significant(self) -> bool:
+        """False when the test's resolution alone rules out every mark (see analysis.stats.can_be_significant)."""
+        return can_be_significant(self.test, self.permutations, self.n_comparisons, self.alpha, self.correction)
+
+    def legend(self) -> str:
+        """Test, permutations, correction, alpha and family size; says so when no mark is possible."""
+        text = significance_legend(self.test, self.permutations, self.correction, self.alpha, self.n_comparisons)
+        if self.permutations is not None and self.seed is not None:
+            text = text.replace(" permutations),", f" permutations, seed {self.seed}),", 1)
+        return text
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,13 @@ class Leaderboard:
     significance: Significance | None = None
     show_ci: bool = False
     extra: dict = field(default_factory=dict)
+
+    def render(self, fmt: str = "markdown") -> str:
+        """The table as markdown, csv, latex, html or json (what `workbench leaderboard -f` writes)."""
+        return render(self, fmt)
+
+    def _repr_markdown_(self) -> str:  # a notebook shows the Markdown table and its legend
+        return to_markdown(self)
 
     def best(self) -> dict[str, list[str]]:
         """Runs holding the best (highest) value per measure; ties all marked."""
@@ -84,24 +109,25 @@ class Leaderboard:
         return float(hit["ci_low"].iloc[0]), float(hit["ci_high"].iloc[0])
 
     def legend(self) -> list[str]:
+        """What the table shows, one sentence a line: provenance, marks, the test's settings, the CIs."""
         lines = [f"Collection {self.collection} (qrels sha256 {self.qrels_hash[:12]}); semantics {self.semantics}."]
         lines.append("Best value per measure in bold.")
         if self.baselines:
             lines.append(f"Deltas against baseline {self.baselines[0]}.")
-        if self.significance is not None:
-            s = self.significance
-            test = TEST_NAMES.get(s.test, s.test)
-            if s.test.startswith("random") and s.n_resamples:
-                test += f" ({s.n_resamples:,} permutations, seed {s.seed})"
-            correction = CORRECTION_NAMES.get(s.correction, s.correction)
-            for i, b in enumerate(self.baselines):
-                lines.append(
-                    f"{SYMBOLS[i]} significantly different from {b} ({test}, {correction} over "
-                    f"{s.n_comparisons} comparisons, alpha={s.alpha:g})."
-                )
-        if self.show_ci and self.significance is not None:
-            lines.append(f"CI: 95% bootstrap confidence interval of the mean difference against {self.baselines[0]}.")
+        s = self.significance
+        if s is not None:
+            lines += [f"{SYMBOLS[i]} significantly different from {b}." for i, b in enumerate(self.baselines)]
+            lines.append(s.legend())
+        if self.show_ci and s is not None:
+            lines.append(self._ci_sentence())
         return lines
+
+    def _ci_sentence(self) -> str:
+        s = self.significance
+        assert s is not None
+        samples = f" ({s.n_resamples:,} bootstrap samples, seed {s.seed})" if s.n_resamples else ""
+        return (f"CI: {s.confidence:.0%} percentile bootstrap confidence interval of the mean difference against "
+                f"{self.baselines[0]}{samples}, not adjusted for multiple comparisons.")
 
     def to_dict(self) -> dict:
         rows = []
@@ -127,7 +153,9 @@ class Leaderboard:
         if self.significance is not None:
             s = self.significance
             sig = {"test": s.test, "correction": s.correction, "alpha": s.alpha, "n_comparisons": s.n_comparisons,
-                   "seed": s.seed, "n_resamples": s.n_resamples}
+                   "seed": s.seed, "n_resamples": s.n_resamples, "permutations": s.permutations,
+                   "bootstrap_samples": s.n_resamples, "confidence": s.confidence,
+                   "can_be_significant": s.can_be_significant, "legend": s.legend()}
         return {
             "collection": self.collection,
             "qrels_hash": self.qrels_hash,
@@ -143,7 +171,11 @@ class Leaderboard:
 
 
 def _num(v) -> float | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 6)
+    """A JSON number at full precision (None for missing/NaN): p-values of 1e-7 must not print as 0."""
+    if v is None:
+        return None
+    v = float(v)
+    return None if not math.isfinite(v) else v
 
 
 def _fmt(v: float) -> str:
@@ -213,50 +245,176 @@ def to_csv(lb: Leaderboard) -> str:
     return buf.getvalue()
 
 
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", "[": "{[}", "]": "{]}",
+                  "\n": " ", "\r": " ", "\t": " "}
+_LATEX_RE = re.compile("|".join(map(re.escape, _LATEX_SPECIAL)))
+
+
 def _latex_escape(s: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"),
-                 ("$", r"\$"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\^{}")):
-        s = s.replace(a, b)
-    return s
+    """User text as LaTeX prints it: one pass, so an escape's own braces are not escaped again; brackets are
+    braced so that a cell opening with `[` is not read as the optional argument of the row's `\\`."""
+    return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group()], s)
+
+
+def _latex_label(lb: Leaderboard) -> str:
+    """tab:leaderboard-<collection>, with only letters, digits and hyphens from the name (a label is no text)."""
+    return "tab:leaderboard-" + (re.sub(r"[^A-Za-z0-9]+", "-", lb.collection).strip("-") or "collection")
+
+
+def _latex_number(text: str) -> str:
+    """A typeset minus sign for negative numbers (a text hyphen is too short)."""
+    return re.sub(r"(?<![\w.])-(?=\d)", "$-$", text)
+
+
+def _latex_caption(lb: Leaderboard) -> str:
+    """The legend in plain words; the provenance (qrels hash, semantics, versions) goes to comments."""
+    n = sorted({int(v) for v in lb.n_queries.to_numpy().ravel() if v == v})
+    over = f" over {n[0]:,} queries" if len(n) == 1 else ""
+    parts = [f"Mean effectiveness of {len(lb.runs)} runs on {_latex_escape(lb.collection)}{over}; the best value "
+             "per measure is in bold."]
+    if lb.baselines:
+        parts.append(f"In parentheses: the difference from {_latex_escape(lb.baselines[0])}.")
+    s = lb.significance
+    if s is not None:
+        marks = [f"${LATEX_SYMBOLS[i]}$ from {_latex_escape(b)}" for i, b in enumerate(lb.baselines)]
+        parts.append("Significant differences: " + ", ".join(marks) + ".")
+        parts.append(_latex_escape(s.legend()).replace("alpha", r"$\alpha$"))
+        if lb.show_ci:
+            samples = f"{s.n_resamples:,} samples, " if s.n_resamples else ""
+            parts.append(f"Below each value: the {s.confidence * 100:g}\\% bootstrap confidence interval of the "
+                         f"difference from {_latex_escape(lb.baselines[0])} ({samples}not adjusted for multiple "
+                         "comparisons).")
+    return " ".join(parts)
 
 
 def to_latex(lb: Leaderboard) -> str:
-    cols = _columns(lb)
-    lines = [r"\begin{table}[t]", r"\centering", r"\begin{tabular}{l" + "r" * len(cols) + "}", r"\toprule"]
-    lines.append(" & ".join(["Run", *[_latex_escape(m if k == "value" else f"{m} CI") for k, m in cols]]) + r" \\")
+    """A booktabs table float with a caption and a label, for \\input; a CI goes under its value (one column
+    per measure, so --ci does not double the width)."""
+    show_ci = lb.show_ci and lb.significance is not None and bool(lb.baselines)
+    lines = [f"% Leaderboard of collection {_latex_escape(lb.collection)} exported by the retrieval evaluation "
+             "workbench; needs \\usepackage{booktabs}.",
+             f"% qrels sha256 {lb.qrels_hash}; semantics {_latex_escape(lb.semantics)}",
+             "% versions: " + _latex_escape(", ".join(f"{k} {v}" for k, v in sorted(lb.versions.items()))),
+             r"\begin{table}[t]", r"\centering", r"\caption{" + _latex_caption(lb) + "}",
+             r"\label{" + _latex_label(lb) + "}",
+             r"\begin{tabular}{l" + "r" * len(lb.measures) + "}", r"\toprule"]
+    lines.append(" & ".join(["Run", *[_latex_escape(m) for m in lb.measures]]) + r" \\")
     lines.append(r"\midrule")
     for run in lb.runs:
         cells = [_latex_escape(run)]
-        for kind, m in cols:
-            if kind == "value":
-                cells.append(_cell_text(lb, run, m, bold=(r"\textbf{", "}"), symbols=LATEX_SYMBOLS,
-                                        sup=(r"$^{", "}$")))
-            else:
-                cells.append(_ci_text(lb, run, m))
+        for m in lb.measures:
+            text = _latex_number(_cell_text(lb, run, m, bold=(r"\textbf{", "}"), symbols=LATEX_SYMBOLS,
+                                            sup=(r"$^{", "}$")))
+            ci = _ci_text(lb, run, m) if show_ci else ""
+            if ci:
+                ci = _latex_number(ci.replace("[", "{[}").replace("]", "{]}"))
+                text = r"\begin{tabular}[t]{@{}r@{}}" + text + r" \\ {\scriptsize " + ci + r"}\end{tabular}"
+            cells.append(text)
         lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    legend = _latex_escape(" ".join(lb.legend()))
-    for sym, tex in zip(SYMBOLS, LATEX_SYMBOLS, strict=False):
-        legend = legend.replace(sym, f"${tex}$")
-    lines.append(r"\caption{" + legend + "}")
-    lines.append(r"\end{table}")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 
+_HTML_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+       margin: 2rem; color: #1b1b1b; }
+table.leaderboard { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+.leaderboard caption { text-align: left; font-weight: 600; padding-bottom: .5rem; }
+.leaderboard th, .leaderboard td { padding: .3rem .7rem; border-bottom: 1px solid #ddd; white-space: nowrap;
+                                   text-align: right; }
+.leaderboard thead th { border-bottom: 2px solid #333; vertical-align: bottom; }
+.leaderboard th:first-child, .leaderboard td:first-child { text-align: left; }
+.leaderboard tbody th { font-weight: normal; }
+.leaderboard tr.baseline { background: #f3f3f3; }
+.leaderboard thead button { font: inherit; font-weight: 600; color: inherit; background: none; border: 0;
+                            padding: 0; cursor: pointer; }
+.leaderboard th[aria-sort=ascending] button::after { content: " \\25B2"; }
+.leaderboard th[aria-sort=descending] button::after { content: " \\25BC"; }
+.leaderboard .delta, .leaderboard .ci { color: #555; }
+.legend { color: #444; font-size: .9rem; max-width: 60rem; margin: .3rem 0; }
+"""
+
+# Click a header to sort by it (numbers by their full value, highest first; names A-Z), again to reverse.
+_HTML_SCRIPT = """
+document.querySelectorAll("table.leaderboard").forEach(function (table) {
+  var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  heads.forEach(function (th, col) {
+    th.querySelector("button").addEventListener("click", function () {
+      var numeric = th.hasAttribute("data-numeric");
+      var state = th.getAttribute("aria-sort");
+      var descending = state ? state === "ascending" : numeric;
+      heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      var key = function (row) {
+        var cell = row.cells[col];
+        if (!numeric) return cell.textContent;
+        var v = parseFloat(cell.getAttribute("data-sort"));
+        return isNaN(v) ? null : v;
+      };
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (x === y) return 0;
+        if (x === null) return 1;
+        if (y === null) return -1;
+        var order = numeric ? (x < y ? -1 : 1) : x.localeCompare(y);
+        return descending ? -order : order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def _html_value(lb: Leaderboard, run: str, m: str) -> str:
+    """A value cell's content: the value (bold if best), its marks, its delta; every piece escaped."""
+    text = html.escape(_fmt(lb.values.at[run, m]))
+    if run in lb.best()[m]:
+        text = f"<strong>{text}</strong>"
+    marks = "".join(SYMBOLS[i] for i in lb.marks(run, m))
+    if marks:
+        text += f"<sup>{marks}</sup>"
+    if lb.baselines and run != lb.baselines[0]:
+        text += f' <span class="delta">({_signed(lb.delta(run, m, lb.baselines[0]))})</span>'
+    return text
+
+
+def _sort_key(v) -> str:
+    return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else repr(float(v))
+
+
 def to_html(lb: Leaderboard) -> str:
+    """A standalone UTF-8 page: inline style and a small inline script that sorts by a clicked column, no
+    external assets; every run, measure and collection name is escaped."""
+    e = html.escape
     cols = _columns(lb)
-    out = ["<table class=\"leaderboard\">", "<thead><tr><th>run</th>"]
-    out += [f"<th>{html.escape(m if k == 'value' else f'{m} CI')}</th>" for k, m in cols]
-    out.append("</tr></thead><tbody>")
+    head = ['<th scope="col"><button type="button">run</button></th>']
+    head += [f'<th scope="col" data-numeric><button type="button">{e(m if k == "value" else f"{m} CI")}</button></th>'
+             for k, m in cols]
+    body = []
     for run in lb.runs:
-        out.append(f"<tr><td>{html.escape(run)}</td>")
+        cells = [f"<th scope=\"row\">{e(run)}</th>"]
         for kind, m in cols:
-            text = (_cell_text(lb, run, m, bold=("<strong>", "</strong>"), symbols=SYMBOLS, sup=("<sup>", "</sup>"))
-                    if kind == "value" else html.escape(_ci_text(lb, run, m)))
-            out.append(f"<td style=\"text-align:right\">{text}</td>")
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    out += [f"<p>{html.escape(line)}</p>" for line in lb.legend()]
+            if kind == "value":
+                cells.append(f'<td data-sort="{_sort_key(lb.values.at[run, m])}">{_html_value(lb, run, m)}</td>')
+            else:
+                ci = lb.ci(run, m) if run != lb.baselines[0] else None
+                cells.append(f'<td class="ci" data-sort="{_sort_key(ci[0] if ci else None)}">'
+                             f"{e(_ci_text(lb, run, m))}</td>")
+        css = ' class="baseline"' if run in lb.baselines else ""
+        body.append(f"<tr{css}>" + "".join(cells) + "</tr>")
+    title = f"Leaderboard: {lb.collection}"
+    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{e(title)}</title>",
+           f"<style>{_HTML_STYLE}</style>", "</head>", "<body>", '<table class="leaderboard">',
+           f"<caption>{e(title)} ({len(lb.runs)} runs, {len(lb.measures)} measures)</caption>",
+           "<thead><tr>" + "".join(head) + "</tr></thead>", "<tbody>", *body, "</tbody>", "</table>"]
+    out += [f'<p class="legend">{e(line)}</p>' for line in lb.legend()]
+    out += [f"<script>{_HTML_SCRIPT}</script>", "</body>", "</html>"]
     return "\n".join(out) + "\n"
 
 

@@ -1,4 +1,7 @@
-"""Score exports: per-query or aggregate values as csv, jsonl or parquet (`run,query_id,measure,value`)."""
+"""Score exports: per-query or aggregate values as csv, jsonl or parquet (`run,query_id,measure,value`).
+
+`measure` is the name the user asked for; jsonl adds `canonical`, ir-measures' spelling. Values keep full float64
+precision (csv and jsonl write the shortest text that reads back as the same float)."""
 
 from __future__ import annotations
 
@@ -11,16 +14,20 @@ import pyarrow.parquet as pq
 
 from workbench.errors import WorkbenchError
 from workbench.export.formats import SCORE_FORMATS
+from workbench.files import atomic_output, write_text
 
 COLUMNS = ["run", "query_id", "measure", "value"]
 
 
-def score_frame(per_query: pd.DataFrame, aggregate: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per-query rows, or aggregate rows with query_id 'all' (trec_eval's convention)."""
-    if aggregate is None:
-        return per_query[COLUMNS].reset_index(drop=True)
-    out = aggregate.assign(query_id="all")
-    return out[COLUMNS].reset_index(drop=True)
+def score_frame(per_query: pd.DataFrame, aggregate: pd.DataFrame | None = None,
+                canonical: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per-query rows, or aggregate rows with query_id 'all' (trec_eval's convention); with `canonical`
+    (name shown -> ir-measures spelling, `Evaluation.canonical`) a `canonical` column after `measure`."""
+    out = per_query if aggregate is None else aggregate.assign(query_id="all")
+    out = out[COLUMNS].reset_index(drop=True)
+    if canonical is not None:
+        out.insert(3, "canonical", out["measure"].map(lambda m: canonical.get(m, m)))
+    return out
 
 
 def write_scores(frame: pd.DataFrame, path: str | Path | None, fmt: str) -> str | None:
@@ -30,13 +37,14 @@ def write_scores(frame: pd.DataFrame, path: str | Path | None, fmt: str) -> str 
     if fmt == "parquet":
         if path is None:
             raise WorkbenchError("parquet needs an output file: pass -o FILE")
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), str(path))
+        with atomic_output(path) as tmp:  # whole or not at all, with the user's umask
+            pq.write_table(pa.Table.from_pandas(frame[COLUMNS], preserve_index=False), str(tmp))
         return None
-    if fmt == "csv":
-        text = frame.to_csv(index=False, lineterminator="\n", float_format="%.6g")
+    if fmt == "csv":  # the documented run,query_id,measure,value; floats as repr (round-trip exact)
+        text = frame[COLUMNS].to_csv(index=False, lineterminator="\n")
     else:
         text = "".join(json.dumps(rec) + "\n" for rec in frame.to_dict(orient="records"))
     if path is None:
         return text
-    Path(path).write_text(text)
+    write_text(path, text)
     return None

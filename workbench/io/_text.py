@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import math
 import os
 import stat
 import zlib
@@ -44,6 +43,9 @@ it (2 GB of qrels lines need over 20 GB), so a larger file needs a larger machin
 DEFAULT_MAX_RATIO = 100.0
 """Runs, qrels, topics and corpora gzip 3-15x; only crafted data (long runs of one byte) goes past ~200x, up to
 deflate's 1032x."""
+MOST_RATIO = 1032.0
+"""Deflate's ceiling: a larger limit could never be reached, so WORKBENCH_MAX_COMPRESSION_RATIO=1032 turns the
+ratio check off and anything above it is a mistake."""
 RATIO_FLOOR = 16 << 20
 """The ratio is enforced only past this much output: small, repetitive test files may compress 300x."""
 _OTHER_MAGIC = {
@@ -179,24 +181,10 @@ def load_text(path: str | Path, error_cls: type[InputFormatError], encoding: str
 
 def decompression_limits() -> tuple[int, float]:
     """(most decompressed bytes, most decompressed/compressed ratio), from the environment or the defaults."""
-    from workbench.errors import WorkbenchError
+    from workbench.env import env_int, env_number
 
-    raw = os.environ.get(MAX_DECOMPRESSED_ENV, "").strip()
-    if not raw:
-        mb = DEFAULT_MAX_DECOMPRESSED_MB
-    elif raw.isascii() and raw.isdigit() and int(raw) >= 1:
-        mb = int(raw)
-    else:
-        raise WorkbenchError(f"{MAX_DECOMPRESSED_ENV} must be a whole number of megabytes (at least 1), got {raw!r}")
-    raw = os.environ.get(MAX_RATIO_ENV, "").strip()
-    ratio = DEFAULT_MAX_RATIO
-    if raw:
-        try:
-            ratio = float(raw) if raw.isascii() and "_" not in raw else math.nan
-        except ValueError:
-            ratio = math.nan
-        if not (math.isfinite(ratio) and ratio >= 1):
-            raise WorkbenchError(f"{MAX_RATIO_ENV} must be a number of at least 1, got {raw!r}")
+    mb = env_int("WORKBENCH_MAX_DECOMPRESSED_MB", DEFAULT_MAX_DECOMPRESSED_MB)
+    ratio = env_number("WORKBENCH_MAX_COMPRESSION_RATIO", DEFAULT_MAX_RATIO, minimum=1.0, maximum=MOST_RATIO)
     return mb << 20, ratio
 
 

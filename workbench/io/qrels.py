@@ -26,8 +26,7 @@ def read_qrels(path: str | Path) -> pa.Table:
     _text.check_file(path, QrelsFormatError)
     src = _text.data_lines(path, QrelsFormatError, comments=True)
     problems = list(src.problems)
-    fields = pc.ascii_split_whitespace(src.lines)
-    counts = pc.list_value_length(fields).to_numpy(zero_copy_only=False)
+    fields, counts, _ = _text.whitespace_fields(src.lines)  # leading/trailing blanks and tabs, as trec_eval reads
     line_no = src.line_no
     beir = len(src.lines) > 0 and tuple(src.lines[0].as_py().strip().split("\t")) == BEIR_HEADER
     if beir:
@@ -37,7 +36,7 @@ def read_qrels(path: str | Path) -> pa.Table:
         want, layout, cols = 4, "qid iter docid rel", (0, 2, 3)
     bad = _text.first_true(counts != want)
     if bad is not None:
-        problems.append((int(line_no[bad]), f"expected {want} fields ({layout}), got {int(counts[bad])}"))
+        problems.append((int(line_no[bad]), _field_count_message(want, layout, int(counts[bad]))))
         keep = slice(0, bad)
         fields, counts, line_no = fields.slice(0, bad), counts[keep], line_no[keep]
     qid, docid, rel = (_text.field(fields, j) for j in cols)
@@ -46,7 +45,8 @@ def read_qrels(path: str | Path) -> pa.Table:
     if bad is not None:
         value = rel[bad].as_py()
         what = (f"relevance is out of range (64-bit integers), got {_text.clip(value)!r}" if is_int[bad] else
-                f"relevance must be an integer, got {_text.clip(value)!r} ({_numbers.atol_note(value)})")
+                f"relevance must be an integer, got {_text.clip(value)!r} (expected {layout}); "
+                f"{_numbers.atol_note(value)}")
         problems.append((int(line_no[bad]), what))
         qid, docid, grades, line_no = qid[:bad], docid[:bad], grades[:bad], line_no[:bad]
     bad = _text.first_true(pc.equal(qid, "all").to_numpy(zero_copy_only=False))
@@ -59,8 +59,18 @@ def read_qrels(path: str | Path) -> pa.Table:
         problems.append(dup_problem)
     _text.raise_first(QrelsFormatError, path, problems)
     if table.num_rows == 0:
-        raise QrelsFormatError(path, 1, "no judgments (the file is empty or has only blank/comment lines)")
+        raise QrelsFormatError(path, 1, "no judgments (the file is empty or has only blank/comment lines; "
+                                        "expected lines qid iter docid rel)")
     return table
+
+
+def _field_count_message(want: int, layout: str, got: int) -> str:
+    message = f"expected {want} fields ({layout}), got {got}"
+    if want == 4 and got == 3:  # Cranfield's cranqrel, a BEIR TSV without its header, ...
+        message += ("; a 3-column file (qid docid rel) is not TREC qrels: add the iteration column trec_eval "
+                    "reads (awk '{print $1, 0, $2, $3}'), or give a BEIR qrels TSV its header line "
+                    "query-id<TAB>corpus-id<TAB>score")
+    return message
 
 
 def _collapse_duplicates(table: pa.Table, line_no: np.ndarray) -> tuple[pa.Table, tuple[int, str] | None]:

@@ -7,8 +7,6 @@ shortest string that parses back to the same float64 (Arrow's cast, like Python'
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +15,16 @@ import pyarrow.compute as pc
 import yaml
 
 from workbench.errors import WorkbenchError
+from workbench.files import atomic_output
 from workbench.io import _text
 from workbench.io.runs import META_END, META_START
 
 
-def metadata_block(metadata: dict) -> str:
-    """The ir_metadata header: YAML lines prefixed with '# ' between start/end markers."""
-    body = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True, default_flow_style=False)
+def metadata_block(metadata: dict | str) -> str:
+    """The ir_metadata header: YAML lines (a mapping, or YAML text as it is) prefixed with '# ' between start/end
+    markers."""
+    body = metadata if isinstance(metadata, str) else yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True,
+                                                                     default_flow_style=False)
     lines = [f"# {META_START}", *(f"# {line}".rstrip() for line in body.splitlines()), f"# {META_END}"]
     return "\n".join(lines) + "\n"
 
@@ -44,7 +45,7 @@ def _check_tokens(table: pa.Table, tag: str) -> None:
         raise WorkbenchError("cannot write a TREC run: scores must be finite numbers")
 
 
-def write_run(path: str | Path, table: pa.Table, *, tag: str, metadata: dict | None = None) -> Path:
+def write_run(path: str | Path, table: pa.Table, *, tag: str, metadata: dict | str | None = None) -> Path:
     """Write `table` (query_id, doc_id, score; rank ignored) as a TREC run, atomically (temp + replace)."""
     path = Path(path)
     table = table.select(["query_id", "doc_id", "score"]).cast(
@@ -71,20 +72,11 @@ def write_run(path: str | Path, table: pa.Table, *, tag: str, metadata: dict | N
         pa.scalar(tag + "\n"),
         " ",
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if metadata:
-                fh.write(metadata_block(metadata).encode("utf-8"))
-            for chunk in lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]:
-                _write_string_array(fh, chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, follow_symlinks=False) as tmp, open(tmp, "wb") as fh:  # the user's umask, not 0600
+        if metadata:
+            fh.write(metadata_block(metadata).encode("utf-8"))
+        for chunk in lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]:
+            _write_string_array(fh, chunk)
     return path
 
 

@@ -42,6 +42,8 @@ MARKER = "workbench-index.json"
 # Positions and doc vectors cost little at this scale and keep the index usable for phrase queries and RM3.
 _INDEX_OPTIONS = ["-storePositions", "-storeDocvectors", "-optimize"]
 _INDEX_FORMAT = 1  # bump when the way the collection is written changes
+MAX_K1 = 1000.0
+"""The largest BM25 k1 accepted: far beyond any tuned value (0.5-3), well within Lucene's float."""
 
 
 def _check_ids(table: pa.Table, column: str, what: str) -> None:
@@ -198,6 +200,8 @@ def bm25_search(
     _check_ids(topics, "query_id", "topics")
     if hits < 1 or threads < 1:
         raise WorkbenchError(f"hits and threads must be positive (got hits={hits}, threads={threads})")
+    if not (0 <= k1 <= MAX_K1 and 0 <= b <= 1):  # NaN fails too; Lucene's float k1 overflows to inf, scores to NaN
+        raise WorkbenchError(f"BM25 needs 0 <= k1 <= {MAX_K1:g} and 0 <= b <= 1 (got k1={k1}, b={b})")
     index, built, build_seconds = build_index(docs, fields=fields, cache_dir=cache_dir)
     meta = json.loads((index / MARKER).read_text())
     start = time.perf_counter()
@@ -212,7 +216,7 @@ def bm25_search(
                 "-topicReader", "TsvString",
                 "-output", str(run_path),
                 "-bm25", "-bm25.k1", repr(float(k1)), "-bm25.b", repr(float(b)),
-                "-hits", str(hits),
+                "-hits", str(min(hits, max(1, int(meta["n_docs"])))),  # no more exist; Lucene sizes a heap by it
                 "-threads", str(threads),
             ]  # fmt: skip
             if fields == "multifield":

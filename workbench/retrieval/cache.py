@@ -21,12 +21,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.env import env_text
+
 _CHUNK = 1 << 20
 
 
 def cache_dir() -> Path:
     """The default cache root: `$WORKBENCH_CACHE`, else `~/.cache/workbench` (not created here)."""
-    env = os.environ.get("WORKBENCH_CACHE")
+    env = env_text("WORKBENCH_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "workbench"
 
 

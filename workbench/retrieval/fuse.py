@@ -39,6 +39,8 @@ from workbench.retrieval.cache import hash_table
 Method = Literal["rrf", "combsum", "combmnz", "interpolation"]
 Norm = Literal["minmax", "zscore", "rank"] | None
 METHODS = ("rrf", "combsum", "combmnz", "interpolation")
+MAX_WEIGHT = 1e6
+"""Weights are relative: a million to one is already one run alone, and sums of bigger ones could overflow."""
 NORMS = ("minmax", "zscore", "rank", None)
 
 
@@ -229,11 +231,13 @@ def _weights(method: str, n: int, weights: Sequence[float] | None) -> list[float
         return [0.5, 0.5] if method == "interpolation" else [1.0] * n
     if len(weights) != n:
         raise WorkbenchError(f"{len(weights)} weight(s) given for {n} runs")
+    if not all(abs(float(x)) <= MAX_WEIGHT for x in weights):  # NaN and inf fail too
+        raise WorkbenchError(f"weights must be numbers from -{MAX_WEIGHT:g} to {MAX_WEIGHT:g}, got {list(weights)}")
     return [float(x) for x in weights]
 
 
 def _check_options(method: str, k: float, norm: object) -> None:
-    if method == "rrf" and k < 0:
-        raise WorkbenchError(f"RRF k must be non-negative, got {k}")
+    if method == "rrf" and not 0 <= k < float("inf"):  # NaN fails too
+        raise WorkbenchError(f"RRF k must be a finite number >= 0, got {k}")
     if norm not in NORMS:
         raise WorkbenchError(f"unknown normalisation {norm!r}; expected one of {', '.join(map(str, NORMS))}")

@@ -15,19 +15,33 @@ from workbench.scoring.evaluator import (
     evaluator_id,
     ranked_plan,
 )
-from workbench.scoring.measures import default_measures, is_summed, measure_name, parse_measure, parse_measures
+from workbench.scoring.measures import (
+    NamedMeasure,
+    default_measures,
+    display_name,
+    is_summed,
+    measure_name,
+    named_measures,
+    parse_measure,
+    parse_measures,
+    parse_request,
+)
 
 __all__ = [
     "SEMANTICS",
+    "NamedMeasure",
     "RankedPlan",
     "aggregate",
     "default_measures",
+    "display_name",
     "evaluate",
     "evaluate_ranked",
     "evaluator_id",
     "is_summed",
     "measure_name",
+    "named_measures",
     "parse_measure",
     "parse_measures",
+    "parse_request",
     "ranked_plan",
 ]

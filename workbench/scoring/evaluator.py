@@ -178,17 +178,34 @@ def evaluate_ranked(
 def aggregate(scores: pa.Table, *, group: str | None = None) -> dict:
     """Across-query summary as trec_eval prints it in its `all` rows: mean, but sum for NumRel/NumRet/NumQ.
 
+    Sums are exact (math.fsum, then one division for a mean), so every path that aggregates the same per-query
+    values (`ingest --measures`, `evaluate`, `eval`) gives the same float, whatever the order of the rows.
     Returns {measure: value}, or {group value: {measure: value}} when `group` is given.
     """
-    ms = {s: m for s in set(scores["measure"].to_pylist()) for m in parse_measures([s])}
-    keys = [group, "measure"] if group else ["measure"]
-    agg = scores.group_by(keys).aggregate([("value", "sum"), ("value", "mean")]).to_pylist()
+    from math import fsum
+
+    if scores.num_rows == 0:
+        return {}
+    measure = pc.dictionary_encode(scores["measure"]).combine_chunks()
+    names = measure.dictionary.to_pylist()
+    key = measure.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    gnames: list = [None]
+    if group:
+        gcol = pc.dictionary_encode(scores[group]).combine_chunks()
+        gnames = gcol.dictionary.to_pylist()
+        key = gcol.indices.to_numpy(zero_copy_only=False).astype(np.int64) * len(names) + key
+    values = scores["value"].combine_chunks().to_numpy(zero_copy_only=False)
+    order = np.argsort(key, kind="stable")
+    key, values = key[order], values[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    summed = [is_summed(m) for m in parse_measures(names)]
     out: dict = {}
-    for row in agg:
-        m = ms[row["measure"]]
-        value = row["value_sum"] if is_summed(m) else row["value_mean"]
+    for start, end in zip(starts, np.r_[starts[1:], len(key)], strict=True):
+        g, j = divmod(int(key[start]), len(names))
+        total = fsum(values[start:end])
+        value = total if summed[j] else total / int(end - start)
         if group:
-            out.setdefault(row[group], {})[row["measure"]] = value
+            out.setdefault(gnames[g], {})[names[j]] = value
         else:
-            out[row["measure"]] = value
+            out[names[j]] = value
     return out

@@ -30,40 +30,77 @@ def _lround(x: np.ndarray) -> np.ndarray:
 
 
 def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, group: str | None = None) -> pa.Table:
-    """Per-query IPrec values of every judged query (and group), 0 for queries the run misses (-c)."""
-    import pandas as pd  # here, not at the top: importing the scoring package (every ingest) must not cost 0.2 s
+    """Per-query IPrec values of every judged query (and group), 0 for queries the run misses (-c).
+
+    NumPy over the run in trec_eval order (no pandas: `workbench eval` prints IPrec in trec_eval's default set).
+    """
+    from workbench.scoring.fast import value_codes
 
     keys = [group] if group else []
     order = pc.sort_indices(run, sort_keys=[*[(k, "ascending") for k in keys], ("query_id", "ascending"),
                                             ("score", "descending"), ("doc_id", "descending")])
-    ranked = run.take(order).select([*keys, "query_id", "doc_id"]).to_pandas()
-    ranked["position"] = ranked.groupby([*keys, "query_id"], sort=False).cumcount() + 1
-    judgments = qrels.to_pandas()
-    ranked = ranked.merge(judgments, on=["query_id", "doc_id"], how="left")
-    judged_queries = pd.Index(sorted(judgments["query_id"].unique()), name="query_id")
-    groups = sorted(run[group].unique().to_pylist()) if group else [None]
+    ranked = run.take(order)
+    n = ranked.num_rows
+    qid = ranked["query_id"].combine_chunks()
+    gcol = ranked[group].combine_chunks() if group else None
+    new = np.ones(n, dtype=bool)  # first row of a (group, query) segment
+    if n > 1:
+        new[1:] = _np(pc.not_equal(qid[1:], qid[:-1]))
+        if gcol is not None:
+            new[1:] |= _np(pc.not_equal(gcol[1:], gcol[:-1]))
+    seg = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    position = np.arange(n) - starts[seg] + 1
+    # each row's grade (judged rows only), by a join on (query_id, doc_id)
+    rows = pa.table({"query_id": qid, "doc_id": ranked["doc_id"].combine_chunks(),
+                     "i": pa.array(np.arange(n, dtype=np.int64))})
+    joined = rows.join(qrels.select(["query_id", "doc_id", "relevance"]), keys=["query_id", "doc_id"],
+                       join_type="inner")
+    judged = np.zeros(n, dtype=bool)
+    grade = np.zeros(n, dtype=np.int64)
+    at = _np(joined["i"]).astype(np.int64)
+    judged[at], grade[at] = True, _np(joined["relevance"])
+
+    queries = qrels["query_id"].unique()
+    queries = (queries.combine_chunks() if isinstance(queries, pa.ChunkedArray) else queries)
+    queries = queries.take(pc.sort_indices(queries))
+    seg_query = value_codes(qid.take(pa.array(starts)), queries)  # -1: a query without judgments
+    groups = pc.unique(gcol).sort().to_pylist() if gcol is not None else [None]
+    seg_group = (value_codes(gcol.take(pa.array(starts)), pa.array(groups, gcol.type)) if gcol is not None
+                 else np.zeros(len(starts), dtype=np.int64))
+    q_codes = value_codes(qrels["query_id"], queries)
+    q_grade = _np(qrels["relevance"])
+    n_q, n_g = len(queries), len(groups)
     parts = []
     for rel in sorted({m.params.get("rel", 1) for m in measures}):
-        num_rel = judgments[judgments["relevance"] >= rel].groupby("query_id").size().reindex(judged_queries,
-                                                                                               fill_value=0)
-        hits = ranked[ranked["relevance"].fillna(-(10**9)) >= rel].copy()
-        hits["count"] = hits.groupby([*keys, "query_id"], sort=False).cumcount() + 1
-        hits["precision"] = hits["count"] / hits["position"]
-        # best precision from each relevant document on down the ranking: a reverse running max per query
-        hits["best_after"] = hits.iloc[::-1].groupby([*keys, "query_id"], sort=False)["precision"].cummax()
-        lookup = hits.set_index([*keys, "query_id", "count"])["best_after"]
+        num_rel = np.bincount(q_codes[q_grade >= rel], minlength=n_q)
+        hit = judged & (grade >= rel)
+        hseg, hpos = seg[hit], position[hit]
+        hstart = np.searchsorted(hseg, hseg, side="left")  # first hit of each hit's segment
+        count = np.arange(len(hseg)) - hstart + 1
+        precision = np.append(count / hpos, 0.0)  # a sentinel: reduceat's indices may point one past the end
+        first_hit = np.searchsorted(hseg, np.arange(len(starts)), side="left")
+        hits_in = np.searchsorted(hseg, np.arange(len(starts)), side="right") - first_hit
         for m in (m for m in measures if m.params.get("rel", 1) == rel):
-            need = np.maximum(_lround(float(m.params["recall"]) * num_rel.to_numpy()), 1)
-            for g in groups:
-                index = pd.MultiIndex.from_arrays(
-                    ([np.full(len(judged_queries), g)] if group else [])
-                    + [judged_queries.to_numpy(), need], names=[*keys, "query_id", "count"])
-                values = lookup.reindex(index).fillna(0.0).to_numpy(dtype=np.float64)
-                cols = {"query_id": judged_queries.to_numpy(dtype=object), "measure": str(m), "value": values}
-                if group:
-                    cols[group] = np.full(len(judged_queries), g)
-                parts.append(pd.DataFrame(cols))
-    frame = pd.concat(parts, ignore_index=True)
-    schema = pa.schema([("query_id", pa.string()), ("measure", pa.string()), ("value", pa.float64())]
-                       + ([(group, run.schema.field(group).type)] if group else []))
-    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+            need = np.maximum(_lround(float(m.params["recall"]) * num_rel), 1)
+            values = np.zeros(n_g * n_q)
+            ok = seg_query >= 0
+            need_seg = need[np.where(ok, seg_query, 0)]
+            ok &= hits_in >= need_seg
+            if ok.any():  # the best precision from the need-th relevant document on down its segment's ranking
+                bounds = np.column_stack([first_hit[ok] + need_seg[ok] - 1, first_hit[ok] + hits_in[ok]]).ravel()
+                values[seg_group[ok] * n_q + seg_query[ok]] = np.maximum.reduceat(precision, bounds)[::2]
+            cols = {"query_id": pa.array(np.tile(queries.to_numpy(zero_copy_only=False), n_g), pa.string()),
+                    "measure": pa.array([str(m)] * (n_g * n_q), pa.string()), "value": pa.array(values)}
+            if gcol is not None:
+                cols[group] = pa.array(groups, gcol.type).take(pa.array(np.repeat(np.arange(n_g), n_q)))
+            parts.append(pa.table(cols))
+    return pa.concat_tables(parts)
+
+
+def _np(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """NumPy values without ChunkedArray.to_numpy (which imports pandas)."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    return col.to_numpy(zero_copy_only=False)
+

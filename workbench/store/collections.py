@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from workbench.errors import ConflictError, NotFoundError
 from workbench.store.connection import Store, arrow, one
@@ -25,14 +27,21 @@ class CollectionInfo:
     n_topics: int
     n_docs: int
     created_at: str
+    topic_field: str | None = None
+    grade_map: dict[int, int] | None = None  # grade as written -> grade stored
+    report: dict | None = None  # datasets.report.CollectionReport.to_dict(); None in stores migrated from v3
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "created_at": str(self.created_at)}
+        d = {**self.__dict__, "created_at": str(self.created_at), "warnings": list(self.warnings)}
+        if self.grade_map is not None:
+            d["grade_map"] = {str(k): v for k, v in self.grade_map.items()}
+        return d
 
 
 _COLUMNS = (
     "name, relevance_kind, qrels_hash, topics_hash, docs_hash, source, n_queries, n_judgments, "
-    "n_topics, n_docs, created_at"
+    "n_topics, n_docs, created_at, topic_field, grade_map, report, warnings"
 )
 
 
@@ -40,6 +49,9 @@ def _info(row: tuple) -> CollectionInfo:
     values = list(row)
     values[5] = json.loads(values[5] or "{}")
     values[10] = str(values[10])
+    values[12] = None if values[12] is None else {int(k): int(v) for k, v in json.loads(values[12])}
+    values[13] = None if values[13] is None else json.loads(values[13])
+    values[14] = tuple(json.loads(values[14] or "[]"))
     return CollectionInfo(*values)
 
 
@@ -56,13 +68,25 @@ def put_collection(
     docs_hash: str | None,
     source: dict,
     replace: bool = False,
+    topic_field: str | None = None,
+    grade_map: dict[int, int] | None = None,
+    report: dict | None = None,
+    warnings: Sequence[str] = (),
 ) -> tuple[CollectionInfo, bool]:
-    """Store a collection in one transaction. Returns (info, changed); same content again is a no-op."""
-    with store.writer() as con:
+    """Store a collection in one transaction. Returns (info, changed); same content again is a no-op (except
+    that a collection stored without a report, in a store migrated from schema 3, gets this one).
+
+    The one operation that creates a store where there is none."""
+    record = [topic_field, None if grade_map is None else json.dumps(sorted(grade_map.items())),
+              None if report is None else json.dumps(report, sort_keys=True), json.dumps(list(warnings))]
+    with store.writer(create=True, what=f"collection {name!r}") as con:
         row = one(con.execute("SELECT qrels_hash, topics_hash, docs_hash FROM collections WHERE name = ?", [name]))
         if row is not None:
             same = row == (qrels_hash, topics_hash, docs_hash)
             if same:
+                if report is not None:
+                    con.execute("UPDATE collections SET topic_field = ?, grade_map = ?, report = ?, warnings = ? "
+                                "WHERE name = ? AND report IS NULL", [*record, name])
                 return _get(con, name), False
             if not replace:
                 raise ConflictError(
@@ -76,15 +100,19 @@ def put_collection(
         con.register("_qrels", qrels)
         con.execute("INSERT INTO qrels SELECT ?, query_id, doc_id, relevance FROM _qrels", [name])
         if topics is not None:
+            fields = ", ".join(c if c in topics.column_names else f"NULL AS {c}"
+                               for c in ("title", "description", "narrative"))
             con.register("_topics", topics)
-            con.execute("INSERT INTO topics SELECT ?, query_id, text FROM _topics", [name])
+            con.execute("INSERT INTO topics (collection, query_id, text, title, description, narrative) "
+                        f"SELECT ?, query_id, text, {fields} FROM _topics", [name])
         if docs is not None:
             con.register("_docs", docs)
             con.execute("INSERT INTO documents SELECT ?, doc_id, title, text FROM _docs", [name])
-        n_queries = len(set(qrels.column("query_id").to_pylist()))
+        n_queries = pc.count_distinct(qrels.column("query_id")).as_py()
         con.execute(
             "INSERT INTO collections (name, relevance_kind, qrels_hash, topics_hash, docs_hash, source, "
-            "n_queries, n_judgments, n_topics, n_docs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "n_queries, n_judgments, n_topics, n_docs, topic_field, grade_map, report, warnings) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 name,
                 relevance_kind,
@@ -96,6 +124,7 @@ def put_collection(
                 qrels.num_rows,
                 topics.num_rows if topics is not None else 0,
                 docs.num_rows if docs is not None else 0,
+                *record,
             ],
         )
         return _get(con, name), True
@@ -144,9 +173,11 @@ def qrels_relation(collection: str) -> str:
     return f"(SELECT query_id, doc_id, relevance FROM qrels WHERE collection = '{quoted}')"
 
 
-def get_topics(store: Store, collection: str) -> pa.Table:
+def get_topics(store: Store, collection: str, *, fields: bool = False) -> pa.Table:
+    """query_id, text (what retrieval reads); with `fields`, also the title, description and narrative."""
+    cols = "query_id, text, title, description, narrative" if fields else "query_id, text"
     with store.reader() as con:
-        return arrow(con, "SELECT query_id, text FROM topics WHERE collection = ? ORDER BY query_id", [collection])
+        return arrow(con, f"SELECT {cols} FROM topics WHERE collection = ? ORDER BY query_id", [collection])
 
 
 def get_documents(store: Store, collection: str, doc_ids: list[str] | None = None) -> pa.Table:
@@ -163,7 +194,7 @@ def get_documents(store: Store, collection: str, doc_ids: list[str] | None = Non
 
 def delete_collection(store: Store, name: str) -> None:
     """Remove a collection and its runs' entries (run rows shared with other collections stay)."""
-    with store.writer() as con:
+    with store.writer(what=f"the removal of collection {name!r}") as con:
         _get(con, name)
         for table, col in (
             ("qrels", "collection"),

@@ -4,26 +4,33 @@ DuckDB lets one process hold a database file read-write, or many processes hold 
 The CLI and the dashboard therefore never keep a connection open: every operation opens, works and closes.
 A writer that finds the file locked waits (telling the user once) and retries; a reader retries the same way,
 so neither side ever shows a lock error unless the other holds the file for longer than the timeout.
-Each write is one transaction: a crash or an error leaves the store exactly as it was.
+Each write is one transaction: a crash or an error leaves the store exactly as it was, and it commits through
+`interrupts.commit`, so a Ctrl-C either rolls it back or waits for its COMMIT to finish.
+
+Only an operation that adds data creates a store (`create=True`: adding a collection). Everything else refuses a
+path where there is no store, and no operation writes into a file that is not a workbench store (a DuckDB file of
+the user's own, a text file): it is opened read-only to find out, and refused.
 """
 
 from __future__ import annotations
 
-import os
+import math
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
 
 import duckdb
 
+from workbench import interrupts
+from workbench.env import env_seconds, env_text
 from workbench.errors import StoreError, StoreLockedError
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 TOP_DEPTH = 100
 """run_top_rows holds each run's rows down to this trec_eval position (see schema.sql)."""
 _MIGRATIONS = {  # from version: statements that bring a store to the next version, in one transaction
@@ -53,9 +60,21 @@ _MIGRATIONS = {  # from version: statements that bring a store to the next versi
                                       position INTEGER)""",
         f"INSERT INTO run_top_rows SELECT * FROM run_rows WHERE position <= {TOP_DEPTH}",
     ],
+    "3": [
+        # collections record how their topics and grades were read and what their report found (NULL until a
+        # collection is added again: its report is then computed when asked for); topics keep their TREC fields
+        "ALTER TABLE collections ADD COLUMN IF NOT EXISTS topic_field VARCHAR",
+        "ALTER TABLE collections ADD COLUMN IF NOT EXISTS grade_map VARCHAR",
+        "ALTER TABLE collections ADD COLUMN IF NOT EXISTS report VARCHAR",
+        "ALTER TABLE collections ADD COLUMN IF NOT EXISTS warnings VARCHAR",
+        "ALTER TABLE topics ADD COLUMN IF NOT EXISTS title VARCHAR",
+        "ALTER TABLE topics ADD COLUMN IF NOT EXISTS description VARCHAR",
+        "ALTER TABLE topics ADD COLUMN IF NOT EXISTS narrative VARCHAR",
+    ],
 }
 DEFAULT_DB = "workbench.duckdb"
-DEFAULT_LOCK_TIMEOUT = float(os.environ.get("WORKBENCH_LOCK_TIMEOUT", "600"))
+DEFAULT_LOCK_TIMEOUT = 600.0
+"""Seconds a command waits for a store another process holds, unless $WORKBENCH_LOCK_TIMEOUT says otherwise."""
 
 _SHARED = threading.local()  # .cons: {resolved store path: the read-only connection of an open `reading()` block}
 _CURRENT_FILES: set[tuple] = set()  # (path, device, inode, size, mtime) of store files found at SCHEMA_VERSION
@@ -65,11 +84,29 @@ T = TypeVar("T")
 
 def default_db_path() -> Path:
     """`$WORKBENCH_DB`, else ./workbench.duckdb."""
-    return Path(os.environ.get("WORKBENCH_DB") or DEFAULT_DB)
+    return Path(env_text("WORKBENCH_DB") or DEFAULT_DB)
 
 
 def _is_lock_error(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+def first_line(exc: BaseException) -> str:
+    """DuckDB's message without its multi-line context (errors are printed as one line)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def no_store(path: Path) -> StoreError:
+    return StoreError(
+        f"{path}: no store here",
+        hint=f"create one with `workbench --db {path} collection add NAME --qrels FILE`, or point --db or "
+             "$WORKBENCH_DB at an existing store")
+
+
+def not_a_store(path: Path, why: str) -> StoreError:
+    return StoreError(f"{path}: not a workbench store ({why}); it was left as it is",
+                      hint="give --db the path of a workbench store, or a new path to create one")
 
 
 class Store:
@@ -79,9 +116,13 @@ class Store:
         self,
         path: str | Path | None = None,
         *,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        lock_timeout: float | None = None,
         on_wait: WaitCallback | None = None,
     ) -> None:
+        """`lock_timeout`: seconds to wait for a locked store (None: $WORKBENCH_LOCK_TIMEOUT, read when the store
+        is first opened, else DEFAULT_LOCK_TIMEOUT)."""
+        if lock_timeout is not None and not (math.isfinite(lock_timeout) and lock_timeout >= 0):
+            raise StoreError(f"lock_timeout must be a finite number of seconds >= 0, got {lock_timeout!r}")
         self.path = Path(path) if path is not None else default_db_path()
         self.lock_timeout = lock_timeout
         self.on_wait = on_wait
@@ -106,6 +147,8 @@ class Store:
         Waits with exponential backoff (telling the user once through `on_wait`) up to `lock_timeout`; any other
         DuckDB error is a StoreError at once. Every way of opening the store goes through here.
         """
+        if self.lock_timeout is None:
+            self.lock_timeout = env_seconds("WORKBENCH_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT)
         deadline = time.monotonic() + self.lock_timeout
         told = False
         delay = 0.02
@@ -114,7 +157,7 @@ class Store:
                 return open_()
             except duckdb.Error as exc:
                 if not _is_lock_error(exc):
-                    raise StoreError(f"{self.path}: cannot open the store: {exc}") from exc
+                    raise StoreError(f"{self.path}: cannot open the store: {first_line(exc)}") from exc
                 if time.monotonic() >= deadline:
                     raise StoreLockedError(
                         f"{self.path}: another process kept the store locked for {self.lock_timeout:.0f} s",
@@ -140,12 +183,14 @@ class Store:
             return None
         return str(self.path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
-    def ensure_schema(self) -> None:
-        """Create the tables on first use (idempotent).
+    def ensure_schema(self, *, create: bool = False) -> None:
+        """Check that the file is a workbench store (migrating an older one); with `create`, make a new one.
 
-        A file checked once in this process is not checked again by later handles on it while it is unchanged
-        (the dashboard makes a handle per read, and the check is a connection of its own); any write, or another
-        file at the path, makes the next handle check again.
+        Without `create`, a missing path, a folder, or a file that is not a workbench store is refused with a
+        StoreError and nothing is written (the check opens the file read-only). A file checked once in this
+        process is not checked again by later handles on it while it is unchanged (the dashboard makes a handle
+        per read, and the check is a connection of its own); any write, or another file at the path, makes the
+        next handle check again.
         """
         if self._schema_ready:
             return
@@ -153,36 +198,72 @@ class Store:
         if file_id is not None and file_id in _CURRENT_FILES:
             self._schema_ready = True
             return
-        self._check_or_create()
+        self._check_or_create(create)
         if (file_id := self._file_id()) is not None:
             _CURRENT_FILES.add(file_id)
 
-    def _check_or_create(self) -> None:
+    def _check_or_create(self, create: bool) -> None:
+        if self.path.is_dir():
+            raise not_a_store(self.path, "it is a folder")
         if self.path.exists():
-            con = self._connect(read_only=True)
-            try:
-                row = (
-                    one(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
-                    if _has_table(con, "meta")
-                    else None
-                )
-            finally:
-                con.close()
-            if row is not None:
-                if row[0] != SCHEMA_VERSION:
-                    self._migrate(row[0])
+            version, empty = self._stored_version()
+            if version is not None:
+                if version != SCHEMA_VERSION:
+                    self._migrate(version)
                 self._schema_ready = True
                 return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not create:
+                raise not_a_store(self.path, empty)
+        elif not create:
+            raise no_store(self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot create the store: {exc.strerror or exc}") from exc
         con = self._connect(read_only=False)
         try:
             con.execute("BEGIN TRANSACTION")
-            con.execute(resources.files("workbench.store").joinpath("schema.sql").read_text())
-            con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [SCHEMA_VERSION])
-            con.execute("COMMIT")
+            try:
+                con.execute(resources.files("workbench.store").joinpath("schema.sql").read_text())
+                con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+                            [SCHEMA_VERSION])
+            except BaseException:
+                interrupts.rollback(con)
+                raise
+            interrupts.commit(con, f"the new store {self.path}")
+        except duckdb.Error as exc:
+            raise write_failed(self.path, exc) from exc
         finally:
             con.close()
         self._schema_ready = True
+
+    def _stored_version(self) -> tuple[str | None, str]:
+        """(schema version, "") of the workbench store at the path; (None, what it is) for a DuckDB database without
+        tables, which a new store may go into; StoreError for anything else (an empty file, a text file, a DuckDB
+        database with tables of its own). Read-only: a file that is not a store is left byte for byte as it is."""
+        if self.path.stat().st_size == 0:  # DuckDB cannot open it, not even to create a database in it
+            raise not_a_store(self.path, "an empty file")
+        try:
+            con = self._connect(read_only=True)
+        except StoreError as exc:
+            if "not a valid DuckDB database" in str(exc.__cause__):
+                raise not_a_store(self.path, "not a DuckDB file") from exc
+            raise
+        try:
+            tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            if not tables:
+                return None, "a DuckDB database without tables"
+            if "meta" not in tables:
+                raise not_a_store(self.path, "a DuckDB database without the workbench's tables")
+            try:
+                row = one(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))
+            except duckdb.Error:
+                row = None
+            if row is None or not isinstance(row[0], str):
+                raise not_a_store(self.path, "a DuckDB database without the workbench's tables")
+            return row[0], ""
+        finally:
+            con.close()
 
     def _migrate(self, version: str) -> None:
         """Bring an older store to SCHEMA_VERSION, one version per transaction (its data untouched)."""
@@ -192,15 +273,21 @@ class Store:
         try:
             while version != SCHEMA_VERSION:
                 con.execute("BEGIN TRANSACTION")
-                current = one(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))[0]
-                if current == version:  # not migrated meanwhile by another process
-                    for statement in _MIGRATIONS[version]:
-                        con.execute(statement)
-                    version = str(int(version) + 1)
-                    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [version])
-                else:
-                    version = current
-                con.execute("COMMIT")
+                try:
+                    current = one(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))[0]
+                    if current == version:  # not migrated meanwhile by another process
+                        for statement in _MIGRATIONS[version]:
+                            con.execute(statement)
+                        version = str(int(version) + 1)
+                        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [version])
+                    else:
+                        version = current
+                except BaseException:
+                    interrupts.rollback(con)
+                    raise
+                interrupts.commit(con, f"the migration of {self.path} to schema version {version}")
+        except duckdb.Error as exc:
+            raise write_failed(self.path, exc) from exc
         finally:
             con.close()
 
@@ -244,27 +331,52 @@ class Store:
             con.close()
 
     @contextmanager
-    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection inside one transaction: committed on success, rolled back on any error."""
+    def writer(self, *, create: bool = False, what: str = "a change") -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection inside one transaction: committed on success, rolled back on any error.
+
+        `create`: make the store when there is none (only operations that add data). `what` names the change
+        for the message of a Ctrl-C that lands while it commits. A DuckDB error (a full disk, a failed write)
+        becomes a one-line StoreError; the transaction is rolled back, so the store is unchanged.
+        """
         cons, key = self._shared()
         if key in cons:
             raise RuntimeError(f"{self.path}: a write inside a reading() block (the file is open read-only)")
-        self.ensure_schema()
+        self.ensure_schema(create=create)
         con = self._connect(read_only=False)
         try:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                interrupts.rollback(con)
                 raise
-            con.execute("COMMIT")
+            interrupts.commit(con, what)
+        except duckdb.Error as exc:
+            raise write_failed(self.path, exc) from exc
         finally:
             con.close()
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return one(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]))[0] > 0
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, **tables) -> Iterator[None]:
+    """Arrow tables registered under these names for the block. After a failed statement DuckDB refuses all but
+    a rollback, unregistering included: then that refusal must not hide the failure (a full disk) that caused it."""
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        yield
+    except BaseException:
+        for name in tables:
+            with suppress(duckdb.Error, RuntimeError):
+                con.unregister(name)
+        raise
+    for name in tables:
+        con.unregister(name)
+
+
+def write_failed(path: Path, exc: BaseException) -> StoreError:
+    """A write the store refused (a full disk, an I/O error): rolled back, so the store is as it was."""
+    return StoreError(f"{path}: the write failed and was rolled back, the store is unchanged: {first_line(exc)}")
 
 
 def one(cursor: duckdb.DuckDBPyConnection) -> tuple | None:

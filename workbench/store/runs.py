@@ -9,10 +9,11 @@ from contextlib import contextmanager
 import duckdb
 import pyarrow as pa
 
-from workbench.errors import ConflictError, NotFoundError
+from workbench import interrupts
+from workbench.errors import ConflictError, NotFoundError, StoreError
 from workbench.model import RunInfo
 from workbench.store.collections import _drop_orphan_rows, _get, qrels_in
-from workbench.store.connection import TOP_DEPTH, Store, arrow, one
+from workbench.store.connection import TOP_DEPTH, Store, arrow, first_line, one, registered, write_failed
 
 _COLUMNS = (
     "collection, name, run_hash, kind, parent, depth, source_path, run_tag, n_queries, n_rows, "
@@ -60,11 +61,32 @@ def _info(row: tuple) -> RunInfo:
 def put_run(store: Store, info: RunInfo, rows: pa.Table, *, replace: bool = False) -> tuple[RunInfo, str]:
     """Store one run in one transaction.
 
-    Returns (stored info, status) where status is "added", "replaced" or "unchanged" (same name, same
-    bytes: a no-op). A different file under an existing name raises ConflictError unless `replace`.
+    Returns (stored info, status) where status is "added", "replaced", "updated" (same bytes, other metadata,
+    with `replace`) or "unchanged" (same name, same bytes: a no-op). A different file under an existing name
+    raises ConflictError unless `replace`.
     """
-    with store.writer() as con:
+    with store.writer(what=f"run {info.name!r}") as con:
         return _put_run(con, info, lambda: insert_run_rows(con, info.run_hash, rows), replace)
+
+
+def put_run_metadata(store: Store, info: RunInfo) -> RunInfo:
+    """Give a stored run the metadata of `info` (kind, parent, depth, params, software, source path), whose bytes
+    it already holds: `ingest --replace` of the same file with new metadata. Rows and scores are untouched."""
+    with store.writer(what=f"the metadata of run {info.name!r}") as con:
+        if _get_run(con, info.collection, info.name).run_hash != info.run_hash:
+            raise ConflictError(f"run {info.name!r} changed in the store while its metadata was being updated",
+                                hint="try again")
+        stored, _ = _put_run(con, info, None, True)
+        return stored
+
+
+def same_metadata(stored: RunInfo, info: RunInfo) -> bool:
+    """Whether `info` says about a run what the store already says (kind, parent, depth, params)."""
+    def norm(params: dict) -> str:
+        return json.dumps(params or {}, sort_keys=True, default=str)
+
+    return ((str(stored.kind), stored.parent, stored.depth, norm(stored.params))
+            == (str(info.kind), info.parent, info.depth, norm(info.params)))
 
 
 def _put_run(con: duckdb.DuckDBPyConnection, info: RunInfo, insert_rows, replace: bool) -> tuple[RunInfo, str]:
@@ -76,7 +98,16 @@ def _put_run(con: duckdb.DuckDBPyConnection, info: RunInfo, insert_rows, replace
     status = "added"
     if existing is not None:
         if existing[0] == info.run_hash:
-            return _get_run(con, info.collection, info.name), "unchanged"
+            stored = _get_run(con, info.collection, info.name)
+            if not replace or same_metadata(stored, info):
+                return stored, "unchanged"
+            con.execute(
+                "UPDATE runs SET kind = ?, parent = ?, depth = ?, params = ?, software = ?, source_path = ? "
+                "WHERE collection = ? AND name = ?",
+                [str(info.kind), info.parent, info.depth, json.dumps(info.params, sort_keys=True, default=str),
+                 json.dumps(info.software, sort_keys=True, default=str), info.source_path, info.collection,
+                 info.name])
+            return _get_run(con, info.collection, info.name), "updated"
         if not replace:
             raise ConflictError(
                 f"run {info.name!r} already exists in collection {info.collection!r} with different content",
@@ -116,15 +147,12 @@ def insert_run_rows(con: duckdb.DuckDBPyConnection, run_hash: str, rows: pa.Tabl
     present = one(con.execute("SELECT count(*) FROM run_rows WHERE run_hash = ?", [run_hash]))[0]
     if present:
         return
-    con.register("_run_rows", rows)
-    try:
+    with registered(con, _run_rows=rows):
         con.execute(
             "INSERT INTO run_rows SELECT ?, query_id, doc_id, score, rank, "
             "row_number() OVER (PARTITION BY query_id ORDER BY score DESC, doc_id DESC) FROM _run_rows",
             [run_hash],
         )
-    finally:
-        con.unregister("_run_rows")
     _copy_top_rows(con, run_hash)
 
 
@@ -144,17 +172,26 @@ def attached(store: Store, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
     Ingest parses into `con`'s temp tables outside the store lock, then copies DuckDB's own columns into the
     store (INSERT ... SELECT: no Arrow round trip), one transaction per run, under one lock for a batch of
-    files. Waits on a locked store like Store.writer does.
+    files. Waits on a locked store like Store.writer does. The detach at the end runs with Ctrl-C held back,
+    and a failure there (after a failed write, DuckDB may refuse everything but a rollback) does not hide the
+    error that ended the block.
     """
     store.ensure_schema()
     path = str(store.path).replace("'", "''")  # ATTACH takes no bound parameters; the path is quoted as a literal
     store.retry_locked(lambda: con.execute(f"ATTACH '{path}' AS {_ALIAS}"))
+    failed = True
     try:
         con.execute(f"USE {_ALIAS}")
         yield
+        failed = False
     finally:
-        con.execute("USE memory")
-        con.execute(f"DETACH {_ALIAS}")
+        with interrupts.held():
+            try:
+                con.execute("USE memory")
+                con.execute(f"DETACH {_ALIAS}")
+            except (duckdb.Error, RuntimeError) as exc:
+                if not failed:
+                    raise StoreError(f"{store.path}: could not close the store: {first_line(exc)}") from exc
 
 
 def put_runs_from(
@@ -170,25 +207,36 @@ def put_runs_from(
     place (row id minus the query's first row id, plus one). Copying DuckDB's own parsed columns keeps the
     insert a direct write to the store file; a join on 7M row ids, or inserting from Arrow, costs a second or more.
     """
-    con.execute("BEGIN TRANSACTION")
+    names = ", ".join(repr(info.name) for info, *_ in runs)
     try:
-        outcomes = [_put_run(con, info, lambda info=info, src=src, pos=pos, every=every:
-                             _insert_from(con, info.run_hash, src, pos, every), replace)
-                    for info, src, pos, every, replace in runs]
-        if before_commit is not None:
-            before_commit(con, [stored for stored, _ in outcomes])
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            outcomes = [_put_run(con, info, lambda info=info, src=src, pos=pos, every=every:
+                                 _insert_from(con, info.run_hash, src, pos, every), replace)
+                        for info, src, pos, every, replace in runs]
+            if before_commit is not None:
+                before_commit(con, [stored for stored, _ in outcomes])
+        except BaseException:
+            interrupts.rollback(con)
+            raise
+        interrupts.commit(con, f"run {names}" if len(runs) == 1 else f"runs {names}")
+    except duckdb.Error as exc:
+        raise write_failed(_attached_path(con), exc) from exc
     return outcomes
+
+
+def _attached_path(con: duckdb.DuckDBPyConnection) -> str:
+    try:
+        row = one(con.execute("SELECT path FROM duckdb_databases() WHERE database_name = ?", [_ALIAS]))
+    except (duckdb.Error, RuntimeError):
+        row = None
+    return row[0] if row and row[0] else "the store"
 
 
 def _insert_from(con: duckdb.DuckDBPyConnection, run_hash: str, source_table: str, positions: pa.Table,
                  every_row: bool) -> None:
     src = f'memory.main."{source_table}"'
-    con.register("_positions", positions)
-    try:
+    with registered(con, _positions=positions):
         if every_row:
             select = (f"SELECT ?, t.query_id, t.doc_id, t.score, CAST(t.rank AS BIGINT), p.position "
                       f"FROM {src} t JOIN _positions p ON p.i = t.rowid")
@@ -198,8 +246,6 @@ def _insert_from(con: duckdb.DuckDBPyConnection, run_hash: str, source_table: st
                       f"coalesce(p.position, CAST(t.rowid - b.first + 1 AS INTEGER)) "
                       f"FROM {src} t JOIN {first} b USING (query_id) LEFT JOIN _positions p ON p.i = t.rowid")
         con.execute(f"INSERT INTO run_rows {select}", [run_hash])
-    finally:
-        con.unregister("_positions")
     _copy_top_rows(con, run_hash)
 
 
@@ -260,8 +306,52 @@ def get_run_rows(store: Store, collection: str, name: str, columns: tuple[str, .
         return arrow(con, f"SELECT {', '.join(columns)} FROM run_rows WHERE run_hash = ?", [info.run_hash])
 
 
+def set_run_fields(store: Store, collection: str, name: str, *, kind: str, parent: str | None, depth: int | None,
+                   new_name: str) -> RunInfo:
+    """Give a stored run this kind, parent, depth and name, in one transaction.
+
+    Rows and scores are keyed by the run's content, not its name, so they stay reachable under a new name; runs
+    that name this one as their parent follow the rename. Refused (ConflictError/NotFoundError, nothing written):
+    a new name that is taken, a parent that is not stored in the collection, a parent that descends from the run.
+    """
+    with store.writer(what=f"the metadata of run {name!r}") as con:
+        _get_run(con, collection, name)
+        if new_name != name and one(con.execute("SELECT 1 FROM runs WHERE collection = ? AND name = ?",
+                                                [collection, new_name])):
+            raise ConflictError(f"run {new_name!r} already exists in collection {collection!r}",
+                                hint="pick another name, or delete that run first")
+        if parent is not None:
+            _get_run(con, collection, parent)
+            parents = dict(con.execute("SELECT name, parent FROM runs WHERE collection = ?", [collection]).fetchall())
+            seen: set[str] = set()
+            up: str | None = parent
+            while up is not None and up not in seen:
+                if up == name:
+                    raise ConflictError(f"run {parent!r} cannot be the parent of {name!r}: "
+                                        f"{'it is the run itself' if parent == name else 'it descends from it'}")
+                seen.add(up)
+                up = parents.get(up)
+        con.execute("UPDATE runs SET kind = ?, parent = ?, depth = ? WHERE collection = ? AND name = ?",
+                    [kind, parent, depth, collection, name])
+        if new_name != name:
+            con.execute(
+                f"INSERT INTO runs ({_COLUMNS}) SELECT collection, ?, run_hash, kind, parent, depth, source_path, "
+                "run_tag, n_queries, n_rows, metadata_header, params, software, warnings, ingested_at "
+                "FROM runs WHERE collection = ? AND name = ?", [new_name, collection, name])
+            con.execute("DELETE FROM runs WHERE collection = ? AND name = ?", [collection, name])
+            con.execute("UPDATE runs SET parent = ? WHERE collection = ? AND parent = ?", [new_name, collection, name])
+        return _get_run(con, collection, new_name)
+
+
+def children(store: Store, collection: str, name: str) -> list[str]:
+    """Runs of the collection that name `name` as their parent (their first stage)."""
+    with store.reader() as con:
+        return [r[0] for r in con.execute("SELECT name FROM runs WHERE collection = ? AND parent = ? ORDER BY name",
+                                          [collection, name]).fetchall()]
+
+
 def delete_run(store: Store, collection: str, name: str) -> None:
-    with store.writer() as con:
+    with store.writer(what=f"the deletion of run {name!r}") as con:
         _get_run(con, collection, name)
         con.execute("DELETE FROM runs WHERE collection = ? AND name = ?", [collection, name])
         _drop_orphan_rows(con)

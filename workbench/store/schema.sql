@@ -14,11 +14,17 @@ CREATE TABLE IF NOT EXISTS collections (
     n_judgments     BIGINT,
     n_topics        INTEGER,
     n_docs          BIGINT,
-    created_at      TIMESTAMP DEFAULT current_timestamp
+    created_at      TIMESTAMP DEFAULT current_timestamp,
+    topic_field     VARCHAR,                   -- the topic field(s) the query text was made of ('title', ...)
+    grade_map       VARCHAR,                   -- JSON [[grade as written, grade stored], ...] or NULL
+    report          VARCHAR,                   -- JSON: topics vs judged queries, judgments per query, grades
+    warnings        VARCHAR                    -- JSON list of strings: what the report found off
 );
 
 CREATE TABLE IF NOT EXISTS qrels (collection VARCHAR, query_id VARCHAR, doc_id VARCHAR, relevance BIGINT);
-CREATE TABLE IF NOT EXISTS topics (collection VARCHAR, query_id VARCHAR, text VARCHAR);
+-- topics: the query text, and the TREC fields it was made of (NULL where the file had none, e.g. TSV)
+CREATE TABLE IF NOT EXISTS topics (collection VARCHAR, query_id VARCHAR, text VARCHAR,
+                                   title VARCHAR, description VARCHAR, narrative VARCHAR);
 CREATE TABLE IF NOT EXISTS documents (collection VARCHAR, doc_id VARCHAR, title VARCHAR, text VARCHAR);
 
 CREATE TABLE IF NOT EXISTS runs (

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from workbench.store.connection import Store, arrow
+from workbench.store.connection import Store, arrow, registered
 
 if TYPE_CHECKING:  # pandas is imported when a frame is asked for: ingest and scoring start faster without it
     import pandas as pd
@@ -29,7 +29,7 @@ def put_scores_many(
     store: Store, qrels_hash: str, semantics: str, runs: list[tuple[str, pa.Table, dict[str, str]]]
 ) -> None:
     """put_scores for several runs (run_hash, per-query values, evaluators) in one transaction."""
-    with store.writer() as con:
+    with store.writer(what="the new scores") as con:
         insert_scores(con, qrels_hash, semantics, runs)
 
 
@@ -44,9 +44,7 @@ def insert_scores(con, qrels_hash: str, semantics: str, runs: list[tuple[str, pa
     named = [(run_hash, m, e) for run_hash, _, evaluators in runs for m, e in evaluators.items()]
     keys = pa.table({"run_hash": [k[0] for k in named], "measure": [k[1] for k in named],
                      "evaluator": [k[2] for k in named]})
-    con.register("_scores", per_query)
-    con.register("_keys", keys)
-    try:
+    with registered(con, _scores=per_query, _keys=keys):
         for table in ("scores", "score_sets"):
             con.execute(
                 f"DELETE FROM {table} t USING _keys k WHERE t.run_hash = k.run_hash AND t.measure = k.measure "
@@ -64,9 +62,6 @@ def insert_scores(con, qrels_hash: str, semantics: str, runs: list[tuple[str, pa
             "FROM _keys k LEFT JOIN _scores s USING (run_hash, measure) GROUP BY k.run_hash, k.measure, k.evaluator",
             [qrels_hash, semantics],
         )
-    finally:
-        con.unregister("_scores")
-        con.unregister("_keys")
 
 
 def scored_keys_in(con, run_hashes: list[str], qrels_hash: str, semantics: str) -> set[tuple[str, str, str]]:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from workbench.analyse import depth_cut
 from workbench.app import data
-from workbench.app.common import D3_FMT, FMT, context, need
+from workbench.app.common import D3_FMT, FMT, context, need, plain
 
 FAMILIES = ("nDCG", "R", "P")
 CUTOFFS = (1, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)
@@ -35,7 +35,7 @@ measures = c2.multiselect("Measures", scored, default=["nDCG@10"] if "nDCG@10" i
                           key="depth_measures", bind="query-params")
 judged_k = c3.number_input("Judged@k", min_value=1, max_value=1000, value=10, key="jk", bind="query-params")
 info = by_name[run]
-st.caption(f"**{run}** reranks the top {info.depth or '?'} of **{info.parent}**.")
+st.caption(f"**{plain(run)}** reranks the top {info.depth or '?'} of **{plain(info.parent)}**.")
 siblings = [r.name for r in run_infos if r.parent == info.parent and r.name != run and r.depth]
 stem = run.rsplit("@", 1)[0]
 observed = st.multiselect(
@@ -61,7 +61,7 @@ def curve_key(family: str, rel: int, cutoffs: Sequence[int]) -> tuple[str, tuple
 DEFAULT_REL = 2 if relevance == "graded" else 1
 DEFAULT_CUTOFFS = [c for c in CUTOFFS if c <= 100]
 early = curve_key(FAMILIES[0], DEFAULT_REL, DEFAULT_CUTOFFS)
-with st.spinner(f"deriving {run} at every depth from {info.parent} ..."):
+with st.spinner(f"deriving {plain(run)} at every depth from {plain(info.parent)} ..."):
     inputs = data.inputs_key(ctx.db, ctx.token, ctx.collection, curve_runs)  # F, R, observed: not other runs
     study, judged, early_curves = data.depth_study(ctx.db, inputs, ctx.collection, run, tuple(measures),
                                                    tuple(observed), int(judged_k), cutoff_curve=early)
@@ -77,15 +77,25 @@ def cutoff_view(family: str, rel: int, cutoffs: Sequence[int]):
 curve = study.curve
 pairs = study.observed_runs
 
-best = dict(curve.best_depth)
+# a k is "best" only when it is significantly better than the first stage (see DepthStudy.best)
+verdicts = study.best()
+best = {m: v.depth for m, v in verdicts.items() if v.depth is not None}
 cols = st.columns(len(measures) + 2)
 for col, m in zip(cols, measures, strict=False):
-    k = best[m]
-    col.metric(f"best k for {m}", k, f"{curve.point(m, k).mean:.4f} (vs {curve.point(m, 0).mean:.4f} at k=0)",
-               delta_color="off")
+    v = verdicts[m]
+    diff = "" if v.shown is None else f"{v.delta:+.4f} [{v.ci_low:+.4f}, {v.ci_high:+.4f}] vs k=0"
+    col.metric(f"best k for {m}", v.depth if v.depth is not None else "none",
+               diff if v.depth is not None or v.shown is None else f"highest mean at k={v.shown}: {diff}",
+               delta_color="off", help=plain(v.sentence(info.parent)))
 cols[-2].metric("reranked depth (k_max)", curve.k_max)
-cols[-1].metric(f"{curve.judged_measure} at best k",
-                f"{curve.point(curve.judged_measure, best[measures[0]]).mean:.4f}")
+judged_at = best.get(measures[0], verdicts[measures[0]].shown)
+if judged_at is not None:
+    cols[-1].metric(f"{curve.judged_measure} at {'best k' if measures[0] in best else f'k={judged_at}'}",
+                    f"{curve.point(curve.judged_measure, judged_at).mean:.4f}")
+no_best = [m for m in measures if m not in best]
+if no_best:
+    said = [verdicts[m].sentence(info.parent) for m in no_best]
+    st.info(plain(" ".join(f"{s[:1].upper()}{s[1:]}." for s in said)))
 
 frame = curve.to_frame()
 derived, seen = frame[frame["source"] == "derived"], frame[frame["source"] == "observed"]
@@ -117,10 +127,10 @@ def panel(which: list[str], title: str, height: int) -> alt.LayerChart:
 
 
 st.altair_chart(panel(list(measures), " / ".join(measures), 360), width="stretch")
-st.caption(f"Lines: {run} applied to the top-k of {info.parent}, derived without rerunning the reranker "
+st.caption(f"Lines: {plain(run)} applied to the top-k of {plain(info.parent)}, derived without rerunning the reranker "
            f"(exact for pointwise rerankers, an approximation for listwise ones). Bands: "
-           f"{curve.confidence:.0%} bootstrap CIs over {len(curve.query_ids)} queries ({curve.n_boot} resamples). "
-           "Diamonds: runs actually reranked at that depth. Dashed: best k.")
+           f"{curve.confidence:.0%} bootstrap CIs over {len(curve.query_ids):,} queries ({curve.n_boot:,} samples). "
+           "Diamonds: runs actually reranked at that depth. Dashed: best k (significantly better than k=0).")
 st.altair_chart(panel([curve.judged_measure], curve.judged_measure, 200), width="stretch")
 st.caption(f"{curve.judged_measure}: a gain at some depth that comes with a drop here rests on unjudged documents.")
 
@@ -134,9 +144,7 @@ with st.expander("Curve values, paired tests against the first stage (depth 0)")
     st.dataframe(wide, hide_index=True, width="stretch",
                  column_config={**{m: st.column_config.NumberColumn(m, format=FMT) for m in shown},
                                 f"p vs k=0 ({curve.measures[0]})": st.column_config.NumberColumn(format="%.4g")})
-    sig = study.significance
-    st.caption(f"p: {sig.test} test of each depth against the first stage, {sig.correction} over "
-               f"{len(sig.to_frame())} comparisons (alpha {sig.alpha:g}); derived@0 is {info.parent}.")
+    st.caption(plain(f"p: adjusted p-value. {study.legend()}") + f" derived@0 is {plain(info.parent)}.")
 
 st.subheader(f"Judgment holes: {curve.judged_measure} and phantom hits")
 left, right = st.columns([5, 7])
@@ -149,7 +157,7 @@ with left:
                                     "unjudged", help=f"unjudged documents in the top {judged.k}, all queries"),
                                 "phantom_hits": st.column_config.NumberColumn(
                                     "phantom hits", help=f"unjudged documents in the top {judged.k} that "
-                                                         f"{info.parent}'s top {judged.k} lacked"),
+                                                         f"{plain(info.parent)}'s top {judged.k} lacked"),
                                 "queries_with_phantoms": st.column_config.NumberColumn(
                                     "queries", help="queries with at least one phantom hit")})
     st.caption(f"Over {judged.n_queries} judged queries. A gain that comes with more phantom hits rests on "
@@ -166,14 +174,15 @@ with right:
                            open=["drilldown?" + urlencode({"collection": ctx.collection, "q": q, "a": run,
                                                            "b": info.parent}) for q in hits["query_id"]])
         st.markdown(f"**{total} phantom hits** in {n_queries} queries: unjudged documents "
-                    f"that {run} (depth {curve.k_max}) moves into the top {judged.k} from below it in "
-                    f"{info.parent}." + (f" The first {SHOWN_HITS} are listed; `workbench depth --json` has all."
+                    f"that {plain(run)} (depth {curve.k_max}) moves into the top {judged.k} from below it in "
+                    f"{plain(info.parent)}." + (f" The first {SHOWN_HITS} are listed; `workbench depth --json` has all."
                                          if total > SHOWN_HITS else ""))
         st.dataframe(hits[["query_id", "query", "doc_id", "old_rank", "new_rank", "open"]], hide_index=True,
                      width="stretch", height=min(35 * (len(hits) + 1) + 3, 390),
                      column_config={"query_id": st.column_config.TextColumn("query_id", width="small"),
-                                    "old_rank": st.column_config.NumberColumn("was", help=f"rank in {info.parent}"),
-                                    "new_rank": st.column_config.NumberColumn("now", help=f"rank in {run}"),
+                                    "old_rank": st.column_config.NumberColumn(
+                                        "was", help=f"rank in {plain(info.parent)}"),
+                                    "new_rank": st.column_config.NumberColumn("now", help=f"rank in {plain(run)}"),
                                     "query": st.column_config.TextColumn("query", width="medium"),
                                     "open": st.column_config.LinkColumn("drill-down", display_text="open ↗")})
 

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.app import data
-from workbench.app.common import FMT, context, default_pick, first_stage_default, need
+from workbench.app.common import FMT, context, default_pick, first_stage_default, need, plain
 
 GRADE_COLOURS = {3: "rgba(27, 94, 32, 0.45)", 2: "rgba(46, 125, 50, 0.30)", 1: "rgba(129, 199, 132, 0.30)",
                  0: "rgba(198, 40, 40, 0.15)"}
@@ -51,20 +51,27 @@ need(bool(names), "No runs in this collection yet.")
 topics = data.topics(ctx.db, ctx.token, ctx.collection)
 qrels = data.qrels(ctx.db, ctx.token, ctx.collection)
 texts = dict(zip(topics["query_id"], topics["text"], strict=True))
-judged = sorted(qrels["query_id"].unique(), key=lambda q: (len(q), q))
+labels = data.query_labels(ctx.db, ctx.token, ctx.collection)  # judged queries: id -> "id · text"
+need(bool(labels), "The collection has no judged queries.")
 
 c1, c2, c3, c4 = st.columns([4, 3, 3, 1])
-query_id = c1.selectbox("Query (judged)", judged, key="q", bind="query-params")
+# the picker lists "id · text", so typing words of a query finds it; the URL keeps the id alone (`q`), synced by
+# hand: a widget bound to the URL would write its label there and read only labels back
+ids = list(labels)
+asked = st.query_params.get("q")
+query_id = c1.selectbox("Query (judged; type words of its text or its id)", ids, key="query",
+                        index=ids.index(asked) if asked in labels else 0, format_func=labels.__getitem__)
+st.query_params["q"] = query_id
 baseline = first_stage_default(run_infos)
 challenger = default_pick(names, [n for n in names if baseline and n.startswith(f"{baseline[0]}__")], 1)
 a = c2.selectbox("Run A", names, index=names.index(challenger[0]), key="a", bind="query-params")
 b = c3.selectbox("Run B", names, index=names.index(baseline[0]) if baseline else 0, key="b", bind="query-params")
 top_n = c4.number_input("Top N", min_value=1, max_value=1000, value=10, key="n", bind="query-params")
 
-st.subheader(f"“{texts.get(query_id, '(no topic text)')}”")
+st.subheader(f"“{plain(texts[query_id])}”" if query_id in texts else "(no topic text)")
 grades = {d: int(g) for d, g in qrels.loc[qrels["query_id"] == query_id, ["doc_id", "relevance"]].to_numpy()}
 levels = pd.Series(list(grades.values())).value_counts().sort_index(ascending=False)
-st.caption(f"query {query_id} · {len(grades)} judged documents (" +
+st.caption(f"query {plain(query_id)} · {len(grades)} judged documents (" +
            ", ".join(f"grade {g}: {c}" for g, c in levels.items()) + ")")
 
 scored = ctx.measures()
@@ -83,7 +90,7 @@ config = {"rank": st.column_config.NumberColumn("#", width="small"),
           "other": st.column_config.NumberColumn("rank in other", help="position in the other run (— absent)"),
           "move": st.column_config.TextColumn("move", help="▲ n: this run ranks it n places higher than the other")}
 for col, name, mine, theirs in ((left, a, rows_a, rows_b), (right, b, rows_b, rows_a)):
-    col.markdown(f"**{name}** — {len(mine)} documents retrieved")
+    col.markdown(f"**{plain(name)}** — {len(mine)} documents retrieved")
     if mine.empty:
         col.info("This run retrieved nothing for this query.")
         continue
@@ -106,8 +113,8 @@ if doc_id:
         doc = docs.iloc[0]
         with st.container(border=True):
             if doc["title"]:
-                st.markdown(f"**{doc['title']}**")
-            st.write(doc["text"])
+                st.markdown(f"**{plain(doc['title'])}**")
+            st.markdown(plain(doc["text"], lines=True))
 
 with st.expander(f"All {len(grades)} judged documents of this query"):
     judged_frame = pd.DataFrame({"doc_id": list(grades), "grade": list(grades.values())})

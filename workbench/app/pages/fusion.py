@@ -8,7 +8,7 @@ import streamlit as st
 
 from workbench.analysis.compare import compare_pair
 from workbench.app import charts, data
-from workbench.app.common import D3_FMT, FMT, concurrently, context, default_pick, need
+from workbench.app.common import D3_FMT, FMT, concurrently, context, default_pick, need, plain
 from workbench.errors import WorkbenchError
 from workbench.evaluate import aggregate
 from workbench.produce import fused_run_name
@@ -47,7 +47,7 @@ with data.store_for(ctx.db).reading():
     try:
         weights = [float(w) for w in weights_text.replace(" ", "").split(",") if w] or None
     except ValueError:
-        st.error(f"weights must be numbers separated by commas, got {weights_text!r}")
+        st.error(f"weights must be numbers separated by commas, got {plain(repr(weights_text))}")
         st.stop()
     if method == "interpolation" and len(inputs) != 2:
         st.error("interpolation fuses exactly two runs")
@@ -115,22 +115,53 @@ with data.store_for(ctx.db).reading():
                      column_config={c: st.column_config.NumberColumn(c, format="%+.4f") for c in wide.columns})
 
 st.subheader("Save as a run")
+CONFIRM_KEY = "_fusion_replace"  # a save refused because the name is taken, waiting for the user's confirmation
+
+
+def save_fused(recipe, *, replace: bool, score_it: bool) -> None:
+    """produce() the fused run beside the store; a taken name asks for confirmation instead of replacing."""
+    from workbench.errors import ConflictError
+    from workbench.produce import default_runs_dir, produce
+    from workbench.store.runs import children
+
+    store = data.store_for(ctx.db)
+    try:
+        with st.spinner(f"writing and ingesting {recipe.name} ..."):
+            result = produce(store, recipe, runs_dir=default_runs_dir(store), replace=replace)
+            if score_it:
+                data.score_runs(ctx.db, ctx.collection, [result.info.name])
+    except ConflictError as exc:
+        st.session_state[CONFIRM_KEY] = (recipe, score_it, exc.message, children(store, recipe.collection, recipe.name))
+        return
+    except WorkbenchError as exc:
+        st.error(str(exc))
+        return
+    st.session_state.pop(CONFIRM_KEY, None)
+    st.success(f"{result.status} run {result.info.name} ({result.info.n_rows} rows, "
+               f"{result.info.n_queries} queries)")
+
+
 default_name = fused_run_name(method, inputs)
 with st.form("save"):
     name = st.text_input("Run name", value=default_name, key="save_name")
     score_it = st.checkbox("Score it on the default measures", value=True)
     saved = st.form_submit_button("Save fused run", icon=":material/save:")
 if saved:
-    from workbench.produce import Recipe, produce
+    from workbench.produce import Recipe
 
-    recipe = Recipe(ctx.collection, name, "fuse", None, tuple(inputs), dict(params))
-    try:
-        with st.spinner(f"writing and ingesting {name} ..."):
-            result = produce(data.store_for(ctx.db), recipe, runs_dir=data.runs_dir())
-            if score_it:
-                data.score_runs(ctx.db, ctx.collection, [result.info.name])
-    except WorkbenchError as exc:
-        st.error(str(exc))
-    else:
-        st.success(f"{result.status} run {result.info.name} ({result.info.n_rows} rows, "
-                   f"{result.info.n_queries} queries)")
+    st.session_state.pop(CONFIRM_KEY, None)
+    save_fused(Recipe(ctx.collection, name, "fuse", None, tuple(inputs), dict(params)), replace=False,
+               score_it=score_it)
+if CONFIRM_KEY in st.session_state:
+    pending, pending_score, why, kids = st.session_state[CONFIRM_KEY]
+    st.warning(f"Not saved: {why}. Replacing it deletes the stored run of that "
+               "name and its scores."
+               + (f" It is the first stage of {len(kids)} run(s) ({', '.join(kids[:5])}"
+                  f"{', ...' if len(kids) > 5 else ''}), made from its current content." if kids else ""),
+               icon=":material/warning:")
+    yes, no = st.columns(2)
+    if yes.button(f"Replace {pending.name}", type="primary", key="confirm_replace", icon=":material/sync:"):
+        save_fused(pending, replace=True, score_it=pending_score)
+    elif no.button("Keep the stored run", key="cancel_replace"):
+        st.session_state.pop(CONFIRM_KEY, None)
+        st.rerun()

@@ -1,4 +1,5 @@
-"""Per-query comparison of two runs (wins/ties/losses, deltas, scatter) and a win matrix over several runs."""
+"""Per-query comparison of two runs (wins/ties/losses, the paired test with its CI, deltas, scatter) and a win
+matrix over several runs."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
+from workbench.analysis.stats import TEST_TITLES as TEST_NAMES
 from workbench.app import charts, data
-from workbench.app.common import FMT, context, default_pick, first_stage_default, fmt4, need
+from workbench.app.common import FMT, context, default_pick, first_stage_default, fmt4, need, plain
+from workbench.errors import WorkbenchError
 
 ctx = context()
 st.title("Per-query comparison")
@@ -36,11 +39,30 @@ m = st.columns(6)
 m[0].metric("A wins", cmp.wins)
 m[1].metric("ties", cmp.ties)
 m[2].metric("A losses", cmp.losses)
-m[3].metric(f"mean A ({measure})", fmt4(cmp.mean_a))
-m[4].metric(f"mean B ({measure})", fmt4(cmp.mean_b))
+m[3].metric(f"mean A ({plain(measure)})", fmt4(cmp.mean_a))
+m[4].metric(f"mean B ({plain(measure)})", fmt4(cmp.mean_b))
 m[5].metric("mean Δ (A − B)", f"{cmp.mean_delta:+.4f}")
-st.caption(f"A = **{a}**, B = **{b}**, over the {cmp.n_queries} queries both runs are scored on "
+st.caption(f"A = **{plain(a)}**, B = **{plain(b)}**, over the {cmp.n_queries} queries both runs are scored on "
            "(judged queries a run misses score 0, as trec_eval -c).")
+
+t1, t2, t3 = st.columns([2, 1, 3], vertical_alignment="bottom")
+# the options are the CLI's `--test` names: a bound selectbox writes the label it shows into the URL
+test = t1.selectbox("Paired test of A against B", tuple(TEST_NAMES), key="pair_test", bind="query-params")
+try:
+    tested = data.pair_test(ctx.db, ctx.token, ctx.collection, a, b, measure, test)
+except WorkbenchError as exc:  # fewer than two common queries: the counts above still stand
+    t2.caption(f"No paired test: {plain(exc)}")
+else:
+    sig = tested.rows[0]
+    t2.metric("p", f"{sig.p_value:.4g}")
+    t3.metric("95% CI of the mean Δ (A − B)", f"[{sig.ci_low:+.4f}, {sig.ci_high:+.4f}]")
+    verdict = ("not significantly different from" if not sig.significant
+               else "significantly better than" if sig.mean_delta > 0 else "significantly worse than")
+    permutations = f", {tested.n_resamples:,} permutations" if test == "randomisation" else ""
+    st.caption(f"A is {verdict} B at alpha {tested.alpha:g}: {TEST_NAMES[test]}{permutations} over the "
+               f"{sig.n_queries} queries (one comparison, so no correction). CI: percentile bootstrap of the mean "
+               f"per-query Δ, {tested.n_resamples:,} resamples, seed {tested.seed}; `workbench compare` gives the "
+               "same numbers.")
 
 deltas = cmp.to_frame()
 left, right = st.columns([3, 2])
@@ -76,7 +98,7 @@ else:
     pick = st.selectbox("Open a query side by side", table["query_id"].tolist(),
                         format_func=lambda q: f"{q}  ({table.set_index('query_id').at[q, 'delta']:+.4f})",
                         key="open_q")
-    st.page_link("workbench/app/pages/drilldown.py", label=f"Drill down into query {pick}",
+    st.page_link("workbench/app/pages/drilldown.py", label=f"Drill down into query {plain(pick)}",
                  icon=":material/manage_search:",
                  query_params={"collection": ctx.collection, "q": pick, "a": a, "b": b})
 
@@ -86,13 +108,10 @@ chosen = st.multiselect("Runs", names, default=list(dict.fromkeys([a, b, *firsts
                         bind="query-params")
 if len(chosen) >= 2:
     wm = data.matrix(ctx.db, ctx.token, ctx.collection, tuple(chosen), measure, float(tol))
-    wins, ties, losses, n = (wm.to_frame(w) for w in ("wins", "ties", "losses", "n_queries"))
-    long = pd.DataFrame(
-        [{"row": r, "col": c, "wins": int(wins.at[r, c]), "ties": int(ties.at[r, c]),
-          "losses": int(losses.at[r, c]), "n": int(n.at[r, c])} for r in wm.runs for c in wm.runs if r != c])
-    long["share"] = long["wins"] / long["n"].where(long["n"] > 0, 1)
-    long["label"] = [f"{w}/{t}/{lo}" for w, t, lo in zip(long["wins"], long["ties"], long["losses"], strict=True)]
-    st.altair_chart(charts.win_heatmap(long, measure), width="stretch")
-    st.caption("Each cell: wins / ties / losses of the row run against the column run, per query.")
+    st.altair_chart(charts.win_heatmap(charts.win_cells(wm), measure), width="stretch")
+    st.caption("Each cell: wins / ties / losses of the row run against the column run, per query. Colour: "
+               "(wins − losses) / (wins + losses), the balance of the queries that are not ties (green: the row "
+               "run wins more of them, red: it loses more, yellow: even or all ties); the ties are counted in "
+               "the cell and the tooltip.")
 else:
     st.info("Pick two or more runs for the win matrix.")

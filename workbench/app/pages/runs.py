@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -10,12 +9,13 @@ import pandas as pd
 import streamlit as st
 
 from workbench.app import data
-from workbench.app.common import context
+from workbench.app.common import context, plain
+from workbench.env import env_int
 from workbench.errors import InputFormatError, WorkbenchError
 from workbench.model import RunKind
 
 # Uploads above this are refused (the server's maxUploadSize in .streamlit/config.toml is the outer limit).
-MAX_UPLOAD_MB = int(os.environ.get("WORKBENCH_MAX_UPLOAD_MB", "500"))
+MAX_UPLOAD_MB = env_int("WORKBENCH_MAX_UPLOAD_MB", 500)  # read on each run of the page: a bad value is its error
 REPORT_KEY = "_ingest_report"
 AUTO = "(auto)"
 
@@ -38,7 +38,7 @@ def ingest_upload(db: str, collection: str, upload, *, name: str | None, kind: s
     from workbench.ingest import ingest_run, run_name_for
 
     if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-        st.error(f"{upload.name}: {upload.size / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB upload limit; "
+        st.error(f"{plain(upload.name)}: {upload.size / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB upload limit; "
                  f"ingest it with `workbench ingest` instead")
         return False
     with tempfile.TemporaryDirectory(prefix="workbench-upload-") as tmpdir:
@@ -48,18 +48,58 @@ def ingest_upload(db: str, collection: str, upload, *, name: str | None, kind: s
             result = ingest_run(data.store_for(db), collection, tmp, name=name or run_name_for(upload.name),
                                 kind=kind, parent=parent, depth=depth, replace=replace)
         except WorkbenchError as exc:
-            st.error(upload_error(exc, tmp, upload.name), icon=":material/block:")
+            st.error(plain(upload_error(exc, tmp, upload.name)), icon=":material/block:")
             st.caption("Nothing was written to the store.")
             return False
     info = result.info
-    report = [("success", f"{result.status} run **{info.name}**: {info.n_rows} rows, {info.n_queries} queries")]
-    report += [("warning", w) for w in info.warnings]
+    report = [("success", f"{result.status} run **{plain(info.name)}**: {info.n_rows} rows, {info.n_queries} queries")]
+    report += [("warning", plain(w)) for w in info.warnings]
     if score and result.status != "unchanged":
         with st.spinner("scoring on the default measures ..."):
             data.score_runs(db, collection, [info.name])
         report.append(("caption", "Scored on the collection's default measures."))
     st.session_state[REPORT_KEY] = report
     return True
+
+
+RENAMED_KEY = "_renamed_run"
+NO_PARENT = "(none)"
+
+
+def edit_metadata(ctx, info, names: list[str]) -> None:
+    """Kind, parent, depth and name of the chosen run, changed through `set_run_metadata` (the CLI's
+    `workbench runs set`): rows and scores stay; runs naming it as parent follow a rename."""
+    from workbench.ingest import set_run_metadata
+
+    v = f"{info.name}:{info.kind}:{info.parent}:{info.depth}"  # new widgets whenever the stored metadata changes
+    with st.expander("Edit metadata (kind, parent, rerank depth, name)"):
+        with st.form(f"metadata:{v}"):
+            c1, c2, c3, c4 = st.columns(4)
+            kinds = [k.value for k in RunKind]
+            kind = c1.selectbox("Kind", kinds, index=kinds.index(str(info.kind)) if str(info.kind) in kinds else 0,
+                                key=f"meta_kind:{v}")
+            parents = [NO_PARENT, *(n for n in names if n != info.name)]
+            parent = c2.selectbox("Parent (first stage)", parents,
+                                  index=parents.index(info.parent) if info.parent in parents else 0,
+                                  key=f"meta_parent:{v}")
+            depth = c3.number_input("Rerank depth", min_value=0, value=info.depth or 0, key=f"meta_depth:{v}",
+                                    help="0 = none")
+            new_name = c4.text_input("Name", value=info.name, key=f"meta_name:{v}")
+            submitted = st.form_submit_button("Save metadata", icon=":material/edit:")
+        if submitted:
+            try:
+                after = set_run_metadata(
+                    data.store_for(ctx.db), ctx.collection, info.name, kind=kind,
+                    parent="" if parent == NO_PARENT else parent, depth=int(depth),
+                    rename=new_name.strip() if new_name.strip() != info.name else None)
+            except WorkbenchError as exc:
+                st.error(str(exc), icon=":material/block:")
+                st.caption("Nothing was changed.")
+                return
+            st.session_state[RENAMED_KEY] = after.name
+            st.session_state[REPORT_KEY] = [("success", f"saved the metadata of run {after.name}: kind {after.kind}, "
+                                             f"parent {after.parent or 'none'}, depth {after.depth or 'none'}")]
+            st.rerun()
 
 
 ctx = context()
@@ -76,15 +116,17 @@ if run_infos:
                  column_config={"warnings": st.column_config.NumberColumn("⚠", help="validation warnings")})
     names = [r.name for r in run_infos]
     by_name = {r.name: r for r in run_infos}
+    if st.session_state.get(RENAMED_KEY) in names:  # a rename: show the run under its new name
+        st.session_state["run"] = st.session_state.pop(RENAMED_KEY)
     chosen = st.selectbox("Run details", names, key="run", bind="query-params")
     info = by_name[chosen]
     left, right = st.columns([3, 2])
     with left:
-        st.markdown(f"**{info.name}** · {info.kind} · {info.n_queries} queries · {info.n_rows} rows"
-                    + (f" · reranks **{info.parent}** at depth {info.depth}" if info.parent else ""))
+        st.markdown(f"**{plain(info.name)}** · {info.kind} · {info.n_queries} queries · {info.n_rows} rows"
+                    + (f" · reranks **{plain(info.parent)}** at depth {info.depth}" if info.parent else ""))
         if info.warnings:
             for w in info.warnings:
-                st.warning(w)
+                st.warning(plain(w))
         else:
             st.caption("No validation warnings.")
         if info.metadata_header:
@@ -94,13 +136,14 @@ if run_infos:
         st.json({"source_path": info.source_path, "run_tag": info.run_tag, "run_hash": info.run_hash,
                  "ingested_at": info.ingested_at, "params": info.params, "software": info.software},
                 expanded=1)
-    with st.expander(f"Delete {chosen}"):
-        confirm = st.text_input(f"Type `{chosen}` to confirm", key="confirm_delete")
+    edit_metadata(ctx, info, names)
+    with st.expander(f"Delete {plain(chosen)}"):
+        confirm = st.text_input(f"Type the run's name, {plain(chosen)}, to confirm", key="confirm_delete")
         if st.button("Delete run", type="primary", disabled=confirm != chosen, icon=":material/delete:"):
             from workbench.store import delete_run
 
             delete_run(data.store_for(ctx.db), ctx.collection, chosen)
-            st.toast(f"deleted {chosen}")
+            st.toast(f"deleted {plain(chosen)}")
             st.rerun()
 else:
     st.info("No runs yet: upload one below or use `workbench ingest`.")

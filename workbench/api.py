@@ -1,0 +1,150 @@
+"""The workbench from Python, for notebooks: open a store, then evaluate, compare, study depth, build leaderboards.
+
+    import workbench as wb
+
+    store = wb.open("workbench.duckdb")
+    store.evaluate("dl20", ["nDCG@10", "AP(rel=2)"])            # DataFrame: runs x measures, as `workbench evaluate`
+    store.compare("dl20", ["bm25", "tasb"], ["nDCG@10"])          # the Comparison `workbench compare` prints
+    store.depth("dl20", "bm25__rankvicuna-7b@100", ["nDCG@10"])   # the DepthStudy `workbench depth` prints
+    store.leaderboard("dl20", baselines=["bm25"]).render("latex")
+
+A thin face over the library the CLI and the dashboard call (workbench.evaluate, workbench.analyse,
+workbench.leaderboard), with the same defaults: no logic of its own, so its numbers are the CLI's. Bad input raises
+WorkbenchError (or a subclass) with the CLI's one-line message. Everything heavy is imported on first use, so
+`import workbench` stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workbench.errors import WorkbenchError
+from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from workbench.analyse import Comparison, DepthStudy
+    from workbench.export.leaderboard import Leaderboard
+    from workbench.store import Store
+
+
+def open(path: str | Path | None = None) -> Workbench:
+    """The store at `path` (default: $WORKBENCH_DB, else ./workbench.duckdb, as the CLI's --db).
+
+    The file must exist: create a store with the CLI (`workbench collection add ...`), which validates what goes
+    in. Opening holds no connection; each call reads the store afresh, so a CLI write shows up on the next call.
+    """
+    from workbench.store import Store, default_db_path
+
+    store = Store(Path(path) if path is not None else default_db_path())
+    if not store.path.is_file():
+        raise WorkbenchError(f"{store.path}: no store here",
+                             hint="create one with `workbench collection add`, or give the path of an existing store")
+    return Workbench(store)
+
+
+def _names(value: str | Sequence[str] | None, what: str) -> list[str] | None:
+    """A list of names; a single string is one name (not its characters)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if not all(isinstance(v, str) for v in value):
+        raise WorkbenchError(f"{what} must be names (strings), got {list(value)!r}")
+    return list(value)
+
+
+class Workbench:
+    """A store's collections, runs and scores. Every method reads the store when called."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __repr__(self) -> str:
+        return f"workbench.open({str(self.store.path)!r})"
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    def collections(self) -> pd.DataFrame:
+        """One row per collection: name, relevance kind, content hashes, sizes (`workbench collection list`)."""
+        import pandas as pd
+
+        from workbench.store import list_collections
+
+        return pd.DataFrame([c.to_dict() for c in list_collections(self.store)])
+
+    def runs(self, collection: str) -> pd.DataFrame:
+        """One row per stored run of `collection`: name, kind, parent, depth, sizes, hash (`workbench runs list`)."""
+        import pandas as pd
+
+        from workbench.store import list_runs
+
+        runs = pd.DataFrame([{**r.__dict__, "warnings": list(r.warnings)} for r in list_runs(self.store, collection)])
+        return runs.astype({"depth": "Int64"}) if len(runs) else runs
+
+    def evaluate(self, collection: str, measures: str | Sequence[str] | None = None,
+                 runs: str | Sequence[str] | None = None, *, per_query: bool = False) -> pd.DataFrame:
+        """Scores of `runs` (default: all) on `measures` (default: the collection's set), scoring what is not stored.
+
+        Returns the runs x measures means, best first by the first measure (what `workbench evaluate` prints);
+        with `per_query`, the long frame run, query_id, measure, value (`--per-query`).
+        """
+        from workbench.evaluate import evaluate_runs
+        from workbench.export import score_frame
+
+        ev = evaluate_runs(self.store, collection, _names(measures, "measures"), _names(runs, "runs"))
+        if per_query:
+            return score_frame(ev.per_query)
+        table = ev.aggregate().pivot(index="run", columns="measure", values="value")[list(ev.measures)]
+        return table.sort_values(ev.measures[0], ascending=False, kind="stable").rename_axis(columns=None)
+
+    def compare(self, collection: str, runs: Sequence[str], measures: str | Sequence[str] | None = None, *,
+                test: str = "t", correction: str = "holm", alpha: float = 0.05, seed: int = 0,
+                permutations: int = DEFAULT_PERMUTATIONS, tie_tolerance: float = 0.0, top: int = 5) -> Comparison:
+        """Each later run against the first (the baseline): wins/ties/losses, paired tests corrected together.
+
+        Returns what `workbench compare` prints: `.to_frame()` has one row per (run, measure), `.to_dict()` is
+        `--json`, `.legend()` states the test's settings.
+        """
+        from workbench.analyse import compare_runs
+
+        return compare_runs(self.store, collection, _names(runs, "runs") or [], _names(measures, "measures"),
+                            tie_tolerance=tie_tolerance, top_n=top, test=test, correction=correction, alpha=alpha,
+                            seed=seed, n_resamples=permutations)
+
+    def depth(self, collection: str, reranked: str, measures: str | Sequence[str] = ("nDCG@10",), *,
+              first_stage: str | None = None, depths: Sequence[int] | None = None,
+              observed: Sequence[str] | None = None, test: str = "t", correction: str = "holm", alpha: float = 0.05,
+              seed: int = 0, bootstrap: int = DEFAULT_BOOTSTRAP, permutations: int = DEFAULT_PERMUTATIONS,
+              phantom_k: int = 10) -> DepthStudy:
+        """How `reranked` would score had it reranked only the first stage's top k, for every k of the grid.
+
+        Returns what `workbench depth` prints: `.table()` (a frame of every depth), `.best()` (the depth
+        significantly better than the first stage, or None), `.curve`, `.phantom_hits`, `.to_dict()` (`--json`).
+        """
+        from workbench.analyse import depth_study
+
+        return depth_study(self.store, collection, reranked, _names(measures, "measures") or [],
+                           first_stage=first_stage, depths=None if depths is None else list(depths),
+                           observed=_names(observed, "observed runs"), n_boot=bootstrap, seed=seed, test=test,
+                           correction=correction, alpha=alpha, phantom_k=phantom_k, n_resamples=permutations)
+
+    def leaderboard(self, collection: str, measures: str | Sequence[str] | None = None,
+                    runs: str | Sequence[str] | None = None, *, baselines: str | Sequence[str] = (),
+                    test: str = "t", correction: str = "holm", alpha: float = 0.05, ci: bool = False,
+                    sort_by: str | None = None, seed: int = 0,
+                    permutations: int = DEFAULT_PERMUTATIONS) -> Leaderboard:
+        """The leaderboard `workbench leaderboard` writes: `.render("latex")` (or markdown, csv, html, json),
+        `.values` (runs x measures), `.significance.table` (every test), `.legend()`."""
+        from workbench.evaluate import evaluate_runs
+        from workbench.leaderboard import build_leaderboard
+
+        ev = evaluate_runs(self.store, collection, _names(measures, "measures"), _names(runs, "runs"))
+        return build_leaderboard(ev, baselines=_names(baselines, "baselines") or [], test=test,
+                                 correction=correction, alpha=alpha, show_ci=ci, seed=seed,
+                                 n_resamples=permutations, sort_by=sort_by)
