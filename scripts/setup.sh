@@ -17,5 +17,5 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q -e ".[retrieval,test]"
+.venv/bin/pip install -q -e ".[retrieval,scale,test]"
 echo "$want" > "$stamp"

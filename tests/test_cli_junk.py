@@ -149,6 +149,9 @@ def base_cases(world, work: Path) -> dict[tuple[str, ...], Case]:
         Case(("build",), {}, ["--manifest", str(world["manifest"])]),
         Case(("demo",), {}, ["--manifest", str(world["manifest"]), "--no-serve", "--out", str(work / "out")]),
         Case(("serve",)),
+        Case(("lake", "push"), {}, ["--to", str(work / "lake"), "-c", "base"]),
+        Case(("lake", "pull"), {}, ["--from", str(work / "lake")]),  # the lake the push case made
+        Case(("lake", "show"), {"uri": [str(work / "lake")]}),
     ]}
 
 

@@ -126,12 +126,13 @@ def _documents(store: Store, collection: str) -> pa.Table:
 
 
 def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, force: bool = False,
-            replace: bool = False, progress=None) -> IngestResult:
+            replace: bool = False, progress=None, engine=None) -> IngestResult:
     """Run one step (unless its recipe is unchanged), write runs_dir/<collection>/<name>.trec, ingest it.
 
     A run already stored under the name is replaced only with `replace` (or, with `force`, when it is this very
     recipe's run); otherwise ConflictError, before any work. WorkbenchError, before any work, when the file's
     path holds something the workbench did not produce for this run, or the folder cannot be written.
+    `engine` (workbench.engine) encodes a dense retrieval's corpus on its workers; the run is the same.
     """
     from workbench import retrieval
     from workbench.io.trec_writer import write_run
@@ -156,7 +157,8 @@ def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, 
         if r.retriever == "bm25":
             result = retrieval.bm25_search(docs, topics, threads=threads, **params)
         elif r.retriever == "dense":
-            result = retrieval.dense_search(docs, topics, threads=threads, progress=progress, **params)
+            result = retrieval.dense_search(docs, topics, threads=threads, progress=progress, engine=engine,
+                                            **params)
         else:
             raise WorkbenchError(f"unknown retriever {r.retriever!r}; expected bm25 or dense")
         parent, depth = None, None

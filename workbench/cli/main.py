@@ -21,7 +21,15 @@ SCORING = {"evaluate", "leaderboard", "export", "compare", "depth", "eval"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from workbench.cli import analysis_cmds, collection_cmds, eval_cmds, produce_cmds, run_cmds, score_cmds
+    from workbench.cli import (
+        analysis_cmds,
+        collection_cmds,
+        eval_cmds,
+        lake_cmds,
+        produce_cmds,
+        run_cmds,
+        score_cmds,
+    )
     from workbench.cli.common import Parser
 
     parser = Parser(
@@ -32,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (collection_cmds, run_cmds, score_cmds, eval_cmds, analysis_cmds, produce_cmds):
+    for module in (collection_cmds, run_cmds, score_cmds, eval_cmds, analysis_cmds, produce_cmds, lake_cmds):
         module.register(sub)
     return parser
 

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from workbench.cli import lake_cmds
 from workbench.cli.collection_cmds import warn_collection
 from workbench.cli.common import (
     add_check,
@@ -43,6 +44,7 @@ def register(sub) -> None:
     de.add_argument("--name", help="run name (default: dense-<encoder>)")
     STEPS["dense"].add_options(de)
     _common(de)
+    lake_cmds.add_engine_args(de, lake=False)
 
     f = sub.add_parser("fuse", help="fuse two or more stored runs (RRF, CombSUM, CombMNZ, interpolation)")
     add_collection_arg(f)
@@ -125,8 +127,13 @@ def cmd_produce(ctx, args) -> int:
     recipe = _recipe(args)
     started = time.perf_counter()
     store = ctx.store
-    result = produce(store, recipe, runs_dir=args.runs_dir or default_runs_dir(store), threads=args.threads,
-                     force=args.force, replace=args.replace)
+    engine = lake_cmds.engine_for(args) if getattr(args, "engine", "local") != "local" else None
+    try:
+        result = produce(store, recipe, runs_dir=args.runs_dir or default_runs_dir(store), threads=args.threads,
+                         force=args.force, replace=args.replace, engine=engine)
+    finally:
+        if engine is not None:
+            engine.close()
     if result.status == "replaced":
         note_children(store, recipe.collection, recipe.name)
     if args.json:

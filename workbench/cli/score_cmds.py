@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from workbench.cli import lake_cmds
 from workbench.cli.common import (
     add_collection_arg,
     add_json_arg,
@@ -31,6 +32,7 @@ def register(sub) -> None:
     add_eval_args(p)
     add_json_arg(p)
     p.add_argument("--per-query", action="store_true", help="print per-query values, trec_eval -q style")
+    lake_cmds.add_engine_args(p, lake=True)
     p.set_defaults(func=cmd_evaluate)
 
     ex = sub.add_parser("export", help="export scores")
@@ -85,14 +87,14 @@ def cmd_evaluate(ctx, args) -> int:
     from workbench.export import score_frame
     from workbench.scoring import is_summed
 
-    ev = _evaluate(ctx, args)
+    ev, extra = lake_cmds.evaluate_on_lake(ctx, args) if args.lake else (_evaluate(ctx, args), {})
     agg = ev.aggregate()
     if args.json:
         frame = (score_frame(ev.per_query, canonical=ev.canonical) if args.per_query
                  else score_frame(ev.per_query, agg, canonical=ev.canonical))
         print_json({"collection": ev.collection, "qrels_hash": ev.qrels_hash, "semantics": ev.semantics,
                     "evaluators": ev.evaluators(), "computed": ev.computed,
-                    "scores": frame.to_dict(orient="records")})
+                    "scores": frame.to_dict(orient="records"), **extra})
         return 0
     summed = {m: is_summed(ev.canonical_name(m)) for m in ev.measures}
     if args.per_query:

@@ -34,6 +34,8 @@ from workbench.retrieval.cache import atomic_file, default_cache_dir, hash_dir, 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from workbench.engine import Engine
+
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) after every encoded batch."""
 
@@ -200,6 +202,52 @@ def encode_texts(
     return out
 
 
+SHARD_BATCHES = 16
+"""Encoder batches per unit of work on an engine at most (1,024 texts at the default batch size of 64); a small
+corpus is cut into at least 8 shards, so that every worker of a small cluster gets some."""
+
+
+def encode_on_engine(engine: Engine, texts: list[str], ident: dict[str, str], *, batch_size: int, threads: int,
+                     progress: bool | Progress | None = None) -> np.ndarray:
+    """`encode_texts` on an engine's workers, in shards of whole batches taken from the same longest-first order,
+    so every batch holds the texts it holds in `encode_texts`, padded alike: the embeddings are the local ones.
+    The texts go to the cluster once (`share`); each shard reads its slice there."""
+    n = len(texts)
+    order = np.argsort(-np.fromiter((len(t) for t in texts), dtype=np.int64, count=n), kind="stable")
+    ordered = engine.share(pa.array(texts, pa.string()).take(pa.array(order)))
+    step = batch_size * max(1, min(SHARD_BATCHES, -(-n // (batch_size * 8))))
+    units = [{"texts": ordered, "start": start, "stop": min(start + step, n), "model_path": ident["model_path"],
+              "model_hash": ident["model_hash"], "batch_size": batch_size, "threads": threads}
+             for start in range(0, n, step)]
+    out: np.ndarray | None = None
+    done = 0
+    with _progress_reporter(progress, n, "encoding docs") as report:
+        for shard in engine.map(encode_shard, units, label="encoding docs"):
+            start, dim = shard["start"][0].as_py(), shard["dim"][0].as_py()
+            emb = np.frombuffer(shard["embeddings"][0].as_py(), dtype="<f4").reshape(-1, dim)
+            out = np.zeros((n, dim), dtype=np.float32) if out is None else out
+            out[order[start:start + len(emb)]] = emb
+            done += len(emb)
+            if report is not None:
+                report(done, n)
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def encode_shard(unit: dict, get: Callable[[Any], Any]) -> pa.Table:
+    """One shard of `encode_on_engine` on a worker: the model must be the driver's, byte for byte."""
+    from workbench.retrieval.cache import hash_dir
+
+    path = unit["model_path"]
+    if not Path(path).is_dir() or hash_dir(path) != unit["model_hash"]:
+        raise ProviderUnavailableError(f"the model at {path} on a worker is missing or differs from the driver's",
+                                       hint="install the same model (and workbench) on every node")
+    texts = get(unit["texts"]).slice(unit["start"], unit["stop"] - unit["start"]).to_pylist()
+    with torch_threads(unit["threads"]):
+        emb = encode_texts(_load_bi_encoder(path, unit["model_hash"]), texts, batch_size=unit["batch_size"])
+    return pa.table({"start": [unit["start"]], "dim": [int(emb.shape[1])],
+                     "embeddings": [np.ascontiguousarray(emb, dtype="<f4").tobytes()]})
+
+
 def _embedding_path(cache_dir: Path | None, ident: dict[str, str], corpus: str, settings: dict[str, Any]) -> Path:
     key = hash_params({"corpus": corpus, "model_hash": ident["model_hash"], **settings, "format": _EMBED_FORMAT})
     return Path(cache_dir or default_cache_dir()) / "dense" / ident["model_hash"][:16] / f"docs-{key[:24]}.npy"
@@ -215,11 +263,13 @@ def corpus_embeddings(
     doc_prefix: str = "",
     progress: bool | Progress | None = None,
     encode_if_missing: bool = True,
+    engine: Engine | None = None,
 ) -> tuple[np.ndarray | None, dict[str, Any]]:
     """Normalised embeddings of every doc (row order of `docs`), from the cache or encoded and cached now.
 
     Returns (embeddings, info); info has the cache path, model identity and timing. With
     `encode_if_missing=False` a cache miss returns (None, info) instead of encoding (the reranker uses that).
+    `engine`: encode on its workers (workbench.engine, e.g. a Ray cluster) instead of in this process.
     """
     check_columns(docs, ("doc_id", "title", "text"), "docs")
     encoder, ident = load_bi_encoder(model)
@@ -235,8 +285,11 @@ def corpus_embeddings(
         return None, info
     texts = [doc_prefix + t for t in doc_texts(docs).to_pylist()]
     start = time.perf_counter()
-    with torch_threads(threads):
-        emb = encode_texts(encoder, texts, batch_size=batch_size, progress=progress, label="encoding docs")
+    if engine is not None:  # the same batches on the engine's workers (encode_on_engine): the same embeddings
+        emb = encode_on_engine(engine, texts, ident, batch_size=batch_size, threads=threads, progress=progress)
+    else:
+        with torch_threads(threads):
+            emb = encode_texts(encoder, texts, batch_size=batch_size, progress=progress, label="encoding docs")
     seconds = time.perf_counter() - start
     with atomic_file(path) as tmp, tmp.open("wb") as f:
         np.save(f, emb)
@@ -282,6 +335,7 @@ def dense_search(
     ef_construction: int = 200,
     ef_search: int | None = None,
     progress: bool | Progress | None = None,
+    engine: Engine | None = None,
 ) -> RetrievalResult:
     """Rank `docs` for every topic by cosine similarity of bi-encoder embeddings.
 
@@ -297,6 +351,7 @@ def dense_search(
         cache_dir: cache root (default `workbench.retrieval.cache.cache_dir()`); doc embeddings (.npy) are
             keyed by the model's content hash and the corpus hash.
         progress: True for a rich progress bar on stderr, or a callback(done, total).
+        engine: where the corpus is encoded (workbench.engine; None: this process). Queries are encoded here.
 
     Raises:
         ProviderUnavailableError: missing libraries, a missing model directory or a hub id.
@@ -314,7 +369,7 @@ def dense_search(
         raise ProviderUnavailableError("faiss is not installed", hint=_HINT) from e
     emb, info = corpus_embeddings(
         docs, model, cache_dir=cache_dir, batch_size=batch_size, threads=threads, doc_prefix=doc_prefix,
-        progress=progress,
+        progress=progress, engine=engine,
     )  # fmt: skip
     if emb is None:  # unreachable: encode_if_missing=True always encodes
         raise WorkbenchError("document embeddings could not be computed")
