@@ -286,6 +286,8 @@ NUMERIC_ENV = {  # variable -> (what reads it, a valid value)
     "WORKBENCH_APP_LOCK_TIMEOUT": "app_store",
     "WORKBENCH_APP_TEST_BUDGET": "app_budget",
     "WORKBENCH_MAX_UPLOAD_MB": "upload",
+    "WORKBENCH_MAX_DECOMPRESSED_MB": "gzip",
+    "WORKBENCH_MAX_COMPRESSION_RATIO": "gzip",
 }
 PATH_ENV = {"WORKBENCH_DB", "WORKBENCH_RUNS_DIR", "WORKBENCH_CACHE"}
 
@@ -307,6 +309,10 @@ def read_env(name: str, world, tmp_path: Path):
         return data.significance_budget()
     if name == "WORKBENCH_MAX_UPLOAD_MB":  # the Runs page and `serve` read it with this call (AppTest: below)
         return env_int("WORKBENCH_MAX_UPLOAD_MB", 500)
+    if name in ("WORKBENCH_MAX_DECOMPRESSED_MB", "WORKBENCH_MAX_COMPRESSION_RATIO"):  # every gzip read calls it
+        from workbench.io._text import decompression_limits
+
+        return decompression_limits()
     if name == "WORKBENCH_RUNS_DIR":
         return data.runs_dir()
     if name == "WORKBENCH_CACHE":

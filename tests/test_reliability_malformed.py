@@ -1,7 +1,7 @@
 """Issue 7: every malformed input, fed through the real CLI, is refused with one line naming file and line,
 and leaves a store that already holds a collection, runs and scores exactly as it was.
 
-Inputs: the readers' corpus in tests/data/malformed/ (49 files, EXPECTED.tsv says the first bad line) plus
+Inputs: the readers' corpus in tests/data/malformed/ (EXPECTED.tsv says the first bad line of each file) plus
 the cases below (encodings, compression, binary garbage, huge lines, missing files, manifests). Run files are
 fed as `ingest --name bm25 --replace` (a refused file must not disturb the run it would have replaced), qrels
 as `collection add base --replace`, topics and documents as a new collection, manifests as `build`.
@@ -46,6 +46,24 @@ def _corpus_cases() -> list[Case]:
 
 
 _HUGE = "x" * ((1 << 20) + 10)
+# 20 MiB of one line in ~40 KB: past the ratio limit's 16 MiB floor at ~500x (the limit is 100x); no line number
+_BOMB_LINES = {"run": "101 Q0 d1 1 1.0 t\n", "qrels": "101 0 d1 1\n", "topics": "101\ttext\n",
+               "docs": '{"_id": "d1", "text": "a"}\n'}
+
+
+def _laughs(levels: int) -> list[str]:
+    """'&a [x, ...]', '&b [*a, ...]', ...: YAML values whose expansion grows tenfold per level."""
+    out = ["&a [" + ", ".join(["x"] * 10) + "]"]
+    for i in range(1, levels):
+        out.append(f"&{chr(97 + i)} [" + ", ".join([f"*{chr(96 + i)}"] * 10) + "]")
+    return out
+
+
+def _bomb(target: str) -> bytes:
+    line = _BOMB_LINES[target].encode()
+    return gzip.compress(line * ((20 << 20) // len(line)), 9, mtime=0)
+
+
 _PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
 
 EXTRA = [
@@ -68,13 +86,15 @@ EXTRA = [
     Case("score_overflow.trec", "run", 2, "score must be a finite number", "101 Q0 a 1 1 t\n101 Q0 b 2 1e999 t\n"),
     Case("score_infinity.trec", "run", 1, "finite number, got 'Infinity'", "101 Q0 a 1 Infinity t\n"),
     Case("score_comma.trec", "run", 1, "score must be a number, got '1,5'", "101 Q0 a 1 1,5 t\n"),
-    Case("rank_huge.trec", "run", 1, "rank must be an integer", "101 Q0 a 1e300 1 t\n"),
+    Case("rank_huge.trec", "run", 1, "rank is out of range", "101 Q0 a 1e300 1 t\n"),
     Case("rank_empty_after_tab.trec", "run", 2, "got 5", "101\tQ0\ta\t1\t1\tt\n101\tQ0\tb\t\t1\tt\n"),
     Case("dup_crlf.trec", "run", 3, "doc_id d1 appears twice for query 101 (first at line 1)",
          "101 Q0 d1 1 2 t\r\n101 Q0 d2 2 1 t\r\n101 Q0 d1 3 0 t\r\n"),
     Case("dup_gz.trec.gz", "run", 4, "appears twice", _gz(OK_RUN + "101 Q0 d2 3 0.5 t\n")),
     Case("metadata_unclosed.trec.gz", "run", 1, "without a matching", _gz("# ir_metadata.start\n# a: 1\n" + OK_RUN)),
     Case("missing.trec", "run", None, "no such file"),
+    Case("bomb.trec.gz", "run", None, "decompresses to more than 100 times its size, the limit (a gzip bomb? "
+         "set WORKBENCH_MAX_COMPRESSION_RATIO to raise it)", _bomb("run")),
     # ---- qrels
     Case("qrels_utf16.txt", "qrels", 1, "UTF-16", OK_QRELS.encode("utf-16")),
     Case("qrels_nan.txt", "qrels", 2, "relevance must be an integer, got 'nan'", "101 0 d1 1\n101 0 d2 nan\n"),
@@ -84,6 +104,7 @@ EXTRA = [
     Case("qrels_gz_corrupt.txt.gz", "qrels", 1, "gzip stream is corrupt", b"\x1f\x8b\x08\x00" + b"\xff" * 64),
     Case("qrels_only_comments.txt", "qrels", 1, "no judgments", "# nothing judged yet\n"),
     Case("qrels_missing.txt", "qrels", None, "no such file"),
+    Case("qrels_bomb.txt.gz", "qrels", None, "decompresses to more than 100 times its size", _bomb("qrels")),
     # ---- topics
     Case("topics_utf16.tsv", "topics", 1, "UTF-16", "101\thello\n".encode("utf-16")),
     Case("topics_truncated.tsv.gz", "topics", 1, "gzip stream is truncated",
@@ -91,6 +112,7 @@ EXTRA = [
     Case("topics_nul.tsv", "topics", 2, "binary file", "101\thello\n102\the\x00llo\n"),
     Case("topics_huge_line.tsv", "topics", 1, "longer than 1048576 bytes", f"101\t{_HUGE}\n"),
     Case("topics_missing.tsv", "topics", None, "no such file"),
+    Case("topics_bomb.tsv.gz", "topics", None, "decompresses to more than 100 times its size", _bomb("topics")),
     # ---- documents
     Case("docs_truncated.jsonl.gz", "docs", 1, "gzip stream is truncated",
          _gz("".join(json.dumps({"_id": f"d{i}", "text": "x" * 50}) + "\n" for i in range(3000)))[:60]),
@@ -100,6 +122,7 @@ EXTRA = [
     Case("docs_empty_id.jsonl", "docs", 2, 'empty "_id"', '{"_id": "d1", "text": "a"}\n{"_id": "", "text": "b"}\n'),
     Case("docs_utf16.tsv", "docs", 1, "UTF-16", "d1\ttext\n".encode("utf-16")),
     Case("docs_missing.jsonl", "docs", None, "no such file"),
+    Case("docs_bomb.jsonl.gz", "docs", None, "decompresses to more than 100 times its size", _bomb("docs")),
 ]
 
 # Manifests live next to copies of the base inputs (qrels.txt, topics.tsv, docs.tsv, bm25.trec): the `base`
@@ -133,6 +156,43 @@ MANIFESTS = [
          _COLL + "runs:\n  - file: bm25.trec\n    collection: base\n    name: ../../escape\n"),
     Case("m_unknown_parent.yaml", "manifest", 7, "names parent 'bm99', which nothing declares",
          _COLL + "runs:\n  - {file: bm25.trec, collection: base, name: rr, parent: bm99}\n"),
+    # YAML-level checks: bombs, duplicate and non-scalar keys, the version, scalar types
+    # nine levels of ten aliases; the sixth (line 12) passes a million nodes
+    Case("m_alias_bomb.yaml", "manifest", 12, "aliases expand this value to more than 1,000,000 nodes",
+         _COLL + "runs:\n" + "".join(f"  - {{file: bm25.trec, collection: base, name: {v}}}\n" for v in _laughs(9))),
+    Case("m_recursive_alias.yaml", "manifest", 6, "an alias refers to a value that contains it",
+         _COLL + "    description: &d [*d]\n"),
+    Case("m_deep.yaml", "manifest", 1, "nested too deeply", "collections: " + "[" * 5000 + "]" * 5000 + "\n"),
+    Case("m_duplicate_top.yaml", "manifest", 6, "duplicate key 'collections' (first at line 1)",
+         _COLL + "collections: {}\n"),
+    Case("m_duplicate_nested.yaml", "manifest", 6, "duplicate key 'qrels' (first at line 3)",
+         _COLL + "    qrels: topics.tsv\n"),
+    Case("m_duplicate_flow.yaml", "manifest", 7, "duplicate key 'depth' (first at line 7)",
+         _COLL + "runs:\n  - {file: bm25.trec, collection: base, depth: 5, depth: 10}\n"),
+    Case("m_list_key.yaml", "manifest", 6, "a key must be a plain value, not a list", _COLL + "? [a, b]\n: 1\n"),
+    Case("m_mapping_key.yaml", "manifest", 6, "a key must be a plain value, not a mapping",
+         _COLL + "    ? {a: 1}\n    : x\n"),
+    Case("m_version_99.yaml", "manifest", 1, "version must be 1 (the only manifest version), got 99",
+         "version: 99\n" + _COLL),
+    Case("m_version_bool.yaml", "manifest", 1, "version must be 1 (the only manifest version), got a boolean (true)",
+         "version: true\n" + _COLL),
+    Case("m_depth_bool.yaml", "manifest", 9, "depth must be a positive integer, got a boolean (true)",
+         _COLL + "runs:\n  - file: bm25.trec\n    collection: base\n    depth: true\n"),
+    Case("m_depth_float.yaml", "manifest", 7, "depth must be a positive integer, got 2.5",
+         _COLL + "runs:\n  - {file: bm25.trec, collection: base, depth: 2.5}\n"),
+    Case("m_name_number.yaml", "manifest", 7, "name must be a string (quote it), got 2019",
+         _COLL + "runs:\n  - {file: bm25.trec, collection: base, name: 2019}\n"),
+    Case("m_kind_list.yaml", "manifest", 7, "kind must be a string, got a list",
+         _COLL + "runs:\n  - {file: bm25.trec, collection: base, kind: [sparse]}\n"),
+    Case("m_collection_list.yaml", "manifest", 7, "collection must be a string, got a list",
+         _COLL + "runs:\n  - {file: bm25.trec, collection: [base]}\n"),
+    Case("m_description_map.yaml", "manifest", 6, "description must be a string, got a mapping",
+         _COLL + "    description: {a: 1}\n"),
+    Case("m_fuse_number.yaml", "manifest", 9, "fuse names runs: each must be a string, got 7",
+         _COLL + "runs:\n  - {file: bm25.trec, collection: base}\npipelines:\n"
+         "  - {name: f, collection: base, fuse: [bm25, 7]}\n"),
+    Case("m_qrels_directory.yaml", "manifest", 3, "qrels file '.' is a directory",
+         "collections:\n  base:\n    qrels: .\n"),
     Case("m_utf16.yaml", "manifest", None, "not UTF-8", _COLL.encode("utf-16")),
     Case("m_binary.yaml", "manifest", None, "not UTF-8", _PNG),
     Case("m_missing.yaml", "manifest", None, "no such file"),

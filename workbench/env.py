@@ -8,6 +8,8 @@ would break every command), a bad value a WorkbenchError that names the variable
     WORKBENCH_MAX_UPLOAD_MB       the Runs page's upload limit (500)                 app/pages/runs.py
     WORKBENCH_RUNS_DIR            where produced runs are written                    produce.py, app/data.py
     WORKBENCH_CACHE               retrieval cache (~/.cache/workbench)               retrieval/cache.py
+    WORKBENCH_MAX_DECOMPRESSED_MB most megabytes a gzip input may inflate to (8192)  io/_text.py
+    WORKBENCH_MAX_COMPRESSION_RATIO  most inflated/compressed size past 16 MB (100)  io/_text.py
     WORKBENCH_CUSTOM_MEASURES     files of a user's runtime measures (os.pathsep)    scoring/registry.py
 
 An empty value counts as unset, as for most Unix tools. Numbers use a strict decimal syntax: Python's
@@ -54,6 +56,17 @@ def env_int(name: str, default: int, *, minimum: int = 1, maximum: int = 2**31 -
     if not _INT.fullmatch(raw) or not minimum <= int(raw) <= maximum:
         raise _refuse(name, raw, f"an integer from {minimum} to {maximum}")
     return int(raw)
+
+
+def env_number(name: str, default: float, *, minimum: float = 0.0, maximum: float = math.inf) -> float:
+    """A finite number from `minimum` to `maximum`, else `default` when unset."""
+    raw = _raw(name)
+    if raw is None:
+        return default
+    if not _FLOAT.fullmatch(raw) or not math.isfinite(float(raw)) or not minimum <= float(raw) <= maximum:
+        span = f"of at least {minimum:g}" if maximum == math.inf else f"from {minimum:g} to {maximum:g}"
+        raise _refuse(name, raw, f"a number {span}")
+    return float(raw)
 
 
 def env_text(name: str) -> str | None:

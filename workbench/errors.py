@@ -32,7 +32,8 @@ class InputFormatError(WorkbenchError):
         self.path = str(path)
         self.line = line
         self.reason = message
-        where = f"{self.path}:{line}" if line is not None else self.path
+        shown = self.path if self.path.isprintable() else repr(self.path)  # a newline in a name stays one line
+        where = f"{shown}:{line}" if line is not None else shown
         super().__init__(f"{where}: {message}", hint=hint)
 
 

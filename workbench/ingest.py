@@ -372,8 +372,9 @@ def _precheck(path: Path, name: str | None, kind: str | None, parent: str | None
     """The checks that need neither the store nor the file's content; returns the run name."""
     name = check_name(name or run_name_for(path))
     _check_fields(name, kind, parent, depth)
-    if not path.is_file():
-        raise InputFormatError(path, None, "no such file")
+    from workbench.io._text import check_file
+
+    check_file(path, InputFormatError)  # a directory, a FIFO or /dev/zero is named as such, never opened
     return name
 
 

@@ -13,6 +13,8 @@ import yaml
 
 from workbench.datasets.report import parse_grade_map
 from workbench.errors import ManifestError, WorkbenchError
+from workbench.io import _text
+from workbench.io._yaml import BoundedSafeLoader, YamlLimitError
 from workbench.io.topics import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS
 from workbench.model import RunKind
 from workbench.naming import check_name
@@ -30,11 +32,12 @@ class _Map(dict):
     key_lines: dict
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(BoundedSafeLoader):
     pass
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Map:
+    _check_keys(loader, node)
     loader.flatten_mapping(node)
     out = _Map()
     out.line = node.start_mark.line + 1
@@ -44,6 +47,25 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Map:
         out[key] = loader.construct_object(value_node, deep=True)
         out.key_lines[key] = key_node.start_mark.line + 1
     return out
+
+
+def _check_keys(loader: _Loader, node: yaml.MappingNode) -> None:
+    """Keys are plain values, each written once (PyYAML would keep the last of two silently)."""
+    seen: dict = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        if not isinstance(key_node, yaml.ScalarNode):
+            what = "list" if isinstance(key_node, yaml.SequenceNode) else "mapping"
+            raise _Refused(f"a key must be a plain value, not a {what}", key_node.start_mark)
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise _Refused(f"duplicate key {key_node.value!r} (first at line {seen[key]})", key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
+
+
+class _Refused(YamlLimitError):
+    """Well-formed YAML this manifest does not accept (reported without the 'invalid YAML' prefix)."""
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -99,12 +121,13 @@ class Manifest:
 
 def load_manifest(path: str | Path) -> Manifest:
     path = Path(path)
-    if not path.is_file():
-        raise ManifestError(path, None, "no such file")
+    _text.check_file(path, ManifestError)
     try:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except UnicodeDecodeError as exc:
         raise ManifestError(path, None, f"not UTF-8 text ({exc.reason})") from exc
+    except YamlLimitError as exc:
+        raise ManifestError(path, exc.problem_mark.line + 1, exc.problem) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ManifestError(path, mark.line + 1 if mark else None, f"invalid YAML: {getattr(exc, 'problem', exc)}") \
@@ -112,6 +135,10 @@ def load_manifest(path: str | Path) -> Manifest:
     if not isinstance(data, _Map):
         raise ManifestError(path, 1, "expected a mapping with collections, runs and pipelines")
     _unknown(path, data, {"version", "collections", "runs", "pipelines"})
+    version = data.get("version", 1)
+    if type(version) is not int or version != 1:
+        raise ManifestError(path, data.key_lines["version"], f"version must be 1 (the only manifest version), "
+                                                             f"got {_shown(version)}")
     base = path.parent
     collections = _collections(path, base, data.get("collections") or _Map(), data)
     runs = _runs(path, base, data.get("runs") or [], collections, data)
@@ -129,6 +156,40 @@ def _unknown(path: Path, m: _Map, allowed: set[str]) -> None:
                                 f"unknown key {key!r}; expected one of {', '.join(sorted(allowed))}")
 
 
+_STRINGS = ("description", "ir_datasets", "relevance", "collection", "kind", "parent", "name", "retrieve", "rerank")
+
+
+def _scalar_types(path: Path, m: _Map) -> None:
+    """Every scalar setting has its type: a string, or a whole number for depth (YAML reads `depth: true` as a
+    bool, `name: 2019` as a number and `kind: [a]` as a list)."""
+    for key, value in m.items():
+        if value is None:
+            continue
+        if key == "depth":
+            ok = type(value) is int
+            what = "a positive integer"
+        elif key in _STRINGS:
+            ok = isinstance(value, str)
+            what = "a string" + (" (quote it)" if isinstance(value, (bool, int, float)) else "")
+        elif key == "fuse" and isinstance(value, list):
+            bad = next((x for x in value if not isinstance(x, str)), None)
+            if bad is not None:
+                raise ManifestError(path, m.key_lines[key], f"fuse names runs: each must be a string, got {bad!r}")
+            continue
+        else:
+            continue
+        if not ok:
+            raise ManifestError(path, m.key_lines[key], f"{key} must be {what}, got {_shown(value)}")
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (list, dict)):
+        return "a list" if isinstance(value, list) else "a mapping"
+    return repr(value)
+
+
 def _file(path: Path, base: Path, m: _Map, key: str) -> Path | None:
     if m.get(key) is None:
         return None
@@ -136,7 +197,8 @@ def _file(path: Path, base: Path, m: _Map, key: str) -> Path | None:
         raise ManifestError(path, m.key_lines[key], f"{key} must be a file path")
     target = (base / m[key]).resolve()
     if not target.is_file():
-        raise ManifestError(path, m.key_lines[key], f"{key} file {m[key]!r} does not exist")
+        what = "is a directory" if target.is_dir() else "is not a regular file" if target.exists() else "does not exist"
+        raise ManifestError(path, m.key_lines[key], f"{key} file {m[key]!r} {what}")
     return target
 
 
@@ -160,6 +222,7 @@ def _collections(path: Path, base: Path, node, root: _Map) -> dict[str, Collecti
         if not isinstance(spec, _Map):
             raise ManifestError(path, line, f"collection {name!r} must be a mapping")
         _unknown(path, spec, COLLECTION_KEYS)
+        _scalar_types(path, spec)
         if not spec.get("qrels") and not spec.get("ir_datasets"):
             raise ManifestError(path, spec.line, f"collection {name!r} needs qrels (a file) or ir_datasets (an id)")
         if spec.get("relevance") not in (None, "graded", "binary"):
@@ -171,7 +234,7 @@ def _collections(path: Path, base: Path, node, root: _Map) -> dict[str, Collecti
         out[name] = CollectionSpec(
             name=name, line=line, qrels=_file(path, base, spec, "qrels"), topics=_file(path, base, spec, "topics"),
             docs=_docs(path, base, spec), ir_datasets=spec.get("ir_datasets"),
-            relevance=spec.get("relevance"), description=str(spec.get("description", "")),
+            relevance=spec.get("relevance"), description=spec.get("description") or "",
             topic_field=topic_field, grade_map=_grade_map(path, spec),
         )
     return out
@@ -189,8 +252,9 @@ def _docs(path: Path, base: Path, spec: _Map) -> Path | tuple[Path, ...] | None:
     out = []
     for item in value:
         target = (base / item).resolve()
-        if not target.exists():
-            raise ManifestError(path, spec.key_lines["docs"], f"docs file {item!r} does not exist")
+        if not (target.is_file() or target.is_dir()):  # a FIFO or a device is named here, as by _file
+            what = "is not a regular file" if target.exists() else "does not exist"
+            raise ManifestError(path, spec.key_lines["docs"], f"docs file {item!r} {what}")
         out.append(target)
     return tuple(out)
 
@@ -220,6 +284,7 @@ def _runs(path: Path, base: Path, node, collections, root: _Map) -> list[RunSpec
         if not isinstance(spec, _Map):
             raise ManifestError(path, root.key_lines.get("runs"), "each run must be a mapping with file and collection")
         _unknown(path, spec, RUN_KEYS)
+        _scalar_types(path, spec)
         file = _file(path, base, spec, "file")
         if file is None:
             raise ManifestError(path, spec.line, "run needs a file")
@@ -229,7 +294,7 @@ def _runs(path: Path, base: Path, node, collections, root: _Map) -> list[RunSpec
         if spec.get("kind") is not None and spec["kind"] not in kinds:
             raise ManifestError(path, spec.key_lines["kind"], f"unknown kind {spec['kind']!r}")
         depth = spec.get("depth")
-        if depth is not None and (not isinstance(depth, int) or depth < 1):
+        if depth is not None and depth < 1:
             raise ManifestError(path, spec.key_lines["depth"], "depth must be a positive integer")
         name = _name(path, spec.line, spec.get("name") or run_name_for(file), "run")
         out.append(RunSpec(file=file, collection=spec["collection"], line=spec.line, name=name,
@@ -245,6 +310,7 @@ def _pipelines(path: Path, node, collections, root: _Map) -> list[PipelineSpec]:
         if not isinstance(spec, _Map):
             raise ManifestError(path, root.key_lines.get("pipelines"), "each pipeline must be a mapping")
         _unknown(path, spec, PIPELINE_KEYS)
+        _scalar_types(path, spec)
         name = _name(path, spec.line, spec.get("name"), "pipeline")
         if spec.get("collection") not in collections:
             raise ManifestError(path, spec.key_lines.get("collection", spec.line),

@@ -6,14 +6,17 @@ import re
 
 from workbench.errors import WorkbenchError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+=,-]{0,199}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+=,-]{0,199}")
 
 
 def check_name(name: str, what: str = "run") -> str:
-    """Reject names that could escape a folder when used as a file name ('/', '..', control characters)."""
-    if not _NAME.match(name) or ".." in name:
+    """Reject names that could escape a folder when used as a file name ('/', '..', control characters).
+
+    fullmatch, not match with '$': '$' also matches before a final newline, which let 'abc\\n' through.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
         raise WorkbenchError(
-            f"invalid {what} name {name!r}: use letters, digits and . _ @ + = , - "
-            "(no '/', no '..', at most 200 characters, starting with a letter or digit)"
+            f"invalid {what} name {name!r}: use letters, digits and . _ @ + = , - (no '/', no '..', "
+            "no spaces or control characters, at most 200 characters, starting with a letter or digit)"
         )
     return name

@@ -237,6 +237,7 @@ def produced_header(path: Path, limit: int = 1 << 20) -> dict | None:
     """The ir_metadata header at the top of a TREC file as a mapping (None when there is none, or not YAML)."""
     import yaml
 
+    from workbench.io import _yaml
     from workbench.io.runs import META_END, META_START
 
     try:
@@ -256,7 +257,7 @@ def produced_header(path: Path, limit: int = 1 << 20) -> dict | None:
     start = markers.index(META_START)
     body = comments[start + 1: markers.index(META_END, start)]
     try:
-        header = yaml.safe_load("\n".join(body))
+        header = _yaml.safe_load("\n".join(body))  # a foreign file's header: an alias bomb is a YAMLError here
     except yaml.YAMLError:
         return None
     return header if isinstance(header, dict) else None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
+import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,8 +25,29 @@ from workbench.errors import InputFormatError
 MAX_LINE_BYTES = 1 << 20
 """Longest accepted line (1 MiB): longer means a binary or mangled file, not a real record."""
 
+ALL_QUERY_ID = (
+    "query id 'all' is reserved: trec_eval reports the mean over all queries under 'all', "
+    "so this query's rows could not be told from it"
+)
+
 GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 8 << 20
+_PIECE = 4 << 20  # most decompressed bytes per zlib call: a bomb is stopped before a call can blow memory up
+
+MAX_DECOMPRESSED_ENV = "WORKBENCH_MAX_DECOMPRESSED_MB"
+MAX_RATIO_ENV = "WORKBENCH_MAX_COMPRESSION_RATIO"
+DEFAULT_MAX_DECOMPRESSED_MB = 8192
+"""8 GiB of text: 30 times a 7M-line MS MARCO run (0.25 GB), 2.7 times the 8.8M-passage MS MARCO corpus. The
+readers other than the run fast path hold the whole text in memory, and several times that while they split
+it (2 GB of qrels lines need over 20 GB), so a larger file needs a larger machine as well as a larger limit."""
+DEFAULT_MAX_RATIO = 100.0
+"""Runs, qrels, topics and corpora gzip 3-15x; only crafted data (long runs of one byte) goes past ~200x, up to
+deflate's 1032x."""
+MOST_RATIO = 1032.0
+"""Deflate's ceiling: a larger limit could never be reached, so WORKBENCH_MAX_COMPRESSION_RATIO=1032 turns the
+ratio check off and anything above it is a mistake."""
+RATIO_FLOOR = 16 << 20
+"""The ratio is enforced only past this much output: small, repetitive test files may compress 300x."""
 _OTHER_MAGIC = {
     b"BZh": "bzip2",
     b"\xfd7zXZ\x00": "xz",
@@ -36,6 +59,30 @@ _UTF8 = {"utf-8", "utf8", "utf_8", "utf-8-sig"}
 
 def is_utf8(encoding: str) -> bool:
     return encoding.lower().replace("_", "-") in _UTF8
+
+
+_NOT_REGULAR = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                (stat.S_ISSOCK, "a socket"))
+
+
+def check_file(path: Path, error_cls: type[InputFormatError]) -> None:
+    """Refuse a path that is not a readable regular file, saying what it is.
+
+    Looks with stat only: opening a FIFO would wait for a writer, and /dev/zero never ends.
+    """
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise error_cls(path, None, "no such file") from None
+    except OSError as exc:
+        raise error_cls(path, None, f"cannot read it ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise error_cls(path, None, "is a directory; expected a file")
+    for test, what in _NOT_REGULAR:
+        if test(mode):
+            raise error_cls(path, None, f"not a regular file ({what}); expected a file")
+    if not os.access(path, os.R_OK):
+        raise error_cls(path, None, "permission denied")
 
 
 def first_bytes(path: Path, n: int = 8) -> bytes:
@@ -89,7 +136,7 @@ def load_text(path: str | Path, error_cls: type[InputFormatError], encoding: str
     check_magic(path, magic, error_cls)
     problems: list[tuple[int, str]] = []
     if magic.startswith(GZIP_MAGIC):
-        data, sha, gz_problem = _decompress_checked(path)
+        data, sha, gz_problem = _decompress_checked(path, error_cls)
         if gz_problem is not None:
             problems.append((data.count(b"\n") + 1, gz_problem))
             data = data[: data.rfind(b"\n") + 1]
@@ -132,31 +179,70 @@ def load_text(path: str | Path, error_cls: type[InputFormatError], encoding: str
     return Text(data[:cut], sha, line, message)
 
 
-def _decompress_checked(path: Path) -> tuple[bytes, str, str | None]:
-    """Stream-decompress every gzip member; report truncation or corruption with the bytes before it."""
+def decompression_limits() -> tuple[int, float]:
+    """(most decompressed bytes, most decompressed/compressed ratio), from the environment or the defaults."""
+    from workbench.env import env_int, env_number
+
+    mb = env_int("WORKBENCH_MAX_DECOMPRESSED_MB", DEFAULT_MAX_DECOMPRESSED_MB)
+    ratio = env_number("WORKBENCH_MAX_COMPRESSION_RATIO", DEFAULT_MAX_RATIO, minimum=1.0, maximum=MOST_RATIO)
+    return mb << 20, ratio
+
+
+class GzipTruncated(EOFError):
+    """The file ends inside a gzip member."""
+
+
+def gunzip(path: Path, error_cls: type[InputFormatError], digest=None,
+           limits: tuple[int, float] | None = None) -> Iterator[bytes]:
+    """Stream-decompress every gzip member of `path`, at most _PIECE bytes at a time.
+
+    Raises `error_cls` (naming the file and the limit) as soon as the output passes the size or ratio limit
+    (decompression_limits), zlib.error on a corrupt stream and GzipTruncated after the last bytes of a
+    truncated one. `digest` is fed the raw (compressed) bytes; `limits` defaults to decompression_limits().
+    """
+    max_out, max_ratio = limits or decompression_limits()
+    dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    fed = produced = 0
+    in_member = False
+    for chunk in iter_raw_chunks(path):
+        if digest is not None:
+            digest.update(chunk)
+        fed += len(chunk)
+        data = chunk
+        while data:
+            in_member = True
+            piece = dec.decompress(data, _PIECE)
+            data = dec.unconsumed_tail
+            if dec.eof:
+                data = dec.unused_data
+                dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                in_member = False
+            produced += len(piece)
+            if produced > max_out:
+                raise error_cls(path, None, f"decompresses to more than {max_out >> 20} MB, the limit "
+                                            f"(set {MAX_DECOMPRESSED_ENV} to raise it)")
+            if produced > RATIO_FLOOR and produced > max_ratio * (fed - len(data)):
+                raise error_cls(path, None, f"decompresses to more than {max_ratio:g} times its size, the limit "
+                                            f"(a gzip bomb? set {MAX_RATIO_ENV} to raise it)")
+            if piece:
+                yield piece
+    if in_member:
+        tail = dec.flush()
+        if tail:
+            yield tail
+        raise GzipTruncated("truncated gzip stream")
+
+
+def _decompress_checked(path: Path, error_cls: type[InputFormatError]) -> tuple[bytes, str, str | None]:
+    """Decompress every gzip member (bounded); report truncation or corruption with the bytes before it."""
     digest = hashlib.sha256()
     out: list[bytes] = []
-    dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    in_member = False
-    chunks = iter_raw_chunks(path)
     try:
-        for chunk in chunks:
-            digest.update(chunk)
-            while chunk:
-                in_member = True
-                out.append(dec.decompress(chunk))
-                if dec.eof:
-                    chunk = dec.unused_data
-                    dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
-                    in_member = False
-                else:
-                    chunk = b""
-    except zlib.error as exc:
-        for chunk in chunks:
-            digest.update(chunk)
-        return b"".join(out), digest.hexdigest(), f"gzip stream is corrupt ({exc})"
-    if in_member:
-        out.append(dec.flush())
+        for piece in gunzip(path, error_cls, digest):
+            out.append(piece)
+    except zlib.error as exc:  # the hash is of the whole file: read it again (corrupt files are rare)
+        return b"".join(out), sha256_file(path), f"gzip stream is corrupt ({exc})"
+    except GzipTruncated:
         return b"".join(out), digest.hexdigest(), "gzip stream is truncated (the file ends inside this line)"
     return b"".join(out), digest.hexdigest(), None
 
@@ -244,9 +330,11 @@ def first_true(mask: np.ndarray) -> int | None:
 
 
 def jsonl_fields(
-    path: Path, error_cls: type[InputFormatError], lines: Lines, keys: tuple[str, ...]
+    path: Path, error_cls: type[InputFormatError], lines: Lines, keys: tuple[str, ...],
+    typed: tuple[str, ...] = ("_id",),
 ) -> tuple[pa.Table, list[tuple[int, str]]]:
-    """Parse JSON-lines records with DuckDB's vectorised JSON functions; string values of `keys`.
+    """Parse JSON-lines records with DuckDB's vectorised JSON functions; string values of `keys`, and for the
+    `typed` keys their JSON type as column "<key>:type" (see jsonl_type_problems).
 
     Invalid JSON and non-object lines are reported by line; a missing key comes back as null.
     """
@@ -256,7 +344,8 @@ def jsonl_fields(
     try:
         con.register("src", pa.table({"line": lines.lines}))
         # every JSON function sits behind CASE WHEN valid: DuckDB raises on invalid JSON otherwise
-        cols = ", ".join(f"CASE WHEN ok THEN json_extract_string(line, '$.{k}') END AS \"{k}\"" for k in keys)
+        cols = ", ".join([f"CASE WHEN ok THEN json_extract_string(line, '$.{k}') END AS \"{k}\"" for k in keys]
+                         + [f"CASE WHEN ok THEN json_type(line, '$.{k}') END AS \"{k}:type\"" for k in typed])
         table = con.sql(
             f"SELECT ok, kind, {cols} FROM (SELECT line, valid AND coalesce(kind = 'OBJECT', false) AS ok, kind "
             "FROM (SELECT line, json_valid(line) AS valid, "
@@ -271,6 +360,35 @@ def jsonl_fields(
         what = "invalid JSON" if kind is None else f"expected a JSON object, got {kind.lower()}"
         problems.append((int(lines.line_no[bad]), what))
     return table.drop_columns(["ok", "kind"]), problems
+
+
+def jsonl_type_problems(table: pa.Table, line_no: np.ndarray, key: str, types: tuple[str, ...],
+                        what: str) -> list[tuple[int, str]]:
+    """The first record whose `key` holds a JSON value of another type than `types` (DuckDB's json_type
+    names; a null or missing value is reported elsewhere). DuckDB also takes NaN and Infinity, which are
+    not JSON: they come back as DOUBLE."""
+    kind = table.column(f"{key}:type")
+    wrong = pc.and_(pc.is_valid(kind), pc.invert(pc.is_in(kind, pa.array([*types, "NULL"]))))
+    bad = first_true(wrong.to_numpy(zero_copy_only=False))
+    if bad is None:
+        return []
+    value = clip(table.column(key)[bad].as_py())
+    return [(int(line_no[bad]), f'"{key}" must be {what}, got {kind[bad].as_py().lower()} {value}')]
+
+
+def jsonl_id_problems(table: pa.Table, line_no: np.ndarray) -> list[tuple[int, str]]:
+    """An `_id` must be a non-empty string or integer without whitespace: it has to be written as one field
+    of a TREC run or qrels line."""
+    problems = jsonl_type_problems(table, line_no, "_id", ("VARCHAR", "BIGINT", "UBIGINT"), "a string or an integer")
+    ids = table.column("_id")
+    empty = first_true(pc.equal(pc.binary_length(ids), 0).to_numpy(zero_copy_only=False))
+    if empty is not None:
+        problems.append((int(line_no[empty]), 'empty "_id"'))
+    spaced = first_true(pc.match_substring_regex(ids, "[ \t\n\v\f\r]").to_numpy(zero_copy_only=False))
+    if spaced is not None:
+        problems.append((int(line_no[spaced]), f'"_id" {clip(ids[spaced].as_py())!r} contains whitespace, '
+                                               "which cannot be written as one field of a TREC run or qrels line"))
+    return problems
 
 
 def duplicate_first(values: pa.Array) -> tuple[int, int] | None:

@@ -77,20 +77,20 @@ def doc_files(paths: str | Path | Sequence[str | Path]) -> list[Path]:
         raise DocsFormatError("<documents>", None, "no documents file given")
     files: list[Path] = []
     for item in map(Path, items):
-        if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.is_file()
+        if item.is_dir():  # every entry but a folder is listed, so a FIFO or a device inside is named, not skipped
+            found = sorted(p for p in item.rglob("*") if not p.is_dir()
                            and not any(part.startswith(".") for part in p.relative_to(item).parts))
             if not found:
                 raise DocsFormatError(item, None, "folder holds no documents files")
             files.extend(found)
-        elif item.is_file():
-            files.append(item)
         else:
-            raise DocsFormatError(item, None, "no such file")
+            _text.check_file(item, DocsFormatError)
+            files.append(item)
     return files
 
 
 def _read_file(path: Path) -> tuple[pa.Table, np.ndarray]:
+    _text.check_file(path, DocsFormatError)  # a directory, a FIFO or /dev/zero is named as such, never opened
     if _text.first_bytes(path, 2) == _COMPRESS_MAGIC:
         raise DocsFormatError(path, 1, "file is compress(.Z)-compressed; decompress it first (gzip -d reads it)")
     src = _text.data_lines(path, DocsFormatError, comments=False)
@@ -120,9 +120,7 @@ def _jsonl(path: Path, src: _text.Lines):
     missing = _text.first_true(doc_id.is_null().to_numpy(zero_copy_only=False))
     if missing is not None:
         problems.append((int(src.line_no[missing]), 'missing "_id"'))
-    empty = _text.first_true(pc.equal(pc.binary_length(doc_id), 0).to_numpy(zero_copy_only=False))
-    if empty is not None:
-        problems.append((int(src.line_no[empty]), 'empty "_id"'))
+    problems += _text.jsonl_id_problems(table, src.line_no)
     out = pa.table(
         {
             "doc_id": doc_id,

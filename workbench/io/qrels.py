@@ -14,18 +14,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from workbench.errors import QrelsFormatError
-from workbench.io import _text
+from workbench.io import _numbers, _text
 from workbench.model import QRELS_SCHEMA
 
 BEIR_HEADER = ("query-id", "corpus-id", "score")
-_INT = r"[+-]?[0-9]{1,18}"
 
 
 def read_qrels(path: str | Path) -> pa.Table:
     """Parse and validate a qrels file (gzip ok); QrelsFormatError names the first offending line."""
     path = Path(path)
-    if not path.is_file():
-        raise QrelsFormatError(path, None, "no such file")
+    _text.check_file(path, QrelsFormatError)
     src = _text.data_lines(path, QrelsFormatError, comments=True)
     problems = list(src.problems)
     fields, counts, _ = _text.whitespace_fields(src.lines)  # leading/trailing blanks and tabs, as trec_eval reads
@@ -42,13 +40,19 @@ def read_qrels(path: str | Path) -> pa.Table:
         keep = slice(0, bad)
         fields, counts, line_no = fields.slice(0, bad), counts[keep], line_no[keep]
     qid, docid, rel = (_text.field(fields, j) for j in cols)
-    is_int = pc.match_substring_regex(rel, f"^{_INT}$").to_numpy(zero_copy_only=False)
-    bad = _text.first_true(~is_int)
+    grades, is_int, in_range = _numbers.strtol_column(rel)  # trec_eval reads grades with atol
+    bad = _text.first_true(~in_range)
     if bad is not None:
-        problems.append((int(line_no[bad]),
-                         f"relevance must be an integer, got {_text.clip(rel[bad].as_py())!r} (expected {layout})"))
-        qid, docid, rel, line_no = qid[:bad], docid[:bad], rel[:bad], line_no[:bad]
-    relevance = pc.cast(rel, pa.int64())
+        value = rel[bad].as_py()
+        what = (f"relevance is out of range (64-bit integers), got {_text.clip(value)!r}" if is_int[bad] else
+                f"relevance must be an integer, got {_text.clip(value)!r} (expected {layout}); "
+                f"{_numbers.atol_note(value)}")
+        problems.append((int(line_no[bad]), what))
+        qid, docid, grades, line_no = qid[:bad], docid[:bad], grades[:bad], line_no[:bad]
+    bad = _text.first_true(pc.equal(qid, "all").to_numpy(zero_copy_only=False))
+    if bad is not None:
+        problems.append((int(line_no[bad]), _text.ALL_QUERY_ID))
+    relevance = pa.array(grades, pa.int64())
     table = pa.table({"query_id": qid, "doc_id": docid, "relevance": relevance}, schema=QRELS_SCHEMA)
     table, dup_problem = _collapse_duplicates(table, line_no)
     if dup_problem:

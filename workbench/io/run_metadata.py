@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import yaml
 
+from workbench.io import _yaml
+
 WORKBENCH_KEY = "workbench"
 RECORDED = ("run", "collection", "kind", "parent", "depth", "params", "software")
 
@@ -36,7 +38,7 @@ def split_header(header: str | None) -> tuple[str | None, dict]:
     j = next((k for k in range(i + 1, len(lines))
               if lines[k] and not lines[k][0].isspace() and not lines[k].startswith("#")), len(lines))
     try:
-        value = yaml.safe_load("\n".join(lines[i:j]))[WORKBENCH_KEY]
+        value = _yaml.safe_load("\n".join(lines[i:j]))[WORKBENCH_KEY]  # bounded: an alias bomb is a YAMLError
     except (yaml.YAMLError, TypeError, KeyError):
         return header, {}
     if not isinstance(value, dict):

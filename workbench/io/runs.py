@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import yaml
 
 from workbench.errors import RunFormatError
-from workbench.io import _text
+from workbench.io import _numbers, _text, _yaml
 from workbench.model import RUN_SCHEMA
 
 RUN_FIELDS = "qid Q0 docid rank score tag"
@@ -52,8 +52,7 @@ def read_run(path: str | Path, *, encoding: str = "utf-8", allow_trailing_fields
     accepts such lines (first 6 fields kept) with a warning.
     """
     path = Path(path)
-    if not path.is_file():
-        raise RunFormatError(path, None, "no such file")
+    _text.check_file(path, RunFormatError)
     if _text.is_utf8(encoding):
         parsed = _fast(path)
         if parsed is not None:
@@ -68,8 +67,7 @@ def read_run_into(con: duckdb.DuckDBPyConnection, path: str | Path, table_name: 
     DuckDB's own columns (ATTACH + INSERT ... SELECT: about half the CPU of inserting the Arrow table). Same
     result and errors. The table is visible to every cursor of that database: files can be read on several."""
     path = Path(path)
-    if not path.is_file():
-        raise RunFormatError(path, None, "no such file")
+    _text.check_file(path, RunFormatError)
     if _text.is_utf8(encoding):
         parsed = _fast(path, con, table_name)
         if parsed is not None:
@@ -107,7 +105,9 @@ def _header(path: Path, lines: list[str]) -> tuple[str | None, list[str]]:
     header = "\n".join(body).rstrip("\r\n ") + "\n" if any(b.strip() for b in body) else ""
     warnings = []
     try:
-        yaml.safe_load(header)
+        _yaml.safe_load(header)
+    except _yaml.YamlLimitError as exc:  # refused: whatever later reads the header would blow up
+        raise RunFormatError(path, start + 2 + exc.problem_mark.line, f"ir_metadata header: {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {start + 2 + mark.line})" if mark is not None else ""
@@ -141,31 +141,25 @@ class _RawScan(threading.Thread):
     instead of counting newlines costs more than the count.)
     """
 
-    def __init__(self, path: Path, gz: bool) -> None:
+    def __init__(self, path: Path, gz: bool, con: duckdb.DuckDBPyConnection) -> None:
         super().__init__(daemon=True)
-        self.path, self.gz = path, gz
+        self.path, self.gz, self.con = path, gz, con
+        self.limits = _text.decompression_limits() if gz else None  # raised here, in the caller's thread
         self.sha256 = ""
         self.nul = False
         self.other_space = False  # \t, \v or \f: separators for trec_eval and the careful path, not DuckDB
         self.n_lines = 0
         self.ok = True
+        self.error: RunFormatError | None = None  # a decompression limit was passed
+        self.parsed = threading.Event()  # set by the reader when DuckDB is done with the file
 
-    def _decompressed(self, digest=None):
-        dec = zlib.decompressobj(zlib.MAX_WBITS | 16) if self.gz else None
+    def _decompressed(self, digest):
+        if self.gz:  # bounded: a gzip bomb stops here (and stops DuckDB, which reads the same stream)
+            yield from _text.gunzip(self.path, RunFormatError, digest, self.limits)
+            return
         for chunk in _text.iter_raw_chunks(self.path):
-            if digest is not None:
-                digest.update(chunk)
-            if dec is None:
-                yield chunk
-                continue
-            data = dec.decompress(chunk)
-            while dec.eof and dec.unused_data:
-                rest = dec.unused_data
-                dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
-                data += dec.decompress(rest)
-            yield data
-        if dec is not None and not dec.eof:
-            raise EOFError("truncated gzip stream")
+            digest.update(chunk)
+            yield chunk
 
     def run(self) -> None:
         import hashlib
@@ -181,6 +175,10 @@ class _RawScan(threading.Thread):
                     last = data[-1:]
         except (zlib.error, EOFError):
             self.ok = False
+        except RunFormatError as exc:
+            self.ok, self.error = False, exc
+            while not self.parsed.wait(0.05):  # until the query has stopped: it may not have started yet
+                self.con.interrupt()
         self.n_lines = newlines + (1 if last not in (b"", b"\n") else 0)
         self.sha256 = digest.hexdigest()
 
@@ -218,23 +216,36 @@ def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name:
     except UnicodeDecodeError:
         return None
     header, warnings = _header(path, head_lines[:skip])
-    scan = _RawScan(path, gz)
-    scan.start()
     # One streaming pass: typed columns, a 64-bit hash for the duplicate check, and `odd`: NULL on a
     # normal row, the tag when it differs from the first line's, chr(0) when a field is empty (doubled
     # spaces). Numeric checks run on the Arrow columns afterwards: cheaper than SQL expressions here.
+    # Numbers are read as text and cast by DuckDB, whose cast reads a blank-free field as C strtod does
+    # except that it also skips digit-separating underscores ('1_000' is 1000 to DuckDB, 1 to trec_eval's
+    # atof; tests/test_input_semantics.py checks this against libc). So a '_' in a number, like query id
+    # 'all', sends the file to the careful path (`odd` = chr(0)); a regex check per field would cost 30 %.
     query = f"""
-        SELECT qid AS query_id, docid AS doc_id, score, rank, hash(qid, docid) AS h,
-               CASE WHEN tag = {_sql_str(first[5])} AND q0 IS NOT NULL THEN NULL
+        SELECT qid AS query_id, docid AS doc_id, TRY_CAST(score AS DOUBLE) AS score,
+               TRY_CAST(rank AS DOUBLE) AS rank, hash(qid, docid) AS h,
+               CASE WHEN contains(score, '_') OR contains(rank, '_')
+                         OR qid = 'all' THEN chr(0)
+                    WHEN tag = {_sql_str(first[5])} AND q0 IS NOT NULL THEN NULL
                     WHEN q0 IS NULL OR tag IS NULL THEN chr(0) ELSE tag END AS odd
         FROM read_csv({_sql_str(str(path))}, delim=' ', header=false, quote='', escape='',
-             columns={{'qid': 'VARCHAR', 'q0': 'VARCHAR', 'docid': 'VARCHAR', 'rank': 'DOUBLE',
-                       'score': 'DOUBLE', 'tag': 'VARCHAR'}},
+             columns={{'qid': 'VARCHAR', 'q0': 'VARCHAR', 'docid': 'VARCHAR', 'rank': 'VARCHAR',
+                       'score': 'VARCHAR', 'tag': 'VARCHAR'}},
              auto_detect=false, strict_mode=true, null_padding=false, skip={skip},
              max_line_size={_text.MAX_LINE_BYTES}, compression={"'gzip'" if gz else "'none'"},
              encoding='utf-8', parallel=true)
     """
     con = into if into is not None else _text.connect()
+    try:
+        scan = _RawScan(path, gz, con)
+    except BaseException:
+        if into is None:
+            con.close()
+        raise
+    scan.start()
+    raw = None
     try:
         if into is None:
             raw = con.sql(query).to_arrow_table()
@@ -242,11 +253,16 @@ def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name:
             con.execute(f'CREATE OR REPLACE TABLE memory.main."{table_name}" AS {query}')
             raw = con.sql(f'SELECT * FROM memory.main."{table_name}"').to_arrow_table()
     except duckdb.Error:
-        return None
+        pass
     finally:
+        scan.parsed.set()
+        scan.join()
         if into is None:
             con.close()
-        scan.join()
+    if scan.error is not None:
+        raise scan.error
+    if raw is None:
+        return None
     n = raw.num_rows
     if n == 0 or not scan.ok or scan.nul or scan.other_space:
         return None  # e.g. 'q \tQ0 \td ...' splits into 6 fields on ' ' alone, with tabs inside the ids
@@ -344,27 +360,32 @@ def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> 
     raw = pa.table(cols)
     line_no = good + 1
 
+    score, score_ok = _numbers.strtod_column(raw.column("score"))
+    rank, rank_ok = _numbers.strtod_column(raw.column("rank"))
+    bad = _text.first_true(~score_ok)
+    if bad is not None:
+        value = raw["score"][bad].as_py()
+        problems.append((int(line_no[bad]), f"score must be a number, got {_text.clip(value)!r} "
+                                            f"({_numbers.atof_note(value)})"))
+    bad = _text.first_true(score_ok & ~np.isfinite(score))
+    if bad is not None:
+        problems.append((int(line_no[bad]), f"score must be a finite number, got {raw['score'][bad].as_py()!r}"))
+    with np.errstate(invalid="ignore"):
+        integral = rank_ok & np.isfinite(rank) & (np.trunc(rank) == rank)
+    bad = _text.first_true(~integral)
+    if bad is not None:
+        problems.append((int(line_no[bad]), f"rank must be an integer, got {_text.clip(raw['rank'][bad].as_py())!r}"))
+    bad = _text.first_true(integral & ~(np.abs(rank) < _MAX_EXACT_RANK))
+    if bad is not None:
+        problems.append((int(line_no[bad]), f"rank is out of range (|rank| must be below 2^53), "
+                                            f"got {_text.clip(raw['rank'][bad].as_py())!r}"))
+    bad = _text.first_true(pc.equal(raw.column("qid"), "all").to_numpy(zero_copy_only=False))
+    if bad is not None:
+        problems.append((int(line_no[bad]), _text.ALL_QUERY_ID))
+
     con = _text.connect()
     try:
         con.register("raw", raw)
-        typed = con.sql(
-            "SELECT TRY_CAST(score AS DOUBLE) AS score, TRY_CAST(rank AS DOUBLE) AS rank FROM raw ORDER BY i"
-        ).to_arrow_table()
-        score = typed.column("score").to_numpy(zero_copy_only=False)
-        rank = typed.column("rank").to_numpy(zero_copy_only=False)
-        bad = np.flatnonzero(np.isnan(score) & typed.column("score").is_null().to_numpy(zero_copy_only=False))
-        if bad.size:
-            i = int(bad[0])
-            problems.append((int(line_no[i]), f"score must be a number, got {_text.clip(raw['score'][i].as_py())!r}"))
-        bad = np.flatnonzero(~np.isfinite(score) & ~typed.column("score").is_null().to_numpy(zero_copy_only=False))
-        if bad.size:
-            i = int(bad[0])
-            problems.append((int(line_no[i]), f"score must be a finite number, got {raw['score'][i].as_py()!r}"))
-        with np.errstate(invalid="ignore"):
-            bad = np.flatnonzero(~(np.trunc(rank) == rank) | ~(np.abs(rank) < _MAX_EXACT_RANK))
-        if bad.size:
-            i = int(bad[0])
-            problems.append((int(line_no[i]), f"rank must be an integer, got {_text.clip(raw['rank'][i].as_py())!r}"))
         # duplicates: sort 64-bit hashes (cheap), then settle the few candidates exactly in SQL
         h = con.sql("SELECT hash(qid, docid) AS h FROM raw ORDER BY i").to_arrow_table().column("h").to_numpy()
         hs = np.sort(h)

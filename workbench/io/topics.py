@@ -57,8 +57,7 @@ def read_topics(path: str | Path, *, field: str = DEFAULT_TOPIC_FIELD) -> pa.Tab
     path = Path(path)
     if field not in TOPIC_FIELDS:
         raise TopicsFormatError(path, None, f"unknown topic field {field!r}; expected one of {', '.join(TOPIC_FIELDS)}")
-    if not path.is_file():
-        raise TopicsFormatError(path, None, "no such file")
+    _text.check_file(path, TopicsFormatError)
     src = _text.data_lines(path, TopicsFormatError, comments=False)
     first = src.lines[0].as_py().lstrip() if len(src.lines) else ""
     if first.startswith("<"):
@@ -71,6 +70,9 @@ def read_topics(path: str | Path, *, field: str = DEFAULT_TOPIC_FIELD) -> pa.Tab
                                     "<top>/<topic> or SMART); this one has one text per query")
         table, problems = _jsonl(path, src) if first.startswith("{") else _tsv(src)
     line_no = table.column("line").to_numpy(zero_copy_only=False) if table.num_rows else np.zeros(0, np.int64)
+    reserved = _text.first_true(pc.equal(table.column("query_id"), "all").to_numpy(zero_copy_only=False))
+    if reserved is not None:
+        problems.append((int(line_no[reserved]), _text.ALL_QUERY_ID))
     dup = _text.duplicate_first(table.column("query_id"))
     if dup is not None:
         i, first_i = dup
@@ -112,11 +114,13 @@ def _tsv(src: _text.Lines) -> tuple[pa.Table, list[tuple[int, str]]]:
 
 
 def _jsonl(path: Path, src: _text.Lines) -> tuple[pa.Table, list[tuple[int, str]]]:
-    table, problems = _text.jsonl_fields(path, TopicsFormatError, src, ("_id", "text"))
+    table, problems = _text.jsonl_fields(path, TopicsFormatError, src, ("_id", "text"), typed=("_id", "text"))
     for key in ("_id", "text"):
         missing = _text.first_true(table.column(key).is_null().to_numpy(zero_copy_only=False))
         if missing is not None:
             problems.append((int(src.line_no[missing]), f'missing "{key}"'))
+    problems += _text.jsonl_id_problems(table, src.line_no)
+    problems += _text.jsonl_type_problems(table, src.line_no, "text", ("VARCHAR",), "a string")
     out = pa.table(
         {"query_id": table.column("_id"), "text": table.column("text"), "line": pa.array(src.line_no, pa.int64())}
     )

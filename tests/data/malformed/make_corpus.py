@@ -58,7 +58,36 @@ put("run_bzip2.trec.bz2", "run", 1, "bzip2-compressed", b"BZh91AY&SY" + b"\x00" 
 put("run_missing_docid_gap.trec", "run", 2, "got 5", "1 Q0 a 1 1 t\n1 Q0  2 1 t\n")
 put("run_gz_nan.trec.gz", "run", 3, "finite number", _gz((OK[:36] + "1 Q0 d3 3 inf tag\n").encode()))
 
+# numbers as trec_eval reads them (atof: the longest numeric prefix), refused unless that prefix is the field
+put("run_score_underscore.trec", "run", 2, "score must be a number, got '1_000' (trec_eval would read only '1')",
+    "1 Q0 a 1 2 t\n1 Q0 b 2 1_000 t\n")
+put("run_score_hex_junk.trec", "run", 1, "score must be a number, got '0x' (trec_eval would read only '0')",
+    "1 Q0 a 1 0x t\n")
+put("run_score_exponent_cut.trec", "run", 3, "got '2.5e' (trec_eval would read only '2.5')",
+    "1 Q0 a 1 3 t\n1 Q0 b 2 0x1p1 t\n1 Q0 c 3 2.5e t\n")
+put("run_score_unicode_digit.trec", "run", 1, "score must be a number, got '\u0661' (trec_eval would read it as 0)",
+    "1 Q0 a 1 \u0661 t\n")
+put("run_rank_underscore.trec", "run", 2, "rank must be an integer, got '1_0'", "1 Q0 a 1 2 t\n1 Q0 b 1_0 1 t\n")
+put("run_rank_2p63.trec", "run", 1, "rank is out of range (|rank| must be below 2^53), got '9223372036854775808'",
+    "1 Q0 a 9223372036854775808 1 t\n")
+put("run_qid_all.trec", "run", 3, "query id 'all' is reserved: trec_eval reports the mean over all queries",
+    OK[:36] + "all Q0 d1 1 1.0 tag\n")
+_BOMB = "".join(f"# {chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(6))
+put("run_metadata_alias_bomb.trec", "run", 7, "ir_metadata header: aliases expand this value to more than",
+    "# ir_metadata.start\n# a: &a [x, x, x, x, x, x, x, x, x, x]\n" + _BOMB + "# ir_metadata.end\n" + OK)
+put("run_metadata_recursive_alias.trec", "run", 2, "ir_metadata header: an alias refers to a value that contains it",
+    "# ir_metadata.start\n# a: &a [1, *a]\n# ir_metadata.end\n" + OK)
+
 # ---- qrels
+put("qrels_grade_underscore.txt", "qrels", 2, "relevance must be an integer, got '1_0' (trec_eval would read only '1')",
+    "1 0 a 1\n1 0 b 1_0\n")
+put("qrels_grade_hex.txt", "qrels", 1, "relevance must be an integer, got '0x1' (trec_eval would read only '0')",
+    "1 0 a 0x1\n")
+put("qrels_grade_huge.txt", "qrels", 2, "relevance is out of range (64-bit integers), got '9223372036854775808'",
+    "1 0 a -9223372036854775808\n1 0 b 9223372036854775808\n")
+put("qrels_qid_all.txt", "qrels", 2, "query id 'all' is reserved", "1 0 a 1\nall 0 b 1\n")
+put("qrels_beir_grade_plus_underscore.tsv", "qrels", 3, "relevance must be an integer, got '2_0'",
+    "query-id\tcorpus-id\tscore\n1\ta\t+1\n1\tb\t2_0\n")
 put("qrels_3_fields.txt", "qrels", 2, "expected 4 fields (qid iter docid rel), got 3", "1 0 a 1\n1 0 b\n")
 put("qrels_rel_text.txt", "qrels", 3, "relevance must be an integer, got 'yes'", "# c\n1 0 a 1\n1 0 b yes\n")
 put("qrels_rel_float.txt", "qrels", 1, "relevance must be an integer, got '1.5'", "1 0 a 1.5\n")
@@ -98,6 +127,20 @@ put("topics_trec_no_num.txt", "topics", 1, "topic without <num>", "<top>\n<title
 put("topics_empty.tsv", "topics", 1, "no topics", "")
 put("topics_latin1.tsv", "topics", 2, "invalid UTF-8", "1\tcafe\n2\tcaf\xe9\n".encode("latin-1"))
 
+put("topics_qid_all.tsv", "topics", 2, "query id 'all' is reserved", "1\ta\nall\tb\n")
+put("topics_trec_qid_all.txt", "topics", 5, "query id 'all' is reserved",
+    "<top>\n<num> Number: 301\n<title> crime\n</top>\n<top>\n<num> Number: all\n<title> polio\n</top>\n")
+put("topics_nan_id.jsonl", "topics", 2, '"_id" must be a string or an integer, got double NaN',
+    '{"_id": "1", "text": "a"}\n{"_id": NaN, "text": "b"}\n')
+put("topics_empty_id.jsonl", "topics", 1, 'empty "_id"', '{"_id": "", "text": "a"}\n')
+put("topics_object_id.jsonl", "topics", 1, '"_id" must be a string or an integer, got object {"q":1}',
+    '{"_id": {"q":1}, "text": "a"}\n')
+put("topics_float_id.jsonl", "topics", 1, '"_id" must be a string or an integer, got double 1.5',
+    '{"_id": 1.5, "text": "a"}\n')
+put("topics_spaced_id.jsonl", "topics", 2, "\"_id\" '3 01' contains whitespace",
+    '{"_id": 1, "text": "a"}\n{"_id": "3 01", "text": "b"}\n')
+put("topics_nan_text.jsonl", "topics", 1, '"text" must be a string, got double NaN', '{"_id": "1", "text": NaN}\n')
+
 # ---- docs
 put(
     "docs_bad_json.jsonl",
@@ -124,6 +167,8 @@ put(
     _gz(b'{"_id": "1", "text": "a"}\n{"_id": "2", "text": "b"}\n{"_id": 3 "text": "c"}\n'),
 )
 put("docs_empty.jsonl", "docs", 1, "no documents", "\n")
+put("docs_object_id.jsonl", "docs", 2, '"_id" must be a string or an integer, got array [1,2]',
+    '{"_id": "d1", "text": "a"}\n{"_id": [1,2], "text": "b"}\n')
 
 # A gzip stream cut in the middle of line 101 of a run: line count is known exactly from the plain text.
 plain = "".join(f"1 Q0 d{i} {i} {1000 - i}.5 tag\n" for i in range(1, 301)).encode()
