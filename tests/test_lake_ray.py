@@ -188,6 +188,32 @@ def test_a_worker_killed_mid_job_is_retried_and_the_scores_are_complete(cluster,
     assert lake_problems(lake) == []
 
 
+def test_ray_scores_a_measures_file_only_the_driver_was_given(cluster, random_store, tmp_path):
+    """--custom-measures names a file on the driver's machine only: the workers score its measures from the bytes
+    the shared registry carries (workbench.scoring.registry.Scorers), with the evaluator id the driver stores."""
+    measures = tmp_path / "mine" / "trec_style.py"
+    measures.parent.mkdir()
+    measures.write_bytes((Path(__file__).parent / "data" / "measures" / "trec_style.py").read_bytes())
+    store = copy_store(random_store, tmp_path / "random.duckdb")
+    lake = tmp_path / "lake"
+    assert run_cli(store, "lake", "push", "--to", lake).returncode == 0
+    asked = ["FirstRel", "RelRet@100", "RR", "P@100"]
+    ray = scores(run_cli(tmp_path / "x.duckdb", "evaluate", "-c", "random", "--custom-measures", measures,
+                         "-m", *asked, "--json", "--per-query", "--engine", "ray", "--ray-address", cluster,
+                         "--lake", lake, "--block-rows", "30000", timeout=900))
+    local = scores(run_cli(store, "evaluate", "-c", "random", "--custom-measures", measures, "-m", *asked,
+                           "--json", "--per-query"))
+    assert ray["scores"] == local["scores"] and ray["evaluators"] == local["evaluators"]
+    assert ray["evaluators"]["FirstRel"].startswith("workbench.runtime 0.1 (trec_style.py sha256:")
+    assert ray["engine"]["nodes"] == 2
+    value = {(s["run"], s["query_id"], s["measure"]): s["value"] for s in ray["scores"]}
+    keys = [k for k in value if k[2] == "FirstRel"]
+    assert len(keys) == 6 * 100  # every judged query of every run
+    assert all(value[k] == value[(k[0], k[1], "RR")] for k in keys)  # trec_style.py's FirstRel re-implements RR
+    assert all(value[(r, q, "RelRet@100")] == pytest.approx(100 * value[(r, q, "P@100")], abs=1e-9)
+               for r, q, _ in keys)
+
+
 # ---- encoding --------------------------------------------------------------------------------------------------------
 
 

@@ -31,11 +31,14 @@ if TYPE_CHECKING:
     from workbench.store import Store
 
 
-def open(path: str | Path | None = None) -> Workbench:
+def open(path: str | Path | None = None, *, custom_measures: str | Path | Sequence[str | Path] = ()) -> Workbench:
     """The store at `path` (default: $WORKBENCH_DB, else ./workbench.duckdb, as the CLI's --db).
 
     The file must exist: create a store with the CLI (`workbench collection add ...`), which validates what goes
     in. Opening holds no connection; each call reads the store afresh, so a CLI write shows up on the next call.
+    `custom_measures`: Python files of `ir_measures.define`/`define_byquery` measures (the CLI's --custom-measures),
+    named in `measures` like any other from then on, in this process; their scores are keyed by the file's
+    content, and each call reads an edited file again, so changed measures are recomputed, never served stale.
     """
     from workbench.store import Store, default_db_path
 
@@ -43,7 +46,26 @@ def open(path: str | Path | None = None) -> Workbench:
     if not store.path.is_file():
         raise WorkbenchError(f"{store.path}: no store here",
                              hint="create one with `workbench collection add`, or give the path of an existing store")
+    if custom_measures:
+        from workbench.scoring.registry import use_measures
+
+        use_measures([custom_measures] if isinstance(custom_measures, str | Path) else list(custom_measures))
     return Workbench(store)
+
+
+def _measures_afresh(method):
+    """Read again a custom measures file edited since the last call, as each call reads the store afresh (between
+    calls, never during one: see workbench.scoring.registry.refresh)."""
+    import functools
+
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        from workbench.scoring.registry import refresh
+
+        refresh()
+        return method(*args, **kwargs)
+
+    return call
 
 
 def _names(value: str | Sequence[str] | None, what: str) -> list[str] | None:
@@ -87,6 +109,7 @@ class Workbench:
         runs = pd.DataFrame([{**r.__dict__, "warnings": list(r.warnings)} for r in list_runs(self.store, collection)])
         return runs.astype({"depth": "Int64"}) if len(runs) else runs
 
+    @_measures_afresh
     def evaluate(self, collection: str, measures: str | Sequence[str] | None = None,
                  runs: str | Sequence[str] | None = None, *, per_query: bool = False) -> pd.DataFrame:
         """Scores of `runs` (default: all) on `measures` (default: the collection's set), scoring what is not stored.
@@ -103,6 +126,7 @@ class Workbench:
         table = ev.aggregate().pivot(index="run", columns="measure", values="value")[list(ev.measures)]
         return table.sort_values(ev.measures[0], ascending=False, kind="stable").rename_axis(columns=None)
 
+    @_measures_afresh
     def compare(self, collection: str, runs: Sequence[str], measures: str | Sequence[str] | None = None, *,
                 test: str = "t", correction: str = "holm", alpha: float = 0.05, seed: int = 0,
                 permutations: int = DEFAULT_PERMUTATIONS, tie_tolerance: float = 0.0, top: int = 5) -> Comparison:
@@ -117,6 +141,7 @@ class Workbench:
                             tie_tolerance=tie_tolerance, top_n=top, test=test, correction=correction, alpha=alpha,
                             seed=seed, n_resamples=permutations)
 
+    @_measures_afresh
     def depth(self, collection: str, reranked: str, measures: str | Sequence[str] = ("nDCG@10",), *,
               first_stage: str | None = None, depths: Sequence[int] | None = None,
               observed: Sequence[str] | None = None, test: str = "t", correction: str = "holm", alpha: float = 0.05,
@@ -134,6 +159,7 @@ class Workbench:
                            observed=_names(observed, "observed runs"), n_boot=bootstrap, seed=seed, test=test,
                            correction=correction, alpha=alpha, phantom_k=phantom_k, n_resamples=permutations)
 
+    @_measures_afresh
     def leaderboard(self, collection: str, measures: str | Sequence[str] | None = None,
                     runs: str | Sequence[str] | None = None, *, baselines: str | Sequence[str] = (),
                     test: str = "t", correction: str = "holm", alpha: float = 0.05, ci: bool = False,

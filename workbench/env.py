@@ -10,6 +10,7 @@ would break every command), a bad value a WorkbenchError that names the variable
     WORKBENCH_CACHE               retrieval cache (~/.cache/workbench)               retrieval/cache.py
     WORKBENCH_MAX_DECOMPRESSED_MB most megabytes a gzip input may inflate to (8192)  io/_text.py
     WORKBENCH_MAX_COMPRESSION_RATIO  most inflated/compressed size past 16 MB (100)  io/_text.py
+    WORKBENCH_CUSTOM_MEASURES     files of a user's runtime measures (os.pathsep)    scoring/registry.py
 
 An empty value counts as unset, as for most Unix tools. Numbers use a strict decimal syntax: Python's
 int()/float() would also take 'nan', 'inf', '1_000' and surrounding spaces.
@@ -84,3 +85,4 @@ def check_dashboard_env() -> None:
     env_int("WORKBENCH_APP_TEST_BUDGET", 0, minimum=0)
     env_int("WORKBENCH_MAX_UPLOAD_MB", 1)
     env_text("WORKBENCH_RUNS_DIR")
+    env_text("WORKBENCH_CUSTOM_MEASURES")

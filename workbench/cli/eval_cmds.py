@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench.cli.common import positive_int
+from workbench.cli.common import add_custom_measures_arg, positive_int
 
 FORMATS = ("text", "json", "csv")
 
@@ -29,7 +29,8 @@ def register(sub) -> None:
     p = sub.add_parser(
         "eval", help="score run files against a qrels file like trec_eval (no store: nothing is written)",
         usage="workbench eval [-h] [-m MEASURE [MEASURE ...]] [-q] [-n] [-c] [-l N] [-M N] "
-              "[--format {text,json,csv}] [--allow-trailing-fields] QRELS RUN [RUN ...]",
+              "[--format {text,json,csv}] [--allow-trailing-fields] [--custom-measures FILE [FILE ...]] "
+              "QRELS RUN [RUN ...]",
         description="Score TREC run files against a qrels file and print trec_eval's layout "
                     "(measure<TAB>query<TAB>value, `all` lines last; a run column first when several runs). "
                     "Files are read and checked as `collection add` and `ingest` read them, and scored as the "
@@ -57,6 +58,7 @@ def register(sub) -> None:
                         "ir-measures name; csv: run,query_id,measure,value (default: text)")
     p.add_argument("--allow-trailing-fields", action="store_true",
                    help="accept text after a run line's 6th field, as trec_eval does (default: refused, as ingest)")
+    add_custom_measures_arg(p)
     p.set_defaults(func=cmd_eval, measure_groups=[])
 
 

@@ -73,6 +73,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     ctx = Context(db=args.db)
     try:
+        if getattr(args, "custom_measures", None):  # common.add_custom_measures_arg; before the command reads -m
+            from workbench.scoring.registry import use_measures
+
+            use_measures(args.custom_measures)
         code = args.func(ctx, args)
         if getattr(args, "collection", None) and (args.command in SCORING or getattr(args, "measures", None)):
             warn_collection(ctx, args.collection)

@@ -3,8 +3,9 @@
 The work is cut into units that each read their own rows from the lake where the workers are: a big run is
 split into query blocks (ranges of the collection's judged query ids, so a block's rows are a contiguous slice of
 the run's partition, which is stored in query order), small runs are packed together until a unit holds about
-`block_rows` rows. Each unit scores every run part with `workbench.scoring.evaluate` on one Arrow table, the
-entry point the local engine uses too, so the values are the same bit for bit. The qrels are shared once per
+`block_rows` rows. Each unit scores every run part on one Arrow table with the driver's scorer registry (shared
+once, with the bytes of the user's measures files), which `workbench.scoring.evaluate` calls in the local engine
+too, so the values are the same bit for bit. The qrels are shared once per
 query block (Ray's object store), not sent with every unit; the run rows never pass through the driver.
 
 Per-query values come back to the driver, are held until every unit of their run is in, and are committed to the
@@ -174,12 +175,15 @@ def plan_units(todo: dict[str, list[str]], n_rows: dict[str, int], qids: list[st
 def _score(lake: Lake, engine: Engine, collection: str, qrels_hash: str, todo: dict[str, list[str]],
            n_rows: dict[str, int], evaluators: dict[str, str], block_rows: int, report: Report | None) -> int:
     """Score `todo` on the engine and commit it; returns how many units the work was cut into."""
+    from workbench.scoring.registry import current
+
     qrels = lake.read("qrels", where=[("collection", "=", collection), ("qrels_hash", "=", qrels_hash)],
                       columns=["query_id", "doc_id", "relevance"])
     qrels = qrels.sort_by([("query_id", "ascending"), ("doc_id", "ascending")]).cast(QRELS_SCHEMA)
     qids = pc.unique(qrels["query_id"]).to_pylist()
     planned = plan_units(todo, n_rows, qids, block_rows)
     version = lake.table("run_rows").version()
+    scorers = engine.share(current())  # a worker scores with this registry: the user's measures files travel as bytes
     shared: dict[tuple, Any] = {}
 
     def qrels_of(blocks: int, lo: str | None, hi: str | None) -> Any:
@@ -189,7 +193,7 @@ def _score(lake: Lake, engine: Engine, collection: str, qrels_hash: str, todo: d
         return shared[key]
 
     units = [{"lake": lake.uri, "options": lake.storage_options, "collection": collection, "version": version,
-              "measures": list(ms), "parts": parts,
+              "measures": list(ms), "parts": parts, "scorers": scorers,
               "qrels": qrels_of(blocks, parts[0]["lo"], parts[0]["hi"]) if blocks > 1 else qrels_of(1, None, None)}
              for ms, parts, blocks in planned]
     expected: dict[str, int] = {}
@@ -243,21 +247,21 @@ def _range(field, lo: str | None, hi: str | None):
 
 def score_unit(unit: dict, get: Callable[[Any], Any]) -> pa.Table:
     """Score one unit where it runs: each part's rows read from the lake (the table version the job planned on),
-    scored with `workbench.scoring.evaluate`. Returns run_hash, query_id, measure, value, evaluator (the evaluator
-    computed here: the driver checks every worker scores with the versions it does)."""
-    from workbench.scoring import evaluate, evaluator_id
-
+    scored by the driver's scorer registry (`workbench.scoring.registry.Scorers`: the built-ins, the user's
+    measures files, plugins). Returns run_hash, query_id, measure, value, evaluator (the evaluator computed here:
+    the driver checks every worker scores with the versions it does)."""
     lake = Lake(unit["lake"], unit["options"])
     table = lake.table("run_rows", version=unit["version"])
     qrels = get(unit["qrels"])
+    scorers = get(unit["scorers"])
     measures = unit["measures"]
-    ids = {m: evaluator_id(m) for m in measures}
+    ids = {m: scorers.evaluator_id(m) for m in measures}
     out = []
     for part in unit["parts"]:
         rows = lake.read("run_rows", dt=table, columns=["query_id", "doc_id", "score"],
                          where=[("collection", "=", unit["collection"]), ("run_hash", "=", part["run_hash"])],
                          row_filter=_range(ds.field("query_id"), part["lo"], part["hi"]))
-        values = evaluate(rows, qrels, measures, stored_qrels=True)
+        values = scorers.evaluate(rows, qrels, measures, stored_qrels=True)
         n = values.num_rows
         out.append(pa.table({
             "run_hash": pa.array([part["run_hash"]] * n, pa.string()), "query_id": values["query_id"],

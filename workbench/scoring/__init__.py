@@ -1,11 +1,14 @@
-"""Scoring: ir-measures measure objects, a vectorised trec_eval-exact evaluator and the ir-measures fallback.
+"""Scoring: ir-measures measure objects and a registry of scorers (vectorised trec_eval-exact, trec_eval 10 IPrec,
+a user's runtime measures, the ir-measures fallback, `workbench.scorers` plugins), see docs/scorers.md.
 
     from workbench.scoring import evaluate, parse_measures
     scores = evaluate(run_table, qrels_table, ["nDCG@10", "AP(rel=2)"])   # query_id, measure, value
 
-No torch/pyserini/streamlit imports here: the CLI and dashboard import scoring on start-up.
+No torch/pyserini/streamlit imports here, and no entry point is read: the CLI and dashboard import scoring on
+start-up.
 """
 
+from workbench.scoring.base import RankedScoring, Scorer, ScorerError
 from workbench.scoring.evaluator import (
     SEMANTICS,
     RankedPlan,
@@ -45,3 +48,4 @@ __all__ = [
     "parse_request",
     "ranked_plan",
 ]
+__all__ += ["RankedScoring", "Scorer", "ScorerError"]  # the registry itself: workbench.scoring.registry

@@ -1,23 +1,23 @@
-"""One entry point for scoring: each measure goes to the vectorised path when it is exact, else ir-measures.
+"""One entry point for scoring: each measure goes to the scorer the registry routes it to (scoring/registry.py).
 
-Both paths implement the same semantics (`SEMANTICS`, stored with every score) and are tested to agree per
-query, so which one served a measure only shows up in `evaluator_id`.
+Every scorer implements the same semantics (`SEMANTICS`, stored with every score) and is tested to agree per
+query with ir-measures where both compute a measure, so which one served a measure only shows up in
+`evaluator_id`. These functions use `registry.current()`: the built-in scorers, the user's measures files and the
+`workbench.scorers` plugins; a Ray task calls the same methods on the `Scorers` value it was given.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import ir_measures
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from ir_measures.measures import Measure
 
-from workbench.errors import WorkbenchError
-from workbench.scoring import fallback, fast, iprec
+from workbench.scoring.base import RankedPlan
 from workbench.scoring.measures import is_summed, parse_measures
+from workbench.scoring.registry import current
 
 __all__ = ["SEMANTICS", "RankedPlan", "aggregate", "evaluate", "evaluate_ranked", "evaluator_id", "ranked_plan"]
 
@@ -27,77 +27,7 @@ SEMANTICS = "trec_eval10(-c,score:f64 desc,doc_id desc)"
 
 def evaluator_id(measure: Measure | str) -> str:
     """Implementation and versions that serve `measure`, e.g. `workbench.fast 0.1 (ir_measures 0.4.3 parity)`."""
-    (m,) = parse_measures([measure])
-    if fast.supports(m):
-        return f"workbench.fast {fast.FAST_VERSION} (ir_measures {ir_measures.__version__} parity)"
-    if iprec.supports(m):
-        return iprec.VERSION
-    return fallback.evaluator_id(m)
-
-
-def _column(table: pa.Table, name: str, what: str) -> pa.ChunkedArray:
-    if name not in table.column_names:
-        raise WorkbenchError(f"{what} table has no {name!r} column (columns: {', '.join(table.column_names)})")
-    return table[name]
-
-
-def _as(col: pa.ChunkedArray, typ: pa.DataType, what: str) -> pa.ChunkedArray:
-    if col.type == typ:
-        return col
-    try:
-        return pc.cast(col, typ)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-        raise WorkbenchError(f"{what} cannot be read as {typ}: {e}") from None
-
-
-def _normalise(run: pa.Table, qrels: pa.Table, group: str | None, *,
-               check_pairs: bool = True) -> tuple[pa.Table, pa.Table]:
-    """Project to the columns scoring reads, with the model's types, and refuse what trec_eval refuses."""
-    cols = {
-        "query_id": _as(_column(run, "query_id", "run"), pa.string(), "run query_id"),
-        "doc_id": _as(_column(run, "doc_id", "run"), pa.string(), "run doc_id"),
-        "score": _as(_column(run, "score", "run"), pa.float64(), "run score"),
-    }
-    if group is not None:
-        if group in cols:
-            raise WorkbenchError(f"group column {group!r} clashes with a run column scoring uses")
-        cols[group] = _column(run, group, "run")
-        if cols[group].null_count:
-            raise WorkbenchError(f"run group column {group!r} has missing values")
-    run_n = pa.table(cols)
-    for name in ("query_id", "doc_id", "score"):
-        if run_n[name].null_count:
-            raise WorkbenchError(f"run has missing {name} values")
-    if run_n.num_rows and pc.any(pc.is_nan(run_n["score"])).as_py():
-        raise WorkbenchError("run has NaN scores; trec_eval cannot order them")
-    return run_n, _normalise_qrels(qrels, check_pairs=check_pairs)
-
-
-_QRELS_SCHEMA = pa.schema([("query_id", pa.string()), ("doc_id", pa.string()), ("relevance", pa.int64())])
-
-
-def _normalise_qrels(qrels: pa.Table, *, check_pairs: bool = True) -> pa.Table:
-    """The qrels with the model's columns and types; the same table when it has them (the store's), so the
-    scorer's index of it (fast._qrels_index) serves every call an analysis makes with it."""
-    if qrels.schema.equals(_QRELS_SCHEMA):
-        qrels_n = qrels
-    else:
-        qrels_n = pa.table(
-            {
-                "query_id": _as(_column(qrels, "query_id", "qrels"), pa.string(), "qrels query_id"),
-                "doc_id": _as(_column(qrels, "doc_id", "qrels"), pa.string(), "qrels doc_id"),
-                "relevance": _as(_column(qrels, "relevance", "qrels"), pa.int64(), "qrels relevance"),
-            }
-        )
-    if any(qrels_n[c].null_count for c in qrels_n.column_names):
-        raise WorkbenchError("qrels have missing values")
-    if check_pairs and qrels_n.num_rows:
-        pairs = qrels_n.group_by(["query_id", "doc_id"]).aggregate([]).num_rows
-        if pairs != qrels_n.num_rows:
-            raise WorkbenchError(
-                f"qrels judge {qrels_n.num_rows - pairs} (query_id, doc_id) pair(s) twice; trec_eval refuses this"
-            )
-    return qrels_n
+    return current().evaluator_id(measure)
 
 
 def evaluate(
@@ -115,45 +45,12 @@ def evaluate(
     as separate runs in one pass (e.g. `depth` for a depth sweep); it is carried into the output.
     Rows are ordered by group, query_id, then the order of `measures`. `stored_qrels`: as `evaluate_ranked`'s.
     """
-    ms = list(dict.fromkeys(parse_measures(measures)))
-    run_n, qrels_n = _normalise(run, qrels, group, check_pairs=not stored_qrels)
-    fast_ms = [m for m in ms if fast.supports(m)]
-    iprec_ms = [m for m in ms if not fast.supports(m) and iprec.supports(m)]  # trec_eval 10's rounding
-    slow_ms = [m for m in ms if not fast.supports(m) and not iprec.supports(m)]
-    for m in slow_ms:
-        fallback.route(m)  # fail before any work when no provider can serve a measure
-    parts = []
-    if fast_ms:
-        parts.append(fast.evaluate(run_n, qrels_n, fast_ms, group=group))
-    if iprec_ms:
-        parts.append(iprec.evaluate(run_n, qrels_n, iprec_ms, group=group))
-    if slow_ms:
-        parts.append(fallback.evaluate(run_n, qrels_n, slow_ms, group=group))
-    if len(parts) == 1 and fast_ms:
-        return parts[0]
-    table = pa.concat_tables(parts)
-    position = {str(m): i for i, m in enumerate(ms)}
-    mpos = pa.array(np.array([position[s] for s in table["measure"].to_pylist()], dtype=np.int64))
-    keys = ([(group, "ascending")] if group else []) + [("query_id", "ascending"), ("_m", "ascending")]
-    order = pc.sort_indices(table.append_column("_m", mpos), sort_keys=keys)
-    return table.take(order)
-
-
-@dataclass(frozen=True)
-class RankedPlan:
-    """What `evaluate_ranked` needs read from a stored run: judged rows down to `max_rank` (None: all of them),
-    and the rows retrieved per query when `n_ret`."""
-
-    max_rank: int | None
-    n_ret: bool
+    return current().evaluate(run, qrels, measures, group=group, stored_qrels=stored_qrels)
 
 
 def ranked_plan(measures: Sequence[Measure | str]) -> RankedPlan | None:
     """How to score `measures` from stored trec_eval positions; None when one of them needs the whole run."""
-    ms = parse_measures(measures)
-    if not all(fast.supports(m) for m in ms):
-        return None
-    return RankedPlan(fast.max_rank(ms), fast.needs_n_ret(ms))
+    return current().ranked_plan(measures)
 
 
 def evaluate_ranked(
@@ -162,17 +59,10 @@ def evaluate_ranked(
 ) -> pa.Table:
     """`evaluate` of a stored run from its judged rows' trec_eval positions (query_id, rank, relevance).
 
-    The store keeps each row's trec_eval position, so scoring a stored run needs only its judged rows (down to
-    the deepest cutoff), joined in SQL: no 7M-row read, layout or tie-break. Only for measures `ranked_plan`
-    accepts; same values and output as `evaluate` (tested per query). `stored_qrels`: the qrels were read from the
-    store, whose `collection add` refused or collapsed repeated judgments, so they are not checked again.
-    `group`/`groups`: several runs scored in one pass, as `evaluate`'s group (see `fast.evaluate_ranked`).
+    Only for measures `ranked_plan` accepts; same values and output as `evaluate` (see Scorers.evaluate_ranked).
     """
-    ms = list(dict.fromkeys(parse_measures(measures)))
-    if ranked_plan(ms) is None:
-        raise WorkbenchError(f"not every measure of {[str(m) for m in ms]} can be scored from stored ranks")
-    return fast.evaluate_ranked(judged, n_ret, _normalise_qrels(qrels, check_pairs=not stored_qrels), ms,
-                                group=group, groups=groups)
+    return current().evaluate_ranked(judged, n_ret, qrels, measures, stored_qrels=stored_qrels, group=group,
+                                     groups=groups)
 
 
 def aggregate(scores: pa.Table, *, group: str | None = None) -> dict:

@@ -24,8 +24,9 @@ from ir_measures.measures import Measure
 from ir_measures.providers.base import NOT_PROVIDED
 
 from workbench.errors import ProviderUnavailableError, WorkbenchError
+from workbench.scoring.base import Scorer
 
-__all__ = ["evaluate", "evaluator_id", "route", "supports"]
+__all__ = ["SCORER", "FallbackScorer", "evaluate", "evaluator_id", "route", "supports"]
 
 RunDict = dict[str, dict[str, float]]
 QrelsDict = dict[str, dict[str, int]]
@@ -230,3 +231,30 @@ def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, gro
     if group is not None:
         table = table.append_column(group, pa.array(gcol, run.schema.field(group).type))
     return table
+
+
+class FallbackScorer(Scorer):
+    """Every measure an installed ir-measures provider computes (not its runtime provider: a user's measures
+    come through workbench.scoring.runtime), fed the run in trec_eval order."""
+
+    name = "ir_measures"
+    version = ir_measures.__version__
+    trusted = True
+    examples = ("Bpref", "Rprec", "Rprec(rel=2)", "infAP", "SetP", "SetR", "SetF", "NumQ", "ERR@10",
+                "nDCG(dcg='exp-log2')@10", "nDCG(judged_only=True)@10", "RR(judged_only=True)@5", "Compat(p=0.8)")
+
+    def __reduce__(self) -> str:
+        return "SCORER"  # unpickled (a Ray worker) as this module's one instance
+
+    def supports(self, m: Measure) -> bool:
+        return supports(m)
+
+    def evaluator_id(self, m: Measure) -> str:
+        return evaluator_id(m)
+
+    def evaluate(self, run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *,
+                 group: str | None = None) -> pa.Table:
+        return evaluate(run, qrels, measures, group=group)
+
+
+SCORER = FallbackScorer()

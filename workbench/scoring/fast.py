@@ -20,13 +20,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import ir_measures
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from ir_measures.measures import Measure
 from ir_measures.providers.base import NOT_PROVIDED
 
-__all__ = ["FAST_VERSION", "evaluate", "evaluate_ranked", "max_rank", "needs_n_ret", "supports"]
+from workbench.scoring.base import Scorer
+
+__all__ = ["FAMILIES", "FAST_VERSION", "SCORER", "FastScorer", "evaluate", "evaluate_ranked", "max_rank",
+           "needs_n_ret", "supports"]
 
 FAST_VERSION = "0.1"
 
@@ -36,12 +40,44 @@ _SegCoder = Callable[[pa.Array, "pa.Array | None"], np.ndarray]
 
 
 @dataclass(frozen=True)
+class _Ctx:
+    """What every kernel may read besides the ranked rows: per-query counts from the qrels index."""
+
+    n_seg: int
+    seg_query: np.ndarray  # query of each segment
+    num_rel: dict[int, np.ndarray]  # relevant documents per query, by threshold
+    ideal: dict[int, np.ndarray]  # ideal DCG per query, by cutoff
+
+
+_Kernel = Callable[["_Spec", "_Ranked", _Ctx], np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Family:
+    """One vectorised measure (an ir-measures NAME): how its parameters are read, what it needs, its kernel.
+
+    `cutoff`: "required" (P@k), "optional" (AP, AP@k) or "none" (NumRel). `rel`: it takes `rel` (a grade >= 1;
+    rel < 1 has no pytrec_eval reference, so it is left to the fallback). `needs`: "num_rel" (relevant documents
+    per query by threshold), "ideal" (ideal DCG per query by cutoff), "n_ret" (rows retrieved per query, which a
+    ranked read must then fetch). `exact`: any further condition on the parameters. `without_rel`: the family
+    used when the measure is given no `rel` (NumRet counts every retrieved row, NumRet(rel=k) relevant ones).
+    """
+
+    kernel: _Kernel
+    cutoff: str = "optional"
+    rel: bool = True
+    needs: frozenset[str] = frozenset()
+    exact: Callable[[Measure], bool] | None = None
+    without_rel: _Family | None = None
+
+
+@dataclass(frozen=True)
 class _Spec:
     """A measure reduced to what the kernels need."""
 
-    kind: str  # ndcg ap rr p r success judged numret numrelret numrel
+    family: _Family
     cutoff: int  # _INF when the measure has no cutoff
-    rel: int  # minimum grade counted as relevant (binary measures)
+    rel: int  # minimum grade counted as relevant (binary measures; 0 when the measure takes none)
 
 
 def _cutoff(m: Measure, required: bool) -> int | None:
@@ -55,39 +91,26 @@ def _cutoff(m: Measure, required: bool) -> int | None:
 
 def _spec(m: Measure) -> _Spec | None:
     """The kernel spec for a measure, or None when this module cannot reproduce it exactly."""
+    family = FAMILIES.get(m.NAME)
+    if family is None:
+        return None
     try:
         m.validate_params()
     except Exception:
         return None
-    name = m.NAME
-    params = m.params
-    if name in ("AP", "RR", "P", "R", "Success"):
-        if m["judged_only"]:
-            return None
+    if "judged_only" in m.SUPPORTED_PARAMS and m["judged_only"]:
+        return None
+    rel = 0
+    if family.without_rel is not None and m["rel"] is NOT_PROVIDED:
+        family = family.without_rel
+    elif family.rel:
         rel = m["rel"]
-        # rel < 1 has no pytrec_eval reference (it refuses relevance_level < 1): leave to fallback
         if isinstance(rel, bool) or not isinstance(rel, int) or rel < 1:
             return None
-        cutoff = _cutoff(m, required=name in ("P", "R", "Success"))
-        if cutoff is None:
-            return None
-        return _Spec(name.lower(), cutoff, rel)
-    if name == "nDCG":
-        if m["judged_only"] or m["dcg"] != "log2" or "gains" in params:
-            return None
-        cutoff = _cutoff(m, required=False)
-        return None if cutoff is None else _Spec("ndcg", cutoff, 1)
-    if name == "Judged":
-        cutoff = _cutoff(m, required=False)
-        return None if cutoff is None else _Spec("judged", cutoff, 0)
-    if name in ("NumRet", "NumRel"):
-        rel = m["rel"]
-        if name == "NumRet" and rel is NOT_PROVIDED:
-            return _Spec("numret", _INF, 0)
-        if isinstance(rel, bool) or not isinstance(rel, int) or rel < 1:
-            return None
-        return _Spec("numrelret" if name == "NumRet" else "numrel", _INF, rel)
-    return None
+    if family.exact is not None and not family.exact(m):
+        return None
+    cutoff = _INF if family.cutoff == "none" else _cutoff(m, required=family.cutoff == "required")
+    return None if cutoff is None else _Spec(family, cutoff, rel)
 
 
 def supports(m: Measure) -> bool:
@@ -236,56 +259,99 @@ def _segment_first(seg: np.ndarray, values: np.ndarray, n_seg: int, fill: float)
     return out
 
 
-def _kernel(
-    spec: _Spec,
-    r: _Ranked,
-    n_seg: int,
-    seg_query: np.ndarray,
-    num_rel: dict[int, np.ndarray],
-    ideal: dict[int, np.ndarray],
-) -> np.ndarray:
-    k = spec.cutoff
-    in_cut = r.rank <= k
-    if spec.kind == "numret":
-        return r.n_ret.astype(np.float64)
-    if spec.kind == "numrel":
-        return num_rel[spec.rel][seg_query].astype(np.float64)
-    if spec.kind == "judged":
-        hits = np.bincount(r.seg, weights=in_cut.astype(np.float64), minlength=n_seg)
-        denom = np.minimum(r.n_ret, k)
-        return np.divide(hits, denom, out=np.zeros(n_seg), where=denom > 0)
-    if spec.kind == "ndcg":
-        gain = np.where(in_cut & (r.grade > 0), r.grade, 0).astype(np.float64)
-        dcg = np.bincount(r.seg, weights=gain / np.log2(r.rank + 1.0), minlength=n_seg)
-        idcg = ideal[k][seg_query]
-        return np.divide(dcg, idcg, out=np.zeros(n_seg), where=idcg > 0)
+# ---- kernels: one per measure family, (spec, judged retrieved rows ranked, per-query counts) -> value per segment
 
-    relevant = (r.grade >= spec.rel) & (r.grade >= 0)
-    hit = relevant & in_cut
-    nrel = num_rel[spec.rel][seg_query].astype(np.float64)
-    if spec.kind == "numrelret":
-        return np.bincount(r.seg, weights=relevant.astype(np.float64), minlength=n_seg)
-    if spec.kind in ("p", "r", "success"):
-        count = np.bincount(r.seg, weights=hit.astype(np.float64), minlength=n_seg)
-        if spec.kind == "p":
-            return count / k
-        if spec.kind == "success":
-            return (count > 0).astype(np.float64)
-        return np.divide(count, nrel, out=np.zeros(n_seg), where=nrel > 0)
-    if spec.kind == "rr":
-        first = _segment_first(r.seg[hit], r.rank[hit].astype(np.float64), n_seg, np.inf)
-        return 1.0 / first
-    if spec.kind == "ap":
-        hseg = r.seg[hit]
-        # relevant rows so far in the segment (rows are sorted by segment, rank)
-        cum = np.arange(1, len(hseg) + 1, dtype=np.float64)
-        if len(hseg):
-            starts = np.flatnonzero(np.concatenate(([True], hseg[1:] != hseg[:-1])))
-            cum -= np.repeat(starts, np.diff(np.append(starts, len(hseg))))
-        prec = cum / r.rank[hit]
-        total = np.bincount(hseg, weights=prec, minlength=n_seg)
-        return np.divide(total, nrel, out=np.zeros(n_seg), where=nrel > 0)
-    raise AssertionError(spec.kind)  # pragma: no cover - _spec only produces the kinds above
+
+def _hits(s: _Spec, r: _Ranked) -> np.ndarray:
+    """Rows relevant at the measure's threshold (grades < 0 never are) and inside its cutoff."""
+    return (r.grade >= s.rel) & (r.grade >= 0) & (r.rank <= s.cutoff)
+
+
+def _hit_count(s: _Spec, r: _Ranked, c: _Ctx) -> np.ndarray:
+    return np.bincount(r.seg, weights=_hits(s, r).astype(np.float64), minlength=c.n_seg)
+
+
+def _num_rel(s: _Spec, c: _Ctx) -> np.ndarray:
+    return c.num_rel[s.rel][c.seg_query].astype(np.float64)
+
+
+def _p(s: _Spec, r: _Ranked, c: _Ctx) -> np.ndarray:
+    return _hit_count(s, r, c) / s.cutoff
+
+
+def _r(s: _Spec, r: _Ranked, c: _Ctx) -> np.ndarray:
+    nrel = _num_rel(s, c)
+    return np.divide(_hit_count(s, r, c), nrel, out=np.zeros(c.n_seg), where=nrel > 0)
+
+
+def _success(s: _Spec, r: _Ranked, c: _Ctx) -> np.ndarray:
+    return (_hit_count(s, r, c) > 0).astype(np.float64)
+
+
+def _rr(s: _Spec, r: _Ranked, c: _Ctx) -> np.ndarray:
+    hit = _hits(s, r)
+    return 1.0 / _segment_first(r.seg[hit], r.rank[hit].astype(np.float64), c.n_seg, np.inf)
+
+
+def _ap(s: _Spec, r: _Ranked, c: _Ctx) -> np.ndarray:
+    hit = _hits(s, r)
+    hseg = r.seg[hit]
+    # relevant rows so far in the segment (rows are sorted by segment, rank)
+    cum = np.arange(1, len(hseg) + 1, dtype=np.float64)
+    if len(hseg):
+        starts = np.flatnonzero(np.concatenate(([True], hseg[1:] != hseg[:-1])))
+        cum -= np.repeat(starts, np.diff(np.append(starts, len(hseg))))
+    total = np.bincount(hseg, weights=cum / r.rank[hit], minlength=c.n_seg)
+    nrel = _num_rel(s, c)
+    return np.divide(total, nrel, out=np.zeros(c.n_seg), where=nrel > 0)
+
+
+def _ndcg(s: _Spec, r: _Ranked, c: _Ctx) -> np.ndarray:
+    gain = np.where((r.rank <= s.cutoff) & (r.grade > 0), r.grade, 0).astype(np.float64)
+    dcg = np.bincount(r.seg, weights=gain / np.log2(r.rank + 1.0), minlength=c.n_seg)
+    idcg = c.ideal[s.cutoff][c.seg_query]
+    return np.divide(dcg, idcg, out=np.zeros(c.n_seg), where=idcg > 0)
+
+
+def _judged(s: _Spec, r: _Ranked, c: _Ctx) -> np.ndarray:
+    hits = np.bincount(r.seg, weights=(r.rank <= s.cutoff).astype(np.float64), minlength=c.n_seg)
+    denom = np.minimum(r.n_ret, s.cutoff)
+    return np.divide(hits, denom, out=np.zeros(c.n_seg), where=denom > 0)
+
+
+def _numret(s: _Spec, r: _Ranked, c: _Ctx) -> np.ndarray:
+    return r.n_ret.astype(np.float64)
+
+
+def _numrelret(s: _Spec, r: _Ranked, c: _Ctx) -> np.ndarray:
+    relevant = (r.grade >= s.rel) & (r.grade >= 0)
+    return np.bincount(r.seg, weights=relevant.astype(np.float64), minlength=c.n_seg)
+
+
+def _numrel(s: _Spec, r: _Ranked, c: _Ctx) -> np.ndarray:
+    return _num_rel(s, c)
+
+
+def _log2_gains(m: Measure) -> bool:
+    return m["dcg"] == "log2" and "gains" not in m.params
+
+
+_NUM_REL = frozenset({"num_rel"})
+
+FAMILIES: dict[str, _Family] = {
+    # Adding a measure: a kernel above and one line here (the ir-measures NAME), then its strings in
+    # FastScorer.examples: tests/test_scoring_registry.py proves them equal to ir-measures per query.
+    "AP": _Family(_ap, needs=_NUM_REL),
+    "RR": _Family(_rr),
+    "P": _Family(_p, cutoff="required"),
+    "R": _Family(_r, cutoff="required", needs=_NUM_REL),
+    "Success": _Family(_success, cutoff="required"),
+    "nDCG": _Family(_ndcg, rel=False, needs=frozenset({"ideal"}), exact=_log2_gains),
+    "Judged": _Family(_judged, rel=False, needs=frozenset({"n_ret"})),
+    "NumRel": _Family(_numrel, cutoff="none", needs=_NUM_REL),
+    "NumRet": _Family(_numrelret, cutoff="none",
+                      without_rel=_Family(_numret, cutoff="none", rel=False, needs=frozenset({"n_ret"}))),
+}
 
 
 @dataclass
@@ -330,10 +396,10 @@ def _qrels_stats(index: _QrelsIndex, specs: Sequence[_Spec]) -> tuple[dict[int, 
     qrels index (dict writes of equal values: two threads computing the same key at once agree)."""
     n_q, q, grade = len(index.queries), index.codes, index.grade
     for s in specs:
-        if s.kind in ("ap", "rr", "p", "r", "success", "numrelret", "numrel") and s.rel not in index.num_rel:
+        if "num_rel" in s.family.needs and s.rel not in index.num_rel:
             keep = grade >= max(s.rel, 0)
             index.num_rel[s.rel] = np.bincount(q[keep], minlength=n_q)
-    cutoffs = sorted({s.cutoff for s in specs if s.kind == "ndcg"} - set(index.ideal))
+    cutoffs = sorted({s.cutoff for s in specs if "ideal" in s.family.needs} - set(index.ideal))
     if cutoffs and index.positive is None:
         pos_mask = grade > 0
         pq, pg = q[pos_mask], grade[pos_mask]
@@ -449,7 +515,7 @@ def max_rank(measures: Sequence[Measure]) -> int | None:
 
 def needs_n_ret(measures: Sequence[Measure]) -> bool:
     """True when a measure counts retrieved rows beyond the judged ones (Judged@k, NumRet)."""
-    return any(s is not None and s.kind in ("judged", "numret") for s in map(_spec, measures))
+    return any(s is not None and "n_ret" in s.family.needs for s in map(_spec, measures))
 
 
 def _score(ranked: _Ranked, queries: pa.Array, qrels: pa.Table, specs: Sequence[_Spec | None],
@@ -461,11 +527,12 @@ def _score(ranked: _Ranked, queries: pa.Array, qrels: pa.Table, specs: Sequence[
     num_rel, ideal = _qrels_stats(_qrels_index(qrels), [s for s in specs if s is not None])
 
     seg_query = np.tile(np.arange(n_q, dtype=np.int64), n_g)
+    ctx = _Ctx(n_seg, seg_query, num_rel, ideal)
     n_m = len(measures)
     values = np.empty((n_seg, n_m), dtype=np.float64)
     for j, s in enumerate(specs):
         assert s is not None
-        values[:, j] = _kernel(s, ranked, n_seg, seg_query, num_rel, ideal)
+        values[:, j] = s.family.kernel(s, ranked, ctx)
 
     names = [str(m) for m in measures]
     cols = {
@@ -476,3 +543,45 @@ def _score(ranked: _Ranked, queries: pa.Array, qrels: pa.Table, specs: Sequence[
     if gvalues is not None:
         cols[group] = gvalues.take(pa.array(np.repeat(np.repeat(np.arange(n_g), n_q), n_m)))
     return pa.table(cols)
+
+
+class FastScorer(Scorer):
+    """The vectorised trec_eval-exact scorer: the FAMILIES above, over whole runs or stored trec_eval positions."""
+
+    name = "fast"
+    version = FAST_VERSION
+    trusted = True
+    sorted_output = True
+    examples = (
+        "nDCG", "nDCG@1", "nDCG@3", "nDCG@10", "AP", "AP@5", "AP(rel=2)", "RR", "RR@1", "RR@3",
+        "RR(rel=2)@10", "RR(rel=3)", "P@1", "P@5", "P(rel=2)@10", "R@5", "R(rel=2)@100", "R(rel=3)@3",
+        "Success@1", "Success(rel=2)@5", "Judged", "Judged@1", "Judged@10", "NumRet", "NumRel", "NumRel(rel=2)",
+        "NumRelRet", "NumRet(rel=2)",
+    )  # fmt: skip
+
+    def __reduce__(self) -> str:
+        return "SCORER"  # unpickled (a Ray worker) as this module's one instance
+
+    def supports(self, m: Measure) -> bool:
+        return supports(m)
+
+    def evaluator_id(self, m: Measure) -> str:
+        return f"workbench.fast {FAST_VERSION} (ir_measures {ir_measures.__version__} parity)"
+
+    def evaluate(self, run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *,
+                 group: str | None = None) -> pa.Table:
+        return evaluate(run, qrels, measures, group=group)
+
+    def max_rank(self, measures: Sequence[Measure]) -> int | None:
+        return max_rank(measures)
+
+    def needs_n_ret(self, measures: Sequence[Measure]) -> bool:
+        return needs_n_ret(measures)
+
+    def evaluate_ranked(self, judged: pa.Table, n_ret: pa.Table | None, qrels: pa.Table,
+                        measures: Sequence[Measure], *, group: str | None = None,
+                        groups: pa.Array | None = None) -> pa.Table:
+        return evaluate_ranked(judged, n_ret, qrels, measures, group=group, groups=groups)
+
+
+SCORER = FastScorer()

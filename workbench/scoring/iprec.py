@@ -16,12 +16,41 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ir_measures.measures import Measure
 
+from workbench.scoring.base import Scorer
+
 VERSION = "workbench.iprec 0.1 (trec_eval 10 lround recall cutoffs)"
 
 
 def supports(m: Measure) -> bool:
     rel = m.params.get("rel", 1)
     return m.NAME == "IPrec" and isinstance(rel, int) and not isinstance(rel, bool) and rel >= 1
+
+
+class IPrecScorer(Scorer):
+    """IPrec@r with trec_eval 10's lround recall cutoffs; ir-measures (pytrec_eval: trec_eval 9) rounds
+    differently, so its reference is trec_eval 10's own output (tests/test_scoring_parity.py)."""
+
+    name = "iprec"
+    version = "0.1"
+    trusted = True
+    reference = "trec_eval 10"
+    examples = ("IPrec@0.0", "IPrec@0.1", "IPrec@0.2", "IPrec@0.5", "IPrec@0.6", "IPrec@1.0", "IPrec(rel=2)@0.3")
+
+    def __reduce__(self) -> str:
+        return "SCORER"  # unpickled (a Ray worker) as this module's one instance
+
+    def supports(self, m: Measure) -> bool:
+        return supports(m)
+
+    def evaluator_id(self, m: Measure) -> str:
+        return VERSION
+
+    def evaluate(self, run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *,
+                 group: str | None = None) -> pa.Table:
+        return evaluate(run, qrels, measures, group=group)
+
+
+SCORER = IPrecScorer()
 
 
 def _lround(x: np.ndarray) -> np.ndarray:
@@ -85,7 +114,7 @@ def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, gro
             need = np.maximum(_lround(float(m.params["recall"]) * num_rel), 1)
             values = np.zeros(n_g * n_q)
             ok = seg_query >= 0
-            need_seg = need[np.where(ok, seg_query, 0)]
+            need_seg = need[np.where(ok, seg_query, 0)] if n_q else np.zeros(len(starts), dtype=np.int64)
             ok &= hits_in >= need_seg
             if ok.any():  # the best precision from the need-th relevant document on down its segment's ranking
                 bounds = np.column_stack([first_hit[ok] + need_seg[ok] - 1, first_hit[ok] + hits_in[ok]]).ravel()
@@ -103,4 +132,3 @@ def _np(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     return col.to_numpy(zero_copy_only=False)
-

@@ -324,6 +324,8 @@ def parse_request(strings: Iterable[str | Measure], *, rel: int | None = None) -
             named.setdefault(str(m), NamedMeasure(str(m), m))
             continue
         got = _parse_one(str(s), rel)
+        if got == "unknown measure":  # a custom or plugin measure's name? Not cached: the registry in use varies
+            got = _parse_added(str(s), rel)
         if isinstance(got, str):
             bad.append((str(s), got))
             continue
@@ -334,6 +336,21 @@ def parse_request(strings: Iterable[str | Measure], *, rel: int | None = None) -
     if bad:
         raise _error(bad)
     return MeasureRequest(tuple(named.values()), tuple(skipped), runid)
+
+
+def _parse_added(s: str, rel: int | None) -> tuple[tuple[NamedMeasure, ...], tuple[str, ...], bool] | str:
+    """`_parse_one` for the names of a user's measures files and of plugins (workbench.scoring.registry)."""
+    from workbench.scoring.registry import parse_added
+
+    text = s.strip()
+    m = parse_added(text)
+    if m is None:
+        return "unknown measure"
+    try:
+        m = _checked(_with_rel(m, rel))
+    except _Bad as exc:
+        return str(exc)
+    return (NamedMeasure(re.sub(r"\s+", "", text), m),), (), False
 
 
 def _error(bad: list[tuple[str, str]]) -> UnknownMeasureError:
