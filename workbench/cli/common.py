@@ -142,10 +142,10 @@ def add_measures_arg(p: argparse.ArgumentParser, what: str, default: list[str] |
 
 def add_custom_measures_arg(p: argparse.ArgumentParser) -> None:
     """--custom-measures FILE: a user's runtime measures for this command; main() loads them before it runs."""
-    p.add_argument("--custom-measures", nargs="+", action="extend", metavar="FILE",
-                   help="Python file(s) of ir_measures.define/define_byquery measures, then named in -m like any "
-                        "other (e.g. MyMeasure@10); scores are keyed by the file's content; also "
-                        "$WORKBENCH_CUSTOM_MEASURES")
+    p.add_argument("--custom-measures", action="append", metavar="FILE",
+                   help="a Python file of ir_measures.define/define_byquery measures, then named in -m like any "
+                        "other (e.g. MyMeasure@10); repeat the option for several files; scores are keyed by the "
+                        "file's content; also $WORKBENCH_CUSTOM_MEASURES")
 
 
 def add_collection_arg(p, required: bool = True) -> None:
