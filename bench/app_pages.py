@@ -106,9 +106,9 @@ def plan(wl: Workload) -> list[tuple[str, int, int | None]]:
 
 def build_store(db: Path, n_runs: int, queries: int, docs: int, *, keep_files: bool = False) -> None:
     """Create or complete the store: collection, every run ingested, every run scored on the defaults."""
-    from workbench.collections import add_collection
-    from workbench.evaluate import evaluate_runs
-    from workbench.ingest import ingest_run
+    from workbench.services.collection import add_collection
+    from workbench.services.evaluate import evaluate_runs
+    from workbench.services.ingest import ingest_run
     from workbench.store import Store, list_collections, list_runs
 
     store = Store(db)

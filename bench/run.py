@@ -77,7 +77,7 @@ import sys, time
 from workbench.store import Store, get_qrels, get_run_rows
 from workbench.analysis import depth_curve
 store = Store(sys.argv[1])
-cols = ("query_id", "doc_id", "score", "rank", "position")  # as workbench.analyse.depth_study reads them
+cols = ("query_id", "doc_id", "score", "rank", "position")  # as workbench.services.depth.depth_study reads them
 first, rer = get_run_rows(store, "ms", "run_00", cols), get_run_rows(store, "ms", "rerank_00", cols)
 qrels = get_qrels(store, "ms")
 t0 = time.perf_counter()

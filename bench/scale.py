@@ -72,8 +72,8 @@ def ensure_data(args) -> Path:
 
 
 def build_store(data: Path, db: Path) -> int:
-    from workbench.collections import add_collection
-    from workbench.ingest import ingest_runs
+    from workbench.services.collection import add_collection
+    from workbench.services.ingest import ingest_runs
     from workbench.store import Store
 
     store = Store(db)
@@ -86,9 +86,9 @@ def scoring_cases(data: Path, tmp: Path, rows: list) -> None:
     from ray.cluster_utils import Cluster
 
     from workbench.engine import LocalEngine, get_engine
-    from workbench.evaluate import evaluate_runs
     from workbench.lake.scoring import evaluate_lake
     from workbench.lake.transfer import push
+    from workbench.services.evaluate import evaluate_runs
     from workbench.store import Store
 
     base = tmp / "base.duckdb"
@@ -161,9 +161,9 @@ def _count(table: Path) -> int:
 
 
 def _tiny_lake(tmp: Path, lake: Path) -> None:
-    from workbench.collections import add_collection
-    from workbench.ingest import ingest_run
     from workbench.lake.transfer import push
+    from workbench.services.collection import add_collection
+    from workbench.services.ingest import ingest_run
     from workbench.store import Store
 
     (tmp / "tiny").mkdir(exist_ok=True)

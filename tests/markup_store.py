@@ -39,9 +39,9 @@ class MarkupStore:
 
 def build_markup_store(path: Path, host: str) -> MarkupStore:
     """Collection, topics, documents, qrels and three scored runs (B, A, and a rerank of B's top 2) under `path`."""
-    from workbench.collections import add_collection
-    from workbench.evaluate import evaluate_runs
-    from workbench.ingest import ingest_run
+    from workbench.services.collection import add_collection
+    from workbench.services.evaluate import evaluate_runs
+    from workbench.services.ingest import ingest_run
     from workbench.store import Store
 
     files = path.parent / f"{path.stem}-files"

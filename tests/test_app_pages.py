@@ -205,9 +205,9 @@ def test_per_query_win_tie_loss_counts(open_page, dl20_store):
 
 def test_per_query_defaults_to_two_different_runs(open_page, tmp_path):
     """No bm25 and no reranked runs: B is the first first-stage run (by name) and A another one, not B again."""
-    from workbench.collections import add_collection
-    from workbench.evaluate import evaluate_runs
-    from workbench.ingest import ingest_run
+    from workbench.services.collection import add_collection
+    from workbench.services.evaluate import evaluate_runs
+    from workbench.services.ingest import ingest_run
     from workbench.store import Store
 
     store = Store(tmp_path / "two.duckdb")
@@ -266,8 +266,8 @@ def test_depth_curve_ends_at_first_stage_and_reranked_run(open_page, dl20_store)
 def test_depth_page_from_top_k_cuts_agrees_with_the_study_of_whole_runs(open_page, dl20_store):
     """The page (like `workbench depth`) joins F and R in the store only max(K, cutoff) deep; the reference here
     reads whole runs into Python and studies them."""
-    from workbench.analyse import depth_plan, study_pair
     from workbench.analysis import judged_summary
+    from workbench.services.depth import depth_plan, study_pair
     from workbench.store import Store, get_qrels, get_run_rows
 
     run, observed = "bm25__rankvicuna-7b@100", "bm25__rankvicuna-7b@20"
@@ -310,7 +310,7 @@ def test_depth_page_other_cutoffs_do_not_recompute_the_study(open_page, monkeypa
     """The study also returns the default cutoff curves; picking other cutoffs reads those curves alone."""
     import streamlit as st
 
-    import workbench.analyse as analyse
+    import workbench.services.depth as analyse
 
     calls = []
     study = analyse.depth_study_judged
@@ -350,7 +350,7 @@ def test_depth_metric_at_cutoff_matches_ir_measures(open_page):
 def test_store_reads_equal_the_python_paths(dl20_store):
     """Aggregates in DuckDB = Evaluation.aggregate(); top-k in DuckDB = the run cut at k in trec_eval order."""
     from workbench.app import data
-    from workbench.evaluate import load_evaluation
+    from workbench.services.evaluate import load_evaluation
     from workbench.store import Store, top_run_rows
 
     db = str(dl20_store)
@@ -476,7 +476,7 @@ def test_depth_study_outlives_a_write_of_other_runs_not_of_its_own(open_page, st
     ingest of another run does not compute it again; replacing the reranked run does, and shows its numbers."""
     import streamlit as st
 
-    import workbench.analyse as analyse
+    import workbench.services.depth as analyse
     from workbench.cli.main import main
 
     calls = []
@@ -693,7 +693,7 @@ def test_drilldown_picker_lists_query_text_and_keeps_the_id_in_the_url(open_page
 def test_per_query_shows_the_paired_test_and_ci_as_workbench_compare(open_page, dl20_store):
     from scipy import stats
 
-    from workbench.analyse import compare_runs
+    from workbench.services.compare import compare_runs
     from workbench.store import Store
 
     values = stored_values(dl20_store, "nDCG@10", [A, B])
@@ -709,9 +709,9 @@ def test_per_query_shows_the_paired_test_and_ci_as_workbench_compare(open_page, 
 
 
 def test_per_query_without_two_common_queries_keeps_its_counts_and_says_why_there_is_no_test(open_page, tmp_path):
-    from workbench.collections import add_collection
-    from workbench.evaluate import evaluate_runs
-    from workbench.ingest import ingest_run
+    from workbench.services.collection import add_collection
+    from workbench.services.evaluate import evaluate_runs
+    from workbench.services.ingest import ingest_run
     from workbench.store import Store
 
     (tmp_path / "qrels.txt").write_text("q1 0 d1 1\n")
@@ -731,9 +731,9 @@ def test_win_matrix_colours_wins_minus_losses_among_non_ties(open_page, tmp_path
     it orange; among the 105 queries that are not ties it wins 79, a balance of (79 - 26) / 105 = +0.50."""
     import pyarrow as pa
 
-    from workbench.collections import add_collection
-    from workbench.evaluate import evaluate_runs
-    from workbench.ingest import ingest_run
+    from workbench.services.collection import add_collection
+    from workbench.services.evaluate import evaluate_runs
+    from workbench.services.ingest import ingest_run
     from workbench.store import Store
 
     queries = [f"q{i:03d}" for i in range(300)]

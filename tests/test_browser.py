@@ -290,7 +290,7 @@ def test_drilldown_picker_finds_a_query_by_words_of_its_text(server, browser):
 
 
 def test_per_query_shows_the_paired_test_with_its_ci(server, browser, dl20_store):
-    from workbench.analyse import compare_runs
+    from workbench.services.compare import compare_runs
     from workbench.store import Store
 
     a, b = "bm25__rankgpt-3.5@100", "bm25"

@@ -380,7 +380,7 @@ def test_a_bad_variable_breaks_no_import(env, monkeypatch):
     """Read at import, WORKBENCH_LOCK_TIMEOUT=abc crashed every command, --help included."""
     import os
 
-    code = ("import workbench.store, workbench.analyse, workbench.app.data, workbench.retrieval.cache, "
+    code = ("import workbench.store, workbench.services.depth, workbench.app.data, workbench.retrieval.cache, "
             "workbench.cli.main")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env},
                          cwd=ROOT, timeout=120)

@@ -113,7 +113,7 @@ def test_every_numeric_option_is_checked_by_a_type_from_cli_common():
 
     checked = {v for v in vars(common).values()
                if getattr(v, "__qualname__", "").startswith(("_int_type.", "_float_type."))} | {common.depth_list}
-    # a retrieval step's parameters are checked by its schema (workbench/steps.py), the manifest's rule too
+    # a retrieval step's parameters are checked by its schema (workbench/retrieval/steps.py), the manifest's rule too
     step_checked = "Param._cli_value.<locals>.parse"
     assert common.positive_int in checked and common.probability in checked
     problems = []
@@ -338,7 +338,7 @@ def test_a_depth_grid_without_0_gets_0_added(cli, db):
 
 
 def test_the_library_adds_depth_0_too(db):
-    from workbench.analyse import depth_study
+    from workbench.services.depth import depth_study
     from workbench.store import Store
 
     study = depth_study(Store(db), "base", "dense", ["P@5"], first_stage="bm25", depths=[5])
@@ -350,9 +350,10 @@ def test_the_library_adds_depth_0_too(db):
 
 
 def test_compare_and_depth_refuse_bad_options_in_the_library(db):
-    from workbench.analyse import compare_runs, depth_study
     from workbench.analysis import compare_pair, depth_curve, win_matrix
     from workbench.errors import AnalysisError
+    from workbench.services.compare import compare_runs
+    from workbench.services.depth import depth_study
     from workbench.store import Store
 
     store = Store(db)

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.evaluate import Evaluation
 from workbench.export import render
 from workbench.export.leaderboard import _latex_escape
-from workbench.leaderboard import build_leaderboard
+from workbench.services.evaluate import Evaluation
+from workbench.services.leaderboard import build_leaderboard
 
 NASTY = ["base_line", r"a&b%c#d$e^f~g\h", "<b>bold</b> & 'q' \"qq\"", "[x]{y}|z", "plain"]
 MEASURES = ["nDCG@10", "AP(rel=2)", "R(rel=2)@1000"]

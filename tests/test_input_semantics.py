@@ -31,12 +31,12 @@ from hypothesis import strategies as st
 from test_reliability_support import make_base_store, run_lines
 
 from workbench.errors import ManifestError, QrelsFormatError, RunFormatError, WorkbenchError
-from workbench.ingest import ingest_run
 from workbench.io import _numbers, _text
 from workbench.io._yaml import YamlLimitError, safe_load
 from workbench.io.qrels import read_qrels
 from workbench.io.runs import _careful, _fast, read_run
 from workbench.naming import check_name
+from workbench.services.ingest import ingest_run
 from workbench.store import Store
 
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -427,7 +427,7 @@ def test_an_ir_metadata_bomb_is_refused_on_both_run_paths(tmp_path):
 
 def test_manifest_key_types_and_duplicates_in_one_load(tmp_path):
     """A duplicate inside a merged mapping is not a duplicate (YAML merge semantics); the explicit key wins."""
-    from workbench.manifest import load_manifest
+    from workbench.services.manifest import load_manifest
 
     (tmp_path / "q.txt").write_text("1 0 d 1\n")
     m = tmp_path / "m.yaml"

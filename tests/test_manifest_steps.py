@@ -1,5 +1,5 @@
-"""Step parameters declared once (workbench.steps), checked in the whole manifest before any step runs, and the
-CLI options built from the same schema (issue 16 item 6)."""
+"""Step parameters declared once (workbench.retrieval.steps), checked in the whole manifest before any step runs,
+and the CLI options built from the same schema (issue 16 item 6)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from conftest import ROOT, snapshot
 
 from workbench.cli.main import build_parser
 from workbench.errors import ManifestError, WorkbenchError
-from workbench.manifest import load_manifest
-from workbench.steps import STEPS, ParamError
+from workbench.retrieval.steps import STEPS, ParamError
+from workbench.services.manifest import load_manifest
 
 MINI = Path(__file__).resolve().parent / "data" / "trec-mini"
 HEAD = """version: 1
@@ -141,7 +141,7 @@ def test_cli_options_come_from_the_same_schema():
 
 
 def test_produce_refuses_what_the_manifest_refuses(tmp_path):
-    from workbench.produce import Recipe, produce
+    from workbench.services.produce import Recipe, produce
     from workbench.store import Store
 
     with pytest.raises(ParamError, match="unknown parameter 'bb' of bm25"):

@@ -189,7 +189,7 @@ def test_lineage_with_parent_or_depth_is_refused(store, cli):
 
 
 def test_infer_lineage_takes_the_last_double_underscore():
-    from workbench.ingest import infer_lineage
+    from workbench.services.ingest import infer_lineage
 
     found = infer_lineage("bm25__monot5@100__rankzephyr@20", {"bm25__monot5@100"})
     assert (found.parent, found.depth) == ("bm25__monot5@100", 20)
@@ -201,7 +201,7 @@ def test_infer_lineage_takes_the_last_double_underscore():
 # ------------------------------------------------------------------------------------------------ the library
 def test_set_run_metadata_library_function(store):
     from workbench.errors import WorkbenchError
-    from workbench.ingest import set_run_metadata
+    from workbench.services.ingest import set_run_metadata
 
     s = Store(store)
     info = set_run_metadata(s, "dl20", R20, parent=FIRST, depth=20)

@@ -139,7 +139,7 @@ def test_written_files_get_the_users_umask(store, cli, tmp_path, umask):
 
 
 def test_default_runs_dir_is_beside_the_store_unless_workbench_runs_dir(store, cli, monkeypatch, tmp_path):
-    from workbench.produce import default_runs_dir
+    from workbench.services.produce import default_runs_dir
 
     monkeypatch.delenv("WORKBENCH_RUNS_DIR", raising=False)
     assert default_runs_dir(Store(store)) == store.parent / "runs"

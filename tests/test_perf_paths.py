@@ -217,8 +217,8 @@ def test_stored_runs_score_from_their_positions_as_from_their_rows(dl20_store):
 def test_stored_cutoff_curves_equal_the_curves_of_the_whole_runs(dl20_store):
     """The depth page's metric-at-cutoff curves come from stored positions (several runs in one join): the same
     means as cutoff_curve over each run's rows, for every family and a relevance threshold."""
-    from workbench.analyse import stored_cutoff_curves
     from workbench.analysis import cutoff_curve
+    from workbench.services.depth import stored_cutoff_curves
     from workbench.store import Store, get_qrels, get_run_rows
 
     store = Store(dl20_store)
@@ -238,7 +238,7 @@ def test_stored_cutoff_curves_equal_the_curves_of_the_whole_runs(dl20_store):
 def test_depth_study_cutoff_curves_from_its_join_equal_the_stored_curves(dl20_store):
     """The depth page's cutoff curves of F and R come from the study's F-R join (the observed run's from the
     store): the same curves as stored_cutoff_curves reads run by run; deeper than the join, none are offered."""
-    from workbench.analyse import depth_study_judged, stored_cutoff_curves
+    from workbench.services.depth import depth_study_judged, stored_cutoff_curves
     from workbench.store import Store
 
     store = Store(dl20_store)
@@ -260,9 +260,9 @@ def test_depth_study_with_a_measure_ranked_scoring_does_not_serve(dl20_store):
     """A cutoff measure outside the ranked scoring (nDCG with custom gains) keeps the store join of F and R but
     reads the observed run's rows through its view: its observed point is that run scored whole, per query, and
     the study equals the one over whole runs read into Python."""
-    from workbench.analyse import depth_study
     from workbench.analysis import depth_curve
     from workbench.scoring import evaluate, parse_measure
+    from workbench.services.depth import depth_study
     from workbench.store import Store, get_qrels, get_run_rows
 
     store = Store(dl20_store)
@@ -287,9 +287,9 @@ def test_stored_runs_fuse_where_they_lie_as_read_into_python(dl20_store):
     fuse() gives on the same runs read whole, for each method."""
     import numpy as np
 
-    from workbench.analyse import fuse_stored, score_fused_stored
     from workbench.retrieval.fuse import fuse
     from workbench.scoring import evaluate
+    from workbench.services.fusion import fuse_stored, score_fused_stored
     from workbench.store import Store, get_qrels, get_run_rows
 
     store = Store(dl20_store)

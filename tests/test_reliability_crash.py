@@ -145,7 +145,7 @@ def _check_after(db: Path, before: dict, run: tuple, label: str) -> str:
         assert state == (digest, n_lines), label
         outcome = "complete"
     # read-write open (replays and checkpoints the WAL), and the store takes new work
-    from workbench.ingest import ingest_run
+    from workbench.services.ingest import ingest_run
     from workbench.store import Store
 
     tiny = db.parent / "after.trec"

@@ -167,7 +167,7 @@ def corruption_store(base, tmp_path_factory):
                                                                     HealthCheck.too_slow])
 @given(data=corrupted(_VALID_RUN))
 def test_corrupted_runs_raise_only_run_format_errors(data, corruption_store, tmp_path_factory):
-    from workbench.ingest import ingest_run
+    from workbench.services.ingest import ingest_run
     from workbench.store import Store
 
     assume(data != _VALID_RUN.encode())
@@ -189,7 +189,7 @@ def test_corrupted_runs_raise_only_run_format_errors(data, corruption_store, tmp
                                                                     HealthCheck.too_slow])
 @given(data=corrupted(_VALID_QRELS))
 def test_corrupted_qrels_raise_only_qrels_format_errors(data, corruption_store, tmp_path_factory):
-    from workbench.collections import add_collection
+    from workbench.services.collection import add_collection
     from workbench.store import Store
 
     path = tmp_path_factory.getbasetemp() / f"corrupt-{next(_names)}.qrels"

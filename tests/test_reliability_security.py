@@ -97,7 +97,7 @@ def test_run_metadata_header_yaml_is_loaded_safely(store, cli, tmp_path):
 def test_manifest_loader_is_safe_loader_based():
     import yaml
 
-    from workbench.manifest import _Loader
+    from workbench.services.manifest import _Loader
 
     assert issubclass(_Loader, yaml.SafeLoader)
     assert "!!python/object" not in str(_Loader.yaml_constructors)

@@ -189,7 +189,7 @@ def test_depth_names_no_best_k_when_no_depth_beats_the_first_stage(cli, dl20_sto
 
 def test_depth_delta_cis_are_the_bootstrap_cis_of_the_differences(dl20_store):
     """Each point's CI of its difference from depth 0 comes from the curve's resamples: bootstrap_ci's own."""
-    from workbench.analyse import depth_study
+    from workbench.services.depth import depth_study
     from workbench.store import Store
 
     study = depth_study(Store(dl20_store), "dl20", "bm25__rankvicuna-7b@100", ["nDCG@10"], n_boot=2000, seed=3)

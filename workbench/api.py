@@ -8,8 +8,8 @@
     store.depth("dl20", "bm25__rankvicuna-7b@100", ["nDCG@10"])   # the DepthStudy `workbench depth` prints
     store.leaderboard("dl20", baselines=["bm25"]).render("latex")
 
-A thin face over the library the CLI and the dashboard call (workbench.evaluate, workbench.analyse,
-workbench.leaderboard), with the same defaults: no logic of its own, so its numbers are the CLI's. Bad input raises
+A thin face over the use cases the CLI and the dashboard call (workbench.services: evaluate, compare, depth,
+leaderboard), with the same defaults: no logic of its own, so its numbers are the CLI's. Bad input raises
 WorkbenchError (or a subclass) with the CLI's one-line message. Everything heavy is imported on first use, so
 `import workbench` stays cheap.
 """
@@ -26,8 +26,9 @@ from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 if TYPE_CHECKING:
     import pandas as pd
 
-    from workbench.analyse import Comparison, DepthStudy
     from workbench.export.leaderboard import Leaderboard
+    from workbench.services.compare import Comparison
+    from workbench.services.depth import DepthStudy
     from workbench.store import Store
 
 
@@ -117,8 +118,8 @@ class Workbench:
         Returns the runs x measures means, best first by the first measure (what `workbench evaluate` prints);
         with `per_query`, the long frame run, query_id, measure, value (`--per-query`).
         """
-        from workbench.evaluate import evaluate_runs
         from workbench.export import score_frame
+        from workbench.services.evaluate import evaluate_runs
 
         ev = evaluate_runs(self.store, collection, _names(measures, "measures"), _names(runs, "runs"))
         if per_query:
@@ -135,7 +136,7 @@ class Workbench:
         Returns what `workbench compare` prints: `.to_frame()` has one row per (run, measure), `.to_dict()` is
         `--json`, `.legend()` states the test's settings.
         """
-        from workbench.analyse import compare_runs
+        from workbench.services.compare import compare_runs
 
         return compare_runs(self.store, collection, _names(runs, "runs") or [], _names(measures, "measures"),
                             tie_tolerance=tie_tolerance, top_n=top, test=test, correction=correction, alpha=alpha,
@@ -152,7 +153,7 @@ class Workbench:
         Returns what `workbench depth` prints: `.table()` (a frame of every depth), `.best()` (the depth
         significantly better than the first stage, or None), `.curve`, `.phantom_hits`, `.to_dict()` (`--json`).
         """
-        from workbench.analyse import depth_study
+        from workbench.services.depth import depth_study
 
         return depth_study(self.store, collection, reranked, _names(measures, "measures") or [],
                            first_stage=first_stage, depths=None if depths is None else list(depths),
@@ -167,8 +168,8 @@ class Workbench:
                     permutations: int = DEFAULT_PERMUTATIONS) -> Leaderboard:
         """The leaderboard `workbench leaderboard` writes: `.render("latex")` (or markdown, csv, html, json),
         `.values` (runs x measures), `.significance.table` (every test), `.legend()`."""
-        from workbench.evaluate import evaluate_runs
-        from workbench.leaderboard import build_leaderboard
+        from workbench.services.evaluate import evaluate_runs
+        from workbench.services.leaderboard import build_leaderboard
 
         ev = evaluate_runs(self.store, collection, _names(measures, "measures"), _names(runs, "runs"))
         return build_leaderboard(ev, baselines=_names(baselines, "baselines") or [], test=test,

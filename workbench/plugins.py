@@ -1,6 +1,6 @@
 """Third-party extensions through Python entry points, read in one place: lazily, one group at a time.
 
-A group (`workbench.scorers` today; `workbench.steps` is meant to reuse this) is read the first time something
+A group (`workbench.scorers` today; `workbench.retrieval.steps` is meant to reuse this) is read the first time something
 asks for it, never at import: `importlib.metadata.entry_points()` scans every installed distribution, and a
 plugin's own import may be slow or broken. Each entry point is loaded once per process; one that fails to load is
 kept as a `Plugin` with its error (one line), so whoever needs what it might have provided can name it in a

@@ -83,7 +83,7 @@ def cutoff_measures(family: Family, cutoffs: Sequence[int], rel: int | None = No
 
 def curve_from_scores(family: Family, rel: int | None, measures: Sequence[str], scores: pa.Table) -> CutoffCurve:
     """The curve from per-query values (query_id, measure, value) of `cutoff_measures(...)`, however scored
-    (a stored run's can come from its stored ranks: workbench.analyse.stored_cutoff_curves)."""
+    (a stored run's can come from its stored ranks: workbench.services.depth.stored_cutoff_curves)."""
     frame = scores.to_pandas()
     means = frame.groupby("measure")["value"].mean()
     from workbench.scoring import parse_measure

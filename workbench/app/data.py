@@ -22,10 +22,10 @@ import streamlit as st
 
 from workbench.env import env_int, env_seconds, env_text
 from workbench.errors import WorkbenchError
-from workbench.evaluate import Evaluation
 from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 from workbench.export.leaderboard import Leaderboard
 from workbench.model import RunInfo
+from workbench.services.evaluate import Evaluation
 from workbench.store import CollectionInfo, Store
 
 Token = tuple[float, int]
@@ -77,7 +77,7 @@ def collections(db: str, token: Token) -> list[CollectionInfo]:
 @_one_connection
 def collection_warnings(db: str, token: Token, collection: str) -> tuple[str, ...]:
     """What the collection's report found off (coverage, grades): shown above every page that scores it."""
-    from workbench.collections import collection_warnings as warnings
+    from workbench.services.collection import collection_warnings as warnings
 
     try:
         return warnings(store_for(db), collection)
@@ -105,7 +105,7 @@ def measures(db: str, token: Token, collection: str) -> list[str]:
 @st.cache_data(show_spinner=False, max_entries=64)
 @_one_connection
 def default_measures(db: str, token: Token, collection: str) -> list[str]:
-    from workbench.evaluate import resolve_measures
+    from workbench.services.evaluate import resolve_measures
 
     return resolve_measures(store_for(db), collection, None)
 
@@ -148,7 +148,7 @@ def evaluation(db: str, token: Token, collection: str, measures: tuple[str, ...]
     `runs` of the result holds the runs that have every measure; runs missing one are left out (the page offers
     to score them with `score_runs`).
     """
-    from workbench.evaluate import load_evaluation
+    from workbench.services.evaluate import load_evaluation
 
     ev = load_evaluation(store_for(db), collection, list(measures), list(runs) if runs else None)
     complete = _complete(ev.per_query.groupby("run")["measure"].nunique(), len(ev.measures))
@@ -169,8 +169,8 @@ def aggregates(db: str, token: Token, collection: str, measures: tuple[str, ...]
     The same numbers as `Evaluation.aggregate()` (mean, or sum for count measures) without fetching a single
     per-query row: the leaderboard needs no more unless it tests significance.
     """
-    from workbench.evaluate import resolve_measures
     from workbench.scoring import SEMANTICS, evaluator_id, is_summed, parse_measure
+    from workbench.services.evaluate import resolve_measures
     from workbench.store import score_aggregates
 
     store = store_for(db)
@@ -192,7 +192,7 @@ def score_runs(db: str, collection: str, runs: Sequence[str], measures: Sequence
                on_run: Callable[[str, int, int], None] | None = None) -> int:
     """Score runs on measures (the collection's defaults when None) and store the values; uncached (a write).
     `on_run(run, done, total)` after each run, for a progress bar."""
-    from workbench.evaluate import evaluate_runs
+    from workbench.services.evaluate import evaluate_runs
 
     return evaluate_runs(store_for(db), collection, list(measures) if measures else None, list(runs),
                          on_run=on_run).computed
@@ -219,7 +219,7 @@ def leaderboard(db: str, token: Token, collection: str, measures: tuple[str, ...
                 baselines: tuple[str, ...], test: str, correction: str, alpha: float, n_resamples: int,
                 show_ci: bool) -> Leaderboard:
     """`build_leaderboard` over the stored scores; without a test, from DuckDB aggregates alone."""
-    from workbench.leaderboard import build_leaderboard
+    from workbench.services.leaderboard import build_leaderboard
 
     if baselines and test != "none":
         ev = evaluation(db, token, collection, measures, runs)
@@ -255,8 +255,8 @@ def mean_intervals(db: str, token: Token, collection: str, measure: str, runs: t
                    n_resamples: int = DEFAULT_BOOTSTRAP, confidence: float = 0.95) -> pd.DataFrame:
     """run, mean, ci_low, ci_high: percentile bootstrap CI of each run's mean (shared resamples)."""
     from workbench.analysis.stats import bootstrap_means, percentile_interval
-    from workbench.evaluate import resolve_measures
     from workbench.scoring import SEMANTICS, evaluator_id, parse_measure
+    from workbench.services.evaluate import resolve_measures
     from workbench.store import score_matrix
 
     store = store_for(db)
@@ -367,11 +367,11 @@ def documents(db: str, token: Token, collection: str, doc_ids: tuple[str, ...]) 
 def depth_study(db: str, inputs: InputsKey, collection: str, reranked: str, measures: tuple[str, ...],
                 observed: tuple[str, ...], judged_k: int = 10, n_boot: int = DEFAULT_BOOTSTRAP,
                 cutoff_curve: tuple[str, tuple[int, ...], int | None] | None = None):
-    """`workbench.analyse.depth_study_judged`: the study `workbench depth` prints, the Judged@k summary and, when
+    """`workbench.services.depth.depth_study_judged`: the study `workbench depth` prints, the Judged@k summary and, when
     the join reaches them, the cutoff curves asked for (a frame as `cutoff_curves`, else None), reading only the
     rows they need. Returns (DepthStudy, JudgedSummary, frame or None). `inputs`: the InputsKey of the reranked
     run, its first stage and the observed runs."""
-    from workbench.analyse import depth_study_judged
+    from workbench.services.depth import depth_study_judged
 
     _check_inputs(db, collection, inputs)
 
@@ -387,7 +387,7 @@ def cutoff_curves(db: str, inputs: InputsKey, collection: str, family: str, cuto
                   rel: int | None) -> pd.DataFrame:
     """run, cutoff, measure, mean: `cutoff_curve` of each run of `inputs` (an InputsKey), from its judged rows
     down to max(cutoffs)."""
-    from workbench.analyse import stored_cutoff_curves
+    from workbench.services.depth import stored_cutoff_curves
 
     _check_inputs(db, collection, inputs)
     names = [run_key[0] for run_key in inputs[1]]
@@ -407,7 +407,7 @@ def fused(db: str, inputs: InputsKey, collection: str, params: tuple[tuple[str, 
     """(rows, queries, per-query scores with `run`="fused") of the fusion of the runs of `inputs` (an InputsKey),
     computed in DuckDB and not stored: each input read only `depth` deep by its stored positions, the fused rows
     scored where they lie."""
-    from workbench.analyse import score_fused_stored
+    from workbench.services.fusion import score_fused_stored
 
     _check_inputs(db, collection, inputs)
     names = [run_key[0] for run_key in inputs[1]]

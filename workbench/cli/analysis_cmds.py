@@ -79,7 +79,7 @@ def _one_reranked(p, args) -> None:
 
 
 def cmd_compare(ctx, args) -> int:
-    from workbench.analyse import compare_runs
+    from workbench.services.compare import compare_runs
 
     result = compare_runs(ctx.store, args.collection, args.runs, args.measures, tie_tolerance=args.tie_tolerance,
                           top_n=args.top, test=args.test, correction=args.correction, alpha=args.alpha,
@@ -112,7 +112,7 @@ def cmd_compare(ctx, args) -> int:
 
 
 def cmd_depth(ctx, args) -> int:
-    from workbench.analyse import depth_study
+    from workbench.services.depth import depth_study
 
     study = depth_study(ctx.store, args.collection, args.reranked, args.measures, first_stage=args.first_stage,
                         depths=args.depths, observed=args.observed, n_boot=args.bootstrap, seed=args.seed,

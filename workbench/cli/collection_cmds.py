@@ -6,9 +6,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from workbench.cli.common import add_json_arg, err_console, out_console, print_json
-from workbench.collections import add_collection, collection_warnings, report_of
 from workbench.errors import WorkbenchError
 from workbench.io.topics import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS
+from workbench.services.collection import add_collection, collection_warnings, report_of
 from workbench.store import delete_collection, get_collection, list_collections
 
 

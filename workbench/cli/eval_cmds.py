@@ -127,7 +127,7 @@ def _pyarrow_without_pandas() -> None:
 def cmd_eval(ctx, args) -> int:
     files = _files(args)
     _pyarrow_without_pandas()
-    from workbench.quick import evaluate_files
+    from workbench.services.quick import evaluate_files
 
     result = evaluate_files(files[0], files[1:], args.measures, relevance_level=args.relevance_level,
                             max_per_query=args.max_per_query, allow_trailing_fields=args.allow_trailing_fields)

@@ -24,7 +24,7 @@ from workbench.cli.common import (
     threads,
 )
 from workbench.errors import WorkbenchError
-from workbench.steps import STEPS
+from workbench.retrieval.steps import STEPS
 
 DEFAULT_MANIFEST = "data_manifest.yaml"
 MAX_UPLOAD_MB = 500  # same cap as .streamlit/config.toml
@@ -106,7 +106,7 @@ def _common(p) -> None:
 
 
 def _recipe(args):
-    from workbench.produce import Recipe, fused_run_name
+    from workbench.services.produce import Recipe, fused_run_name
 
     if args.command == "retrieve":
         params = STEPS[args.retriever].from_cli(args)
@@ -122,7 +122,7 @@ def _recipe(args):
 
 def cmd_produce(ctx, args) -> int:
     from workbench.cli.run_cmds import note_children
-    from workbench.produce import default_runs_dir, produce
+    from workbench.services.produce import default_runs_dir, produce
 
     recipe = _recipe(args)
     started = time.perf_counter()
@@ -145,8 +145,8 @@ def cmd_produce(ctx, args) -> int:
 
 
 def _build(ctx, manifest_path: str, collections, threads: int, replace: bool = False):
-    from workbench.build import build, steps
-    from workbench.manifest import load_manifest
+    from workbench.services.build import build, steps
+    from workbench.services.manifest import load_manifest
 
     manifest = load_manifest(manifest_path)
     with progress() as bar:
@@ -166,7 +166,7 @@ def _build(ctx, manifest_path: str, collections, threads: int, replace: bool = F
 
 
 def cmd_build(ctx, args) -> int:
-    from workbench.evaluate import evaluate_runs
+    from workbench.services.evaluate import evaluate_runs
 
     manifest, report = _build(ctx, args.manifest, args.collection, args.threads, args.replace)
     scored = {}
@@ -185,10 +185,10 @@ def cmd_build(ctx, args) -> int:
 
 
 def cmd_demo(ctx, args) -> int:
-    from workbench.evaluate import evaluate_runs
     from workbench.export import render
     from workbench.files import ensure_folder, write_text
-    from workbench.leaderboard import build_leaderboard
+    from workbench.services.evaluate import evaluate_runs
+    from workbench.services.leaderboard import build_leaderboard
 
     started = time.perf_counter()
     out = Path(args.out)

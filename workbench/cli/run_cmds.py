@@ -19,7 +19,7 @@ from workbench.cli.common import (
     progress,
 )
 from workbench.errors import WorkbenchError
-from workbench.ingest import RUN_KINDS, describe, ingest_runs
+from workbench.services.ingest import RUN_KINDS, describe, ingest_runs
 from workbench.store import delete_run, get_run, list_runs
 
 
@@ -135,7 +135,7 @@ def note_children(store, collection: str, name: str) -> None:
 
 
 def cmd_set(ctx, args) -> int:
-    from workbench.ingest import set_run_metadata
+    from workbench.services.ingest import set_run_metadata
 
     if args.no_parent and args.parent is not None:
         raise WorkbenchError("give either --parent or --no-parent")
@@ -213,7 +213,7 @@ def cmd_delete(ctx, args) -> int:
 
 
 def cmd_export(ctx, args) -> int:
-    from workbench.runs_export import export_runs
+    from workbench.services.runs import export_runs
 
     for path in export_runs(ctx.store, args.collection, args.runs or None, args.out_dir, plain=args.plain):
         err_console().print(f"wrote {path}", markup=False)

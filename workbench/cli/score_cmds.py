@@ -65,8 +65,8 @@ def register(sub) -> None:
 
 
 def _evaluate(ctx, args):
-    from workbench.evaluate import evaluate_runs
     from workbench.scoring import parse_request
+    from workbench.services.evaluate import evaluate_runs
 
     skipped = parse_request(args.measures).skipped if args.measures else ()
     if skipped:  # a trec_eval nickname (official, all_trec) brought measures ir-measures cannot express
@@ -147,7 +147,7 @@ def cmd_export_scores(ctx, args) -> int:
 
 def cmd_leaderboard(ctx, args) -> int:
     from workbench.export import render
-    from workbench.leaderboard import build_leaderboard
+    from workbench.services.leaderboard import build_leaderboard
 
     ev = _evaluate(ctx, args)
     lb = build_leaderboard(ev, baselines=args.baseline, test=args.test, correction=args.correction,

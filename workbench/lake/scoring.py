@@ -32,7 +32,7 @@ from workbench.model import QRELS_SCHEMA
 from workbench.store.exchange import SCORE_KEY
 
 if TYPE_CHECKING:
-    from workbench.evaluate import Evaluation
+    from workbench.services.evaluate import Evaluation
     from workbench.store import Store
 
 DEFAULT_BLOCK_ROWS = 2_000_000
@@ -304,7 +304,7 @@ def _evaluation(lake: Lake, entry: dict, names: list[str], entries: dict[str, di
     order: run, measure, query_id), so the CLI prints both the same way."""
     import pandas as pd
 
-    from workbench.evaluate import Evaluation
+    from workbench.services.evaluate import Evaluation
 
     collection = entry["name"]
     hashes = sorted({entries[n]["run_hash"] for n in names})

@@ -9,9 +9,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from workbench.analyse import depth_cut
 from workbench.app import data
 from workbench.app.common import D3_FMT, FMT, context, need, plain
+from workbench.services.depth import depth_cut
 
 FAMILIES = ("nDCG", "R", "P")
 CUTOFFS = (1, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)

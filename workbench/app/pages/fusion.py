@@ -10,8 +10,8 @@ from workbench.analysis.compare import compare_pair
 from workbench.app import charts, data
 from workbench.app.common import D3_FMT, FMT, concurrently, context, default_pick, need, plain
 from workbench.errors import WorkbenchError
-from workbench.evaluate import aggregate
-from workbench.produce import fused_run_name
+from workbench.services.evaluate import aggregate
+from workbench.services.produce import fused_run_name
 
 METHODS = ("rrf", "combsum", "combmnz", "interpolation")
 NORMS = ("minmax", "zscore", "rank", "none")
@@ -121,7 +121,7 @@ CONFIRM_KEY = "_fusion_replace"  # a save refused because the name is taken, wai
 def save_fused(recipe, *, replace: bool, score_it: bool) -> None:
     """produce() the fused run beside the store; a taken name asks for confirmation instead of replacing."""
     from workbench.errors import ConflictError
-    from workbench.produce import default_runs_dir, produce
+    from workbench.services.produce import default_runs_dir, produce
     from workbench.store.runs import children
 
     store = data.store_for(ctx.db)
@@ -147,7 +147,7 @@ with st.form("save"):
     score_it = st.checkbox("Score it on the default measures", value=True)
     saved = st.form_submit_button("Save fused run", icon=":material/save:")
 if saved:
-    from workbench.produce import Recipe
+    from workbench.services.produce import Recipe
 
     st.session_state.pop(CONFIRM_KEY, None)
     save_fused(Recipe(ctx.collection, name, "fuse", None, tuple(inputs), dict(params)), replace=False,

@@ -12,7 +12,7 @@ from workbench.errors import WorkbenchError
 from workbench.export import FORMATS, render
 from workbench.export.formats import DEFAULT_PERMUTATIONS
 from workbench.export.leaderboard import SYMBOLS, Leaderboard
-from workbench.leaderboard import CORRECTIONS, TESTS
+from workbench.services.leaderboard import CORRECTIONS, TESTS
 
 PENDING = "_leaderboard_pending_measures"  # the selection to show once a typed measure is scored
 EXTENSIONS = {"markdown": ("md", "text/markdown"), "csv": ("csv", "text/csv"), "latex": ("tex", "text/x-tex"),

@@ -35,7 +35,7 @@ def ingest_upload(db: str, collection: str, upload, *, name: str | None, kind: s
     Errors are shown at once; on success the report is kept in session state for after the rerun that
     refreshes the run table, and True is returned.
     """
-    from workbench.ingest import ingest_run, run_name_for
+    from workbench.services.ingest import ingest_run, run_name_for
 
     if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
         st.error(f"{plain(upload.name)}: {upload.size / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB upload limit; "
@@ -69,7 +69,7 @@ NO_PARENT = "(none)"
 def edit_metadata(ctx, info, names: list[str]) -> None:
     """Kind, parent, depth and name of the chosen run, changed through `set_run_metadata` (the CLI's
     `workbench runs set`): rows and scores stay; runs naming it as parent follow a rename."""
-    from workbench.ingest import set_run_metadata
+    from workbench.services.ingest import set_run_metadata
 
     v = f"{info.name}:{info.kind}:{info.parent}:{info.depth}"  # new widgets whenever the stored metadata changes
     with st.expander("Edit metadata (kind, parent, rerank depth, name)"):

@@ -110,8 +110,8 @@ class _Session:
         self.shown: dict[str, str] = {}  # canonical -> the name asked for
         self.pool = None
         if measures:
-            from workbench.evaluate import resolve_named
             from workbench.scoring import evaluator_id
+            from workbench.services.evaluate import resolve_named
 
             named = resolve_named(store, collection, measures)
             self.measures = [nm.canonical for nm in named]
@@ -616,7 +616,7 @@ def _score_stored(store, collection, measures, results, on_done, path_of) -> lis
     todo = [r for r in results if r.scores is None]
     if not todo:
         return results
-    from workbench.evaluate import evaluate_runs
+    from workbench.services.evaluate import evaluate_runs
 
     ev = evaluate_runs(store, collection, measures, list(dict.fromkeys(r.info.name for r in todo)))
     agg = ev.aggregate()

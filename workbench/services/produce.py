@@ -29,11 +29,11 @@ from workbench import interrupts
 from workbench.errors import ConflictError, NotFoundError, WorkbenchError
 from workbench.files import ensure_folder
 from workbench.hashing import sha256_file
-from workbench.ingest import IngestResult, ingest_run
 from workbench.model import RunInfo
 from workbench.naming import check_name
-from workbench.runs_export import safe_child
-from workbench.steps import step_spec
+from workbench.retrieval.steps import step_spec
+from workbench.services.ingest import IngestResult, ingest_run
+from workbench.services.runs import safe_child
 from workbench.store import Store, get_collection, get_documents, get_qrels, get_run, get_run_rows, get_topics
 
 STEPS = ("retrieve", "fuse", "rerank")

@@ -2,7 +2,7 @@
 
 Order: collections, then declared run files, then pipelines in dependency order (a fused or reranked run after
 its inputs). Collections and run files are content-addressed (same bytes: no-op); pipelines are rebuilt only when
-their recipe hash changes (see workbench.produce).
+their recipe hash changes (see workbench.services.produce).
 
 What build may replace without being told: what build itself put there. That is a collection whose stored source
 names the files (or the ir_datasets id) the manifest names, a run ingested from the very file the manifest's
@@ -19,13 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.collections import add_collection
 from workbench.errors import ConflictError, NotFoundError, StoreError, WorkbenchError
 from workbench.hashing import sha256_file
-from workbench.ingest import ingest_run
-from workbench.manifest import CollectionSpec, Manifest, RunSpec
 from workbench.model import RunInfo, RunKind
-from workbench.produce import Recipe, made_by_step, produce, stored_run
+from workbench.services.collection import add_collection
+from workbench.services.ingest import ingest_run
+from workbench.services.manifest import CollectionSpec, Manifest, RunSpec
+from workbench.services.produce import Recipe, made_by_step, produce, stored_run
 from workbench.store import CollectionInfo, Store, get_collection, list_runs
 from workbench.store.runs import same_metadata
 

@@ -18,7 +18,7 @@ from workbench.io._yaml import BoundedSafeLoader, YamlLimitError
 from workbench.io.topics import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS
 from workbench.model import RunKind
 from workbench.naming import check_name
-from workbench.steps import STEPS, ParamError, step_spec
+from workbench.retrieval.steps import STEPS, ParamError, step_spec
 
 COLLECTION_KEYS = {"description", "qrels", "topics", "docs", "ir_datasets", "relevance", "topic_field", "grade_map"}
 RUN_KEYS = {"file", "collection", "name", "kind", "parent", "depth"}
@@ -278,7 +278,7 @@ def _runs(path: Path, base: Path, node, collections, root: _Map) -> list[RunSpec
         raise ManifestError(path, root.key_lines.get("runs"), "runs must be a list")
     out = []
     kinds = {k.value for k in RunKind}
-    from workbench.ingest import run_name_for
+    from workbench.services.ingest import run_name_for
 
     for spec in node:
         if not isinstance(spec, _Map):
@@ -343,7 +343,7 @@ def _pipelines(path: Path, node, collections, root: _Map) -> list[PipelineSpec]:
 
 
 def _step_params(path: Path, spec: _Map, params: _Map, step: str, retriever: str | None, n_inputs: int) -> dict:
-    """The pipeline's params checked against its step's schema (workbench.steps), refused at the key's line."""
+    """The pipeline's params checked against its step's schema (retrieval.steps), refused at the key's line."""
     try:
         return step_spec(step, retriever).checked(params, n_inputs)
     except ParamError as exc:

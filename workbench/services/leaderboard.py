@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from workbench.errors import WorkbenchError
-from workbench.evaluate import Evaluation
 from workbench.export.formats import CORRECTIONS, DEFAULT_PERMUTATIONS, TESTS
 from workbench.export.leaderboard import Leaderboard, Significance
+from workbench.services.evaluate import Evaluation
 from workbench.versions import evaluator_versions
 
 

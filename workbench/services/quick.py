@@ -108,7 +108,7 @@ def evaluate_files(qrels: str | Path, runs: Sequence[str | Path], measures: Sequ
 
 def _run_names(runs: Sequence[str | Path]) -> list[str]:
     """File stems (bm25.trec.gz -> bm25), or the paths as given when two stems are the same."""
-    from workbench.ingest import run_name_for
+    from workbench.services.ingest import run_name_for
 
     paths = [str(p) for p in runs]
     seen = set()
