@@ -651,7 +651,7 @@ def test_error_messages_quote_user_text_as_text(open_page, markup_store, tmp_pat
     # the sidebar: a store path with markup that does not exist
     missing = tmp_path / "![s](http://127.0.0.1:9/store.png) <i>x</i>.duckdb"
     at = open_page("leaderboard", store=missing)
-    assert any(shown(w).startswith(f"No store at {missing}.") for w in texts(at.warning))
+    assert any(shown(w).startswith(f"{missing}: no store here (create one with") for w in texts(at.warning))
     assert_text_only(at)
     assert not missing.exists()
 

@@ -122,10 +122,11 @@ def test_bm25_reproduces_pyserini(bm25: RetrievalResult, qrels: Qrels) -> None:
 def test_bm25_index_is_built_once(bm25: RetrievalResult, docs: pa.Table, topics: pa.Table, cache: Path) -> None:
     from workbench.retrieval.bm25 import MARKER, bm25_search
 
-    (index,) = (cache / "bm25").glob("lucene-flat-*")
+    index = cache / "bm25" / f"lucene-flat-{bm25.params['index_key'][:24]}"  # other tests share the cache
     stamp = (index / MARKER).stat().st_mtime_ns
     entries = set((cache / "bm25").iterdir())
     again = bm25_search(docs, topics.slice(0, 5), hits=10, cache_dir=cache)
+    assert index.is_dir()
     assert again.timings["index_reused"] == 1.0 and again.params["index_key"] == bm25.params["index_key"]
     assert (index / MARKER).stat().st_mtime_ns == stamp
     assert set((cache / "bm25").iterdir()) == entries  # nothing rebuilt, no temp dirs left behind
@@ -136,7 +137,7 @@ def test_bm25_index_is_built_once(bm25: RetrievalResult, docs: pa.Table, topics:
 
 def test_pyserini_in_process_agrees(bm25: RetrievalResult, topics: pa.Table, cache: Path) -> None:
     """start_jvm() makes pyserini's own LuceneSearcher importable here; it returns our hits and scores."""
-    (index,) = (cache / "bm25").glob("lucene-flat-*")
+    index = cache / "bm25" / f"lucene-flat-{bm25.params['index_key'][:24]}"  # other tests share the cache
     qid, text = topics.column("query_id")[0].as_py(), topics.column("text")[0].as_py()
     code = textwrap.dedent(
         f"""
