@@ -18,7 +18,6 @@ CUTOFFS = (1, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)
 SHOWN_HITS = 1000
 
 ctx = context()
-st.title("Rerank depth scaling")
 run_infos = ctx.runs()
 by_name = {r.name: r for r in run_infos}
 reranked = [r.name for r in run_infos if r.parent and r.parent in by_name]

@@ -14,7 +14,6 @@ from workbench.app.common import FMT, context, default_pick, first_stage_default
 from workbench.errors import WorkbenchError
 
 ctx = context()
-st.title("Per-query comparison")
 run_infos = ctx.runs()
 names = [r.name for r in run_infos]
 scored = ctx.measures()
