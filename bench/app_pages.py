@@ -32,9 +32,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench-data"
-PAGES = ("leaderboard", "per_query", "drilldown", "depth", "fusion", "runs")
-TITLES = {"leaderboard": "Leaderboard", "per_query": "Per-query comparison", "drilldown": "Query drill-down",
-          "depth": "Rerank depth scaling", "fusion": "Fusion lab", "runs": "Runs"}
+sys.path.insert(0, str(ROOT))  # this checkout's workbench (the page registry below), before any installed one
+from workbench.app.pages import PAGES as REGISTRY  # noqa: E402  (the dashboard's pages, registered once)
+from workbench.app.pages import page_named  # noqa: E402
+
+PAGES = tuple(p.name for p in REGISTRY)
+TITLES = {p.name: p.title for p in REGISTRY}
 TARGET_S = 1.0
 COLLECTION = "bench"
 RERANKED = (100, 20)  # depths of the two reranked runs of PARENT
@@ -161,7 +164,7 @@ def time_page(db: Path, page: str) -> tuple[float, float, float, list[str]]:
     os.environ["WORKBENCH_DB"] = str(db)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=900)
     at.run()  # the default page first: a switch_page before the first run is ignored (the default renders)
-    at.switch_page(f"workbench/app/pages/{page}.py")
+    at.switch_page(str(page_named(page).script))
     at.run()
     if [t.value for t in at.title] != [TITLES[page]]:
         raise RuntimeError(f"expected the {page} page, got titles {[t.value for t in at.title]}")
@@ -234,7 +237,6 @@ def main(argv: list[str] | None = None) -> int:
         args.runs, args.queries, args.docs = 10, 700, 1000
     if args.runs < 3:
         p.error("--runs must be at least 3 (bm25, another first stage, a reranked run)")
-    sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
     db = OUT / f"pages-gen-{args.runs}x{args.queries}x{args.docs}.duckdb"
     print(f"store {db.relative_to(ROOT)}: {args.runs} runs x {args.queries} queries x {args.docs} docs", flush=True)

@@ -25,10 +25,11 @@ from markdown_it import MarkdownIt
 from markup_store import MarkupStore, build_markup_store
 from streamlit.testing.v1 import AppTest
 
+from workbench.app.pages import PAGES, page_named
+
 pytestmark = pytest.mark.slow
 
 APP = ROOT / "app.py"
-PAGES = "workbench/app/pages"
 A, B = "bm25__rankgpt-3.5@100", "bm25"
 
 
@@ -42,10 +43,10 @@ def open_page(dl20_store, monkeypatch):
         at.run()
         # Bound widgets read the URL when they are created: pass through another page so the target's widgets
         # are created afresh from these query parameters (as when a shared link is opened).
-        at.switch_page(f"{PAGES}/{'leaderboard' if page == 'runs' else 'runs'}.py").run()
+        at.switch_page(str(page_named("leaderboard" if page == "runs" else "runs").script)).run()
         for key, value in params.items():
             at.query_params[key] = value
-        at.switch_page(f"{PAGES}/{page}.py").run()
+        at.switch_page(str(page_named(page).script)).run()
         assert not at.exception, [e.value for e in at.exception]
         return at
 
@@ -295,8 +296,8 @@ def test_depth_page_from_top_k_cuts_agrees_with_the_study_of_whole_runs(open_pag
 
 
 def test_read_only_pages_hold_their_connection_only_while_they_run(open_page, store_copy):
-    """per-query, drill-down and depth make all their reads on one connection (app.py's READ_ONLY_PAGES); once
-    the page has rendered the file is free: a writer in this very process opens it at once."""
+    """per-query, drill-down and depth make all their reads on one connection (`reads_only` in the page registry);
+    once the page has rendered the file is free: a writer in this very process opens it at once."""
     from workbench.store import Store
 
     for page in ("per_query", "drilldown", "depth"):
@@ -659,13 +660,19 @@ def test_error_messages_quote_user_text_as_text(open_page, markup_store, tmp_pat
 # ------------------------------------------------------------------------------------------------ issue 17 item 7
 def test_every_page_answers_at_its_own_path_and_the_root_is_the_leaderboard(dl20_store, monkeypatch):
     """st.navigation serves its default page at / only: the leaderboard is listed under /leaderboard and a hidden
-    default page runs the same script at /."""
+    default page runs the same script at /. Every registered page is served at its path, under its title, and the
+    paths in links people have shared stay."""
     monkeypatch.setenv("WORKBENCH_DB", str(dl20_store))
     at = AppTest.from_file(APP, default_timeout=180).run()
     assert [t.value for t in at.title] == ["Leaderboard"]
     pages = {info["url_pathname"]: Path(info["script_path"]).name for info in at._registered_pages.values()}
-    assert pages == {"": "leaderboard.py", "leaderboard": "leaderboard.py", "per-query": "per_query.py",
-                     "drilldown": "drilldown.py", "depth": "depth.py", "fusion": "fusion.py", "runs": "runs.py"}
+    assert pages == {"": "leaderboard.py", **{p.url_path: p.script.name for p in PAGES}}
+    assert {"leaderboard": "leaderboard.py", "per-query": "per_query.py", "drilldown": "drilldown.py",
+            "depth": "depth.py", "fusion": "fusion.py", "runs": "runs.py"}.items() <= pages.items()
+    for page in PAGES:
+        at.switch_page(str(page.script)).run()
+        assert not at.exception, (page.name, [e.value for e in at.exception])
+        assert [t.value for t in at.title] == [page.title], page.name
 
 
 def test_drilldown_picker_lists_query_text_and_keeps_the_id_in_the_url(open_page, dl20_store, monkeypatch):

@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
+from workbench.app.pages import PAGES as REGISTRY
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -38,6 +40,7 @@ PAGES = [
     ("fusion?inputs=bm25&inputs=splade-pp-ed", "Where the gains come from", "fusion"),
     ("runs", "Ingest a run", "runs"),
 ]
+"""A case for every registered page (test_every_registered_page_has_a_case): the url path starts with the page's."""
 
 
 def _missing() -> str | None:
@@ -212,9 +215,14 @@ def _open(driver, url: str, expect: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ issue 17 item 7
-PATHS = [("", "Leaderboard"), ("leaderboard", "Leaderboard"), ("per-query", "Per-query comparison"),
-         ("drilldown", "Query drill-down"), ("depth", "Rerank depth scaling"), ("fusion", "Fusion lab"),
-         ("runs", "Runs")]
+PATHS = [("", REGISTRY[0].title), *((p.url_path, p.title) for p in REGISTRY)]
+
+
+def test_every_registered_page_has_a_case():
+    """A page added to the registry without a rendering case here fails this, not silently goes untested."""
+    assert sorted(name for _, _, name in PAGES) == sorted(p.name for p in REGISTRY)
+    assert all(path.split("?")[0] == next(p.url_path for p in REGISTRY if p.name == name)
+               for path, _, name in PAGES)
 
 
 def test_every_page_answers_at_its_own_path(server, browser):

@@ -19,6 +19,7 @@ from conftest import ROOT
 from test_reliability_support import make_base_store
 
 from workbench.app.common import WORD_JOINER
+from workbench.app.pages import PAGES
 from workbench.store.connection import SCHEMA_VERSION
 
 QRELS = ROOT / "tests" / "data" / "trec_eval" / "qrels.test"
@@ -149,9 +150,9 @@ def test_dashboard_refuses_a_foreign_duckdb_file_and_leaves_it(monkeypatch, tmp_
     at = sidebar(monkeypatch, path)
     assert any(m.startswith(f"{path}: not a workbench store (a DuckDB database without the workbench's tables)")
                for m in messages(at)), messages(at)
-    for page in ("runs", "fusion", "per_query", "depth"):
-        at.switch_page(f"workbench/app/pages/{page}.py").run()
-        assert not at.exception, [e.value for e in at.exception]
+    for page in PAGES:  # every page, each opening the store its own way
+        at.switch_page(str(page.script)).run()
+        assert not at.exception, (page.name, [e.value for e in at.exception])
     assert files_under(tmp_path) == before
 
 

@@ -1,6 +1,6 @@
 """What every page shares: the selected store and collection, number formats, messages.
 
-app.py (the router) resolves the store and collection in the sidebar once per rerun and puts a `Context` in
+The router (app/main.py) resolves the store and collection in the sidebar once per rerun and puts a `Context` in
 session state; pages read it with `context()`. Widgets that define a view are bound to URL query parameters
 (`bind="query-params"`, the key is the parameter name), so copying the URL shares the view.
 

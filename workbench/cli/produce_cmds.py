@@ -27,7 +27,6 @@ from workbench.errors import WorkbenchError
 from workbench.retrieval.steps import STEPS
 
 DEFAULT_MANIFEST = "data_manifest.yaml"
-MAX_UPLOAD_MB = 500  # same cap as .streamlit/config.toml
 
 
 def register(sub) -> None:
@@ -224,18 +223,18 @@ def _serve(ctx, port: int, address: str) -> int:
     from workbench.env import check_dashboard_env, env_int
 
     ctx.store.ensure_schema()  # a missing path or a file that is not a store: refused before anything starts
-    app = Path(__file__).resolve().parents[2] / "app.py"
-    if not app.is_file():
-        raise WorkbenchError(f"{app}: the dashboard's app.py is not there; serve runs from a source checkout")
+    from workbench.app import serve
+
     env = {**os.environ, "WORKBENCH_DB": str(ctx.store.path.resolve())}
     check_dashboard_env()
-    upload_mb = env_int("WORKBENCH_MAX_UPLOAD_MB", MAX_UPLOAD_MB)  # the server's cap and the Runs page's agree
+    upload_mb = env_int("WORKBENCH_MAX_UPLOAD_MB", serve.MAX_UPLOAD_MB)  # the server's cap and the Runs page's agree
     err_console().print(f"dashboard on http://{address}:{port} (Ctrl-C to stop)", markup=False)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", address,
-           "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--server.maxUploadSize", str(upload_mb), "--server.fileWatcherType", "none"]
-    # from the repository root, so .streamlit/config.toml (loopback, upload cap) applies
-    child = subprocess.Popen(cmd, env=env, cwd=app.parent, start_new_session=True, preexec_fn=_die_with_parent)
+    # every setting on the command line, so the installed package serves as a checkout does; in the user's folder,
+    # so relative paths in the WORKBENCH_* variables mean what they meant to the user, but without that folder on
+    # sys.path (-P), where a stray workbench/ or pandas.py would shadow the installed ones
+    cmd = [sys.executable, "-P", "-m", "streamlit", "run", str(serve.SCRIPT), *serve.command_options(
+        {"server.address": address, "server.port": port, "server.maxUploadSize": upload_mb})]
+    child = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
     return _wait_forwarding(child)
 
 

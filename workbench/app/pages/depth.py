@@ -11,6 +11,7 @@ import streamlit as st
 
 from workbench.app import data
 from workbench.app.common import D3_FMT, FMT, context, need, plain
+from workbench.app.pages import page_named
 from workbench.services.depth import depth_cut
 
 FAMILIES = ("nDCG", "R", "P")
@@ -18,7 +19,6 @@ CUTOFFS = (1, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)
 SHOWN_HITS = 1000
 
 ctx = context()
-st.title("Rerank depth scaling")
 run_infos = ctx.runs()
 by_name = {r.name: r for r in run_infos}
 reranked = [r.name for r in run_infos if r.parent and r.parent in by_name]
@@ -170,9 +170,10 @@ with right:
         total, n_queries = len(hits), hits["query_id"].nunique()
         hits = hits.head(SHOWN_HITS)  # a table of tens of thousands of rows says no more than its first page
         topics = data.topics(ctx.db, ctx.token, ctx.collection).set_index("query_id")["text"]
+        drilldown = page_named("drilldown").url_path
         hits = hits.assign(query=hits["query_id"].map(topics).fillna(""),
-                           open=["drilldown?" + urlencode({"collection": ctx.collection, "q": q, "a": run,
-                                                           "b": info.parent}) for q in hits["query_id"]])
+                           open=[f"{drilldown}?" + urlencode({"collection": ctx.collection, "q": q, "a": run,
+                                                              "b": info.parent}) for q in hits["query_id"]])
         st.markdown(f"**{total} phantom hits** in {n_queries} queries: unjudged documents "
                     f"that {plain(run)} (depth {curve.k_max}) moves into the top {judged.k} from below it in "
                     f"{plain(info.parent)}." + (f" The first {SHOWN_HITS} are listed; `workbench depth --json` has all."

@@ -44,7 +44,6 @@ def style(frame: pd.DataFrame):
 
 
 ctx = context()
-st.title("Query drill-down")
 run_infos = ctx.runs()
 names = [r.name for r in run_infos]
 need(bool(names), "No runs in this collection yet.")

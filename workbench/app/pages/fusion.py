@@ -18,7 +18,6 @@ NORMS = ("minmax", "zscore", "rank", "none")
 BIG_ROWS = 1_000_000
 
 ctx = context()
-st.title("Fusion lab")
 # every read of the view on one connection (a fresh one to a big store costs ~0.02 s a read); the save below
 # writes, so it comes after the block has closed it
 with data.store_for(ctx.db).reading():

@@ -74,7 +74,6 @@ def add_measure(ctx: Context, typed: str, selected: list[str], runs: list[str]) 
 
 
 ctx = context()
-st.title("Leaderboard")
 run_infos = ctx.runs()
 names = [r.name for r in run_infos]
 scored = ctx.measures()

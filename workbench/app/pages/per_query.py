@@ -11,10 +11,11 @@ import streamlit as st
 from workbench.analysis.stats import TEST_TITLES as TEST_NAMES
 from workbench.app import charts, data
 from workbench.app.common import FMT, context, default_pick, first_stage_default, fmt4, need, plain
+from workbench.app.pages import page_named
 from workbench.errors import WorkbenchError
 
+DRILLDOWN = page_named("drilldown")  # linked from the tables and below them
 ctx = context()
-st.title("Per-query comparison")
 run_infos = ctx.runs()
 names = [r.name for r in run_infos]
 scored = ctx.measures()
@@ -74,7 +75,7 @@ def changes(rows, label: str) -> pd.DataFrame:
     frame = pd.DataFrame([r.__dict__ for r in rows], columns=["query_id", "value_a", "value_b", "delta"])
     topics = data.topics(ctx.db, ctx.token, ctx.collection).set_index("query_id")["text"]
     frame.insert(1, "query", [topics.get(q, "") for q in frame["query_id"]])
-    frame["open"] = ["drilldown?" + urlencode({"collection": ctx.collection, "q": q, "a": a, "b": b})
+    frame["open"] = [f"{DRILLDOWN.url_path}?" + urlencode({"collection": ctx.collection, "q": q, "a": a, "b": b})
                      for q in frame["query_id"]]
     frame.insert(0, "", label)
     return frame
@@ -98,8 +99,7 @@ else:
     pick = st.selectbox("Open a query side by side", table["query_id"].tolist(),
                         format_func=lambda q: f"{q}  ({table.set_index('query_id').at[q, 'delta']:+.4f})",
                         key="open_q")
-    st.page_link("workbench/app/pages/drilldown.py", label=f"Drill down into query {plain(pick)}",
-                 icon=":material/manage_search:",
+    st.page_link(DRILLDOWN.script, label=f"Drill down into query {plain(pick)}", icon=DRILLDOWN.icon,
                  query_params={"collection": ctx.collection, "q": pick, "a": a, "b": b})
 
 st.subheader("Win matrix")

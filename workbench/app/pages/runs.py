@@ -103,7 +103,6 @@ def edit_metadata(ctx, info, names: list[str]) -> None:
 
 
 ctx = context()
-st.title("Runs")
 run_infos = ctx.runs()
 
 if run_infos:
