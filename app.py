@@ -96,7 +96,3 @@ except data.StoreChanged:  # a write came between this rerun's catalogue and a v
     st.rerun()
 except WorkbenchError as exc:
     st.error(plain(exc))
-except ModuleNotFoundError as exc:
-    if not (exc.name or "").startswith("workbench"):
-        raise
-    st.warning(f"This view needs {plain(exc.name)}, which is not part of this installation yet.")
