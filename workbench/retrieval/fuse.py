@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from workbench.errors import WorkbenchError
 from workbench.model import RUN_SCHEMA, RunKind
-from workbench.retrieval import RetrievalResult, _group_starts, check_columns, versions
+from workbench.retrieval import RetrievalResult, check_columns, group_starts, versions
 from workbench.retrieval.cache import hash_table
 
 Method = Literal["rrf", "combsum", "combmnz", "interpolation"]
@@ -48,7 +48,7 @@ def normalise(scores: np.ndarray, ranks: np.ndarray, query_id: pa.Array, norm: N
     """Per-query normalised scores of one run sorted in trec_eval order (see the module docstring)."""
     if norm is None or len(scores) == 0:
         return scores.astype(np.float64, copy=True)
-    group, starts = _group_starts(query_id)
+    group, starts = group_starts(query_id)
     counts = np.diff(np.append(starts, len(scores)))
     if norm == "rank":
         return (counts[group] - ranks + 1) / counts[group]
