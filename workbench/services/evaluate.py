@@ -50,22 +50,23 @@ class Evaluation:
 
 
 def aggregate(per_query: pd.DataFrame, canonical: dict[str, str] | None = None) -> pd.DataFrame:
-    """Mean per (run, measure), or the sum for counts (summed exactly); `canonical` maps shown names to
-    ir-measures spellings."""
-    from workbench.scoring import is_summed
+    """`scoring.aggregate` per (run, measure) as a frame with n_queries: the mean, or the exact sum for counts, so
+    `evaluate`, `ingest --measures` and `eval` agree to the last bit; `canonical` maps shown names to ir-measures
+    spellings (what decides mean or sum)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from workbench.scoring import aggregate as aggregate_scores
 
     if per_query.empty:
-        import pandas as pd
-
         return pd.DataFrame(columns=["run", "measure", "value", "n_queries"])
-    from math import fsum
-
-    grouped = per_query.groupby(["run", "measure"], sort=False)["value"]
-    out = grouped.agg(total=lambda v: fsum(v.to_numpy()), n_queries="count").reset_index()
     canonical = canonical or {}
-    sums = {m for m in out["measure"].unique() if is_summed(canonical.get(m, m))}
-    # exact sums, as scoring.aggregate's: `evaluate`, `ingest --measures` and `eval` agree to the last bit
-    out["value"] = (out["total"] / out["n_queries"]).where(~out["measure"].isin(sums), out["total"])
+    values = aggregate_scores(pa.table({"run": pa.array(per_query["run"], pa.string()),
+                                        "measure": pa.array(per_query["measure"].map(lambda m: canonical.get(m, m)),
+                                                            pa.string()),
+                                        "value": pa.array(per_query["value"], pa.float64())}), group="run")
+    out = per_query.groupby(["run", "measure"], sort=False)["value"].count().rename("n_queries").reset_index()
+    out["value"] = [values[r][canonical.get(m, m)] for r, m in zip(out["run"], out["measure"], strict=True)]
     return out[["run", "measure", "value", "n_queries"]]
 
 
