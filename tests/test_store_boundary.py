@@ -19,7 +19,8 @@ TABLES = ("run_rows", "run_top_rows", "runs", "scores", "score_sets", "qrels", "
 STORE_SQL = re.compile(rf"\b(FROM|JOIN|INTO|UPDATE|TABLE)\s+({'|'.join(TABLES)})\b", re.IGNORECASE)
 # the ingest session parses into a DuckDB catalog of its own and has the store attach to it to copy DuckDB's own
 # columns (half the CPU of inserting Arrow); the ingest write path is being reworked apart from this boundary
-KNOWN = {"workbench/services/ingest.py": {"attached", "put_runs_from", "insert_scores", "scored_keys_in"}}
+KNOWN = {"workbench/services/ingest.py": {"attached", "put_runs_from", "insert_scores", "scored_keys_in",
+                                         "ingest_context", "same_metadata", "set_run_fields", "put_run_metadata"}}
 
 
 def _outside_store() -> list[Path]:
@@ -95,3 +96,38 @@ def test_the_scan_sees_a_leak():
     assert STORE_SQL.search("x JOIN run_top_rows t USING (run_hash)")
     assert not STORE_SQL.search("SELECT * FROM fr WHERE frank IS NOT NULL")
     assert "judged_ranks" not in _connection_functions()  # takes the Store, gives Arrow
+
+
+def test_the_store_interface_takes_the_store_and_gives_arrow_or_records():
+    """Every function `workbench.store` exports takes the Store handle first (a second backend's handle in its
+    place) and names no DuckDB type in its signature: what crosses is Arrow tables, frames and records."""
+    import inspect
+
+    import workbench.store as store
+
+    for name in store.__all__:
+        obj = getattr(store, name)
+        if not inspect.isfunction(obj):
+            continue
+        signature = inspect.signature(obj)
+        assert "duckdb" not in str(signature).lower(), (name, signature)
+        params = list(signature.parameters)
+        if name not in ("default_db_path", "same_metadata"):  # a path; two records compared
+            assert params[0] == "store", (name, params)
+
+
+def test_outside_the_store_only_the_interface_is_imported():
+    """Use cases import `workbench.store` (the interface), not its modules; the lake's side of the exchange
+    (`store.exchange`, Arrow in and out) and the ingest session's attach (see KNOWN) are the exceptions."""
+    leaks = []
+    for path in _outside_store():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("workbench.store."):
+                continue
+            if node.module == "workbench.store.exchange" and _name(path).startswith("workbench/lake/"):
+                continue
+            names = {a.name for a in node.names}
+            if names <= KNOWN.get(_name(path), set()):
+                continue
+            leaks.append(f"{_name(path)}:{node.lineno}: from {node.module} import {', '.join(sorted(names))}")
+    assert not leaks, leaks

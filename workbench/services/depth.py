@@ -20,8 +20,16 @@ from workbench.analysis.depth import RankedRows, RerankPair, max_cutoff, rerank_
 from workbench.errors import AnalysisError
 from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 from workbench.model import RunInfo
-from workbench.store import Store, get_qrels, get_run, get_run_rows, list_runs, top_run_rows
-from workbench.store.reads import judged_ranks_of, judged_top_ranks
+from workbench.store import (
+    Store,
+    get_qrels,
+    get_run,
+    get_run_rows,
+    judged_ranks_of,
+    judged_top_ranks,
+    list_runs,
+    top_run_rows,
+)
 
 _AT_DEPTH = re.compile(r"@\d+$")
 

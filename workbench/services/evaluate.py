@@ -12,8 +12,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
-from workbench.store import Store, get_collection, get_qrels, get_run_rows, list_runs, per_query_scores
-from workbench.store.scores import put_scores_many, scored_keys
+from workbench.store import (
+    Store,
+    get_collection,
+    get_qrels,
+    get_run_rows,
+    judged_ranks,
+    list_runs,
+    per_query_scores,
+    put_scores_many,
+    scored_keys,
+)
 
 if TYPE_CHECKING:  # imported where a frame is built: `ingest --measures` starts without pandas
     import pandas as pd
@@ -173,7 +182,6 @@ def _score_stored_run(store: Store, collection: str, run_hash: str, name: str, q
     """Per-query values of a stored run: from its judged rows' stored trec_eval positions when every measure
     allows (joined in DuckDB, cut at the deepest cutoff), else from all its rows."""
     from workbench.scoring import evaluate, evaluate_ranked, ranked_plan
-    from workbench.store.reads import judged_ranks
 
     plan = ranked_plan(measures)
     if plan is None:
