@@ -16,7 +16,7 @@ from workbench.analysis import (
     rerank_depth,
     significance_table,
 )
-from workbench.analysis.depth import _derive
+from workbench.analysis.depth.join import derive
 from workbench.io.qrels import read_qrels
 from workbench.io.runs import read_run
 
@@ -79,8 +79,8 @@ def test_derived_at_k_max_equals_reranked_run_exactly(qrels):
 def test_truncated_variants_match_full_derivation():
     first, r100 = run("tasb"), run("tasb__rankvicuna-7b@100")
     depths = [0, 3, 10, 17, 100]
-    top = _derive(first, r100, depths, 10, ordered=True).to_pandas()
-    full = _derive(first, r100, depths, None, ordered=True).to_pandas()
+    top = derive(first, r100, depths, 10, ordered=True).to_pandas()
+    full = derive(first, r100, depths, None, ordered=True).to_pandas()
     full = full[full["rank"] <= 10].reset_index(drop=True)
     assert top.equals(full)
 
@@ -172,39 +172,37 @@ def _random_pair(seed: int) -> tuple[pa.Table, pa.Table, pa.Table]:
     return _table(f_rows), _table(r_rows), pa.table({"query_id": list(q), "doc_id": list(d), "relevance": list(g)})
 
 
-@pytest.fixture(params=["arrow", "views"])
+@pytest.fixture(params=["arrow", "positions"])
 def make_pair(request):
-    """pair(first, rer, qrels): a RerankPair of Arrow tables, or (as the store's studies build it) one joined
-    from views with trec_eval positions, carrying the qrels' grades."""
+    """pair(first, rer, qrels): a RerankPair of Arrow tables, or (as the store's studies build it) one of runs
+    carrying their trec_eval positions (as `top_run_rows` reads them), joined with the qrels' grades."""
     import duckdb
 
-    cons = []
+    def positioned(table: pa.Table) -> pa.Table:
+        con = duckdb.connect()
+        try:
+            con.register("run_in", table)
+            return con.sql("""SELECT query_id, doc_id, score, CAST(row_number() OVER (PARTITION BY query_id
+                              ORDER BY score DESC, doc_id DESC) AS INTEGER) AS position FROM run_in""").to_arrow_table()
+        finally:
+            con.close()
 
     def pair(first: pa.Table, rer: pa.Table, qrels: pa.Table):
         if request.param == "arrow":
             return RerankPair(first, rer)
-        con = duckdb.connect()
-        cons.append(con)
-        for name, table in (("f_in", first), ("r_in", rer)):
-            con.register(name, table)
-            con.execute(f"""CREATE TEMP VIEW {name[0]}v AS SELECT query_id, doc_id, score, CAST(row_number() OVER
-                            (PARTITION BY query_id ORDER BY score DESC, doc_id DESC) AS INTEGER) AS position
-                            FROM {name}""")
-        return RerankPair.from_views(con, "fv", "rv", None, qrels)
+        return RerankPair(positioned(first), positioned(rer), qrels)
 
-    yield pair
-    for con in cons:
-        con.close()
+    return pair
 
 
 @pytest.fixture(params=["order all rows", "candidates only"])
 def graded_path(request, monkeypatch):
     """Both ways RerankPair.graded reads the join: every row ordered (small joins) or only the rows that can rank
     within the cutoff (big ones; forced here on small random pairs)."""
-    from workbench.analysis import depth
+    from workbench.analysis.depth import ranks
 
     if request.param == "candidates only":
-        monkeypatch.setattr(depth, "_ORDER_ALL_ROWS", 0)
+        monkeypatch.setattr(ranks, "ORDER_ALL_ROWS", 0)
     return request.param
 
 

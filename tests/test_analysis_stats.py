@@ -18,10 +18,10 @@ from workbench.analysis import (
     t_test,
     wilcoxon_test,
 )
-from workbench.analysis.depth import _evaluate
 from workbench.errors import AnalysisError
 from workbench.io.qrels import read_qrels
 from workbench.io.runs import read_run
+from workbench.scoring import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ["bm25", "bm25__rankvicuna-7b@20", "bm25__rankvicuna-7b@100", "tasb", "tasb__rankvicuna-7b@20"]
@@ -33,7 +33,7 @@ def scores() -> pd.DataFrame:
     frames = []
     for name in RUNS:
         run = read_run(ROOT / f"runs/dl20/{name}.trec").table
-        s = _evaluate(run.select(["query_id", "doc_id", "score"]), qrels, ["nDCG@10", "AP(rel=2)"]).to_pandas()
+        s = evaluate(run.select(["query_id", "doc_id", "score"]), qrels, ["nDCG@10", "AP(rel=2)"]).to_pandas()
         frames.append(s.assign(run=name))
     return pd.concat(frames, ignore_index=True)[["run", "query_id", "measure", "value"]]
 

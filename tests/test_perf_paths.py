@@ -257,8 +257,8 @@ def test_depth_study_cutoff_curves_from_its_join_equal_the_stored_curves(dl20_st
 
 
 def test_depth_study_with_a_measure_ranked_scoring_does_not_serve(dl20_store):
-    """A cutoff measure outside the ranked scoring (nDCG with custom gains) keeps the store join of F and R but
-    reads the observed run's rows through its view: its observed point is that run scored whole, per query, and
+    """A cutoff measure outside the ranked scoring (nDCG with custom gains) keeps the join of F and R cut at the
+    declared depth but reads the observed run's top rows: its observed point is that run scored whole, per query, and
     the study equals the one over whole runs read into Python."""
     from workbench.analysis import depth_curve
     from workbench.scoring import evaluate, parse_measure
@@ -283,8 +283,8 @@ def test_depth_study_with_a_measure_ranked_scoring_does_not_serve(dl20_store):
 
 
 def test_stored_runs_fuse_where_they_lie_as_read_into_python(dl20_store):
-    """fuse_stored (the fusion lab's path: DuckDB over the stored rows, cut by stored position) gives the run
-    fuse() gives on the same runs read whole, for each method."""
+    """fuse_stored (the fusion lab's path: the stored rows read down to `depth` by stored position, fused in order
+    of it) gives the run fuse() gives on the same runs read whole, for each method."""
     import numpy as np
 
     from workbench.retrieval.fuse import fuse
@@ -301,7 +301,7 @@ def test_stored_runs_fuse_where_they_lie_as_read_into_python(dl20_store):
         want = fuse(rows, names=names, **options)
         assert got.run.equals(want.run), options
         assert got.params == want.params
-        # the fusion lab scores it without leaving DuckDB: the values of scoring the fused run itself
+        # the fusion lab scores it from its judged ranks: the values of scoring the fused run itself
         measures = ["nDCG@10", "AP(rel=2)", "Judged@10", "R(rel=2)@1000"]
         n_rows, n_queries, scores = score_fused_stored(store, "dl20", names, measures, **options)
         ref = evaluate(want.run, get_qrels(store, "dl20"), measures).to_pandas()

@@ -21,14 +21,14 @@ from workbench.errors import AnalysisError
 SCORE_COLUMNS = ("run", "query_id", "measure", "value")
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """Dataclasses/tuples/numpy scalars -> plain JSON values; NaN and inf become None (JSON has neither)."""
     if is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _jsonable(getattr(obj, f.name)) for f in fields(obj)}
+        return {f.name: jsonable(getattr(obj, f.name)) for f in fields(obj)}
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -103,7 +103,7 @@ class PairComparison:
     top_losses: tuple[QueryDelta, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(self)
+        return jsonable(self)
 
     def to_frame(self) -> pd.DataFrame:
         columns = ("query_id", "value_a", "value_b", "delta")
@@ -160,7 +160,7 @@ class WinMatrix:
     n_queries: tuple[tuple[int, ...], ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(self)
+        return jsonable(self)
 
     def to_frame(self, which: str = "wins") -> pd.DataFrame:
         """One of wins/ties/losses/n_queries as a runs x runs DataFrame."""

@@ -15,9 +15,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.analysis.compare import _jsonable
-from workbench.analysis.depth import _canonical_measures, _evaluate
+from workbench.analysis.compare import jsonable
 from workbench.errors import AnalysisError
+from workbench.scoring import evaluate, measure_name
 
 DEFAULT_CUTOFFS = (1, 5, 10, 20, 50, 100, 200, 500, 1000)
 Family = Literal["nDCG", "R", "P"]
@@ -35,7 +35,7 @@ class CutoffCurve:
     n_queries: int
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(self)
+        return jsonable(self)
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"cutoff": self.cutoffs, "measure": self.measures, "mean": self.mean})
@@ -60,8 +60,8 @@ def cutoff_curve(
         depth = int(pc.max(run.group_by("query_id").aggregate([("doc_id", "count")])["doc_id_count"]).as_py())
         cutoffs = [c for c in DEFAULT_CUTOFFS if c <= depth] or [DEFAULT_CUTOFFS[0]]
     measures = cutoff_measures(family, cutoffs, rel)
-    return curve_from_scores(family, rel, measures, _evaluate(run.select(["query_id", "doc_id", "score"]), qrels,
-                                                             measures))
+    return curve_from_scores(family, rel, measures, evaluate(run.select(["query_id", "doc_id", "score"]), qrels,
+                                                            measures))
 
 
 def _check_family(family: str, rel: int | None) -> None:
@@ -78,7 +78,7 @@ def cutoff_measures(family: Family, cutoffs: Sequence[int], rel: int | None = No
     if not cuts or cuts[0] < 1:
         raise AnalysisError(f"cutoffs must be >= 1, got {cuts}")
     spell = f"{family}(rel={rel})" if rel is not None else family
-    return _canonical_measures([f"{spell}@{k}" for k in cuts])
+    return list(dict.fromkeys(measure_name(f"{spell}@{k}") for k in cuts))
 
 
 def curve_from_scores(family: Family, rel: int | None, measures: Sequence[str], scores: pa.Table) -> CutoffCurve:

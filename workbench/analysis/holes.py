@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.analysis.compare import _jsonable
-from workbench.analysis.depth import RerankPair, _grid, rerank_pair
+from workbench.analysis.compare import jsonable
+from workbench.analysis.depth import RerankPair, depth_grid, rerank_pair
 from workbench.errors import AnalysisError
 from workbench.scoring import evaluate_ranked
 
@@ -81,10 +81,10 @@ class JudgedSummary:
     points: tuple[JudgedPoint, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(self)
+        return jsonable(self)
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([_jsonable(p) for p in self.points])
+        return pd.DataFrame([jsonable(p) for p in self.points])
 
 
 def judged_summary(
@@ -100,7 +100,7 @@ def judged_summary(
     if k < 1:
         raise AnalysisError(f"k must be >= 1, got {k}")
     with rerank_pair(first, reranked, pair) as p:
-        ds = _grid(p.k_max, []) if depths is None else sorted(set(map(int, depths)))
+        ds = depth_grid(p.k_max, []) if depths is None else sorted(set(map(int, depths)))
         if not ds or ds[0] < 0:
             raise AnalysisError(f"depths must be non-negative and non-empty, got {ds}")
         g = p.graded(qrels, ds, k)

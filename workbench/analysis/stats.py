@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from workbench.analysis.compare import _jsonable, aligned_matrix
+from workbench.analysis.compare import aligned_matrix, jsonable
 from workbench.errors import AnalysisError
 from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 
@@ -89,7 +89,7 @@ class TestResult:
     n_resamples: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(self)
+        return jsonable(self)
 
 
 def t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> TestResult:
@@ -238,7 +238,7 @@ class ConfidenceInterval:
     method: str = "percentile bootstrap"
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(self)
+        return jsonable(self)
 
 
 def bootstrap_ci(
@@ -267,7 +267,7 @@ class EffectSize:
     standardised: float
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(self)
+        return jsonable(self)
 
 
 def effect_size(
@@ -321,7 +321,7 @@ class Adjustment:
     reject: tuple[bool, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(self)
+        return jsonable(self)
 
 
 def adjust_pvalues(
@@ -403,11 +403,11 @@ class SignificanceTable:
     n_resamples: int
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(self)
+        return jsonable(self)
 
     def to_frame(self) -> pd.DataFrame:
         cols = list(SignificanceRow.__dataclass_fields__)
-        return pd.DataFrame([_jsonable(r) for r in self.rows], columns=cols).astype(
+        return pd.DataFrame([jsonable(r) for r in self.rows], columns=cols).astype(
             {"p_value": float, "p_adjusted": float, "ci_low": float, "ci_high": float}
         )
 

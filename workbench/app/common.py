@@ -36,9 +36,6 @@ class Context:
     def runs(self) -> list[RunInfo]:
         return data.runs(self.db, self.token, self.collection) if self.collection else []
 
-    def run_names(self) -> list[str]:
-        return [r.name for r in self.runs()]
-
     def measures(self) -> list[str]:
         return data.measures(self.db, self.token, self.collection) if self.collection else []
 

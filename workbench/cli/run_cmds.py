@@ -124,7 +124,7 @@ def cmd_ingest(ctx, args) -> int:
 def note_children(store, collection: str, name: str) -> None:
     """After a run was replaced by other content: the runs that name it as their first stage were made from
     the old one (their depth studies now read the new one)."""
-    from workbench.store.runs import children
+    from workbench.store import children
 
     kids = children(store, collection, name)
     if kids:

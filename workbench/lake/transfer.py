@@ -29,8 +29,7 @@ from workbench.errors import ConflictError, NotFoundError, WorkbenchError
 from workbench.lake.tables import TABLES, Lake, dumps, now, process_tag, with_columns
 from workbench.model import RunInfo
 from workbench.naming import check_name
-from workbench.store import Store, get_collection, list_collections, list_runs
-from workbench.store.collections import CollectionInfo
+from workbench.store import CollectionInfo, Store, get_collection, list_collections, list_runs
 from workbench.store.exchange import (
     SCORE_KEY,
     collection_record,

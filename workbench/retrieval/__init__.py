@@ -53,7 +53,7 @@ def versions(*packages: str) -> dict[str, str]:
     return out
 
 
-def _group_starts(query_id: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def group_starts(query_id: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """For a column sorted by query: (group index of each row, first row of each group)."""
     n = len(query_id)
     if n == 0:
@@ -69,7 +69,7 @@ def _group_starts(query_id: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.
 def trec_ranks(table: pa.Table) -> tuple[pa.Table, np.ndarray]:
     """Sort `table` into trec_eval order (query_id, score desc, doc_id desc) and return it with 1-based ranks."""
     ordered = table.sort_by([("query_id", "ascending"), ("score", "descending"), ("doc_id", "descending")])
-    group, starts = _group_starts(ordered.column("query_id"))
+    group, starts = group_starts(ordered.column("query_id"))
     ranks = np.arange(len(ordered), dtype=np.int64) - starts[group] + 1 if len(ordered) else group
     return ordered, ranks
 

@@ -46,7 +46,7 @@ _HINT = "pip install 'workbench[retrieval]' (torch==2.13.0 first, then sentence-
 _EMBED_FORMAT = 1  # bump when the way texts are built or embeddings are stored changes
 
 
-def _offline() -> None:
+def offline() -> None:
     """Make huggingface_hub/transformers fail fast instead of retrying a network that is not there.
 
     Process-wide and permanent on purpose: huggingface_hub reads these once, at import.
@@ -103,7 +103,7 @@ def quiet_transformers() -> Iterator[None]:
 
 @functools.lru_cache(maxsize=2)
 def _load_bi_encoder(path: str, model_hash: str) -> SentenceTransformer:
-    _offline()
+    offline()
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as e:
@@ -149,7 +149,7 @@ def faiss_threads(n: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _progress_reporter(progress: bool | Progress | None, total: int, label: str) -> Iterator[Progress | None]:
+def progress_reporter(progress: bool | Progress | None, total: int, label: str) -> Iterator[Progress | None]:
     """Turn the `progress` argument into a callback: None/False silent, True a rich bar on stderr."""
     if progress is True:
         from rich.console import Console
@@ -186,7 +186,7 @@ def encode_texts(
     dim = get_dim() or 0
     out = np.zeros((len(texts), dim), dtype=np.float32)
     order = np.argsort(-np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
-    with _progress_reporter(progress, len(texts), label) as report:
+    with progress_reporter(progress, len(texts), label) as report:
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
             emb = model.encode(
@@ -221,7 +221,7 @@ def encode_on_engine(engine: Engine, texts: list[str], ident: dict[str, str], *,
              for start in range(0, n, step)]
     out: np.ndarray | None = None
     done = 0
-    with _progress_reporter(progress, n, "encoding docs") as report:
+    with progress_reporter(progress, n, "encoding docs") as report:
         for shard in engine.map(encode_shard, units, label="encoding docs"):
             start, dim = shard["start"][0].as_py(), shard["dim"][0].as_py()
             emb = np.frombuffer(shard["embeddings"][0].as_py(), dtype="<f4").reshape(-1, dim)

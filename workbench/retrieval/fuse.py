@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from workbench.errors import WorkbenchError
 from workbench.model import RUN_SCHEMA, RunKind
-from workbench.retrieval import RetrievalResult, _group_starts, check_columns, versions
+from workbench.retrieval import RetrievalResult, check_columns, group_starts, versions
 from workbench.retrieval.cache import hash_table
 
 Method = Literal["rrf", "combsum", "combmnz", "interpolation"]
@@ -48,7 +48,7 @@ def normalise(scores: np.ndarray, ranks: np.ndarray, query_id: pa.Array, norm: N
     """Per-query normalised scores of one run sorted in trec_eval order (see the module docstring)."""
     if norm is None or len(scores) == 0:
         return scores.astype(np.float64, copy=True)
-    group, starts = _group_starts(query_id)
+    group, starts = group_starts(query_id)
     counts = np.diff(np.append(starts, len(scores)))
     if norm == "rank":
         return (counts[group] - ranks + 1) / counts[group]
@@ -104,7 +104,7 @@ def fuse(
                 [("query_id", pa.string()), ("doc_id", pa.string()), ("score", pa.float64()),
                  *([("position", pa.int64())] if positioned else [])])))
             views.append((f"_in{i}", positioned))
-        out = fuse_views(con, views, method=method, k=k, norm=norm, weights=weights, depth=depth, hits=hits)
+        out = _fuse_views(con, views, method=method, k=k, norm=norm, weights=weights, depth=depth, hits=hits)
     finally:
         con.close()
     labels = list(names) if names is not None else [hash_table(r, ["query_id", "doc_id", "score"]) for r in runs]
@@ -131,7 +131,7 @@ def result(run: pa.Table, names: Sequence[str], *, method: Method = "rrf", k: fl
                            software=versions("duckdb", "pyarrow", "numpy"))
 
 
-def fuse_views(
+def _fuse_views(
     con: duckdb.DuckDBPyConnection,
     inputs: Sequence[tuple[str, bool]],
     *,
@@ -141,15 +141,12 @@ def fuse_views(
     weights: Sequence[float] | None = None,
     depth: int | None = 1000,
     hits: int | None = 1000,
-    into: str | None = None,
-) -> pa.Table | None:
-    """`fuse` over relations of `con`: each input is (view name, has a trusted `position` column), with
-    query_id, doc_id, score. The fused run in RUN_SCHEMA, trec_eval order, cut at `hits`; or, with `into`, left
-    in `con` as temp table `into` (query_id, doc_id, score, rank; unordered) for more SQL (scoring it).
+) -> pa.Table:
+    """`fuse` over relations of `con` (fuse's own in-memory connection): each input is (view name, has a trusted
+    `position` column), with query_id, doc_id, score. The fused run in RUN_SCHEMA, trec_eval order, cut at `hits`.
 
-    Everything set-shaped runs in DuckDB (stored runs are fused where they lie, without reading them into
-    Python); only z-score normalisation reads its input back, to keep numpy's sums. Per-document values are
-    summed in input order (a CASE chain, not sum()): the sums pyserini's loop gets, bit for bit.
+    Everything set-shaped runs in DuckDB; only z-score normalisation reads its input back, to keep numpy's sums.
+    Per-document values are summed in input order (a CASE chain, not sum()): the sums pyserini's loop gets, bit for bit.
     """
     w = _weights(method, len(inputs), weights)
     _check_options(method, k, norm)
@@ -187,9 +184,6 @@ def fuse_views(
             SELECT query_id, doc_id, score,
                    row_number() OVER (PARTITION BY query_id ORDER BY score DESC, doc_id DESC) AS rank
             FROM scored QUALIFY {keep}"""
-    if into is not None:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS {fused}")
-        return None
     return con.sql(f"{fused} ORDER BY query_id, rank").to_arrow_table().cast(RUN_SCHEMA)
 
 

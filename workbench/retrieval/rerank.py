@@ -68,9 +68,9 @@ def detect_model_kind(path: Path) -> ModelKind:
 
 @functools.lru_cache(maxsize=2)
 def _load_cross_encoder(path: str, model_hash: str) -> CrossEncoder:
-    from workbench.retrieval.dense import _offline, quiet_transformers
+    from workbench.retrieval.dense import offline, quiet_transformers
 
-    _offline()
+    offline()
     try:
         from sentence_transformers import CrossEncoder
     except ImportError as e:
@@ -120,7 +120,7 @@ def _cross_encoder_scores(
     batch_size: int, threads: int, progress: bool | Progress | None,
 ) -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
     """CrossEncoder.predict on (query, title + " " + text) pairs, in chunks so progress can be reported."""
-    from workbench.retrieval.dense import _progress_reporter
+    from workbench.retrieval.dense import progress_reporter
 
     ident = {"model": path.name, "model_path": str(path), "model_hash": hash_dir(path)}
     encoder = _load_cross_encoder(str(path), ident["model_hash"])
@@ -128,7 +128,7 @@ def _cross_encoder_scores(
     pairs = [(q_texts[q], texts[d]) for q, d in zip(q_idx.tolist(), d_idx.tolist(), strict=True)]
     out = np.zeros(len(pairs), dtype=np.float64)
     chunk = batch_size * 8
-    with torch_threads(threads), _progress_reporter(progress, len(pairs), "reranking") as report:
+    with torch_threads(threads), progress_reporter(progress, len(pairs), "reranking") as report:
         for start in range(0, len(pairs), chunk):
             part = encoder.predict(pairs[start : start + chunk], batch_size=batch_size, show_progress_bar=False)
             out[start : start + chunk] = np.asarray(part, dtype=np.float64).reshape(-1)

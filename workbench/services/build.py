@@ -26,8 +26,7 @@ from workbench.services.collection import add_collection
 from workbench.services.ingest import ingest_run
 from workbench.services.manifest import CollectionSpec, Manifest, RunSpec
 from workbench.services.produce import Recipe, made_by_step, produce, stored_run
-from workbench.store import CollectionInfo, Store, get_collection, list_runs
-from workbench.store.runs import same_metadata
+from workbench.store import CollectionInfo, Store, get_collection, list_runs, same_metadata
 
 Event = Callable[[str, str, str], None]  # (what, name, status)
 

@@ -10,17 +10,26 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from workbench.analysis.checks import check_alpha, check_count, check_seed
-from workbench.analysis.depth import RerankPair
+from workbench.analysis.depth import RankedRows, RerankPair, max_cutoff, rerank_pair
 from workbench.errors import AnalysisError
 from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 from workbench.model import RunInfo
-from workbench.store import Store, get_qrels, get_run, get_run_rows, list_runs
+from workbench.store import (
+    Store,
+    get_qrels,
+    get_run,
+    get_run_rows,
+    judged_ranks_of,
+    judged_top_ranks,
+    list_runs,
+    top_run_rows,
+)
 
 _AT_DEPTH = re.compile(r"@\d+$")
 
@@ -224,9 +233,7 @@ def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: in
     depth k differs from F only in F's top k <= K, and every measure looks at most `cutoff` deep, so the first
     max(K, cutoff) documents of both runs give exactly the numbers whole runs give.
     """
-    from workbench.analysis.depth import _max_cutoff
-
-    cutoff = _max_cutoff(list(measures))
+    cutoff = max_cutoff(list(measures))
     if cutoff is None or not declared_depth:
         return None
     return max(int(declared_depth), cutoff, phantom_k)
@@ -287,13 +294,11 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
                   phantom_k: int = 10) -> Iterator[_StudyInputs]:
     """What a depth study reads, reading only what it needs.
 
-    With cutoff measures and a declared rerank depth (see depth_cut) F and R are joined in DuckDB where they lie,
-    down to that cut, and the observed runs' top `cutoff` are read; otherwise whole runs are read and joined.
+    With cutoff measures and a declared rerank depth (see depth_cut) only F's and R's rows down to that cut are
+    read (by their stored positions) and joined, and the observed runs' judged ranks (or top `cutoff` rows) down
+    to it; otherwise whole runs are read and joined.
     """
-    from workbench.analysis.depth import _max_cutoff
     from workbench.scoring import ranked_plan
-    from workbench.store.collections import qrels_relation
-    from workbench.store.reads import run_views
 
     with store.reading(), ExitStack() as stack:
         info = get_run(store, collection, reranked)
@@ -312,24 +317,26 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
             return
         others = [n for k, n in obs.items() if k > 0 and n != reranked]
         ranked_scoring = ranked_plan(with_judged) is not None
-        # the other observed runs: their judged ranks from the store (ranked scoring), else their rows via views
-        con, views = stack.enter_context(run_views(store, collection,
-                                                   [first_stage, reranked, *([] if ranked_scoring else others)], cut))
-        hashes = {n: get_run(store, collection, n).run_hash for n in others} if ranked_scoring else {}
-        with store.reader() as shared:
-            side = shared.cursor()
-        with ThreadPoolExecutor(max_workers=1) as pool:  # read while F and R are joined, on the other core
-            side_reads = pool.submit(_qrels_and_judged_ranks, side, collection, hashes, cut)
-            pair = stack.enter_context(RerankPair.from_views(con, views[0][0], views[1][0], cut,
-                                                             grades=qrels_relation(collection)))
-            qrels, ranked = side_reads.result()
-        pair.carries_grades_of(qrels)
+        qrels = get_qrels(store, collection, ordered=False)  # what reads them does not depend on their order
+        first_top, rer_top = (top_run_rows(store, collection, n, cut) for n in (first_stage, reranked))
+        with ThreadPoolExecutor(max_workers=1) as pool:  # join F and R (a private connection) on the other core
+            joining = pool.submit(RerankPair, first_top, rer_top, qrels)
+            try:  # the other observed runs: their judged ranks from the store (ranked scoring), else their rows
+                if ranked_scoring:
+                    ranked = {n: RankedRows(*judged_top_ranks(store, collection, get_run(store, collection, n).run_hash,
+                                                              cut)) for n in others}
+                else:
+                    obs_cut = max_cutoff(with_judged)
+                    tops = {n: top_run_rows(store, collection, n, obs_cut).select(["query_id", "doc_id", "score"])
+                            for n in others}
+            except BaseException:
+                with suppress(Exception):
+                    joining.result().close()
+                raise
+            pair = stack.enter_context(joining.result())
+        del first_top, rer_top  # the pair holds the join; the analyses given it read only the pair
         if not ranked_scoring:  # a cutoff measure the ranked scoring does not serve: rows
-            view_of = {n: v for n, (v, _) in zip(others, views[2:], strict=True)}
-            obs_cut = _max_cutoff(with_judged)
-            rows = {k: pair.reranked_top(obs_cut) if n == reranked else con.sql(
-                f"SELECT query_id, doc_id, score FROM {view_of[n]} WHERE position <= {int(obs_cut)}").to_arrow_table()
-                for k, n in obs.items() if k > 0}
+            rows = {k: pair.reranked_top(obs_cut) if n == reranked else tops[n] for k, n in obs.items() if k > 0}
             yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, declared_depth=info.depth)
             return
         # every run as its judged ranks down to the cut: the observed points and the cutoff curves score these
@@ -337,21 +344,6 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
         rows = {k: ranked[n] for k, n in obs.items() if k > 0}
         yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, ranked=ranked,
                            declared_depth=info.depth)
-
-
-def _qrels_and_judged_ranks(cur, collection: str, hashes: dict[str, str], cut: int) -> tuple:
-    """On a cursor of its own (closed here): the collection's qrels, and the judged ranks down to `cut` of the
-    stored runs `hashes` ({name: run_hash}) as {name: RankedRows}."""
-    from workbench.analysis.depth import RankedRows
-    from workbench.store.collections import qrels_in
-    from workbench.store.reads import judged_top_ranks
-
-    try:
-        qrels = qrels_in(cur, collection, ordered=False)  # what reads them does not depend on their order
-        return qrels, {name: RankedRows(*judged_top_ranks(cur, collection, run_hash, cut))
-                       for name, run_hash in hashes.items()}
-    finally:
-        cur.close()
 
 
 def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Sequence[str],
@@ -368,7 +360,6 @@ def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Seq
     again in the multiple-testing correction. They are left out of the curve and the tests and named in the
     study's `clipped` and `note`."""
     from workbench.analysis import depth_curve, phantom_hits, significance_table
-    from workbench.analysis.depth import rerank_pair
 
     _check_study_options(n_boot, seed, alpha, phantom_k)
     with rerank_pair(first, rer, pair) as p:
@@ -403,8 +394,6 @@ def stored_cutoff_curves(store: Store, collection: str, runs: Sequence[str], fam
                          rel: int | None = None) -> dict:
     """`cutoff_curve` of each stored run ({name: CutoffCurve}), scored from its judged rows' stored positions
     down to max(cutoffs), joined with the qrels in one DuckDB query: the same values, without reading the rows."""
-    from workbench.store.reads import judged_ranks_of
-
     with store.reading():
         hashes = {name: get_run(store, collection, name).run_hash for name in runs}
         judged = judged_ranks_of(store, collection, list(dict.fromkeys(hashes.values())), max(cutoffs))

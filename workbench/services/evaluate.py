@@ -12,8 +12,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
-from workbench.store import Store, get_collection, get_qrels, get_run_rows, list_runs, per_query_scores
-from workbench.store.scores import put_scores_many, scored_keys
+from workbench.store import (
+    Store,
+    get_collection,
+    get_qrels,
+    get_run_rows,
+    judged_ranks,
+    list_runs,
+    per_query_scores,
+    put_scores_many,
+    scored_keys,
+)
 
 if TYPE_CHECKING:  # imported where a frame is built: `ingest --measures` starts without pandas
     import pandas as pd
@@ -50,22 +59,23 @@ class Evaluation:
 
 
 def aggregate(per_query: pd.DataFrame, canonical: dict[str, str] | None = None) -> pd.DataFrame:
-    """Mean per (run, measure), or the sum for counts (summed exactly); `canonical` maps shown names to
-    ir-measures spellings."""
-    from workbench.scoring import is_summed
+    """`scoring.aggregate` per (run, measure) as a frame with n_queries: the mean, or the exact sum for counts, so
+    `evaluate`, `ingest --measures` and `eval` agree to the last bit; `canonical` maps shown names to ir-measures
+    spellings (what decides mean or sum)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from workbench.scoring import aggregate as aggregate_scores
 
     if per_query.empty:
-        import pandas as pd
-
         return pd.DataFrame(columns=["run", "measure", "value", "n_queries"])
-    from math import fsum
-
-    grouped = per_query.groupby(["run", "measure"], sort=False)["value"]
-    out = grouped.agg(total=lambda v: fsum(v.to_numpy()), n_queries="count").reset_index()
     canonical = canonical or {}
-    sums = {m for m in out["measure"].unique() if is_summed(canonical.get(m, m))}
-    # exact sums, as scoring.aggregate's: `evaluate`, `ingest --measures` and `eval` agree to the last bit
-    out["value"] = (out["total"] / out["n_queries"]).where(~out["measure"].isin(sums), out["total"])
+    values = aggregate_scores(pa.table({"run": pa.array(per_query["run"], pa.string()),
+                                        "measure": pa.array(per_query["measure"].map(lambda m: canonical.get(m, m)),
+                                                            pa.string()),
+                                        "value": pa.array(per_query["value"], pa.float64())}), group="run")
+    out = per_query.groupby(["run", "measure"], sort=False)["value"].count().rename("n_queries").reset_index()
+    out["value"] = [values[r][canonical.get(m, m)] for r, m in zip(out["run"], out["measure"], strict=True)]
     return out[["run", "measure", "value", "n_queries"]]
 
 
@@ -172,7 +182,6 @@ def _score_stored_run(store: Store, collection: str, run_hash: str, name: str, q
     """Per-query values of a stored run: from its judged rows' stored trec_eval positions when every measure
     allows (joined in DuckDB, cut at the deepest cutoff), else from all its rows."""
     from workbench.scoring import evaluate, evaluate_ranked, ranked_plan
-    from workbench.store.reads import judged_ranks
 
     plan = ranked_plan(measures)
     if plan is None:

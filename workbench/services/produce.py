@@ -261,7 +261,3 @@ def produced_header(path: Path, limit: int = 1 << 20) -> dict | None:
     except yaml.YAMLError:
         return None
     return header if isinstance(header, dict) else None
-
-
-def produce_many(store: Store, recipes: Sequence[Recipe], **kwargs) -> list[IngestResult]:
-    return [produce(store, r, **kwargs) for r in recipes]

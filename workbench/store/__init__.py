@@ -1,4 +1,18 @@
-"""The DuckDB store: schema, short-lived connections, and typed access to collections, runs and scores."""
+"""The store, as the use cases see it: functions that take the `Store` handle first and give Arrow tables or records.
+
+This package's names are the store's interface: no SQL text, cursor or catalog crosses it (tests/
+test_store_boundary.py checks both sides). The DuckDB file (schema.sql, `Store`'s short-lived connections) is its
+one implementation today; the Delta lake of workbench/lake, which exchanges data with it through `exchange`, is
+meant as the second (docs/store.md lists what a backend provides).
+
+- collections: put_collection, get_collection, list_collections, delete_collection, get_qrels, get_topics,
+  get_documents
+- runs: put_run, put_run_metadata, set_run_fields, get_run, list_runs, children, delete_run, same_metadata
+- run rows: get_run_rows (whole), top_run_rows (down to a trec_eval position), query_run_rows (one query of a few
+  runs), judged_ranks / judged_ranks_of / judged_top_ranks (judged rows' positions, joined with the qrels)
+- scores: put_scores, put_scores_many, scored_keys, scored_measures, per_query_scores, score_aggregates,
+  score_matrix
+"""
 
 from workbench.store.collections import (
     CollectionInfo,
@@ -11,18 +25,38 @@ from workbench.store.collections import (
     put_collection,
 )
 from workbench.store.connection import Store, default_db_path
+from workbench.store.reads import (
+    judged_ranks,
+    judged_ranks_of,
+    judged_top_ranks,
+    query_run_rows,
+    score_aggregates,
+    score_matrix,
+    top_run_rows,
+)
 from workbench.store.runs import (
+    children,
     delete_run,
     get_run,
     get_run_rows,
     list_runs,
     put_run,
+    put_run_metadata,
+    same_metadata,
+    set_run_fields,
 )
-from workbench.store.scores import per_query_scores, put_scores, scored_keys, scored_measures
+from workbench.store.scores import (
+    per_query_scores,
+    put_scores,
+    put_scores_many,
+    scored_keys,
+    scored_measures,
+)
 
 __all__ = [
     "CollectionInfo",
     "Store",
+    "children",
     "default_db_path",
     "delete_collection",
     "delete_run",
@@ -32,15 +66,23 @@ __all__ = [
     "get_run",
     "get_run_rows",
     "get_topics",
+    "judged_ranks",
+    "judged_ranks_of",
+    "judged_top_ranks",
     "list_collections",
     "list_runs",
     "per_query_scores",
     "put_collection",
     "put_run",
+    "put_run_metadata",
     "put_scores",
+    "put_scores_many",
+    "query_run_rows",
+    "same_metadata",
+    "score_aggregates",
+    "score_matrix",
     "scored_keys",
     "scored_measures",
+    "set_run_fields",
+    "top_run_rows",
 ]
-from workbench.store.reads import query_run_rows, score_aggregates, score_matrix, top_run_rows
-
-__all__ += ["query_run_rows", "score_aggregates", "score_matrix", "top_run_rows"]

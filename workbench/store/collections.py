@@ -166,13 +166,6 @@ def qrels_in(con: duckdb.DuckDBPyConnection, collection: str, *, ordered: bool =
     return arrow(con, f"SELECT query_id, doc_id, relevance FROM qrels WHERE collection = ?{order}", [collection])
 
 
-def qrels_relation(collection: str) -> str:
-    """The collection's stored judgments as a relation for SQL run where they lie (one row per pair: ingest
-    collapsed repeats), instead of an Arrow copy registered with the connection."""
-    quoted = collection.replace("'", "''")
-    return f"(SELECT query_id, doc_id, relevance FROM qrels WHERE collection = '{quoted}')"
-
-
 def get_topics(store: Store, collection: str, *, fields: bool = False) -> pa.Table:
     """query_id, text (what retrieval reads); with `fields`, also the title, description and narrative."""
     cols = "query_id, text, title, description, narrative" if fields else "query_id, text"

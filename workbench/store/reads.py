@@ -6,9 +6,7 @@ cutoff suffices (100 runs x 7,000 queries x 1,000 documents is 700M run rows and
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -83,15 +81,18 @@ def rows_table(depth: int | None) -> str:
     return "run_top_rows" if depth is not None and depth <= TOP_DEPTH else "run_rows"
 
 
-def top_run_rows(store: Store, collection: str, name: str, k: int) -> pa.Table:
-    """The run's first `k` documents per query in trec_eval order (score desc, doc_id desc), as stored rows.
+def top_run_rows(store: Store, collection: str, name: str, k: int | None) -> pa.Table:
+    """The run's first `k` documents per query in trec_eval order (score desc, doc_id desc), as stored rows
+    (None: every row).
 
-    A filter on the position stored at ingest, not a sort; `position` is among the columns.
+    A filter on the position stored at ingest, not a sort; `position` is among the columns, so the analyses
+    given these rows (fusion, the depth study's F-R join) take it as the order instead of sorting again.
     """
     with store.reader() as con:
         info = _get_run(con, collection, name)
+        cut = "" if k is None else " AND position <= ?"
         return arrow(con, f"SELECT query_id, doc_id, score, rank, position FROM {rows_table(k)} "
-                          "WHERE run_hash = ? AND position <= ?", [info.run_hash, int(k)])
+                          f"WHERE run_hash = ?{cut}", [info.run_hash, *([] if k is None else [int(k)])])
 
 
 def query_run_rows(store: Store, collection: str, names: Sequence[str], query_id: str) -> pa.Table:
@@ -126,7 +127,7 @@ def judged_ranks(store: Store, collection: str, run_hash: str, max_rank: int | N
     """
     with store.reader() as con:
         rows = f"(SELECT query_id, doc_id, position AS rank FROM {rows_table(max_rank)} WHERE run_hash = ?)"
-        judged, _ = judged_ranks_in(con, collection, rows, max_rank, False, [run_hash])
+        judged, _ = _judged_ranks_in(con, collection, rows, max_rank, False, [run_hash])
         whole = "(SELECT query_id FROM run_rows WHERE run_hash = ?)"  # every row counts, not only the top ones
         return judged, _rows_per_query(con, whole, [run_hash]) if n_ret else None
 
@@ -137,24 +138,24 @@ def judged_ranks_of(store: Store, collection: str, run_hashes: Sequence[str], ma
     rows = (f"(SELECT run_hash, query_id, doc_id, position AS rank FROM {rows_table(max_rank)} "
             f"WHERE run_hash IN ({marks}))")
     with store.reader() as con:
-        return judged_ranks_in(con, collection, rows, max_rank, False, run_hashes, group="run_hash")[0]
+        return _judged_ranks_in(con, collection, rows, max_rank, False, run_hashes, group="run_hash")[0]
 
 
-def judged_top_ranks(con: duckdb.DuckDBPyConnection, collection: str, run_hash: str,
-                     cut: int) -> tuple[pa.Table, pa.Table]:
-    """judged_ranks of a stored run's top `cut` (by stored position), its rows per query counted within the cut,
-    on a connection or cursor of the caller's (the depth study reads observed runs beside its F-R join)."""
+def judged_top_ranks(store: Store, collection: str, run_hash: str, cut: int) -> tuple[pa.Table, pa.Table]:
+    """judged_ranks of a stored run's top `cut` (by stored position), its rows per query counted within the cut
+    (the depth study's observed runs, read down to the study's cut)."""
     top = (f"(SELECT query_id, doc_id, position AS rank FROM {rows_table(cut)} "
            f"WHERE run_hash = ? AND position <= {int(cut)})")
-    return judged_ranks_in(con, collection, top, cut, True, [run_hash])  # type: ignore[return-value]
+    with store.reader() as con:
+        return _judged_ranks_in(con, collection, top, cut, True, [run_hash])  # type: ignore[return-value]
 
 
-def judged_ranks_in(con: duckdb.DuckDBPyConnection, collection: str, rows: str, max_rank: int | None,
+def _judged_ranks_in(con: duckdb.DuckDBPyConnection, collection: str, rows: str, max_rank: int | None,
                     n_ret: bool, rows_params: Sequence = (), *, group: str | None = None,
                     ) -> tuple[pa.Table, pa.Table | None]:
-    """judged_ranks of the ranked rows (query_id, doc_id, rank) of relation `rows` (a table name, or a subquery
-    taking `rows_params`) on a connection to the store: a run computed in SQL (a fusion) is scored there.
-    `group`: a column of `rows` kept first in the judged rows (several runs in one relation)."""
+    """judged_ranks of the ranked rows (query_id, doc_id, rank) of relation `rows` (a subquery of this module's
+    taking `rows_params`) on a connection to the store. `group`: a column of `rows` kept first in the judged rows
+    (several runs in one relation)."""
     judged = arrow(
         con,
         f"""
@@ -170,30 +171,3 @@ def judged_ranks_in(con: duckdb.DuckDBPyConnection, collection: str, rows: str, 
 def _rows_per_query(con: duckdb.DuckDBPyConnection, rows: str, rows_params: Sequence) -> pa.Table:
     """(query_id, n): how many rows relation `rows` holds per query (what Judged@k and NumRet count)."""
     return arrow(con, f"SELECT query_id, count(*) AS n FROM {rows} GROUP BY query_id", list(rows_params))
-
-
-@contextmanager
-def run_views(store: Store, collection: str, names: Sequence[str], depth: int | None = None,
-              ) -> Iterator[tuple[duckdb.DuckDBPyConnection, list[tuple[str, bool]]]]:
-    """Stored runs' rows as temp views `_run0`, `_run1`, ... (query_id, doc_id, score, position) on a private
-    cursor of a read connection: (cursor, [(view, True), ...]), True saying the view carries positions.
-
-    For computations that run where the rows lie (fusion, the depth page's F-R join) instead of reading them into
-    Python first; a filter on `position` reaches the scan, so a top-k cut costs what a top-k read does. With
-    `depth`, the views hold each run's rows down to at least that position only (run_top_rows when it is deep
-    enough): a caller that cuts at `depth` reads a tenth of a 1,000-deep run.
-    """
-    with store.reader() as con:
-        cur = con.cursor()
-        try:
-            views = []
-            for i, name in enumerate(names):
-                run_hash = _get_run(cur, collection, name).run_hash
-                if not re.fullmatch(r"[0-9a-f]{64}", run_hash):  # inlined below: views take no parameters
-                    raise ValueError(f"unexpected run hash {run_hash!r}")
-                cur.execute(f"CREATE TEMP VIEW _run{i} AS SELECT query_id, doc_id, score, position "
-                            f"FROM {rows_table(depth)} WHERE run_hash = '{run_hash}'")
-                views.append((f"_run{i}", True))
-            yield cur, views
-        finally:
-            cur.close()

@@ -121,7 +121,7 @@ def save_fused(recipe, *, replace: bool, score_it: bool) -> None:
     """produce() the fused run beside the store; a taken name asks for confirmation instead of replacing."""
     from workbench.errors import ConflictError
     from workbench.services.produce import default_runs_dir, produce
-    from workbench.store.runs import children
+    from workbench.store import children
 
     store = data.store_for(ctx.db)
     try:

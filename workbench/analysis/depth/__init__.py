@@ -1,0 +1,31 @@
+"""Rerank-depth scaling: how a measure changes as a reranker is applied to the first stage's top-k, k = 0..K.
+
+One module per concern: `join` (F joined to R and the depth variants, SQL over Arrow in a private connection),
+`ranks` (each document's rank in the variant at depth k, numpy), `pair` (RerankPair: one join shared by the
+analyses, with what it keeps between them), `results` (the result types), `curve` (depth_curve).
+"""
+
+from workbench.analysis.depth.curve import (
+    DEFAULT_GRID,
+    depth_curve,
+    depth_grid,
+    derive_depth_run,
+    max_cutoff,
+    rerank_depth,
+)
+from workbench.analysis.depth.pair import RerankPair, rerank_pair
+from workbench.analysis.depth.results import CurvePoint, DepthCurve, RankedRows
+
+__all__ = [
+    "DEFAULT_GRID",
+    "CurvePoint",
+    "DepthCurve",
+    "RankedRows",
+    "RerankPair",
+    "depth_curve",
+    "depth_grid",
+    "derive_depth_run",
+    "max_cutoff",
+    "rerank_depth",
+    "rerank_pair",
+]
