@@ -253,6 +253,7 @@ def _registered_grades(con: duckdb.DuckDBPyConnection, qrels: pa.Table | None, n
     if not needed:
         yield
         return
+    assert qrels is not None  # needed: the caller has the qrels
     con.register("_grades_in", qrels.select(["query_id", "doc_id", "relevance"]))
     try:
         yield
@@ -309,6 +310,8 @@ class RerankPair:
     the connection.
     """
 
+    _graded_by: pa.Table | None  # set by _start, then carries_grades_of
+
     def __init__(self, first: pa.Table, reranked: pa.Table) -> None:
         con = duckdb.connect()
         try:
@@ -346,7 +349,7 @@ class RerankPair:
 
     def _start(self, con: duckdb.DuckDBPyConnection, *, owned: bool) -> None:
         self.con, self._owned = con, owned
-        self._graded_by: pa.Table | None = None  # the qrels whose grades fr carries (column relevance)
+        self._graded_by = None  # the qrels whose grades fr carries (column relevance)
         self._last: tuple[list[int], int | None, pa.Table] | None = None
         self._graded: tuple[pa.Table, list[int], int | None, _Graded] | None = None
         try:

@@ -294,7 +294,7 @@ def _standardised(d: np.ndarray) -> tuple[float, float]:
 def paired_test(
     a: Sequence[float] | np.ndarray,
     b: Sequence[float] | np.ndarray,
-    test: TestName = "t",
+    test: TestName | str = "t",  # str: a user's choice, checked below
     *,
     n_resamples: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
@@ -325,7 +325,7 @@ class Adjustment:
 
 
 def adjust_pvalues(
-    p_values: Sequence[float] | np.ndarray, method: CorrectionName = "holm", alpha: float = 0.05
+    p_values: Sequence[float] | np.ndarray, method: CorrectionName | str = "holm", alpha: float = 0.05
 ) -> Adjustment:
     """Holm (1979) step-down, Bonferroni, or Benjamini-Hochberg (1995) FDR (statsmodels' multipletests' formulas)."""
     key = _CORRECTIONS.get(method)
@@ -441,8 +441,8 @@ def significance_table(
     runs: Sequence[str],
     measures: Sequence[str],
     *,
-    test: TestName = "t",
-    correction: CorrectionName = "holm",
+    test: TestName | str = "t",  # str: a user's choice, checked below
+    correction: CorrectionName | str = "holm",
     alpha: float = 0.05,
     seed: int = 0,
     n_resamples: int = DEFAULT_PERMUTATIONS,
@@ -597,6 +597,7 @@ def significance_legend(test: str, n_resamples: int | None, correction: str, alp
     text = f"{name[0].upper()}{name[1:]}, {corrected}, alpha={alpha:g}."
     if p_min == 0 or m == 0:
         return text
+    assert n_resamples is not None  # p_min > 0: the randomisation test, whose count _smallest_p checked
     floor = f"with {n_resamples:,} permutations the smallest p-value is 1/{n_resamples + 1:,}"
     least = _least_resamples(m, alpha, correction)
     if not _rejects_at(p_min, m, alpha, correction):
