@@ -665,7 +665,7 @@ def _per_query_matrix(
     return {m: out[j] for j, m in enumerate(measures)}
 
 
-def depth_curve(
+def depth_curve(  # noqa: C901
     first: pa.Table | None,
     reranked: pa.Table | None,
     qrels: pa.Table,

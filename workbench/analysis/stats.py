@@ -435,7 +435,7 @@ def _bootstrap_cis(diffs: list[np.ndarray], confidence: float, n_resamples: int,
     return out
 
 
-def significance_table(
+def significance_table(  # noqa: C901
     scores: pd.DataFrame | None,
     baselines: Sequence[str],
     runs: Sequence[str],

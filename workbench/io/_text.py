@@ -128,7 +128,7 @@ class Text:
     bad_message: str | None = None
 
 
-def load_text(path: str | Path, error_cls: type[InputFormatError], encoding: str = "utf-8") -> Text:
+def load_text(path: str | Path, error_cls: type[InputFormatError], encoding: str = "utf-8") -> Text:  # noqa: C901
     """Read, decompress (gzip by magic bytes) and check a text file; never raises for content problems
     after the first line, it records the first one instead (see Text)."""
     path = Path(path)

@@ -154,7 +154,7 @@ def _num_rel(qrels: QrelsDict, measures: Iterable[Measure], run: RunDict) -> Ite
             yield q, m, float(vals["num_rel"])
 
 
-def _score_one(
+def _score_one(  # noqa: C901
     ranked: dict[str, list[str]], qrels: QrelsDict, measures: Sequence[Measure]
 ) -> dict[tuple[str, Measure], float]:
     routes = {m: route(m) for m in measures}
@@ -166,7 +166,7 @@ def _score_one(
     # alike. Nothing in it can be relevant, so we score it ourselves (0; NumRet counts, NumQ is 1).
     broken = {q for q, docs in qrels.items() if max(docs.values()) < 0}
     pte_qrels = {q: docs for q, docs in qrels.items() if q not in broken}
-    empty = {q: {} for q in pte_qrels if q not in ranked}
+    empty: dict[str, dict[str, float]] = {q: {} for q in pte_qrels if q not in ranked}
     values: dict[tuple[str, Measure], float] = {}
     for q in broken:
         for m in measures:
@@ -187,13 +187,13 @@ def _score_one(
             for q, m, v in _num_rel(provider_qrels, ms, run):
                 values[(q, m)] = v
             continue
-        base_of = {routes[m].base: m for m in ms}
+        base_of = {b: m for m in ms if (b := routes[m].base) is not None}
         try:
             evaluator = _registry()[provider].evaluator(list(base_of), provider_qrels)
             for metric in evaluator.iter_calc(run):
-                m = base_of.get(metric.measure)
-                if m is not None and metric.query_id in qrels:
-                    values[(metric.query_id, m)] = float(metric.value)
+                asked = base_of.get(metric.measure)
+                if asked is not None and metric.query_id in qrels:
+                    values[(metric.query_id, asked)] = float(metric.value)
         except Exception as e:  # external tools (gdeval.pl, ...) fail in their own ways
             names = ", ".join(str(m) for m in ms)
             raise WorkbenchError(f"ir-measures provider {provider} failed on {names}: {e}") from e

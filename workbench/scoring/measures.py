@@ -172,7 +172,7 @@ def _split_trec(s: str) -> tuple[str, str | None] | None:
     return None
 
 
-def _trec_values(name: str, kind: str, text: str) -> list[tuple[str, object]]:
+def _trec_values(name: str, kind: str, text: str) -> list[tuple[str, object]]:  # noqa: C901
     """(printed suffix, value) per parameter, sorted and deduplicated as trec_eval does."""
     parts = text.split(",")
     if kind == "cutoff":
@@ -203,7 +203,7 @@ def _trec_values(name: str, kind: str, text: str) -> list[tuple[str, object]]:
         if not all(pairs):
             raise _Bad(f"{name} takes integer gains per relevance level, e.g. {name}.1=1,2=3 "
                        "(ir-measures computes nDCG over integer grades only)")
-        gains = {int(m.group(1)): int(m.group(2)) for m in pairs}
+        gains = {int(m.group(1)): int(m.group(2)) for m in pairs if m is not None}
         return [(text, gains)]
     raise _Bad(f"trec_eval's {name} takes no parameters")
 
@@ -259,6 +259,7 @@ def _parse_trec(s: str, rel: int | None) -> tuple[list[NamedMeasure], list[str],
 
 def _trec_measures(name: str, text: str | None, rel: int | None) -> list[NamedMeasure]:
     spec = _TREC[name]
+    assert spec.build is not None  # the caller refused the measures ir-measures cannot express
     if text is None:
         if spec.params in ("", "gains", "beta"):
             return [NamedMeasure(name, _finish(spec.build(), spec, rel))]

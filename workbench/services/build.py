@@ -50,7 +50,7 @@ def steps(manifest: Manifest) -> int:
     return len(manifest.collections) + len(manifest.runs) + len(manifest.pipelines)
 
 
-def build(store: Store, manifest: Manifest, *, runs_dir: str | Path | None = None, threads: int = 1,
+def build(store: Store, manifest: Manifest, *, runs_dir: str | Path | None = None, threads: int = 1,  # noqa: C901
           on_event: Event | None = None, progress=None, only_collections: set[str] | None = None,
           replace: bool = False) -> BuildReport:
     """Bring the store up to date with the manifest; `replace` lets it replace what it did not put there."""

@@ -45,6 +45,7 @@ def score_fused_stored(store: Store, collection: str, names: Sequence[str], meas
             fuse_views(con, views, into="_fused", **options)
             if plan is not None:
                 judged, n_ret = judged_ranks_in(con, collection, "_fused", plan.max_rank, n_ret=True)
+                assert n_ret is not None  # asked for
                 scores = evaluate_ranked(judged, n_ret, qrels, measures, stored_qrels=True)
                 n_rows, n_queries = pc.sum(n_ret.column("n")).as_py() or 0, n_ret.num_rows
             else:

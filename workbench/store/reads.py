@@ -146,7 +146,7 @@ def judged_top_ranks(con: duckdb.DuckDBPyConnection, collection: str, run_hash: 
     on a connection or cursor of the caller's (the depth study reads observed runs beside its F-R join)."""
     top = (f"(SELECT query_id, doc_id, position AS rank FROM {rows_table(cut)} "
            f"WHERE run_hash = ? AND position <= {int(cut)})")
-    return judged_ranks_in(con, collection, top, cut, True, [run_hash])  # type: ignore[return-value]
+    return judged_ranks_in(con, collection, top, cut, True, [run_hash])
 
 
 def judged_ranks_in(con: duckdb.DuckDBPyConnection, collection: str, rows: str, max_rank: int | None,
