@@ -435,7 +435,7 @@ def _bootstrap_cis(diffs: list[np.ndarray], confidence: float, n_resamples: int,
     return out
 
 
-def significance_table(  # noqa: C901
+def significance_table(
     scores: pd.DataFrame | None,
     baselines: Sequence[str],
     runs: Sequence[str],
@@ -461,14 +461,7 @@ def significance_table(  # noqa: C901
     as arrays (a depth curve): per measure, queries x runs in the order of dict.fromkeys([*baselines, *runs]),
     NaN where a run has no value.
     """
-    if isinstance(measures, str) or isinstance(runs, str) or isinstance(baselines, str):
-        raise AnalysisError("baselines, runs and measures must be lists of names, not a single string")
-    if _TESTS.get(test) is None:
-        raise AnalysisError(f"unknown test {test!r}; choose one of t, wilcoxon, randomisation")
-    if _CORRECTIONS.get(correction) is None:
-        raise AnalysisError(f"unknown correction {correction!r}; choose one of holm, bonferroni, bh, none")
-    if not 0 < confidence < 1:
-        raise AnalysisError(f"confidence must be in (0, 1), got {confidence}")
+    _check_table_args(baselines, runs, measures, test, correction, confidence)
     names = list(dict.fromkeys([*baselines, *runs]))
     if matrices is None:
         matrices = [aligned_matrix(scores, names, measure)[1] for measure in measures]
@@ -482,31 +475,9 @@ def significance_table(  # noqa: C901
             for run in runs:
                 if run == base:
                     continue
-                vb, va = mat[:, col[base]], mat[:, col[run]]
-                keep = ~(np.isnan(va) | np.isnan(vb))
-                if keep.sum() < 2:
-                    raise AnalysisError(
-                        f"{run!r} and {base!r} share {int(keep.sum())} queries on {measure!r}; need >= 2"
-                    )
-                a, b = va[keep], vb[keep]
-                d = _diffs(a, b)
-                # the randomisation test's p-values are drawn below, for all rows at once
-                res = paired_test(a, b, test) if _TESTS[test] != "randomisation" else None
+                row, d = _paired_row(measure, base, run, mat[:, col[base]], mat[:, col[run]], test)
                 diffs.append(d)
-                pending.append(
-                    dict(
-                        baseline=base,
-                        run=run,
-                        measure=measure,
-                        n_queries=int(keep.sum()),
-                        mean_baseline=float(b.mean()),
-                        mean_run=float(a.mean()),
-                        mean_delta=float(d.mean()),
-                        standardised_effect=_standardised(d)[1],
-                        statistic=float(d.mean()) if res is None else res.statistic,
-                        p_value=float("nan") if res is None else res.p_value,
-                    )
-                )
+                pending.append(row)
     if _TESTS[test] == "randomisation":
         for r, p in zip(pending, _randomisation_pvalues(diffs, n_resamples, seed), strict=True):
             r["p_value"] = p
@@ -520,6 +491,46 @@ def significance_table(  # noqa: C901
         for r, pa_, rej in zip(pending, adj.p_adjusted, adj.reject, strict=True)
     )
     return SignificanceTable(rows, _TESTS[test], correction, alpha, confidence, seed, n_resamples)
+
+
+def _check_table_args(baselines: Sequence[str], runs: Sequence[str], measures: Sequence[str], test: str,
+                      correction: str, confidence: float) -> None:
+    if isinstance(measures, str) or isinstance(runs, str) or isinstance(baselines, str):
+        raise AnalysisError("baselines, runs and measures must be lists of names, not a single string")
+    if _TESTS.get(test) is None:
+        raise AnalysisError(f"unknown test {test!r}; choose one of t, wilcoxon, randomisation")
+    if _CORRECTIONS.get(correction) is None:
+        raise AnalysisError(f"unknown correction {correction!r}; choose one of holm, bonferroni, bh, none")
+    if not 0 < confidence < 1:
+        raise AnalysisError(f"confidence must be in (0, 1), got {confidence}")
+
+
+def _paired_row(measure: str, base: str, run: str, vb: np.ndarray, va: np.ndarray,
+                test: str) -> tuple[dict[str, Any], np.ndarray]:
+    """One comparison's row (without its CI and corrected p) and its per-query differences, on the queries both
+    runs have."""
+    keep = ~(np.isnan(va) | np.isnan(vb))
+    if keep.sum() < 2:
+        raise AnalysisError(
+            f"{run!r} and {base!r} share {int(keep.sum())} queries on {measure!r}; need >= 2"
+        )
+    a, b = va[keep], vb[keep]
+    d = _diffs(a, b)
+    # the randomisation test's p-values are drawn by the caller, for all rows at once
+    res = paired_test(a, b, test) if _TESTS[test] != "randomisation" else None
+    row = dict(
+        baseline=base,
+        run=run,
+        measure=measure,
+        n_queries=int(keep.sum()),
+        mean_baseline=float(b.mean()),
+        mean_run=float(a.mean()),
+        mean_delta=float(d.mean()),
+        standardised_effect=_standardised(d)[1],
+        statistic=float(d.mean()) if res is None else res.statistic,
+        p_value=float("nan") if res is None else res.p_value,
+    )
+    return row, d
 
 
 def _smallest_p(test: str, n_resamples: int | None) -> float:

@@ -422,10 +422,17 @@ def _merge(parts: list[tuple[Scorer, pa.Table]], ms: list[Measure], group: str |
     return table.take(order)
 
 
-def _checked(out: object, s: Scorer, ms: list[Measure], qrels: pa.Table, group: str | None,  # noqa: C901
+def _checked(out: object, s: Scorer, ms: list[Measure], qrels: pa.Table, group: str | None,
              gvalues: pa.Array | pa.ChunkedArray | None) -> pa.Table:
     """`out` as the registry's output schema, or a ScorerError saying how the scorer broke its contract."""
     who = s.describe(ms)
+    table = _shaped(out, who, group)
+    _check_values(table, who, ms, qrels, group, gvalues)
+    return table
+
+
+def _shaped(out: object, who: str, group: str | None) -> pa.Table:
+    """The columns and types of the output schema, without nulls: the shape, before the values are checked."""
     if not isinstance(out, pa.Table):
         raise ScorerError(f"{who} returned {type(out).__name__}, not a pyarrow Table")
     want = ["query_id", "measure", "value", *([group] if group else [])]
@@ -441,6 +448,12 @@ def _checked(out: object, s: Scorer, ms: list[Measure], qrels: pa.Table, group: 
     for c in want:
         if table[c].null_count:
             raise ScorerError(f"{who} returned missing {c} values")
+    return table
+
+
+def _check_values(table: pa.Table, who: str, ms: list[Measure], qrels: pa.Table, group: str | None,
+                  gvalues: pa.Array | pa.ChunkedArray | None) -> None:
+    """Finite values, only the measures and judged queries asked for, each once, and all of them."""
     bad = pc.invert(pc.is_finite(table["value"]))
     if pc.any(bad).as_py():
         row = table.filter(bad).slice(0, 1).to_pylist()[0]
@@ -465,4 +478,3 @@ def _checked(out: object, s: Scorer, ms: list[Measure], qrels: pa.Table, group: 
         example = f" (e.g. {missing[0]!r})" if missing else ""
         raise ScorerError(f"{who} gave {table.num_rows} values where {expected} were due: one per judged query "
                           f"and measure{example}")
-    return table
