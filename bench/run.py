@@ -350,7 +350,7 @@ def write_latest(dest: Path, text: str) -> None:
         dest.write_text(f"# Benchmark results\n\n{start}{text}{end}\n")
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> int:  # noqa: C901
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1/10 MS MARCO scale, 1 repetition, no RESULTS.md")
     ap.add_argument("--reps", type=int, help="repetitions per case (default 3, --quick 1)")

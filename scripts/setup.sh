@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv with everything the workbench needs, on a fresh machine with Python 3.11.
 # Idempotent: a second run only checks. torch goes first, pinned, in its own pip call: a plain `torch`
-# requirement would otherwise pull several GB of CUDA packages (see README, "The stack").
+# requirement would otherwise pull several GB of CUDA packages (see docs/performance.md, "The stack on this machine").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run the whole test suite, slow, retrieval and browser tests included.
+# Set up (scripts/setup.sh), lint and type-check, then run the whole test suite, slow, retrieval and browser tests
+# included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,5 +19,9 @@ if ! command -v pdflatex >/dev/null 2>&1 || ! kpsewhich booktabs.sty >/dev/null 
             >/dev/null 2>&1 || echo "warning: could not install pdflatex; LaTeX compile tests will be skipped" >&2
     fi
 fi
+# The habits before the tests (issue 18): ruff (style, and complexity C901 at [tool.ruff.lint.mccabe]) on the
+# whole checkout, mypy on the package ([tool.mypy]); either failing fails the run.
+.venv/bin/ruff check .
+.venv/bin/mypy
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OPENAI_API_KEY=${OPENAI_API_KEY:-unused}
 exec .venv/bin/python -m pytest "$@"

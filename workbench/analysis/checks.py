@@ -41,7 +41,7 @@ def check_tolerance(tie_tolerance: object) -> float:
 
 def check_alpha(alpha: object) -> float:
     """A significance level strictly between 0 and 1."""
-    if not isinstance(alpha, Real) or not 0 < alpha < 1:  # NaN fails the comparison too
+    if not isinstance(alpha, Real) or not 0 < float(alpha) < 1:  # NaN fails the comparison too
         raise AnalysisError(f"alpha must be in (0, 1), got {alpha!r}")
     return float(alpha)
 

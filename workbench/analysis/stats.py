@@ -294,7 +294,7 @@ def _standardised(d: np.ndarray) -> tuple[float, float]:
 def paired_test(
     a: Sequence[float] | np.ndarray,
     b: Sequence[float] | np.ndarray,
-    test: TestName = "t",
+    test: TestName | str = "t",  # str: a user's choice, checked below
     *,
     n_resamples: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
@@ -325,7 +325,7 @@ class Adjustment:
 
 
 def adjust_pvalues(
-    p_values: Sequence[float] | np.ndarray, method: CorrectionName = "holm", alpha: float = 0.05
+    p_values: Sequence[float] | np.ndarray, method: CorrectionName | str = "holm", alpha: float = 0.05
 ) -> Adjustment:
     """Holm (1979) step-down, Bonferroni, or Benjamini-Hochberg (1995) FDR (statsmodels' multipletests' formulas)."""
     key = _CORRECTIONS.get(method)
@@ -441,8 +441,8 @@ def significance_table(
     runs: Sequence[str],
     measures: Sequence[str],
     *,
-    test: TestName = "t",
-    correction: CorrectionName = "holm",
+    test: TestName | str = "t",  # str: a user's choice, checked below
+    correction: CorrectionName | str = "holm",
     alpha: float = 0.05,
     seed: int = 0,
     n_resamples: int = DEFAULT_PERMUTATIONS,
@@ -461,14 +461,7 @@ def significance_table(
     as arrays (a depth curve): per measure, queries x runs in the order of dict.fromkeys([*baselines, *runs]),
     NaN where a run has no value.
     """
-    if isinstance(measures, str) or isinstance(runs, str) or isinstance(baselines, str):
-        raise AnalysisError("baselines, runs and measures must be lists of names, not a single string")
-    if _TESTS.get(test) is None:
-        raise AnalysisError(f"unknown test {test!r}; choose one of t, wilcoxon, randomisation")
-    if _CORRECTIONS.get(correction) is None:
-        raise AnalysisError(f"unknown correction {correction!r}; choose one of holm, bonferroni, bh, none")
-    if not 0 < confidence < 1:
-        raise AnalysisError(f"confidence must be in (0, 1), got {confidence}")
+    _check_table_args(baselines, runs, measures, test, correction, confidence)
     names = list(dict.fromkeys([*baselines, *runs]))
     if matrices is None:
         matrices = [aligned_matrix(scores, names, measure)[1] for measure in measures]
@@ -482,31 +475,9 @@ def significance_table(
             for run in runs:
                 if run == base:
                     continue
-                vb, va = mat[:, col[base]], mat[:, col[run]]
-                keep = ~(np.isnan(va) | np.isnan(vb))
-                if keep.sum() < 2:
-                    raise AnalysisError(
-                        f"{run!r} and {base!r} share {int(keep.sum())} queries on {measure!r}; need >= 2"
-                    )
-                a, b = va[keep], vb[keep]
-                d = _diffs(a, b)
-                # the randomisation test's p-values are drawn below, for all rows at once
-                res = paired_test(a, b, test) if _TESTS[test] != "randomisation" else None
+                row, d = _paired_row(measure, base, run, mat[:, col[base]], mat[:, col[run]], test)
                 diffs.append(d)
-                pending.append(
-                    dict(
-                        baseline=base,
-                        run=run,
-                        measure=measure,
-                        n_queries=int(keep.sum()),
-                        mean_baseline=float(b.mean()),
-                        mean_run=float(a.mean()),
-                        mean_delta=float(d.mean()),
-                        standardised_effect=_standardised(d)[1],
-                        statistic=float(d.mean()) if res is None else res.statistic,
-                        p_value=float("nan") if res is None else res.p_value,
-                    )
-                )
+                pending.append(row)
     if _TESTS[test] == "randomisation":
         for r, p in zip(pending, _randomisation_pvalues(diffs, n_resamples, seed), strict=True):
             r["p_value"] = p
@@ -520,6 +491,46 @@ def significance_table(
         for r, pa_, rej in zip(pending, adj.p_adjusted, adj.reject, strict=True)
     )
     return SignificanceTable(rows, _TESTS[test], correction, alpha, confidence, seed, n_resamples)
+
+
+def _check_table_args(baselines: Sequence[str], runs: Sequence[str], measures: Sequence[str], test: str,
+                      correction: str, confidence: float) -> None:
+    if isinstance(measures, str) or isinstance(runs, str) or isinstance(baselines, str):
+        raise AnalysisError("baselines, runs and measures must be lists of names, not a single string")
+    if _TESTS.get(test) is None:
+        raise AnalysisError(f"unknown test {test!r}; choose one of t, wilcoxon, randomisation")
+    if _CORRECTIONS.get(correction) is None:
+        raise AnalysisError(f"unknown correction {correction!r}; choose one of holm, bonferroni, bh, none")
+    if not 0 < confidence < 1:
+        raise AnalysisError(f"confidence must be in (0, 1), got {confidence}")
+
+
+def _paired_row(measure: str, base: str, run: str, vb: np.ndarray, va: np.ndarray,
+                test: str) -> tuple[dict[str, Any], np.ndarray]:
+    """One comparison's row (without its CI and corrected p) and its per-query differences, on the queries both
+    runs have."""
+    keep = ~(np.isnan(va) | np.isnan(vb))
+    if keep.sum() < 2:
+        raise AnalysisError(
+            f"{run!r} and {base!r} share {int(keep.sum())} queries on {measure!r}; need >= 2"
+        )
+    a, b = va[keep], vb[keep]
+    d = _diffs(a, b)
+    # the randomisation test's p-values are drawn by the caller, for all rows at once
+    res = paired_test(a, b, test) if _TESTS[test] != "randomisation" else None
+    row = dict(
+        baseline=base,
+        run=run,
+        measure=measure,
+        n_queries=int(keep.sum()),
+        mean_baseline=float(b.mean()),
+        mean_run=float(a.mean()),
+        mean_delta=float(d.mean()),
+        standardised_effect=_standardised(d)[1],
+        statistic=float(d.mean()) if res is None else res.statistic,
+        p_value=float("nan") if res is None else res.p_value,
+    )
+    return row, d
 
 
 def _smallest_p(test: str, n_resamples: int | None) -> float:
@@ -597,6 +608,7 @@ def significance_legend(test: str, n_resamples: int | None, correction: str, alp
     text = f"{name[0].upper()}{name[1:]}, {corrected}, alpha={alpha:g}."
     if p_min == 0 or m == 0:
         return text
+    assert n_resamples is not None  # p_min > 0: the randomisation test, whose count _smallest_p checked
     floor = f"with {n_resamples:,} permutations the smallest p-value is 1/{n_resamples + 1:,}"
     least = _least_resamples(m, alpha, correction)
     if not _rejects_at(p_min, m, alpha, correction):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -47,6 +49,7 @@ def delta_bars(deltas: pd.DataFrame, a: str, b: str, measure: str) -> alt.Chart:
     frame = frame.sort_values(["delta", "query_id"], ascending=[False, True]).reset_index(drop=True)
     n = len(frame)
     if n <= LABELLED_QUERIES:
+        xs: dict[str, Any]
         xs = {"x": alt.X("query_id:N", sort=frame["query_id"].tolist(), title=f"queries, sorted by delta ({n})",
                          axis=alt.Axis(labelAngle=-90))}
     else:  # each bar spans [position, position + 1) on a quantitative axis
@@ -112,7 +115,7 @@ def win_cells(wm: WinMatrix) -> pd.DataFrame:
     return frame
 
 
-def win_heatmap(frame: pd.DataFrame, measure: str) -> alt.Chart:
+def win_heatmap(frame: pd.DataFrame, measure: str) -> alt.LayerChart | alt.FacetChart:
     """Row run against column run (`win_cells`), coloured by the net balance of the non-tied queries."""
     runs = list(dict.fromkeys(frame["row"]))
     size = 34 * len(runs) + 190  # the height includes the axes (Streamlit fits the chart to it)

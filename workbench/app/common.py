@@ -15,6 +15,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import streamlit as st
 
@@ -107,13 +108,13 @@ def need(condition: bool, message: str) -> None:
         st.stop()
 
 
-def concurrently(*calls: Callable[[], object]) -> list[object]:
+def concurrently(*calls: Callable[[], Any]) -> list[Any]:
     """Run independent cached reads at once (DuckDB and numpy release the GIL: two cores, one page), results in
     order. Each worker carries the script's context, as Streamlit asks of threads that call its caches."""
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
     ctx = get_script_run_ctx()
-    results: list[object] = [None] * len(calls)
+    results: list[Any] = [None] * len(calls)
     errors: list[BaseException] = []
 
     def work(i: int) -> None:

@@ -196,8 +196,8 @@ def _topics_table(dataset, dataset_id: str, topic_field: str) -> pa.Table:
         title = getattr(query, "title", None) or getattr(query, "text", None)
         desc = getattr(query, "description", None)
         named = {"title": title, "description": desc}
-        parts = [named[p] for p in topic_field.split("+")]
-        if any(p is None for p in parts):
+        parts = [p for f in topic_field.split("+") if (p := named[f]) is not None]
+        if len(parts) != len(topic_field.split("+")):
             raise DatasetUnavailableError(f"{dataset_id}: its queries have no {topic_field} (fields: "
                                           f"{', '.join(query._fields)}); use --topic-field title")
         ids.append(query.query_id)

@@ -193,7 +193,7 @@ def _run_unit(batch: pa.Table, target: str, shared: dict[str, Any]) -> pa.Table:
 def _user_error(exc: BaseException) -> WorkbenchError | None:
     """A WorkbenchError a unit raised on a worker, dug out of Ray's wrappers (so its one line reaches the user)."""
     seen: set[int] = set()
-    todo = [exc]
+    todo: list[BaseException | None] = [exc]
     while todo:
         e = todo.pop()
         if e is None or id(e) in seen:

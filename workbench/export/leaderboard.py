@@ -15,6 +15,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -136,6 +137,7 @@ class Leaderboard:
             cells = {}
             for m in self.measures:
                 v = self.values.at[run, m]
+                cell: dict[str, Any]
                 cell = {"value": _num(v), "n_queries": int(self.n_queries.at[run, m]), "best": run in best[m]}
                 if self.baselines:
                     cell["delta"] = {b: _num(self.delta(run, m, b)) for b in self.baselines}

@@ -128,6 +128,32 @@ class Text:
     bad_message: str | None = None
 
 
+def _as_utf8(data: bytes, path: Path, encoding: str, error_cls: type[InputFormatError],
+             problems: list[tuple[int, str]]) -> bytes:
+    """`data` as UTF-8: checked when it should be UTF-8, else decoded from `encoding` up to its first undecodable
+    byte; the problem (line, message) is appended to `problems`."""
+    if is_utf8(encoding):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(
+                (
+                    line_of(data, exc.start),
+                    f"invalid UTF-8 (byte 0x{data[exc.start]:02x}); the file must be UTF-8 encoded",
+                )
+            )
+        return data
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise error_cls(path, None, f"unknown encoding {encoding!r}") from None
+    try:
+        return data.decode(encoding).encode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append((line_of(data, exc.start), f"cannot decode as {encoding}"))
+        return data[: exc.start].decode(encoding, errors="ignore").encode("utf-8")
+
+
 def load_text(path: str | Path, error_cls: type[InputFormatError], encoding: str = "utf-8") -> Text:
     """Read, decompress (gzip by magic bytes) and check a text file; never raises for content problems
     after the first line, it records the first one instead (see Text)."""
@@ -145,26 +171,7 @@ def load_text(path: str | Path, error_cls: type[InputFormatError], encoding: str
         sha = hashlib.sha256(data).hexdigest()
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
-    if is_utf8(encoding):
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            problems.append(
-                (
-                    line_of(data, exc.start),
-                    f"invalid UTF-8 (byte 0x{data[exc.start]:02x}); the file must be UTF-8 encoded",
-                )
-            )
-    else:
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise error_cls(path, None, f"unknown encoding {encoding!r}") from None
-        try:
-            data = data.decode(encoding).encode("utf-8")
-        except UnicodeDecodeError as exc:
-            problems.append((line_of(data, exc.start), f"cannot decode as {encoding}"))
-            data = data[: exc.start].decode(encoding, errors="ignore").encode("utf-8")
+    data = _as_utf8(data, path, encoding, error_cls, problems)
     nul = data.find(b"\x00")
     if nul >= 0:
         problems.append((line_of(data, nul), "binary file (NUL byte); expected text"))

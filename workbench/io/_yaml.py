@@ -19,6 +19,9 @@ without aliases has fewer than a million."""
 class YamlLimitError(yaml.MarkedYAMLError):
     """The document is well-formed but refused by a bound (expansion, cycle, nesting); `problem_mark` says where."""
 
+    problem: str
+    problem_mark: yaml.Mark  # always given (yaml's base class allows None)
+
     def __init__(self, problem: str, mark) -> None:
         super().__init__(problem=problem, problem_mark=mark)
 

@@ -165,8 +165,8 @@ def _sgml(src: _text.Lines):
     line_of = _markup.LineIndex(data)
     problems = list(src.problems)
     ids: list[str] = []
-    titles: list[str] = []
-    texts: list[str] = []
+    titles: list[bytes] = []  # markup, decoded below
+    texts: list[bytes] = []
     lines: list[int] = []
     end = 0
     for m in _DOC.finditer(data):

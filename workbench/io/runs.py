@@ -187,7 +187,7 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name: str = "") -> ParsedRun | None:
+def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name: str = "") -> ParsedRun | None:  # noqa: C901
     """DuckDB read_csv on the common layout; None means 'use the careful path' (never a wrong answer)."""
     if any(c in str(path) for c in "*?[") or str(path).startswith("~"):
         return None  # read_csv would expand the glob (or '~') and could read another file's rows
@@ -311,7 +311,7 @@ def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name:
 # ----------------------------------------------------------------------------------------- careful path
 
 
-def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> ParsedRun:
+def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> ParsedRun:  # noqa: C901
     """Split every line with Arrow kernels; check everything; report the first offending line."""
     text = _text.load_text(path, RunFormatError, encoding)
     lines = _text.lines_array(text.data)

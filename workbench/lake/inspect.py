@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow.compute as pc
 
 from workbench.errors import NotFoundError, WorkbenchError
@@ -18,7 +20,7 @@ def lake_summary(uri: str, *, collection: str | None = None, storage_options: di
     sets = lake.read("score_sets", columns=["collection", "qrels_hash"])
     if collection is not None and collection not in {c["name"] for c in collections}:
         raise NotFoundError(f"no collection named {collection!r} in the lake")
-    out = {"lake": lake.uri, "versions": lake.versions(), "collections": [], "runs": []}
+    out: dict[str, Any] = {"lake": lake.uri, "versions": lake.versions(), "collections": [], "runs": []}
     for c in collections:
         mine = pc.field("collection") == c["name"]
         out["collections"].append({

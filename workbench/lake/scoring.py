@@ -149,8 +149,8 @@ def plan_units(todo: dict[str, list[str]], n_rows: dict[str, int], qids: list[st
     """
     units: list[tuple[tuple[str, ...], list[dict], int]] = []
     by_measures: dict[tuple[str, ...], list[str]] = {}
-    for run_hash, ms in todo.items():
-        by_measures.setdefault(tuple(ms), []).append(run_hash)
+    for run_hash, needed in todo.items():
+        by_measures.setdefault(tuple(needed), []).append(run_hash)
     for ms, hashes in by_measures.items():
         pack: list[dict] = []
         packed = 0
@@ -172,7 +172,7 @@ def plan_units(todo: dict[str, list[str]], n_rows: dict[str, int], qids: list[st
     return units
 
 
-def _score(lake: Lake, engine: Engine, collection: str, qrels_hash: str, todo: dict[str, list[str]],
+def _score(lake: Lake, engine: Engine, collection: str, qrels_hash: str, todo: dict[str, list[str]],  # noqa: C901
            n_rows: dict[str, int], evaluators: dict[str, str], block_rows: int, report: Report | None) -> int:
     """Score `todo` on the engine and commit it; returns how many units the work was cut into."""
     from workbench.scoring.registry import current

@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -204,8 +205,7 @@ def _push_collection(lake: Lake, store: Store, info: CollectionInfo, entry: dict
         if value is None or rows is None or rows.num_rows == 0:
             continue
         lake.write_partitions(table, {"collection": name, key: value},
-                              lambda rows=rows, table=table, key=key, value=value:
-                              with_columns(rows, TABLES[table], collection=name, **{key: value}))
+                              partial(with_columns, rows, TABLES[table], collection=name, **{key: value}))
     record = _record_to(collection_record(info))
     row = pa.table({"name": [name], "relevance_kind": [info.relevance_kind], "qrels_hash": [info.qrels_hash],
                     "topics_hash": [info.topics_hash], "docs_hash": [info.docs_hash],
@@ -232,7 +232,7 @@ def _push_runs(lake: Lake, store: Store, info: CollectionInfo, selected: list[Ru
     for batch in _batches(todo):
         hashers: dict[str, RowsHash] = {}
         lake.write_partitions("run_rows", {"collection": name, "run_hash": [r.run_hash for r in batch]},
-                              lambda batch=batch, hashers=hashers: _rows_stream(store, name, batch, hashers))
+                              partial(_rows_stream, store, name, batch, hashers))
         hashes.update({h: x.hexdigest() for h, x in hashers.items()})
         if report:
             report(f"pushed the rows of {len(batch)} run(s) of {name}")

@@ -102,7 +102,7 @@ class Param:
         parser.add_argument(self.option, **kwargs)
 
     def _cli_value(self, convert: Callable[[str], Any]) -> Callable[[str], Any]:
-        pattern = {int: INT_TEXT, float: DECIMAL_TEXT}.get(convert)
+        pattern = INT_TEXT if convert is int else DECIMAL_TEXT if convert is float else None
 
         def parse(text: str) -> Any:
             if pattern is not None and not pattern.fullmatch(text):

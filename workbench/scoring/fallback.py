@@ -166,14 +166,8 @@ def _score_one(
     # alike. Nothing in it can be relevant, so we score it ourselves (0; NumRet counts, NumQ is 1).
     broken = {q for q, docs in qrels.items() if max(docs.values()) < 0}
     pte_qrels = {q: docs for q, docs in qrels.items() if q not in broken}
-    empty = {q: {} for q in pte_qrels if q not in ranked}
-    values: dict[tuple[str, Measure], float] = {}
-    for q in broken:
-        for m in measures:
-            if m.NAME == "NumRet" and m["rel"] is NOT_PROVIDED:
-                values[(q, m)] = float(len(ranked.get(q, [])))
-            elif m.NAME == "NumQ":
-                values[(q, m)] = 1.0
+    empty: dict[str, dict[str, float]] = {q: {} for q in pte_qrels if q not in ranked}
+    values = _broken_values(broken, ranked, measures)
     for (provider, top), ms in by_call.items():
         run = _run_dict(ranked, top)
         provider_qrels = qrels
@@ -181,22 +175,41 @@ def _score_one(
             provider_qrels = pte_qrels
             run = {q: docs for q, docs in run.items() if q not in broken}
             run.update(empty)  # pytrec_eval scores an empty ranking like trec_eval -c
-        if provider.startswith("pytrec_eval"):
             _prime_pytrec_eval()
         if provider == "pytrec_eval.num_rel":
-            for q, m, v in _num_rel(provider_qrels, ms, run):
-                values[(q, m)] = v
+            values.update(((q, m), v) for q, m, v in _num_rel(provider_qrels, ms, run))
             continue
-        base_of = {routes[m].base: m for m in ms}
-        try:
-            evaluator = _registry()[provider].evaluator(list(base_of), provider_qrels)
-            for metric in evaluator.iter_calc(run):
-                m = base_of.get(metric.measure)
-                if m is not None and metric.query_id in qrels:
-                    values[(metric.query_id, m)] = float(metric.value)
-        except Exception as e:  # external tools (gdeval.pl, ...) fail in their own ways
-            names = ", ".join(str(m) for m in ms)
-            raise WorkbenchError(f"ir-measures provider {provider} failed on {names}: {e}") from e
+        values.update(_provider_values(provider, ms, routes, run, provider_qrels, qrels))
+    return values
+
+
+def _broken_values(broken: set[str], ranked: dict[str, list[str]],
+                   measures: Sequence[Measure]) -> dict[tuple[str, Measure], float]:
+    """The values of queries judged only with negative grades that are not 0: NumRet counts, NumQ is 1."""
+    values: dict[tuple[str, Measure], float] = {}
+    for q in broken:
+        for m in measures:
+            if m.NAME == "NumRet" and m["rel"] is NOT_PROVIDED:
+                values[(q, m)] = float(len(ranked.get(q, [])))
+            elif m.NAME == "NumQ":
+                values[(q, m)] = 1.0
+    return values
+
+
+def _provider_values(provider: str, ms: list[Measure], routes: dict[Measure, Route], run: dict,
+                     provider_qrels: QrelsDict, qrels: QrelsDict) -> dict[tuple[str, Measure], float]:
+    """One ir-measures provider's values of `ms` (as routed) on the judged queries."""
+    values: dict[tuple[str, Measure], float] = {}
+    base_of = {b: m for m in ms if (b := routes[m].base) is not None}
+    try:
+        evaluator = _registry()[provider].evaluator(list(base_of), provider_qrels)
+        for metric in evaluator.iter_calc(run):
+            asked = base_of.get(metric.measure)
+            if asked is not None and metric.query_id in qrels:
+                values[(metric.query_id, asked)] = float(metric.value)
+    except Exception as e:  # external tools (gdeval.pl, ...) fail in their own ways
+        names = ", ".join(str(m) for m in ms)
+        raise WorkbenchError(f"ir-measures provider {provider} failed on {names}: {e}") from e
     return values
 
 

@@ -91,7 +91,7 @@ def _cutoff(m: Measure, required: bool) -> int | None:
 
 def _spec(m: Measure) -> _Spec | None:
     """The kernel spec for a measure, or None when this module cannot reproduce it exactly."""
-    family = FAMILIES.get(m.NAME)
+    family = FAMILIES.get(m.NAME or "")
     if family is None:
         return None
     try:
@@ -508,9 +508,10 @@ def evaluate_ranked(judged: pa.Table, n_ret: pa.Table | None, qrels: pa.Table, m
 def max_rank(measures: Sequence[Measure]) -> int | None:
     """The deepest rank any of `measures` looks at; None when one of them reads the whole ranking."""
     specs = [_spec(m) for m in measures]
-    if not specs or any(s is None or s.cutoff == _INF for s in specs):
+    known = [s for s in specs if s is not None]
+    if not specs or len(known) < len(specs) or any(s.cutoff == _INF for s in known):
         return None
-    return max(s.cutoff for s in specs)
+    return max(s.cutoff for s in known)
 
 
 def needs_n_ret(measures: Sequence[Measure]) -> bool:
@@ -540,7 +541,7 @@ def _score(ranked: _Ranked, queries: pa.Array, qrels: pa.Table, specs: Sequence[
         "measure": pa.array(np.tile(np.array(names, dtype=object), n_seg), pa.string()),
         "value": pa.array(values.reshape(-1)),
     }
-    if gvalues is not None:
+    if gvalues is not None and group is not None:
         cols[group] = gvalues.take(pa.array(np.repeat(np.repeat(np.arange(n_g), n_q), n_m)))
     return pa.table(cols)
 

@@ -121,7 +121,7 @@ def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, gro
                 values[seg_group[ok] * n_q + seg_query[ok]] = np.maximum.reduceat(precision, bounds)[::2]
             cols = {"query_id": pa.array(np.tile(queries.to_numpy(zero_copy_only=False), n_g), pa.string()),
                     "measure": pa.array([str(m)] * (n_g * n_q), pa.string()), "value": pa.array(values)}
-            if gcol is not None:
+            if gcol is not None and group is not None:
                 cols[group] = pa.array(groups, gcol.type).take(pa.array(np.repeat(np.arange(n_g), n_q)))
             parts.append(pa.table(cols))
     return pa.concat_tables(parts)

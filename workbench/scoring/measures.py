@@ -174,38 +174,55 @@ def _split_trec(s: str) -> tuple[str, str | None] | None:
 
 def _trec_values(name: str, kind: str, text: str) -> list[tuple[str, object]]:
     """(printed suffix, value) per parameter, sorted and deduplicated as trec_eval does."""
+    read = _PARAMETER_READERS.get(kind)
+    if read is None:
+        raise _Bad(f"trec_eval's {name} takes no parameters")
+    return read(name, text)
+
+
+def _cutoffs(name: str, text: str) -> list[tuple[str, object]]:
     parts = text.split(",")
-    if kind == "cutoff":
-        if not all(_UINT.fullmatch(p) for p in parts):
-            raise _Bad(f"{name} takes cutoffs that are positive integers, e.g. {name}.10 or {name}.5,10")
-        cuts = sorted({int(p) for p in parts})
-        _check_cutoff(cuts[0])
-        _check_cutoff(cuts[-1])
-        return [(str(k), k) for k in cuts]
-    if kind == "recall":
-        try:
-            levels = sorted({float(p) for p in parts})
-        except ValueError:
-            raise _Bad(f"{name} takes recall levels from 0 to 1, e.g. {name}.0.1,0.5") from None
-        if not all(0.0 <= r <= 1.0 for r in levels):
-            raise _Bad(f"{name} takes recall levels from 0 to 1, got {text}")
-        return [(f"{r:.2f}", r) for r in levels]
-    if kind == "beta":
-        try:
-            beta = float(text)
-        except ValueError:
-            raise _Bad(f"{name} takes one beta, a positive number, e.g. {name}.0.5") from None
-        if not beta > 0 or beta == float("inf"):
-            raise _Bad(f"{name} takes one beta, a positive number, got {text}")
-        return [(text, beta)]
-    if kind == "gains":
-        pairs = [_GAIN.fullmatch(p) for p in parts]
-        if not all(pairs):
-            raise _Bad(f"{name} takes integer gains per relevance level, e.g. {name}.1=1,2=3 "
-                       "(ir-measures computes nDCG over integer grades only)")
-        gains = {int(m.group(1)): int(m.group(2)) for m in pairs}
-        return [(text, gains)]
-    raise _Bad(f"trec_eval's {name} takes no parameters")
+    if not all(_UINT.fullmatch(p) for p in parts):
+        raise _Bad(f"{name} takes cutoffs that are positive integers, e.g. {name}.10 or {name}.5,10")
+    cuts = sorted({int(p) for p in parts})
+    _check_cutoff(cuts[0])
+    _check_cutoff(cuts[-1])
+    return [(str(k), k) for k in cuts]
+
+
+def _recall_levels(name: str, text: str) -> list[tuple[str, object]]:
+    try:
+        levels = sorted({float(p) for p in text.split(",")})
+    except ValueError:
+        raise _Bad(f"{name} takes recall levels from 0 to 1, e.g. {name}.0.1,0.5") from None
+    if not all(0.0 <= r <= 1.0 for r in levels):
+        raise _Bad(f"{name} takes recall levels from 0 to 1, got {text}")
+    return [(f"{r:.2f}", r) for r in levels]
+
+
+def _beta(name: str, text: str) -> list[tuple[str, object]]:
+    try:
+        beta = float(text)
+    except ValueError:
+        raise _Bad(f"{name} takes one beta, a positive number, e.g. {name}.0.5") from None
+    if not beta > 0 or beta == float("inf"):
+        raise _Bad(f"{name} takes one beta, a positive number, got {text}")
+    return [(text, beta)]
+
+
+def _gains(name: str, text: str) -> list[tuple[str, object]]:
+    pairs = [_GAIN.fullmatch(p) for p in text.split(",")]
+    if not all(pairs):
+        raise _Bad(f"{name} takes integer gains per relevance level, e.g. {name}.1=1,2=3 "
+                   "(ir-measures computes nDCG over integer grades only)")
+    gains = {int(m.group(1)): int(m.group(2)) for m in pairs if m is not None}
+    return [(text, gains)]
+
+
+# how each kind of trec_eval parameter list is read (a spec's `params`); other kinds take none
+_PARAMETER_READERS: dict[str, Callable[[str, str], list[tuple[str, object]]]] = {
+    "cutoff": _cutoffs, "recall": _recall_levels, "beta": _beta, "gains": _gains,
+}
 
 
 def _check_cutoff(k: object) -> None:
@@ -259,6 +276,7 @@ def _parse_trec(s: str, rel: int | None) -> tuple[list[NamedMeasure], list[str],
 
 def _trec_measures(name: str, text: str | None, rel: int | None) -> list[NamedMeasure]:
     spec = _TREC[name]
+    assert spec.build is not None  # the caller refused the measures ir-measures cannot express
     if text is None:
         if spec.params in ("", "gains", "beta"):
             return [NamedMeasure(name, _finish(spec.build(), spec, rel))]

@@ -21,7 +21,8 @@ import contextvars
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pyarrow as pa
@@ -56,7 +57,7 @@ class Scorers:
         return {"scorers": self.scorers, "plugins": self.plugins}  # plugins are read again where unpickled
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["scorers"], plugins=state["plugins"])
+        Scorers.__init__(self, state["scorers"], plugins=state["plugins"])
 
     def __repr__(self) -> str:
         return f"Scorers({', '.join(s.name for s in self.scorers)}{', plugins' if self.plugins else ''})"
@@ -177,7 +178,7 @@ class Scorers:
         parts = []
         for s, ms_s in self.route(ms):
             parts.append((s, self._call(s, ms_s, qrels_n, group, run_n[group] if group else None,
-                                        lambda s=s, ms_s=ms_s: s.evaluate(run_n, qrels_n, ms_s, group=group))))
+                                        partial(s.evaluate, run_n, qrels_n, ms_s, group=group))))
         return _merge(parts, ms, group)
 
     def ranked_plan(self, measures: Sequence[Measure | str]) -> RankedPlan | None:
@@ -212,8 +213,9 @@ class Scorers:
         gvalues = (groups if groups is not None else judged[group]) if group else None
         parts = []
         for s, ms_s in self.route(ms):
-            parts.append((s, self._call(s, ms_s, qrels_n, group, gvalues, lambda s=s, ms_s=ms_s: s.evaluate_ranked(
-                judged, n_ret, qrels_n, ms_s, group=group, groups=groups))))
+            ranked = cast(RankedScoring, s)  # ranked_plan above: every routed scorer scores stored ranks
+            parts.append((s, self._call(s, ms_s, qrels_n, group, gvalues, partial(
+                ranked.evaluate_ranked, judged, n_ret, qrels_n, ms_s, group=group, groups=groups))))
         return _merge(parts, ms, group)
 
     @staticmethod
@@ -262,7 +264,7 @@ def refresh() -> Scorers:
     global _PROCESS
     with _PROCESS_LOCK:
         runtime = _PROCESS.runtime() if _PROCESS is not None else None
-        if runtime is not None:
+        if runtime is not None and _PROCESS is not None:
             fresh = runtime.refreshed()
             if fresh is not runtime:
                 _PROCESS = Scorers(tuple(fresh if s is runtime else s for s in _PROCESS.scorers),
@@ -424,6 +426,13 @@ def _checked(out: object, s: Scorer, ms: list[Measure], qrels: pa.Table, group: 
              gvalues: pa.Array | pa.ChunkedArray | None) -> pa.Table:
     """`out` as the registry's output schema, or a ScorerError saying how the scorer broke its contract."""
     who = s.describe(ms)
+    table = _shaped(out, who, group)
+    _check_values(table, who, ms, qrels, group, gvalues)
+    return table
+
+
+def _shaped(out: object, who: str, group: str | None) -> pa.Table:
+    """The columns and types of the output schema, without nulls: the shape, before the values are checked."""
     if not isinstance(out, pa.Table):
         raise ScorerError(f"{who} returned {type(out).__name__}, not a pyarrow Table")
     want = ["query_id", "measure", "value", *([group] if group else [])]
@@ -439,6 +448,12 @@ def _checked(out: object, s: Scorer, ms: list[Measure], qrels: pa.Table, group: 
     for c in want:
         if table[c].null_count:
             raise ScorerError(f"{who} returned missing {c} values")
+    return table
+
+
+def _check_values(table: pa.Table, who: str, ms: list[Measure], qrels: pa.Table, group: str | None,
+                  gvalues: pa.Array | pa.ChunkedArray | None) -> None:
+    """Finite values, only the measures and judged queries asked for, each once, and all of them."""
     bad = pc.invert(pc.is_finite(table["value"]))
     if pc.any(bad).as_py():
         row = table.filter(bad).slice(0, 1).to_pylist()[0]
@@ -463,4 +478,3 @@ def _checked(out: object, s: Scorer, ms: list[Measure], qrels: pa.Table, group: 
         example = f" (e.g. {missing[0]!r})" if missing else ""
         raise ScorerError(f"{who} gave {table.num_rows} values where {expected} were due: one per judged query "
                           f"and measure{example}")
-    return table

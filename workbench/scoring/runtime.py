@@ -189,7 +189,7 @@ class RuntimeScorer(Scorer):
         return {"sources": self.sources()}  # a Ray worker gets the files' bytes, not paths it may lack
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["sources"])
+        RuntimeScorer.__init__(self, state["sources"])
 
     def sources(self) -> tuple[MeasureSource, ...]:
         if self._pending:
@@ -240,7 +240,7 @@ class RuntimeScorer(Scorer):
         return hasattr(m, "runtime_impl") and m.NAME in self.table()
 
     def evaluator_id(self, m: Measure) -> str:
-        source = self.table()[m.NAME][1]
+        source = self.table()[m.NAME or ""][1]
         return (f"workbench.runtime {VERSION} ({Path(source.path).name} sha256:{source.sha256[:16]}; "
                 f"ir_measures {ir_measures.__version__})")
 
@@ -280,7 +280,7 @@ class RuntimeScorer(Scorer):
     def _own(self, m: Measure) -> Measure:
         """`m` as this scorer's file defines it (the same name and parameters, made from its own class), and its
         inputs checked: a measure unpickled in a Ray worker or parsed elsewhere is computed by the file's code."""
-        base = self.table()[m.NAME][0]
+        base = self.table()[m.NAME or ""][0]
         own = type(base)(**m.params)
         for what, needed, given in (("run", getattr(own, "RUN_INPUTS", ()), _RUN_COLUMNS),
                                     ("qrels", getattr(own, "QREL_INPUTS", ()), _QRELS_COLUMNS)):
@@ -292,7 +292,7 @@ class RuntimeScorer(Scorer):
 
     def _values(self, m: Measure, qrels_df, run_df, judged: set[str]) -> dict[str, float]:
         values: dict[str, float] = {}
-        for metric in m.runtime_impl(qrels_df, run_df):
+        for metric in m.runtime_impl(qrels_df, run_df):  # type: ignore[attr-defined]  # ir_measures.define's
             q, v = metric.query_id, metric.value
             if q not in judged:
                 continue

@@ -49,7 +49,7 @@ def steps(manifest: Manifest) -> int:
     return len(manifest.collections) + len(manifest.runs) + len(manifest.pipelines)
 
 
-def build(store: Store, manifest: Manifest, *, runs_dir: str | Path | None = None, threads: int = 1,
+def build(store: Store, manifest: Manifest, *, runs_dir: str | Path | None = None, threads: int = 1,  # noqa: C901
           on_event: Event | None = None, progress=None, only_collections: set[str] | None = None,
           replace: bool = False) -> BuildReport:
     """Bring the store up to date with the manifest; `replace` lets it replace what it did not put there."""
@@ -86,24 +86,24 @@ def build(store: Store, manifest: Manifest, *, runs_dir: str | Path | None = Non
                                      "name") from exc
         report.collections[spec.name] = "updated" if changed else "unchanged"
         tell("collection", spec.name, report.collections[spec.name])
-    for spec in manifest.runs:
-        if not wanted(spec.collection):
+    for run in manifest.runs:
+        if not wanted(run.collection):
             continue
-        existing = stored_run(store, spec.collection, spec.name)
-        result = ingest_run(store, spec.collection, spec.file, name=spec.name, kind=spec.kind, parent=spec.parent,
-                            depth=spec.depth, replace=replace or (existing is not None and _owns_run(existing, spec)))
-        report.runs[f"{spec.collection}/{spec.name}"] = result.status
-        tell("run", spec.name, result.status)
-    for spec in manifest.pipeline_order():
-        if not wanted(spec.collection):
+        existing = stored_run(store, run.collection, run.name)
+        result = ingest_run(store, run.collection, run.file, name=run.name, kind=run.kind, parent=run.parent,
+                            depth=run.depth, replace=replace or (existing is not None and _owns_run(existing, run)))
+        report.runs[f"{run.collection}/{run.name}"] = result.status
+        tell("run", run.name, result.status)
+    for pipe in manifest.pipeline_order():
+        if not wanted(pipe.collection):
             continue
-        recipe = Recipe(spec.collection, spec.name, spec.step, spec.retriever, spec.inputs, spec.params)
-        existing = stored_run(store, spec.collection, spec.name)
-        tell("pipeline", spec.name, "building")
+        recipe = Recipe(pipe.collection, pipe.name, pipe.step, pipe.retriever, pipe.inputs, pipe.params)
+        existing = stored_run(store, pipe.collection, pipe.name)
+        tell("pipeline", pipe.name, "building")
         result = produce(store, recipe, runs_dir=runs_dir, threads=threads, progress=progress,
-                         replace=replace or (existing is not None and made_by_step(existing, spec.step)))
-        report.pipelines[f"{spec.collection}/{spec.name}"] = result.status
-        tell("pipeline", spec.name, result.status)
+                         replace=replace or (existing is not None and made_by_step(existing, pipe.step)))
+        report.pipelines[f"{pipe.collection}/{pipe.name}"] = result.status
+        tell("pipeline", pipe.name, result.status)
     return report
 
 
@@ -137,11 +137,11 @@ def refuse_foreign(store: Store, manifest: Manifest, wanted: Callable[[str], boo
                 f"run {spec.name!r} in collection {spec.collection!r} was not ingested from {spec.file}, "
                 f"which {manifest.path.name} names for it, and differs from it",
                 hint="build --replace replaces it; or give the manifest's run another name")
-    for spec in manifest.pipelines:
-        existing = runs_of(spec.collection).get(spec.name) if wanted(spec.collection) else None
-        if existing is not None and not made_by_step(existing, spec.step):
+    for pipe in manifest.pipelines:
+        existing = runs_of(pipe.collection).get(pipe.name) if wanted(pipe.collection) else None
+        if existing is not None and not made_by_step(existing, pipe.step):
             raise ConflictError(
-                f"run {spec.name!r} in collection {spec.collection!r} was not produced by a {spec.step} step "
+                f"run {pipe.name!r} in collection {pipe.collection!r} was not produced by a {pipe.step} step "
                 f"(it came from {existing.source_path or 'elsewhere'}); {manifest.path.name} would replace it",
                 hint="build --replace replaces it; or give the manifest's pipeline another name")
 

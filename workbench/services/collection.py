@@ -7,6 +7,7 @@ from pathlib import Path
 
 from workbench.datasets import from_files, from_ir_datasets, infer_relevance_kind
 from workbench.datasets.report import CollectionReport, collection_report, parse_grade_map
+from workbench.errors import WorkbenchError
 from workbench.io.topics import DEFAULT_TOPIC_FIELD
 from workbench.naming import check_name
 from workbench.store import CollectionInfo, Store, get_collection, get_qrels, get_topics, put_collection
@@ -36,6 +37,8 @@ def add_collection(
     mapping = parse_grade_map(grade_map) if isinstance(grade_map, str) else grade_map
     if ir_datasets_id:
         data = from_ir_datasets(ir_datasets_id, with_docs=with_docs, topic_field=topic_field, grade_map=mapping)
+    elif qrels is None:
+        raise WorkbenchError("a collection needs a qrels file or an ir_datasets id")
     else:
         data = from_files(qrels, topics, docs, topic_field=topic_field, grade_map=mapping)
     report = data.report()

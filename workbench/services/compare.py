@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -16,6 +17,9 @@ from workbench.errors import WorkbenchError
 from workbench.export.formats import DEFAULT_PERMUTATIONS
 from workbench.services.evaluate import evaluate_runs
 from workbench.store import Store
+
+if TYPE_CHECKING:
+    from workbench.analysis.stats import SignificanceTable
 
 _AT_DEPTH = re.compile(r"@\d+$")
 
@@ -30,7 +34,7 @@ class Comparison:
     measures: tuple[str, ...]
     pairs: tuple  # PairComparison per (other run, measure): run_a the run, run_b the baseline
     matrices: tuple  # WinMatrix per measure (N > 2 only)
-    significance: object  # SignificanceTable of each other run vs A, corrected across runs x measures
+    significance: SignificanceTable  # of each other run vs A, corrected across runs x measures
 
     @property
     def baseline(self) -> str:

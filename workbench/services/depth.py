@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -30,6 +31,10 @@ from workbench.store import (
     list_runs,
     top_run_rows,
 )
+
+if TYPE_CHECKING:
+    from workbench.analysis.depth import DepthCurve
+    from workbench.analysis.stats import SignificanceTable
 
 _AT_DEPTH = re.compile(r"@\d+$")
 
@@ -91,9 +96,9 @@ class BestDepth:
 class DepthStudy:
     first_stage: str
     reranked: str
-    curve: object  # analysis.DepthCurve
+    curve: DepthCurve
     observed_runs: dict[int, str]
-    significance: object  # SignificanceTable: every depth (derived and observed) vs depth 0 (the first stage)
+    significance: SignificanceTable  # every depth (derived and observed) vs depth 0 (the first stage)
     phantom_hits: pd.DataFrame
     clipped: tuple[int, ...] = ()  # depths asked for above `depth_limit`: not scored, not in the correction
     depth_limit: int | None = None  # R's declared rerank depth (else the deepest position R reordered)
@@ -251,7 +256,8 @@ def depth_study_judged(store: Store, collection: str, reranked: str, measures: S
     with _study_inputs(store, collection, reranked, measures, observed=observed, phantom_k=judged_k) as s, \
             ThreadPoolExecutor(max_workers=1) as pool:
         curves = None
-        if cutoff_curve is not None and s.ranked and max(cutoff_curve[1]) <= s.cut:  # numpy on the other core
+        if cutoff_curve is not None and s.ranked and s.cut is not None \
+                and max(cutoff_curve[1]) <= s.cut:  # numpy on the other core
             curves = pool.submit(_joined_cutoff_curves, s, *cutoff_curve)
         study = study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed, s.observed_rows,
                            n_boot=n_boot, phantom_k=judged_k, pair=s.pair, stored_qrels=True,

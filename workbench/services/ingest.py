@@ -286,7 +286,7 @@ class _Session:
             for item in pending:
                 report(item.path, exc)
 
-    def _store(self, pending: list[_Pending], report, *, together: bool) -> bool:
+    def _store(self, pending: list[_Pending], report, *, together: bool) -> bool:  # noqa: C901
         """One transaction for all of `pending` (`together`: False, with nothing written, when one is refused),
         or one each. Runs are reported once committed."""
         from workbench.scoring import SEMANTICS
@@ -478,7 +478,7 @@ def _score(table, qrels, measures):
 
 
 
-def ingest_runs(
+def ingest_runs(  # noqa: C901
     store: Store,
     collection: str,
     paths: Sequence[str | Path],

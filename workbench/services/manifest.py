@@ -302,7 +302,7 @@ def _runs(path: Path, base: Path, node, collections, root: _Map) -> list[RunSpec
     return out
 
 
-def _pipelines(path: Path, node, collections, root: _Map) -> list[PipelineSpec]:
+def _pipelines(path: Path, node, collections, root: _Map) -> list[PipelineSpec]:  # noqa: C901
     if not isinstance(node, list):
         raise ManifestError(path, root.key_lines.get("pipelines"), "pipelines must be a list")
     out = []
@@ -320,8 +320,9 @@ def _pipelines(path: Path, node, collections, root: _Map) -> list[PipelineSpec]:
             raise ManifestError(path, spec.line, f"pipeline {name!r} needs exactly one of retrieve, fuse, rerank")
         step = steps[0]
         params = spec.get("params") or _Map()
-        if not isinstance(params, dict):
+        if not isinstance(params, _Map):  # the loader makes every mapping a _Map
             raise ManifestError(path, spec.key_lines["params"], "params must be a mapping")
+        inputs: tuple[str, ...]
         retriever, inputs = None, ()
         if step == "retrieve":
             retriever = spec["retrieve"]

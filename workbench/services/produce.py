@@ -125,7 +125,7 @@ def _documents(store: Store, collection: str) -> pa.Table:
     return docs
 
 
-def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, force: bool = False,
+def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, force: bool = False,  # noqa: C901
             replace: bool = False, progress=None, engine=None) -> IngestResult:
     """Run one step (unless its recipe is unchanged), write runs_dir/<collection>/<name>.trec, ingest it.
 
@@ -225,7 +225,8 @@ def check_file_is_ours(path: Path, r: Recipe, existing: RunInfo | None) -> None:
     header = produced_header(path) if path.is_file() and not path.is_symlink() else None
     ours = (isinstance(header, dict) and header.get("run") == r.name and header.get("collection") == r.collection
             and header.get("step") in STEPS and _HEX64.fullmatch(str(header.get("recipe_hash", ""))) is not None)
-    if ours and existing is not None and existing.params.get("recipe_hash") == header["recipe_hash"]:
+    if ours and isinstance(header, dict) and existing is not None \
+            and existing.params.get("recipe_hash") == header["recipe_hash"]:
         ours = sha256_file(path) == existing.run_hash
     if not ours:
         raise WorkbenchError(

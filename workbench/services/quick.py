@@ -86,7 +86,8 @@ def evaluate_files(qrels: str | Path, runs: Sequence[str | Path], measures: Sequ
         raise WorkbenchError("no run file given")
     names = _run_names(runs)
     qrels_table = read_qrels(qrels)
-    tables, infos = [], []
+    tables: list[pa.Table] = []
+    infos: list[QuickRun] = []
     for name, path in zip(names, runs, strict=True):
         parsed = read_run(path, allow_trailing_fields=allow_trailing_fields)
         table = parsed.table

@@ -274,7 +274,7 @@ class Store:
             while version != SCHEMA_VERSION:
                 con.execute("BEGIN TRANSACTION")
                 try:
-                    current = one(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))[0]
+                    current = one(con.execute("SELECT value FROM meta WHERE key = 'schema_version'"))[0]  # type: ignore[index]  # always set
                     if current == version:  # not migrated meanwhile by another process
                         for statement in _MIGRATIONS[version]:
                             con.execute(statement)
@@ -374,12 +374,12 @@ def registered(con: duckdb.DuckDBPyConnection, **tables) -> Iterator[None]:
         con.unregister(name)
 
 
-def write_failed(path: Path, exc: BaseException) -> StoreError:
+def write_failed(path: str | Path, exc: BaseException) -> StoreError:
     """A write the store refused (a full disk, an I/O error): rolled back, so the store is as it was."""
     return StoreError(f"{path}: the write failed and was rolled back, the store is unchanged: {first_line(exc)}")
 
 
-def one(cursor: duckdb.DuckDBPyConnection) -> tuple | None:
+def one(cursor: duckdb.DuckDBPyConnection) -> tuple | None:  # None: no row
     """The first row of a result, draining it: DuckDB 2.0 refuses new work while a result is unfinished."""
     rows = cursor.fetchall()
     return rows[0] if rows else None

@@ -115,7 +115,7 @@ def _put_run(con: duckdb.DuckDBPyConnection, info: RunInfo, insert_rows, replace
             )
         con.execute("DELETE FROM runs WHERE collection = ? AND name = ?", [info.collection, info.name])
         status = "replaced"
-    present = one(con.execute("SELECT count(*) FROM run_rows WHERE run_hash = ?", [info.run_hash]))[0]
+    present = one(con.execute("SELECT count(*) FROM run_rows WHERE run_hash = ?", [info.run_hash]))[0]  # type: ignore[index]  # count(*): one row
     if not present:  # rows are shared by content: a second name for the same bytes stores nothing new
         insert_rows()
     con.execute(
@@ -144,7 +144,7 @@ def _put_run(con: duckdb.DuckDBPyConnection, info: RunInfo, insert_rows, replace
 
 def insert_run_rows(con: duckdb.DuckDBPyConnection, run_hash: str, rows: pa.Table) -> None:
     """Rows are shared by content: a second name for the same bytes stores nothing new."""
-    present = one(con.execute("SELECT count(*) FROM run_rows WHERE run_hash = ?", [run_hash]))[0]
+    present = one(con.execute("SELECT count(*) FROM run_rows WHERE run_hash = ?", [run_hash]))[0]  # type: ignore[index]  # count(*): one row
     if present:
         return
     with registered(con, _run_rows=rows):

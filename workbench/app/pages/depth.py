@@ -106,7 +106,7 @@ tip = [alt.Tooltip("measure:N"), alt.Tooltip("depth:Q"), alt.Tooltip("mean:Q", f
        alt.Tooltip("ci_low:Q", format=D3_FMT, title="CI low"), alt.Tooltip("ci_high:Q", format=D3_FMT, title="CI high")]
 
 
-def panel(which: list[str], title: str, height: int) -> alt.LayerChart:
+def panel(which: list[str], title: str, height: int) -> alt.LayerChart | alt.FacetChart:
     d = derived[derived["measure"].isin(which)]
     o = seen[seen["measure"].isin(which)]
     colour = alt.Color("measure:N", legend=alt.Legend(orient="top", title=None))

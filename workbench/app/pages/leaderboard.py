@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -157,7 +159,7 @@ st.subheader("Downloads")
 cols = st.columns(len(FORMATS))
 for col, fmt in zip(cols, FORMATS, strict=True):
     ext, mime = EXTENSIONS[fmt]
-    col.download_button(fmt, lambda fmt=fmt: render(lb, fmt), file_name=f"leaderboard-{ctx.collection}.{ext}",
+    col.download_button(fmt, partial(render, lb, fmt), file_name=f"leaderboard-{ctx.collection}.{ext}",
                         mime=mime, key=f"dl_{fmt}", icon=":material/download:", width="stretch", on_click="ignore")
 
 st.subheader("Mean with 95% bootstrap CI")
