@@ -48,6 +48,16 @@ _KEY_TEXT = re.compile(r"[^\x00-\x1f\x7f]*")
 
 T = TypeVar("T")
 
+_read_through_python_filesystem: set[str] = set()
+"""Lakes this process read through deltalake's Python file system (object stores; see Lake._local_filesystem)."""
+
+
+def read_through_python_filesystem() -> bool:
+    """Whether this process read a lake through deltalake's Python file system: Arrow threads may still free
+    Python-owned buffers after the command ended, so the console script ends without finalizing the interpreter
+    (workbench.cli.main)."""
+    return bool(_read_through_python_filesystem)
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -263,10 +273,30 @@ class Lake:
         (a pyarrow.dataset expression) rows within them."""
         dt = dt if dt is not None else self.table(name)
         try:
-            dataset = dt.to_pyarrow_dataset(file_pruning_predicate=where) if where else dt.to_pyarrow_dataset()
+            options: dict[str, Any] = {"file_pruning_predicate": where} if where else {}
+            if self.is_local:
+                options["filesystem"] = self._local_filesystem(name)
+            else:
+                _read_through_python_filesystem.add(self.uri)
+            dataset = dt.to_pyarrow_dataset(**options)
             return dataset.to_table(columns=list(columns) if columns else None, filter=row_filter)
         except (OSError, self._dl.exceptions.DeltaError) as e:
             raise self.error(f"cannot read table {name!r}", e) from None
+
+    def _local_filesystem(self, name: str):
+        """Arrow's own file system rooted at a local table, for its data files.
+
+        deltalake's default is a pyarrow PyFileSystem over delta-rs's object store, whose reads hand Arrow buffers
+        owned by Python objects. Arrow frees the last of them on one of its I/O threads, sometimes just after
+        `to_table` returned; if the interpreter is finalizing by then (a command that read the lake and ended, as a
+        refused push does), that thread's attempt to take the GIL ends it with pthread_exit inside a C++ destructor
+        and the process aborts ("terminate called without an active exception", exit -6; apache/arrow#34314,
+        #45017). Arrow's local file system owns its buffers, so no Arrow thread ever needs the GIL. Object stores
+        keep deltalake's file system: pyarrow's S3/GCS/Azure file systems read credentials their own way.
+        """
+        from pyarrow import fs
+
+        return fs.SubTreeFileSystem(self.table_uri(name), fs.LocalFileSystem())
 
     def partitions(self, name: str, where: list[tuple]) -> list[dict[str, str]]:
         """The partitions of a table that hold files (partition values of each), among those `where` selects."""
