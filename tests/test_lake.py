@@ -363,6 +363,50 @@ def test_two_processes_pushing_the_same_run_leave_one_copy(store, tmp_path):
         assert lake_problems(lake) == []
 
 
+ADD_ONE_ENTRY = """
+import sys, time
+from pathlib import Path
+import pyarrow as pa
+from workbench.lake.tables import TABLES, Lake, now, with_columns
+lake, ready, go = Lake(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+row = with_columns(pa.table({"name": ["rand"], "relevance_kind": ["graded"], "qrels_hash": ["q" * 64]}),
+                   TABLES["collections"], pushed_at=now())
+ready.touch()
+while not go.exists():
+    time.sleep(0.001)
+lake.ensure_tables()
+print(lake.insert_new("collections", row))
+"""
+
+
+def test_processes_adding_one_entry_to_a_new_lake_at_once_leave_one(tmp_path):
+    """The race behind the duplicate collection entries of the pushes above, made likely instead of occasional:
+    six processes, started together, create the tables of a new lake and add the same collection entry. Every
+    round, before the fix, left it two to six times (an overwrite without a predicate did not conflict with a
+    concurrent commit that only added files); now one entry, one table creation, and exactly one process adds."""
+    from deltalake import DeltaTable
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    for round_ in range(3):
+        lake, flags = tmp_path / f"lake{round_}", tmp_path / f"flags{round_}"
+        flags.mkdir()
+        go = flags / "go"
+        procs = [subprocess.Popen([sys.executable, "-c", ADD_ONE_ENTRY, str(lake), str(flags / f"ready{i}"), str(go)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                 for i in range(6)]
+        assert wait_for(lambda: len(list(flags.glob("ready*"))) == 6  # noqa: B023
+                        or any(p.poll() is not None for p in procs))  # noqa: B023
+        go.touch()
+        outs = [p.communicate(timeout=300) for p in procs]
+        assert [p.returncode for p in procs] == [0] * 6, [o[1][-500:] for o in outs]
+        assert sorted(int(o[0]) for o in outs) == [0, 0, 0, 0, 0, 1]
+        assert table(lake, "collections")["name"].to_pylist() == ["rand"]
+        for name in ("collections", "runs", "run_rows", "scores"):
+            ops = [h["operation"] for h in DeltaTable(str(lake / name)).history()]
+            assert ops.count("CREATE TABLE") == 1, (name, ops)
+
+
 def big_store(tmp_path: Path) -> Path:
     db = tmp_path / "big.duckdb"
     qrels = write_random_qrels(tmp_path / "q.txt", QUERIES, 20, seed=3)

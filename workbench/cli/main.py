@@ -10,6 +10,7 @@ module imports only the standard library, so that the handler is in place before
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -49,13 +50,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The console script (no `argv`: the process ends after it) and the tests' in-process entry point."""
     with interrupts.catching(last=argv is None):
         try:
-            return _main(argv)
+            code = _main(argv)
         except KeyboardInterrupt:
-            return _interrupted()
+            code = _interrupted()
         except BaseException:
             if interrupts.requested():  # DuckDB's 'Query interrupted', or an error some code made of it
-                return _interrupted()
-            raise
+                code = _interrupted()
+            else:
+                raise
+    if argv is None:
+        _end_before_arrow_threads_abort(code)
+    return code
+
+
+def _end_before_arrow_threads_abort(code: int) -> None:
+    """End the process now, without finalizing the interpreter, if it read an object-store lake.
+
+    Those reads go through deltalake's Python file system (pyarrow PyFileSystem), so Arrow's I/O threads hold
+    buffers owned by Python objects and may free the last of them just after the command returned. A thread
+    that needs the GIL while the interpreter finalizes is ended with pthread_exit (CPython 3.11-3.13), inside a
+    C++ destructor: std::terminate, "terminate called without an active exception", exit -6 after a complete
+    and correct output (apache/arrow#34314, #45017). The command's work is done here: its store connections
+    are closed, its output written; only stdout and stderr are still buffered, so they are flushed first. Local
+    lakes are read with Arrow's own file system (workbench.lake.tables.Lake._local_filesystem) and end normally.
+    """
+    tables = sys.modules.get("workbench.lake.tables")  # imported only by the commands that use a lake
+    if tables is None or not tables.read_through_python_filesystem():
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -48,6 +48,16 @@ _KEY_TEXT = re.compile(r"[^\x00-\x1f\x7f]*")
 
 T = TypeVar("T")
 
+_read_through_python_filesystem: set[str] = set()
+"""Lakes this process read through deltalake's Python file system (object stores; see Lake._local_filesystem)."""
+
+
+def read_through_python_filesystem() -> bool:
+    """Whether this process read a lake through deltalake's Python file system: Arrow threads may still free
+    Python-owned buffers after the command ended, so the console script ends without finalizing the interpreter
+    (workbench.cli.main)."""
+    return bool(_read_through_python_filesystem)
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -211,7 +221,11 @@ class Lake:
                                  "give a new or empty folder")
 
     def ensure_tables(self) -> None:
-        """Create the tables that do not exist yet (concurrent creators: the loser loads the winner's table)."""
+        """Create the tables that do not exist yet (concurrent creators: the loser loads the winner's table).
+
+        A create is committed without delta-rs's retries: a creator that lost the race for version 0 would
+        otherwise commit its CREATE again as version 1 (seen with six processes creating one table: the
+        table's metadata, and its id, replaced under the first creator's writers)."""
         for spec in TABLES.values():
             self.table(spec.name, create=True)
 
@@ -226,11 +240,12 @@ class Lake:
                 if not create:
                     raise WorkbenchError(f"lake {self.uri}: no table {name!r}; is this a workbench lake?",
                                          hint="create one with `workbench lake push --to URI`") from None
-                try:
+                try:  # version 0 is written if absent; a creator that finds it written fails and loads it
                     self._dl.DeltaTable.create(uri, spec.schema, partition_by=list(spec.partition_by) or None,
                                                mode="ignore", name=name,
                                                description=f"workbench lake v{LAKE_VERSION}: {spec.description}",
-                                               storage_options=self.storage_options or None)
+                                               storage_options=self.storage_options or None,
+                                               commit_properties=self._dl.CommitProperties(max_commit_retries=0))
                 except Exception:  # another process created it meanwhile: load theirs
                     _backoff(attempt)
                 continue
@@ -258,10 +273,30 @@ class Lake:
         (a pyarrow.dataset expression) rows within them."""
         dt = dt if dt is not None else self.table(name)
         try:
-            dataset = dt.to_pyarrow_dataset(file_pruning_predicate=where) if where else dt.to_pyarrow_dataset()
+            options: dict[str, Any] = {"file_pruning_predicate": where} if where else {}
+            if self.is_local:
+                options["filesystem"] = self._local_filesystem(name)
+            else:
+                _read_through_python_filesystem.add(self.uri)
+            dataset = dt.to_pyarrow_dataset(**options)
             return dataset.to_table(columns=list(columns) if columns else None, filter=row_filter)
         except (OSError, self._dl.exceptions.DeltaError) as e:
             raise self.error(f"cannot read table {name!r}", e) from None
+
+    def _local_filesystem(self, name: str):
+        """Arrow's own file system rooted at a local table, for its data files.
+
+        deltalake's default is a pyarrow PyFileSystem over delta-rs's object store, whose reads hand Arrow buffers
+        owned by Python objects. Arrow frees the last of them on one of its I/O threads, sometimes just after
+        `to_table` returned; if the interpreter is finalizing by then (a command that read the lake and ended, as a
+        refused push does), that thread's attempt to take the GIL ends it with pthread_exit inside a C++ destructor
+        and the process aborts ("terminate called without an active exception", exit -6; apache/arrow#34314,
+        #45017). Arrow's local file system owns its buffers, so no Arrow thread ever needs the GIL. Object stores
+        keep deltalake's file system: pyarrow's S3/GCS/Azure file systems read credentials their own way.
+        """
+        from pyarrow import fs
+
+        return fs.SubTreeFileSystem(self.table_uri(name), fs.LocalFileSystem())
 
     def partitions(self, name: str, where: list[tuple]) -> list[dict[str, str]]:
         """The partitions of a table that hold files (partition values of each), among those `where` selects."""
@@ -277,10 +312,8 @@ class Lake:
         finds them present on its retry. A partition is content-addressed, so there is nothing to merge.
         """
         spec = TABLES[name]
-        where = [(k, "in" if isinstance(v, list) else "=", v) for k, v in partition.items()]
-        predicate = " AND ".join(
-            f"{k} IN ({', '.join(map(literal, v))})" if isinstance(v, list) else f"{k} = {literal(v)}"
-            for k, v in partition.items())
+        where = _where(partition)
+        predicate = _predicate(spec, partition)
         wanted = _combinations(partition)
 
         def attempt() -> bool:
@@ -299,18 +332,20 @@ class Lake:
 
         A read-modify-write of the partitions `partition` names (the whole table when None), committed as an
         overwrite restricted to them: a concurrent writer of the same partitions makes the commit conflict, and
-        the retry reads the winner's rows. Not a Delta MERGE: delta-rs 1.6 writes MERGE output with Arrow
-        `string_view` columns, which pyarrow 26 cannot filter (DuckDB and pandas readers of the lake would fail
-        on any WHERE clause); an overwrite writes plain strings.
+        the retry reads the winner's rows. The overwrite always carries a predicate, also for the whole table
+        (see `_predicate`): without one, a commit after a concurrent one that only added files (the first entries
+        of a new table) would not conflict, and both writers' rows would stay.
+
+        Not a Delta MERGE: delta-rs 1.6 writes MERGE output with Arrow `string_view` columns, which pyarrow 26
+        cannot filter (DuckDB and pandas readers of the lake would fail on any WHERE clause); an overwrite writes
+        plain strings.
         """
         spec = TABLES[name]
         if rows.num_rows == 0:
             return 0
         rows = rows.select([f.name for f in spec.schema]).cast(spec.schema)
-        where = [(k, "in" if isinstance(v, list) else "=", v) for k, v in (partition or {}).items()]
-        predicate = " AND ".join(
-            f"{k} IN ({', '.join(map(literal, v))})" if isinstance(v, list) else f"{k} = {literal(v)}"
-            for k, v in (partition or {}).items()) or None
+        where = _where(partition or {})
+        predicate = _predicate(spec, partition or {})
 
         def attempt() -> int:
             dt = self.table(name, create=True)
@@ -343,6 +378,28 @@ class Lake:
     def versions(self) -> dict[str, int]:
         """Each table's current version (what a reader sees now)."""
         return {name: self.table(name).version() for name in TABLES}
+
+
+def _where(partition: dict[str, str | list[str]]) -> list[tuple]:
+    """The partitions `partition` names as deltalake tuple filters (values bound, not pasted)."""
+    return [(k, "in" if isinstance(v, list) else "=", v) for k, v in partition.items()]
+
+
+def _predicate(spec: TableSpec, partition: dict[str, str | list[str]]) -> str:
+    """The predicate of an overwrite of the partitions `partition` names, the whole table when it names none.
+
+    It is also what delta-rs's conflict check takes the commit to have read: a concurrent commit that added
+    files matching it makes this commit fail (CommitFailedError), and the retry starts from a fresh snapshot.
+    An overwrite without a predicate declares no read: if the concurrent commit removed nothing this one read
+    (both read an empty table), both commits go through and both writers' rows stay. That was the race of four
+    pushers of one new collection, which left its entry two or three times in `collections` (the one table
+    without partitions). So the whole table is named too: "<first key column> IS NOT NULL", true of every row
+    (key columns are not nullable) and of every file a concurrent writer can add.
+    """
+    if not partition:
+        return f"{spec.key[0]} IS NOT NULL"
+    return " AND ".join(f"{k} IN ({', '.join(map(literal, v))})" if isinstance(v, list) else f"{k} = {literal(v)}"
+                        for k, v in partition.items())
 
 
 def _combinations(partition: dict[str, str | list[str]]) -> set[tuple[str, ...]]:
