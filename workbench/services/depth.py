@@ -342,6 +342,7 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
             pair = stack.enter_context(joining.result())
         del first_top, rer_top  # the pair holds the join; the analyses given it read only the pair
         if not ranked_scoring:  # a cutoff measure the ranked scoring does not serve: rows
+            assert obs_cut is not None  # a cut: every measure has a cutoff (depth_cut)
             rows = {k: pair.reranked_top(obs_cut) if n == reranked else tops[n] for k, n in obs.items() if k > 0}
             yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, declared_depth=info.depth)
             return

@@ -147,7 +147,9 @@ def judged_top_ranks(store: Store, collection: str, run_hash: str, cut: int) -> 
     top = (f"(SELECT query_id, doc_id, position AS rank FROM {rows_table(cut)} "
            f"WHERE run_hash = ? AND position <= {int(cut)})")
     with store.reader() as con:
-        return _judged_ranks_in(con, collection, top, cut, True, [run_hash])  # type: ignore[return-value]
+        judged, n_ret = _judged_ranks_in(con, collection, top, cut, True, [run_hash])
+    assert n_ret is not None  # asked for (n_ret=True)
+    return judged, n_ret
 
 
 def _judged_ranks_in(con: duckdb.DuckDBPyConnection, collection: str, rows: str, max_rank: int | None,

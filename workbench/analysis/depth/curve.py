@@ -100,7 +100,7 @@ def _per_query_matrix(
     return {m: out[j] for j, m in enumerate(measures)}
 
 
-def depth_curve(
+def depth_curve(  # noqa: C901 -- TEMPORARY (issue 18 item 5): one argument check per input kind
     first: pa.Table | None,
     reranked: pa.Table | None,
     qrels: pa.Table,

@@ -147,6 +147,7 @@ def registered_grades(con: duckdb.DuckDBPyConnection, qrels: pa.Table | None, ne
     if not needed:
         yield
         return
+    assert qrels is not None, "grades needed without qrels"  # RerankPair passes qrels whenever it needs grades
     con.register("_grades_in", qrels.select(["query_id", "doc_id", "relevance"]))
     try:
         yield
