@@ -59,8 +59,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from rich.markup import escape
-
     from workbench.cli.collection_cmds import warn_collection
     from workbench.cli.common import Context, after_parse, err_console, one_line
     from workbench.errors import WorkbenchError
@@ -71,6 +69,7 @@ def _main(argv: Sequence[str] | None) -> int:
         after_parse(args)
     except SystemExit as exc:  # a usage error (2) or --help/--version (0), already printed
         return exc.code if isinstance(exc.code, int) else 2
+    from rich.markup import escape  # once a command runs: `--help` and usage errors never load rich
     ctx = Context(db=args.db)
     try:
         if getattr(args, "custom_measures", None):  # common.add_custom_measures_arg; before the command reads -m

@@ -14,11 +14,10 @@ from pathlib import Path
 from workbench import __version__
 from workbench.errors import ConflictError, InputFormatError, NotFoundError, WorkbenchError
 from workbench.hashing import sha256_file
+from workbench.kinds import RUN_KINDS
 from workbench.model import RunInfo, RunKind
 from workbench.naming import check_name
 from workbench.store import Store, get_run
-
-RUN_KINDS = tuple(k.value for k in RunKind)
 
 
 @dataclass(frozen=True)
