@@ -16,7 +16,7 @@ from workbench.errors import ConflictError, InputFormatError, NotFoundError, Wor
 from workbench.hashing import sha256_file
 from workbench.kinds import RUN_KINDS
 from workbench.model import RunInfo, RunKind
-from workbench.naming import check_name
+from workbench.naming import check_name, run_name_for
 from workbench.store import Store, get_run
 
 
@@ -33,15 +33,6 @@ class IngestResult:
         if self.scores is not None:
             d["scores"] = self.scores
         return d
-
-
-def run_name_for(path: str | Path) -> str:
-    """The file stem, without compression and run suffixes (bm25.trec.gz -> bm25)."""
-    name = Path(path).name
-    for suffix in (".gz", ".trec", ".run", ".txt", ".tsv"):
-        if name.endswith(suffix) and len(name) > len(suffix):
-            name = name[: -len(suffix)]
-    return name
 
 
 def ingest_run(
