@@ -1,0 +1,112 @@
+"""Start-up (issue 21): what `workbench --help` and `workbench eval` load, and the Arrow/NumPy checks that let
+eval run without DuckDB give the answers of the DuckDB queries they replaced. No timing here (bench/ times)."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from workbench.errors import QrelsFormatError, RunFormatError
+from workbench.io import _text
+from workbench.io.qrels import read_qrels
+from workbench.io.runs import SMALL_RUN_BYTES, _careful, _fast, read_run
+
+HEAVY = ("numpy", "pyarrow", "duckdb", "rich", "pandas", "yaml", "scipy", "streamlit", "torch")
+
+
+def _loaded_after(argv: list[str], cwd: Path) -> tuple[int, list[str]]:
+    """Run the CLI's main() in a fresh interpreter started as the console script is; (exit code, which HEAVY
+    modules it loaded)."""
+    code = ("import sys; sys.argv[0] = 'workbench'; from workbench.cli.main import main; rc = main(sys.argv[1:]); "
+            f"print(rc, ','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=cwd)
+    rc, _, mods = proc.stderr.strip().splitlines()[-1].partition(" ")
+    return int(rc), [m for m in mods.split(",") if m]
+
+
+def test_help_and_usage_errors_load_nothing_heavy(tmp_path):
+    assert _loaded_after(["--help"], tmp_path) == (0, [])
+    assert _loaded_after(["ingest", "--help"], tmp_path) == (0, [])
+    assert _loaded_after(["retrieve", "bm25", "--help"], tmp_path) == (0, [])
+    assert _loaded_after(["evaluate", "--bogus"], tmp_path) == (2, [])
+
+
+def test_eval_of_small_files_loads_neither_duckdb_nor_pandas_nor_rich(tmp_path):
+    (tmp_path / "q.txt").write_text("1 0 a 2\n1 0 b 0\n2 0 c 1\n")
+    (tmp_path / "r.trec").write_text("1 Q0 a 1 2.0 t\n1 Q0 b 2 1.0 t\n2 Q0 c 1 0.5 t\n")
+    rc, loaded = _loaded_after(["eval", "-m", "map", "q.txt", "r.trec"], tmp_path)
+    assert rc == 0
+    assert {"numpy", "pyarrow"} <= set(loaded)  # what scoring needs
+    assert not {"duckdb", "pandas", "rich", "yaml", "scipy"} & set(loaded)
+
+
+def test_an_error_still_prints_one_line(tmp_path):
+    (tmp_path / "q.txt").write_text("1 0 a 2\n")
+    (tmp_path / "r.trec").write_text("1 Q0 a 1 x t\n")
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli.main", "eval", "-m", "map", "q.txt", "r.trec"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: r.trec:1: score must be a number, got 'x'")
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def _first_of_pairs_by_hand(a: list[str], b: list[str]) -> list[int]:
+    seen: dict[tuple[str, str], int] = {}
+    return [seen.setdefault(pair, i) for i, pair in enumerate(zip(a, b, strict=True))]
+
+
+def test_first_of_pairs_equals_a_dictionary_by_hand():
+    rng = random.Random(21)
+    repeats = 0
+    for _ in range(300):
+        n = rng.randint(0, 40)
+        a = [rng.choice("xyz") for _ in range(n)]
+        b = [rng.choice(["1", "2", "3", "10", "x"]) for _ in range(n)]
+        expected = _first_of_pairs_by_hand(a, b)
+        chunked = pa.chunked_array([a[: n // 2], a[n // 2:]], pa.string())
+        got = _text.first_of_pairs(chunked, pa.array(b, pa.string()))
+        if got is None:
+            assert expected == list(range(n))
+        else:
+            repeats += 1
+            assert got.tolist() == expected
+    assert repeats > 100
+
+
+def test_qrels_repeats_collapse_and_a_regrade_names_both_lines(tmp_path):
+    path = tmp_path / "q.txt"
+    path.write_text("1 0 a 1\n1 0 b 0\n# note\n1 0 a 1\n2 0 a 2\n1 0 b 0\n")
+    assert read_qrels(path).to_pylist() == [
+        {"query_id": "1", "doc_id": "a", "relevance": 1},
+        {"query_id": "1", "doc_id": "b", "relevance": 0},
+        {"query_id": "2", "doc_id": "a", "relevance": 2},
+    ]
+    path.write_text("1 0 a 1\n1 0 b 0\n1 0 a 1\n2 0 a 2\n1 0 b 3\n1 0 a 2\n")
+    with pytest.raises(QrelsFormatError) as err:
+        read_qrels(path)
+    assert str(err.value) == f"{path}:5: doc_id b judged twice for query 1 with different grades (0 at line 2, 3 here)"
+
+
+def test_small_runs_take_the_careful_path_with_the_fast_paths_answer(tmp_path):
+    path = tmp_path / "r.trec"
+    lines = [f"{q} Q0 d{d} {r} {10 - r * 0.5} {'b' if (q, d) == (2, 3) else 'a'}\n"
+             for q in (1, 2) for r, d in enumerate(range(5), start=1)]
+    path.write_text("".join(lines))
+    assert path.stat().st_size < SMALL_RUN_BYTES
+    fast, careful, read = _fast(path), _careful(path, "utf-8"), read_run(path)
+    assert fast is not None
+    for parsed in (careful, read):
+        assert parsed.table.equals(fast.table)
+        assert (parsed.sha256, parsed.run_tags, parsed.n_lines, parsed.warnings) == \
+               (fast.sha256, fast.run_tags, fast.n_lines, fast.warnings)
+    assert read.run_tags == ("a", "b")
+    path.write_text("".join(lines) + "1 Q0 d3 9 0.1 a\n")
+    with pytest.raises(RunFormatError) as err:
+        read_run(path)
+    assert str(err.value) == (f"{path}:11: doc_id d3 appears twice for query 1 (first at line 4); "
+                              "trec_eval aborts on duplicates")
