@@ -371,6 +371,8 @@ def _precheck(path: Path, name: str | None, kind: str | None, parent: str | None
 def _recorded(path: Path, header: str | None) -> tuple[str | None, dict]:
     """(the header without the workbench record `runs export` appends, that record's kind/parent/depth/params/
     software, checked like the command line's options)."""
+    if not header:  # most runs: no PyYAML to load
+        return header, {}
     from workbench.io.run_metadata import split_header
 
     header, recorded = split_header(header)
@@ -461,9 +463,11 @@ def set_run_metadata(store: Store, collection: str, name: str, *, kind: str | No
 
 
 def _score(table, qrels, measures):
+    """Per-query values of a freshly parsed run against the collection's stored qrels (one judgment per pair,
+    as `collection add` stored them: no second check, which would load Arrow's Acero engine)."""
     from workbench.scoring import evaluate
 
-    return evaluate(table.select(["query_id", "doc_id", "score"]), qrels, measures)
+    return evaluate(table.select(["query_id", "doc_id", "score"]), qrels, measures, stored_qrels=True)
 
 
 
