@@ -110,3 +110,26 @@ def test_small_runs_take_the_careful_path_with_the_fast_paths_answer(tmp_path):
         read_run(path)
     assert str(err.value) == (f"{path}:11: doc_id d3 appears twice for query 1 (first at line 4); "
                               "trec_eval aborts on duplicates")
+
+
+def test_the_judged_rows_lookup_and_the_hash_join_agree(monkeypatch):
+    """Small runs find their judged rows by a lookup (no Acero), big ones by Arrow's join: same pairs, same
+    per-query values (checked on a DL 2020 run and its qrels, forcing each way)."""
+    import numpy as np
+
+    from workbench.scoring import evaluate, fast
+
+    root = Path(__file__).resolve().parents[1]
+    run = read_run(root / "runs" / "dl20" / "bm25.trec").table
+    qrels = read_qrels(root / "data" / "trec-dl-2020" / "qrels.dl20-passage.txt")
+    lookup = fast._judged_rows_by_lookup(run["query_id"].combine_chunks(), run["doc_id"].combine_chunks(), qrels)
+    monkeypatch.setattr(fast, "JOIN_ROWS", 0)
+    joined = fast._judged_rows(run["query_id"].combine_chunks(), run["doc_id"].combine_chunks(), qrels)
+    order = np.argsort(joined[0])
+    assert len(lookup[0]) > 100
+    assert lookup[0].tolist() == joined[0][order].tolist()
+    assert lookup[1].tolist() == joined[1][order].tolist()
+    measures = ["nDCG@10", "AP(rel=2)", "RR(rel=2)@10", "R(rel=2)@1000"]
+    by_join = evaluate(run, qrels, measures)
+    monkeypatch.setattr(fast, "JOIN_ROWS", 10**9)
+    assert evaluate(run, qrels, measures).equals(by_join)
