@@ -133,3 +133,20 @@ def test_the_judged_rows_lookup_and_the_hash_join_agree(monkeypatch):
     by_join = evaluate(run, qrels, measures)
     monkeypatch.setattr(fast, "JOIN_ROWS", 10**9)
     assert evaluate(run, qrels, measures).equals(by_join)
+
+
+def test_the_careful_paths_two_duplicate_checks_agree(monkeypatch, tmp_path):
+    """Small tables: dictionary codes; from LARGE_ROWS on: DuckDB's pair hashes. Same first repeat either way."""
+    from workbench.io import runs
+
+    rng = random.Random(5)
+    for k in range(40):
+        rows = [(f"q{rng.randint(1, 3)}", f"d{rng.randint(1, 12)}") for _ in range(rng.randint(1, 30))]
+        raw = pa.table({"qid": [q for q, _ in rows], "docid": [d for _, d in rows]})
+        small = runs._first_repeat(raw)
+        monkeypatch.setattr(runs, "LARGE_ROWS", 0)
+        large = runs._first_repeat(raw)
+        monkeypatch.setattr(runs, "LARGE_ROWS", 1_000_000)
+        seen: dict[tuple[str, str], int] = {}
+        by_hand = next(((i, seen[r]) for i, r in enumerate(rows) if seen.setdefault(r, i) != i), None)
+        assert small == large == by_hand, (k, rows)

@@ -401,14 +401,14 @@ def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> 
     if bad is not None:
         problems.append((int(line_no[bad]), _text.ALL_QUERY_ID))
 
-    first = _text.first_of_pairs(raw.column("qid"), raw.column("docid"))
-    if first is not None:
-        i = int(np.flatnonzero(first != np.arange(len(first)))[0])
+    repeat = _first_repeat(raw)
+    if repeat is not None:
+        i, first = repeat
         problems.append(
             (
                 int(line_no[i]),
                 f"doc_id {raw['docid'][i].as_py()} appears twice for query {raw['qid'][i].as_py()} "
-                f"(first at line {int(line_no[first[i]])}); trec_eval aborts on duplicates",
+                f"(first at line {int(line_no[first])}); trec_eval aborts on duplicates",
             )
         )
     _text.raise_first(RunFormatError, path, problems)
@@ -426,3 +426,35 @@ def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> 
     )
     table = pa.table([c.cast(f.type) for c, f in zip(table.columns, RUN_SCHEMA, strict=True)], schema=RUN_SCHEMA)
     return ParsedRun(table, text.sha256, run_tags, header, n_lines, tuple(warnings + _tag_warnings(run_tags)))
+
+
+LARGE_ROWS = 1_000_000
+"""From this many rows the careful path finds repeated (query, doc) pairs with DuckDB (a 64-bit hash of each pair,
+sorted, the few candidates settled exactly): 0.5 CPU s at 7M rows against 3.9 s for dictionary codes."""
+
+
+def _first_repeat(raw: pa.Table) -> tuple[int, int] | None:
+    """(row, its pair's first row) of the first row that repeats a (qid, docid) pair, in row order; None if none."""
+    if raw.num_rows < LARGE_ROWS:  # no DuckDB to start for a small file
+        first = _text.first_of_pairs(raw.column("qid"), raw.column("docid"))
+        if first is None:
+            return None
+        i = int(np.flatnonzero(first != np.arange(len(first)))[0])
+        return i, int(first[i])
+    con = _text.connect()
+    try:
+        con.register("raw", raw.append_column("i", pa.array(np.arange(raw.num_rows, dtype=np.int64))))
+        h = con.sql("SELECT hash(qid, docid) AS h FROM raw ORDER BY i").to_arrow_table().column("h").to_numpy()
+        hs = np.sort(h)
+        suspects = np.unique(hs[1:][hs[1:] == hs[:-1]])
+        if not suspects.size:
+            return None
+        con.register("suspect", pa.table({"i": pa.array(np.flatnonzero(np.isin(h, suspects)), pa.int64())}))
+        dup = con.execute(
+            """SELECT i, first FROM (
+                   SELECT i, min(i) OVER (PARTITION BY qid, docid) AS first FROM raw SEMI JOIN suspect USING (i))
+               WHERE i > first ORDER BY i LIMIT 1"""
+        ).fetchall()
+    finally:
+        con.close()
+    return (int(dup[0][0]), int(dup[0][1])) if dup else None
