@@ -150,3 +150,29 @@ def test_the_careful_paths_two_duplicate_checks_agree(monkeypatch, tmp_path):
         seen: dict[tuple[str, str], int] = {}
         by_hand = next(((i, seen[r]) for i, r in enumerate(rows) if seen.setdefault(r, i) != i), None)
         assert small == large == by_hand, (k, rows)
+
+
+def test_one_command_stores_each_content_once_in_file_order(cli, db, tmp_path):
+    """A batch of files goes to the store in one INSERT: two names for the same bytes share one copy of the rows,
+    and every run's rows come back in file order with trec_eval positions."""
+    import duckdb
+
+    (tmp_path / "q.txt").write_text("".join(f"{q} 0 d{d} {d % 3}\n" for q in (1, 2) for d in range(6)))
+    body = "".join(f"{q} Q0 d{d} {k + 1} {5 - k // 2} t\n" for q in (2, 1) for k, d in enumerate((3, 0, 5, 1)))
+    other = "1 Q0 d4 1 2.0 u\n1 Q0 d2 2 1.0 u\n"
+    for name, text in (("a.trec", body), ("b.trec", body), ("c.trec", other)):
+        (tmp_path / name).write_text(text)
+    assert cli("collection", "add", "c", "--qrels", tmp_path / "q.txt").code == 0
+    got = cli("ingest", "-c", "c", *(tmp_path / n for n in ("a.trec", "b.trec", "c.trec")), "--json").json()
+    assert [r["status"] for r in got] == ["added"] * 3
+    with duckdb.connect(str(db), read_only=True) as con:
+        hashes = dict(con.execute("SELECT name, run_hash FROM runs").fetchall())
+        assert hashes["a"] == hashes["b"] != hashes["c"]
+        rows = con.execute("SELECT query_id, doc_id, position FROM run_rows WHERE run_hash = ?",
+                           [hashes["a"]]).fetchall()
+        tops = con.execute("SELECT count(*) FROM run_top_rows").fetchone()[0]
+        total = con.execute("SELECT count(*) FROM run_rows").fetchone()[0]
+    # file order; ties (5 5, 4 4) in doc_id descending: d3 before d0, d5 before d1
+    assert rows == [("2", "d3", 1), ("2", "d0", 2), ("2", "d5", 3), ("2", "d1", 4),
+                    ("1", "d3", 1), ("1", "d0", 2), ("1", "d5", 3), ("1", "d1", 4)]
+    assert total == tops == 10  # one copy of a/b's 8 rows, c's 2
