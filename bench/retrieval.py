@@ -53,7 +53,8 @@ def main() -> int:
     from workbench.io.docs import read_docs
     from workbench.io.qrels import read_qrels
     from workbench.io.topics import read_topics
-    from workbench.retrieval import bm25_search, dense_search
+    from workbench.retrieval.bm25 import bm25_search
+    from workbench.retrieval.dense import dense_search
 
     rows: list[tuple[str, str, str]] = []
     info = machine()

@@ -394,7 +394,8 @@ def test_stores_fusion_and_bm25_refuse_bad_numbers_in_the_library(tmp_path):
     import pyarrow as pa
 
     from workbench.errors import StoreError, WorkbenchError
-    from workbench.retrieval import bm25_search, fuse
+    from workbench.retrieval.bm25 import bm25_search
+    from workbench.retrieval.fuse import fuse
     from workbench.store import Store
 
     for bad in (math.nan, math.inf, -1.0):

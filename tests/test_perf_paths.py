@@ -87,7 +87,7 @@ def test_stored_positions_are_trec_eval_order(dl20_store):
     (ties, disagreeing rank columns and all); top-k reads by position give each run's trec_eval top k."""
     from workbench.analysis.depth import RerankPair
     from workbench.io.runs import read_run
-    from workbench.retrieval import trec_ranks
+    from workbench.retrieval.base import trec_ranks
     from workbench.store import Store, get_run_rows, list_runs, top_run_rows
 
     store = Store(dl20_store)
@@ -166,7 +166,7 @@ def test_store_connections_draw_no_progress_bar(dl20_store):
 
 def test_positions_of_runs_in_any_layout(cli, db, tmp_path):
     """Shuffled lines, tabs (the careful parser) and heavy ties: stored positions are trec_eval's order."""
-    from workbench.retrieval import trec_ranks
+    from workbench.retrieval.base import trec_ranks
     from workbench.store import Store, get_run_rows
 
     qrels = tmp_path / "qrels.txt"

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 import pytest
 
 from workbench.model import RUN_SCHEMA
-from workbench.retrieval import RetrievalResult
+from workbench.retrieval.base import RetrievalResult
 
 pytestmark = [pytest.mark.retrieval, pytest.mark.slow]
 

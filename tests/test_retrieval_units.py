@@ -14,7 +14,7 @@ import pytest
 
 from workbench.errors import ProviderUnavailableError, WorkbenchError
 from workbench.model import RUN_SCHEMA
-from workbench.retrieval import order_run
+from workbench.retrieval.base import order_run
 from workbench.retrieval.cache import atomic_dir, cache_dir, hash_dir, hash_table
 from workbench.retrieval.fuse import fuse
 from workbench.retrieval.rerank import _shift_above_tail, detect_model_kind
@@ -281,9 +281,19 @@ def test_importing_the_package_loads_no_heavy_library() -> None:
     heavy = ("torch", "jnius", "faiss", "pyserini", "sentence_transformers")
     code = (
         "import sys, workbench.retrieval.fuse, workbench.retrieval.cache;"
-        "from workbench.retrieval import bm25_search, dense_search, fuse, rerank;"
+        "from workbench.retrieval.bm25 import bm25_search; from workbench.retrieval.dense import dense_search;"
+        "from workbench.retrieval.fuse import fuse; from workbench.retrieval.rerank import rerank;"
         "assert callable(fuse) and callable(rerank), (fuse, rerank);"
         f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
     )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
+
+
+def test_the_step_schemas_load_without_the_producers() -> None:
+    """The CLI's parser reads the step schemas: importing them loads no producer and no columnar library."""
+    heavy = ("numpy", "pyarrow", "duckdb", "workbench.retrieval.base", "workbench.retrieval.fuse")
+    code = ("import sys, workbench.retrieval.steps;"
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""

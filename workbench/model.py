@@ -7,9 +7,10 @@ DuckDB column names in the store, so tables move between layers without renaming
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import pyarrow as pa
+
+from workbench.kinds import RunKind  # defined without pyarrow, for the CLI's parser
 
 RUN_SCHEMA = pa.schema(
     [
@@ -49,15 +50,6 @@ SCORES_SCHEMA = pa.schema(
     ]
 )
 """Per-query values of one run; `measure` is spelled as ir-measures prints it (str(measure))."""
-
-
-class RunKind(StrEnum):
-    SPARSE = "sparse"
-    DENSE = "dense"
-    LEARNED_SPARSE = "learned-sparse"
-    HYBRID = "hybrid"
-    RERANK = "rerank"
-    OTHER = "other"
 
 
 @dataclass(frozen=True)

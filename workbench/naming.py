@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from workbench.errors import WorkbenchError
 
@@ -19,4 +20,13 @@ def check_name(name: str, what: str = "run") -> str:
             f"invalid {what} name {name!r}: use letters, digits and . _ @ + = , - (no '/', no '..', "
             "no spaces or control characters, at most 200 characters, starting with a letter or digit)"
         )
+    return name
+
+
+def run_name_for(path: str | Path) -> str:
+    """The file stem, without compression and run suffixes (bm25.trec.gz -> bm25)."""
+    name = Path(path).name
+    for suffix in (".gz", ".trec", ".run", ".txt", ".tsv"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
     return name

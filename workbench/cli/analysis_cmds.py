@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
+# rich, the store and the services load inside the commands that use them: declaring the arguments (and
+# `workbench --help`) must not import DuckDB, pyarrow or rich (issue 21).
 from workbench.cli.common import (
     add_check,
     add_collection_arg,
@@ -79,6 +79,8 @@ def _one_reranked(p, args) -> None:
 
 
 def cmd_compare(ctx, args) -> int:
+    from rich.table import Table
+
     from workbench.services.compare import compare_runs
 
     result = compare_runs(ctx.store, args.collection, args.runs, args.measures, tie_tolerance=args.tie_tolerance,
@@ -112,6 +114,8 @@ def cmd_compare(ctx, args) -> int:
 
 
 def cmd_depth(ctx, args) -> int:
+    from rich.table import Table
+
     from workbench.services.depth import depth_study
 
     study = depth_study(ctx.store, args.collection, args.reranked, args.measures, first_stage=args.first_stage,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
-from rich.table import Table
-
 from workbench.cli.common import add_json_arg, err_console, out_console, print_json
 from workbench.errors import WorkbenchError
-from workbench.io.topics import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS
-from workbench.services.collection import add_collection, collection_warnings, report_of
-from workbench.store import delete_collection, get_collection, list_collections
+from workbench.kinds import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS
+
+# rich, the store and the services load inside the commands that use them: declaring the arguments (and
+# `workbench --help`) must not import DuckDB, pyarrow or rich (issue 21).
 
 
 def register(sub) -> None:
@@ -54,6 +52,10 @@ def register(sub) -> None:
 
 
 def cmd_add(ctx, args) -> int:
+    from rich.markup import escape
+
+    from workbench.services.collection import add_collection, report_of
+
     if not args.ir_datasets and not args.qrels:
         raise WorkbenchError("collection add needs --qrels FILE or --ir-datasets ID")
     if args.ir_datasets and (args.qrels or args.topics or args.docs):
@@ -87,6 +89,8 @@ def _print_report(report) -> None:
 def warn_collection(ctx, name: str) -> None:
     """After a command that scored `name`: what its report found off, one stderr line each (never an error of
     its own: the command has done its work)."""
+    from workbench.services.collection import collection_warnings
+
     if isinstance(name, str):
         try:
             warnings = collection_warnings(ctx.store, name)
@@ -102,6 +106,10 @@ def print_collection_warnings(warnings, name: str | None = None) -> None:
 
 
 def cmd_list(ctx, args) -> int:
+    from rich.table import Table
+
+    from workbench.store import list_collections
+
     infos = list_collections(ctx.store)
     if args.json:
         print_json([i.to_dict() for i in infos])
@@ -115,6 +123,9 @@ def cmd_list(ctx, args) -> int:
 
 
 def cmd_show(ctx, args) -> int:
+    from workbench.services.collection import report_of
+    from workbench.store import get_collection
+
     info = get_collection(ctx.store, args.name)
     report = report_of(ctx.store, info)
     if args.json:
@@ -128,6 +139,8 @@ def cmd_show(ctx, args) -> int:
 
 
 def cmd_remove(ctx, args) -> int:
+    from workbench.store import delete_collection, get_collection
+
     get_collection(ctx.store, args.name)  # a name that is not there is said so, before asking for --yes
     if not args.yes:
         raise WorkbenchError(f"removing collection {args.name!r} deletes its runs and scores; add --yes to confirm")

@@ -9,14 +9,19 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
-from typing import NoReturn
-
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING, NoReturn
 
 from workbench.numbers import DECIMAL_TEXT, INT_TEXT
-from workbench.store import Store
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from workbench.store import Store
+
+# Every command module imports this one to declare its arguments, so it imports nothing heavy: rich (consoles,
+# progress bars) and the store (DuckDB, pyarrow) load inside the functions that use them, once a command runs;
+# `workbench --help` and a usage error stay at the interpreter's start-up cost (issue 21).
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
 
@@ -28,11 +33,15 @@ def one_line(message: str) -> str:
 
 @cache
 def err_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @cache
 def out_console() -> Console:
+    from rich.console import Console
+
     # piped output keeps whole tables (rich would otherwise squeeze them to 80 columns)
     return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
@@ -43,6 +52,10 @@ class Context:
 
     @property
     def store(self) -> Store:
+        from rich.markup import escape
+
+        from workbench.store import Store
+
         return Store(self.db, on_wait=lambda msg: err_console().print(f"[yellow]{escape(msg)}[/]", soft_wrap=True))
 
 
@@ -52,6 +65,8 @@ def print_json(obj) -> None:
 
 def progress() -> Progress:
     """A rich progress bar on stderr; invisible when stderr is not a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), console=err_console(), transient=True, disable=not sys.stderr.isatty(),
@@ -64,6 +79,8 @@ def write_output(text: str, path: str | None) -> None:
     if path is None or path == "-":
         sys.stdout.write(text)
     else:
+        from rich.markup import escape
+
         from workbench.files import write_text
 
         write_text(path, text)

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
-from rich.table import Table
-
+# rich, the store and the services load inside the commands that use them: declaring the arguments (and
+# `workbench --help`) must not import DuckDB, pyarrow or rich (issue 21).
 from workbench.cli.common import (
     add_check,
     add_json_arg,
@@ -156,6 +155,8 @@ def cmd_pull(ctx, args) -> int:
 
 
 def _print_report(args, report, verb: str) -> int:
+    from rich.markup import escape
+
     if args.json:
         print_json(report.to_dict())
         return 0
@@ -167,6 +168,9 @@ def _print_report(args, report, verb: str) -> int:
 
 
 def cmd_show(ctx, args) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
     from workbench.lake.inspect import lake_summary
 
     summary = lake_summary(args.uri, collection=args.collection, storage_options=_storage(args))

@@ -84,10 +84,8 @@ def _end_before_arrow_threads_abort(code: int) -> None:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from rich.markup import escape
-
     from workbench.cli.collection_cmds import warn_collection
-    from workbench.cli.common import Context, after_parse, err_console, one_line
+    from workbench.cli.common import Context, after_parse, one_line
     from workbench.errors import WorkbenchError
 
     parser = build_parser()
@@ -108,8 +106,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except WorkbenchError as exc:
         if interrupts.requested():
             return _interrupted()
-        err_console().print(f"[bold red]error:[/] {escape(one_line(str(exc)))}", highlight=False, markup=True,
-                            soft_wrap=True)
+        _error(one_line(str(exc)))
         return exc.exit_code
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -118,12 +115,21 @@ def _main(argv: Sequence[str] | None) -> int:
         if interrupts.requested():
             return _interrupted()
         where = f"{exc.filename}: " if exc.filename else ""
-        err_console().print(f"[bold red]error:[/] {escape(one_line(where + (exc.strerror or str(exc))))}",
-                            highlight=False, soft_wrap=True)
+        _error(one_line(where + (exc.strerror or str(exc))))
         return 2
     if interrupts.requested():  # an interrupt something swallowed: nothing committed after it (interrupts.commit)
         return _interrupted()
     return int(code or 0)
+
+
+def _error(line: str) -> None:
+    """`error: <line>` on stderr, in red on a terminal."""
+    # rich loads here and in the commands that print tables: 0.04 s of `workbench eval`'s start-up otherwise
+    from rich.markup import escape
+
+    from workbench.cli.common import err_console
+
+    err_console().print(f"[bold red]error:[/] {escape(line)}", highlight=False, markup=True, soft_wrap=True)
 
 
 def _interrupted() -> int:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.markup import escape
-from rich.table import Table
-
 from workbench.cli.common import (
     add_collection_arg,
     add_json_arg,
@@ -19,8 +16,10 @@ from workbench.cli.common import (
     progress,
 )
 from workbench.errors import WorkbenchError
-from workbench.services.ingest import RUN_KINDS, describe, ingest_runs
-from workbench.store import delete_run, get_run, list_runs
+from workbench.kinds import RUN_KINDS
+
+# rich, the store and the services load inside the commands that use them: declaring the arguments (and
+# `workbench --help`) must not import DuckDB, pyarrow or rich (issue 21).
 
 
 def register(sub) -> None:
@@ -84,6 +83,10 @@ def register(sub) -> None:
 
 
 def cmd_ingest(ctx, args) -> int:
+    from rich.markup import escape
+
+    from workbench.services.ingest import describe, ingest_runs
+
     store = ctx.store
     results = []
     with progress() as bar:
@@ -135,7 +138,8 @@ def note_children(store, collection: str, name: str) -> None:
 
 
 def cmd_set(ctx, args) -> int:
-    from workbench.services.ingest import set_run_metadata
+    from workbench.services.ingest import describe, set_run_metadata
+    from workbench.store import get_run
 
     if args.no_parent and args.parent is not None:
         raise WorkbenchError("give either --parent or --no-parent")
@@ -165,6 +169,10 @@ def _shown(value) -> str:
 
 
 def cmd_list(ctx, args) -> int:
+    from rich.table import Table
+
+    from workbench.store import list_runs
+
     runs = list_runs(ctx.store, args.collection)
     if args.json:
         print_json([_run_dict(r) for r in runs])
@@ -182,6 +190,8 @@ def _run_dict(r) -> dict:
 
 
 def cmd_show(ctx, args) -> int:
+    from workbench.store import get_run
+
     r = get_run(ctx.store, args.collection, args.name)
     if args.json:
         print_json(_run_dict(r))
@@ -204,6 +214,8 @@ def cmd_show(ctx, args) -> int:
 
 
 def cmd_delete(ctx, args) -> int:
+    from workbench.store import delete_run, get_run
+
     get_run(ctx.store, args.collection, args.name)  # a name that is not there is said so, before asking for --yes
     if not args.yes:
         raise WorkbenchError(f"deleting run {args.name!r} deletes its rows and scores; add --yes to confirm")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
+# rich, the store and the services load inside the commands that use them: declaring the arguments (and
+# `workbench --help`) must not import DuckDB, pyarrow or rich (issue 21).
 from workbench.cli import lake_cmds
 from workbench.cli.common import (
     add_collection_arg,
@@ -84,6 +84,8 @@ def _evaluate(ctx, args):
 
 
 def cmd_evaluate(ctx, args) -> int:
+    from rich.table import Table
+
     from workbench.export import score_frame
     from workbench.scoring import is_summed
 

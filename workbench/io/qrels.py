@@ -74,35 +74,20 @@ def _field_count_message(want: int, layout: str, got: int) -> str:
 
 
 def _collapse_duplicates(table: pa.Table, line_no: np.ndarray) -> tuple[pa.Table, tuple[int, str] | None]:
-    """Drop exact repeats; report the first pair judged again with a different grade."""
-
-    con = _text.connect()
-    try:
-        con.register("q", table.append_column("i", pa.array(np.arange(table.num_rows, dtype=np.int64))))
-        clash = con.execute(
-            """SELECT i, first, query_id, doc_id, relevance, first_rel FROM (
-                   SELECT i, query_id, doc_id, relevance,
-                          first_value(i) OVER w AS first, first_value(relevance) OVER w AS first_rel
-                   FROM q WINDOW w AS (PARTITION BY query_id, doc_id ORDER BY i))
-               WHERE relevance <> first_rel ORDER BY i LIMIT 1"""
-        ).fetchall()
-        n_distinct = con.execute("SELECT count(*) FROM (SELECT DISTINCT query_id, doc_id FROM q)").fetchall()[0][0]
-        if n_distinct < table.num_rows:
-            table = (
-                con.sql(
-                    "SELECT query_id, doc_id, relevance FROM q QUALIFY row_number() OVER "
-                    "(PARTITION BY query_id, doc_id ORDER BY i) = 1 ORDER BY i"
-                )
-                .to_arrow_table()
-                .cast(QRELS_SCHEMA)
-            )
-    finally:
-        con.close()
-    if not clash:
+    """Drop exact repeats (the first judgment of a pair stays, in file order); report the first pair judged
+    again with a different grade."""
+    first = _text.first_of_pairs(table.column("query_id"), table.column("doc_id"))
+    if first is None:
         return table, None
-    i, first, qid, docid, rel, first_rel = clash[0]
-    return table, (
-        int(line_no[i]),
+    rel = table.column("relevance").combine_chunks().to_numpy(zero_copy_only=False)
+    clash = _text.first_true(rel != rel[first])
+    collapsed = table.filter(pa.array(first == np.arange(table.num_rows)))
+    if clash is None:
+        return collapsed, None
+    f = int(first[clash])
+    qid, docid = table.column("query_id")[clash].as_py(), table.column("doc_id")[clash].as_py()
+    return collapsed, (
+        int(line_no[clash]),
         f"doc_id {docid} judged twice for query {qid} with different grades "
-        f"({first_rel} at line {int(line_no[first])}, {rel} here)",
+        f"({int(rel[f])} at line {int(line_no[f])}, {int(rel[clash])} here)",
     )

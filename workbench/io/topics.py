@@ -27,11 +27,8 @@ import pyarrow.compute as pc
 
 from workbench.errors import TopicsFormatError
 from workbench.io import _markup, _text
+from workbench.kinds import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS  # defined without pyarrow, for the CLI's parser
 from workbench.model import TOPIC_FIELDS_SCHEMA
-
-TOPIC_FIELDS = ("title", "description", "title+description")
-"""What the query text of a topic with fields is made of (`--topic-field`)."""
-DEFAULT_TOPIC_FIELD = "title"
 
 _TSV_HEADERS = {("query_id", "text"), ("qid", "text"), ("qid", "query"), ("id", "text"), ("query-id", "text")}
 _SGML_OPEN = re.compile(rb"<top\s*>", re.I)

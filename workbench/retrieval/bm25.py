@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 
 from workbench.errors import WorkbenchError
 from workbench.model import RunKind
-from workbench.retrieval import (
+from workbench.retrieval.base import (
     RetrievalResult,
     check_columns,
     check_unique,

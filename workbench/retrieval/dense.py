@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from workbench.errors import ProviderUnavailableError, WorkbenchError
 from workbench.model import RunKind
-from workbench.retrieval import RetrievalResult, check_columns, check_unique, doc_texts, order_run, versions
+from workbench.retrieval.base import RetrievalResult, check_columns, check_unique, doc_texts, order_run, versions
 from workbench.retrieval.cache import atomic_file, default_cache_dir, hash_dir, hash_params, hash_table
 
 if TYPE_CHECKING:

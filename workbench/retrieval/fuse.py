@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from workbench.errors import WorkbenchError
 from workbench.model import RUN_SCHEMA, RunKind
-from workbench.retrieval import RetrievalResult, check_columns, group_starts, versions
+from workbench.retrieval.base import RetrievalResult, check_columns, group_starts, versions
 from workbench.retrieval.cache import hash_table
 
 Method = Literal["rrf", "combsum", "combmnz", "interpolation"]

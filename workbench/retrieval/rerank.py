@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from workbench.errors import ProviderUnavailableError, WorkbenchError
 from workbench.model import RunKind
-from workbench.retrieval import RetrievalResult, check_columns, doc_texts, order_run, versions
+from workbench.retrieval.base import RetrievalResult, check_columns, doc_texts, order_run, versions
 from workbench.retrieval.cache import hash_dir, hash_table
 from workbench.retrieval.dense import (
     Progress,

@@ -14,11 +14,10 @@ from pathlib import Path
 from workbench import __version__
 from workbench.errors import ConflictError, InputFormatError, NotFoundError, WorkbenchError
 from workbench.hashing import sha256_file
+from workbench.kinds import RUN_KINDS
 from workbench.model import RunInfo, RunKind
-from workbench.naming import check_name
+from workbench.naming import check_name, run_name_for
 from workbench.store import Store, get_run
-
-RUN_KINDS = tuple(k.value for k in RunKind)
 
 
 @dataclass(frozen=True)
@@ -34,15 +33,6 @@ class IngestResult:
         if self.scores is not None:
             d["scores"] = self.scores
         return d
-
-
-def run_name_for(path: str | Path) -> str:
-    """The file stem, without compression and run suffixes (bm25.trec.gz -> bm25)."""
-    name = Path(path).name
-    for suffix in (".gz", ".trec", ".run", ".txt", ".tsv"):
-        if name.endswith(suffix) and len(name) > len(suffix):
-            name = name[: -len(suffix)]
-    return name
 
 
 def ingest_run(
@@ -381,6 +371,8 @@ def _precheck(path: Path, name: str | None, kind: str | None, parent: str | None
 def _recorded(path: Path, header: str | None) -> tuple[str | None, dict]:
     """(the header without the workbench record `runs export` appends, that record's kind/parent/depth/params/
     software, checked like the command line's options)."""
+    if not header:  # most runs: no PyYAML to load
+        return header, {}
     from workbench.io.run_metadata import split_header
 
     header, recorded = split_header(header)
@@ -471,9 +463,11 @@ def set_run_metadata(store: Store, collection: str, name: str, *, kind: str | No
 
 
 def _score(table, qrels, measures):
+    """Per-query values of a freshly parsed run against the collection's stored qrels (one judgment per pair,
+    as `collection add` stored them: no second check, which would load Arrow's Acero engine)."""
     from workbench.scoring import evaluate
 
-    return evaluate(table.select(["query_id", "doc_id", "score"]), qrels, measures)
+    return evaluate(table.select(["query_id", "doc_id", "score"]), qrels, measures, stored_qrels=True)
 
 
 

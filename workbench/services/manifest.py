@@ -17,7 +17,7 @@ from workbench.io import _text
 from workbench.io._yaml import BoundedSafeLoader, YamlLimitError
 from workbench.io.topics import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS
 from workbench.model import RunKind
-from workbench.naming import check_name
+from workbench.naming import check_name, run_name_for
 from workbench.retrieval.steps import STEPS, ParamError, step_spec
 
 COLLECTION_KEYS = {"description", "qrels", "topics", "docs", "ir_datasets", "relevance", "topic_field", "grade_map"}
@@ -278,8 +278,6 @@ def _runs(path: Path, base: Path, node, collections, root: _Map) -> list[RunSpec
         raise ManifestError(path, root.key_lines.get("runs"), "runs must be a list")
     out = []
     kinds = {k.value for k in RunKind}
-    from workbench.services.ingest import run_name_for
-
     for spec in node:
         if not isinstance(spec, _Map):
             raise ManifestError(path, root.key_lines.get("runs"), "each run must be a mapping with file and collection")

@@ -134,8 +134,8 @@ def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, 
     path holds something the workbench did not produce for this run, or the folder cannot be written.
     `engine` (workbench.engine) encodes a dense retrieval's corpus on its workers; the run is the same.
     """
-    from workbench import retrieval
     from workbench.io.trec_writer import write_run
+    from workbench.retrieval import bm25, dense, fuse, rerank
 
     check_name(r.name)
     if r.step not in STEPS:
@@ -155,21 +155,21 @@ def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, 
     if r.step == "retrieve":
         docs, topics = _documents(store, r.collection), judged_topics(store, r.collection)
         if r.retriever == "bm25":
-            result = retrieval.bm25_search(docs, topics, threads=threads, **params)
+            result = bm25.bm25_search(docs, topics, threads=threads, **params)
         elif r.retriever == "dense":
-            result = retrieval.dense_search(docs, topics, threads=threads, progress=progress, engine=engine,
+            result = dense.dense_search(docs, topics, threads=threads, progress=progress, engine=engine,
                                             **params)
         else:
             raise WorkbenchError(f"unknown retriever {r.retriever!r}; expected bm25 or dense")
         parent, depth = None, None
     elif r.step == "fuse":
         runs = [get_run_rows(store, r.collection, name) for name in r.inputs]
-        result = retrieval.fuse(runs, **params)
+        result = fuse.fuse(runs, **params)
         parent, depth = None, None
     else:
         (parent,) = r.inputs
         docs, topics = _documents(store, r.collection), judged_topics(store, r.collection)
-        result = retrieval.rerank(get_run_rows(store, r.collection, parent), docs, topics, threads=threads,
+        result = rerank.rerank(get_run_rows(store, r.collection, parent), docs, topics, threads=threads,
                                   progress=progress, **params)
         depth = int(params.get("depth", 100))
     meta = {

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from workbench.errors import WorkbenchError
+from workbench.naming import run_name_for
 from workbench.scoring.measures import NamedMeasure, parse_request
 
 
@@ -109,8 +110,6 @@ def evaluate_files(qrels: str | Path, runs: Sequence[str | Path], measures: Sequ
 
 def _run_names(runs: Sequence[str | Path]) -> list[str]:
     """File stems (bm25.trec.gz -> bm25), or the paths as given when two stems are the same."""
-    from workbench.services.ingest import run_name_for
-
     paths = [str(p) for p in runs]
     seen = set()
     for p in paths:

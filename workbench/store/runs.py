@@ -211,9 +211,11 @@ def put_runs_from(
     try:
         con.execute("BEGIN TRANSACTION")
         try:
+            new_rows: dict[str, tuple[str, pa.Table, bool]] = {}  # run hash -> its rows' source, once per hash
             outcomes = [_put_run(con, info, lambda info=info, src=src, pos=pos, every=every:
-                                 _insert_from(con, info.run_hash, src, pos, every), replace)
+                                 new_rows.setdefault(info.run_hash, (src, pos, every)), replace)
                         for info, src, pos, every, replace in runs]
+            _insert_all_from(con, new_rows)
             if before_commit is not None:
                 before_commit(con, [stored for stored, _ in outcomes])
         except BaseException:
@@ -233,20 +235,28 @@ def _attached_path(con: duckdb.DuckDBPyConnection) -> str:
     return row[0] if row and row[0] else "the store"
 
 
-def _insert_from(con: duckdb.DuckDBPyConnection, run_hash: str, source_table: str, positions: pa.Table,
-                 every_row: bool) -> None:
-    src = f'memory.main."{source_table}"'
-    with registered(con, _positions=positions):
+def _insert_all_from(con: duckdb.DuckDBPyConnection, new_rows: dict[str, tuple[str, pa.Table, bool]]) -> None:
+    """The rows of every new run hash of a batch, in one INSERT (one pipeline over all the files, instead of a
+    statement, a plan and a write per file: most of a small file's insert), then their top rows in one more."""
+    if not new_rows:
+        return
+    selects, positions = [], {}
+    for k, (source_table, pos, every_row) in enumerate(new_rows.values()):
+        src, p = f'memory.main."{source_table}"', f"_positions_{k}"
+        positions[p] = pos
         if every_row:
-            select = (f"SELECT ?, t.query_id, t.doc_id, t.score, CAST(t.rank AS BIGINT), p.position "
-                      f"FROM {src} t JOIN _positions p ON p.i = t.rowid")
+            selects.append(f"SELECT ?, t.query_id, t.doc_id, t.score, CAST(t.rank AS BIGINT), "
+                           f"p.position FROM {src} t JOIN {p} p ON p.i = t.rowid")
         else:
             first = f"(SELECT query_id, min(rowid) AS first FROM {src} GROUP BY query_id)"
-            select = (f"SELECT ?, t.query_id, t.doc_id, t.score, CAST(t.rank AS BIGINT), "
-                      f"coalesce(p.position, CAST(t.rowid - b.first + 1 AS INTEGER)) "
-                      f"FROM {src} t JOIN {first} b USING (query_id) LEFT JOIN _positions p ON p.i = t.rowid")
-        con.execute(f"INSERT INTO run_rows {select}", [run_hash])
-    _copy_top_rows(con, run_hash)
+            selects.append(f"SELECT ?, t.query_id, t.doc_id, t.score, CAST(t.rank AS BIGINT), "
+                           f"coalesce(p.position, CAST(t.rowid - b.first + 1 AS INTEGER)) "
+                           f"FROM {src} t JOIN {first} b USING (query_id) LEFT JOIN {p} p ON p.i = t.rowid")
+    with registered(con, **positions):
+        hashes = list(new_rows)  # one per UNION branch, bound in order
+        con.execute("INSERT INTO run_rows " + " UNION ALL ".join(selects), hashes)
+    con.execute(f"INSERT INTO run_top_rows SELECT * FROM run_rows WHERE run_hash IN "
+                f"({', '.join('?' * len(hashes))}) AND position <= {TOP_DEPTH}", hashes)
 
 
 def ingest_context(store: Store, collection: str) -> tuple:
