@@ -4,8 +4,10 @@ into tests/data/judgments (see its README); trec_eval is not run here."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from conftest import DL20, DL20_RUNS, ROOT, TREC_EVAL
+from conftest import DL20, DL20_RUNS, ROOT, TREC_EVAL, snapshot
 from test_scoring_parity import printed, read_expected
 
 from workbench.scoring import measure_name
@@ -69,3 +71,98 @@ def test_eval_J_equals_trec_eval_on_dl20(cli, run):
     assert len(expected) == 9
     got = eval_json(cli, "-l", "2", "-m", *sorted(expected), QRELS, DL20_RUNS / f"{run}.trec")
     assert not mismatches(expected, got)
+
+
+# ---- the store: evaluate/leaderboard --judged-only, leaderboard --bounds ---------------------------------------
+
+STORE_RUNS = ["bm25", "tasb", "bm25__rankvicuna-7b@100"]
+
+
+@pytest.fixture
+def dl20(cli):
+    assert cli("collection", "add", "dl20", "--qrels", QRELS).code == 0
+    assert cli("ingest", "-c", "dl20", *(DL20_RUNS / f"{r}.trec" for r in STORE_RUNS)).code == 0
+    return cli
+
+
+def test_store_judged_only_equals_trec_eval_and_is_cached(dl20):
+    expected = {run: {measure_name(m): v for m, v in read_expected(J / "dl20" / f"{run}.J", 2).items()}
+                for run in STORE_RUNS}
+    measures = sorted(expected["bm25"])
+    plain = dl20("evaluate", "-c", "dl20", "-m", *measures, "--json", "--per-query").json()
+    first = dl20("evaluate", "-c", "dl20", "-m", *measures, "--judged-only", "--json", "--per-query").json()
+    assert first["semantics"] == "trec_eval10(-c,-J,score:f64 desc,doc_id desc)" and first["computed"] > 0
+    for run in STORE_RUNS:
+        got = {(s["measure"], s["query_id"]): s["value"] for s in first["scores"] if s["run"] == run}
+        means = dl20("evaluate", "-c", "dl20", "-m", *measures, "-J", "-r", run, "--json").json()
+        assert means["computed"] == 0  # stored under the judged-only semantics by the first call
+        got |= {(s["measure"], "all"): s["value"] for s in means["scores"]}
+        assert not mismatches(expected[run], got), run
+    again = dl20("evaluate", "-c", "dl20", "-m", *measures, "--json", "--per-query").json()
+    assert again["computed"] == 0 and again["scores"] == plain["scores"]  # the default scores are untouched
+    judged = {(s["run"], s["measure"], s["query_id"]): s["value"] for s in first["scores"]}
+    assert any(judged[(s["run"], s["measure"], s["query_id"])] != s["value"] for s in plain["scores"])
+
+
+def reference_unjudged_relevant(run_path: Path, qrels_path: Path, measures: list[str]) -> dict:
+    """{(measure, query): value}: the run's unjudged documents within each measure's cutoff made relevant at the
+    qrels' top grade in plain Python (trec_eval order by sorting), then scored by ir_measures itself."""
+    import ir_measures
+
+    qrels: dict[str, dict[str, int]] = {}
+    for line in qrels_path.read_text().splitlines():
+        qid, _, doc, grade = line.split()
+        qrels.setdefault(qid, {})[doc] = int(grade)
+    top = max(g for docs in qrels.values() for g in docs.values())
+    run: dict[str, dict[str, float]] = {}
+    for line in run_path.read_text().splitlines():
+        qid, _, doc, _, score, _ = line.split()
+        run.setdefault(qid, {})[doc] = float(score)
+    out = {}
+    for name in measures:
+        measure = ir_measures.parse_measure(name)
+        cutoff = measure.params.get("cutoff")
+        augmented = {q: dict(docs) for q, docs in qrels.items()}
+        for qid, docs in run.items():
+            if qid not in qrels:
+                continue
+            ranked = sorted(docs, key=lambda d: (docs[d], d.encode()), reverse=True)
+            for doc in ranked[:cutoff]:
+                if qrels[qid].get(doc, -1) < 0:
+                    augmented[qid][doc] = top
+        for m in ir_measures.iter_calc([measure], augmented, run):
+            out[(name, m.query_id)] = m.value
+    return out
+
+
+def test_bounds_equal_an_independent_reference(dl20):
+    measures = ["nDCG@10", "P(rel=2)@10", "AP(rel=2)", "RR(rel=2)@10", "R(rel=2)@1000"]
+    res = dl20("leaderboard", "-c", "dl20", "-m", *measures, "--bounds", "-f", "json")
+    assert res.code == 0, res.err
+    board = res.json()
+    assert board["bounds_semantics"].endswith("unjudged@cutoff=top grade)")
+    evaluated = dl20("evaluate", "-c", "dl20", "-m", *measures, "--json", "--per-query").json()
+    low = {(s["run"], s["measure"]): s["value"] for s in evaluated["scores"]}
+    for row in board["rows"]:
+        ref = reference_unjudged_relevant(DL20_RUNS / f"{row['run']}.trec", QRELS, measures)
+        for m in measures:
+            values = [v for (name, _), v in ref.items() if name == m]
+            assert row["measures"][m]["unjudged_relevant"] == pytest.approx(sum(values) / 54, abs=1e-12)
+            if m.startswith(("P(", "RR(")):  # not normalised by the relevant documents: a true upper bound
+                assert row["measures"][m]["unjudged_relevant"] >= row["measures"][m]["value"]
+        assert any(row["measures"][m]["unjudged_relevant"] != row["measures"][m]["value"] for m in measures)
+    assert low  # the default scores are there beside them
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "csv", "latex", "html", "json"])
+def test_bounds_in_every_format(dl20, fmt):
+    res = dl20("leaderboard", "-c", "dl20", "-m", "P(rel=2)@10", "--bounds", "-b", "bm25", "--ci", "-f", fmt)
+    assert res.code == 0, res.err
+    assert ("unjudged_relevant" if fmt == "json" else "if unjudged relevant") in res.out
+
+
+def test_bounds_and_judged_only_refused_together(dl20, db):
+    before = snapshot(db)
+    res = dl20("leaderboard", "-c", "dl20", "--bounds", "--judged-only")
+    assert res.code == 2 and "give one of them" in res.err
+    assert snapshot(db) == before

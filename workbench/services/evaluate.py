@@ -86,19 +86,38 @@ def resolve_named(store: Store, collection: str, measures: Sequence[str] | None)
 
 
 def load_evaluation(
-    store: Store, collection: str, measures: Sequence[str] | None = None, runs: Sequence[str] | None = None
+    store: Store, collection: str, measures: Sequence[str] | None = None, runs: Sequence[str] | None = None,
+    *, unjudged: str = "nonrelevant",
 ) -> Evaluation:
     """The stored per-query values only: scores nothing, writes nothing (the dashboard reads with this).
 
-    Runs or measures not scored yet are simply absent; `evaluate_runs` fills them in.
+    Runs or measures not scored yet are simply absent; `evaluate_runs` fills them in. `unjudged`: see
+    `evaluate_runs`.
     """
-    from workbench.scoring import SEMANTICS, evaluator_id
+    from workbench.scoring import evaluator_id
 
     info = get_collection(store, collection)
     named = resolve_named(store, collection, measures)
     names = list(runs) if runs else sorted(r.name for r in list_runs(store, collection))
     return _stored(store, info, named, names, {nm.canonical: evaluator_id(nm.measure) for nm in named},
-                   SEMANTICS, computed=0)
+                   semantics_for(unjudged), computed=0)
+
+
+UNJUDGED = ("nonrelevant", "judged-only", "relevant")
+"""How scoring treats the documents a run ranks that the qrels do not judge: as non-relevant (trec_eval's
+default), dropped from the ranking (trec_eval -J), or relevant at the top grade (the optimistic end of the bounds)."""
+
+
+def semantics_for(unjudged: str) -> str:
+    """The semantics stored with scores computed under an `unjudged` treatment (part of every score's key)."""
+    from workbench.scoring import SEMANTICS
+    from workbench.scoring.judgments import JUDGED_ONLY, UNJUDGED_RELEVANT
+
+    try:
+        return {"nonrelevant": SEMANTICS, "judged-only": JUDGED_ONLY, "relevant": UNJUDGED_RELEVANT}[unjudged]
+    except KeyError:
+        raise WorkbenchError(f"unknown treatment of unjudged documents {unjudged!r}; expected one of "
+                             f"{', '.join(UNJUDGED)}") from None
 
 
 def _stored(store, info, named: list[NamedMeasure], names, evaluators, semantics, computed) -> Evaluation:
@@ -120,9 +139,15 @@ def evaluate_runs(
     runs: Sequence[str] | None = None,
     *,
     on_run: Callable[[str, int, int], None] | None = None,
+    unjudged: str = "nonrelevant",
 ) -> Evaluation:
-    """Score the named runs (all of the collection's by default) on the measures, storing per-query values."""
-    from workbench.scoring import SEMANTICS, evaluator_id, ranked_plan
+    """Score the named runs (all of the collection's by default) on the measures, storing per-query values.
+
+    `unjudged`: "nonrelevant" (trec_eval), "judged-only" (trec_eval -J) or "relevant" (each run's unjudged
+    documents within a measure's cutoff relevant at the top grade); each is a semantics of its own in the key."""
+    from workbench.scoring import evaluator_id, ranked_plan
+
+    semantics = semantics_for(unjudged)
 
     named = resolve_named(store, collection, measures) if measures else None  # bad measures: before any read
     with store.reading():  # one connection for the reads before any write
@@ -137,7 +162,7 @@ def evaluate_runs(
         if missing:
             raise WorkbenchError(f"no run named {', '.join(map(repr, missing))} in collection {collection!r}")
         evaluators = {nm.canonical: evaluator_id(nm.measure) for nm in named}
-        done = scored_keys(store, [all_runs[n].run_hash for n in names], info.qrels_hash, SEMANTICS)
+        done = scored_keys(store, [all_runs[n].run_hash for n in names], info.qrels_hash, semantics)
     qrels = None
     computed = 0
     seen_hashes: set[str] = set()
@@ -152,15 +177,15 @@ def evaluate_runs(
                     # unordered suits evaluate_ranked (stored ranks); whole-run scoring wants them ordered
                     qrels = qrels if qrels is not None else get_qrels(store, collection,
                                                                       ordered=ranked_plan(measure_names) is None)
-                    values = _score_stored_run(store, collection, run.run_hash, name, qrels, todo)
+                    values = _score_stored_run(store, collection, run.run_hash, name, qrels, todo, unjudged)
                     scored.append((run.run_hash, values, {m: evaluators[m] for m in todo}))
                     computed += len(todo)
                 seen_hashes.add(run.run_hash)
                 if on_run:
                     on_run(name, i + 1, len(names))
         if scored:
-            put_scores_many(store, info.qrels_hash, SEMANTICS, scored)
-    return _stored(store, info, named, names, evaluators, SEMANTICS, computed)
+            put_scores_many(store, info.qrels_hash, semantics, scored)
+    return _stored(store, info, named, names, evaluators, semantics, computed)
 
 
 RUNS_PER_WRITE = 16
@@ -168,11 +193,20 @@ RUNS_PER_WRITE = 16
 holds the file for a few seconds at most before other writers get a turn."""
 
 
-def _score_stored_run(store: Store, collection: str, run_hash: str, name: str, qrels, measures: list[str]):
+def _score_stored_run(store: Store, collection: str, run_hash: str, name: str, qrels, measures: list[str],
+                      unjudged: str = "nonrelevant"):
     """Per-query values of a stored run: from its judged rows' stored trec_eval positions when every measure
-    allows (joined in DuckDB, cut at the deepest cutoff), else from all its rows."""
+    allows (joined in DuckDB, cut at the deepest cutoff), else from all its rows (always, when unjudged documents
+    are dropped or made relevant: that changes the positions or the qrels)."""
     from workbench.scoring import evaluate, evaluate_ranked, ranked_plan
     from workbench.store.reads import judged_ranks
+
+    if unjudged != "nonrelevant":
+        from workbench.scoring.judgments import evaluate_judged_only, evaluate_unjudged_relevant
+
+        rows = get_run_rows(store, collection, name, ("query_id", "doc_id", "score"))
+        score = evaluate_judged_only if unjudged == "judged-only" else evaluate_unjudged_relevant
+        return score(rows, qrels, measures)
 
     plan = ranked_plan(measures)
     if plan is None:
