@@ -36,7 +36,7 @@ def reference_pool(run_paths: list[Path], qrels_path: Path, depth: int) -> dict[
 def reference_lines(pool, unjudged_only: bool = False) -> list[str]:
     return [f"{q} 0 {d} {'?' if g is None else g}"
             for q in sorted(pool, key=str.encode) for d, g in sorted(pool[q].items(), key=lambda kv: kv[0].encode())
-            if not (unjudged_only and g is not None)]
+            if not (unjudged_only and g is not None and g >= 0)]
 
 
 @pytest.fixture
@@ -61,8 +61,8 @@ def test_pool_equals_plain_python(dl20, tmp_path, depth):
     for qid, docs in ref.items():
         grades = list(docs.values())
         assert by_query[qid] == {"query_id": qid, "pooled": len(docs),
-                                 "judged": sum(g is not None for g in grades),
-                                 "unjudged": sum(g is None for g in grades),
+                                 "judged": sum(g is not None and g >= 0 for g in grades),
+                                 "unjudged": sum(g is None or g < 0 for g in grades),
                                  "relevant": sum(g is not None and g >= 1 for g in grades)}
     assert summary["totals"]["pooled"] == sum(len(d) for d in ref.values()) == summary["n_documents"]
 
@@ -90,10 +90,15 @@ def test_trec_eval_order_not_the_rank_column(cli, tmp_path):
     assert cli("ingest", "-c", "c", run).code == 0
     out = tmp_path / "pool.qrels"
     assert cli("pool", "-c", "c", "--depth", "2", "-o", out).code == 0
-    # q1's top 2 in trec_eval order: c, b (5.0 ties, doc_id descending); q2: x (judged -1) then y; q3 unjudged
+    # q1's top 2 in trec_eval order: c, b (5.0 ties, doc_id descending); q2: x (-1: in the pool, unjudged, to
+    # trec_eval) then y; q3 unjudged
     assert out.read_text() == "q1 0 b 0\nq1 0 c ?\nq2 0 x -1\nq2 0 y ?\nq3 0 n ?\n"
+    counts = cli("pool", "-c", "c", "--depth", "2", "-o", out, "--json").json()["queries"]
+    assert [(r["judged"], r["unjudged"]) for r in counts] == [(1, 1), (0, 2), (0, 1)]
+    assert cli("pool", "-c", "c", "--depth", "2", "-o", out, "--unjudged-only").code == 0
+    assert out.read_text() == "q1 0 c ?\nq2 0 x -1\nq2 0 y ?\nq3 0 n ?\n"
     res = cli("pool", "-c", "c", "--depth", "2", "-o", "-")
-    assert res.code == 0 and res.out == out.read_text()
+    assert res.code == 0 and res.out == "q1 0 b 0\nq1 0 c ?\nq2 0 x -1\nq2 0 y ?\nq3 0 n ?\n"
     assert "pooled" in res.err  # the counts go to stderr when the pool goes to stdout
 
 

@@ -16,7 +16,8 @@ from workbench.store.pools import pooled_documents
 @dataclass(frozen=True)
 class Pool:
     """The depth-`depth` pool of `runs` on a collection's qrels (`qrels_hash`): `documents` holds query_id,
-    doc_id, n_runs, best_position, relevance (null: not judged), only the unjudged ones when `unjudged_only`."""
+    doc_id, n_runs, best_position, relevance (null: not in the qrels), only the unjudged ones when `unjudged_only`
+    (not in the qrels, or at a grade < 0: "in the pool, unjudged" to trec_eval)."""
 
     collection: str
     qrels_hash: str
@@ -39,8 +40,8 @@ def build_pool(store: Store, collection: str, runs: Sequence[str] | None, depth:
     """The documents the runs (all of the collection's by default) rank at trec_eval positions 1..depth, per query.
 
     Positions are trec_eval's order (score descending, doc_id descending), never the file's rank column, so the
-    pool is the one trec_eval's view of the runs implies. A document counts as judged when the qrels list it for
-    that query at any grade (a negative grade is a judgment of non-relevance, as in trec_eval)."""
+    pool is the one trec_eval's view of the runs implies. A document counts as judged when the qrels give it a
+    grade >= 0 for that query: trec_eval reads a negative grade as "in the pool, unjudged" (its -J drops it)."""
     if depth < 1:
         raise WorkbenchError(f"pool depth must be at least 1, got {depth}")
     with store.reading():
@@ -55,17 +56,23 @@ def build_pool(store: Store, collection: str, runs: Sequence[str] | None, depth:
         documents = pooled_documents(store, collection, [stored[n].run_hash for n in names], depth)
     counts = _counts(documents)
     if unjudged_only:
-        documents = documents.filter(pc.is_null(documents.column("relevance")))
+        documents = documents.filter(pc.invert(_judged(documents.column("relevance"))))
     return Pool(collection, info.qrels_hash, depth, tuple(names), unjudged_only, documents, counts)
+
+
+def _judged(relevance: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Judged as trec_eval reads the qrels: listed at a grade >= 0."""
+    return pc.fill_null(pc.greater_equal(relevance, 0), False)
 
 
 def _counts(documents: pa.Table) -> pa.Table:
     """Per query: pooled documents, how many the qrels judge, how many not, how many at a grade >= 1."""
     relevance = documents.column("relevance")
+    judged = _judged(relevance)
     flags = pa.table({
         "query_id": documents.column("query_id"),
-        "judged": pc.cast(pc.is_valid(relevance), pa.int64()),
-        "unjudged": pc.cast(pc.is_null(relevance), pa.int64()),
+        "judged": pc.cast(judged, pa.int64()),
+        "unjudged": pc.cast(pc.invert(judged), pa.int64()),
         "relevant": pc.cast(pc.fill_null(pc.greater_equal(relevance, 1), False), pa.int64()),
     })
     grouped = flags.group_by("query_id", use_threads=False).aggregate(
