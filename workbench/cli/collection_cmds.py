@@ -52,6 +52,27 @@ def register(sub) -> None:
     rm.add_argument("--yes", action="store_true", help="really remove it")
     rm.set_defaults(func=cmd_remove)
 
+    q = csub.add_parser("qrels", help="several qrels per collection: add, list or remove named judgment sets")
+    qsub = q.add_subparsers(dest="qrels_command", metavar="ACTION")
+    qsub.required = True
+    qa = qsub.add_parser("add", help="store a qrels file as a named set of the collection's judgments")
+    qa.add_argument("collection", help="the collection")
+    qa.add_argument("name", help="the set's name (e.g. nist, llm, v2; 'default' is the collection's own qrels)")
+    qa.add_argument("file", help="TREC qrels (qid iter docid rel) or BEIR qrels TSV with header")
+    qa.add_argument("--grade-map", metavar="MAP", help='replace the grades as they are read, e.g. "1:3,2:2,-1:0"')
+    qa.add_argument("--replace", action="store_true", help="replace a set of that name with other content")
+    add_json_arg(qa)
+    qa.set_defaults(func=cmd_qrels_add)
+    ql = qsub.add_parser("list", help="the collection's qrels: its own ('default') and the named sets")
+    ql.add_argument("collection", help="the collection")
+    add_json_arg(ql)
+    ql.set_defaults(func=cmd_qrels_list)
+    qr = qsub.add_parser("remove", help="remove a named set (asks for --yes; its scores stay, keyed by content)")
+    qr.add_argument("collection", help="the collection")
+    qr.add_argument("name", help="the set")
+    qr.add_argument("--yes", action="store_true", help="really remove it")
+    qr.set_defaults(func=cmd_qrels_remove)
+
 
 def cmd_add(ctx, args) -> int:
     if not args.ir_datasets and not args.qrels:
@@ -133,4 +154,52 @@ def cmd_remove(ctx, args) -> int:
         raise WorkbenchError(f"removing collection {args.name!r} deletes its runs and scores; add --yes to confirm")
     delete_collection(ctx.store, args.name)
     err_console().print(f"removed collection {args.name}")
+    return 0
+
+
+def cmd_qrels_add(ctx, args) -> int:
+    from workbench.services.collection import add_qrels_set
+
+    info, changed = add_qrels_set(ctx.store, args.collection, args.name, args.file, grade_map=args.grade_map,
+                                  replace=args.replace)
+    if args.json:
+        print_json({**info.to_dict(), "changed": changed})
+    else:
+        verb = "added" if changed else "unchanged (same content)"
+        err_console().print(f"qrels [bold]{escape(info.name)}[/] of collection {escape(info.collection)} {verb}: "
+                            f"{info.n_queries} judged queries, {info.n_judgments} judgments, "
+                            f"sha256 {info.qrels_hash[:12]}")
+    return 0
+
+
+def cmd_qrels_list(ctx, args) -> int:
+    from workbench.store.qrels_sets import DEFAULT, list_qrels_sets
+
+    own = get_collection(ctx.store, args.collection)
+    sets = list_qrels_sets(ctx.store, args.collection)
+    rows = [{"name": DEFAULT, "qrels_hash": own.qrels_hash, "n_queries": own.n_queries,
+             "n_judgments": own.n_judgments, "source": own.source.get("qrels") or own.source}]
+    rows += [{"name": s.name, "qrels_hash": s.qrels_hash, "n_queries": s.n_queries, "n_judgments": s.n_judgments,
+              "source": s.source.get("qrels")} for s in sets]
+    if args.json:
+        print_json(rows)
+        return 0
+    table = Table("qrels", "judged queries", "judgments", "sha256", "source")
+    for r in rows:
+        table.add_row(escape(r["name"]), str(r["n_queries"]), str(r["n_judgments"]), r["qrels_hash"][:12],
+                      escape(str(r["source"])))
+    out_console().print(table)
+    return 0
+
+
+def cmd_qrels_remove(ctx, args) -> int:
+    from workbench.store.qrels_sets import DEFAULT, delete_qrels_set, get_qrels_set
+
+    if args.name == DEFAULT:
+        raise WorkbenchError(f"{DEFAULT!r} is the collection's own qrels; `collection remove` removes the collection")
+    get_qrels_set(ctx.store, args.collection, args.name)  # an unknown name is said before asking for --yes
+    if not args.yes:
+        raise WorkbenchError(f"removing qrels {args.name!r} of collection {args.collection!r}: add --yes to confirm")
+    delete_qrels_set(ctx.store, args.collection, args.name)
+    err_console().print(f"removed qrels {args.name} of collection {args.collection}", markup=False)
     return 0

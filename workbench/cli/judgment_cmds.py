@@ -29,6 +29,8 @@ def register(sub) -> None:
     p.add_argument("--depth", "-k", type=positive_int, required=True, metavar="K",
                    help="pool each run's top K documents per query")
     p.add_argument("--runs", "-r", nargs="+", metavar="RUN", help="runs to pool (default: all of the collection's)")
+    p.add_argument("--qrels", metavar="NAME",
+                   help="tell judged from unjudged by this named qrels set of the collection (default: its own)")
     p.add_argument("--unjudged-only", action="store_true",
                    help="write only the pooled documents the qrels do not judge yet (the counts still cover all)")
     p.add_argument("--output", "-o", required=True, metavar="FILE",
@@ -47,7 +49,8 @@ def cmd_pool(ctx, args) -> int:
     from workbench.io.trec_writer import qrels_text
     from workbench.services.pool import build_pool
 
-    pool = build_pool(ctx.store, args.collection, args.runs, args.depth, unjudged_only=args.unjudged_only)
+    pool = build_pool(ctx.store, args.collection, args.runs, args.depth, unjudged_only=args.unjudged_only,
+                      qrels=args.qrels)
     to_stdout = args.output == "-"
     write_output(qrels_text(pool.documents), args.output)
     if args.json:

@@ -26,6 +26,9 @@ def add_eval_args(p) -> None:
     add_collection_arg(p)
     add_measures_arg(p, 'ir-measures strings, e.g. nDCG@10 "AP(rel=2)" (default: the collection\'s set)')
     p.add_argument("--runs", "-r", nargs="+", metavar="RUN", help="runs to include (default: all)")
+    p.add_argument("--qrels", metavar="NAME",
+                   help="score against this named qrels set of the collection (`collection qrels list`; default: "
+                        "its own); scores are keyed by the set's content")
     p.add_argument("--judged-only", "-J", action="store_true",
                    help="score only the documents the qrels judge (grade >= 0), each ranking condensed as "
                         "trec_eval -J does; stored under a semantics of its own")
@@ -96,23 +99,25 @@ def _evaluate(ctx, args, unjudged: str | None = None):
             bar.update(task, completed=i, total=n, description=f"scoring {name}")
 
         return evaluate_runs(ctx.store, args.collection, args.measures, args.runs, on_run=on_run,
-                             unjudged=unjudged or ("judged-only" if args.judged_only else "nonrelevant"))
+                             unjudged=unjudged or ("judged-only" if args.judged_only else "nonrelevant"),
+                             qrels=args.qrels)
 
 
 def cmd_evaluate(ctx, args) -> int:
     from workbench.export import score_frame
     from workbench.scoring import is_summed
 
-    if args.lake and args.judged_only:
+    if args.lake and (args.judged_only or args.qrels):
         from workbench.errors import WorkbenchError
 
-        raise WorkbenchError("--judged-only is not available with --lake yet; score the store instead")
+        raise WorkbenchError("--judged-only and --qrels are not available with --lake yet; score the store instead")
     ev, extra = lake_cmds.evaluate_on_lake(ctx, args) if args.lake else (_evaluate(ctx, args), {})
     agg = ev.aggregate()
     if args.json:
         frame = (score_frame(ev.per_query, canonical=ev.canonical) if args.per_query
                  else score_frame(ev.per_query, agg, canonical=ev.canonical))
-        print_json({"collection": ev.collection, "qrels_hash": ev.qrels_hash, "semantics": ev.semantics,
+        print_json({"collection": ev.collection, **({"qrels": ev.qrels} if ev.qrels else {}),
+                    "qrels_hash": ev.qrels_hash, "semantics": ev.semantics,
                     "evaluators": ev.evaluators(), "computed": ev.computed,
                     "scores": frame.to_dict(orient="records"), **extra})
         return 0
@@ -126,7 +131,9 @@ def cmd_evaluate(ctx, args) -> int:
     for run, row in pivot.iterrows():
         table.add_row(run, *[str(int(v)) if summed[m] else f"{v:.4f}" for m, v in row.items()])
     out_console().print(table)
-    out_console().print(f"semantics: {ev.semantics}; scored now: {ev.computed} (run, measure) pairs", style="dim")
+    against = f"qrels: {ev.qrels} (sha256 {ev.qrels_hash[:12]}); " if ev.qrels else ""
+    out_console().print(f"{against}semantics: {ev.semantics}; scored now: {ev.computed} (run, measure) pairs",
+                        style="dim", markup=False)
     return 0
 
 

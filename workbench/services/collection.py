@@ -66,3 +66,20 @@ def report_of(store: Store, info: CollectionInfo) -> CollectionReport:
 def collection_warnings(store: Store, name: str) -> tuple[str, ...]:
     """What the collection's report found off (shown wherever the collection is scored)."""
     return report_of(store, get_collection(store, name)).warnings
+
+
+def add_qrels_set(store: Store, collection: str, name: str, path: str | Path, *,
+                  grade_map: str | dict[int, int] | None = None, replace: bool = False):
+    """Read and check a qrels file as `collection add` reads one, then store it as the collection's set `name`:
+    (QrelsSetInfo, changed). "default" names the collection's own qrels and is refused."""
+    from workbench.errors import WorkbenchError
+    from workbench.store.qrels_sets import DEFAULT, put_qrels_set
+
+    check_name(name, "qrels")
+    if name == DEFAULT:
+        raise WorkbenchError(f"{DEFAULT!r} names the collection's own qrels; give the set another name")
+    get_collection(store, collection)  # an unknown collection is said before the file is read
+    mapping = parse_grade_map(grade_map) if isinstance(grade_map, str) else grade_map
+    data = from_files(path, grade_map=mapping)
+    return put_qrels_set(store, collection, name, data.qrels, data.qrels_hash, source=data.source,
+                         grade_map=data.grade_map, replace=replace)

@@ -36,16 +36,21 @@ class Pool:
 
 
 def build_pool(store: Store, collection: str, runs: Sequence[str] | None, depth: int, *,
-               unjudged_only: bool = False) -> Pool:
+               unjudged_only: bool = False, qrels: str | None = None) -> Pool:
     """The documents the runs (all of the collection's by default) rank at trec_eval positions 1..depth, per query.
 
     Positions are trec_eval's order (score descending, doc_id descending), never the file's rank column, so the
     pool is the one trec_eval's view of the runs implies. A document counts as judged when the qrels give it a
-    grade >= 0 for that query: trec_eval reads a negative grade as "in the pool, unjudged" (its -J drops it)."""
+    grade >= 0 for that query: trec_eval reads a negative grade as "in the pool, unjudged" (its -J drops it).
+    `qrels`: a named qrels set of the collection to tell judged from unjudged (None or "default": its own)."""
+    from workbench.store.qrels_sets import DEFAULT, get_qrels_set
+
     if depth < 1:
         raise WorkbenchError(f"pool depth must be at least 1, got {depth}")
     with store.reading():
         info = get_collection(store, collection)
+        named = None if qrels in (None, DEFAULT) else qrels
+        qrels_hash = get_qrels_set(store, collection, named)[0].qrels_hash if named else info.qrels_hash
         stored = {r.name: r for r in list_runs(store, collection)}
         names = list(dict.fromkeys(runs)) if runs else sorted(stored)
         if not names:
@@ -53,11 +58,11 @@ def build_pool(store: Store, collection: str, runs: Sequence[str] | None, depth:
         missing = [n for n in names if n not in stored]
         if missing:
             raise WorkbenchError(f"no run named {', '.join(map(repr, missing))} in collection {collection!r}")
-        documents = pooled_documents(store, collection, [stored[n].run_hash for n in names], depth)
+        documents = pooled_documents(store, collection, [stored[n].run_hash for n in names], depth, qrels=named)
     counts = _counts(documents)
     if unjudged_only:
         documents = documents.filter(pc.invert(_judged(documents.column("relevance"))))
-    return Pool(collection, info.qrels_hash, depth, tuple(names), unjudged_only, documents, counts)
+    return Pool(collection, qrels_hash, depth, tuple(names), unjudged_only, documents, counts)
 
 
 def _judged(relevance: pa.ChunkedArray) -> pa.ChunkedArray:
