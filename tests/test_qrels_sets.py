@@ -1,0 +1,157 @@
+"""Several qrels per collection (issue 20 item 2): named sets stored beside the collection's own qrels, scored
+against with --qrels NAME, keyed by content (switching back and forth rescores nothing); schema 4 -> 5."""
+
+from __future__ import annotations
+
+import duckdb
+import ir_measures
+import pytest
+from conftest import DL20, DL20_RUNS, snapshot
+
+QRELS = DL20 / "qrels.dl20-passage.txt"
+RUNS = ["bm25", "tasb"]
+MEASURES = ["nDCG@10", "AP(rel=2)", "P(rel=2)@10"]
+
+
+@pytest.fixture
+def strict(tmp_path):
+    """DL 2020's qrels with grade 1 ("related") made 0: another assessor's stricter reading."""
+    path = tmp_path / "strict.qrels"
+    lines = []
+    for line in QRELS.read_text().splitlines():
+        qid, it, doc, grade = line.split()
+        lines.append(f"{qid} {it} {doc} {0 if grade == '1' else grade}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def dl20(cli):
+    assert cli("collection", "add", "dl20", "--qrels", QRELS).code == 0
+    assert cli("ingest", "-c", "dl20", *(DL20_RUNS / f"{r}.trec" for r in RUNS)).code == 0
+    return cli
+
+
+def reference(qrels_path, run_name: str) -> dict[tuple[str, str], float]:
+    """ir_measures on the files themselves (no workbench code): {(measure, query): value}."""
+    qrels = list(ir_measures.read_trec_qrels(str(qrels_path)))
+    run = list(ir_measures.read_trec_run(str(DL20_RUNS / f"{run_name}.trec")))
+    return {(str(m.measure), m.query_id): m.value
+            for m in ir_measures.iter_calc([ir_measures.parse_measure(x) for x in MEASURES], qrels, run)}
+
+
+def per_query(res) -> dict[tuple[str, str, str], float]:
+    return {(s["run"], s["measure"], s["query_id"]): s["value"] for s in res.json()["scores"]}
+
+
+def test_add_list_remove(dl20, strict):
+    added = dl20("collection", "qrels", "add", "dl20", "strict", strict, "--json")
+    assert added.code == 0, added.err
+    info = added.json()
+    assert info["changed"] and info["n_judgments"] == 11386 and info["n_queries"] == 54
+    assert not dl20("collection", "qrels", "add", "dl20", "strict", strict, "--json").json()["changed"]
+    listed = dl20("collection", "qrels", "list", "dl20", "--json").json()
+    assert [r["name"] for r in listed] == ["default", "strict"]
+    assert listed[1]["qrels_hash"] == info["qrels_hash"] != listed[0]["qrels_hash"]
+    assert dl20("collection", "qrels", "remove", "dl20", "strict").code == 2  # asks for --yes
+    assert dl20("collection", "qrels", "remove", "dl20", "strict", "--yes").code == 0
+    assert [r["name"] for r in dl20("collection", "qrels", "list", "dl20", "--json").json()] == ["default"]
+
+
+def test_scores_against_a_set_equal_ir_measures_and_switching_rescores_nothing(dl20, strict):
+    assert dl20("collection", "qrels", "add", "dl20", "strict", strict).code == 0
+    own = dl20("evaluate", "-c", "dl20", "-m", *MEASURES, "--per-query", "--json")
+    first = dl20("evaluate", "-c", "dl20", "-m", *MEASURES, "--qrels", "strict", "--per-query", "--json")
+    assert first.code == 0, first.err
+    body = first.json()
+    assert body["qrels"] == "strict" and body["computed"] == len(RUNS) * len(MEASURES)
+    got = per_query(first)
+    for run in RUNS:
+        for (measure, qid), value in reference(strict, run).items():
+            assert got[(run, measure, qid)] == pytest.approx(value, abs=1e-12)
+        for (measure, qid), value in reference(QRELS, run).items():
+            assert per_query(own)[(run, measure, qid)] == pytest.approx(value, abs=1e-12)
+    assert per_query(own) != got
+    # back and forth: everything is read, nothing scored again
+    again_own = dl20("evaluate", "-c", "dl20", "-m", *MEASURES, "--per-query", "--json")
+    assert again_own.json()["computed"] == 0 and per_query(again_own) == per_query(own)
+    assert "qrels" not in again_own.json()
+    again = dl20("evaluate", "-c", "dl20", "-m", *MEASURES, "--qrels", "strict", "--per-query", "--json")
+    assert again.json()["computed"] == 0 and per_query(again) == got
+    # removed and added again under another name: same content, same scores, still nothing to score
+    assert dl20("collection", "qrels", "remove", "dl20", "strict", "--yes").code == 0
+    assert dl20("collection", "qrels", "add", "dl20", "second", strict).code == 0
+    back = dl20("evaluate", "-c", "dl20", "-m", *MEASURES, "--qrels", "second", "--per-query", "--json")
+    assert back.json()["computed"] == 0 and per_query(back) == got
+
+
+def test_leaderboard_pool_and_judged_only_take_the_set(dl20, strict, tmp_path):
+    info = dl20("collection", "qrels", "add", "dl20", "strict", strict, "--json").json()
+    board = dl20("leaderboard", "-c", "dl20", "-m", "P(rel=2)@10", "--qrels", "strict", "--bounds", "-f", "json")
+    assert board.code == 0, board.err
+    assert board.json()["qrels_hash"] == info["qrels_hash"]
+    out = tmp_path / "pool.qrels"
+    pooled = dl20("pool", "-c", "dl20", "--depth", "10", "--qrels", "strict", "-o", out, "--json").json()
+    assert pooled["qrels_hash"] == info["qrels_hash"]
+    strict_grades = {tuple(line.split()[::2][:2]): line.split()[3] for line in strict.read_text().splitlines()}
+    for line in out.read_text().splitlines():
+        qid, _, doc, grade = line.split()
+        assert grade == strict_grades.get((qid, doc), "?")
+    judged = dl20("evaluate", "-c", "dl20", "-m", "P(rel=2)@10", "--qrels", "strict", "-J", "--json")
+    assert judged.code == 0 and judged.json()["semantics"].startswith("trec_eval10(-c,-J")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["collection", "qrels", "add", "dl20", "default", "QRELS"], "the collection's own qrels"),
+    (["collection", "qrels", "add", "nope", "x", "QRELS"], "no collection named 'nope'"),
+    (["collection", "qrels", "add", "dl20", "a/b", "QRELS"], "invalid qrels name"),
+    (["collection", "qrels", "add", "dl20", "x", "BAD"], "BAD:2:"),
+    (["collection", "qrels", "add", "dl20", "strict", "QRELS"], "already has qrels named 'strict'"),
+    (["collection", "qrels", "remove", "dl20", "nope", "--yes"], "has no qrels named 'nope'"),
+    (["collection", "qrels", "remove", "dl20", "default", "--yes"], "the collection's own qrels"),
+    (["evaluate", "-c", "dl20", "--qrels", "nope"], "has no qrels named 'nope'"),
+    (["leaderboard", "-c", "dl20", "--qrels", "nope"], "has no qrels named 'nope'"),
+    (["pool", "-c", "dl20", "--depth", "5", "--qrels", "nope", "-o", "OUT"], "has no qrels named 'nope'"),
+])
+def test_bad_input_is_one_line_and_changes_nothing(dl20, db, strict, tmp_path, args, message):
+    assert dl20("collection", "qrels", "add", "dl20", "strict", strict).code == 0
+    bad = tmp_path / "BAD"
+    bad.write_text("1 0 d 1\n1 0 e x\n")
+    swap = {"QRELS": str(QRELS), "BAD": str(bad), "OUT": str(tmp_path / "out")}
+    before = snapshot(db)
+    res = dl20(*[swap.get(a, a) for a in args])
+    assert res.code == 2 and message in res.err.replace(str(bad), "BAD"), res.err
+    assert len([line for line in res.err.splitlines() if line.startswith("error")]) == 1
+    assert snapshot(db) == before
+
+
+def test_collection_remove_takes_its_sets(dl20, db, strict):
+    assert dl20("collection", "qrels", "add", "dl20", "strict", strict).code == 0
+    assert dl20("collection", "remove", "dl20", "--yes").code == 0
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM qrels_sets").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM qrels_set_rows").fetchone() == (0,)
+    finally:
+        con.close()
+
+
+def test_schema_4_store_is_migrated(dl20, db, strict):
+    con = duckdb.connect(str(db))
+    con.execute("DROP TABLE qrels_sets")
+    con.execute("DROP TABLE qrels_set_rows")
+    con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    before = {t: con.execute(f"SELECT * EXCLUDE (ingested_at) FROM {t} ORDER BY ALL").fetchall()
+              for t in ("runs",)} | {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+                                      for t in ("qrels", "run_rows", "scores")}
+    con.close()
+    assert dl20("collection", "qrels", "add", "dl20", "strict", strict).code == 0
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("5",)]
+        assert con.execute("SELECT name FROM qrels_sets").fetchall() == [("strict",)]
+        for table, rows in before.items():
+            query = f"SELECT * {'EXCLUDE (ingested_at) ' if table == 'runs' else ''}FROM {table} ORDER BY ALL"
+            assert con.execute(query).fetchall() == rows
+    finally:
+        con.close()
