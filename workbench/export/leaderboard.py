@@ -74,6 +74,7 @@ class Leaderboard:
     extra: dict = field(default_factory=dict)
     bounds: pd.DataFrame | None = None  # like values: each run scored with its unjudged documents relevant
     bounds_semantics: str | None = None
+    qrels: str | None = None  # the named qrels set scored against (None: the collection's own)
 
     def render(self, fmt: str = "markdown") -> str:
         """The table as markdown, csv, latex, html or json (what `workbench leaderboard -f` writes)."""
@@ -112,7 +113,9 @@ class Leaderboard:
 
     def legend(self) -> list[str]:
         """What the table shows, one sentence a line: provenance, marks, the test's settings, the CIs."""
-        lines = [f"Collection {self.collection} (qrels sha256 {self.qrels_hash[:12]}); semantics {self.semantics}."]
+        named = f", qrels {self.qrels}" if self.qrels else ""
+        lines = [f"Collection {self.collection}{named} (qrels sha256 {self.qrels_hash[:12]}); "
+                 f"semantics {self.semantics}."]
         lines.append("Best value per measure in bold.")
         if self.baselines:
             lines.append(f"Deltas against baseline {self.baselines[0]}.")
@@ -164,6 +167,7 @@ class Leaderboard:
                    "can_be_significant": s.can_be_significant, "legend": s.legend()}
         return {
             "collection": self.collection,
+            **({"qrels": self.qrels} if self.qrels else {}),
             "qrels_hash": self.qrels_hash,
             "semantics": self.semantics,
             **({"bounds_semantics": self.bounds_semantics} if self.bounds is not None else {}),

@@ -64,6 +64,7 @@ def build_leaderboard(
         show_ci=show_ci,
         bounds=None if unjudged_relevant is None else _bounds(unjudged_relevant, runs, measures),
         bounds_semantics=None if unjudged_relevant is None else unjudged_relevant.semantics,
+        qrels=evaluation.qrels,
     )
 
 
