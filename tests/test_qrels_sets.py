@@ -155,3 +155,96 @@ def test_schema_4_store_is_migrated(dl20, db, strict):
             assert con.execute(query).fetchall() == rows
     finally:
         con.close()
+
+
+# ---- collection qrels agree ------------------------------------------------------------------------------------
+
+
+def plain_tau_ap(order: list[str], truth: dict[str, float]) -> float:
+    """Yilmaz, Aslam and Robertson's formula, item by item: `order` is the ranking judged, `truth` the scores of
+    the true one."""
+    n = len(order)
+    total = 0.0
+    for i in range(1, n):
+        correct = sum(truth[order[j]] > truth[order[i]] for j in range(i))
+        total += correct / i
+    return 2 / (n - 1) * total - 1
+
+
+def test_tau_ap_by_hand():
+    from workbench.analysis.agreement import tau_ap
+
+    # one swap at the top costs tau-AP twice what a swap at the bottom costs; Kendall's tau sees both as 2/3
+    assert tau_ap([3, 4, 2, 1], [4, 3, 2, 1]) == pytest.approx(1 / 3)
+    assert tau_ap([4, 3, 1, 2], [4, 3, 2, 1]) == pytest.approx(2 / 3 * (1 + 1 + 2 / 3) - 1)
+    assert tau_ap([1, 2, 3], [1, 2, 3]) == pytest.approx(1.0) and tau_ap([3, 2, 1], [1, 2, 3]) == pytest.approx(-1)
+
+
+def test_kappa_by_hand(cli, tmp_path):
+    qa, qb, run = tmp_path / "a", tmp_path / "b", tmp_path / "r.trec"
+    qa.write_text("q 0 d1 1\nq 0 d2 1\nq 0 d3 0\nq 0 d4 0\nq 0 d5 1\n")
+    qb.write_text("q 0 d1 1\nq 0 d2 0\nq 0 d3 0\nq 0 d4 0\nq 0 d6 1\n")  # d5, d6: judged by one set only
+    run.write_text("q Q0 d1 1 3 t\nq Q0 d2 2 2 t\n")
+    assert cli("collection", "add", "c", "--qrels", qa).code == 0
+    assert cli("ingest", "-c", "c", run).code == 0
+    assert cli("collection", "qrels", "add", "c", "b", qb).code == 0
+    res = cli("collection", "qrels", "agree", "c", "default", "b", "--bootstrap", "50", "--json")
+    assert res.code == 0, res.err
+    out = res.json()
+    # p_o = 3/4, p_e = 2/4 * 1/4 + 2/4 * 3/4 = 1/2: kappa = 1/2
+    assert out["n_pairs"] == 4 and out["kappa"]["value"] == pytest.approx(0.5)
+    assert out["kappa_binary"]["value"] == pytest.approx(0.5) and out["tau"]["value"] is None  # one run
+
+
+def test_agree_equals_scipy_sklearn_and_plain_python(dl20, strict):
+    from scipy.stats import kendalltau
+    from sklearn.metrics import cohen_kappa_score
+
+    more = ["splade-pp-ed", "ada2", "bm25__rankvicuna-7b@100", "repllama", "bm25-rm3"]
+    assert dl20("ingest", "-c", "dl20", *(DL20_RUNS / f"{r}.trec" for r in more)).code == 0
+    assert dl20("collection", "qrels", "add", "dl20", "strict", strict).code == 0
+    res = dl20("collection", "qrels", "agree", "dl20", "default", "strict", "-m", "nDCG@10", "--bootstrap", "200",
+               "--seed", "7", "--json")
+    assert res.code == 0, res.err
+    out = res.json()
+    grades_a = {tuple(x.split()[::2][:2]): int(x.split()[3]) for x in QRELS.read_text().splitlines()}
+    grades_b = {tuple(x.split()[::2][:2]): int(x.split()[3]) for x in strict.read_text().splitlines()}
+    both = sorted(set(grades_a) & set(grades_b))
+    a, b = [grades_a[k] for k in both], [grades_b[k] for k in both]
+    assert out["n_pairs"] == len(both)
+    assert out["kappa"]["value"] == pytest.approx(cohen_kappa_score(a, b), abs=1e-12)
+    assert out["kappa_binary"]["value"] == pytest.approx(
+        cohen_kappa_score([g >= 1 for g in a], [g >= 1 for g in b]), abs=1e-12)
+    means = {}
+    for qrels in ("default", "strict"):
+        body = dl20("evaluate", "-c", "dl20", "-m", "nDCG@10", "--qrels", qrels, "--json").json()
+        assert body["computed"] == 0  # agree scored and stored them
+        means[qrels] = {s["run"]: s["value"] for s in body["scores"]}
+    runs = sorted(means["default"])
+    assert out["runs"] == runs and len(runs) == 7
+    assert out["tau"]["value"] == pytest.approx(
+        kendalltau([means["default"][r] for r in runs], [means["strict"][r] for r in runs]).statistic, abs=1e-12)
+    order = sorted(runs, key=lambda r: -means["strict"][r])
+    assert out["tau_ap"]["value"] == pytest.approx(plain_tau_ap(order, means["default"]), abs=1e-12)
+    for key in ("kappa", "kappa_binary", "tau", "tau_ap"):
+        assert out[key]["ci_low"] <= out[key]["ci_high"]
+    again = dl20("collection", "qrels", "agree", "dl20", "default", "strict", "-m", "nDCG@10", "--bootstrap", "200",
+                 "--seed", "7", "--json").json()
+    assert again == out  # seeded
+    other = dl20("collection", "qrels", "agree", "dl20", "default", "strict", "-m", "nDCG@10", "--bootstrap",
+                 "200", "--seed", "8", "--json").json()
+    assert other["tau"]["ci_low"] != out["tau"]["ci_low"] or other["kappa"]["ci_low"] != out["kappa"]["ci_low"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["default", "default"], "two different qrels"),
+    (["default", "nope"], "has no qrels named 'nope'"),
+    (["default", "strict", "-m", "nDCG@"], "nDCG@"),
+    (["default", "strict", "--bootstrap", "0"], "expected a number of samples"),
+])
+def test_agree_bad_input(dl20, db, strict, args, message):
+    assert dl20("collection", "qrels", "add", "dl20", "strict", strict).code == 0
+    before = snapshot(db)
+    res = dl20("collection", "qrels", "agree", "dl20", *args)
+    assert res.code == 2 and message in res.err, res.err
+    assert snapshot(db) == before

@@ -5,8 +5,9 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from workbench.cli.common import add_json_arg, err_console, out_console, print_json
+from workbench.cli.common import add_json_arg, err_console, out_console, print_json, resamples, seed
 from workbench.errors import WorkbenchError
+from workbench.export.formats import DEFAULT_BOOTSTRAP
 from workbench.io.topics import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS
 from workbench.services.collection import add_collection, collection_warnings, report_of
 from workbench.store import delete_collection, get_collection, list_collections
@@ -72,6 +73,18 @@ def register(sub) -> None:
     qr.add_argument("name", help="the set")
     qr.add_argument("--yes", action="store_true", help="really remove it")
     qr.set_defaults(func=cmd_qrels_remove)
+    qg = qsub.add_parser("agree", help="agreement of two qrels: Cohen's kappa on the pairs both judge, Kendall's "
+                         "tau and tau-AP between the system rankings they induce, with bootstrap CIs")
+    qg.add_argument("collection", help="the collection")
+    qg.add_argument("a", metavar="A", help="a qrels set ('default': the collection's own); tau-AP takes it as truth")
+    qg.add_argument("b", metavar="B", help="the other qrels set")
+    qg.add_argument("--measure", "-m", metavar="MEASURE", help="ranks the runs (default: the collection's first)")
+    qg.add_argument("--runs", "-r", nargs="+", metavar="RUN", help="runs to rank (default: all)")
+    qg.add_argument("--bootstrap", type=resamples, default=DEFAULT_BOOTSTRAP,
+                    help="bootstrap samples over queries for the CIs")
+    qg.add_argument("--seed", type=seed, default=0, help="seed of the bootstrap")
+    add_json_arg(qg)
+    qg.set_defaults(func=cmd_qrels_agree)
 
 
 def cmd_add(ctx, args) -> int:
@@ -202,4 +215,35 @@ def cmd_qrels_remove(ctx, args) -> int:
         raise WorkbenchError(f"removing qrels {args.name!r} of collection {args.collection!r}: add --yes to confirm")
     delete_qrels_set(ctx.store, args.collection, args.name)
     err_console().print(f"removed qrels {args.name} of collection {args.collection}", markup=False)
+    return 0
+
+
+def cmd_qrels_agree(ctx, args) -> int:
+    from workbench.services.agreement import qrels_agreement
+
+    result = qrels_agreement(ctx.store, args.collection, args.a, args.b, measure=args.measure, runs=args.runs,
+                             n_resamples=args.bootstrap, seed=args.seed)
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+
+    def shown(e) -> str:
+        if e.value is None:
+            return "undefined"
+        ci = f" [{e.ci_low:.4f}, {e.ci_high:.4f}]" if e.ci_low is not None else ""
+        return f"{e.value:.4f}{ci}"
+
+    con = out_console()
+    a, b = result.qrels
+    con.print(f"{result.collection}: qrels {a} vs {b}; 95% bootstrap CIs over queries ({result.n_resamples:,} "
+              f"samples, seed {result.seed})", markup=False)
+    con.print(f"judgments: {result.n_pairs} (query, document) pairs judged by both, over {result.n_pair_queries} "
+              f"queries; Cohen's kappa {shown(result.kappa)} on the grades, {shown(result.kappa_binary)} on "
+              "relevant (grade >= 1) or not", markup=False)
+    con.print(f"rankings of {len(result.runs)} runs by {result.measure}: Kendall's tau {shown(result.tau)}, "
+              f"tau-AP of {b} against {a} {shown(result.tau_ap)}", markup=False)
+    table = Table("run", f"{result.measure} ({a})", f"{result.measure} ({b})")
+    for run, (x, y) in sorted(result.means.items(), key=lambda kv: -kv[1][0]):
+        table.add_row(escape(run), f"{x:.4f}", f"{y:.4f}")
+    con.print(table)
     return 0
