@@ -166,3 +166,13 @@ def test_bounds_and_judged_only_refused_together(dl20, db):
     res = dl20("leaderboard", "-c", "dl20", "--bounds", "--judged-only")
     assert res.code == 2 and "give one of them" in res.err
     assert snapshot(db) == before
+
+
+def test_export_scores_judged_only(dl20, tmp_path):
+    out = tmp_path / "judged.csv"
+    res = dl20("export", "scores", "-c", "dl20", "-m", "nDCG@10", "--judged-only", "--per-query", "-o", out)
+    assert res.code == 0, res.err
+    rows = [line.split(",") for line in out.read_text().splitlines()[1:]]
+    expected = read_expected(J / "dl20" / "bm25.J", 2)["nDCG@10"]
+    got = {r[1]: float(r[3]) for r in rows if r[0] == "bm25"}
+    assert {q: f"{v:.4f}" for q, v in got.items()} == {q: v for q, v in expected.items() if q != "all"}
