@@ -48,7 +48,7 @@ def test_add_list_remove(dl20, strict):
     added = dl20("collection", "qrels", "add", "dl20", "strict", strict, "--json")
     assert added.code == 0, added.err
     info = added.json()
-    assert info["changed"] and info["n_judgments"] == 11386 and info["n_queries"] == 54
+    assert info["changed"] and info["n_judgments"] == 11386 and info["n_queries"] == 54 and info["warnings"] == []
     assert not dl20("collection", "qrels", "add", "dl20", "strict", strict, "--json").json()["changed"]
     listed = dl20("collection", "qrels", "list", "dl20", "--json").json()
     assert [r["name"] for r in listed] == ["default", "strict"]
@@ -248,3 +248,10 @@ def test_agree_bad_input(dl20, db, strict, args, message):
     res = dl20("collection", "qrels", "agree", "dl20", *args)
     assert res.code == 2 and message in res.err, res.err
     assert snapshot(db) == before
+
+
+def test_a_file_of_another_collection_is_said(dl20):
+    from conftest import SCIFACT
+
+    res = dl20("collection", "qrels", "add", "dl20", "sci", SCIFACT / "qrels" / "test.tsv")
+    assert res.code == 0 and "none of the 300 queries of qrels 'sci'" in res.err and "another collection" in res.err

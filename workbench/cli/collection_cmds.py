@@ -171,12 +171,14 @@ def cmd_remove(ctx, args) -> int:
 
 
 def cmd_qrels_add(ctx, args) -> int:
-    from workbench.services.collection import add_qrels_set
+    from workbench.services.collection import add_qrels_set, qrels_set_warnings
 
     info, changed = add_qrels_set(ctx.store, args.collection, args.name, args.file, grade_map=args.grade_map,
                                   replace=args.replace)
+    warnings = qrels_set_warnings(ctx.store, args.collection, args.name)
+    print_collection_warnings(warnings)
     if args.json:
-        print_json({**info.to_dict(), "changed": changed})
+        print_json({**info.to_dict(), "changed": changed, "warnings": warnings})
     else:
         verb = "added" if changed else "unchanged (same content)"
         err_console().print(f"qrels [bold]{escape(info.name)}[/] of collection {escape(info.collection)} {verb}: "
@@ -186,14 +188,9 @@ def cmd_qrels_add(ctx, args) -> int:
 
 
 def cmd_qrels_list(ctx, args) -> int:
-    from workbench.store.qrels_sets import DEFAULT, list_qrels_sets
+    from workbench.services.collection import qrels_of
 
-    own = get_collection(ctx.store, args.collection)
-    sets = list_qrels_sets(ctx.store, args.collection)
-    rows = [{"name": DEFAULT, "qrels_hash": own.qrels_hash, "n_queries": own.n_queries,
-             "n_judgments": own.n_judgments, "source": own.source.get("qrels") or own.source}]
-    rows += [{"name": s.name, "qrels_hash": s.qrels_hash, "n_queries": s.n_queries, "n_judgments": s.n_judgments,
-              "source": s.source.get("qrels")} for s in sets]
+    rows = qrels_of(ctx.store, args.collection)
     if args.json:
         print_json(rows)
         return 0
@@ -206,14 +203,9 @@ def cmd_qrels_list(ctx, args) -> int:
 
 
 def cmd_qrels_remove(ctx, args) -> int:
-    from workbench.store.qrels_sets import DEFAULT, delete_qrels_set, get_qrels_set
+    from workbench.services.collection import remove_qrels_set
 
-    if args.name == DEFAULT:
-        raise WorkbenchError(f"{DEFAULT!r} is the collection's own qrels; `collection remove` removes the collection")
-    get_qrels_set(ctx.store, args.collection, args.name)  # an unknown name is said before asking for --yes
-    if not args.yes:
-        raise WorkbenchError(f"removing qrels {args.name!r} of collection {args.collection!r}: add --yes to confirm")
-    delete_qrels_set(ctx.store, args.collection, args.name)
+    remove_qrels_set(ctx.store, args.collection, args.name, confirmed=args.yes)
     err_console().print(f"removed qrels {args.name} of collection {args.collection}", markup=False)
     return 0
 
