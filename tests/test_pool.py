@@ -151,6 +151,13 @@ def test_unwritable_output_leaves_what_was_there(dl20, db, tmp_path):
     assert res.code == 2 and existing.read_text() == "mine\n"
 
 
+def test_the_store_is_never_the_output(dl20, db):
+    before = snapshot(db)
+    res = dl20("pool", "-c", "dl20", "--depth", "5", "-o", db)
+    assert res.code == 2 and "is the store itself" in res.err
+    assert snapshot(db) == before
+
+
 def test_no_runs(cli, tmp_path):
     qrels = tmp_path / "qrels.txt"
     qrels.write_text("q1 0 a 1\n")
