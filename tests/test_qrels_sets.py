@@ -255,3 +255,16 @@ def test_a_file_of_another_collection_is_said(dl20):
 
     res = dl20("collection", "qrels", "add", "dl20", "sci", SCIFACT / "qrels" / "test.tsv")
     assert res.code == 0 and "none of the 300 queries of qrels 'sci'" in res.err and "another collection" in res.err
+
+
+def test_compare_takes_the_set_and_judged_only(dl20, strict):
+    assert dl20("collection", "qrels", "add", "dl20", "strict", strict).code == 0
+    for extra in ([], ["--qrels", "strict"], ["--judged-only"], ["--qrels", "strict", "-J"]):
+        res = dl20("compare", "-c", "dl20", "bm25", "tasb", "-m", "nDCG@10", "--json", *extra)
+        assert res.code == 0, res.err
+        pair = res.json()["pairs"][0]
+        means = dl20("evaluate", "-c", "dl20", "-m", "nDCG@10", "--json", *extra).json()
+        value = {s["run"]: s["value"] for s in means["scores"]}
+        assert (pair["mean_baseline"], pair["mean_run"]) == pytest.approx((value["bm25"], value["tasb"]), abs=1e-12)
+        assert res.json().get("qrels") == ("strict" if "strict" in extra else None)
+        assert ("semantics" in res.json()) == ("-J" in extra or "--judged-only" in extra)
