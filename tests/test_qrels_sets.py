@@ -241,6 +241,7 @@ def test_agree_equals_scipy_sklearn_and_plain_python(dl20, strict):
     (["default", "nope"], "has no qrels named 'nope'"),
     (["default", "strict", "-m", "nDCG@"], "nDCG@"),
     (["default", "strict", "--bootstrap", "0"], "expected a number of samples"),
+    (["default", "strict", "-m", "P@5", "P@10"], "by one measure"),
 ])
 def test_agree_bad_input(dl20, db, strict, args, message):
     assert dl20("collection", "qrels", "add", "dl20", "strict", strict).code == 0

@@ -5,7 +5,16 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from workbench.cli.common import add_json_arg, err_console, out_console, print_json, resamples, seed
+from workbench.cli.common import (
+    add_check,
+    add_json_arg,
+    add_measures_arg,
+    err_console,
+    out_console,
+    print_json,
+    resamples,
+    seed,
+)
 from workbench.errors import WorkbenchError
 from workbench.export.formats import DEFAULT_BOOTSTRAP
 from workbench.io.topics import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS
@@ -76,15 +85,22 @@ def register(sub) -> None:
     qg = qsub.add_parser("agree", help="agreement of two qrels: Cohen's kappa on the pairs both judge, Kendall's "
                          "tau and tau-AP between the system rankings they induce, with bootstrap CIs")
     qg.add_argument("collection", help="the collection")
-    qg.add_argument("a", metavar="A", help="a qrels set ('default': the collection's own); tau-AP takes it as truth")
-    qg.add_argument("b", metavar="B", help="the other qrels set")
-    qg.add_argument("--measure", "-m", metavar="MEASURE", help="ranks the runs (default: the collection's first)")
+    qg.add_argument("qrels_a", metavar="A",
+                    help="a qrels set ('default': the collection's own); tau-AP takes it as truth")
+    qg.add_argument("qrels_b", metavar="B", help="the other qrels set")
+    add_measures_arg(qg, "the one measure that ranks the runs (default: the collection's first)")
     qg.add_argument("--runs", "-r", nargs="+", metavar="RUN", help="runs to rank (default: all)")
     qg.add_argument("--bootstrap", type=resamples, default=DEFAULT_BOOTSTRAP,
                     help="bootstrap samples over queries for the CIs")
     qg.add_argument("--seed", type=seed, default=0, help="seed of the bootstrap")
     add_json_arg(qg)
     qg.set_defaults(func=cmd_qrels_agree)
+    add_check(qg, _one_measure)
+
+
+def _one_measure(p, args) -> None:
+    if args.measures and len(args.measures) > 1:
+        p.error("agree ranks the runs by one measure: give one to -m")
 
 
 def cmd_add(ctx, args) -> int:
@@ -213,7 +229,8 @@ def cmd_qrels_remove(ctx, args) -> int:
 def cmd_qrels_agree(ctx, args) -> int:
     from workbench.services.agreement import qrels_agreement
 
-    result = qrels_agreement(ctx.store, args.collection, args.a, args.b, measure=args.measure, runs=args.runs,
+    result = qrels_agreement(ctx.store, args.collection, args.qrels_a, args.qrels_b,
+                             measure=args.measures[0] if args.measures else None, runs=args.runs,
                              n_resamples=args.bootstrap, seed=args.seed)
     if args.json:
         print_json(result.to_dict())
