@@ -176,3 +176,21 @@ def test_export_scores_judged_only(dl20, tmp_path):
     expected = read_expected(J / "dl20" / "bm25.J", 2)["nDCG@10"]
     got = {r[1]: float(r[3]) for r in rows if r[0] == "bm25"}
     assert {q: f"{v:.4f}" for q, v in got.items()} == {q: v for q, v in expected.items() if q != "all"}
+
+
+def test_notebook_api_equals_the_cli(dl20, db, tmp_path):
+    import workbench as wb
+
+    store = wb.open(db)
+    board = store.leaderboard("dl20", ["P(rel=2)@10", "nDCG@10"], bounds=True)
+    cli_board = dl20("leaderboard", "-c", "dl20", "-m", "P(rel=2)@10", "nDCG@10", "--bounds", "-f", "json").json()
+    assert board.to_dict() | {"versions": None} == cli_board | {"versions": None}
+    frame = store.evaluate("dl20", "nDCG@10", judged_only=True)
+    cli_means = dl20("evaluate", "-c", "dl20", "-m", "nDCG@10", "-J", "--json").json()["scores"]
+    assert {r["run"]: r["value"] for r in cli_means} == frame["nDCG@10"].to_dict()
+    pool = store.pool("dl20", 10, ["bm25", "tasb"], unjudged_only=True)
+    cli_pool = dl20("pool", "-c", "dl20", "-k", "10", "-r", "bm25", "tasb", "--unjudged-only", "-o",
+                    tmp_path / "p", "--json").json()
+    assert pool.to_dict() == {k: v for k, v in cli_pool.items() if k != "output"}
+    with pytest.raises(wb.WorkbenchError, match="give one of"):
+        store.leaderboard("dl20", ["nDCG@10"], bounds=True, judged_only=True)
