@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from workbench.export.leaderboard import Leaderboard
     from workbench.services.compare import Comparison
     from workbench.services.depth import DepthStudy
+    from workbench.services.pool import Pool
     from workbench.store import Store
 
 
@@ -112,16 +113,19 @@ class Workbench:
 
     @_measures_afresh
     def evaluate(self, collection: str, measures: str | Sequence[str] | None = None,
-                 runs: str | Sequence[str] | None = None, *, per_query: bool = False) -> pd.DataFrame:
+                 runs: str | Sequence[str] | None = None, *, per_query: bool = False, qrels: str | None = None,
+                 judged_only: bool = False) -> pd.DataFrame:
         """Scores of `runs` (default: all) on `measures` (default: the collection's set), scoring what is not stored.
 
         Returns the runs x measures means, best first by the first measure (what `workbench evaluate` prints);
-        with `per_query`, the long frame run, query_id, measure, value (`--per-query`).
+        with `per_query`, the long frame run, query_id, measure, value (`--per-query`). `qrels`: a named qrels set
+        (`--qrels`); `judged_only`: trec_eval -J (`--judged-only`).
         """
         from workbench.export import score_frame
         from workbench.services.evaluate import evaluate_runs
 
-        ev = evaluate_runs(self.store, collection, _names(measures, "measures"), _names(runs, "runs"))
+        ev = evaluate_runs(self.store, collection, _names(measures, "measures"), _names(runs, "runs"), qrels=qrels,
+                           unjudged="judged-only" if judged_only else "nonrelevant")
         if per_query:
             return score_frame(ev.per_query)
         table = ev.aggregate().pivot(index="run", columns="measure", values="value")[list(ev.measures)]
@@ -130,7 +134,8 @@ class Workbench:
     @_measures_afresh
     def compare(self, collection: str, runs: Sequence[str], measures: str | Sequence[str] | None = None, *,
                 test: str = "t", correction: str = "holm", alpha: float = 0.05, seed: int = 0,
-                permutations: int = DEFAULT_PERMUTATIONS, tie_tolerance: float = 0.0, top: int = 5) -> Comparison:
+                permutations: int = DEFAULT_PERMUTATIONS, tie_tolerance: float = 0.0, top: int = 5,
+                qrels: str | None = None, judged_only: bool = False) -> Comparison:
         """Each later run against the first (the baseline): wins/ties/losses, paired tests corrected together.
 
         Returns what `workbench compare` prints: `.to_frame()` has one row per (run, measure), `.to_dict()` is
@@ -140,7 +145,7 @@ class Workbench:
 
         return compare_runs(self.store, collection, _names(runs, "runs") or [], _names(measures, "measures"),
                             tie_tolerance=tie_tolerance, top_n=top, test=test, correction=correction, alpha=alpha,
-                            seed=seed, n_resamples=permutations)
+                            seed=seed, n_resamples=permutations, qrels=qrels, judged_only=judged_only)
 
     @_measures_afresh
     def depth(self, collection: str, reranked: str, measures: str | Sequence[str] = ("nDCG@10",), *,
@@ -165,13 +170,31 @@ class Workbench:
                     runs: str | Sequence[str] | None = None, *, baselines: str | Sequence[str] = (),
                     test: str = "t", correction: str = "holm", alpha: float = 0.05, ci: bool = False,
                     sort_by: str | None = None, seed: int = 0,
-                    permutations: int = DEFAULT_PERMUTATIONS) -> Leaderboard:
+                    permutations: int = DEFAULT_PERMUTATIONS, qrels: str | None = None, judged_only: bool = False,
+                    bounds: bool = False) -> Leaderboard:
         """The leaderboard `workbench leaderboard` writes: `.render("latex")` (or markdown, csv, html, json),
-        `.values` (runs x measures), `.significance.table` (every test), `.legend()`."""
+        `.values` (runs x measures), `.significance.table` (every test), `.legend()`; `qrels`, `judged_only`,
+        `bounds` as `--qrels`, `--judged-only`, `--bounds` (`.bounds`: the values with unjudged documents
+        relevant)."""
         from workbench.services.evaluate import evaluate_runs
         from workbench.services.leaderboard import build_leaderboard
 
-        ev = evaluate_runs(self.store, collection, _names(measures, "measures"), _names(runs, "runs"))
+        if bounds and judged_only:
+            raise WorkbenchError("bounds treat unjudged documents as non-relevant and as relevant; judged_only drops "
+                                 "them: give one of them")
+        names = _names(measures, "measures"), _names(runs, "runs")
+        ev = evaluate_runs(self.store, collection, *names, qrels=qrels,
+                           unjudged="judged-only" if judged_only else "nonrelevant")
+        high = evaluate_runs(self.store, collection, *names, qrels=qrels, unjudged="relevant") if bounds else None
         return build_leaderboard(ev, baselines=_names(baselines, "baselines") or [], test=test,
                                  correction=correction, alpha=alpha, show_ci=ci, seed=seed,
-                                 n_resamples=permutations, sort_by=sort_by)
+                                 n_resamples=permutations, sort_by=sort_by, unjudged_relevant=high)
+
+    def pool(self, collection: str, depth: int, runs: str | Sequence[str] | None = None, *,
+             unjudged_only: bool = False, qrels: str | None = None) -> Pool:
+        """The depth-k pool `workbench pool` writes: `.documents` (query_id, doc_id, n_runs, best_position,
+        relevance; null: unjudged), `.counts` per query, `.to_dict()` (`--json`)."""
+        from workbench.services.pool import build_pool
+
+        return build_pool(self.store, collection, _names(runs, "runs"), depth, unjudged_only=unjudged_only,
+                          qrels=qrels)

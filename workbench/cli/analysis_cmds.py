@@ -44,6 +44,10 @@ def register(sub) -> None:
     c.add_argument("--tie-tolerance", type=non_negative_float, default=0.0,
                    help="|delta| <= this counts as a tie")
     c.add_argument("--top", type=non_negative_int, default=5, help="how many biggest gains and losses to list")
+    c.add_argument("--qrels", metavar="NAME",
+                   help="compare on this named qrels set of the collection (default: its own)")
+    c.add_argument("--judged-only", "-J", action="store_true",
+                   help="score only the documents the qrels judge, as trec_eval -J")
     _stats_args(c)
     add_json_arg(c)
     c.set_defaults(func=cmd_compare)
@@ -85,7 +89,8 @@ def cmd_compare(ctx, args) -> int:
 
     result = compare_runs(ctx.store, args.collection, args.runs, args.measures, tie_tolerance=args.tie_tolerance,
                           top_n=args.top, test=args.test, correction=args.correction, alpha=args.alpha,
-                          seed=args.seed, n_resamples=args.permutations)
+                          seed=args.seed, n_resamples=args.permutations, qrels=args.qrels,
+                          judged_only=args.judged_only)
     if args.json:
         print_json(result.to_dict())
         return 0

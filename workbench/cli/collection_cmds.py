@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from workbench.cli.common import add_json_arg, err_console, out_console, print_json
+from workbench.cli.common import (
+    add_check,
+    add_json_arg,
+    add_measures_arg,
+    err_console,
+    out_console,
+    print_json,
+    resamples,
+    seed,
+)
 from workbench.errors import WorkbenchError
+from workbench.export.formats import DEFAULT_BOOTSTRAP
 from workbench.kinds import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS
 
 # rich, the store and the services load inside the commands that use them: declaring the arguments (and
@@ -49,6 +59,46 @@ def register(sub) -> None:
     rm.add_argument("name", help="the collection")
     rm.add_argument("--yes", action="store_true", help="really remove it")
     rm.set_defaults(func=cmd_remove)
+
+    q = csub.add_parser("qrels", help="several qrels per collection: add, list or remove named judgment sets")
+    qsub = q.add_subparsers(dest="qrels_command", metavar="ACTION")
+    qsub.required = True
+    qa = qsub.add_parser("add", help="store a qrels file as a named set of the collection's judgments")
+    qa.add_argument("collection", help="the collection")
+    qa.add_argument("name", help="the set's name (e.g. nist, llm, v2; 'default' is the collection's own qrels)")
+    qa.add_argument("file", help="TREC qrels (qid iter docid rel) or BEIR qrels TSV with header")
+    qa.add_argument("--grade-map", metavar="MAP", help='replace the grades as they are read, e.g. "1:3,2:2,-1:0"')
+    qa.add_argument("--replace", action="store_true", help="replace a set of that name with other content")
+    add_json_arg(qa)
+    qa.set_defaults(func=cmd_qrels_add)
+    ql = qsub.add_parser("list", help="the collection's qrels: its own ('default') and the named sets")
+    ql.add_argument("collection", help="the collection")
+    add_json_arg(ql)
+    ql.set_defaults(func=cmd_qrels_list)
+    qr = qsub.add_parser("remove", help="remove a named set (asks for --yes; its scores stay, keyed by content)")
+    qr.add_argument("collection", help="the collection")
+    qr.add_argument("name", help="the set")
+    qr.add_argument("--yes", action="store_true", help="really remove it")
+    qr.set_defaults(func=cmd_qrels_remove)
+    qg = qsub.add_parser("agree", help="agreement of two qrels: Cohen's kappa on the pairs both judge, Kendall's "
+                         "tau and tau-AP between the system rankings they induce, with bootstrap CIs")
+    qg.add_argument("collection", help="the collection")
+    qg.add_argument("qrels_a", metavar="A",
+                    help="a qrels set ('default': the collection's own); tau-AP takes it as truth")
+    qg.add_argument("qrels_b", metavar="B", help="the other qrels set")
+    add_measures_arg(qg, "the one measure that ranks the runs (default: the collection's first)")
+    qg.add_argument("--runs", "-r", nargs="+", metavar="RUN", help="runs to rank (default: all)")
+    qg.add_argument("--bootstrap", type=resamples, default=DEFAULT_BOOTSTRAP,
+                    help="bootstrap samples over queries for the CIs")
+    qg.add_argument("--seed", type=seed, default=0, help="seed of the bootstrap")
+    add_json_arg(qg)
+    qg.set_defaults(func=cmd_qrels_agree)
+    add_check(qg, _one_measure)
+
+
+def _one_measure(p, args) -> None:
+    if args.measures and len(args.measures) > 1:
+        p.error("agree ranks the runs by one measure: give one to -m")
 
 
 def cmd_add(ctx, args) -> int:
@@ -146,4 +196,84 @@ def cmd_remove(ctx, args) -> int:
         raise WorkbenchError(f"removing collection {args.name!r} deletes its runs and scores; add --yes to confirm")
     delete_collection(ctx.store, args.name)
     err_console().print(f"removed collection {args.name}")
+    return 0
+
+
+def cmd_qrels_add(ctx, args) -> int:
+    from rich.markup import escape
+
+    from workbench.services.collection import add_qrels_set, qrels_set_warnings
+
+    info, changed = add_qrels_set(ctx.store, args.collection, args.name, args.file, grade_map=args.grade_map,
+                                  replace=args.replace)
+    warnings = qrels_set_warnings(ctx.store, args.collection, args.name)
+    print_collection_warnings(warnings)
+    if args.json:
+        print_json({**info.to_dict(), "changed": changed, "warnings": warnings})
+    else:
+        verb = "added" if changed else "unchanged (same content)"
+        err_console().print(f"qrels [bold]{escape(info.name)}[/] of collection {escape(info.collection)} {verb}: "
+                            f"{info.n_queries} judged queries, {info.n_judgments} judgments, "
+                            f"sha256 {info.qrels_hash[:12]}")
+    return 0
+
+
+def cmd_qrels_list(ctx, args) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from workbench.services.collection import qrels_of
+
+    rows = qrels_of(ctx.store, args.collection)
+    if args.json:
+        print_json(rows)
+        return 0
+    table = Table("qrels", "judged queries", "judgments", "sha256", "source")
+    for r in rows:
+        table.add_row(escape(r["name"]), str(r["n_queries"]), str(r["n_judgments"]), r["qrels_hash"][:12],
+                      escape(str(r["source"])))
+    out_console().print(table)
+    return 0
+
+
+def cmd_qrels_remove(ctx, args) -> int:
+    from workbench.services.collection import remove_qrels_set
+
+    remove_qrels_set(ctx.store, args.collection, args.name, confirmed=args.yes)
+    err_console().print(f"removed qrels {args.name} of collection {args.collection}", markup=False)
+    return 0
+
+
+def cmd_qrels_agree(ctx, args) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from workbench.services.agreement import qrels_agreement
+
+    result = qrels_agreement(ctx.store, args.collection, args.qrels_a, args.qrels_b,
+                             measure=args.measures[0] if args.measures else None, runs=args.runs,
+                             n_resamples=args.bootstrap, seed=args.seed)
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+
+    def shown(e) -> str:
+        if e.value is None:
+            return "undefined"
+        ci = f" [{e.ci_low:.4f}, {e.ci_high:.4f}]" if e.ci_low is not None else ""
+        return f"{e.value:.4f}{ci}"
+
+    con = out_console()
+    a, b = result.qrels
+    con.print(f"{result.collection}: qrels {a} vs {b}; 95% bootstrap CIs over queries ({result.n_resamples:,} "
+              f"samples, seed {result.seed})", markup=False)
+    con.print(f"judgments: {result.n_pairs} (query, document) pairs judged by both, over {result.n_pair_queries} "
+              f"queries; Cohen's kappa {shown(result.kappa)} on the grades, {shown(result.kappa_binary)} on "
+              "relevant (grade >= 1) or not", markup=False)
+    con.print(f"rankings of {len(result.runs)} runs by {result.measure}: Kendall's tau {shown(result.tau)}, "
+              f"tau-AP of {b} against {a} {shown(result.tau_ap)}", markup=False)
+    table = Table("run", f"{result.measure} ({a})", f"{result.measure} ({b})")
+    for run, (x, y) in sorted(result.means.items(), key=lambda kv: -kv[1][0]):
+        table.add_row(escape(run), f"{x:.4f}", f"{y:.4f}")
+    con.print(table)
     return 0

@@ -28,7 +28,7 @@ class _Measures(argparse.Action):
 def register(sub) -> None:
     p = sub.add_parser(
         "eval", help="score run files against a qrels file like trec_eval (no store: nothing is written)",
-        usage="workbench eval [-h] [-m MEASURE [MEASURE ...]] [-q] [-n] [-c] [-l N] [-M N] "
+        usage="workbench eval [-h] [-m MEASURE [MEASURE ...]] [-q] [-n] [-c] [-l N] [-M N] [-J] "
               "[--format {text,json,csv}] [--allow-trailing-fields] [--custom-measures FILE [FILE ...]] "
               "QRELS RUN [RUN ...]",
         description="Score TREC run files against a qrels file and print trec_eval's layout "
@@ -53,6 +53,9 @@ def register(sub) -> None:
     p.add_argument("-M", "--max-per-query", type=positive_int, metavar="N", default=None,
                    help="score only each query's first N documents in trec_eval order (trec_eval -M; "
                         "default: all)")
+    p.add_argument("-J", "--judged-only", action="store_true",
+                   help="score only the documents the qrels judge (grade >= 0), each query's ranking condensed "
+                        "after -M (trec_eval -J); relevant counts still come from the whole qrels")
     p.add_argument("--format", "-f", choices=FORMATS, default="text",
                    help="text: trec_eval's lines; json: every value at full precision with the canonical "
                         "ir-measures name; csv: run,query_id,measure,value (default: text)")
@@ -130,7 +133,8 @@ def cmd_eval(ctx, args) -> int:
     from workbench.services.quick import evaluate_files
 
     result = evaluate_files(files[0], files[1:], args.measures, relevance_level=args.relevance_level,
-                            max_per_query=args.max_per_query, allow_trailing_fields=args.allow_trailing_fields)
+                            max_per_query=args.max_per_query, allow_trailing_fields=args.allow_trailing_fields,
+                            judged_only=args.judged_only)
     for run in result.runs:
         for warning in run.warnings:
             sys.stderr.write(f"warning: {run.path}: {warning}\n")

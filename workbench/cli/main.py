@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         analysis_cmds,
         collection_cmds,
         eval_cmds,
+        judgment_cmds,
         lake_cmds,
         produce_cmds,
         run_cmds,
@@ -41,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (collection_cmds, run_cmds, score_cmds, eval_cmds, analysis_cmds, produce_cmds, lake_cmds):
+    for module in (collection_cmds, run_cmds, score_cmds, eval_cmds, analysis_cmds, judgment_cmds, produce_cmds,
+                   lake_cmds):
         module.register(sub)
     return parser
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 # `workbench --help`) must not import DuckDB, pyarrow or rich (issue 21).
 from workbench.cli import lake_cmds
 from workbench.cli.common import (
+    add_check,
     add_collection_arg,
     add_json_arg,
     add_measures_arg,
@@ -25,6 +26,12 @@ def add_eval_args(p) -> None:
     add_collection_arg(p)
     add_measures_arg(p, 'ir-measures strings, e.g. nDCG@10 "AP(rel=2)" (default: the collection\'s set)')
     p.add_argument("--runs", "-r", nargs="+", metavar="RUN", help="runs to include (default: all)")
+    p.add_argument("--qrels", metavar="NAME",
+                   help="score against this named qrels set of the collection (`collection qrels list`; default: "
+                        "its own); scores are keyed by the set's content")
+    p.add_argument("--judged-only", "-J", action="store_true",
+                   help="score only the documents the qrels judge (grade >= 0), each ranking condensed as "
+                        "trec_eval -J does; stored under a semantics of its own")
 
 
 def register(sub) -> None:
@@ -58,13 +65,24 @@ def register(sub) -> None:
                     help="permutations of the randomisation test, bootstrap samples of the CIs")
     lb.add_argument("--ci", action="store_true",
                     help="add 95%% bootstrap CI columns of the delta to the first baseline")
+    lb.add_argument("--bounds", action="store_true",
+                    help="beside each value (unjudged documents as non-relevant, trec_eval's default), the value "
+                         "with each run's unjudged documents within the measure's cutoff relevant at the "
+                         "collection's top grade: how far the holes in the qrels could move it")
     lb.add_argument("--sort-by", help="measure to sort runs by (default: the first)")
     lb.add_argument("--format", "-f", choices=FORMATS, default="markdown", help="output format")
     lb.add_argument("--output", "-o", help="output file (default: stdout)")
     lb.set_defaults(func=cmd_leaderboard)
+    add_check(lb, _bounds_not_judged_only)
 
 
-def _evaluate(ctx, args):
+def _bounds_not_judged_only(p, args) -> None:
+    if args.bounds and args.judged_only:
+        p.error("--bounds treats unjudged documents as non-relevant and as relevant; --judged-only drops them: "
+                "give one of them")
+
+
+def _evaluate(ctx, args, unjudged: str | None = None):
     from workbench.scoring import parse_request
     from workbench.services.evaluate import evaluate_runs
 
@@ -80,7 +98,9 @@ def _evaluate(ctx, args):
         def on_run(name: str, i: int, n: int) -> None:
             bar.update(task, completed=i, total=n, description=f"scoring {name}")
 
-        return evaluate_runs(ctx.store, args.collection, args.measures, args.runs, on_run=on_run)
+        return evaluate_runs(ctx.store, args.collection, args.measures, args.runs, on_run=on_run,
+                             unjudged=unjudged or ("judged-only" if args.judged_only else "nonrelevant"),
+                             qrels=args.qrels)
 
 
 def cmd_evaluate(ctx, args) -> int:
@@ -89,12 +109,17 @@ def cmd_evaluate(ctx, args) -> int:
     from workbench.export import score_frame
     from workbench.scoring import is_summed
 
+    if args.lake and (args.judged_only or args.qrels):
+        from workbench.errors import WorkbenchError
+
+        raise WorkbenchError("--judged-only and --qrels are not available with --lake yet; score the store instead")
     ev, extra = lake_cmds.evaluate_on_lake(ctx, args) if args.lake else (_evaluate(ctx, args), {})
     agg = ev.aggregate()
     if args.json:
         frame = (score_frame(ev.per_query, canonical=ev.canonical) if args.per_query
                  else score_frame(ev.per_query, agg, canonical=ev.canonical))
-        print_json({"collection": ev.collection, "qrels_hash": ev.qrels_hash, "semantics": ev.semantics,
+        print_json({"collection": ev.collection, **({"qrels": ev.qrels} if ev.qrels else {}),
+                    "qrels_hash": ev.qrels_hash, "semantics": ev.semantics,
                     "evaluators": ev.evaluators(), "computed": ev.computed,
                     "scores": frame.to_dict(orient="records"), **extra})
         return 0
@@ -108,7 +133,9 @@ def cmd_evaluate(ctx, args) -> int:
     for run, row in pivot.iterrows():
         table.add_row(run, *[str(int(v)) if summed[m] else f"{v:.4f}" for m, v in row.items()])
     out_console().print(table)
-    out_console().print(f"semantics: {ev.semantics}; scored now: {ev.computed} (run, measure) pairs", style="dim")
+    against = f"qrels: {ev.qrels} (sha256 {ev.qrels_hash[:12]}); " if ev.qrels else ""
+    out_console().print(f"{against}semantics: {ev.semantics}; scored now: {ev.computed} (run, measure) pairs",
+                        style="dim", markup=False)
     return 0
 
 
@@ -152,7 +179,9 @@ def cmd_leaderboard(ctx, args) -> int:
     from workbench.services.leaderboard import build_leaderboard
 
     ev = _evaluate(ctx, args)
+    high = _evaluate(ctx, args, "relevant") if args.bounds else None
     lb = build_leaderboard(ev, baselines=args.baseline, test=args.test, correction=args.correction,
-                           alpha=args.alpha, show_ci=args.ci, sort_by=args.sort_by, n_resamples=args.permutations)
+                           alpha=args.alpha, show_ci=args.ci, sort_by=args.sort_by, n_resamples=args.permutations,
+                           unjudged_relevant=high)
     write_output(render(lb, args.format), args.output)
     return 0

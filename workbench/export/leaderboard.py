@@ -73,6 +73,9 @@ class Leaderboard:
     significance: Significance | None = None
     show_ci: bool = False
     extra: dict = field(default_factory=dict)
+    bounds: pd.DataFrame | None = None  # like values: each run scored with its unjudged documents relevant
+    bounds_semantics: str | None = None
+    qrels: str | None = None  # the named qrels set scored against (None: the collection's own)
 
     def render(self, fmt: str = "markdown") -> str:
         """The table as markdown, csv, latex, html or json (what `workbench leaderboard -f` writes)."""
@@ -111,7 +114,9 @@ class Leaderboard:
 
     def legend(self) -> list[str]:
         """What the table shows, one sentence a line: provenance, marks, the test's settings, the CIs."""
-        lines = [f"Collection {self.collection} (qrels sha256 {self.qrels_hash[:12]}); semantics {self.semantics}."]
+        named = f", qrels {self.qrels}" if self.qrels else ""
+        lines = [f"Collection {self.collection}{named} (qrels sha256 {self.qrels_hash[:12]}); "
+                 f"semantics {self.semantics}."]
         lines.append("Best value per measure in bold.")
         if self.baselines:
             lines.append(f"Deltas against baseline {self.baselines[0]}.")
@@ -121,6 +126,8 @@ class Leaderboard:
             lines.append(s.legend())
         if self.show_ci and s is not None:
             lines.append(self._ci_sentence())
+        if self.bounds is not None:
+            lines.append(BOUNDS_SENTENCE + f" (semantics {self.bounds_semantics}).")
         return lines
 
     def _ci_sentence(self) -> str:
@@ -139,6 +146,8 @@ class Leaderboard:
                 v = self.values.at[run, m]
                 cell: dict[str, Any]
                 cell = {"value": _num(v), "n_queries": int(self.n_queries.at[run, m]), "best": run in best[m]}
+                if self.bounds is not None:
+                    cell["unjudged_relevant"] = _num(self.bounds.at[run, m])
                 if self.baselines:
                     cell["delta"] = {b: _num(self.delta(run, m, b)) for b in self.baselines}
                 if self.significance is not None:
@@ -160,8 +169,10 @@ class Leaderboard:
                    "can_be_significant": s.can_be_significant, "legend": s.legend()}
         return {
             "collection": self.collection,
+            **({"qrels": self.qrels} if self.qrels else {}),
             "qrels_hash": self.qrels_hash,
             "semantics": self.semantics,
+            **({"bounds_semantics": self.bounds_semantics} if self.bounds is not None else {}),
             "measures": list(self.measures),
             "evaluators": self.evaluators,
             "versions": self.versions,
@@ -170,6 +181,15 @@ class Leaderboard:
             "legend": self.legend(),
             "rows": rows,
         }
+
+
+BOUNDS_LABEL = "if unjudged relevant"
+BOUNDS_SENTENCE = (f"'{BOUNDS_LABEL}': the value with each run's unjudged documents within the measure's cutoff "
+                   "(the whole ranking without one) judged relevant at the collection's top grade; the value itself "
+                   "counts them non-relevant, as trec_eval does. For precision, RR and other measures not "
+                   "normalised by the relevant documents, any judgment of the holes gives a value between the two; "
+                   "for AP, nDCG and recall it need not, and the second can be the lower one (the ideal ranking "
+                   "gains documents too)")
 
 
 def _num(v) -> float | None:
@@ -212,18 +232,28 @@ def _columns(lb: Leaderboard) -> list[tuple[str, str]]:
         cols.append(("value", m))
         if lb.show_ci and lb.significance is not None:
             cols.append(("ci", m))
+        if lb.bounds is not None:
+            cols.append(("bounds", m))
     return cols
+
+
+def _header(kind: str, m: str) -> str:
+    return {"value": m, "ci": f"{m} CI", "bounds": f"{m} {BOUNDS_LABEL}"}[kind]
+
+
+def _bounds_text(lb: Leaderboard, run: str, m: str) -> str:
+    return "" if lb.bounds is None else _fmt(lb.bounds.at[run, m])
 
 
 def to_markdown(lb: Leaderboard) -> str:
     cols = _columns(lb)
-    header = ["run", *[m if kind == "value" else f"{m} CI" for kind, m in cols]]
+    header = ["run", *[_header(kind, m) for kind, m in cols]]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * len(cols)) + "|"]
     for run in lb.runs:
         cells = [run.replace("|", "\\|")]
         for kind, m in cols:
             cells.append(_cell_text(lb, run, m, bold=("**", "**"), symbols=SYMBOLS) if kind == "value"
-                         else _ci_text(lb, run, m))
+                         else _ci_text(lb, run, m) if kind == "ci" else _bounds_text(lb, run, m))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.extend(lb.legend())
@@ -235,6 +265,8 @@ def to_csv(lb: Leaderboard) -> str:
     frame = pd.DataFrame(index=pd.Index(lb.runs, name="run"))
     for m in lb.measures:
         frame[m] = lb.values.loc[list(lb.runs), m].round(4)
+        if lb.bounds is not None:
+            frame[f"{m} {BOUNDS_LABEL}"] = lb.bounds.loc[list(lb.runs), m].round(4)
         for b in lb.baselines:
             frame[f"{m} delta vs {b}"] = [round(lb.delta(r, m, b), 4) for r in lb.runs]
             if lb.significance is not None:
@@ -288,6 +320,8 @@ def _latex_caption(lb: Leaderboard) -> str:
             parts.append(f"Below each value: the {s.confidence * 100:g}\\% bootstrap confidence interval of the "
                          f"difference from {_latex_escape(lb.baselines[0])} ({samples}not adjusted for multiple "
                          "comparisons).")
+    if lb.bounds is not None:
+        parts.append(r"After $\to$: " + _latex_escape(BOUNDS_SENTENCE) + ".")
     return " ".join(parts)
 
 
@@ -312,11 +346,18 @@ def to_latex(lb: Leaderboard) -> str:
             ci = _ci_text(lb, run, m) if show_ci else ""
             if ci:
                 ci = _latex_number(ci.replace("[", "{[}").replace("]", "{]}"))
-                text = r"\begin{tabular}[t]{@{}r@{}}" + text + r" \\ {\scriptsize " + ci + r"}\end{tabular}"
+            below = " ".join(p for p in (ci, _bounds_latex(lb, run, m)) if p)
+            if below:
+                text = r"\begin{tabular}[t]{@{}r@{}}" + text + r" \\ {\scriptsize " + below + r"}\end{tabular}"
             cells.append(text)
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
+
+
+def _bounds_latex(lb: Leaderboard, run: str, m: str) -> str:
+    text = _bounds_text(lb, run, m)
+    return r"$\to$ " + _latex_number(text) if text else ""
 
 
 _HTML_STYLE = """
@@ -334,7 +375,7 @@ table.leaderboard { border-collapse: collapse; font-variant-numeric: tabular-num
                             padding: 0; cursor: pointer; }
 .leaderboard th[aria-sort=ascending] button::after { content: " \\25B2"; }
 .leaderboard th[aria-sort=descending] button::after { content: " \\25BC"; }
-.leaderboard .delta, .leaderboard .ci { color: #555; }
+.leaderboard .delta, .leaderboard .ci, .leaderboard .bounds { color: #555; }
 .legend { color: #444; font-size: .9rem; max-width: 60rem; margin: .3rem 0; }
 """
 
@@ -395,7 +436,7 @@ def to_html(lb: Leaderboard) -> str:
     e = html.escape
     cols = _columns(lb)
     head = ['<th scope="col"><button type="button">run</button></th>']
-    head += [f'<th scope="col" data-numeric><button type="button">{e(m if k == "value" else f"{m} CI")}</button></th>'
+    head += [f'<th scope="col" data-numeric><button type="button">{e(_header(k, m))}</button></th>'
              for k, m in cols]
     body = []
     for run in lb.runs:
@@ -403,6 +444,9 @@ def to_html(lb: Leaderboard) -> str:
         for kind, m in cols:
             if kind == "value":
                 cells.append(f'<td data-sort="{_sort_key(lb.values.at[run, m])}">{_html_value(lb, run, m)}</td>')
+            elif kind == "bounds":
+                high = lb.bounds.at[run, m] if lb.bounds is not None else None
+                cells.append(f'<td class="bounds" data-sort="{_sort_key(high)}">{e(_bounds_text(lb, run, m))}</td>')
             else:
                 ci = lb.ci(run, m) if run != lb.baselines[0] else None
                 cells.append(f'<td class="ci" data-sort="{_sort_key(ci[0] if ci else None)}">'

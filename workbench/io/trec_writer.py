@@ -89,3 +89,19 @@ def _write_string_array(fh, arr: pa.Array) -> None:
     offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=arr.offset + len(arr) + 1)
     start, stop = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
     fh.write(memoryview(data_buf)[start:stop])
+
+
+UNJUDGED_MARK = "?"
+"""The grade column of a pooled document the qrels do not list yet: not a number, so a pool file fed back as qrels
+before it is judged is refused at that line instead of read as a judgment."""
+
+
+def qrels_text(table: pa.Table) -> str:
+    """Rows (query_id, doc_id, relevance; null relevance: not judged) as TREC qrels lines, `qid 0 docid rel`, in
+    the table's order; an unjudged row's grade is UNJUDGED_MARK."""
+    if pc.any(pc.starts_with(table.column("query_id"), "#")).as_py():
+        raise WorkbenchError("cannot write qrels: a query_id starting with '#' would read back as a comment")
+    grade = pc.fill_null(pc.cast(table.column("relevance"), pa.string()), UNJUDGED_MARK)
+    lines = pc.binary_join_element_wise(table.column("query_id"), pa.scalar("0"), table.column("doc_id"), grade,
+                                        " ")
+    return "".join(line + "\n" for line in lines.to_pylist())

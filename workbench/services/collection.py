@@ -69,3 +69,66 @@ def report_of(store: Store, info: CollectionInfo) -> CollectionReport:
 def collection_warnings(store: Store, name: str) -> tuple[str, ...]:
     """What the collection's report found off (shown wherever the collection is scored)."""
     return report_of(store, get_collection(store, name)).warnings
+
+
+def add_qrels_set(store: Store, collection: str, name: str, path: str | Path, *,
+                  grade_map: str | dict[int, int] | None = None, replace: bool = False):
+    """Read and check a qrels file as `collection add` reads one, then store it as the collection's set `name`:
+    (QrelsSetInfo, changed). "default" names the collection's own qrels and is refused."""
+    from workbench.errors import WorkbenchError
+    from workbench.store.qrels_sets import DEFAULT, put_qrels_set
+
+    check_name(name, "qrels")
+    if name == DEFAULT:
+        raise WorkbenchError(f"{DEFAULT!r} names the collection's own qrels; give the set another name")
+    get_collection(store, collection)  # an unknown collection is said before the file is read
+    mapping = parse_grade_map(grade_map) if isinstance(grade_map, str) else grade_map
+    data = from_files(path, grade_map=mapping)
+    return put_qrels_set(store, collection, name, data.qrels, data.qrels_hash, source=data.source,
+                         grade_map=data.grade_map, replace=replace)
+
+
+def qrels_set_warnings(store: Store, collection: str, name: str) -> list[str]:
+    """What looks off about a named set next to the collection: queries the collection's own qrels do not judge
+    (a file of another collection judges none of them)."""
+    import pyarrow.compute as pc
+
+    from workbench.store.qrels_sets import get_qrels_set
+
+    _, table = get_qrels_set(store, collection, name)
+    own = pc.unique(get_qrels(store, collection, ordered=False)["query_id"])
+    mine = pc.unique(table["query_id"])
+    foreign = len(mine) - pc.sum(pc.is_in(mine, value_set=own)).as_py() if len(mine) else 0
+    if not foreign:
+        return []
+    if foreign == len(mine):
+        return [f"none of the {len(mine)} queries of qrels {name!r} is judged by the collection's own qrels: "
+                "is it the file of another collection?"]
+    return [f"{foreign} of the {len(mine)} queries of qrels {name!r} are not judged by the collection's own qrels"]
+
+
+def qrels_of(store: Store, collection: str) -> list[dict]:
+    """The collection's qrels, its own first (named "default"), then its named sets by name: name, qrels_hash,
+    n_queries, n_judgments, source (the file read)."""
+    from workbench.store.qrels_sets import DEFAULT, list_qrels_sets
+
+    own = get_collection(store, collection)
+    rows = [{"name": DEFAULT, "qrels_hash": own.qrels_hash, "n_queries": own.n_queries,
+             "n_judgments": own.n_judgments, "source": own.source.get("qrels") or own.source}]
+    return rows + [{"name": s.name, "qrels_hash": s.qrels_hash, "n_queries": s.n_queries,
+                    "n_judgments": s.n_judgments, "source": s.source.get("qrels")}
+                   for s in list_qrels_sets(store, collection)]
+
+
+def remove_qrels_set(store: Store, collection: str, name: str, *, confirmed: bool) -> None:
+    """Remove a named set; "default" (the collection's own) is refused, and so is a removal not `confirmed`
+    (after an unknown name has been said)."""
+    from workbench.errors import WorkbenchError
+    from workbench.store.qrels_sets import DEFAULT, delete_qrels_set, get_qrels_set
+
+    if name == DEFAULT:
+        raise WorkbenchError(f"{DEFAULT!r} is the collection's own qrels; `collection remove` removes the collection")
+    get_qrels_set(store, collection, name)
+    if not confirmed:
+        raise WorkbenchError(f"removing qrels {name!r} of collection {collection!r}: add --yes to confirm")
+    delete_qrels_set(store, collection, name)

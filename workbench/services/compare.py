@@ -35,6 +35,8 @@ class Comparison:
     pairs: tuple  # PairComparison per (other run, measure): run_a the run, run_b the baseline
     matrices: tuple  # WinMatrix per measure (N > 2 only)
     significance: SignificanceTable  # of each other run vs A, corrected across runs x measures
+    qrels: str | None = None  # the named qrels set scored against (None: the collection's own)
+    semantics: str | None = None  # set when it is not the default (judged-only scores)
 
     @property
     def baseline(self) -> str:
@@ -65,6 +67,8 @@ class Comparison:
             "pairs": [_pair_dict(p) for p in self.pairs],
             "win_matrices": [m.to_dict() for m in self.matrices],
             "significance": self.significance.to_dict() | {"legend": self.legend()},
+            **({"qrels": self.qrels} if self.qrels else {}),
+            **({"semantics": self.semantics} if self.semantics else {}),
         }
 
 
@@ -84,9 +88,11 @@ def _pair_dict(pair) -> dict:
 
 def compare_runs(store: Store, collection: str, runs: Sequence[str], measures: Sequence[str] | None = None, *,
                  tie_tolerance: float = 0.0, top_n: int = 5, test: str = "t", correction: str = "holm",
-                 alpha: float = 0.05, seed: int = 0, n_resamples: int = DEFAULT_PERMUTATIONS) -> Comparison:
+                 alpha: float = 0.05, seed: int = 0, n_resamples: int = DEFAULT_PERMUTATIONS,
+                 qrels: str | None = None, judged_only: bool = False) -> Comparison:
     """`runs[0]` is the baseline; every later run is compared with it. `n_resamples`: the randomisation test's
-    permutations and the bootstrap samples of the deltas' CIs."""
+    permutations and the bootstrap samples of the deltas' CIs. `qrels`: a named qrels set of the collection
+    (default: its own); `judged_only`: scores as trec_eval -J."""
     from workbench.analysis import compare_pair, significance_table, win_matrix
 
     if len(runs) < 2:
@@ -97,7 +103,8 @@ def compare_runs(store: Store, collection: str, runs: Sequence[str], measures: S
     check_count("n_resamples", n_resamples, 1)
     check_alpha(alpha)
     check_seed(seed)
-    ev = evaluate_runs(store, collection, measures, list(runs))
+    ev = evaluate_runs(store, collection, measures, list(runs), qrels=qrels,
+                       unjudged="judged-only" if judged_only else "nonrelevant")
     scores = ev.per_query[["run", "query_id", "measure", "value"]]
     a, others = runs[0], list(runs[1:])
     pairs = tuple(compare_pair(scores, o, a, m, tie_tolerance=tie_tolerance, top_n=top_n)
@@ -105,4 +112,5 @@ def compare_runs(store: Store, collection: str, runs: Sequence[str], measures: S
     matrices = tuple(win_matrix(scores, list(runs), m, tie_tolerance) for m in ev.measures) if len(runs) > 2 else ()
     sig = significance_table(scores, [a], others, list(ev.measures), test=test, correction=correction,
                              alpha=alpha, seed=seed, n_resamples=n_resamples)
-    return Comparison(tuple(runs), ev.measures, pairs, matrices, sig)
+    return Comparison(tuple(runs), ev.measures, pairs, matrices, sig, ev.qrels,
+                      ev.semantics if judged_only else None)

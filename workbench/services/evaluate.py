@@ -45,6 +45,7 @@ class Evaluation:
     per_query: pd.DataFrame  # run, query_id, measure, value, evaluator, semantics
     computed: int  # how many (run, measure) pairs were scored now rather than read from the store
     canonical: dict[str, str] = field(default_factory=dict)  # name shown -> canonical (absent: the same)
+    qrels: str | None = None  # the named qrels set scored against (None: the collection's own)
 
     def aggregate(self) -> pd.DataFrame:
         """One row per run and measure: value (mean or sum as the measure says) and n_queries."""
@@ -96,31 +97,63 @@ def resolve_named(store: Store, collection: str, measures: Sequence[str] | None)
 
 
 def load_evaluation(
-    store: Store, collection: str, measures: Sequence[str] | None = None, runs: Sequence[str] | None = None
+    store: Store, collection: str, measures: Sequence[str] | None = None, runs: Sequence[str] | None = None,
+    *, unjudged: str = "nonrelevant", qrels: str | None = None,
 ) -> Evaluation:
     """The stored per-query values only: scores nothing, writes nothing (the dashboard reads with this).
 
-    Runs or measures not scored yet are simply absent; `evaluate_runs` fills them in.
+    Runs or measures not scored yet are simply absent; `evaluate_runs` fills them in. `unjudged`, `qrels`: see
+    `evaluate_runs`.
     """
-    from workbench.scoring import SEMANTICS, evaluator_id
+    from workbench.scoring import evaluator_id
 
     info = get_collection(store, collection)
     named = resolve_named(store, collection, measures)
     names = list(runs) if runs else sorted(r.name for r in list_runs(store, collection))
+    qrels_name, qrels_hash, _ = _qrels_of(store, info, qrels, rows=False)
     return _stored(store, info, named, names, {nm.canonical: evaluator_id(nm.measure) for nm in named},
-                   SEMANTICS, computed=0)
+                   semantics_for(unjudged), computed=0, qrels_hash=qrels_hash, qrels_name=qrels_name)
 
 
-def _stored(store, info, named: list[NamedMeasure], names, evaluators, semantics, computed) -> Evaluation:
+def _qrels_of(store: Store, info, qrels: str | None, *, rows: bool = True):
+    """(set name or None, qrels hash, the set's judgments when `rows`) of the qrels asked for by name; the
+    collection's own for None or "default" (their judgments are read where they are needed)."""
+    from workbench.store.qrels_sets import DEFAULT, get_qrels_set
+
+    if qrels is None or qrels == DEFAULT:
+        return None, info.qrels_hash, None
+    set_info, table = get_qrels_set(store, info.name, qrels)
+    return qrels, set_info.qrels_hash, table if rows else None
+
+
+UNJUDGED = ("nonrelevant", "judged-only", "relevant")
+"""How scoring treats the documents a run ranks that the qrels do not judge: as non-relevant (trec_eval's
+default), dropped from the ranking (trec_eval -J), or relevant at the top grade (the optimistic end of the bounds)."""
+
+
+def semantics_for(unjudged: str) -> str:
+    """The semantics stored with scores computed under an `unjudged` treatment (part of every score's key)."""
+    from workbench.scoring import SEMANTICS
+    from workbench.scoring.judgments import JUDGED_ONLY, UNJUDGED_RELEVANT
+
+    try:
+        return {"nonrelevant": SEMANTICS, "judged-only": JUDGED_ONLY, "relevant": UNJUDGED_RELEVANT}[unjudged]
+    except KeyError:
+        raise WorkbenchError(f"unknown treatment of unjudged documents {unjudged!r}; expected one of "
+                             f"{', '.join(UNJUDGED)}") from None
+
+
+def _stored(store, info, named: list[NamedMeasure], names, evaluators, semantics, computed, *,
+            qrels_hash: str | None = None, qrels_name: str | None = None) -> Evaluation:
     """The stored values (keyed by canonical names), renamed to the names asked for."""
     measure_names = [nm.canonical for nm in named]
-    per_query = per_query_scores(store, info.name, measure_names, semantics, names)
+    per_query = per_query_scores(store, info.name, measure_names, semantics, names, qrels_hash=qrels_hash)
     per_query = per_query[per_query["evaluator"] == per_query["measure"].map(evaluators)].reset_index(drop=True)
     shown = {nm.canonical: nm.name for nm in named}
     if any(name != canonical for canonical, name in shown.items()):
         per_query["measure"] = per_query["measure"].map(shown)
-    return Evaluation(info.name, info.qrels_hash, semantics, tuple(nm.name for nm in named), tuple(names),
-                      per_query, computed, {nm.name: nm.canonical for nm in named})
+    return Evaluation(info.name, qrels_hash or info.qrels_hash, semantics, tuple(nm.name for nm in named),
+                      tuple(names), per_query, computed, {nm.name: nm.canonical for nm in named}, qrels_name)
 
 
 def evaluate_runs(
@@ -130,9 +163,17 @@ def evaluate_runs(
     runs: Sequence[str] | None = None,
     *,
     on_run: Callable[[str, int, int], None] | None = None,
+    unjudged: str = "nonrelevant",
+    qrels: str | None = None,
 ) -> Evaluation:
-    """Score the named runs (all of the collection's by default) on the measures, storing per-query values."""
-    from workbench.scoring import SEMANTICS, evaluator_id, ranked_plan
+    """Score the named runs (all of the collection's by default) on the measures, storing per-query values.
+
+    `unjudged`: "nonrelevant" (trec_eval), "judged-only" (trec_eval -J) or "relevant" (each run's unjudged
+    documents within a measure's cutoff relevant at the top grade); each is a semantics of its own in the key.
+    `qrels`: a named qrels set of the collection (None or "default": its own); scores are keyed by its content."""
+    from workbench.scoring import evaluator_id, ranked_plan
+
+    semantics = semantics_for(unjudged)
 
     named = resolve_named(store, collection, measures) if measures else None  # bad measures: before any read
     with store.reading():  # one connection for the reads before any write
@@ -147,8 +188,8 @@ def evaluate_runs(
         if missing:
             raise WorkbenchError(f"no run named {', '.join(map(repr, missing))} in collection {collection!r}")
         evaluators = {nm.canonical: evaluator_id(nm.measure) for nm in named}
-        done = scored_keys(store, [all_runs[n].run_hash for n in names], info.qrels_hash, SEMANTICS)
-    qrels = None
+        qrels_name, qrels_hash, judgments = _qrels_of(store, info, qrels)
+        done = scored_keys(store, [all_runs[n].run_hash for n in names], qrels_hash, semantics)
     computed = 0
     seen_hashes: set[str] = set()
     for start in range(0, len(names), RUNS_PER_WRITE):
@@ -160,17 +201,19 @@ def evaluate_runs(
                 todo = [m for m in measure_names if (run.run_hash, m, evaluators[m]) not in done]
                 if todo and run.run_hash not in seen_hashes:
                     # unordered suits evaluate_ranked (stored ranks); whole-run scoring wants them ordered
-                    qrels = qrels if qrels is not None else get_qrels(store, collection,
-                                                                      ordered=ranked_plan(measure_names) is None)
-                    values = _score_stored_run(store, collection, run.run_hash, name, qrels, todo)
+                    judgments = judgments if judgments is not None else get_qrels(
+                        store, collection, ordered=ranked_plan(measure_names) is None)
+                    values = _score_stored_run(store, collection, run.run_hash, name, judgments, todo, unjudged,
+                                               whole=qrels_name is not None)
                     scored.append((run.run_hash, values, {m: evaluators[m] for m in todo}))
                     computed += len(todo)
                 seen_hashes.add(run.run_hash)
                 if on_run:
                     on_run(name, i + 1, len(names))
         if scored:
-            put_scores_many(store, info.qrels_hash, SEMANTICS, scored)
-    return _stored(store, info, named, names, evaluators, SEMANTICS, computed)
+            put_scores_many(store, qrels_hash, semantics, scored)
+    return _stored(store, info, named, names, evaluators, semantics, computed, qrels_hash=qrels_hash,
+                   qrels_name=qrels_name)
 
 
 RUNS_PER_WRITE = 16
@@ -178,10 +221,21 @@ RUNS_PER_WRITE = 16
 holds the file for a few seconds at most before other writers get a turn."""
 
 
-def _score_stored_run(store: Store, collection: str, run_hash: str, name: str, qrels, measures: list[str]):
+def _score_stored_run(store: Store, collection: str, run_hash: str, name: str, qrels, measures: list[str],
+                      unjudged: str = "nonrelevant", *, whole: bool = False):
     """Per-query values of a stored run: from its judged rows' stored trec_eval positions when every measure
-    allows (joined in DuckDB, cut at the deepest cutoff), else from all its rows."""
+    allows (joined in DuckDB with the collection's own qrels, cut at the deepest cutoff), else from all its rows
+    (always when `whole`, for `qrels` of a named set, and when unjudged documents are dropped or made relevant:
+    that changes the positions or the qrels)."""
     from workbench.scoring import evaluate, evaluate_ranked, ranked_plan
+
+    if unjudged != "nonrelevant" or whole:
+        from workbench.scoring.judgments import evaluate_judged_only, evaluate_unjudged_relevant
+
+        rows = get_run_rows(store, collection, name, ("query_id", "doc_id", "score"))
+        score = {"nonrelevant": evaluate, "judged-only": evaluate_judged_only,
+                 "relevant": evaluate_unjudged_relevant}[unjudged]
+        return score(rows, qrels, measures)
 
     plan = ranked_plan(measures)
     if plan is None:

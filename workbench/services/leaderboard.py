@@ -22,12 +22,15 @@ def build_leaderboard(
     seed: int = 0,
     n_resamples: int = DEFAULT_PERMUTATIONS,
     sort_by: str | None = None,
+    unjudged_relevant: Evaluation | None = None,
 ) -> Leaderboard:
     """Runs as rows (sorted by the first measure unless `sort_by`), measures as columns.
 
     With baselines and a test other than "none", every (run, measure) is tested against every baseline on the
     queries both are judged on, and the p-values are corrected together across the whole table. `n_resamples`:
-    the randomisation test's permutations and the bootstrap samples of the deltas' CIs.
+    the randomisation test's permutations and the bootstrap samples of the deltas' CIs. `unjudged_relevant`: the
+    same runs and measures scored with unjudged documents relevant (evaluate_runs(unjudged="relevant")), shown
+    beside each value as the other end of its bounds.
     """
     baselines = tuple(baselines)
     unknown = [b for b in baselines if b not in evaluation.runs]
@@ -59,7 +62,16 @@ def build_leaderboard(
         baselines=baselines,
         significance=significance,
         show_ci=show_ci,
+        bounds=None if unjudged_relevant is None else _bounds(unjudged_relevant, runs, measures),
+        bounds_semantics=None if unjudged_relevant is None else unjudged_relevant.semantics,
+        qrels=evaluation.qrels,
     )
+
+
+def _bounds(evaluation: Evaluation, runs: list[str], measures: list[str]):
+    """The aggregates of the unjudged-as-relevant evaluation, shaped as the leaderboard's values."""
+    agg = evaluation.aggregate()
+    return agg.pivot(index="run", columns="measure", values="value").reindex(index=runs, columns=measures)
 
 
 def _significance(evaluation, baselines, runs, measures, test, correction, alpha, seed, n_resamples):

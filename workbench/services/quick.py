@@ -64,16 +64,18 @@ class QuickEvaluation:
 
 def evaluate_files(qrels: str | Path, runs: Sequence[str | Path], measures: Sequence[str] | None = None, *,
                    relevance_level: int | None = None, max_per_query: int | None = None,
-                   allow_trailing_fields: bool = False) -> QuickEvaluation:
+                   allow_trailing_fields: bool = False, judged_only: bool = False) -> QuickEvaluation:
     """Score run files against a qrels file: trec_eval's `official` measures when `measures` is None.
 
     `relevance_level`: trec_eval -l (binary measures that do not state `rel=` use it); `max_per_query`: trec_eval
-    -M (each query's ranking cut to its first N documents in trec_eval order before scoring).
+    -M (each query's ranking cut to its first N documents in trec_eval order before scoring); `judged_only`:
+    trec_eval -J (after -M, the documents the qrels do not judge are dropped; see scoring.judgments).
     """
     from workbench.io.qrels import read_qrels
     from workbench.io.runs import read_run
     from workbench.io.validate import run_format_warnings, run_qrels_warnings
     from workbench.scoring import SEMANTICS, aggregate, evaluate
+    from workbench.scoring.judgments import JUDGED_ONLY
 
     if relevance_level is not None and relevance_level < 1:  # pytrec_eval refuses them; ir-measures cannot spell < 0
         raise WorkbenchError(f"-l (relevance level) must be at least 1, got {relevance_level}")
@@ -95,6 +97,10 @@ def evaluate_files(qrels: str | Path, runs: Sequence[str | Path], measures: Sequ
         warnings = [*parsed.warnings, *run_format_warnings(table), *run_qrels_warnings(table, qrels_table)]
         if max_per_query is not None:
             table = _top(table, max_per_query)
+        if judged_only:
+            from workbench.scoring.judgments import judged_only as condensed
+
+            table = condensed(table, qrels_table)
         tables.append(table.select(["query_id", "doc_id", "score"]).append_column(
             "run", pa.array(np.full(table.num_rows, len(tables), np.int32))))
         infos.append(QuickRun(name, str(path), ",".join(parsed.run_tags), tuple(dict.fromkeys(warnings))))
@@ -105,7 +111,7 @@ def evaluate_files(qrels: str | Path, runs: Sequence[str | Path], measures: Sequ
                                pa.array(names, pa.string()).take(scored["run"]))
     means = aggregate(scored, group="run")
     return QuickEvaluation(str(qrels), request.measures, request.skipped, request.runid, tuple(infos), scored,
-                           means, SEMANTICS, relevance_level, max_per_query)
+                           means, JUDGED_ONLY if judged_only else SEMANTICS, relevance_level, max_per_query)
 
 
 def _run_names(runs: Sequence[str | Path]) -> list[str]:

@@ -191,6 +191,8 @@ def delete_collection(store: Store, name: str) -> None:
         _get(con, name)
         for table, col in (
             ("qrels", "collection"),
+            ("qrels_set_rows", "collection"),
+            ("qrels_sets", "collection"),
             ("topics", "collection"),
             ("documents", "collection"),
             ("runs", "collection"),

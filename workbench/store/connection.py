@@ -30,7 +30,7 @@ from workbench import interrupts
 from workbench.env import env_seconds, env_text
 from workbench.errors import StoreError, StoreLockedError
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 TOP_DEPTH = 100
 """run_top_rows holds each run's rows down to this trec_eval position (see schema.sql)."""
 _MIGRATIONS = {  # from version: statements that bring a store to the next version, in one transaction
@@ -70,6 +70,16 @@ _MIGRATIONS = {  # from version: statements that bring a store to the next versi
         "ALTER TABLE topics ADD COLUMN IF NOT EXISTS title VARCHAR",
         "ALTER TABLE topics ADD COLUMN IF NOT EXISTS description VARCHAR",
         "ALTER TABLE topics ADD COLUMN IF NOT EXISTS narrative VARCHAR",
+    ],
+    "4": [
+        # several qrels per collection: named judgment sets beside the collection's own (see schema.sql)
+        """CREATE TABLE IF NOT EXISTS qrels_sets (collection VARCHAR NOT NULL, name VARCHAR NOT NULL,
+                                                  qrels_hash VARCHAR NOT NULL, source VARCHAR, grade_map VARCHAR,
+                                                  n_queries INTEGER, n_judgments BIGINT,
+                                                  created_at TIMESTAMP DEFAULT current_timestamp,
+                                                  PRIMARY KEY (collection, name))""",
+        """CREATE TABLE IF NOT EXISTS qrels_set_rows (collection VARCHAR, name VARCHAR, query_id VARCHAR,
+                                                      doc_id VARCHAR, relevance BIGINT)""",
     ],
 }
 DEFAULT_DB = "workbench.duckdb"

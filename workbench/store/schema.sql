@@ -22,6 +22,21 @@ CREATE TABLE IF NOT EXISTS collections (
 );
 
 CREATE TABLE IF NOT EXISTS qrels (collection VARCHAR, query_id VARCHAR, doc_id VARCHAR, relevance BIGINT);
+-- Named judgment sets of a collection beside its own qrels (`collection qrels add C NAME FILE`): other assessors,
+-- LLM judgments, an older or newer version. Scores against them are keyed by their qrels_hash like any other.
+CREATE TABLE IF NOT EXISTS qrels_sets (
+    collection      VARCHAR NOT NULL,
+    name            VARCHAR NOT NULL,
+    qrels_hash      VARCHAR NOT NULL,          -- sha256 of the canonical rows (and the grade map, when one was given)
+    source          VARCHAR,                   -- JSON: the file it was read from
+    grade_map       VARCHAR,                   -- JSON [[grade as written, grade stored], ...] or NULL
+    n_queries       INTEGER,
+    n_judgments     BIGINT,
+    created_at      TIMESTAMP DEFAULT current_timestamp,
+    PRIMARY KEY (collection, name)
+);
+CREATE TABLE IF NOT EXISTS qrels_set_rows (collection VARCHAR, name VARCHAR, query_id VARCHAR, doc_id VARCHAR,
+                                           relevance BIGINT);
 -- topics: the query text, and the TREC fields it was made of (NULL where the file had none, e.g. TSV)
 CREATE TABLE IF NOT EXISTS topics (collection VARCHAR, query_id VARCHAR, text VARCHAR,
                                    title VARCHAR, description VARCHAR, narrative VARCHAR);

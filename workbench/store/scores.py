@@ -75,9 +75,11 @@ def scored_keys_in(con, run_hashes: list[str], qrels_hash: str, semantics: str) 
 
 
 def per_query_scores(
-    store: Store, collection: str, measures: list[str], semantics: str, runs: list[str] | None = None
+    store: Store, collection: str, measures: list[str], semantics: str, runs: list[str] | None = None,
+    qrels_hash: str | None = None,
 ) -> pd.DataFrame:
-    """Long frame run, query_id, measure, value (+ evaluator, semantics) for the collection's current qrels."""
+    """Long frame run, query_id, measure, value (+ evaluator, semantics) for the collection's current qrels (or
+    the qrels of content `qrels_hash`: a named qrels set)."""
     with store.reader() as con:  # through Arrow: half the time of DuckDB's own DataFrame conversion here
         return arrow(
             con,
@@ -85,12 +87,12 @@ def per_query_scores(
             SELECT r.name AS run, s.query_id, s.measure, s.value, s.evaluator, s.semantics
             FROM runs r
             JOIN collections c ON c.name = r.collection
-            JOIN scores s ON s.run_hash = r.run_hash AND s.qrels_hash = c.qrels_hash
+            JOIN scores s ON s.run_hash = r.run_hash AND s.qrels_hash = coalesce(?, c.qrels_hash)
             WHERE r.collection = ? AND list_contains(?, s.measure) AND s.semantics = ?
               AND (? IS NULL OR list_contains(?, r.name))
             ORDER BY r.name, s.measure, s.query_id
             """,
-            [collection, measures, semantics, runs, runs],
+            [qrels_hash, collection, measures, semantics, runs, runs],
         ).to_pandas()
 
 
