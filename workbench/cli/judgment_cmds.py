@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
-from rich.table import Table
-
 from workbench.cli.common import (
     add_check,
     add_collection_arg,
@@ -46,6 +43,9 @@ def _json_needs_file(p, args) -> None:
 
 
 def cmd_pool(ctx, args) -> int:
+    from rich.markup import escape  # rich and the services load only when the command runs (issue 21)
+    from rich.table import Table
+
     from workbench.io.trec_writer import qrels_text
     from workbench.services.pool import build_pool
 
