@@ -283,3 +283,16 @@ def test_pyarrow_keeps_pandas_semantics_when_eval_runs_inside_a_program():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
     assert res.stderr.splitlines()[-1] == "1", res.stderr
+
+
+def test_usage_line_says_what_the_options_take(capsys):
+    """eval's hand-written usage (trec_eval's options first) names every option as argparse parses it: it said
+    `--custom-measures FILE [FILE ...]` after that option became one file per occurrence."""
+    from workbench.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._subparsers._group_actions if a.dest == "command").choices["eval"]
+    usage = sub.format_usage()
+    assert "[--custom-measures FILE]" in usage and "FILE [FILE" not in usage
+    for action in sub._actions:
+        assert any(opt in usage for opt in action.option_strings) or not action.option_strings, action
