@@ -313,8 +313,11 @@ def read_env(name: str, world, tmp_path: Path):
         from workbench.io._text import decompression_limits
 
         return decompression_limits()
-    if name == "WORKBENCH_RUNS_DIR":
-        return data.runs_dir()
+    if name == "WORKBENCH_RUNS_DIR":  # what fuse/retrieve/rerank/build and the Fusion lab write under
+        from workbench.services.produce import default_runs_dir
+        from workbench.store import Store
+
+        return default_runs_dir(Store(world["db"]))
     if name == "WORKBENCH_CACHE":
         from workbench.retrieval.cache import cache_dir
 

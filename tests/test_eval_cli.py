@@ -77,6 +77,24 @@ def test_trec_eval_fixtures_byte_for_byte(case, capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_measures_print_in_trec_eval_order_whatever_the_m_order(capsys, tmp_path):
+    """trec_eval prints its measure table's order (cutoffs ascending), not the order of the -m options: the
+    `params` case with its -m options reversed and their cutoffs shuffled gives the same bytes."""
+    expected = [line for line in (TREC_EVAL / "out.test.meas_params").read_text().splitlines(keepends=True)
+                if expressible(line) and not line.startswith(("ndcg_1=", "ndcg_cut_23"))]
+    args = ["-q", "-msuccess.20,5,2", "-mndcg_cut.20,10", "-m", "recall.2000,20", "-m", "P.7,3,5",
+            "-miprec_at_recall..75,.50,.25,.20,.10", "qrels.test", "results.test"]
+    code, out, err = run_eval(capsys, *args, cwd=TREC_EVAL)
+    assert code == 0, err
+    assert out == "".join(expected)
+    code, out, _ = run_eval(capsys, "-m", "ndcg_cut.10", "recall.1000", "map", "num_ret", "qrels.test", "results.test",
+                            cwd=TREC_EVAL)
+    assert [line.split("\t")[0].rstrip() for line in out.splitlines()] == ["num_ret", "map", "recall_1000",
+                                                                           "ndcg_cut_10"]
+    code, out, _ = run_eval(capsys, "-m", "nDCG@10", "map", "qrels.test", "results.test", cwd=TREC_EVAL)
+    assert [line.split("\t")[0].rstrip() for line in out.splitlines()] == ["nDCG@10", "map"]  # as asked
+
+
 def test_all_trec_lists_what_it_leaves_out(capsys):
     code, out, err = run_eval(capsys, "-m", "all_trec", TREC_EVAL / "qrels.test", TREC_EVAL / "results.test")
     assert code == 0
@@ -138,10 +156,10 @@ def test_layouts_and_formats(capsys):
     qrels = TREC_EVAL / "qrels.test"
     code, out, err = run_eval(capsys, "-m", "map", "num_ret", qrels, a, b, "--allow-trailing-fields")
     assert code == 0
-    assert out == ("results.test\tmap                   \tall\t0.1785\n"
-                   "results.test\tnum_ret               \tall\t1500\n"
-                   "results.trunc\tmap                   \tall\t0.1016\n"
-                   "results.trunc\tnum_ret               \tall\t584\n")  # num_ret: an integer, as trec_eval
+    assert out == ("results.test\tnum_ret               \tall\t1500\n"
+                   "results.test\tmap                   \tall\t0.1785\n"
+                   "results.trunc\tnum_ret               \tall\t584\n"
+                   "results.trunc\tmap                   \tall\t0.1016\n")  # num_ret: an integer; trec_eval's order
     assert "warning: " + str(b) + ": 1 judged queries are missing from the run and score 0" in err
     code, out, _ = run_eval(capsys, "-q", "-n", "-m", "map", qrels, a)
     assert [line.split("\t")[1] for line in out.splitlines()] == ["301", "302", "303"]
@@ -265,3 +283,16 @@ def test_pyarrow_keeps_pandas_semantics_when_eval_runs_inside_a_program():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
     assert res.stderr.splitlines()[-1] == "1", res.stderr
+
+
+def test_usage_line_says_what_the_options_take(capsys):
+    """eval's hand-written usage (trec_eval's options first) names every option as argparse parses it: it said
+    `--custom-measures FILE [FILE ...]` after that option became one file per occurrence."""
+    from workbench.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._subparsers._group_actions if a.dest == "command").choices["eval"]
+    usage = sub.format_usage()
+    assert "[--custom-measures FILE]" in usage and "FILE [FILE" not in usage
+    for action in sub._actions:
+        assert any(opt in usage for opt in action.option_strings) or not action.option_strings, action

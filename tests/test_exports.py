@@ -261,3 +261,18 @@ def test_exports_of_the_dl20_store_through_the_cli(cli, dl20_store, tmp_path):
     _pdflatex(tmp_path, (tmp_path / "board.latex").read_text())
     assert (tmp_path / "board.html").read_text().startswith("<!DOCTYPE html>")
 
+
+
+def test_dash_as_output_is_stdout_for_every_export(cli, dl20_store, tmp_path, monkeypatch):
+    """`-o -` is stdout for score exports as for leaderboards; it used to write a file named '-' in the cwd."""
+    monkeypatch.chdir(tmp_path)
+    res = cli("export", "scores", "-c", "dl20", "-m", "recip_rank", "-r", "bm25", "-f", "csv", "-o", "-",
+              store=dl20_store)
+    assert res.code == 0, res.err
+    assert res.out.splitlines()[0] == "run,query_id,measure,value"
+    assert res.out.splitlines()[1].startswith("bm25,all,recip_rank,0.")
+    res = cli("leaderboard", "-c", "dl20", "-m", "nDCG@10", "-r", "bm25", "-o", "-", store=dl20_store)
+    assert res.code == 0 and res.out.startswith("| run | nDCG@10 |")
+    res = cli("export", "scores", "-c", "dl20", "-r", "bm25", "-f", "parquet", "-o", "-", store=dl20_store)
+    assert res.code == 2 and "parquet needs an output file" in res.err
+    assert list(tmp_path.iterdir()) == []

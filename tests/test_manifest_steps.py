@@ -103,6 +103,25 @@ def test_unknown_collection_in_build_is_an_error(folder, cli, db):
     assert not db.exists() or snapshot(db).get("collections", []) == []
 
 
+def test_a_collection_without_runs_builds_and_is_not_scored(folder, cli, db):
+    """A manifest that declares a collection before any run of it builds (exit 0, the collection stored) and says
+    there is nothing to score; it used to fail with "has no runs yet" after storing the collection."""
+    path = folder / "m.yaml"
+    path.write_text(HEAD.split("runs:")[0])
+    for _ in range(2):
+        res = cli("build", "--manifest", path)
+        assert res.code == 0, res.err
+        assert "note: collection mini has no runs yet; nothing to score" in res.err
+    assert [r[0] for r in snapshot(db)["collections"]] == ["mini"]
+
+
+def test_a_missing_run_file_is_named_once(folder, cli, db):
+    (folder / "first.trec").unlink()
+    res = cli("build", "--manifest", manifest(folder, ""))
+    assert res.code == 2 and res.err == f"error: {folder / 'm.yaml'}:8: file 'first.trec' does not exist\n"
+    assert not db.exists() or snapshot(db).get("collections", []) == []
+
+
 def test_manifest_collection_keys(folder):
     path = folder / "m.yaml"
     path.write_text("collections:\n  c:\n    qrels: trec-mini/qrels.301-303.txt\n    grade_map: '1:2,0:0,2:3'\n"

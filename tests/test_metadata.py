@@ -276,3 +276,25 @@ def cli_set(db, name: str, *args: str) -> int:
     from workbench.cli.main import main
 
     return main(["--db", str(db), "runs", "set", name, "-c", "dl20", *args])
+
+
+def test_a_parent_is_not_deleted_from_under_its_children(store, cli, monkeypatch):
+    """Deleting a first stage left its reranked runs naming it; the next run stored under that name (other
+    content) then became their first stage without a word, and their depth studies read it. Refused instead, in
+    the CLI and on the Runs page; detached children let it go."""
+    assert cli_set(store, R100, "--parent", FIRST, "--depth", "100") == 0
+    before = snapshot(store)
+    line = one_line_error(cli("runs", "delete", FIRST, "-c", "dl20", "--yes"))
+    assert line == (f"error: run '{FIRST}' is the parent of 1 run(s) ({R100}); nothing was deleted (delete those "
+                    f"runs first, or detach each with `workbench runs set NAME -c dl20 --no-parent`)")
+    assert snapshot(store) == before
+    at = runs_page(monkeypatch, store, FIRST)
+    at.text_input(key="confirm_delete").set_value(FIRST).run()
+    next(b for b in at.button if b.label == "Delete run").click().run()
+    from workbench.app.common import plain
+
+    assert not at.exception and [e.value for e in at.error] == [plain(line.removeprefix("error: "))]  # as text
+    assert snapshot(store) == before
+    assert cli_set(store, R100, "--no-parent") == 0
+    assert cli("runs", "delete", FIRST, "-c", "dl20", "--yes").code == 0
+    assert FIRST not in [r.name for r in list_runs(Store(store), "dl20")]

@@ -135,7 +135,7 @@ MANIFESTS = [
          _COLL + "runs:\n  - file: bm25.trec\n    kinds: sparse\n    collection: base\n"),
     Case("m_missing_qrels.yaml", "manifest", 3, "qrels file 'nope.txt' does not exist",
          "collections:\n  base:\n    qrels: nope.txt\n"),
-    Case("m_missing_run.yaml", "manifest", 7, "file file 'runs/gone.trec' does not exist",
+    Case("m_missing_run.yaml", "manifest", 7, "file 'runs/gone.trec' does not exist",
          _COLL + "runs:\n  - file: runs/gone.trec\n    collection: base\n"),
     Case("m_cycle.yaml", "manifest", 9, "pipelines form a cycle",
          _COLL + "runs:\n  - {file: bm25.trec, collection: base}\npipelines:\n"

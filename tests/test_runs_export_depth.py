@@ -120,3 +120,19 @@ def test_a_bad_workbench_record_is_refused(store, db, tmp_path, record, message)
     res = store("ingest", "-c", "dl20", path)
     assert res.code == 2 and message in res.err and len(res.err.strip().splitlines()) == 1, res.err
     assert snapshot(db) == before
+
+
+def test_export_does_not_write_over_a_users_file(store, db, tmp_path):
+    """A <run>.trec already in --out-dir is refused, before any file is written, unless --replace says so."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / f"{R20}.trec").write_text("my notes\n")
+    res = store("runs", "export", "-c", "dl20", "-o", out)
+    assert res.code == 2
+    assert res.err == (f"error: {out / f'{R20}.trec'}: already exists; nothing was written (add --replace to "
+                       "write over the files of the runs exported, or choose another --out-dir)\n")
+    assert sorted(p.name for p in out.iterdir()) == [f"{R20}.trec"]
+    assert (out / f"{R20}.trec").read_text() == "my notes\n"
+    assert store("runs", "export", "-c", "dl20", "-o", out, "--replace").code == 0
+    assert (out / f"{R20}.trec").read_text().startswith("# ir_metadata.start\n")
+    assert store("runs", "export", "-c", "dl20", "bm25", "-o", out, "--plain").code == 2  # its own file too

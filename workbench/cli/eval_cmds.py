@@ -29,7 +29,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "eval", help="score run files against a qrels file like trec_eval (no store: nothing is written)",
         usage="workbench eval [-h] [-m MEASURE [MEASURE ...]] [-q] [-n] [-c] [-l N] [-M N] [-J] "
-              "[--format {text,json,csv}] [--allow-trailing-fields] [--custom-measures FILE [FILE ...]] "
+              "[--format {text,json,csv}] [--allow-trailing-fields] [--custom-measures FILE] "
               "QRELS RUN [RUN ...]",
         description="Score TREC run files against a qrels file and print trec_eval's layout "
                     "(measure<TAB>query<TAB>value, `all` lines last; a run column first when several runs). "

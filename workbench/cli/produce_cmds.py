@@ -166,12 +166,16 @@ def _build(ctx, manifest_path: str, collections, threads: int, replace: bool = F
 
 def cmd_build(ctx, args) -> int:
     from workbench.services.evaluate import evaluate_runs
+    from workbench.store import list_runs
 
     manifest, report = _build(ctx, args.manifest, args.collection, args.threads, args.replace)
     scored = {}
     if not args.no_score:
         for name in manifest.collections:
             if args.collection and name not in args.collection:
+                continue
+            if not list_runs(ctx.store, name):  # a collection declared before its runs: built, nothing to score
+                err_console().print(f"note: collection {name} has no runs yet; nothing to score", markup=False)
                 continue
             scored[name] = evaluate_runs(ctx.store, name).computed
     if args.json:

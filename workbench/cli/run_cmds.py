@@ -79,6 +79,8 @@ def register(sub) -> None:
     ex.add_argument("--out-dir", "-o", required=True, help="folder to write <run>.trec files into")
     ex.add_argument("--plain", action="store_true",
                     help="6-column lines only, no ir_metadata header (for tools that refuse '#' lines)")
+    ex.add_argument("--replace", action="store_true",
+                    help="write over <run>.trec files already in the folder (default: refused, nothing written)")
     ex.set_defaults(func=cmd_export)
 
 
@@ -227,6 +229,7 @@ def cmd_delete(ctx, args) -> int:
 def cmd_export(ctx, args) -> int:
     from workbench.services.runs import export_runs
 
-    for path in export_runs(ctx.store, args.collection, args.runs or None, args.out_dir, plain=args.plain):
+    for path in export_runs(ctx.store, args.collection, args.runs or None, args.out_dir, plain=args.plain,
+                            replace=args.replace):
         err_console().print(f"wrote {path}", markup=False)
     return 0

@@ -164,10 +164,11 @@ def cmd_export_scores(ctx, args) -> int:
     ev = _evaluate(ctx, args)
     frame = (score_frame(ev.per_query, canonical=ev.canonical) if args.per_query
              else score_frame(ev.per_query, ev.aggregate(), canonical=ev.canonical))
-    text = write_scores(frame, args.output, args.format)
+    output = None if args.output == "-" else args.output  # `-o -` is stdout, as for leaderboard (write_output)
+    text = write_scores(frame, output, args.format)
     if text is not None:
         write_output(text, None)
-    elif args.output:
+    elif output:
         from workbench.cli.common import err_console
 
         err_console().print(f"wrote {args.output} ({len(frame)} rows)")

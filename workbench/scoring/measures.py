@@ -16,7 +16,7 @@ relevance level (`trec_eval -l`) and neither sorts nor deduplicates parameters a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -38,6 +38,7 @@ __all__ = [
     "parse_measure",
     "parse_measures",
     "parse_request",
+    "trec_eval_order",
 ]
 
 MAX_CUTOFF = 2**31 - 1
@@ -354,6 +355,21 @@ def parse_request(strings: Iterable[str | Measure], *, rel: int | None = None) -
     if bad:
         raise _error(bad)
     return MeasureRequest(tuple(named.values()), tuple(skipped), runid)
+
+
+def trec_eval_order(measures: Sequence[NamedMeasure]) -> tuple[NamedMeasure, ...]:
+    """The measures in the order trec_eval prints them (its measure table's order, cutoffs and recall levels
+    ascending), whatever order the -m options came in, when every name is a trec_eval name; else as given
+    (an ir-measures name has no place in trec_eval's order)."""
+    keys = []
+    for nm in measures:
+        split = _split_trec(nm.name)  # printed names: map, P_5, ndcg_cut_10, iprec_at_recall_0.10
+        if split is None or _TREC[split[0]].build is None:
+            return tuple(measures)
+        family, param = split
+        level = float(param) if param is not None and _TREC[family].params in ("cutoff", "recall") else 0.0
+        keys.append((_ORDER[family], level))
+    return tuple(nm for _, nm in sorted(zip(keys, measures, strict=True), key=lambda kv: kv[0]))
 
 
 def _parse_added(s: str, rel: int | None) -> tuple[tuple[NamedMeasure, ...], tuple[str, ...], bool] | str:

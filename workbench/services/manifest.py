@@ -198,7 +198,8 @@ def _file(path: Path, base: Path, m: _Map, key: str) -> Path | None:
     target = (base / m[key]).resolve()
     if not target.is_file():
         what = "is a directory" if target.is_dir() else "is not a regular file" if target.exists() else "does not exist"
-        raise ManifestError(path, m.key_lines[key], f"{key} file {m[key]!r} {what}")
+        label = key if key == "file" else f"{key} file"  # a run's `file:`, not "file file"
+        raise ManifestError(path, m.key_lines[key], f"{label} {m[key]!r} {what}")
     return target
 
 

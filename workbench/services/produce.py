@@ -76,7 +76,9 @@ def _recipe_hash(store: Store, r: Recipe) -> str:
 def default_runs_dir(store: Store) -> Path:
     """Where produced runs are written: $WORKBENCH_RUNS_DIR, else a `runs` folder beside the store file (never the
     installation's folder, nor wherever the process happens to run)."""
-    env = os.environ.get("WORKBENCH_RUNS_DIR")
+    from workbench.env import env_text
+
+    env = env_text("WORKBENCH_RUNS_DIR")  # a newline or tab in it is refused, naming the variable
     return Path(env) if env else Path(os.path.abspath(store.path)).parent / "runs"
 
 

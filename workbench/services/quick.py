@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from workbench.errors import WorkbenchError
 from workbench.naming import run_name_for
-from workbench.scoring.measures import NamedMeasure, parse_request
+from workbench.scoring.measures import NamedMeasure, parse_request, trec_eval_order
 
 
 @dataclass(frozen=True)
@@ -104,13 +104,14 @@ def evaluate_files(qrels: str | Path, runs: Sequence[str | Path], measures: Sequ
         tables.append(table.select(["query_id", "doc_id", "score"]).append_column(
             "run", pa.array(np.full(table.num_rows, len(tables), np.int32))))
         infos.append(QuickRun(name, str(path), ",".join(parsed.run_tags), tuple(dict.fromkeys(warnings))))
-    ms = [nm.measure for nm in request.measures]
+    ordered = trec_eval_order(request.measures)  # trec_eval prints in its table's order, not the -m order
+    ms = [nm.measure for nm in ordered]
     # read_qrels refused or collapsed repeated judgments, as for `collection add`: no second check
     scored = evaluate(pa.concat_tables(tables), qrels_table, ms, group="run", stored_qrels=True)
     scored = scored.set_column(scored.schema.get_field_index("run"), "run",
                                pa.array(names, pa.string()).take(scored["run"]))
     means = aggregate(scored, group="run")
-    return QuickEvaluation(str(qrels), request.measures, request.skipped, request.runid, tuple(infos), scored,
+    return QuickEvaluation(str(qrels), ordered, request.skipped, request.runid, tuple(infos), scored,
                            means, JUDGED_ONLY if judged_only else SEMANTICS, relevance_level, max_per_query)
 
 

@@ -361,7 +361,16 @@ def children(store: Store, collection: str, name: str) -> list[str]:
 
 
 def delete_run(store: Store, collection: str, name: str) -> None:
+    """Delete a run; refused (ConflictError) while other runs name it as their parent: their parent would name a
+    run that no longer exists, and the next run stored under that name would silently become their first stage."""
     with store.writer(what=f"the deletion of run {name!r}") as con:
         _get_run(con, collection, name)
+        kids = [r[0] for r in con.execute("SELECT name FROM runs WHERE collection = ? AND parent = ? ORDER BY name",
+                                          [collection, name]).fetchall()]
+        if kids:
+            shown = ", ".join(kids[:5]) + (", ..." if len(kids) > 5 else "")
+            raise ConflictError(f"run {name!r} is the parent of {len(kids)} run(s) ({shown}); nothing was deleted",
+                                hint="delete those runs first, or detach each with `workbench runs set NAME -c "
+                                     f"{collection} --no-parent`")
         con.execute("DELETE FROM runs WHERE collection = ? AND name = ?", [collection, name])
         _drop_orphan_rows(con)

@@ -141,9 +141,13 @@ if run_infos:
         if st.button("Delete run", type="primary", disabled=confirm != chosen, icon=":material/delete:"):
             from workbench.store import delete_run
 
-            delete_run(data.store_for(ctx.db), ctx.collection, chosen)
-            st.toast(f"deleted {plain(chosen)}")
-            st.rerun()
+            try:
+                delete_run(data.store_for(ctx.db), ctx.collection, chosen)
+            except WorkbenchError as exc:  # a run other runs name as their parent
+                st.error(plain(str(exc)), icon=":material/block:")
+            else:
+                st.toast(f"deleted {plain(chosen)}")
+                st.rerun()
 else:
     st.info("No runs yet: upload one below or use `workbench ingest`.")
 
