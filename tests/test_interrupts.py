@@ -205,22 +205,22 @@ def test_nothing_commits_after_a_ctrl_c_that_was_swallowed(tmp_path):
 def test_a_ctrl_c_in_a_read_only_command_is_exit_130_and_the_promised_line(tmp_path, capsys):
     base, _ = make_base_store(tmp_path / "base")
     before = snapshot(base)
-    from workbench.cli import run_cmds
+    import workbench.store as store_api  # run_cmds imports it when the command runs (start-up, issue 21)
     from workbench.cli.main import main
 
-    real = run_cmds.list_runs
+    real = store_api.list_runs
 
     def interrupted_list(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)  # a real signal, caught by the CLI's handler
         time.sleep(0.01)
         return real(*args, **kwargs)
 
-    run_cmds.list_runs = interrupted_list
+    store_api.list_runs = interrupted_list
     capsys.readouterr()
     try:
         code = main(["--db", str(base), "runs", "list", "-c", "base"])
     finally:
-        run_cmds.list_runs = real
+        store_api.list_runs = real
         signal.signal(signal.SIGINT, signal.default_int_handler)
     err = capsys.readouterr().err
     assert code == 130 and err == PROMISED + "\n"
