@@ -9,7 +9,6 @@ Library errors (WorkbenchError) are shown as one-line messages, never as traceba
 from __future__ import annotations
 
 import contextlib
-import re
 from pathlib import Path
 
 import streamlit as st
@@ -81,10 +80,9 @@ def main() -> None:
         with reads:
             token, collection = sidebar_collection(db)
             set_context(Context(db=db, token=token, collection=collection))
+            st.title(page.title)  # the page's heading first, then what is off with its collection
             for warning in data.collection_warnings(db, token, collection) if collection else ():
-                st.warning(re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", warning),  # as text
-                           icon=":material/warning:")
-            st.title(page.title)
+                st.warning(plain(warning), icon=":material/warning:")  # as text
             nav.run()
     except data.StoreChanged:  # a write came between this rerun's catalogue and a view keyed on it
         st.rerun()
