@@ -254,6 +254,10 @@ class Step:
         return {"retrieve": self.name, "fuse": f"{self.name}-{'+'.join(inputs)}",
                 "rerank": f"{inputs[0] if inputs else ''}__{self.name}"}[self.kind]
 
+    def parent(self, inputs: tuple[str, ...]) -> str | None:
+        """The run's parent: the first stage a rerank-kind step re-scored (other steps' runs have none)."""
+        return inputs[0] if self.kind == "rerank" and inputs else None
+
     def depth(self, params: Mapping[str, Any]) -> int | None:
         """The run's depth (how far down its first stage it re-scored), for a step that declares one."""
         if self.depth_param is None:
@@ -426,14 +430,14 @@ def step_spec(step: str, retriever: str | None = None) -> Step:
     return found
 
 
-_PLUGINS: dict[tuple[Plugin, ...], tuple[dict[str, Step], tuple[str, ...]]] = {}
+_PLUGINS: list[tuple[tuple[Plugin, ...], dict[str, Step], tuple[str, ...]]] = []
 
 
 def _plugin_steps() -> tuple[dict[str, Step], tuple[str, ...]]:
-    """(the plugin steps that loaded, by name; one line per entry point that did not), made once per reading."""
+    """(the plugin steps that loaded, by name; one line per entry point that did not), made once per reading of
+    the entry points (`workbench.plugins.forget_plugins` reads them afresh)."""
     loaded = plugins(GROUP)
-    if loaded not in _PLUGINS:
-        _PLUGINS.clear()
+    if not _PLUGINS or _PLUGINS[0][0] is not loaded:
         good: dict[str, Step] = {}
         bad: list[str] = []
         for p in loaded:
@@ -442,8 +446,8 @@ def _plugin_steps() -> tuple[dict[str, Step], tuple[str, ...]]:
                 good[step.name] = step
             else:
                 bad.append(f"step plugin {p.name!r} ({p.dist} {p.version}) {step}")
-        _PLUGINS[loaded] = (good, tuple(bad))
-    return _PLUGINS[loaded]
+        _PLUGINS[:] = [(loaded, good, tuple(bad))]
+    return _PLUGINS[0][1], _PLUGINS[0][2]
 
 
 def _plugin_step(p: Plugin) -> Step | str:

@@ -168,11 +168,6 @@ def _scalar_types(path: Path, m: _Map) -> None:
         elif key in _STRINGS:
             ok = isinstance(value, str)
             what = "a string" + (" (quote it)" if isinstance(value, (bool, int, float)) else "")
-        elif key == "fuse" and isinstance(value, list):
-            bad = next((x for x in value if not isinstance(x, str)), None)
-            if bad is not None:
-                raise ManifestError(path, m.key_lines[key], f"fuse names runs: each must be a string, got {bad!r}")
-            continue
         else:
             continue
         if not ok:

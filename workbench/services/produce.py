@@ -150,7 +150,7 @@ def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, 
                         runs=lambda: [get_run_rows(store, r.collection, name) for name in r.inputs],
                         threads=threads, progress=progress, engine=engine)
     result = step.produce(inputs, params)
-    parent = r.inputs[0] if step.kind == "rerank" else None
+    parent = step.parent(r.inputs)
     depth = step.depth(params)
     meta = {
         "run": r.name, "collection": r.collection, "step": r.step, "retriever": r.retriever,
