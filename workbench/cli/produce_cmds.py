@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from workbench.cli import lake_cmds
@@ -44,7 +45,7 @@ def register(sub) -> None:
     for step in STEPS.values():
         if step.kind == "retrieve":
             step_parser(rsub, step)
-    add_check(step_parser(sub, STEPS["fuse"]), _one_weight_per_run)
+    step_parser(sub, STEPS["fuse"])
     step_parser(sub, STEPS["rerank"])
 
     st = sub.add_parser("step", help="run any registered step, built in or a plugin's (no name: list them)")
@@ -79,10 +80,10 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_serve)
 
 
-def step_parser(sub, step: Step, command: str | None = None) -> argparse.ArgumentParser:
+def step_parser(sub, step: Step) -> argparse.ArgumentParser:
     """A step's command: the collection, its input runs as its kind reads them, its parameters (the schema the
-    manifest reads too), --name and the options every step command has."""
-    p = sub.add_parser(command or step.name, help=step.help or f"the {step.name} step ({KINDS[step.kind]})")
+    manifest reads too, cross-parameter rules included), --name and the options every step command has."""
+    p = sub.add_parser(step.name, help=step.help or f"the {step.name} step ({KINDS[step.kind]})")
     add_collection_arg(p)
     if step.kind == "fuse":
         add_runs_args(p, "input runs (at least two)", at_least=2)
@@ -93,8 +94,24 @@ def step_parser(sub, step: Step, command: str | None = None) -> argparse.Argumen
     _common(p)
     if step.engine:
         lake_cmds.add_engine_args(p, lake=False)
+    if step.kind == "fuse" and any(q.name == "weights" for q in step.params):
+        add_check(p, _one_weight_per_run)  # the clearer CLI spelling of the schema's rule, checked first
+    if step.check_inputs is not None:
+        add_check(p, partial(_check_inputs, step=step))
     p.set_defaults(step_name=step.name)
     return p
+
+
+def _check_inputs(p, args, *, step: Step) -> None:
+    """The step's cross-parameter rules (e.g. interpolation fuses two runs) as a usage error naming the option."""
+    from workbench.retrieval.steps import ParamError
+
+    inputs = args.runs if step.kind == "fuse" else [args.run] if step.kind == "rerank" else []
+    try:
+        step.checked(step.from_cli(args), len(inputs))
+    except ParamError as exc:
+        option = next((q.option for q in step.params if q.name == exc.key), None)
+        p.error(f"{option}: {exc}" if option else str(exc))
 
 
 _EXAMPLE_INPUTS = {"retrieve": (), "fuse": ("<run>", "<run>"), "rerank": ("<run>",)}
