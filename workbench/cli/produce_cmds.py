@@ -152,9 +152,9 @@ def cmd_step(ctx, args) -> int:
     from workbench.cli.common import Parser, after_parse
     from workbench.retrieval.steps import plugin_failures, steps
 
-    if args.step_name in (None, "-h", "--help"):
-        return _list_steps(steps(), plugin_failures(), args.step_name is None)
     registered = steps()
+    if args.step_name is None:
+        return _list_steps(registered, plugin_failures())
     found = registered.get(args.step_name)
     if found is None:
         failed = "".join(f"; {line}" for line in plugin_failures())
@@ -170,11 +170,11 @@ def cmd_step(ctx, args) -> int:
         after_parse(sub_args)
     except SystemExit as exc:  # a usage error (2) or --help (0), already printed
         return exc.code if isinstance(exc.code, int) else 2
-    sub_args.command = "step"
     return cmd_produce(ctx, sub_args, found)
 
 
-def _list_steps(registered: dict[str, Step], failures: tuple[str, ...], usage: bool) -> int:
+def _list_steps(registered: dict[str, Step], failures: tuple[str, ...]) -> int:
+    """The registered steps, one a line (stdout); the plugins that failed to load, as warnings (stderr)."""
     out = [f"{s.name:16} {s.kind:9} {s.run_kind:8} {s.origin or 'built in':24} {s.help}".rstrip()
            for s in registered.values()]
     sys.stdout.write("usage: workbench step STEP [options]   (workbench step STEP --help: its options)\n\n"
