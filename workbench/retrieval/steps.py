@@ -140,7 +140,8 @@ PIPELINE_WORDS = frozenset({"name", "collection", "params", "kind", "retrieve"})
 """Manifest pipeline keys that are not step names (a fuse or rerank step's name is a pipeline key)."""
 
 RESERVED_PARAMS = frozenset({"name", "collection", "run", "runs", "threads", "force", "replace", "runs_dir", "json",
-                             "runs_option", "engine", "ray_address", "db", "help", "step", "command", "func"})
+                             "runs_option", "engine", "ray_address", "db", "help", "step", "step_name", "retriever",
+                             "command", "func"})
 """Names a step's parameter cannot take: the CLI's own options and arguments of every step command."""
 
 _STEP_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
