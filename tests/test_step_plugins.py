@@ -108,6 +108,37 @@ def test_a_usable_plugin_step_carries_its_distribution():
     assert isinstance(step, Step) and step.origin == "wb-x 0.1" and step.label == "step plugin 'mine' (wb-x 0.1)"
 
 
+def _table(q, d, score) -> object:
+    import pyarrow as pa
+
+    return pa.table({"query_id": q, "doc_id": d, "score": score})
+
+
+@pytest.mark.parametrize(("out", "message"), [
+    ("a run", "returned str; expected a pyarrow Table with query_id, doc_id, score"),
+    (_table(["q"], ["d"], ["high"]), "returned a run that is not text ids and numeric scores: ArrowInvalid"),
+    (_table(["q", "q"], ["d", "d"], [1.0, 2.0]), ": a run lists the same doc_id twice in one query (1 repeats)"),
+    (_table(["q", None], ["d", "e"], [1.0, float("inf")]), "returned 2 row(s) with a missing id or a score that is"),
+    (_table(["q 1", "q"], ["d", "e\n"], [1.0, 2.0]), "returned 2 empty id(s) or id(s) with white space"),
+    (_table(["q"], [""], [1.0]), "returned 1 empty id(s) or id(s) with white space"),
+])
+def test_what_a_plugin_step_returns_is_checked_before_anything_is_written(out, message):
+    step = Step("x", "retrieve", (), lambda inputs: out, "sparse", origin="wb-x 0.1")
+    with pytest.raises(WorkbenchError) as err:
+        step.produce(StepInputs("c", (), documents=list, topics=list, runs=list), {})
+    assert str(err.value).startswith("step plugin 'x' (wb-x 0.1)") and message in str(err.value)
+
+
+def test_a_plugin_steps_table_is_put_in_trec_eval_order_and_recorded():
+    out = _table(["q2", "q1", "q1", "q1"], ["a", "b", "c", "a"], [1, 0.5, 0.5, 2])
+    step = Step("x", "retrieve", (Param("hits", "int", 10, "h"),), lambda inputs, **p: out, "sparse",
+                origin="wb-x 0.1")
+    result = step.produce(StepInputs("c", (), documents=list, topics=list, runs=list), {})
+    assert [(r["query_id"], r["doc_id"], r["rank"]) for r in result.run.to_pylist()] == [
+        ("q1", "a", 1), ("q1", "c", 2), ("q1", "b", 3), ("q2", "a", 1)]  # ties by doc_id descending
+    assert result.kind == "sparse" and result.params == {"hits": 10} and result.software["wb-x"] == "0.1"
+
+
 # ---- the plugin package, built and installed by pip ----------------------------------------------------------------
 
 PLUGIN = '''

@@ -274,7 +274,7 @@ class Step:
             out = self.function(inputs, **params)
         except WorkbenchError:
             raise
-        except Exception as exc:  # a plugin may raise anything; it is named, in one line
+        except (Exception, SystemExit) as exc:  # a plugin may raise anything; it is named, in one line
             raise WorkbenchError(f"{self.label} failed: {one_line(exc)}") from exc
         return self._checked_output(out, params)
 
@@ -304,6 +304,11 @@ class Step:
         if bad or nulls:
             raise WorkbenchError(f"{self.label} returned {bad + nulls} row(s) with a missing id or a score that is "
                                  f"not a finite number")
+        spaced = sum(pc.sum(pc.match_substring_regex(run.column(c), r"[\s]|^$")).as_py() or 0
+                     for c in ("query_id", "doc_id"))
+        if spaced:
+            raise WorkbenchError(f"{self.label} returned {spaced} empty id(s) or id(s) with white space (a TREC run "
+                                 f"file's fields are separated by it)")
         if isinstance(out, RetrievalResult):
             return replace(out, run=run, kind=self.run_kind)
         dist, _, version = (self.origin or "").rpartition(" ")
