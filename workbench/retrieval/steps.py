@@ -329,26 +329,26 @@ def _fuse_inputs(params: dict, n_inputs: int) -> None:
 # ---- the built-in steps: each function adapts StepInputs to its producer (imported when the step runs) -------------
 
 def _bm25(inputs: StepInputs, **params: Any) -> RetrievalResult:
-    from workbench.retrieval import bm25_search
+    from workbench.retrieval.bm25 import bm25_search
 
     return bm25_search(inputs.documents, inputs.topics, threads=inputs.threads, **params)
 
 
 def _dense(inputs: StepInputs, **params: Any) -> RetrievalResult:
-    from workbench.retrieval import dense_search
+    from workbench.retrieval.dense import dense_search
 
     return dense_search(inputs.documents, inputs.topics, threads=inputs.threads, progress=inputs.progress,
                         engine=inputs.engine, **params)
 
 
 def _fuse(inputs: StepInputs, **params: Any) -> RetrievalResult:
-    from workbench.retrieval import fuse
+    from workbench.retrieval.fuse import fuse
 
     return fuse(inputs.runs, **params)
 
 
 def _rerank(inputs: StepInputs, **params: Any) -> RetrievalResult:
-    from workbench.retrieval import rerank
+    from workbench.retrieval.rerank import rerank
 
     docs, topics = inputs.documents, inputs.topics  # as before: a collection without them fails before the run loads
     (parent,) = inputs.runs
