@@ -1,8 +1,8 @@
 """Third-party extensions through Python entry points, read in one place: lazily, one group at a time.
 
-A group (`workbench.scorers` today; `workbench.retrieval.steps` is meant to reuse this) is read the first time something
-asks for it, never at import: `importlib.metadata.entry_points()` scans every installed distribution, and a
-plugin's own import may be slow or broken. Each entry point is loaded once per process; one that fails to load is
+A group (`workbench.scorers`, `workbench.steps`) is read the first time something asks for it, never at import:
+`importlib.metadata.entry_points()` scans every installed distribution, and a plugin's own import may be slow or
+broken. Each entry point is loaded once per process; one that fails to load is
 kept as a `Plugin` with its error (one line), so whoever needs what it might have provided can name it in a
 one-line error, while everything that does not need it keeps working.
 """

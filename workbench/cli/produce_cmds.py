@@ -1,12 +1,20 @@
-"""`workbench retrieve|fuse|rerank|build|demo|serve`: make runs, rebuild the manifest, show the dashboard."""
+"""`workbench retrieve|fuse|rerank|step|build|demo|serve`: make runs, rebuild the manifest, show the dashboard.
+
+The step commands are generated from the step registry (workbench.retrieval.steps): `retrieve <retriever>` for
+each built-in retrieve-kind step, `fuse` and `rerank` for the built-in steps of those names, and `step <name>`
+for every step, a plugin's included (its parser is made when the command runs, so the entry points are read only
+then, never for `--help` or any other command).
+"""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from workbench.cli import lake_cmds
@@ -24,7 +32,7 @@ from workbench.cli.common import (
     threads,
 )
 from workbench.errors import WorkbenchError
-from workbench.retrieval.steps import STEPS
+from workbench.retrieval.steps import KINDS, STEPS, Step
 
 DEFAULT_MANIFEST = "data_manifest.yaml"
 
@@ -33,32 +41,16 @@ def register(sub) -> None:
     r = sub.add_parser("retrieve", help="first-stage retrieval on a collection's documents and topics")
     rsub = r.add_subparsers(dest="retriever", metavar="RETRIEVER")
     rsub.required = True
-    bm = rsub.add_parser("bm25", help="BM25 via pyserini/Lucene (BEIR flat: title and text in one field)")
-    add_collection_arg(bm)
-    bm.add_argument("--name", default="bm25", help="run name")
-    STEPS["bm25"].add_options(bm)  # the parameters (and their checks) the manifest reads too
-    _common(bm)
-    de = rsub.add_parser("dense", help="dense retrieval: sentence-transformers encoder + faiss")
-    add_collection_arg(de)
-    de.add_argument("--name", help="run name (default: dense-<encoder>)")
-    STEPS["dense"].add_options(de)
-    _common(de)
-    lake_cmds.add_engine_args(de, lake=False)
+    for step in STEPS.values():
+        if step.kind == "retrieve":
+            step_parser(rsub, step)
+    step_parser(sub, STEPS["fuse"])
+    step_parser(sub, STEPS["rerank"])
 
-    f = sub.add_parser("fuse", help="fuse two or more stored runs (RRF, CombSUM, CombMNZ, interpolation)")
-    add_collection_arg(f)
-    add_runs_args(f, "input runs (at least two)", at_least=2)
-    STEPS["fuse"].add_options(f)
-    f.add_argument("--name", help="run name (default: <method>-<run>+<run>...)")
-    _common(f)
-    add_check(f, _one_weight_per_run)
-
-    rr = sub.add_parser("rerank", help="re-score the top-k of a stored run (MiniLM bi-encoder or a CrossEncoder dir)")
-    add_collection_arg(rr)
-    rr.add_argument("--run", "-r", required=True, help="the first-stage run to rerank")
-    STEPS["rerank"].add_options(rr)
-    rr.add_argument("--name", help="run name (default: <run>__<model>@<depth>)")
-    _common(rr)
+    st = sub.add_parser("step", help="run any registered step, built in or a plugin's (no name: list them)")
+    st.add_argument("step_name", nargs="?", metavar="STEP", help="the step (no name: list the registered steps)")
+    st.add_argument("step_args", nargs=argparse.REMAINDER, metavar="...", help="the step's options")
+    st.set_defaults(func=cmd_step)
 
     b = sub.add_parser("build", help="bring the store up to date with data_manifest.yaml (only what is out of date)")
     b.add_argument("--manifest", default=DEFAULT_MANIFEST, help="the manifest to build")
@@ -87,6 +79,43 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_serve)
 
 
+def step_parser(sub, step: Step) -> argparse.ArgumentParser:
+    """A step's command: the collection, its input runs as its kind reads them, its parameters (the schema the
+    manifest reads too, cross-parameter rules included), --name and the options every step command has."""
+    p = sub.add_parser(step.name, help=step.help or f"the {step.name} step ({KINDS[step.kind]})")
+    add_collection_arg(p)
+    if step.kind == "fuse":
+        add_runs_args(p, "input runs (at least two)", at_least=2)
+    elif step.kind == "rerank":
+        p.add_argument("--run", "-r", required=True, help="the first-stage run to rerank")
+    step.add_options(p)
+    p.add_argument("--name", help=f"run name (default: {step.run_name(_EXAMPLE_INPUTS[step.kind], {})})")
+    _common(p)
+    if step.engine:
+        lake_cmds.add_engine_args(p, lake=False)
+    if step.kind == "fuse" and any(q.name == "weights" for q in step.params):
+        add_check(p, _one_weight_per_run)  # the clearer CLI spelling of the schema's rule, checked first
+    if step.check_inputs is not None:
+        add_check(p, partial(_check_inputs, step=step))
+    p.set_defaults(step_name=step.name)
+    return p
+
+
+def _check_inputs(p, args, *, step: Step) -> None:
+    """The step's cross-parameter rules (e.g. interpolation fuses two runs) as a usage error naming the option."""
+    from workbench.retrieval.steps import ParamError
+
+    inputs = args.runs if step.kind == "fuse" else [args.run] if step.kind == "rerank" else []
+    try:
+        step.checked(step.from_cli(args), len(inputs))
+    except ParamError as exc:
+        option = next((q.option for q in step.params if q.name == exc.key), None)
+        p.error(f"{option}: {exc}" if option else str(exc))
+
+
+_EXAMPLE_INPUTS = {"retrieve": (), "fuse": ("<run>", "<run>"), "rerank": ("<run>",)}
+
+
 def _one_weight_per_run(p, args) -> None:
     if args.weights is not None and len(args.weights) != len(args.runs):
         p.error(f"--weights: {len(args.weights)} weight(s) for {len(args.runs)} runs; give one per run")
@@ -104,26 +133,61 @@ def _common(p) -> None:
     p.set_defaults(func=cmd_produce)
 
 
-def _recipe(args):
-    from workbench.services.produce import Recipe, fused_run_name
+def _recipe(args, step: Step | None = None):
+    """The recipe a step command asks for (`step`: the one `workbench step` resolved; else a built-in one)."""
+    from workbench.services.produce import Recipe
 
-    if args.command == "retrieve":
-        params = STEPS[args.retriever].from_cli(args)
-        name = args.name or f"dense-{Path(args.model).name}"
-        return Recipe(args.collection, name, "retrieve", args.retriever, (), params)
-    params = STEPS[args.command].from_cli(args)
-    if args.command == "fuse":
-        return Recipe(args.collection, args.name or fused_run_name(args.method, args.runs), "fuse", None,
-                      tuple(args.runs), params)
-    name = args.name or f"{args.run}__{Path(args.model).name}@{args.depth}"
-    return Recipe(args.collection, name, "rerank", None, (args.run,), params)
+    step = step or STEPS[args.step_name]
+    inputs = tuple(args.runs) if step.kind == "fuse" else (args.run,) if step.kind == "rerank" else ()
+    params = step.from_cli(args)
+    name = args.name or step.run_name(inputs, params)
+    if step.kind == "retrieve":
+        return Recipe(args.collection, name, "retrieve", step.name, (), params)
+    return Recipe(args.collection, name, step.name, None, inputs, params)
 
 
-def cmd_produce(ctx, args) -> int:
+def cmd_step(ctx, args) -> int:
+    """`workbench step NAME ...`: the step's own parser, made now (plugins are read only here)."""
+    from workbench.cli.common import Parser, after_parse
+    from workbench.retrieval.steps import plugin_failures, steps
+
+    registered = steps()
+    if args.step_name is None:
+        return _list_steps(registered, plugin_failures())
+    found = registered.get(args.step_name)
+    if found is None:
+        failed = "".join(f"; {line}" for line in plugin_failures())
+        raise WorkbenchError(f"unknown step {args.step_name!r}; expected one of {', '.join(registered)}{failed}",
+                             hint="workbench step lists them")
+    holder = Parser(prog="workbench step").add_subparsers()
+    try:
+        parser = step_parser(holder, found)
+    except argparse.ArgumentError as exc:
+        raise WorkbenchError(f"{found.label} cannot be used on the command line: {exc}") from None
+    try:
+        sub_args = parser.parse_args(args.step_args)
+        after_parse(sub_args)
+    except SystemExit as exc:  # a usage error (2) or --help (0), already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    return cmd_produce(ctx, sub_args, found)
+
+
+def _list_steps(registered: dict[str, Step], failures: tuple[str, ...]) -> int:
+    """The registered steps, one a line (stdout); the plugins that failed to load, as warnings (stderr)."""
+    out = [f"{s.name:16} {s.kind:9} {s.run_kind:8} {s.origin or 'built in':24} {s.help}".rstrip()
+           for s in registered.values()]
+    sys.stdout.write("usage: workbench step STEP [options]   (workbench step STEP --help: its options)\n\n"
+                     f"{'step':16} {'kind':9} {'run kind':8} {'from':24} what it does\n" + "\n".join(out) + "\n")
+    for line in failures:
+        err_console().print(f"warning: {line}", markup=False, soft_wrap=True)
+    return 0
+
+
+def cmd_produce(ctx, args, step: Step | None = None) -> int:
     from workbench.cli.run_cmds import note_children
     from workbench.services.produce import default_runs_dir, produce
 
-    recipe = _recipe(args)
+    recipe = _recipe(args, step)
     started = time.perf_counter()
     store = ctx.store
     engine = lake_cmds.engine_for(args) if getattr(args, "engine", "local") != "local" else None

@@ -18,13 +18,10 @@ from workbench.io._yaml import BoundedSafeLoader, YamlLimitError
 from workbench.io.topics import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS
 from workbench.model import RunKind
 from workbench.naming import check_name, run_name_for
-from workbench.retrieval.steps import STEPS, ParamError, step_spec
+from workbench.retrieval.steps import PIPELINE_WORDS, ParamError, get_step, plugin_failures, step_spec, steps
 
 COLLECTION_KEYS = {"description", "qrels", "topics", "docs", "ir_datasets", "relevance", "topic_field", "grade_map"}
 RUN_KEYS = {"file", "collection", "name", "kind", "parent", "depth"}
-PIPELINE_KEYS = {"name", "collection", "retrieve", "fuse", "rerank", "params", "kind"}
-STEP_KINDS = ("retrieve", "fuse", "rerank")
-RETRIEVERS = tuple(s.name for s in STEPS.values() if s.kind == "retrieve")
 
 
 class _Map(dict):
@@ -100,7 +97,7 @@ class RunSpec:
 class PipelineSpec:
     name: str
     collection: str
-    step: str  # retrieve | fuse | rerank
+    step: str  # retrieve, or a fuse- or rerank-kind step's name (fuse, rerank, a plugin's)
     line: int
     retriever: str | None = None  # for retrieve
     inputs: tuple[str, ...] = ()  # runs this step reads (fuse inputs, rerank parent)
@@ -171,11 +168,6 @@ def _scalar_types(path: Path, m: _Map) -> None:
         elif key in _STRINGS:
             ok = isinstance(value, str)
             what = "a string" + (" (quote it)" if isinstance(value, (bool, int, float)) else "")
-        elif key == "fuse" and isinstance(value, list):
-            bad = next((x for x in value if not isinstance(x, str)), None)
-            if bad is not None:
-                raise ManifestError(path, m.key_lines[key], f"fuse names runs: each must be a string, got {bad!r}")
-            continue
         else:
             continue
         if not ok:
@@ -301,45 +293,80 @@ def _runs(path: Path, base: Path, node, collections, root: _Map) -> list[RunSpec
     return out
 
 
-def _pipelines(path: Path, node, collections, root: _Map) -> list[PipelineSpec]:  # noqa: C901
+def _pipelines(path: Path, node, collections, root: _Map) -> list[PipelineSpec]:
     if not isinstance(node, list):
         raise ManifestError(path, root.key_lines.get("pipelines"), "pipelines must be a list")
     out = []
     for spec in node:
         if not isinstance(spec, _Map):
             raise ManifestError(path, root.key_lines.get("pipelines"), "each pipeline must be a mapping")
-        _unknown(path, spec, PIPELINE_KEYS)
+        step_keys = _step_keys(path, spec)
         _scalar_types(path, spec)
         name = _name(path, spec.line, spec.get("name"), "pipeline")
         if spec.get("collection") not in collections:
             raise ManifestError(path, spec.key_lines.get("collection", spec.line),
                                 f"pipeline collection {spec.get('collection')!r} is not declared under collections")
-        steps = [k for k in STEP_KINDS if k in spec]
-        if len(steps) != 1:
-            raise ManifestError(path, spec.line, f"pipeline {name!r} needs exactly one of retrieve, fuse, rerank")
-        step = steps[0]
+        if len(step_keys) != 1:
+            raise ManifestError(path, spec.line, f"pipeline {name!r} needs exactly one of {_step_words()}")
+        step = step_keys[0]
         params = spec.get("params") or _Map()
         if not isinstance(params, _Map):  # the loader makes every mapping a _Map
             raise ManifestError(path, spec.key_lines["params"], "params must be a mapping")
-        inputs: tuple[str, ...]
-        retriever, inputs = None, ()
-        if step == "retrieve":
-            retriever = spec["retrieve"]
-            if retriever not in RETRIEVERS:
-                raise ManifestError(path, spec.key_lines["retrieve"],
-                                    f"unknown retriever {retriever!r}; expected one of {', '.join(RETRIEVERS)}")
-        elif step == "fuse":
-            if not isinstance(spec["fuse"], list) or len(spec["fuse"]) < 2:
-                raise ManifestError(path, spec.key_lines["fuse"], "fuse needs a list of at least two run names")
-            inputs = tuple(str(x) for x in spec["fuse"])
-        else:
-            if not isinstance(spec["rerank"], str):
-                raise ManifestError(path, spec.key_lines["rerank"], "rerank names one run (the first stage)")
-            inputs = (spec["rerank"],)
+        retriever, inputs = _step_inputs(path, spec, step)
         params = _step_params(path, spec, params, step, retriever, len(inputs))
         out.append(PipelineSpec(name=name, collection=spec["collection"], step=step, line=spec.line,
                                 retriever=retriever, inputs=inputs, params=dict(params)))
     return out
+
+
+def _step_keys(path: Path, spec: _Map) -> list[str]:
+    """The keys of a pipeline that name its step: `retrieve`, and any other key that is a fuse- or rerank-kind
+    step's name (fuse, rerank, a plugin's: entry points are read only for a key no built-in step has)."""
+    out = []
+    for key in spec:
+        if key in PIPELINE_WORDS:
+            out += [key] if key == "retrieve" else []
+            continue
+        step = get_step(key) if isinstance(key, str) else None
+        if step is None or step.kind == "retrieve":
+            hint = f" (a retriever: write 'retrieve: {key}')" if step is not None else ""
+            failed = "".join(f"; {line}" for line in plugin_failures()) if step is None else ""
+            raise ManifestError(path, spec.key_lines.get(key, spec.line),
+                                f"unknown key {key!r}{hint}; expected one of "
+                                f"{', '.join(sorted(PIPELINE_WORDS | _step_names()))}{failed}")
+        out.append(key)
+    return out
+
+
+def _step_names() -> set[str]:
+    return {s.name for s in steps().values() if s.kind != "retrieve"}
+
+
+def _step_words() -> str:
+    """retrieve, fuse, rerank (and the plugins' fuse- and rerank-kind steps, if any)."""
+    return ", ".join(["retrieve", "fuse", "rerank", *sorted(_step_names() - {"fuse", "rerank"})])
+
+
+def _step_inputs(path: Path, spec: _Map, step: str) -> tuple[str | None, tuple[str, ...]]:
+    """(the retriever, the runs the step reads), in the shape the step's kind asks for."""
+    line, value = spec.key_lines[step], spec[step]
+    if step == "retrieve":
+        try:
+            step_spec("retrieve", value)
+        except WorkbenchError as exc:
+            raise ManifestError(path, line, str(exc)) from None
+        return value, ()
+    kind = step_spec(step).kind
+    if kind == "fuse":
+        if not isinstance(value, list) or len(value) < 2:
+            raise ManifestError(path, line, f"{step} needs a list of at least two run names")
+        bad = next((x for x in value if not isinstance(x, str)), None)
+        if bad is not None:
+            raise ManifestError(path, line, f"{step} names runs: each must be a string, got {bad!r}")
+        return None, tuple(value)
+    if not isinstance(value, str):
+        raise ManifestError(path, line, f"{step} names one run (the first stage)")
+    return None, (value,)
 
 
 def _step_params(path: Path, spec: _Map, params: _Map, step: str, retriever: str | None, n_inputs: int) -> dict:

@@ -31,12 +31,10 @@ from workbench.files import ensure_folder
 from workbench.hashing import sha256_file
 from workbench.model import RunInfo
 from workbench.naming import check_name
-from workbench.retrieval.steps import step_spec
+from workbench.retrieval.steps import StepInputs, step_spec
 from workbench.services.ingest import IngestResult, ingest_run
 from workbench.services.runs import safe_child
 from workbench.store import Store, get_collection, get_documents, get_qrels, get_run, get_run_rows, get_topics
-
-STEPS = ("retrieve", "fuse", "rerank")
 
 
 @dataclass(frozen=True)
@@ -45,22 +43,15 @@ class Recipe:
 
     collection: str
     name: str
-    step: str
-    retriever: str | None
+    step: str  # "retrieve", or the name of a fuse- or rerank-kind step (fuse, rerank, a plugin's)
+    retriever: str | None  # a retrieve step's name
     inputs: tuple[str, ...]
     params: dict
-
-    def kind(self) -> str:
-        if self.step == "fuse":
-            return "hybrid"
-        if self.step == "rerank":
-            return "rerank"
-        return "sparse" if self.retriever == "bm25" else "dense"
 
 
 def fused_run_name(method: str, inputs: Sequence[str]) -> str:
     """The default name of a fused run, e.g. rrf-bm25+dense-minilm (a valid run name, unlike rrf(a,b))."""
-    return f"{method}-{'+'.join(inputs)}"
+    return step_spec("fuse").run_name(tuple(inputs), {"method": method})
 
 
 def _recipe_hash(store: Store, r: Recipe) -> str:
@@ -70,6 +61,9 @@ def _recipe_hash(store: Store, r: Recipe) -> str:
         "step": r.step, "retriever": r.retriever, "inputs": inputs, "params": r.params,
         "docs": info.docs_hash, "topics": info.topics_hash, "qrels": info.qrels_hash,
     }
+    origin = step_spec(r.step, r.retriever).origin
+    if origin is not None:  # a plugin's upgrade rebuilds its runs (built-in steps' hashes stay as they were)
+        payload["plugin"] = origin
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -127,7 +121,7 @@ def _documents(store: Store, collection: str) -> pa.Table:
     return docs
 
 
-def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, force: bool = False,  # noqa: C901
+def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, force: bool = False,
             replace: bool = False, progress=None, engine=None) -> IngestResult:
     """Run one step (unless its recipe is unchanged), write runs_dir/<collection>/<name>.trec, ingest it.
 
@@ -137,12 +131,11 @@ def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, 
     `engine` (workbench.engine) encodes a dense retrieval's corpus on its workers; the run is the same.
     """
     from workbench.io.trec_writer import write_run
-    from workbench.retrieval import bm25, dense, fuse, rerank
 
     check_name(r.name)
-    if r.step not in STEPS:
-        raise WorkbenchError(f"unknown step {r.step!r}; expected one of {', '.join(STEPS)}")
-    params = step_spec(r.step, r.retriever).checked(r.params, len(r.inputs))  # the manifest's and CLI's rules
+    step = step_spec(r.step, r.retriever)
+    step.check_arity(len(r.inputs))
+    params = step.checked(r.params, len(r.inputs))  # the manifest's and CLI's rules
     recipe_hash = _recipe_hash(store, r)
     existing = stored_run(store, r.collection, r.name)
     if existing is not None:
@@ -154,26 +147,13 @@ def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, 
     out_dir = ensure_folder(Path(runs_dir) / check_name(r.collection, "collection"))
     path = safe_child(out_dir, f"{r.name}.trec")
     check_file_is_ours(path, r, existing)
-    if r.step == "retrieve":
-        docs, topics = _documents(store, r.collection), judged_topics(store, r.collection)
-        if r.retriever == "bm25":
-            result = bm25.bm25_search(docs, topics, threads=threads, **params)
-        elif r.retriever == "dense":
-            result = dense.dense_search(docs, topics, threads=threads, progress=progress, engine=engine,
-                                            **params)
-        else:
-            raise WorkbenchError(f"unknown retriever {r.retriever!r}; expected bm25 or dense")
-        parent, depth = None, None
-    elif r.step == "fuse":
-        runs = [get_run_rows(store, r.collection, name) for name in r.inputs]
-        result = fuse.fuse(runs, **params)
-        parent, depth = None, None
-    else:
-        (parent,) = r.inputs
-        docs, topics = _documents(store, r.collection), judged_topics(store, r.collection)
-        result = rerank.rerank(get_run_rows(store, r.collection, parent), docs, topics, threads=threads,
-                                  progress=progress, **params)
-        depth = int(params.get("depth", 100))
+    inputs = StepInputs(r.collection, r.inputs, documents=lambda: _documents(store, r.collection),
+                        topics=lambda: judged_topics(store, r.collection),
+                        runs=lambda: [get_run_rows(store, r.collection, name) for name in r.inputs],
+                        threads=threads, progress=progress, engine=engine)
+    result = step.produce(inputs, params)
+    parent = step.parent(r.inputs)
+    depth = step.depth(params)
     meta = {
         "run": r.name, "collection": r.collection, "step": r.step, "retriever": r.retriever,
         "inputs": list(r.inputs), "parent": parent, "depth": depth, "params": result.params,
@@ -183,7 +163,7 @@ def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, 
     try:
         write_run(tmp, result.run, tag=r.name, metadata={k: v for k, v in meta.items() if v not in (None, [], {})})
         outcome = ingest_run(
-            store, r.collection, tmp, name=r.name, kind=r.kind(), parent=parent, depth=depth,
+            store, r.collection, tmp, name=r.name, kind=step.run_kind, parent=parent, depth=depth,
             replace=existing is not None, source_path=str(path),
             params={**result.params, "step": r.step, "inputs": list(r.inputs), "recipe_hash": recipe_hash},
             software=result.software,
@@ -226,7 +206,8 @@ def check_file_is_ours(path: Path, r: Recipe, existing: RunInfo | None) -> None:
         return
     header = produced_header(path) if path.is_file() and not path.is_symlink() else None
     ours = (isinstance(header, dict) and header.get("run") == r.name and header.get("collection") == r.collection
-            and header.get("step") in STEPS and _HEX64.fullmatch(str(header.get("recipe_hash", ""))) is not None)
+            and isinstance(header.get("step"), str)
+            and _HEX64.fullmatch(str(header.get("recipe_hash", ""))) is not None)
     if ours and isinstance(header, dict) and existing is not None \
             and existing.params.get("recipe_hash") == header["recipe_hash"]:
         ours = sha256_file(path) == existing.run_hash
