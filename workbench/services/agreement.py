@@ -11,8 +11,8 @@ import pyarrow.compute as pc
 
 from workbench.analysis.agreement import Estimate, kappa_estimate, ranking_estimates
 from workbench.errors import WorkbenchError
-from workbench.store import Store, get_collection, get_qrels
-from workbench.store.qrels_sets import DEFAULT, get_qrels_set
+from workbench.store import DEFAULT_QRELS as DEFAULT
+from workbench.store import Store, get_collection, get_qrels, get_qrels_set
 
 
 @dataclass(frozen=True)

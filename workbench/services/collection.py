@@ -76,7 +76,8 @@ def add_qrels_set(store: Store, collection: str, name: str, path: str | Path, *,
     """Read and check a qrels file as `collection add` reads one, then store it as the collection's set `name`:
     (QrelsSetInfo, changed). "default" names the collection's own qrels and is refused."""
     from workbench.errors import WorkbenchError
-    from workbench.store.qrels_sets import DEFAULT, put_qrels_set
+    from workbench.store import DEFAULT_QRELS as DEFAULT
+    from workbench.store import put_qrels_set
 
     check_name(name, "qrels")
     if name == DEFAULT:
@@ -93,7 +94,7 @@ def qrels_set_warnings(store: Store, collection: str, name: str) -> list[str]:
     (a file of another collection judges none of them)."""
     import pyarrow.compute as pc
 
-    from workbench.store.qrels_sets import get_qrels_set
+    from workbench.store import get_qrels_set
 
     _, table = get_qrels_set(store, collection, name)
     own = pc.unique(get_qrels(store, collection, ordered=False)["query_id"])
@@ -110,7 +111,8 @@ def qrels_set_warnings(store: Store, collection: str, name: str) -> list[str]:
 def qrels_of(store: Store, collection: str) -> list[dict]:
     """The collection's qrels, its own first (named "default"), then its named sets by name: name, qrels_hash,
     n_queries, n_judgments, source (the file read)."""
-    from workbench.store.qrels_sets import DEFAULT, list_qrels_sets
+    from workbench.store import DEFAULT_QRELS as DEFAULT
+    from workbench.store import list_qrels_sets
 
     own = get_collection(store, collection)
     rows = [{"name": DEFAULT, "qrels_hash": own.qrels_hash, "n_queries": own.n_queries,
@@ -124,7 +126,8 @@ def remove_qrels_set(store: Store, collection: str, name: str, *, confirmed: boo
     """Remove a named set; "default" (the collection's own) is refused, and so is a removal not `confirmed`
     (after an unknown name has been said)."""
     from workbench.errors import WorkbenchError
-    from workbench.store.qrels_sets import DEFAULT, delete_qrels_set, get_qrels_set
+    from workbench.store import DEFAULT_QRELS as DEFAULT
+    from workbench.store import delete_qrels_set, get_qrels_set
 
     if name == DEFAULT:
         raise WorkbenchError(f"{DEFAULT!r} is the collection's own qrels; `collection remove` removes the collection")

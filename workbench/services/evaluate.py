@@ -118,7 +118,8 @@ def load_evaluation(
 def _qrels_of(store: Store, info, qrels: str | None, *, rows: bool = True):
     """(set name or None, qrels hash, the set's judgments when `rows`) of the qrels asked for by name; the
     collection's own for None or "default" (their judgments are read where they are needed)."""
-    from workbench.store.qrels_sets import DEFAULT, get_qrels_set
+    from workbench.store import DEFAULT_QRELS as DEFAULT
+    from workbench.store import get_qrels_set
 
     if qrels is None or qrels == DEFAULT:
         return None, info.qrels_hash, None

@@ -25,6 +25,9 @@ from workbench.store.collections import (
     put_collection,
 )
 from workbench.store.connection import Store, default_db_path
+from workbench.store.pools import pooled_documents
+from workbench.store.qrels_sets import DEFAULT as DEFAULT_QRELS
+from workbench.store.qrels_sets import delete_qrels_set, get_qrels_set, list_qrels_sets, put_qrels_set
 from workbench.store.reads import (
     judged_ranks,
     judged_ranks_of,
@@ -54,15 +57,18 @@ from workbench.store.scores import (
 )
 
 __all__ = [
+    "DEFAULT_QRELS",
     "CollectionInfo",
     "Store",
     "children",
     "default_db_path",
     "delete_collection",
+    "delete_qrels_set",
     "delete_run",
     "get_collection",
     "get_documents",
     "get_qrels",
+    "get_qrels_set",
     "get_run",
     "get_run_rows",
     "get_topics",
@@ -70,9 +76,12 @@ __all__ = [
     "judged_ranks_of",
     "judged_top_ranks",
     "list_collections",
+    "list_qrels_sets",
     "list_runs",
     "per_query_scores",
+    "pooled_documents",
     "put_collection",
+    "put_qrels_set",
     "put_run",
     "put_run_metadata",
     "put_scores",
