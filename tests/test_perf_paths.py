@@ -142,7 +142,9 @@ def test_schema_1_store_is_migrated_in_place(dl20_store, tmp_path):
     assert tops == [r for r in rows_before if r[5] <= 100] and len(tops) > 24 * 54 * 20
     sets_after = con.execute("SELECT * EXCLUDE (scored_at) FROM score_sets ORDER BY ALL").fetchall()
     con.close()
-    assert len(sets_after) == len(sets_before) == 24 * 6  # the per-set means are computed back from the scores
+    # the per-set means are computed back from the scores (the session's store has the default six measures per
+    # run, and whatever tests that ran before scored on it)
+    assert len(sets_after) == len(sets_before) >= 24 * 6
     for got, want in zip(sets_after, sets_before, strict=True):
         assert got[:6] == want[:6] and got[6:] == pytest.approx(want[6:], rel=1e-12)
     top = top_run_rows(store, "dl20", "bm25", 10)
