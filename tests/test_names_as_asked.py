@@ -132,3 +132,62 @@ def test_cutoff_zero_mid_ingest_is_a_line_not_an_abort(tmp_path):
     res = wb("ingest", "-c", "dl20", DL20_RUNS / "bm25.trec", "-m", "nDCG@0")
     assert res.returncode == 2 and res.stderr.startswith("error: ") and "cutoff" in res.stderr, res.stderr
     assert snapshot(db) == before
+
+
+def _without_canonical(obj, rename: dict[str, str]):
+    """A JSON value with every `canonical` key dropped and the names asked for put back to the canonical ones."""
+    if isinstance(obj, dict):
+        return {rename.get(k, k): _without_canonical(v, rename) for k, v in obj.items() if k != "canonical"}
+    if isinstance(obj, list):
+        return [_without_canonical(v, rename) for v in obj]
+    return rename.get(obj, obj) if isinstance(obj, str) else obj
+
+
+def _canonical_beside_measure(obj) -> dict[str, str]:
+    """{measure: canonical} of every JSON object carrying both, checking `canonical` comes right after `measure`."""
+    found: dict[str, str] = {}
+    if isinstance(obj, dict):
+        keys = list(obj)
+        if "canonical" in obj and "measure" in obj:
+            assert keys.index("canonical") == keys.index("measure") + 1, keys
+            found[obj["measure"]] = obj["canonical"]
+        for v in obj.values():
+            found |= _canonical_beside_measure(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            found |= _canonical_beside_measure(v)
+    return found
+
+
+DEPTH = ["depth", "-c", "dl20", "bm25__rankvicuna-7b@20", "--depths", "0,10,20", "--bootstrap", "200"]
+
+
+def test_depth_shows_the_names_asked_for(cli, two_runs):
+    """`depth -m ndcg_cut.10 P.5` titles, keys and sentences by ndcg_cut_10 and P_5 (canonical beside them in JSON);
+    the numbers are those of `-m nDCG@10 P@5`, whose JSON has no `canonical` (as before names were kept)."""
+    asked = cli(*DEPTH, "-m", "ndcg_cut.10", "P.5", "--json")
+    assert asked.code == 0, asked.err
+    got = asked.json()
+    plain = cli(*DEPTH, "-m", "nDCG@10", "P@5", "--json").json()
+    assert "canonical" not in json.dumps(plain)
+    assert "nDCG@10" not in json.dumps(got).replace('"canonical": "nDCG@10"', "")
+    assert list(got["best"]) == list(got["best_depth"]) == list(got["highest_mean_depth"]) == ["ndcg_cut_10", "P_5"]
+    assert [b["measure"] for b in got["best"].values()] == ["ndcg_cut_10", "P_5"]
+    assert _canonical_beside_measure(got) == {"ndcg_cut_10": "nDCG@10", "P_5": "P@5"}
+    assert {p["measure"] for p in got["points"]} == {"ndcg_cut_10", "P_5", "Judged@10"}
+    assert all("canonical" not in p for p in got["points"] if p["measure"] == "Judged@10")
+    # bm25's nDCG@10 on DL 2020 is trec_eval's 0.4796 (depth 0 is the first stage)
+    assert round(got["best"]["ndcg_cut_10"]["first_stage_mean"], 4) == 0.4796
+    renamed = _without_canonical(got, {"ndcg_cut_10": "nDCG@10", "P_5": "P@5"})
+    key = lambda p: (p["measure"], p["source"], p["depth"])  # noqa: E731 -- rows sort by the name shown
+    assert sorted(renamed.pop("points"), key=key) == sorted(plain.pop("points"), key=key)
+    assert renamed == plain
+
+    text = cli(*DEPTH, "-m", "ndcg_cut.10", "P.5")
+    assert text.code == 0, text.err
+    assert "nDCG@10" not in text.out and "P@5" not in text.out
+    assert "bm25__rankvicuna-7b@20 over bm25: ndcg_cut_10 by rerank depth" in text.out
+    assert "bm25__rankvicuna-7b@20 over bm25: P_5 by rerank depth" in text.out
+    sentences = [line for line in text.out.splitlines() if line.startswith(("best k = ", "no depth is"))]
+    assert len(sentences) == 2 and "ndcg_cut_10" in sentences[0] and "P_5" in sentences[1], sentences
+
