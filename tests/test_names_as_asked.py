@@ -191,3 +191,28 @@ def test_depth_shows_the_names_asked_for(cli, two_runs):
     sentences = [line for line in text.out.splitlines() if line.startswith(("best k = ", "no depth is"))]
     assert len(sentences) == 2 and "ndcg_cut_10" in sentences[0] and "P_5" in sentences[1], sentences
 
+
+def test_compare_and_leaderboard_json_carry_the_canonical_name(cli, two_runs):
+    """Every pair, win matrix and test row of `compare --json`, and every leaderboard cell, has the name asked for
+    and ir-measures' name beside it, as `evaluate --json` has them; an ir-measures spelling is its own canonical."""
+    runs = ["bm25", "tasb", "bm25__rankvicuna-7b@20"]
+    cmp = cli("compare", "-c", "dl20", *runs, "-m", "ndcg_cut.10", "map", "nDCG@20", "--json")
+    assert cmp.code == 0, cmp.err
+    got = cmp.json()
+    assert got["measures"] == ["ndcg_cut_10", "map", "nDCG@20"]
+    assert _canonical_beside_measure(got) == {"ndcg_cut_10": "nDCG@10", "map": "AP", "nDCG@20": "nDCG@20"}
+    for part in (got["pairs"], got["win_matrices"], got["significance"]["rows"]):
+        assert part and all("canonical" in r for r in part)
+    assert {(p["run"], p["measure"]): round(p["mean_baseline"], 4) for p in got["pairs"]}[("tasb", "map")] == 0.3027
+    plain = cli("compare", "-c", "dl20", *runs, "-m", "nDCG@10", "AP", "nDCG@20", "--json").json()
+    assert _without_canonical(got, {"ndcg_cut_10": "nDCG@10", "map": "AP"}) == _without_canonical(plain, {})
+
+    lb = cli("leaderboard", "-c", "dl20", "-m", "ndcg_cut.10", "map", "-r", "bm25", "tasb", "-b", "bm25",
+             "--format", "json")
+    assert lb.code == 0, lb.err
+    board = lb.json()
+    assert board["measures"] == ["ndcg_cut_10", "map"]
+    for row in board["rows"]:
+        assert list(row["measures"]) == ["ndcg_cut_10", "map"]
+        assert {m: c["canonical"] for m, c in row["measures"].items()} == {"ndcg_cut_10": "nDCG@10", "map": "AP"}
+    assert round(board["rows"][0]["measures"]["map"]["value"], 4) == 0.3027  # bm25, the baseline, first
