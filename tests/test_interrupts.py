@@ -5,7 +5,8 @@ over the whole command: while modules load, while the file is parsed, while rows
 the moment the store file grows (the commit). Each trial runs on its own copy of the base store. After it:
 
   * the exit status is 130, stderr has no traceback and ends with the promised line, `interrupted; the store is
-    unchanged by the unfinished operation`, and then every table is as it was (conftest.snapshot); or, when the
+    unchanged by the unfinished operation` (`interrupted; no store was opened, so nothing was stored` before the
+    command opened it), and then every table is as it was (conftest.snapshot); or, when the
     Ctrl-C landed while COMMIT was writing, with `interrupted while committing run 'big': that commit completed;
     nothing after it changed the store`, and then the run is there complete and the rest as it was;
   * the store is consistent (test_reliability_support.store_problems) and takes a new ingest.
@@ -21,18 +22,21 @@ import contextlib
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import snapshot
+from conftest import DL20, DL20_RUNS, ROOT, snapshot
 from test_reliability_support import copy_store, make_base_store, popen_cli, store_problems, without_run
 
 from workbench import interrupts
 
 PROMISED = "interrupted; the store is unchanged by the unfinished operation"
+NO_STORE = "interrupted; no store was opened, so nothing was stored"
 LATE = "interrupted while committing run 'big': that commit completed; nothing after it changed the store"
 LINES = 400_000
 TRIALS = 12  # spread over the ingest's duration
@@ -90,7 +94,7 @@ def _trial(base: Path, run: Path, folder: Path, delay: float | None) -> tuple[st
         assert "KeyboardInterrupt" in err, label
         assert after == before, label
         outcome = "start-up"
-    elif last == PROMISED and "added     big" not in err:
+    elif last in (PROMISED, NO_STORE) and "added     big" not in err:  # NO_STORE: before ingest opened the store
         assert proc.returncode == 130, label
         assert after == before, label
         outcome = "unchanged"
@@ -224,4 +228,60 @@ def test_a_ctrl_c_in_a_read_only_command_is_exit_130_and_the_promised_line(tmp_p
         signal.signal(signal.SIGINT, signal.default_int_handler)
     err = capsys.readouterr().err
     assert code == 130 and err == PROMISED + "\n"
+    assert snapshot(base) == before
+
+
+_EVAL_INTERRUPTED = """
+import os, signal, sys, time
+import workbench.io.runs as runs
+
+real = runs.read_run
+
+def read_run(*args, **kwargs):  # a real SIGINT while eval reads its run, caught by the CLI's handler
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.05)
+    return real(*args, **kwargs)
+
+runs.read_run = read_run
+from workbench.cli.main import main
+sys.argv = ["workbench", *sys.argv[1:]]
+sys.exit(main())
+"""
+
+
+def test_a_ctrl_c_in_eval_which_has_no_store_says_so(tmp_path):
+    """`workbench eval` keeps no store: its Ctrl-C line must not speak of one (it said "the store is unchanged")."""
+    db = tmp_path / "never.duckdb"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WORKBENCH_DB": str(db)}
+    res = subprocess.run([sys.executable, "-c", _EVAL_INTERRUPTED, "eval", str(DL20 / "qrels.dl20-passage.txt"),
+                          str(DL20_RUNS / "bm25.trec"), "-m", "map"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert res.returncode == 130, res.stderr
+    assert res.stderr == NO_STORE + "\n" and res.stdout == ""
+    assert list(tmp_path.iterdir()) == []  # no store, no file: neither $WORKBENCH_DB nor ./workbench.duckdb
+
+
+def test_a_store_command_interrupted_after_opening_its_store_still_speaks_of_it(tmp_path, capsys):
+    """A run read the same way inside `ingest`, which has opened its store: the store's line, store unchanged."""
+    base, _ = make_base_store(tmp_path / "base")
+    before = snapshot(base)
+    import workbench.io.runs as runs
+    from workbench.cli.main import main
+
+    real = runs.read_run_into
+
+    def interrupted_read(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        return real(*args, **kwargs)
+
+    runs.read_run_into = interrupted_read
+    capsys.readouterr()
+    try:
+        code = main(["--db", str(base), "ingest", "-c", "base", str(DL20_RUNS / "bm25.trec"), "--name", "fresh"])
+    finally:
+        runs.read_run_into = real
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    err = capsys.readouterr().err
+    assert code == 130 and err.splitlines()[-1] == PROMISED, err
     assert snapshot(base) == before

@@ -132,3 +132,87 @@ def test_cutoff_zero_mid_ingest_is_a_line_not_an_abort(tmp_path):
     res = wb("ingest", "-c", "dl20", DL20_RUNS / "bm25.trec", "-m", "nDCG@0")
     assert res.returncode == 2 and res.stderr.startswith("error: ") and "cutoff" in res.stderr, res.stderr
     assert snapshot(db) == before
+
+
+def _without_canonical(obj, rename: dict[str, str]):
+    """A JSON value with every `canonical` key dropped and the names asked for put back to the canonical ones."""
+    if isinstance(obj, dict):
+        return {rename.get(k, k): _without_canonical(v, rename) for k, v in obj.items() if k != "canonical"}
+    if isinstance(obj, list):
+        return [_without_canonical(v, rename) for v in obj]
+    return rename.get(obj, obj) if isinstance(obj, str) else obj
+
+
+def _canonical_beside_measure(obj) -> dict[str, str]:
+    """{measure: canonical} of every JSON object carrying both, checking `canonical` comes right after `measure`."""
+    found: dict[str, str] = {}
+    if isinstance(obj, dict):
+        keys = list(obj)
+        if "canonical" in obj and "measure" in obj:
+            assert keys.index("canonical") == keys.index("measure") + 1, keys
+            found[obj["measure"]] = obj["canonical"]
+        for v in obj.values():
+            found |= _canonical_beside_measure(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            found |= _canonical_beside_measure(v)
+    return found
+
+
+DEPTH = ["depth", "-c", "dl20", "bm25__rankvicuna-7b@20", "--depths", "0,10,20", "--bootstrap", "200"]
+
+
+def test_depth_shows_the_names_asked_for(cli, two_runs):
+    """`depth -m ndcg_cut.10 P.5` titles, keys and sentences by ndcg_cut_10 and P_5 (canonical beside them in JSON);
+    the numbers are those of `-m nDCG@10 P@5`, whose JSON has no `canonical` (as before names were kept)."""
+    asked = cli(*DEPTH, "-m", "ndcg_cut.10", "P.5", "--json")
+    assert asked.code == 0, asked.err
+    got = asked.json()
+    plain = cli(*DEPTH, "-m", "nDCG@10", "P@5", "--json").json()
+    assert "canonical" not in json.dumps(plain)
+    assert "nDCG@10" not in json.dumps(got).replace('"canonical": "nDCG@10"', "")
+    assert list(got["best"]) == list(got["best_depth"]) == list(got["highest_mean_depth"]) == ["ndcg_cut_10", "P_5"]
+    assert [b["measure"] for b in got["best"].values()] == ["ndcg_cut_10", "P_5"]
+    assert _canonical_beside_measure(got) == {"ndcg_cut_10": "nDCG@10", "P_5": "P@5"}
+    assert {p["measure"] for p in got["points"]} == {"ndcg_cut_10", "P_5", "Judged@10"}
+    assert all("canonical" not in p for p in got["points"] if p["measure"] == "Judged@10")
+    # bm25's nDCG@10 on DL 2020 is trec_eval's 0.4796 (depth 0 is the first stage)
+    assert round(got["best"]["ndcg_cut_10"]["first_stage_mean"], 4) == 0.4796
+    renamed = _without_canonical(got, {"ndcg_cut_10": "nDCG@10", "P_5": "P@5"})
+    key = lambda p: (p["measure"], p["source"], p["depth"])  # noqa: E731 -- rows sort by the name shown
+    assert sorted(renamed.pop("points"), key=key) == sorted(plain.pop("points"), key=key)
+    assert renamed == plain
+
+    text = cli(*DEPTH, "-m", "ndcg_cut.10", "P.5")
+    assert text.code == 0, text.err
+    assert "nDCG@10" not in text.out and "P@5" not in text.out
+    assert "bm25__rankvicuna-7b@20 over bm25: ndcg_cut_10 by rerank depth" in text.out
+    assert "bm25__rankvicuna-7b@20 over bm25: P_5 by rerank depth" in text.out
+    sentences = [line for line in text.out.splitlines() if line.startswith(("best k = ", "no depth is"))]
+    assert len(sentences) == 2 and "ndcg_cut_10" in sentences[0] and "P_5" in sentences[1], sentences
+
+
+def test_compare_and_leaderboard_json_carry_the_canonical_name(cli, two_runs):
+    """Every pair, win matrix and test row of `compare --json`, and every leaderboard cell, has the name asked for
+    and ir-measures' name beside it, as `evaluate --json` has them; an ir-measures spelling is its own canonical."""
+    runs = ["bm25", "tasb", "bm25__rankvicuna-7b@20"]
+    cmp = cli("compare", "-c", "dl20", *runs, "-m", "ndcg_cut.10", "map", "nDCG@20", "--json")
+    assert cmp.code == 0, cmp.err
+    got = cmp.json()
+    assert got["measures"] == ["ndcg_cut_10", "map", "nDCG@20"]
+    assert _canonical_beside_measure(got) == {"ndcg_cut_10": "nDCG@10", "map": "AP", "nDCG@20": "nDCG@20"}
+    for part in (got["pairs"], got["win_matrices"], got["significance"]["rows"]):
+        assert part and all("canonical" in r for r in part)
+    assert {(p["run"], p["measure"]): round(p["mean_baseline"], 4) for p in got["pairs"]}[("tasb", "map")] == 0.3027
+    plain = cli("compare", "-c", "dl20", *runs, "-m", "nDCG@10", "AP", "nDCG@20", "--json").json()
+    assert _without_canonical(got, {"ndcg_cut_10": "nDCG@10", "map": "AP"}) == _without_canonical(plain, {})
+
+    lb = cli("leaderboard", "-c", "dl20", "-m", "ndcg_cut.10", "map", "-r", "bm25", "tasb", "-b", "bm25",
+             "--format", "json")
+    assert lb.code == 0, lb.err
+    board = lb.json()
+    assert board["measures"] == ["ndcg_cut_10", "map"]
+    for row in board["rows"]:
+        assert list(row["measures"]) == ["ndcg_cut_10", "map"]
+        assert {m: c["canonical"] for m, c in row["measures"].items()} == {"ndcg_cut_10": "nDCG@10", "map": "AP"}
+    assert round(board["rows"][0]["measures"]["map"]["value"], 4) == 0.3027  # bm25, the baseline, first

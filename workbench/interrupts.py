@@ -10,6 +10,9 @@ between statements or while COMMIT writes. So the CLI does not rely on the excep
   that came before it (even one some code swallowed) rolls the transaction back; one that arrives while COMMIT
   runs waits for it to finish, is raised right after, and `late()` then names what was committed, so the
   message can say so. After the first Ctrl-C nothing else commits.
+- `store_opened()` (the CLI's `Context.store`, and `commit`) marks that the command has a store: only then does the
+  line speak of "the store"; a command that opened none (`workbench eval`, or any command interrupted before it
+  opened its store) says no store was opened.
 
 Signal handlers live in the main thread only; elsewhere (the dashboard's script threads) these are no-ops.
 """
@@ -22,8 +25,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 MESSAGE = "interrupted; the store is unchanged by the unfinished operation"
+NO_STORE = "interrupted; no store was opened, so nothing was stored"
 
 _requested = False
+_store_opened = False
 _ignoring = False
 _late: list[str] = []
 
@@ -45,8 +50,8 @@ def catching(*, last: bool = False) -> Iterator[None]:
     `last`: the process exits after the block (the console script), so a Ctrl-C after it, when the command is
     complete and its output written, is ignored instead of breaking the interpreter's shutdown.
     """
-    global _requested, _ignoring
-    _requested = _ignoring = False
+    global _requested, _ignoring, _store_opened
+    _requested = _ignoring = _store_opened = False
     _late.clear()
     if not _main_thread():
         yield
@@ -68,11 +73,18 @@ def late() -> list[str]:
     return list(_late)
 
 
+def store_opened() -> None:
+    """The current command opened a store (see `message`)."""
+    global _store_opened
+    _store_opened = True
+
+
 def message() -> str:
-    """The line the CLI prints when a command was interrupted: true whichever way the interrupt landed."""
+    """The line the CLI prints when a command was interrupted: true whichever way the interrupt landed, and
+    about a store only when the command opened one."""
     if _late:
         return f"interrupted while committing {_late[-1]}: that commit completed; nothing after it changed the store"
-    return MESSAGE
+    return MESSAGE if _store_opened else NO_STORE
 
 
 def ignore_further() -> None:
@@ -130,6 +142,7 @@ def held() -> Iterator[list[int]]:
 
 def commit(con, what: str = "a change") -> None:
     """COMMIT the open transaction on `con`, unless a Ctrl-C came first (then ROLLBACK and KeyboardInterrupt)."""
+    store_opened()
     with held() as pending:
         if _requested or pending:
             con.execute("ROLLBACK")

@@ -134,9 +134,9 @@ def cmd_depth(ctx, args) -> int:
         return 0
     con = out_console()
     frame = study.table()
-    judged = study.curve.judged_measure
+    judged = study.judged_measure
     best = study.best()
-    for measure in study.curve.measures:
+    for measure in study.measures:  # the names asked for (ndcg_cut_10), as the table and best() name them
         t = Table("depth", "source", measure, "95% CI", f"delta vs {study.first_stage} (95% CI)", "p adj. vs depth 0",
                   judged, title=f"{study.reranked} over {study.first_stage}: {measure} by rerank depth",
                   caption=f"* significant. {study.legend()}")

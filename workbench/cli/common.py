@@ -54,8 +54,10 @@ class Context:
     def store(self) -> Store:
         from rich.markup import escape
 
+        from workbench import interrupts
         from workbench.store import Store
 
+        interrupts.store_opened()  # a Ctrl-C from now on is reported against this store
         return Store(self.db, on_wait=lambda msg: err_console().print(f"[yellow]{escape(msg)}[/]", soft_wrap=True))
 
 

@@ -76,6 +76,7 @@ class Leaderboard:
     bounds: pd.DataFrame | None = None  # like values: each run scored with its unjudged documents relevant
     bounds_semantics: str | None = None
     qrels: str | None = None  # the named qrels set scored against (None: the collection's own)
+    canonical: dict[str, str] = field(default_factory=dict)  # name shown -> ir-measures' (absent: the same)
 
     def render(self, fmt: str = "markdown") -> str:
         """The table as markdown, csv, latex, html or json (what `workbench leaderboard -f` writes)."""
@@ -138,6 +139,8 @@ class Leaderboard:
                 f"{self.baselines[0]}{samples}, not adjusted for multiple comparisons.")
 
     def to_dict(self) -> dict:
+        """JSON: each row's cells keyed by the measure names asked for, each cell with `canonical`, ir-measures'
+        spelling of its measure (as `evaluate --json` gives it beside every score)."""
         rows = []
         best = self.best()
         for run in self.runs:
@@ -145,7 +148,8 @@ class Leaderboard:
             for m in self.measures:
                 v = self.values.at[run, m]
                 cell: dict[str, Any]
-                cell = {"value": _num(v), "n_queries": int(self.n_queries.at[run, m]), "best": run in best[m]}
+                cell = {"canonical": self.canonical.get(m, m), "value": _num(v),
+                        "n_queries": int(self.n_queries.at[run, m]), "best": run in best[m]}
                 if self.bounds is not None:
                     cell["unjudged_relevant"] = _num(self.bounds.at[run, m])
                 if self.baselines:

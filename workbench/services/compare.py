@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -37,6 +37,7 @@ class Comparison:
     significance: SignificanceTable  # of each other run vs A, corrected across runs x measures
     qrels: str | None = None  # the named qrels set scored against (None: the collection's own)
     semantics: str | None = None  # set when it is not the default (judged-only scores)
+    canonical: dict[str, str] = field(default_factory=dict)  # name shown -> ir-measures' (absent: the same)
 
     @property
     def baseline(self) -> str:
@@ -61,15 +62,27 @@ class Comparison:
 
     def to_dict(self) -> dict:
         """JSON: every pair names its `baseline` and its `run` (wins are queries where the run beats the
-        baseline; deltas are run - baseline)."""
+        baseline; deltas are run - baseline). Measures are named as asked for, with `canonical` (ir-measures'
+        spelling) beside each, as `evaluate --json` has them."""
+        sig = self.significance.to_dict()
+        sig["rows"] = [self._with_canonical(r) for r in sig["rows"]]
         return {
             "baseline": self.baseline, "runs": list(self.runs), "measures": list(self.measures),
-            "pairs": [_pair_dict(p) for p in self.pairs],
-            "win_matrices": [m.to_dict() for m in self.matrices],
-            "significance": self.significance.to_dict() | {"legend": self.legend()},
+            "pairs": [self._with_canonical(_pair_dict(p)) for p in self.pairs],
+            "win_matrices": [self._with_canonical(m.to_dict()) for m in self.matrices],
+            "significance": sig | {"legend": self.legend()},
             **({"qrels": self.qrels} if self.qrels else {}),
             **({"semantics": self.semantics} if self.semantics else {}),
         }
+
+    def _with_canonical(self, record: dict) -> dict:
+        """`record` with ir-measures' spelling of its `measure` right after it."""
+        out = {}
+        for key, value in record.items():
+            out[key] = value
+            if key == "measure":
+                out["canonical"] = self.canonical.get(value, value)
+        return out
 
 
 def _pair_dict(pair) -> dict:
@@ -113,4 +126,4 @@ def compare_runs(store: Store, collection: str, runs: Sequence[str], measures: S
     sig = significance_table(scores, [a], others, list(ev.measures), test=test, correction=correction,
                              alpha=alpha, seed=seed, n_resamples=n_resamples)
     return Comparison(tuple(runs), ev.measures, pairs, matrices, sig, ev.qrels,
-                      ev.semantics if judged_only else None)
+                      ev.semantics if judged_only else None, dict(ev.canonical))

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -102,6 +102,22 @@ class DepthStudy:
     phantom_hits: pd.DataFrame
     clipped: tuple[int, ...] = ()  # depths asked for above `depth_limit`: not scored, not in the correction
     depth_limit: int | None = None  # R's declared rerank depth (else the deepest position R reordered)
+    names: dict[str, str] = field(default_factory=dict)
+    """canonical -> the name the user asked for (`nDCG@10` -> `ndcg_cut_10`), where they differ: the curve and
+    the tests compute under canonical names; table(), best(), to_dict() and the CLI show these."""
+
+    def shown(self, measure: str) -> str:
+        """The name a measure of the curve is shown under (its canonical name when none was asked for)."""
+        return self.names.get(measure, measure)
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        """The curve's measures under the names asked for."""
+        return tuple(map(self.shown, self.curve.measures))
+
+    @property
+    def judged_measure(self) -> str:
+        return self.shown(self.curve.judged_measure)
 
     @property
     def note(self) -> str | None:
@@ -122,12 +138,15 @@ class DepthStudy:
         frame = frame.merge(sig[["measure", "depth", "source", "p_value", "p_adjusted", "significant"]],
                             on=["measure", "depth", "source"], how="left")
         judged = frame[frame["measure"] == self.curve.judged_measure][["depth", "source", "mean"]]
-        frame = frame.merge(judged.rename(columns={"mean": self.curve.judged_measure}), on=["depth", "source"],
+        frame = frame.merge(judged.rename(columns={"mean": self.judged_measure}), on=["depth", "source"],
                             how="left")
+        if self.names:
+            frame["measure"] = frame["measure"].map(self.shown)
         return frame.sort_values(["measure", "source", "depth"]).reset_index(drop=True)
 
     def best(self) -> dict[str, BestDepth]:
-        """{measure: BestDepth}: a depth is called best only when it is significantly better than depth 0."""
+        """{measure (as asked for): BestDepth}: a depth is called best only when it is significantly better than
+        depth 0."""
         rows = {(r.measure, r.run): r for r in self.significance.rows}
         out = {}
         for m in self.curve.measures:
@@ -141,10 +160,11 @@ class DepthStudy:
             shown = depth if depth is not None else (deeper[0] if deeper else None)
             p = points.get(shown) if shown is not None else None
             row = rows.get((m, f"derived@{shown}"))
-            out[m] = BestDepth(m, depth, shown, deeper[0] if deeper else None, p.mean if p else float("nan"), base,
-                               p.mean - base if p else float("nan"), p.delta_ci_low if p else float("nan"),
-                               p.delta_ci_high if p else float("nan"), self.curve.confidence,
-                               None if row is None else float(row.p_adjusted))
+            name = self.shown(m)
+            out[name] = BestDepth(name, depth, shown, deeper[0] if deeper else None, p.mean if p else float("nan"),
+                                  base, p.mean - base if p else float("nan"), p.delta_ci_low if p else float("nan"),
+                                  p.delta_ci_high if p else float("nan"), self.curve.confidence,
+                                  None if row is None else float(row.p_adjusted))
         return out
 
     def legend(self) -> str:
@@ -158,23 +178,26 @@ class DepthStudy:
                 f"({self.curve.n_boot:,} samples, seed {self.curve.seed}), not adjusted for multiple comparisons.")
 
     def to_dict(self) -> dict:
-        judged = self.curve.judged_measure
+        """JSON: measures under the names asked for, each with `canonical` (ir-measures' spelling) beside it
+        where the two differ."""
+        judged = self.judged_measure
         rows = [
-            {"measure": r["measure"], "depth": int(r["depth"]), "source": r["source"], "value": r["mean"],
-             "ci_low": r["ci_low"], "ci_high": r["ci_high"], "delta_ci_low": _f(r["delta_ci_low"]),
-             "delta_ci_high": _f(r["delta_ci_high"]), "p_value": _f(r["p_value"]),
-             "p_adjusted": _f(r["p_adjusted"]),
+            {"measure": r["measure"], **self._canonical(r["measure"]), "depth": int(r["depth"]),
+             "source": r["source"], "value": r["mean"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+             "delta_ci_low": _f(r["delta_ci_low"]), "delta_ci_high": _f(r["delta_ci_high"]),
+             "p_value": _f(r["p_value"]), "p_adjusted": _f(r["p_adjusted"]),
              "significant": None if pd.isna(r["significant"]) else bool(r["significant"]), "judged": _f(r[judged])}
             for r in self.table().to_dict(orient="records")
         ]
         best = self.best()
         return {
             "first_stage": self.first_stage, "reranked": self.reranked, "k_max": self.curve.k_max,
-            "judged_measure": self.curve.judged_measure,
+            "judged_measure": judged,
             "best_depth": {m: b.depth for m, b in best.items()},
-            "best": {m: {k: _f(v) if isinstance(v, float) else v for k, v in vars(b).items()}
+            "best": {m: {"measure": m, **self._canonical(m),
+                         **{k: _f(v) if isinstance(v, float) else v for k, v in vars(b).items() if k != "measure"}}
                      for m, b in best.items()},
-            "highest_mean_depth": dict(self.curve.best_depth),
+            "highest_mean_depth": {self.shown(m): k for m, k in self.curve.best_depth},
             "observed_runs": {str(k): v for k, v in self.observed_runs.items()},
             "test": self.significance.test, "correction": self.significance.correction,
             "alpha": self.significance.alpha, "permutations": self.significance.n_resamples
@@ -183,6 +206,11 @@ class DepthStudy:
             "points": rows, "phantom_hits": self.phantom_hits.to_dict(orient="records"),
             "depth_limit": self.depth_limit, "clipped_depths": list(self.clipped), "note": self.note,
         }
+
+    def _canonical(self, shown: str) -> dict[str, str]:
+        """{"canonical": ir-measures' spelling} of a measure shown under another name, else {}."""
+        canonical = {v: k for k, v in self.names.items()}.get(shown)
+        return {} if canonical is None else {"canonical": canonical}
 
 
 def _f(v):
@@ -222,13 +250,18 @@ def depth_study(store: Store, collection: str, reranked: str, measures: Sequence
                 n_resamples: int = DEFAULT_PERMUTATIONS) -> DepthStudy:
     """Depth scaling of a reranker: the derived curve, observed real runs at other depths, tests vs depth 0
     (`n_resamples`: the randomisation test's permutations; `n_boot`: the CIs' bootstrap samples)."""
+    from workbench.scoring import named_measures
+
     _check_study_options(n_boot, seed, alpha, phantom_k)
     with _study_inputs(store, collection, reranked, measures, first_stage=first_stage, observed=observed,
                        phantom_k=phantom_k) as s:
-        return study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed, s.observed_rows,
-                          depths=depths, n_boot=n_boot, seed=seed, test=test, correction=correction, alpha=alpha,
-                          phantom_k=phantom_k, pair=s.pair, stored_qrels=True, n_resamples=n_resamples,
-                          declared_depth=s.declared_depth)
+        study = study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed,
+                           s.observed_rows, depths=depths, n_boot=n_boot, seed=seed, test=test,
+                           correction=correction, alpha=alpha, phantom_k=phantom_k, pair=s.pair, stored_qrels=True,
+                           n_resamples=n_resamples, declared_depth=s.declared_depth)
+    # computed under canonical names (the store's keys); shown under the names asked for (`ndcg_cut.10`)
+    names = {nm.canonical: nm.name for nm in named_measures(list(measures)) if nm.name != nm.canonical}
+    return replace(study, names=names) if names else study
 
 
 def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: int) -> int | None:

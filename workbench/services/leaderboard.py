@@ -65,6 +65,7 @@ def build_leaderboard(
         bounds=None if unjudged_relevant is None else _bounds(unjudged_relevant, runs, measures),
         bounds_semantics=None if unjudged_relevant is None else unjudged_relevant.semantics,
         qrels=evaluation.qrels,
+        canonical=dict(evaluation.canonical),
     )
 
 
