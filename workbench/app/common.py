@@ -45,16 +45,23 @@ def set_context(ctx: Context) -> None:
     st.session_state[_CTX_KEY] = ctx
 
 
-def context(*, need_collection: bool = True) -> Context:
+@dataclass(frozen=True)
+class PageContext(Context):
+    """The context of a page that works on a collection: one is picked (`context()` stops the page otherwise)."""
+
+    collection: str
+
+
+def context() -> PageContext:
     """The store and collection chosen in the sidebar; stops the page with a hint when there is none."""
     ctx = st.session_state.get(_CTX_KEY)
     if ctx is None:
         st.error("No store selected.")
         st.stop()
-    if need_collection and not ctx.collection:
+    if not ctx.collection:
         st.info("The store has no collection yet. Add one with `workbench collection add NAME --qrels FILE`.")
         st.stop()
-    return ctx
+    return PageContext(db=ctx.db, token=ctx.token, collection=ctx.collection)
 
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")

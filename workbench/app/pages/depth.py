@@ -35,6 +35,8 @@ measures = c2.multiselect("Measures", scored, default=["nDCG@10"] if "nDCG@10" i
                           key="depth_measures", bind="query-params")
 judged_k = c3.number_input("Judged@k", min_value=1, max_value=1000, value=10, key="jk", bind="query-params")
 info = by_name[run]
+assert info.parent is not None  # `reranked` lists only runs stored with a parent
+parent: str = info.parent
 st.caption(f"**{plain(run)}** reranks the top {info.depth or '?'} of **{plain(info.parent)}**.")
 siblings = [r.name for r in run_infos if r.parent == info.parent and r.name != run and r.depth]
 stem = run.rsplit("@", 1)[0]
@@ -48,7 +50,7 @@ if depth_cut([*measures, f"Judged@{int(judged_k)}"], info.depth, int(judged_k)) 
                "each run's top documents.")
 
 relevance = next((c.relevance_kind for c in data.collections(ctx.db, ctx.token) if c.name == ctx.collection), "")
-curve_runs = tuple(dict.fromkeys([info.parent, run, *observed]))
+curve_runs = tuple(dict.fromkeys([parent, run, *observed]))
 
 
 def curve_key(family: str, rel: int, cutoffs: Sequence[int]) -> tuple[str, tuple[int, ...], int | None]:

@@ -79,15 +79,15 @@ with data.store_for(ctx.db).reading():
 
     st.subheader("Where the gains come from")
     measure = st.selectbox("Measure", measures, key="measure", bind="query-params")
-    rows = []
+    against_rows = []
     parts = []
     of_measure = scores[scores["measure"] == measure]
     for name in inputs:
         cmp = compare_pair(of_measure, "fused", name, measure)
-        rows.append({"against": name, "wins": cmp.wins, "ties": cmp.ties, "losses": cmp.losses,
+        against_rows.append({"against": name, "wins": cmp.wins, "ties": cmp.ties, "losses": cmp.losses,
                      "mean Δ": cmp.mean_delta, "fused": cmp.mean_a, "input": cmp.mean_b})
         parts.append(cmp.to_frame().assign(against=name))
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+    st.dataframe(pd.DataFrame(against_rows), hide_index=True, width="stretch",
                  column_config={"mean Δ": st.column_config.NumberColumn(format="%+.4f"),
                                 "fused": st.column_config.NumberColumn(format=FMT),
                                 "input": st.column_config.NumberColumn(format=FMT)})

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.app import charts, data
-from workbench.app.common import Context, context, first_stage_default, need, plain
+from workbench.app.common import PageContext, context, first_stage_default, need, plain
 from workbench.errors import WorkbenchError
 from workbench.export import FORMATS, render
 from workbench.export.formats import DEFAULT_PERMUTATIONS
@@ -56,7 +56,7 @@ def _ci(lb: Leaderboard, run: str, m: str) -> str:
     return "" if ci is None or run == lb.baselines[0] else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]"
 
 
-def add_measure(ctx: Context, typed: str, selected: list[str], runs: list[str]) -> None:
+def add_measure(ctx: PageContext, typed: str, selected: list[str], runs: list[str]) -> None:
     """Validate a typed measure, score it for every run that lacks it (`evaluate_runs`, with a progress bar: the
     only write of this page) and show it. An invalid measure is a one-line message and writes nothing."""
     from workbench.scoring import measure_name, parse_measure
@@ -66,8 +66,11 @@ def add_measure(ctx: Context, typed: str, selected: list[str], runs: list[str]) 
         todo = [r for r in runs if r not in data.scored_runs(ctx.db, ctx.token, ctx.collection, (name,))]
         if todo:
             bar = st.progress(0.0, text=f"scoring {plain(name)} ...")
-            data.score_runs(ctx.db, ctx.collection, todo, [name], on_run=lambda run, done, total: bar.progress(
-                done / total, text=f"scoring {plain(name)}: {plain(run)} ({done}/{total} runs)"))
+
+            def on_run(run: str, done: int, total: int) -> None:
+                bar.progress(done / total, text=f"scoring {plain(name)}: {plain(run)} ({done}/{total} runs)")
+
+            data.score_runs(ctx.db, ctx.collection, todo, [name], on_run=on_run)
     except WorkbenchError as exc:
         st.error(plain(exc))
         return
