@@ -8,7 +8,8 @@ the moment the store file grows (the commit). Each trial runs on its own copy of
     unchanged by the unfinished operation` (`interrupted; no store was opened, so nothing was stored` before the
     command opened it), and then every table is as it was (conftest.snapshot); or, when the
     Ctrl-C landed while COMMIT was writing, with `interrupted while committing run 'big': that commit completed;
-    nothing after it changed the store`, and then the run is there complete and the rest as it was;
+    nothing after it changed the store` (`interrupted after committing ...` when it landed once COMMIT had
+    returned, before the "added" line), and then the run is there complete and the rest as it was;
   * the store is consistent (test_reliability_support.store_problems) and takes a new ingest.
 
 A signal in the interpreter's own start-up, before `workbench.cli.main` runs (about 0.03 s here, more under load),
@@ -31,13 +32,22 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import DL20, DL20_RUNS, ROOT, snapshot
-from test_reliability_support import copy_store, make_base_store, popen_cli, store_problems, without_run
+from test_reliability_support import (
+    QUERIES,
+    copy_store,
+    make_base_store,
+    popen_cli,
+    run_lines,
+    store_problems,
+    without_run,
+)
 
 from workbench import interrupts
 
 PROMISED = "interrupted; the store is unchanged by the unfinished operation"
 NO_STORE = "interrupted; no store was opened, so nothing was stored"
 LATE = "interrupted while committing run 'big': that commit completed; nothing after it changed the store"
+AFTER = "interrupted after committing run 'big': that commit completed; nothing after it changed the store"
 LINES = 400_000
 TRIALS = 12  # spread over the ingest's duration
 WRITE_TRIALS = 3  # as soon as the store file (or its WAL) grows
@@ -100,7 +110,8 @@ def _trial(base: Path, run: Path, folder: Path, delay: float | None) -> tuple[st
         outcome = "unchanged"
     else:  # stored: reported as added before the interrupt, or committed while the interrupt waited for COMMIT
         assert proc.returncode == 130, label
-        assert last == (PROMISED if "added     big" in err else LATE), label
+        # AFTER: the Ctrl-C came once COMMIT had returned, before the "added" line (it used to say PROMISED)
+        assert last == PROMISED if "added     big" in err else last in (LATE, AFTER), label
         con = duckdb.connect(str(db), read_only=True)
         try:
             (run_hash, n_rows), = con.execute(
@@ -184,6 +195,41 @@ def test_a_ctrl_c_during_commit_waits_for_it_and_says_it_completed(tmp_path):
                                         "it changed the store")
     assert con.execute("SELECT count(*) FROM t").fetchall() == [(1000000,)]
     con.close()
+
+
+def test_a_ctrl_c_just_after_commit_before_the_added_line_says_the_run_was_committed(tmp_path, capsys):
+    """The window between COMMIT returning and ingest's "added" line: a real SIGINT lands there every time.
+
+    It used to print "the store is unchanged" over a store that held the new run (about 1 interrupted ingest in
+    50-100 of test_ctrl_c_at_many_moments_of_an_ingest)."""
+    base, _ = make_base_store(tmp_path / "base")
+    before = snapshot(base)
+    run = tmp_path / "fresh.trec"
+    run.write_text(run_lines(QUERIES, 10, "fresh", 9))
+    from workbench.cli.main import main
+
+    real = interrupts.commit
+
+    def commit_then_ctrl_c(con, what="a change"):
+        real(con, what)
+        os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode: before commit's caller goes on
+
+    interrupts.commit = commit_then_ctrl_c
+    capsys.readouterr()
+    try:
+        code = main(["--db", str(base), "ingest", "-c", "base", str(run), "--name", "fresh"])
+    finally:
+        interrupts.commit = real
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    err = capsys.readouterr().err
+    assert code == 130, err
+    assert "added" not in err and err.splitlines()[-1] == (
+        "interrupted after committing run 'fresh': that commit completed; nothing after it changed the store"), err
+    assert store_problems(base) == []
+    after = snapshot(base)
+    (run_hash,) = {r[2] for r in after["runs"] if r[1] == "fresh"}  # stored whole, as the line says
+    assert sum(r[0] == run_hash for r in after["run_rows"]) == 50
+    assert without_run(after, "fresh", run_hash) == before
 
 
 def test_nothing_commits_after_a_ctrl_c_that_was_swallowed(tmp_path):

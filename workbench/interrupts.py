@@ -10,6 +10,9 @@ between statements or while COMMIT writes. So the CLI does not rely on the excep
   that came before it (even one some code swallowed) rolls the transaction back; one that arrives while COMMIT
   runs waits for it to finish, is raised right after, and `late()` then names what was committed, so the
   message can say so. After the first Ctrl-C nothing else commits.
+- Until the command has told the user what a commit did (`reported()`, e.g. after ingest's "added" line), a
+  Ctrl-C says that commit completed: one landing just after COMMIT returned, before the report, would otherwise
+  claim an unchanged store that holds the new run.
 - `store_opened()` (the CLI's `Context.store`, and `commit`) marks that the command has a store: only then does the
   line speak of "the store"; a command that opened none (`workbench eval`, or any command interrupted before it
   opened its store) says no store was opened.
@@ -30,7 +33,9 @@ NO_STORE = "interrupted; no store was opened, so nothing was stored"
 _requested = False
 _store_opened = False
 _ignoring = False
-_late: list[str] = []
+_late: list[str] = []  # commits completed that the user has not been told of (reported() clears)
+_during = False  # the last of them was held back by a Ctrl-C that landed while its COMMIT ran
+_commits = 0  # commits completed in the current command
 
 
 def _main_thread() -> bool:
@@ -50,8 +55,9 @@ def catching(*, last: bool = False) -> Iterator[None]:
     `last`: the process exits after the block (the console script), so a Ctrl-C after it, when the command is
     complete and its output written, is ignored instead of breaking the interpreter's shutdown.
     """
-    global _requested, _ignoring, _store_opened
-    _requested = _ignoring = _store_opened = False
+    global _requested, _ignoring, _store_opened, _during, _commits
+    _requested = _ignoring = _store_opened = _during = False
+    _commits = 0
     _late.clear()
     if not _main_thread():
         yield
@@ -69,8 +75,21 @@ def requested() -> bool:
 
 
 def late() -> list[str]:
-    """What was committed while a Ctrl-C waited for that commit to finish (at most one thing)."""
+    """What was committed and not yet reported to the user (see `reported`)."""
     return list(_late)
+
+
+def commits() -> int:
+    """How many commits completed in the current command (a caller compares before and after a call)."""
+    return _commits
+
+
+def reported() -> None:
+    """The user has been told what the commits so far did: a Ctrl-C from now on may say the store is unchanged
+    by the unfinished operation. Call it with Ctrl-C held back (`held()`) around the report and this call."""
+    global _during
+    _late.clear()
+    _during = False
 
 
 def store_opened() -> None:
@@ -83,7 +102,10 @@ def message() -> str:
     """The line the CLI prints when a command was interrupted: true whichever way the interrupt landed, and
     about a store only when the command opened one."""
     if _late:
-        return f"interrupted while committing {_late[-1]}: that commit completed; nothing after it changed the store"
+        one = len(_late) == 1
+        return (f"interrupted {'while' if _during else 'after'} committing {', '.join(_late)}: "
+                f"{'that commit' if one else 'those commits'} completed; nothing after {'it' if one else 'them'} "
+                "changed the store")
     return MESSAGE if _store_opened else NO_STORE
 
 
@@ -142,14 +164,16 @@ def held() -> Iterator[list[int]]:
 
 def commit(con, what: str = "a change") -> None:
     """COMMIT the open transaction on `con`, unless a Ctrl-C came first (then ROLLBACK and KeyboardInterrupt)."""
+    global _during, _commits
     store_opened()
     with held() as pending:
         if _requested or pending:
             con.execute("ROLLBACK")
             raise KeyboardInterrupt
         con.execute("COMMIT")
-        if pending:
-            _late.append(what)
+        _commits += 1
+        _late.append(what)  # until reported(): a Ctrl-C right after this returns must not say "unchanged"
+        _during = bool(pending)
 
 
 def rollback(con) -> None:

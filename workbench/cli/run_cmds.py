@@ -87,6 +87,7 @@ def register(sub) -> None:
 def cmd_ingest(ctx, args) -> int:
     from rich.markup import escape
 
+    from workbench import interrupts
     from workbench.services.ingest import describe, ingest_runs
 
     store = ctx.store
@@ -104,9 +105,11 @@ def cmd_ingest(ctx, args) -> int:
             if not args.json:
                 scores = "".join(f"  {m} {v:.4f}" for m, v in (outcome.scores or {}).items())
                 what = f" ({describe(outcome.info)})" if outcome.status == "updated" else ""
-                bar.console.print(f"{outcome.status:9} {outcome.info.name}{what}  ({outcome.info.n_rows} rows, "
-                                  f"{outcome.info.n_queries} queries, {len(outcome.info.warnings)} warnings){scores}",
-                                  markup=False)
+                with interrupts.held():  # the line and the note that the user has it, or neither
+                    bar.console.print(f"{outcome.status:9} {outcome.info.name}{what}  ({outcome.info.n_rows} "
+                                      f"rows, {outcome.info.n_queries} queries, {len(outcome.info.warnings)} "
+                                      f"warnings){scores}", markup=False)
+                    interrupts.reported()
 
         def lineage(path: Path, found) -> None:
             read = (f"parent {found.parent}, depth {found.depth}" if found.parent
@@ -122,7 +125,9 @@ def cmd_ingest(ctx, args) -> int:
         if r.status == "replaced":
             note_children(store, r.info.collection, r.info.name)
     if args.json:
-        print_json([r.to_dict() for r in results])
+        with interrupts.held():
+            print_json([r.to_dict() for r in results])
+            interrupts.reported()
     return 0
 
 

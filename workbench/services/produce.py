@@ -160,6 +160,7 @@ def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, 
         "software": result.software, "recipe_hash": recipe_hash,
     }
     tmp = out_dir / f".{r.name}.trec.{secrets.token_hex(6)}.producing"
+    commits = interrupts.commits()  # a Ctrl-C after the ingest committed, even before it returned: the run is stored
     try:
         write_run(tmp, result.run, tag=r.name, metadata={k: v for k, v in meta.items() if v not in (None, [], {})})
         outcome = ingest_run(
@@ -170,7 +171,7 @@ def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, 
         )
         check_file_is_ours(path, r, existing)
     except KeyboardInterrupt:
-        _settle(tmp, path, committed=bool(interrupts.late()))
+        _settle(tmp, path, committed=interrupts.commits() > commits)
         raise
     except BaseException:
         _settle(tmp, path, committed=False)
