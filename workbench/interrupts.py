@@ -172,8 +172,9 @@ def commit(con, what: str = "a change") -> None:
             raise KeyboardInterrupt
         con.execute("COMMIT")
         _commits += 1
-        _late.append(what)  # until reported(): a Ctrl-C right after this returns must not say "unchanged"
-        _during = bool(pending)
+        if _main_thread():  # the CLI's; a dashboard's script threads get no Ctrl-C and never call reported()
+            _late.append(what)  # until reported(): a Ctrl-C right after this returns must not say "unchanged"
+            _during = bool(pending)
 
 
 def rollback(con) -> None:
