@@ -197,3 +197,23 @@ def test_a_full_disk_while_adding_a_collection_is_one_line(tmp_path, base):
     res = limited(db, 16_384, "collection", "add", "c", "--qrels", qrels)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
     assert res.stderr.startswith(f"error: {db}: ") and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ("leaderboard", "-c", "base", "-o"),
+    ("export", "scores", "-c", "base", "--format", "csv", "-o"),
+    ("export", "scores", "-c", "base", "--format", "parquet", "-o"),
+    ("pool", "-c", "base", "--depth", "5", "-o"),
+])
+def test_an_output_never_replaces_a_duckdb_database(store, cli, tmp_path, argv):
+    """`-o` naming the store itself, or any other DuckDB file, is refused before anything is written."""
+    import duckdb
+
+    other = tmp_path / "mine.duckdb"
+    duckdb.connect(str(other)).execute("CREATE TABLE t AS SELECT 42 AS x").close()
+    for target in (store, other):
+        before, raw = snapshot(store), target.read_bytes()
+        res = cli(*argv, target)
+        assert one_line_error(res) == (f"error: {target}: is a DuckDB database (a store?); an output never replaces "
+                                       "one, give another file name")
+        assert target.read_bytes() == raw and snapshot(store) == before

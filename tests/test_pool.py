@@ -154,7 +154,7 @@ def test_unwritable_output_leaves_what_was_there(dl20, db, tmp_path):
 def test_the_store_is_never_the_output(dl20, db):
     before = snapshot(db)
     res = dl20("pool", "-c", "dl20", "--depth", "5", "-o", db)
-    assert res.code == 2 and "is the store itself" in res.err
+    assert res.code == 2 and "is a DuckDB database (a store?)" in res.err
     assert snapshot(db) == before
 
 

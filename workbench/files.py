@@ -64,6 +64,9 @@ def atomic_output(path: str | Path, *, follow_symlinks: bool = True) -> Iterator
     except OSError as exc:
         raise write_error(path, exc) from exc
     special = st is not None and not stat.S_ISREG(st.st_mode)
+    if st is not None and not special and _is_duckdb(target):
+        raise WorkbenchError(f"{path}: is a DuckDB database (a store?); an output never replaces one, give another "
+                             "file name")
     if special:
         tmp = Path(tempfile.gettempdir()) / f".workbench-{secrets.token_hex(6)}.tmp"
     else:
@@ -83,6 +86,15 @@ def atomic_output(path: str | Path, *, follow_symlinks: bool = True) -> Iterator
         raise write_error(path, exc) from exc
     finally:
         _remove(tmp)
+
+
+def _is_duckdb(path: Path) -> bool:
+    """Whether `path` is a DuckDB database file (its header: 8 checksum bytes, then b"DUCK")."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(12)[8:12] == b"DUCK"
+    except OSError:
+        return False
 
 
 def _copy_into(src: Path, target: Path) -> None:

@@ -49,10 +49,6 @@ def cmd_pool(ctx, args) -> int:
     from workbench.io.trec_writer import qrels_text
     from workbench.services.pool import build_pool
 
-    if args.output != "-" and _same_file(args.output, ctx.store.path):
-        from workbench.errors import WorkbenchError
-
-        raise WorkbenchError(f"{args.output}: is the store itself; give -o another file")
     pool = build_pool(ctx.store, args.collection, args.runs, args.depth, unjudged_only=args.unjudged_only,
                       qrels=args.qrels)
     to_stdout = args.output == "-"
@@ -71,12 +67,3 @@ def cmd_pool(ctx, args) -> int:
     kept = "unjudged documents" if pool.unjudged_only else "documents"
     err_console().print(f"{pool.documents.num_rows} {kept} in the pool file", markup=False)
     return 0
-
-
-def _same_file(path: str, other) -> bool:
-    import os
-
-    try:
-        return os.path.samefile(path, other)
-    except OSError:  # one of them does not exist: not the same file
-        return False
