@@ -14,6 +14,8 @@ meant as the second (docs/store.md lists what a backend provides).
   score_matrix
 """
 
+from typing import TYPE_CHECKING
+
 from workbench.store.collections import (
     CollectionInfo,
     delete_collection,
@@ -95,3 +97,9 @@ __all__ = [
     "set_run_fields",
     "top_run_rows",
 ]
+
+if TYPE_CHECKING:  # mypy checks that this package implements the interface, signature by signature
+    import workbench.store as _this
+    from workbench.store.interface import StoreInterface
+
+    _implements: StoreInterface[Store] = _this
