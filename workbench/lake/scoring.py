@@ -16,7 +16,7 @@ complete score sets and nothing half-visible, and running it again scores only w
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -172,16 +172,28 @@ def plan_units(todo: dict[str, list[str]], n_rows: dict[str, int], qids: list[st
     return units
 
 
-def _score(lake: Lake, engine: Engine, collection: str, qrels_hash: str, todo: dict[str, list[str]],  # noqa: C901
+def _score(lake: Lake, engine: Engine, collection: str, qrels_hash: str, todo: dict[str, list[str]],
            n_rows: dict[str, int], evaluators: dict[str, str], block_rows: int, report: Report | None) -> int:
     """Score `todo` on the engine and commit it; returns how many units the work was cut into."""
-    from workbench.scoring.registry import current
-
     qrels = lake.read("qrels", where=[("collection", "=", collection), ("qrels_hash", "=", qrels_hash)],
                       columns=["query_id", "doc_id", "relevance"])
     qrels = qrels.sort_by([("query_id", "ascending"), ("doc_id", "ascending")]).cast(QRELS_SCHEMA)
-    qids = pc.unique(qrels["query_id"]).to_pylist()
-    planned = plan_units(todo, n_rows, qids, block_rows)
+    planned = plan_units(todo, n_rows, pc.unique(qrels["query_id"]).to_pylist(), block_rows)
+    units = _units(lake, engine, collection, qrels, planned)
+    expected: dict[str, int] = {}
+    for _, parts, _ in planned:
+        for part in parts:
+            expected[part["run_hash"]] = expected.get(part["run_hash"], 0) + 1
+    results = engine.map(score_unit, units, label=f"scoring {collection}")
+    _commit_complete_runs(lake, collection, qrels_hash, results, expected, evaluators, len(units), report)
+    return len(units)
+
+
+def _units(lake: Lake, engine: Engine, collection: str, qrels: pa.Table, planned: list) -> list[dict]:
+    """The planned units as the workers get them: the lake's table version, the scorer registry and the qrels
+    (each block's slice) shared once through the engine."""
+    from workbench.scoring.registry import current
+
     version = lake.table("run_rows").version()
     scorers = engine.share(current())  # a worker scores with this registry: the user's measures files travel as bytes
     shared: dict[tuple, Any] = {}
@@ -192,18 +204,21 @@ def _score(lake: Lake, engine: Engine, collection: str, qrels_hash: str, todo: d
             shared[key] = engine.share(qrels if blocks == 1 else qrels.filter(_range(pc.field("query_id"), lo, hi)))
         return shared[key]
 
-    units = [{"lake": lake.uri, "options": lake.storage_options, "collection": collection, "version": version,
-              "measures": list(ms), "parts": parts, "scorers": scorers,
-              "qrels": qrels_of(blocks, parts[0]["lo"], parts[0]["hi"]) if blocks > 1 else qrels_of(1, None, None)}
-             for ms, parts, blocks in planned]
-    expected: dict[str, int] = {}
-    for _, parts, _ in planned:
-        for part in parts:
-            expected[part["run_hash"]] = expected.get(part["run_hash"], 0) + 1
+    return [{"lake": lake.uri, "options": lake.storage_options, "collection": collection, "version": version,
+             "measures": list(ms), "parts": parts, "scorers": scorers,
+             "qrels": qrels_of(blocks, parts[0]["lo"], parts[0]["hi"]) if blocks > 1 else qrels_of(1, None, None)}
+            for ms, parts, blocks in planned]
+
+
+def _commit_complete_runs(lake: Lake, collection: str, qrels_hash: str, results: Iterable[pa.Table],
+                          expected: dict[str, int], evaluators: dict[str, str], n_units: int,
+                          report: Report | None) -> None:
+    """Commit the units' values run by run, once every part of a run has arrived (about COMMIT_ROWS at a time):
+    a run is never committed in part."""
     pending: dict[str, list[pa.Table]] = {}
     ready: list[pa.Table] = []
     held = 0
-    for i, values in enumerate(engine.map(score_unit, units, label=f"scoring {collection}"), start=1):
+    for i, values in enumerate(results, start=1):
         _check_evaluators(values, evaluators)
         values = _compact(values)
         for run_hash in pc.unique(values["run_hash"]).to_pylist():
@@ -212,7 +227,7 @@ def _score(lake: Lake, engine: Engine, collection: str, qrels_hash: str, todo: d
             ready += pending.pop(run_hash)
             held = sum(t.num_rows for t in ready)
         if report:
-            report(f"scored {i} of {len(units)} units")
+            report(f"scored {i} of {n_units} units")
         if held >= COMMIT_ROWS:
             _commit(lake, collection, qrels_hash, ready)
             ready, held = [], 0
@@ -220,7 +235,6 @@ def _score(lake: Lake, engine: Engine, collection: str, qrels_hash: str, todo: d
         raise WorkbenchError(f"scoring left {len(pending)} run(s) incomplete; nothing of them was committed")
     if ready:
         _commit(lake, collection, qrels_hash, ready)
-    return len(units)
 
 
 def _compact(values: pa.Table) -> pa.Table:
