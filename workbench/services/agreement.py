@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from workbench.analysis.agreement import Estimate, kappa_estimate, ranking_estimates
 from workbench.errors import WorkbenchError
+from workbench.services.evaluate import evaluate_runs, resolve_named
 from workbench.store import DEFAULT_QRELS as DEFAULT
 from workbench.store import Store, get_collection, get_qrels, get_qrels_set
 
@@ -69,7 +70,6 @@ def qrels_agreement(store: Store, collection: str, a: str, b: str, *, measure: s
     """Kappa on the pairs both qrels judge; Kendall's tau and tau-AP between the rankings of the runs (all of the
     collection's by default) by `measure` (default: the collection's first) under each. Scores the runs under
     both qrels where the store does not know them yet."""
-    from workbench.services.evaluate import evaluate_runs, resolve_named
 
     if a == b:
         raise WorkbenchError(f"give two different qrels to compare, got {a!r} twice")

@@ -5,12 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import pyarrow.compute as pc
+
 from workbench.datasets import from_files, from_ir_datasets, infer_relevance_kind
 from workbench.datasets.report import CollectionReport, collection_report, parse_grade_map
 from workbench.errors import WorkbenchError
 from workbench.io.topics import DEFAULT_TOPIC_FIELD
 from workbench.naming import check_name
-from workbench.store import CollectionInfo, Store, get_collection, get_qrels, get_topics, put_collection
+from workbench.store import DEFAULT_QRELS as DEFAULT
+from workbench.store import (
+    CollectionInfo,
+    Store,
+    delete_qrels_set,
+    get_collection,
+    get_qrels,
+    get_qrels_set,
+    get_topics,
+    list_qrels_sets,
+    put_collection,
+    put_qrels_set,
+)
 
 
 def add_collection(
@@ -75,9 +89,6 @@ def add_qrels_set(store: Store, collection: str, name: str, path: str | Path, *,
                   grade_map: str | dict[int, int] | None = None, replace: bool = False):
     """Read and check a qrels file as `collection add` reads one, then store it as the collection's set `name`:
     (QrelsSetInfo, changed). "default" names the collection's own qrels and is refused."""
-    from workbench.errors import WorkbenchError
-    from workbench.store import DEFAULT_QRELS as DEFAULT
-    from workbench.store import put_qrels_set
 
     check_name(name, "qrels")
     if name == DEFAULT:
@@ -92,9 +103,7 @@ def add_qrels_set(store: Store, collection: str, name: str, path: str | Path, *,
 def qrels_set_warnings(store: Store, collection: str, name: str) -> list[str]:
     """What looks off about a named set next to the collection: queries the collection's own qrels do not judge
     (a file of another collection judges none of them)."""
-    import pyarrow.compute as pc
 
-    from workbench.store import get_qrels_set
 
     _, table = get_qrels_set(store, collection, name)
     own = pc.unique(get_qrels(store, collection, ordered=False)["query_id"])
@@ -111,8 +120,6 @@ def qrels_set_warnings(store: Store, collection: str, name: str) -> list[str]:
 def qrels_of(store: Store, collection: str) -> list[dict]:
     """The collection's qrels, its own first (named "default"), then its named sets by name: name, qrels_hash,
     n_queries, n_judgments, source (the file read)."""
-    from workbench.store import DEFAULT_QRELS as DEFAULT
-    from workbench.store import list_qrels_sets
 
     own = get_collection(store, collection)
     rows = [{"name": DEFAULT, "qrels_hash": own.qrels_hash, "n_queries": own.n_queries,
@@ -125,9 +132,6 @@ def qrels_of(store: Store, collection: str) -> list[dict]:
 def remove_qrels_set(store: Store, collection: str, name: str, *, confirmed: bool) -> None:
     """Remove a named set; "default" (the collection's own) is refused, and so is a removal not `confirmed`
     (after an unknown name has been said)."""
-    from workbench.errors import WorkbenchError
-    from workbench.store import DEFAULT_QRELS as DEFAULT
-    from workbench.store import delete_qrels_set, get_qrels_set
 
     if name == DEFAULT:
         raise WorkbenchError(f"{DEFAULT!r} is the collection's own qrels; `collection remove` removes the collection")

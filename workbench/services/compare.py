@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from workbench.analysis import compare_pair, significance_table, win_matrix
 from workbench.analysis.checks import check_alpha, check_count, check_distinct_runs, check_seed, check_tolerance
+from workbench.analysis.stats import significance_legend
 from workbench.errors import WorkbenchError
 from workbench.export.formats import DEFAULT_PERMUTATIONS
 from workbench.services.evaluate import evaluate_runs
@@ -45,7 +47,6 @@ class Comparison:
 
     def legend(self) -> str:
         """The tests' settings in one sentence (see analysis.stats.significance_legend)."""
-        from workbench.analysis.stats import significance_legend
 
         s = self.significance
         return significance_legend(s.test, s.n_resamples, s.correction, s.alpha, len(s.rows))
@@ -106,7 +107,6 @@ def compare_runs(store: Store, collection: str, runs: Sequence[str], measures: S
     """`runs[0]` is the baseline; every later run is compared with it. `n_resamples`: the randomisation test's
     permutations and the bootstrap samples of the deltas' CIs. `qrels`: a named qrels set of the collection
     (default: its own); `judged_only`: scores as trec_eval -J."""
-    from workbench.analysis import compare_pair, significance_table, win_matrix
 
     if len(runs) < 2:
         raise WorkbenchError("compare needs at least two runs")

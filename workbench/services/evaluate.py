@@ -11,11 +11,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+
 from workbench.errors import WorkbenchError
+from workbench.scoring import (
+    SEMANTICS,
+    NamedMeasure,
+    default_measures,
+    evaluate,
+    evaluate_ranked,
+    evaluator_id,
+    named_measures,
+    ranked_plan,
+)
+from workbench.scoring import aggregate as aggregate_scores
+from workbench.scoring.judgments import JUDGED_ONLY, UNJUDGED_RELEVANT, evaluate_judged_only, evaluate_unjudged_relevant
+from workbench.store import DEFAULT_QRELS as DEFAULT
 from workbench.store import (
     Store,
     get_collection,
     get_qrels,
+    get_qrels_set,
     get_run_rows,
     judged_ranks,
     list_runs,
@@ -64,9 +80,7 @@ def aggregate(per_query: pd.DataFrame, canonical: dict[str, str] | None = None) 
     `evaluate`, `ingest --measures` and `eval` agree to the last bit; `canonical` maps shown names to ir-measures
     spellings (what decides mean or sum)."""
     import pandas as pd
-    import pyarrow as pa
 
-    from workbench.scoring import aggregate as aggregate_scores
 
     if per_query.empty:
         return pd.DataFrame(columns=["run", "measure", "value", "n_queries"])
@@ -88,7 +102,6 @@ def resolve_measures(store: Store, collection: str, measures: Sequence[str] | No
 def resolve_named(store: Store, collection: str, measures: Sequence[str] | None) -> list[NamedMeasure]:
     """The measures asked for with the names to show them under (ir-measures or trec_eval spellings, each
     measure once); the collection's default set, named canonically, when none are given."""
-    from workbench.scoring import NamedMeasure, default_measures, named_measures
 
     if measures:
         return named_measures(list(measures))
@@ -105,7 +118,6 @@ def load_evaluation(
     Runs or measures not scored yet are simply absent; `evaluate_runs` fills them in. `unjudged`, `qrels`: see
     `evaluate_runs`.
     """
-    from workbench.scoring import evaluator_id
 
     info = get_collection(store, collection)
     named = resolve_named(store, collection, measures)
@@ -118,8 +130,6 @@ def load_evaluation(
 def _qrels_of(store: Store, info, qrels: str | None, *, rows: bool = True):
     """(set name or None, qrels hash, the set's judgments when `rows`) of the qrels asked for by name; the
     collection's own for None or "default" (their judgments are read where they are needed)."""
-    from workbench.store import DEFAULT_QRELS as DEFAULT
-    from workbench.store import get_qrels_set
 
     if qrels is None or qrels == DEFAULT:
         return None, info.qrels_hash, None
@@ -134,8 +144,6 @@ default), dropped from the ranking (trec_eval -J), or relevant at the top grade 
 
 def semantics_for(unjudged: str) -> str:
     """The semantics stored with scores computed under an `unjudged` treatment (part of every score's key)."""
-    from workbench.scoring import SEMANTICS
-    from workbench.scoring.judgments import JUDGED_ONLY, UNJUDGED_RELEVANT
 
     try:
         return {"nonrelevant": SEMANTICS, "judged-only": JUDGED_ONLY, "relevant": UNJUDGED_RELEVANT}[unjudged]
@@ -172,7 +180,6 @@ def evaluate_runs(
     `unjudged`: "nonrelevant" (trec_eval), "judged-only" (trec_eval -J) or "relevant" (each run's unjudged
     documents within a measure's cutoff relevant at the top grade); each is a semantics of its own in the key.
     `qrels`: a named qrels set of the collection (None or "default": its own); scores are keyed by its content."""
-    from workbench.scoring import evaluator_id, ranked_plan
 
     semantics = semantics_for(unjudged)
 
@@ -228,11 +235,8 @@ def _score_stored_run(store: Store, collection: str, run_hash: str, name: str, q
     allows (joined in DuckDB with the collection's own qrels, cut at the deepest cutoff), else from all its rows
     (always when `whole`, for `qrels` of a named set, and when unjudged documents are dropped or made relevant:
     that changes the positions or the qrels)."""
-    from workbench.scoring import evaluate, evaluate_ranked, ranked_plan
 
     if unjudged != "nonrelevant" or whole:
-        from workbench.scoring.judgments import evaluate_judged_only, evaluate_unjudged_relevant
-
         rows = get_run_rows(store, collection, name, ("query_id", "doc_id", "score"))
         score = {"nonrelevant": evaluate, "judged-only": evaluate_judged_only,
                  "relevant": evaluate_unjudged_relevant}[unjudged]

@@ -8,13 +8,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.retrieval.fuse import fuse
+from workbench.scoring import evaluate, evaluate_ranked, ranked_plan
 from workbench.store import Store, get_qrels, top_run_rows
 
 
 def fuse_stored(store: Store, collection: str, names: Sequence[str], **options):
     """`retrieval.fuse` of stored runs, each read only down to `depth` (all of it when not given: fuse's default
     cut applies) by its stored trec_eval positions, which fuse takes as the order instead of sorting again."""
-    from workbench.retrieval.fuse import fuse
 
     with store.reading():
         runs = [top_run_rows(store, collection, name, options.get("depth")) for name in names]
@@ -26,7 +27,6 @@ def score_fused_stored(store: Store, collection: str, names: Sequence[str], meas
     """The fusion of stored runs scored before anyone saves it: (rows, queries, per-query values query_id,
     measure, value), for the fusion lab. Scored from its judged rows' ranks with `evaluate_ranked` when the
     measures allow (else the fused run is scored whole)."""
-    from workbench.scoring import evaluate, evaluate_ranked, ranked_plan
 
     plan = ranked_plan(measures)
     with store.reading():

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from workbench.errors import WorkbenchError
-from workbench.store import Store, get_collection, list_runs, pooled_documents
+from workbench.store import DEFAULT_QRELS as DEFAULT
+from workbench.store import Store, get_collection, get_qrels_set, list_runs, pooled_documents
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,6 @@ def build_pool(store: Store, collection: str, runs: Sequence[str] | None, depth:
     pool is the one trec_eval's view of the runs implies. A document counts as judged when the qrels give it a
     grade >= 0 for that query: trec_eval reads a negative grade as "in the pool, unjudged" (its -J drops it).
     `qrels`: a named qrels set of the collection to tell judged from unjudged (None or "default": its own)."""
-    from workbench.store import DEFAULT_QRELS as DEFAULT
-    from workbench.store import get_qrels_set
 
     if depth < 1:
         raise WorkbenchError(f"pool depth must be at least 1, got {depth}")

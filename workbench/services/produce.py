@@ -26,9 +26,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from workbench import interrupts
+from workbench.env import env_text
 from workbench.errors import ConflictError, NotFoundError, WorkbenchError
 from workbench.files import ensure_folder
 from workbench.hashing import sha256_file
+from workbench.io import _yaml
+from workbench.io.runs import META_END, META_START
+from workbench.io.trec_writer import write_run
 from workbench.model import RunInfo
 from workbench.naming import check_name
 from workbench.retrieval.steps import StepInputs, step_spec
@@ -70,7 +74,6 @@ def _recipe_hash(store: Store, r: Recipe) -> str:
 def default_runs_dir(store: Store) -> Path:
     """Where produced runs are written: $WORKBENCH_RUNS_DIR, else a `runs` folder beside the store file (never the
     installation's folder, nor wherever the process happens to run)."""
-    from workbench.env import env_text
 
     env = env_text("WORKBENCH_RUNS_DIR")  # a newline or tab in it is refused, naming the variable
     return Path(env) if env else Path(os.path.abspath(store.path)).parent / "runs"
@@ -130,7 +133,6 @@ def produce(store: Store, r: Recipe, *, runs_dir: str | Path, threads: int = 1, 
     path holds something the workbench did not produce for this run, or the folder cannot be written.
     `engine` (workbench.engine) encodes a dense retrieval's corpus on its workers; the run is the same.
     """
-    from workbench.io.trec_writer import write_run
 
     check_name(r.name)
     step = step_spec(r.step, r.retriever)
@@ -222,8 +224,6 @@ def produced_header(path: Path, limit: int = 1 << 20) -> dict | None:
     """The ir_metadata header at the top of a TREC file as a mapping (None when there is none, or not YAML)."""
     import yaml
 
-    from workbench.io import _yaml
-    from workbench.io.runs import META_END, META_START
 
     try:
         with open(path, "rb") as fh:

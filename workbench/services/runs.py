@@ -6,6 +6,8 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 from workbench.files import ensure_folder
+from workbench.io.run_metadata import join_header
+from workbench.io.trec_writer import write_run
 from workbench.naming import check_name
 from workbench.store import Store, get_run, get_run_rows, list_runs
 
@@ -27,8 +29,6 @@ def export_runs(store: Store, collection: str, names: list[str] | None, out_dir:
 
     A `<name>.trec` already in the folder is the user's until they say otherwise: without `replace` every target
     is checked before any is written, and a taken one is refused with its path."""
-    from workbench.io.run_metadata import join_header
-    from workbench.io.trec_writer import write_run
 
     infos = [get_run(store, collection, name) for name in names] if names else list_runs(store, collection)
     ensure_folder(out_dir)  # one line when it is a file or cannot be made; each file goes through a temp + rename
