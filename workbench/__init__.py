@@ -16,6 +16,7 @@ def __getattr__(name: str):
     """`workbench.open` and `workbench.Workbench` (the notebook API, workbench.api), imported on first use so that
     `import workbench` stays cheap."""
     if name in ("open", "Workbench"):
+        # lazy: `import workbench` stays cheap (the API loads the store and scoring)
         from workbench import api
 
         return getattr(api, name)

@@ -122,6 +122,7 @@ def ignore_further() -> None:
     if _main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        # guarded: an interpreter without ctypes still ignores the signal
         import ctypes
 
         ctypes.pythonapi.PyRun_SimpleString(b"pass")

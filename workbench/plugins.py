@@ -41,6 +41,7 @@ def plugins(group: str) -> tuple[Plugin, ...]:
     """Every entry point of `group`, sorted by name, each loaded once per process (errors kept, not raised)."""
     with _LOCK:
         if group not in _LOADED:
+            # lazy: entry points are read when first asked for, never by `workbench --help`
             import importlib.metadata
 
             eps = sorted(importlib.metadata.entry_points(group=group), key=lambda ep: (ep.name, ep.value))

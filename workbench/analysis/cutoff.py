@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from workbench.analysis.compare import jsonable
 from workbench.errors import AnalysisError
-from workbench.scoring import evaluate, measure_name
+from workbench.scoring import evaluate, measure_name, parse_measure
 
 DEFAULT_CUTOFFS = (1, 5, 10, 20, 50, 100, 200, 500, 1000)
 Family = Literal["nDCG", "R", "P"]
@@ -86,7 +86,6 @@ def curve_from_scores(family: Family, rel: int | None, measures: Sequence[str], 
     (a stored run's can come from its stored ranks: workbench.services.depth.stored_cutoff_curves)."""
     frame = scores.to_pandas()
     means = frame.groupby("measure")["value"].mean()
-    from workbench.scoring import parse_measure
 
     cuts = [int(parse_measure(m)["cutoff"]) for m in measures]
     return CutoffCurve(

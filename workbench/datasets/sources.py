@@ -11,10 +11,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.datasets.offline import NotOffline, home, offline
 from workbench.datasets.report import CollectionReport, apply_grade_map, collection_report
 from workbench.errors import DatasetUnavailableError, WorkbenchError
 from workbench.hashing import sha256_table
-from workbench.io.topics import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS
+from workbench.io.docs import read_docs
+from workbench.io.qrels import read_qrels
+from workbench.io.topics import DEFAULT_TOPIC_FIELD, TOPIC_FIELDS, read_topics
 from workbench.model import DOCS_SCHEMA, QRELS_SCHEMA, TOPIC_FIELDS_SCHEMA
 
 
@@ -98,9 +101,6 @@ def from_files(qrels: str | Path, topics: str | Path | None = None,
     `docs` may be one file, several, or folders of files. `grade_map` replaces every grade of the qrels (all of
     them must be covered); `topic_field` picks the query text of topics that have fields.
     """
-    from workbench.io.docs import read_docs
-    from workbench.io.qrels import read_qrels
-    from workbench.io.topics import read_topics
 
     _check_topic_field(topic_field)
     source: dict = {"qrels": str(qrels)}
@@ -122,7 +122,6 @@ def from_ir_datasets(dataset_id: str, *, with_docs: bool = True, topic_field: st
                      grade_map: dict[int, int] | None = None) -> CollectionData:
     """Load through ir_datasets' own loading code, from files already on disk only (see datasets.offline): a
     file it would download is a DatasetUnavailableError naming where to put it."""
-    from workbench.datasets.offline import NotOffline, offline
 
     _check_topic_field(topic_field)
     try:
@@ -156,7 +155,6 @@ def from_ir_datasets(dataset_id: str, *, with_docs: bool = True, topic_field: st
 
 
 def home_of() -> Path:
-    from workbench.datasets.offline import home
 
     return home()
 

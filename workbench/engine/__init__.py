@@ -85,6 +85,7 @@ def get_engine(name: str = "local", *, address: str | None = None, num_cpus: int
             raise WorkbenchError("a Ray address needs the ray engine (--engine ray)")
         return LocalEngine()
     if name == "ray":
+        # lazy: Ray is the optional `scale` extra
         from workbench.engine.ray_engine import RayEngine
 
         return RayEngine(address=address, num_cpus=num_cpus)

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.env import env_int, env_number
 from workbench.errors import InputFormatError
 
 MAX_LINE_BYTES = 1 << 20
@@ -188,7 +189,6 @@ def load_text(path: str | Path, error_cls: type[InputFormatError], encoding: str
 
 def decompression_limits() -> tuple[int, float]:
     """(most decompressed bytes, most decompressed/compressed ratio), from the environment or the defaults."""
-    from workbench.env import env_int, env_number
 
     mb = env_int("WORKBENCH_MAX_DECOMPRESSED_MB", DEFAULT_MAX_DECOMPRESSED_MB)
     ratio = env_number("WORKBENCH_MAX_COMPRESSION_RATIO", DEFAULT_MAX_RATIO, minimum=1.0, maximum=MOST_RATIO)

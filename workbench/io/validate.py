@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from workbench.io import _text
 
@@ -28,7 +29,6 @@ def _format_warnings_sorted(table: pa.Table) -> tuple[list[str], np.ndarray, np.
     Then trec_eval's order is the file order except inside runs of tied scores (reordered by doc_id
     descending, which only those rows need), and the score at each cutoff is the file's.
     """
-    import pyarrow.compute as pc
 
     cols = [table.column(c) for c in ("query_id", "doc_id", "score", "rank")]
     if any(c.null_count for c in cols):
@@ -163,7 +163,6 @@ def run_qrels_warnings(table: pa.Table, qrels: pa.Table | None) -> list[str]:
     queries missing from the run score 0 and still count in the mean (trec_eval -c)."""
     if qrels is None or qrels.num_rows == 0:
         return []
-    import pyarrow.compute as pc
 
     run_ids = set(pc.unique(table.column("query_id")).to_pylist())
     judged = set(pc.unique(qrels.column("query_id")).to_pylist())

@@ -29,6 +29,9 @@ from workbench.errors import NotFoundError, WorkbenchError
 from workbench.lake.tables import Lake, process_tag
 from workbench.lake.transfer import checked_entry, commit_scores, pull, refuse_pull_conflicts
 from workbench.model import QRELS_SCHEMA
+from workbench.scoring import SEMANTICS, default_measures, evaluator_id, measure_name, parse_measure, parse_measures
+from workbench.scoring.registry import current
+from workbench.services.evaluate import Evaluation
 from workbench.store.exchange import SCORE_KEY
 
 if TYPE_CHECKING:
@@ -65,7 +68,6 @@ def evaluate_lake(uri: str, collection: str, measures: Sequence[str] | None = No
     """Score the lake's runs of `collection` (all, or `runs`) on `measures` (default: the collection's set) with
     `engine`, commit the new per-query values to the lake, and return every asked-for value the lake holds.
     `pull_into`: then bring the collection, the runs and their scores into that store."""
-    from workbench.scoring import SEMANTICS, evaluator_id, parse_measure
 
     if block_rows < 1:
         raise WorkbenchError(f"block_rows must be a positive number of rows, got {block_rows}")
@@ -125,7 +127,6 @@ def _runs(lake: Lake, collection: str, runs: Sequence[str] | None) -> tuple[list
 
 
 def _measures(measures: Sequence[str] | None, relevance_kind: str) -> list[str]:
-    from workbench.scoring import default_measures, measure_name, parse_measures
 
     chosen = parse_measures(list(measures)) if measures else default_measures(relevance_kind)
     return list(dict.fromkeys(measure_name(m) for m in chosen))
@@ -192,7 +193,6 @@ def _score(lake: Lake, engine: Engine, collection: str, qrels_hash: str, todo: d
 def _units(lake: Lake, engine: Engine, collection: str, qrels: pa.Table, planned: list) -> list[dict]:
     """The planned units as the workers get them: the lake's table version, the scorer registry and the qrels
     (each block's slice) shared once through the engine."""
-    from workbench.scoring.registry import current
 
     version = lake.table("run_rows").version()
     scorers = engine.share(current())  # a worker scores with this registry: the user's measures files travel as bytes
@@ -294,7 +294,6 @@ def _check_evaluators(values: pa.Table, evaluators: dict[str, str]) -> None:
 
 
 def _commit(lake: Lake, collection: str, qrels_hash: str, parts: list[pa.Table]) -> None:
-    from workbench.scoring import SEMANTICS
 
     values = pa.concat_tables([_expand(p) for p in parts])
     n = values.num_rows
@@ -318,7 +317,6 @@ def _evaluation(lake: Lake, entry: dict, names: list[str], entries: dict[str, di
     order: run, measure, query_id), so the CLI prints both the same way."""
     import pandas as pd
 
-    from workbench.services.evaluate import Evaluation
 
     collection = entry["name"]
     hashes = sorted({entries[n]["run_hash"] for n in names})

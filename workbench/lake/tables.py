@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
+from pyarrow import fs
 
 from workbench.errors import ProviderUnavailableError, WorkbenchError
 
@@ -294,7 +295,6 @@ class Lake:
         #45017). Arrow's local file system owns its buffers, so no Arrow thread ever needs the GIL. Object stores
         keep deltalake's file system: pyarrow's S3/GCS/Azure file systems read credentials their own way.
         """
-        from pyarrow import fs
 
         return fs.SubTreeFileSystem(self.table_uri(name), fs.LocalFileSystem())
 

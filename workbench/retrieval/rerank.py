@@ -31,6 +31,9 @@ from workbench.retrieval.dense import (
     corpus_embeddings,
     encode_texts,
     load_bi_encoder,
+    offline,
+    progress_reporter,
+    quiet_transformers,
     resolve_model,
     torch_threads,
 )
@@ -68,7 +71,6 @@ def detect_model_kind(path: Path) -> ModelKind:
 
 @functools.lru_cache(maxsize=2)
 def _load_cross_encoder(path: str, model_hash: str) -> CrossEncoder:
-    from workbench.retrieval.dense import offline, quiet_transformers
 
     offline()
     try:
@@ -120,7 +122,6 @@ def _cross_encoder_scores(
     batch_size: int, threads: int, progress: bool | Progress | None,
 ) -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
     """CrossEncoder.predict on (query, title + " " + text) pairs, in chunks so progress can be reported."""
-    from workbench.retrieval.dense import progress_reporter
 
     ident = {"model": path.name, "model_path": str(path), "model_hash": hash_dir(path)}
     encoder = _load_cross_encoder(str(path), ident["model_hash"])

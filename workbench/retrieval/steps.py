@@ -279,6 +279,7 @@ class Step:
         return self._checked_output(out, params)
 
     def _checked_output(self, out: Any, params: Mapping[str, Any]) -> RetrievalResult:
+        # lazy: pyarrow loads with the first step that runs, not with the CLI's parser
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -329,12 +330,14 @@ def _fuse_inputs(params: dict, n_inputs: int) -> None:
 # ---- the built-in steps: each function adapts StepInputs to its producer (imported when the step runs) -------------
 
 def _bm25(inputs: StepInputs, **params: Any) -> RetrievalResult:
+    # lazy: the CLI's parser reads the step schemas; a producer loads with its first run
     from workbench.retrieval.bm25 import bm25_search
 
     return bm25_search(inputs.documents, inputs.topics, threads=inputs.threads, **params)
 
 
 def _dense(inputs: StepInputs, **params: Any) -> RetrievalResult:
+    # lazy: the CLI's parser reads the step schemas; a producer loads with its first run
     from workbench.retrieval.dense import dense_search
 
     return dense_search(inputs.documents, inputs.topics, threads=inputs.threads, progress=inputs.progress,
@@ -342,12 +345,14 @@ def _dense(inputs: StepInputs, **params: Any) -> RetrievalResult:
 
 
 def _fuse(inputs: StepInputs, **params: Any) -> RetrievalResult:
+    # lazy: the CLI's parser reads the step schemas; a producer loads with its first run
     from workbench.retrieval.fuse import fuse
 
     return fuse(inputs.runs, **params)
 
 
 def _rerank(inputs: StepInputs, **params: Any) -> RetrievalResult:
+    # lazy: the CLI's parser reads the step schemas; a producer loads with its first run
     from workbench.retrieval.rerank import rerank
 
     docs, topics = inputs.documents, inputs.topics  # as before: a collection without them fails before the run loads
@@ -474,6 +479,7 @@ def _plugin_step(p: Plugin) -> Step | str:
 
 def _step_problem(step: Step, entry_point: str) -> str | None:
     """What makes a third-party Step unusable (None when nothing does)."""
+    # lazy: workbench.model loads pyarrow, which the CLI's parser must not
     from workbench.model import RunKind
 
     names = [p.name for p in step.params]

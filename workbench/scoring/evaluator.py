@@ -9,6 +9,7 @@ query with ir-measures where both compute a measure, so which one served a measu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import fsum
 
 import numpy as np
 import pyarrow as pa
@@ -72,7 +73,6 @@ def aggregate(scores: pa.Table, *, group: str | None = None) -> dict:
     values (`ingest --measures`, `evaluate`, `eval`) gives the same float, whatever the order of the rows.
     Returns {measure: value}, or {group value: {measure: value}} when `group` is given.
     """
-    from math import fsum
 
     if scores.num_rows == 0:
         return {}

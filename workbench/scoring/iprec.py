@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from ir_measures.measures import Measure
 
 from workbench.scoring.base import Scorer
+from workbench.scoring.fast import value_codes
 
 VERSION = "workbench.iprec 0.1 (trec_eval 10 lround recall cutoffs)"
 
@@ -63,7 +64,6 @@ def evaluate(run: pa.Table, qrels: pa.Table, measures: Sequence[Measure], *, gro
 
     NumPy over the run in trec_eval order (no pandas: `workbench eval` prints IPrec in trec_eval's default set).
     """
-    from workbench.scoring.fast import value_codes
 
     keys = [group] if group else []
     order = pc.sort_indices(run, sort_keys=[*[(k, "ascending") for k in keys], ("query_id", "ascending"),

@@ -374,6 +374,7 @@ def trec_eval_order(measures: Sequence[NamedMeasure]) -> tuple[NamedMeasure, ...
 
 def _parse_added(s: str, rel: int | None) -> tuple[tuple[NamedMeasure, ...], tuple[str, ...], bool] | str:
     """`_parse_one` for the names of a user's measures files and of plugins (workbench.scoring.registry)."""
+    # cycle: the registry imports this module
     from workbench.scoring.registry import parse_added
 
     text = s.strip()

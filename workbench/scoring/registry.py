@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ir_measures.measures import Measure
 
+from workbench.env import env_text
 from workbench.errors import ProviderUnavailableError, WorkbenchError
 from workbench.plugins import Plugin, one_line, plugins
 from workbench.scoring import fallback, fast, iprec
@@ -70,7 +71,7 @@ class Scorers:
 
     def with_measures(self, paths: Sequence[str | os.PathLike]) -> Scorers:
         """These scorers with the runtime measures of `paths` added (read and checked now)."""
-        from workbench.scoring.runtime import RuntimeScorer, read_source
+        from workbench.scoring.runtime import RuntimeScorer, read_source  # cycle: runtime imports the registry
 
         runtime = self.runtime()
         added = (runtime or RuntimeScorer()).with_sources([read_source(p) for p in paths])
@@ -273,13 +274,11 @@ def refresh() -> Scorers:
 
 
 def _from_env() -> Scorers:
-    from workbench.env import env_text
-
     raw = env_text("WORKBENCH_CUSTOM_MEASURES")  # runtime.ENV, spelled out for tests/test_cli_junk.py's inventory
     paths = [p for p in (raw or "").split(os.pathsep) if p]
     if not paths:
         return builtin()
-    from workbench.scoring.runtime import RuntimeScorer
+    from workbench.scoring.runtime import RuntimeScorer  # cycle: runtime imports the registry
 
     return Scorers((fast.SCORER, iprec.SCORER, RuntimeScorer(pending=paths), fallback.SCORER))
 

@@ -163,6 +163,7 @@ def _collect(source: MeasureSource, module: types.ModuleType) -> dict[str, Measu
 
 def _meaning(name: str) -> str | None:
     """What `name` means without any user file (an ir-measures measure, a trec_eval name), or None."""
+    # cycle: the registry and measures import this module
     from workbench.scoring.measures import parse_measures
     from workbench.scoring.registry import Scorers
 

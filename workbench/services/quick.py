@@ -15,7 +15,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from workbench.errors import WorkbenchError
+from workbench.io.qrels import read_qrels
+from workbench.io.runs import read_run
+from workbench.io.validate import run_format_warnings, run_qrels_warnings
 from workbench.naming import run_name_for
+from workbench.scoring import SEMANTICS, aggregate, evaluate
+from workbench.scoring.judgments import JUDGED_ONLY
+from workbench.scoring.judgments import judged_only as condensed
 from workbench.scoring.measures import NamedMeasure, parse_request, trec_eval_order
 
 
@@ -71,11 +77,6 @@ def evaluate_files(qrels: str | Path, runs: Sequence[str | Path], measures: Sequ
     -M (each query's ranking cut to its first N documents in trec_eval order before scoring); `judged_only`:
     trec_eval -J (after -M, the documents the qrels do not judge are dropped; see scoring.judgments).
     """
-    from workbench.io.qrels import read_qrels
-    from workbench.io.runs import read_run
-    from workbench.io.validate import run_format_warnings, run_qrels_warnings
-    from workbench.scoring import SEMANTICS, aggregate, evaluate
-    from workbench.scoring.judgments import JUDGED_ONLY
 
     if relevance_level is not None and relevance_level < 1:  # pytrec_eval refuses them; ir-measures cannot spell < 0
         raise WorkbenchError(f"-l (relevance level) must be at least 1, got {relevance_level}")
@@ -98,7 +99,6 @@ def evaluate_files(qrels: str | Path, runs: Sequence[str | Path], measures: Sequ
         if max_per_query is not None:
             table = _top(table, max_per_query)
         if judged_only:
-            from workbench.scoring.judgments import judged_only as condensed
 
             table = condensed(table, qrels_table)
         tables.append(table.select(["query_id", "doc_id", "score"]).append_column(
