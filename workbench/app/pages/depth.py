@@ -50,6 +50,13 @@ if depth_cut([*measures, f"Judged@{int(judged_k)}"], info.depth, int(judged_k)) 
                "each run's top documents.")
 
 relevance = next((c.relevance_kind for c in data.collections(ctx.db, ctx.token) if c.name == ctx.collection), "")
+qrels = ctx.qrels if data.depth_takes_qrels() else None  # the sidebar's qrels set, where the study takes one
+if ctx.qrels and qrels is None:
+    st.info(f"The depth study scores against the collection's own qrels: qrels {plain(ctx.qrels)}, chosen in the "
+            "sidebar, do not apply to this page yet.")
+if ctx.judged_only:
+    st.caption("Judged-only scoring does not apply to the depth study: unjudged documents are counted as "
+               "non-relevant, and shown below as Judged@k and phantom hits.")
 curve_runs = tuple(dict.fromkeys([parent, run, *observed]))
 
 
@@ -64,16 +71,16 @@ DEFAULT_REL = 2 if relevance == "graded" else 1
 DEFAULT_CUTOFFS = [c for c in CUTOFFS if c <= 100]
 early = curve_key(FAMILIES[0], DEFAULT_REL, DEFAULT_CUTOFFS)
 with st.spinner(f"deriving {plain(run)} at every depth from {plain(info.parent)} ..."):
-    inputs = data.inputs_key(ctx.db, ctx.token, ctx.collection, curve_runs)  # F, R, observed: not other runs
+    inputs = data.inputs_key(ctx.db, ctx.token, ctx.collection, curve_runs, qrels)  # F, R, observed: not others
     study, judged, early_curves = data.depth_study(ctx.db, inputs, ctx.collection, run, tuple(measures),
-                                                   tuple(observed), int(judged_k), cutoff_curve=early)
+                                                   tuple(observed), int(judged_k), cutoff_curve=early, qrels=qrels)
 
 
 def cutoff_view(family: str, rel: int, cutoffs: Sequence[int]):
     key = curve_key(family, rel, cutoffs)
     if early_curves is not None and key == early and set(curve_runs) <= set(early_curves["run"]):
         return early_curves[early_curves["run"].isin(curve_runs)]
-    return data.cutoff_curves(ctx.db, inputs, ctx.collection, *key)
+    return data.cutoff_curves(ctx.db, inputs, ctx.collection, *key, qrels=qrels)
 
 
 curve = study.curve
