@@ -1046,6 +1046,7 @@ def test_per_query_drilldown_and_fusion_read_the_chosen_qrels(open_view, strict_
     metrics = {shown(m.label): m.value for m in at.metric}
     assert metrics["mean B (nDCG@10)"] == f"{mean_ndcg(read_trec(DL20_RUNS / f'{B}.trec')):.4f}" == "0.4040"
     assert metrics["mean A (nDCG@10)"] == f"{mean_ndcg(read_trec(DL20_RUNS / f'{A}.trec')):.4f}"
+    assert "qrels=strict" in at.dataframe[0].value["open"].iloc[0]  # the drill-down opens under strict too
 
     query = "1051399"
     at = open_view("drilldown", store, qrels="strict", q=query, a=A, b=B, n="10")

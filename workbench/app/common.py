@@ -147,6 +147,17 @@ def plain(text: object, *, lines: bool = False) -> str:
     return _PUNCTUATION.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, flat))
 
 
+def link_params(ctx: Context) -> dict[str, str]:
+    """The sidebar's choices as a link's query parameters (collection, and qrels and judged_only when not the
+    default), so a link to another page opens it as this one scores: `{**link_params(ctx), "q": ...}`."""
+    params = {"collection": ctx.collection} if ctx.collection else {}
+    if ctx.qrels:
+        params["qrels"] = ctx.qrels
+    if ctx.judged_only:
+        params["judged_only"] = "true"
+    return params
+
+
 def against(ctx: Context) -> str:
     """' against qrels NAME' and ' (judged only)' (as Markdown) when the sidebar chose other than the collection's
     own qrels with unjudged documents non-relevant: added to what a page says about missing scores."""

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.app import data
-from workbench.app.common import D3_FMT, FMT, context, need, plain
+from workbench.app.common import D3_FMT, FMT, context, link_params, need, plain
 from workbench.app.pages import page_named
 from workbench.services.depth import depth_cut
 
@@ -181,7 +181,7 @@ with right:
         topics = data.topics(ctx.db, ctx.token, ctx.collection).set_index("query_id")["text"]
         drilldown = page_named("drilldown").url_path
         hits = hits.assign(query=hits["query_id"].map(topics).fillna(""),
-                           open=[f"{drilldown}?" + urlencode({"collection": ctx.collection, "q": q, "a": run,
+                           open=[f"{drilldown}?" + urlencode({**link_params(ctx), "q": q, "a": run,
                                                               "b": info.parent}) for q in hits["query_id"]])
         st.markdown(f"**{total} phantom hits** in {n_queries} queries: unjudged documents "
                     f"that {plain(run)} (depth {curve.k_max}) moves into the top {judged.k} from below it in "

@@ -115,12 +115,12 @@ baselines = right.multiselect("Baselines (significance marks and deltas against 
                               max_selections=len(SYMBOLS))
 # the default view fits a 1280 px screen with the sidebar open (six measures, 40-character run names): deltas, CIs
 # and the runs' kinds widen the table, so each is asked for
-d1, d2, d3 = right.columns(3)
+d1, d2 = right.columns(2)
 show_delta = d1.toggle("Δ in cells", value=False, key="delta", bind="query-params",
                        help="the difference of the run's mean from the first baseline's, in each cell")
 show_ci = d2.toggle("CI of Δ columns", value=False, key="ci", bind="query-params",
                     help="a column per measure with the 95% bootstrap CI of the Δ against the first baseline")
-show_bounds = d3.toggle("Bounds columns", value=False, key="bounds", bind="query-params",
+show_bounds = d1.toggle("Bounds columns", value=False, key="bounds", bind="query-params",
                         disabled=ctx.judged_only,
                         help="a column per measure with the value when each run's unjudged documents within the "
                              "measure's cutoff are relevant at the top grade (`workbench leaderboard --bounds`)"

@@ -10,7 +10,17 @@ import streamlit as st
 
 from workbench.analysis.stats import TEST_TITLES as TEST_NAMES
 from workbench.app import charts, data
-from workbench.app.common import FMT, against, context, default_pick, first_stage_default, fmt4, need, plain
+from workbench.app.common import (
+    FMT,
+    against,
+    context,
+    default_pick,
+    first_stage_default,
+    fmt4,
+    link_params,
+    need,
+    plain,
+)
 from workbench.app.pages import page_named
 from workbench.errors import WorkbenchError
 
@@ -79,7 +89,7 @@ def changes(rows, label: str) -> pd.DataFrame:
     frame = pd.DataFrame([r.__dict__ for r in rows], columns=["query_id", "value_a", "value_b", "delta"])
     topics = data.topics(ctx.db, ctx.token, ctx.collection).set_index("query_id")["text"]
     frame.insert(1, "query", [topics.get(q, "") for q in frame["query_id"]])
-    frame["open"] = [f"{DRILLDOWN.url_path}?" + urlencode({"collection": ctx.collection, "q": q, "a": a, "b": b})
+    frame["open"] = [f"{DRILLDOWN.url_path}?" + urlencode({**link_params(ctx), "q": q, "a": a, "b": b})
                      for q in frame["query_id"]]
     frame.insert(0, "", label)
     return frame
@@ -104,7 +114,7 @@ else:
                         format_func=lambda q: f"{q}  ({table.set_index('query_id').at[q, 'delta']:+.4f})",
                         key="open_q")
     st.page_link(DRILLDOWN.script, label=f"Drill down into query {plain(pick)}", icon=DRILLDOWN.icon,
-                 query_params={"collection": ctx.collection, "q": pick, "a": a, "b": b})
+                 query_params={**link_params(ctx), "q": pick, "a": a, "b": b})
 
 st.subheader("Win matrix")
 firsts = [r.name for r in run_infos if not r.parent]
