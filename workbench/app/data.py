@@ -30,8 +30,7 @@ from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 from workbench.export.leaderboard import Leaderboard
 from workbench.model import RunInfo
 from workbench.services.evaluate import Evaluation
-from workbench.store import CollectionInfo, Store
-from workbench.store.qrels_sets import QrelsSetInfo
+from workbench.store import CollectionInfo, QrelsSetInfo, Store
 
 Token = tuple[float, int]
 T = TypeVar("T")
