@@ -959,6 +959,28 @@ def test_leaderboard_under_two_qrels_sets_equals_the_cli(open_view, strict_store
                 cell_value(boards["strict"].at["bm25", "nDCG@10"])) == ("0.4796", "0.4040")
 
 
+def test_leaderboard_significance_under_a_qrels_set_equals_the_cli(open_view, strict_store, cli):
+    """With a baseline the page tests per-query values (not DuckDB's aggregates): under strict its marks and CIs
+    are `leaderboard --qrels strict -b bm25 --ci -f json`'s."""
+    store = strict_store()
+    assert cli("evaluate", "-c", "dl20", "-m", *LB_MEASURES, "--qrels", "strict", store=store).code == 0
+    at = open_view("leaderboard", store, qrels="strict", measures=LB_MEASURES, baselines="bm25", ci="true")
+    board = at.dataframe[0].value.set_index("run")
+    expected = cli("leaderboard", "-c", "dl20", "-m", *LB_MEASURES, "--qrels", "strict", "-b", "bm25", "--ci",
+                   "-f", "json", store=store).json()
+    marked = 0
+    for row in expected["rows"]:
+        for m, cell in row["measures"].items():
+            text = board.at[row["run"], m]
+            assert cell_value(text) == f"{cell['value']:.4f}"
+            test = cell["tests"].get("bm25")
+            assert ("†" in text) == bool(test and test["significant"]), (row["run"], m)
+            marked += "†" in text
+            if row["run"] != "bm25":
+                assert board.at[row["run"], f"{m} CI"] == f"[{test['ci'][0]:+.4f}, {test['ci'][1]:+.4f}]"
+    assert marked > 10  # most rerankers beat bm25 on nDCG@10 under strict too
+
+
 def test_leaderboard_bounds_equal_leaderboard_bounds_json(open_view, strict_store, cli):
     """The bounds columns hold `leaderboard --bounds -f json`'s `unjudged_relevant`, under each qrels set, scored
     on request on the page's store and by the CLI on a store of its own."""
