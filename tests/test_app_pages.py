@@ -1121,3 +1121,22 @@ def test_a_qrels_set_name_with_markup_shows_as_text_on_every_page(open_view, mar
         assert f"qrels {' '.join(name.split())}: " in visible, page
         if page == "leaderboard":
             assert f"Collection {m.collection}, qrels {' '.join(name.split())} (qrels sha256" in visible
+
+
+def test_an_upload_is_scored_against_the_chosen_qrels(open_view, strict_store):
+    """On the Runs page under strict, "Score on the default measures" scores the upload against strict: its
+    scores are stored under strict's content hash, none under the collection's own qrels."""
+    from workbench.scoring import SEMANTICS
+    from workbench.store import Store, list_qrels_sets, per_query_scores
+
+    store = strict_store()
+    at = open_view("runs", store, qrels="strict")
+    lines = (DL20_RUNS / "bm25.trec").read_text().splitlines()[:300]
+    at.file_uploader[0].upload("mini.trec", ("\n".join(lines) + "\n").encode(), "text/plain")
+    at.button[-1].click().run()
+    assert not at.error, texts(at.error)
+    assert "Scored on the collection's default measures against qrels strict." in [shown(c) for c in texts(at.caption)]
+    strict_hash = list_qrels_sets(Store(store), "dl20")[0].qrels_hash
+    scored = per_query_scores(Store(store), "dl20", ["nDCG@10"], SEMANTICS, ["mini"], qrels_hash=strict_hash)
+    assert scored["query_id"].nunique() == 54
+    assert per_query_scores(Store(store), "dl20", ["nDCG@10"], SEMANTICS, ["mini"]).empty
