@@ -1140,3 +1140,24 @@ def test_an_upload_is_scored_against_the_chosen_qrels(open_view, strict_store):
     scored = per_query_scores(Store(store), "dl20", ["nDCG@10"], SEMANTICS, ["mini"], qrels_hash=strict_hash)
     assert scored["query_id"].nunique() == 54
     assert per_query_scores(Store(store), "dl20", ["nDCG@10"], SEMANTICS, ["mini"]).empty
+
+
+def test_fusion_judged_only_scores_the_condensed_fused_run(open_view, store_copy, cli):
+    """Judged-only in the sidebar: the fusion lab scores its fused run as trec_eval -J does, equal to ir_measures on
+    the fused run with its unjudged documents dropped here in pandas (a condensed list)."""
+    import ir_measures
+
+    assert cli("evaluate", "-c", "dl20", "--judged-only", store=store_copy).code == 0
+    at = open_view("fusion", store_copy, judged_only="true", inputs=["bm25", "splade-pp-ed"], method="rrf")
+    table = at.dataframe[0].value.set_index("run")
+    parts = [read_trec(DL20_RUNS / f"{n}.trec") for n in ("bm25", "splade-pp-ed")]
+    fused = pd.concat([p.assign(score=1.0 / (60 + p["rank"])) for p in parts])
+    fused = fused.groupby(["query_id", "doc_id"], as_index=False)["score"].sum()
+    qrels = pd.read_csv(DL20 / "qrels.dl20-passage.txt", sep=r"\s+", header=None,
+                        names=["query_id", "it", "doc_id", "relevance"], dtype={"query_id": str, "doc_id": str})
+    judged = fused.merge(qrels[qrels["relevance"] >= 0][["query_id", "doc_id"]], on=["query_id", "doc_id"])
+    per_query = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.nDCG @ 10], qrels, judged)}
+    expected = sum(per_query.get(q, 0.0) for q in qrels["query_id"].unique()) / qrels["query_id"].nunique()
+    assert table.at["fused", "nDCG@10"] == pytest.approx(expected, abs=5e-5)
+    everything = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.nDCG @ 10], qrels, fused)}
+    assert abs(sum(everything.values()) / 54 - expected) > 1e-3  # the condensed list scores differently
