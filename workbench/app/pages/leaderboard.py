@@ -120,11 +120,13 @@ show_delta = d1.toggle("Δ in cells", value=False, key="delta", bind="query-para
                        help="the difference of the run's mean from the first baseline's, in each cell")
 show_ci = d2.toggle("CI of Δ columns", value=False, key="ci", bind="query-params",
                     help="a column per measure with the 95% bootstrap CI of the Δ against the first baseline")
-show_bounds = d1.toggle("Bounds columns", value=False, key="bounds", bind="query-params",
-                        disabled=ctx.judged_only,
-                        help="a column per measure with the value when each run's unjudged documents within the "
-                             "measure's cutoff are relevant at the top grade (`workbench leaderboard --bounds`)"
-                             + ("; not with judged-only scoring, which drops them" if ctx.judged_only else ""))
+# the whole column's width: in half of it the label is cut at 1280 px
+show_bounds = right.toggle("Bounds columns (unjudged relevant)", value=False, key="bounds", bind="query-params",
+                           disabled=ctx.judged_only,
+                           help="a column per measure with the value when each run's unjudged documents within "
+                                "the measure's cutoff are relevant at the top grade (`workbench leaderboard "
+                                "--bounds`)" + ("; not with judged-only scoring, which drops them"
+                                                if ctx.judged_only else ""))
 show_bounds = show_bounds and not ctx.judged_only
 with st.expander("Significance settings", expanded=False):
     c1, c2, c3, c4 = st.columns(4)
