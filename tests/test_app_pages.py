@@ -826,3 +826,338 @@ def test_score_runs_reports_progress_per_run(store_copy):
     data.score_runs(str(store_copy), "dl20", ["bm25", "tasb", A], ["P@7"],
                     on_run=lambda run, done, total: calls.append((run, done, total)))
     assert calls == [("bm25", 1, 3), ("tasb", 2, 3), (A, 3, 3)]
+
+
+# ------------------------------------------------------------------------------------------------ issue 20 items 2, 4
+LB_MEASURES = ["nDCG@10", "AP(rel=2)", "RR(rel=2)@10"]
+VALUE = re.compile(r"^\s*(-?\d+\.\d{4})")
+
+
+def strict_qrels(folder: Path) -> Path:
+    """DL 2020's qrels with grade 1 ("related") read as 0: docs/judgments.md's worked example, written here."""
+    rows = [line.split() for line in (DL20 / "qrels.dl20-passage.txt").read_text().splitlines() if line.strip()]
+    path = folder / "strict.qrels"
+    path.write_text("".join(f"{q} {it} {d} {0 if g == '1' else g}\n" for q, it, d, g in rows))
+    return path
+
+
+@pytest.fixture
+def strict_store(dl20_store, tmp_path, cli):
+    """strict_store() -> a private copy of the DL 2020 store with the named qrels set `strict`, nothing scored
+    against it yet (each call a new copy: one for a page, one for the CLI's reference)."""
+    copies = iter(range(100))
+
+    def make() -> Path:
+        path = tmp_path / f"strict-{next(copies)}.duckdb"
+        shutil.copy(dl20_store, path)
+        assert cli("collection", "qrels", "add", "dl20", "strict", strict_qrels(tmp_path), store=path).code == 0
+        return path
+
+    return make
+
+
+@pytest.fixture
+def open_view(monkeypatch):
+    """open_view(page, store, **query_params) -> an AppTest that opened the link `/<page>?<query_params>`.
+
+    The sidebar's widgets (collection, qrels, judged only) are drawn on every page, so they read the URL only on
+    the session's first run, as a browser opening a shared link does: the parameters are set before it.
+    """
+
+    def run(page: str, store: Path, **params) -> AppTest:
+        monkeypatch.setenv("WORKBENCH_DB", str(store))
+        at = AppTest.from_file(APP, default_timeout=180)
+        for key, value in params.items():
+            at.query_params[key] = value
+        at.run()  # the root: the leaderboard
+        if page != "leaderboard":
+            at.switch_page(str(page_named(page).script)).run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return run
+
+
+def click(at: AppTest, key: str) -> AppTest:
+    next(b for b in at.button if b.key == key).click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    return at
+
+
+def cell_value(text: str) -> str:
+    match = VALUE.match(text)
+    assert match, text
+    return match.group(1)
+
+
+def test_qrels_selector_only_with_named_sets_else_a_caption_names_the_qrels(open_page, open_view, dl20_store,
+                                                                             strict_store):
+    from workbench.store import Store, get_collection
+
+    at = open_page("leaderboard")
+    assert not [s for s in at.selectbox if s.key == "qrels"]
+    own = get_collection(Store(dl20_store), "dl20").qrels_hash
+    assert f"qrels: the collection's own · sha256 {own[:12]}" in [shown(c.value) for c in at.sidebar.caption]
+    assert at.toggle(key="judged_only").value is False
+    at = open_view("leaderboard", strict_store())
+    picker = at.selectbox(key="qrels")
+    assert picker.options == ["default", "strict"] and picker.value == "default"
+    picker.set_value("strict").run()
+    assert "qrels strict: 11,386 judgments of 54 queries · sha256 3befa10e34c3" in [
+        shown(c.value) for c in at.sidebar.caption]
+
+
+def test_the_qrels_chosen_stay_chosen_on_every_page(open_view, strict_store):
+    at = open_view("per_query", strict_store(), qrels="strict", judged_only="true")
+    for page in PAGES:
+        at.switch_page(str(page.script)).run()
+        assert not at.exception, (page.name, [e.value for e in at.exception])
+        assert at.selectbox(key="qrels").value == "strict", page.name
+        assert at.toggle(key="judged_only").value is True, page.name
+
+
+@pytest.mark.parametrize("judged_only", [False, True], ids=["trec_eval", "judged-only"])
+def test_leaderboard_under_two_qrels_sets_equals_the_cli(open_view, strict_store, cli, judged_only):
+    """Each set's values as `workbench leaderboard --qrels NAME [-J] -f json` gives them, scored on a store of its
+    own: on the page to 4 decimals, through the page's data function to the last bit; and the two sets differ."""
+    from workbench.app import data
+
+    page_store, reference = strict_store(), strict_store()
+    flags = ["--judged-only"] if judged_only else []
+    boards = {}
+    for qrels in ("default", "strict"):
+        at = open_view("leaderboard", page_store, qrels=qrels, measures=LB_MEASURES, baselines="",
+                       judged_only=str(judged_only).lower())
+        if any(b.key == "score_missing" for b in at.button):  # strict, or -J: not scored yet
+            assert qrels == "strict" or judged_only
+            click(at, "score_missing")
+        board = at.dataframe[0].value.set_index("run")
+        expected = cli("leaderboard", "-c", "dl20", "-m", *LB_MEASURES, "--qrels", qrels, *flags, "-f", "json",
+                       store=reference).json()
+        assert len(board) == len(expected["rows"]) == 24
+        for row in expected["rows"]:
+            for m, cell in row["measures"].items():
+                assert cell_value(board.at[row["run"], m]) == f"{cell['value']:.4f}", (qrels, row["run"], m)
+        legend = " ".join(shown(c) for c in texts(at.caption))
+        assert f"qrels sha256 {expected['qrels_hash'][:12]}" in legend and expected["semantics"] in legend
+        assert ("qrels strict" in legend) == (qrels == "strict")
+        db = str(page_store)
+        lb = data.leaderboard(db, data.token_for(db), "dl20", tuple(LB_MEASURES), None, (), "none", "holm", 0.05,
+                              1000, False, qrels=None if qrels == "default" else qrels,
+                              unjudged="judged-only" if judged_only else "nonrelevant").to_dict()
+        assert (lb["qrels_hash"], lb["semantics"], lb.get("qrels")) == (
+            expected["qrels_hash"], expected["semantics"], expected.get("qrels"))
+        got = {(r["run"], m): c["value"] for r in lb["rows"] for m, c in r["measures"].items()}
+        want = {(r["run"], m): c["value"] for r in expected["rows"] for m, c in r["measures"].items()}
+        assert got.keys() == want.keys() and all(got[k] == pytest.approx(want[k], abs=1e-12) for k in want)
+        boards[qrels] = board
+    # the docs' worked example: nDCG@10 drops under strict, AP(rel=2) (which never counted grade 1) does not
+    assert cell_value(boards["default"].at["bm25", "nDCG@10"]) != cell_value(boards["strict"].at["bm25", "nDCG@10"])
+    assert boards["default"].at["bm25", "AP(rel=2)"] == boards["strict"].at["bm25", "AP(rel=2)"]
+    if not judged_only:
+        assert (cell_value(boards["default"].at["bm25", "nDCG@10"]),
+                cell_value(boards["strict"].at["bm25", "nDCG@10"])) == ("0.4796", "0.4040")
+
+
+def test_leaderboard_significance_under_a_qrels_set_equals_the_cli(open_view, strict_store, cli):
+    """With a baseline the page tests per-query values (not DuckDB's aggregates): under strict its marks and CIs
+    are `leaderboard --qrels strict -b bm25 --ci -f json`'s."""
+    store = strict_store()
+    assert cli("evaluate", "-c", "dl20", "-m", *LB_MEASURES, "--qrels", "strict", store=store).code == 0
+    at = open_view("leaderboard", store, qrels="strict", measures=LB_MEASURES, baselines="bm25", ci="true")
+    board = at.dataframe[0].value.set_index("run")
+    expected = cli("leaderboard", "-c", "dl20", "-m", *LB_MEASURES, "--qrels", "strict", "-b", "bm25", "--ci",
+                   "-f", "json", store=store).json()
+    marked = 0
+    for row in expected["rows"]:
+        for m, cell in row["measures"].items():
+            text = board.at[row["run"], m]
+            assert cell_value(text) == f"{cell['value']:.4f}"
+            test = cell["tests"].get("bm25")
+            assert ("†" in text) == bool(test and test["significant"]), (row["run"], m)
+            marked += "†" in text
+            if row["run"] != "bm25":
+                assert board.at[row["run"], f"{m} CI"] == f"[{test['ci'][0]:+.4f}, {test['ci'][1]:+.4f}]"
+    assert marked > 10  # most rerankers beat bm25 on nDCG@10 under strict too
+
+
+def test_leaderboard_bounds_equal_leaderboard_bounds_json(open_view, strict_store, cli):
+    """The bounds columns hold `leaderboard --bounds -f json`'s `unjudged_relevant`, under each qrels set, scored
+    on request on the page's store and by the CLI on a store of its own."""
+    from workbench.export.leaderboard import BOUNDS_SENTENCE
+
+    page_store, reference = strict_store(), strict_store()
+    for qrels in ("default", "strict"):
+        at = open_view("leaderboard", page_store, qrels=qrels, measures=LB_MEASURES, baselines="",
+                       bounds="true")
+        if qrels == "strict":
+            click(at, "score_missing")
+        board = at.dataframe[0].value.set_index("run")
+        assert not [c for c in board.columns if c.endswith("if unjudged relevant")]  # not until they are scored
+        assert any("lack the values with their unjudged documents relevant" in shown(w) for w in texts(at.warning))
+        board = click(at, "score_bounds").dataframe[0].value.set_index("run")
+        expected = cli("leaderboard", "-c", "dl20", "-m", *LB_MEASURES, "--qrels", qrels, "--bounds", "-f", "json",
+                       store=reference).json()
+        assert [c for c in board.columns if c != "kind"] == [
+            c for m in LB_MEASURES for c in (m, f"{m} if unjudged relevant")]
+        for row in expected["rows"]:
+            for m, cell in row["measures"].items():
+                assert cell_value(board.at[row["run"], m]) == f"{cell['value']:.4f}"
+                assert board.at[row["run"], f"{m} if unjudged relevant"] == f"{cell['unjudged_relevant']:.4f}"
+        assert any(shown(c).startswith(shown(BOUNDS_SENTENCE)) for c in texts(at.caption))
+    assert board.at["bm25", "nDCG@10 if unjudged relevant"] != cell_value(board.at["bm25", "nDCG@10"])
+    # judged-only drops the unjudged documents the bounds are about: the toggle is off, as the CLI refuses both
+    at = open_view("leaderboard", page_store, measures=LB_MEASURES, baselines="", bounds="true",
+                   judged_only="true")
+    assert at.toggle(key="bounds").disabled
+    assert not [b for b in at.button if b.key == "score_bounds"]
+    click(at, "score_missing")  # the -J values
+    assert not [c for c in at.dataframe[0].value.columns if c.endswith("if unjudged relevant")]
+
+
+def test_switching_back_to_a_scored_qrels_set_rescores_nothing(open_view, strict_store):
+    """Scores are keyed by qrels content: once strict is scored, going to default and back, on every page, writes
+    nothing (the store is equal table by table) and the service finds every score stored."""
+    from workbench.app import data
+    from workbench.store import Store, list_qrels_sets
+
+    store = strict_store()
+    at = open_view("leaderboard", store, qrels="strict", baselines="", bounds="true")
+    measures = at.multiselect(key="measures").value
+    click(at, "score_missing")
+    click(at, "score_bounds")
+    strict_board = at.dataframe[0].value
+    at.selectbox(key="qrels").set_value("default").run()
+    click(at, "score_bounds")  # the collection's own values are stored; their bounds are not yet
+    at.selectbox(key="qrels").set_value("strict").run()
+    before = snapshot(store)
+    strict_hash = list_qrels_sets(Store(store), "dl20")[0].qrels_hash
+    assert sum(strict_hash in row for row in before["score_sets"]) == 2 * 24 * len(measures)  # values and bounds
+    for qrels in ("default", "strict", "default", "strict"):
+        at.selectbox(key="qrels").set_value(qrels).run()
+        assert not at.exception and not [w for w in texts(at.warning) if "lack" in w], qrels
+        assert not [b for b in at.button if b.key in ("score_missing", "score_bounds")], qrels
+    assert at.dataframe[0].value.equals(strict_board)
+    for page in PAGES:
+        at.switch_page(str(page.script)).run()
+        assert not at.exception, page.name
+    assert snapshot(store) == before
+    names = [r.name for r in data.runs(str(store), data.token_for(str(store)), "dl20")]
+    for unjudged in ("nonrelevant", "relevant"):
+        assert data.score_runs(str(store), "dl20", names, measures, qrels="strict", unjudged=unjudged) == 0
+    assert snapshot(store) == before
+
+
+def test_per_query_drilldown_and_fusion_read_the_chosen_qrels(open_view, strict_store, cli):
+    """Under strict: the per-query means, the drill-down's grades and the fused run's nDCG@10 are those of the
+    strict qrels, computed here with ir_measures from the files."""
+    import ir_measures
+
+    store = strict_store()
+    qrels = pd.read_csv(strict_qrels(store.parent), sep=r"\s+", header=None,
+                        names=["query_id", "it", "doc_id", "relevance"], dtype={"query_id": str, "doc_id": str})
+
+    def mean_ndcg(run: pd.DataFrame) -> float:
+        per_query = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.nDCG @ 10], qrels, run)}
+        return sum(per_query.get(q, 0.0) for q in qrels["query_id"].unique()) / qrels["query_id"].nunique()
+
+    at = open_view("per_query", store, qrels="strict", a=A, b=B, measure="nDCG@10")
+    assert any("not scored on nDCG@10 against qrels strict yet" in shown(i) for i in texts(at.info))
+    assert cli("evaluate", "-c", "dl20", "--qrels", "strict", store=store).code == 0
+    at = open_view("per_query", store, qrels="strict", a=A, b=B, measure="nDCG@10")
+    metrics = {shown(m.label): m.value for m in at.metric}
+    assert metrics["mean B (nDCG@10)"] == f"{mean_ndcg(read_trec(DL20_RUNS / f'{B}.trec')):.4f}" == "0.4040"
+    assert metrics["mean A (nDCG@10)"] == f"{mean_ndcg(read_trec(DL20_RUNS / f'{A}.trec')):.4f}"
+    assert "qrels=strict" in at.dataframe[0].value["open"].iloc[0]  # the drill-down opens under strict too
+
+    query = "1051399"
+    at = open_view("drilldown", store, qrels="strict", q=query, a=A, b=B, n="10")
+    strict = dict(qrels.loc[qrels["query_id"] == query, ["doc_id", "relevance"]].to_numpy())
+    side_a = at.dataframe[1].value
+    assert [g for g in side_a["grade"]] == [str(strict[d]) if d in strict else "unjudged" for d in side_a["doc_id"]]
+    assert "1" not in set(side_a["grade"]) and "1" in {str(g) for g in qrels_grades()[query].values()}
+    assert any("against qrels strict" in shown(c) for c in texts(at.caption))
+
+    at = open_view("fusion", store, qrels="strict", inputs=["bm25", "splade-pp-ed"], method="rrf")
+    table = at.dataframe[0].value.set_index("run")
+    parts = [read_trec(DL20_RUNS / f"{n}.trec") for n in ("bm25", "splade-pp-ed")]
+    fused = pd.concat([p.assign(score=1.0 / (60 + p["rank"])) for p in parts])
+    fused = fused.groupby(["query_id", "doc_id"], as_index=False)["score"].sum()
+    assert table.at["fused", "nDCG@10"] == pytest.approx(mean_ndcg(fused), abs=5e-5)
+    assert table.at["bm25", "nDCG@10"] == pytest.approx(0.4040, abs=5e-5)
+
+
+def test_a_link_to_a_qrels_set_the_collection_lacks_shows_its_own_and_says_so(open_view, strict_store):
+    at = open_view("leaderboard", strict_store(), qrels="gone", measures="nDCG@10", baselines="")
+    assert "Collection dl20 has no qrels named gone; showing its own." in [shown(w) for w in texts(at.warning)]
+    assert at.selectbox(key="qrels").value == "default"
+    assert at.dataframe[0].value.set_index("run").at["bm25", "nDCG@10"].strip() == "0.4796"
+
+
+def test_a_qrels_set_name_with_markup_shows_as_text_on_every_page(open_view, markup_store, tmp_path):
+    """Set names obey the name rules (`collection qrels add` checks them), which still allow GFM's bare links and
+    emphasis; a store written otherwise may hold anything. Either way the name is text on every page."""
+    from workbench.store import Store, get_collection, get_qrels, put_qrels_set
+
+    m = markup_store
+    path = tmp_path / "markup-qrels.duckdb"
+    shutil.copy(m.path, path)
+    store = Store(path)
+    name = "__a__\"quoted\" 'q' <b>x</b>\n![i](http://127.0.0.1:9/q.png) $x$ :red[r] www.example.org x@example.org"
+    own = get_collection(store, m.collection)
+    put_qrels_set(store, m.collection, name, get_qrels(store, m.collection), own.qrels_hash, source={})
+    for page, params in [("leaderboard", {"baselines": m.run_b, "bounds": "true"}),
+                         ("per_query", {"a": m.run_a, "b": m.run_b, "measure": "nDCG@10"}),
+                         ("drilldown", {"q": m.query, "a": m.run_a, "b": m.run_b}),
+                         ("depth", {"reranked": m.reranked}), ("fusion", {"inputs": [m.run_a, m.run_b]}),
+                         ("runs", {"run": m.run_a})]:
+        at = open_view(page, path, **params)
+        at.selectbox(key="qrels").set_value(name).run()
+        if page == "leaderboard":
+            click(at, "score_bounds")
+        assert not at.exception and not at.error, (page, [e.value for e in [*at.exception, *at.error]])
+        assert at.selectbox(key="qrels").value == name
+        visible = " | ".join(assert_text_only(at))
+        assert f"qrels {' '.join(name.split())}: " in visible, page
+        if page == "leaderboard":
+            assert f"Collection {m.collection}, qrels {' '.join(name.split())} (qrels sha256" in visible
+
+
+def test_an_upload_is_scored_against_the_chosen_qrels(open_view, strict_store):
+    """On the Runs page under strict, "Score on the default measures" scores the upload against strict: its
+    scores are stored under strict's content hash, none under the collection's own qrels."""
+    from workbench.scoring import SEMANTICS
+    from workbench.store import Store, list_qrels_sets, per_query_scores
+
+    store = strict_store()
+    at = open_view("runs", store, qrels="strict")
+    lines = (DL20_RUNS / "bm25.trec").read_text().splitlines()[:300]
+    at.file_uploader[0].upload("mini.trec", ("\n".join(lines) + "\n").encode(), "text/plain")
+    at.button[-1].click().run()
+    assert not at.error, texts(at.error)
+    assert "Scored on the collection's default measures against qrels strict." in [shown(c) for c in texts(at.caption)]
+    strict_hash = list_qrels_sets(Store(store), "dl20")[0].qrels_hash
+    scored = per_query_scores(Store(store), "dl20", ["nDCG@10"], SEMANTICS, ["mini"], qrels_hash=strict_hash)
+    assert scored["query_id"].nunique() == 54
+    assert per_query_scores(Store(store), "dl20", ["nDCG@10"], SEMANTICS, ["mini"]).empty
+
+
+def test_fusion_judged_only_scores_the_condensed_fused_run(open_view, store_copy, cli):
+    """Judged-only in the sidebar: the fusion lab scores its fused run as trec_eval -J does, equal to ir_measures on
+    the fused run with its unjudged documents dropped here in pandas (a condensed list)."""
+    import ir_measures
+
+    assert cli("evaluate", "-c", "dl20", "--judged-only", store=store_copy).code == 0
+    at = open_view("fusion", store_copy, judged_only="true", inputs=["bm25", "splade-pp-ed"], method="rrf")
+    table = at.dataframe[0].value.set_index("run")
+    parts = [read_trec(DL20_RUNS / f"{n}.trec") for n in ("bm25", "splade-pp-ed")]
+    fused = pd.concat([p.assign(score=1.0 / (60 + p["rank"])) for p in parts])
+    fused = fused.groupby(["query_id", "doc_id"], as_index=False)["score"].sum()
+    qrels = pd.read_csv(DL20 / "qrels.dl20-passage.txt", sep=r"\s+", header=None,
+                        names=["query_id", "it", "doc_id", "relevance"], dtype={"query_id": str, "doc_id": str})
+    judged = fused.merge(qrels[qrels["relevance"] >= 0][["query_id", "doc_id"]], on=["query_id", "doc_id"])
+    per_query = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.nDCG @ 10], qrels, judged)}
+    expected = sum(per_query.get(q, 0.0) for q in qrels["query_id"].unique()) / qrels["query_id"].nunique()
+    assert table.at["fused", "nDCG@10"] == pytest.approx(expected, abs=5e-5)
+    everything = {m.query_id: m.value for m in ir_measures.iter_calc([ir_measures.nDCG @ 10], qrels, fused)}
+    assert abs(sum(everything.values()) / 54 - expected) > 1e-3  # the condensed list scores differently

@@ -430,3 +430,92 @@ def test_user_markup_is_shown_as_text_and_fetches_nothing(markup_server, trap, b
     own = (url, "data:", "blob:", "about:", "chrome", f"{SYMBOLS}query_stats/")
     foreign = [r for r in requests(browser) if not r.startswith(own)]
     assert foreign == [] and hits == [], (sorted(set(foreign)), hits)
+
+
+# ------------------------------------------------------------------------------------------------ issue 20 items 2, 4
+@pytest.fixture(scope="module")
+def qrels_server(dl20_store, tmp_path_factory):
+    """The dashboard on a copy of the DL 2020 store with a second qrels set, `strict` (grade 1 read as 0), its
+    values and both sets' bounds scored by the CLI: (url, store)."""
+    from workbench.cli.main import main
+
+    folder = tmp_path_factory.mktemp("qrels")
+    store = folder / "qrels.duckdb"
+    shutil.copy(dl20_store, store)
+    rows = [line.split() for line in (ROOT / "data/trec-dl-2020/qrels.dl20-passage.txt").read_text().splitlines()]
+    (folder / "strict.qrels").write_text("".join(f"{q} {i} {d} {0 if g == '1' else g}\n" for q, i, d, g in rows))
+    db = ["--db", str(store)]
+    assert main([*db, "collection", "qrels", "add", "dl20", "strict", str(folder / "strict.qrels")]) == 0
+    for qrels in ("default", "strict"):
+        assert main([*db, "leaderboard", "-c", "dl20", "--qrels", qrels, "--bounds", "-o", str(folder / "lb.md")]) == 0
+    with streamlit_server(store, folder) as url:
+        yield url, store
+
+
+def _pick_in_sidebar(driver, label: str, option: str) -> None:
+    """Choose `option` in the sidebar's selectbox labelled `label`, as a user does: click, type, Enter."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    box = next(s for s in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebar"] [data-testid="stSelectbox"]')
+               if s.text.startswith(label)).find_element(By.TAG_NAME, "input")
+    box.click()
+    box.send_keys(option, Keys.ENTER)
+
+
+def _cell(grid_driver, run: str, column: str) -> str:
+    """A leaderboard cell's text, read from the grid's rows (the runs' order is the page's)."""
+    return grid_driver.execute_script("""
+        const g = document.querySelector('[data-testid="stDataFrame"]');
+        const heads = [...g.querySelectorAll('th')].map(th => th.textContent);
+        const row = [...g.querySelectorAll('tr')].find(tr => tr.querySelector('td') &&
+                                                       tr.querySelector('td').textContent === arguments[0]);
+        return row ? row.querySelectorAll('td')[heads.indexOf(arguments[1])].textContent.trim() : null;""",
+                                     run, column)
+
+
+def test_the_qrels_selector_switches_every_page_and_back_without_rescoring(qrels_server, browser):
+    """A user picks `strict` in the sidebar: the leaderboard shows its values, the choice goes into the URL and
+    to the next page, the bounds columns fit as the CI columns do, and going back to `default` shows its values
+    again, with the store unchanged (scores are keyed by qrels content: nothing is scored)."""
+    from conftest import snapshot
+    from selenium.webdriver.common.by import By
+
+    url, store = qrels_server
+    before = snapshot(store)
+    browser.set_window_size(1280, 1000)
+    _open(browser, f"{url}/leaderboard?baselines=", "qrels: the collection's own")
+    assert _grid(browser, until=lambda g: "nDCG@10" in g["headers"])
+    assert _cell(browser, "bm25", "nDCG@10") == "0.4796"
+    _pick_in_sidebar(browser, "Qrels", "strict")
+    _wait_for(browser, "qrels strict: 11,386 judgments of 54 queries")
+    _wait_for(browser, "Collection dl20, qrels strict (qrels sha256 3befa10e34c3)")
+    assert _cell(browser, "bm25", "nDCG@10") == "0.4040" and "qrels=strict" in browser.current_url
+    _shoot(browser, "qrels-leaderboard-strict", width=1280)
+
+    browser.set_window_size(1280, 1000)
+    toggle = next(t for t in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stCheckbox"]')
+                  if "Bounds columns" in t.text)
+    toggle.find_element(By.TAG_NAME, "label").click()
+    grid = _grid(browser, until=lambda g: "nDCG@10 if unjudged relevant" in g["headers"])
+    assert grid["headers"][1:3] == ["nDCG@10", "nDCG@10 if unjudged relevant"] and "bounds=true" in browser.current_url
+    assert grid["page"] <= grid["window"] == 1280, grid  # wider content scrolls inside the table, never the page
+    assert _cell(browser, "bm25", "nDCG@10 if unjudged relevant") == "0.4099"
+    _shoot(browser, "qrels-leaderboard-strict-bounds-1280", width=1280)
+
+    browser.set_window_size(1600, 1200)
+    browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a[href$="/per-query"]').click()
+    _wait_for(browser, "95% CI of the mean Δ")
+    _wait_for(browser, "qrels strict: 11,386 judgments")
+    assert "qrels=strict" in browser.current_url
+    assert "0.4040" in _text(browser)  # bm25's mean nDCG@10 under strict (run B by default)
+    _shoot(browser, "qrels-per_query-strict")
+
+    browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"] a[href$="/leaderboard"]').click()
+    _wait_for(browser, "Collection dl20, qrels strict")
+    _pick_in_sidebar(browser, "Qrels", "default")
+    _wait_for(browser, "qrels: the collection's own")
+    _grid(browser, until=lambda g: _cell(browser, "bm25", "nDCG@10") == "0.4796", timeout=60)
+    assert _cell(browser, "bm25", "nDCG@10") == "0.4796" and "scoring" not in _text(browser)
+    _shoot(browser, "qrels-leaderboard-default-again")
+    assert snapshot(store) == before

@@ -28,3 +28,10 @@ def test_every_operation_takes_the_handle_first():
     for name in _operations():
         first = next(iter(inspect.signature(getattr(store, name)).parameters.values()))
         assert first.name == "store" and first.annotation in (store.Store, "Store"), name
+
+
+def test_each_operation_has_the_declared_parameters():
+    """mypy lets an implementation add optional parameters the interface does not declare; this does not."""
+    for name in _operations():
+        declared = list(inspect.signature(getattr(StoreInterface, name)).parameters)[1:]  # without self
+        assert list(inspect.signature(getattr(store, name)).parameters) == declared, name

@@ -1,7 +1,8 @@
-"""What every page shares: the selected store and collection, number formats, messages.
+"""What every page shares: the selected store, collection and qrels, number formats, messages.
 
-The router (app/main.py) resolves the store and collection in the sidebar once per rerun and puts a `Context` in
-session state; pages read it with `context()`. Widgets that define a view are bound to URL query parameters
+The router (app/main.py) resolves the store, the collection and the qrels to score against (`sidebar_judgments`)
+in the sidebar once per rerun and puts a `Context` in session state; pages read it with `context()` and pass its
+`qrels` and `unjudged` to every read of scores. Widgets that define a view are bound to URL query parameters
 (`bind="query-params"`, the key is the parameter name), so copying the URL shares the view.
 
 User text (run, collection and measure names, query ids, topic and document text, warnings and error messages that
@@ -33,12 +34,31 @@ class Context:
     db: str
     token: data.Token
     collection: str | None
+    qrels: str | None = None  # a named qrels set of the collection; None: its own ("default")
+    judged_only: bool = False  # trec_eval -J: unjudged documents dropped from each ranking
+
+    @property
+    def unjudged(self) -> str:
+        """How the scores read treat unjudged documents (`services.evaluate.UNJUDGED`)."""
+        return "judged-only" if self.judged_only else data.NONRELEVANT
+
+    @property
+    def scoring(self) -> dict[str, Any]:
+        """`qrels=..., unjudged=...` for the data functions that read or write scores."""
+        return {"qrels": self.qrels, "unjudged": self.unjudged}
 
     def runs(self) -> list[RunInfo]:
         return data.runs(self.db, self.token, self.collection) if self.collection else []
 
     def measures(self) -> list[str]:
-        return data.measures(self.db, self.token, self.collection) if self.collection else []
+        """The measures scored against the collection's own qrels and, with a named set chosen, against it: the
+        choices a page offers (a run not scored on one under the chosen qrels is scored on request)."""
+        if not self.collection:
+            return []
+        own = data.measures(self.db, self.token, self.collection)
+        if self.qrels is None:
+            return own
+        return sorted({*own, *data.measures(self.db, self.token, self.collection, self.qrels)})
 
 
 def set_context(ctx: Context) -> None:
@@ -61,7 +81,44 @@ def context() -> PageContext:
     if not ctx.collection:
         st.info("The store has no collection yet. Add one with `workbench collection add NAME --qrels FILE`.")
         st.stop()
-    return PageContext(db=ctx.db, token=ctx.token, collection=ctx.collection)
+    return PageContext(db=ctx.db, token=ctx.token, collection=ctx.collection, qrels=ctx.qrels,
+                       judged_only=ctx.judged_only)
+
+
+QRELS_HELP = ("The judgments every page scores against: the collection's own (`default`) or a named set added with "
+              "`workbench collection qrels add` (the CLI's `--qrels NAME`). Scores are kept per qrels content, so "
+              "switching back to a set already scored reads them and scores nothing.")
+JUDGED_ONLY_HELP = ("Score only the documents the qrels judge, each ranking condensed as trec_eval -J does (the "
+                    "CLI's `--judged-only`); these scores are kept beside the default ones.")
+
+
+def sidebar_judgments(db: str, token: data.Token, collection: str) -> tuple[str | None, bool]:
+    """The qrels set to score against (None: the collection's own) and the judged-only switch, in the sidebar.
+
+    The selector appears when the collection has named qrels sets (else a caption names the qrels in use). Both
+    are bound to the URL (`?qrels=NAME&judged_only=true`, the CLI's `--qrels NAME -J`) and, drawn by the router
+    on every page, keep their value from page to page. A set asked for that the collection lacks (a link to
+    another collection, a set since removed) falls back to `default`, with a warning naming it.
+    """
+    from workbench.store import DEFAULT_QRELS
+
+    sets = {s.name: s for s in data.qrels_sets(db, token, collection)}
+    names = [DEFAULT_QRELS, *sets]
+    asked = st.session_state.get("qrels", st.query_params.get("qrels"))
+    if asked is not None and asked not in names:
+        st.warning(f"Collection {plain(collection)} has no qrels named {plain(asked)}; showing its own.",
+                   icon=":material/warning:")
+        st.session_state["qrels"] = DEFAULT_QRELS
+    chosen = (st.selectbox("Qrels", names, key="qrels", bind="query-params", help=QRELS_HELP) if sets
+              else DEFAULT_QRELS)
+    info = sets.get(chosen)
+    digest = (info.qrels_hash if info else data.qrels_hash(db, token, collection))[:12]
+    what = (f"qrels {plain(chosen)}: {info.n_judgments:,} judgments of {info.n_queries:,} queries" if info
+            else "qrels: the collection's own")
+    st.caption(f"{what} · sha256 {digest}")
+    judged_only = st.toggle("Judged only (trec_eval -J)", key="judged_only", bind="query-params",
+                            help=JUDGED_ONLY_HELP)
+    return (info.name if info else None), bool(judged_only)
 
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
@@ -88,6 +145,24 @@ def plain(text: object, *, lines: bool = False) -> str:
                             for p in paragraphs if p.strip())
     flat = " ".join(str(text).split())
     return _PUNCTUATION.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, flat))
+
+
+def link_params(ctx: Context) -> dict[str, str]:
+    """The sidebar's choices as a link's query parameters (collection, and qrels and judged_only when not the
+    default), so a link to another page opens it as this one scores: `{**link_params(ctx), "q": ...}`."""
+    params = {"collection": ctx.collection} if ctx.collection else {}
+    if ctx.qrels:
+        params["qrels"] = ctx.qrels
+    if ctx.judged_only:
+        params["judged_only"] = "true"
+    return params
+
+
+def against(ctx: Context) -> str:
+    """' against qrels NAME' and ' (judged only)' (as Markdown) when the sidebar chose other than the collection's
+    own qrels with unjudged documents non-relevant: added to what a page says about missing scores."""
+    named = f" against qrels {plain(ctx.qrels)}" if ctx.qrels else ""
+    return named + (" (judged only)" if ctx.judged_only else "")
 
 
 def fmt4(value: float | None) -> str:

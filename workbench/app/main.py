@@ -2,7 +2,8 @@
 the sidebar, the page's heading, then the page. `main()` runs once per rerun.
 
 Started by `workbench serve` (through workbench/app/serve/dashboard.py) or, in a checkout, `streamlit run app.py`.
-Store from $WORKBENCH_DB or the sidebar; collection in the sidebar (and in the URL, like every view setting).
+Store from $WORKBENCH_DB or the sidebar; collection, qrels and judged-only in the sidebar (and in the URL, like every
+view setting).
 Library errors (WorkbenchError) are shown as one-line messages, never as tracebacks.
 """
 
@@ -15,7 +16,7 @@ import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 from workbench.app import data
-from workbench.app.common import Context, plain, set_context
+from workbench.app.common import Context, plain, set_context, sidebar_judgments
 from workbench.app.pages import PAGES, Page
 from workbench.errors import WorkbenchError
 from workbench.store import default_db_path
@@ -79,7 +80,11 @@ def main() -> None:
                  else contextlib.nullcontext())
         with reads:
             token, collection = sidebar_collection(db)
-            set_context(Context(db=db, token=token, collection=collection))
+            qrels, judged_only = None, False
+            if collection:
+                with st.sidebar:
+                    qrels, judged_only = sidebar_judgments(db, token, collection)
+            set_context(Context(db=db, token=token, collection=collection, qrels=qrels, judged_only=judged_only))
             st.title(page.title)  # the page's heading first, then what is off with its collection
             for warning in data.collection_warnings(db, token, collection) if collection else ():
                 st.warning(plain(warning), icon=":material/warning:")  # as text

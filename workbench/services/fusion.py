@@ -10,34 +10,43 @@ import pyarrow.compute as pc
 
 from workbench.retrieval.fuse import fuse
 from workbench.scoring import evaluate, evaluate_ranked, ranked_plan
-from workbench.store import Store, get_qrels, top_run_rows
+from workbench.scoring.judgments import evaluate_judged_only, evaluate_unjudged_relevant
+from workbench.services.evaluate import semantics_for
+from workbench.store import DEFAULT_QRELS, Store, get_qrels, get_qrels_set, top_run_rows
 
 
 def fuse_stored(store: Store, collection: str, names: Sequence[str], **options):
     """`retrieval.fuse` of stored runs, each read only down to `depth` (all of it when not given: fuse's default
     cut applies) by its stored trec_eval positions, which fuse takes as the order instead of sorting again."""
-
     with store.reading():
         runs = [top_run_rows(store, collection, name, options.get("depth")) for name in names]
     return fuse(runs, names=list(names), **options)
 
 
-def score_fused_stored(store: Store, collection: str, names: Sequence[str], measures: Sequence[str],
+def score_fused_stored(store: Store, collection: str, names: Sequence[str], measures: Sequence[str], *,
+                       qrels: str | None = None, unjudged: str = "nonrelevant",
                        **options) -> tuple[int, int, pd.DataFrame]:
     """The fusion of stored runs scored before anyone saves it: (rows, queries, per-query values query_id,
     measure, value), for the fusion lab. Scored from its judged rows' ranks with `evaluate_ranked` when the
-    measures allow (else the fused run is scored whole)."""
+    measures allow (else the fused run is scored whole). `qrels` (a named set; None: the collection's own) and
+    `unjudged` as `evaluate_runs` takes them."""
 
+    semantics_for(unjudged)  # an unknown treatment is refused before anything is read
     plan = ranked_plan(measures)
     with store.reading():
-        qrels = get_qrels(store, collection, ordered=False)
+        judgments = (get_qrels(store, collection, ordered=False) if qrels in (None, DEFAULT_QRELS)
+                     else get_qrels_set(store, collection, qrels)[1])
         run = fuse_stored(store, collection, names, **options).run
     n_rows, n_queries = run.num_rows, pc.count_distinct(run.column("query_id")).as_py()
+    if unjudged != "nonrelevant":  # the ranking changes (condensed) or the qrels do (holes made relevant)
+        score = evaluate_judged_only if unjudged == "judged-only" else evaluate_unjudged_relevant
+        return int(n_rows), int(n_queries), score(run.select(["query_id", "doc_id", "score"]), judgments,
+                                                  list(measures)).to_pandas()
     if plan is not None:
-        judged, n_ret = _judged_ranks(run, qrels, plan.max_rank)
-        scores = evaluate_ranked(judged, n_ret, qrels, measures, stored_qrels=True)
+        judged, n_ret = _judged_ranks(run, judgments, plan.max_rank)
+        scores = evaluate_ranked(judged, n_ret, judgments, measures, stored_qrels=True)
     else:
-        scores = evaluate(run.select(["query_id", "doc_id", "score"]), qrels, list(measures))
+        scores = evaluate(run.select(["query_id", "doc_id", "score"]), judgments, list(measures))
     return int(n_rows), int(n_queries), scores.to_pandas()
 
 

@@ -29,7 +29,7 @@ from workbench.store.collections import (
 from workbench.store.connection import Store, default_db_path
 from workbench.store.pools import pooled_documents
 from workbench.store.qrels_sets import DEFAULT as DEFAULT_QRELS
-from workbench.store.qrels_sets import delete_qrels_set, get_qrels_set, list_qrels_sets, put_qrels_set
+from workbench.store.qrels_sets import QrelsSetInfo, delete_qrels_set, get_qrels_set, list_qrels_sets, put_qrels_set
 from workbench.store.reads import (
     judged_ranks,
     judged_ranks_of,
@@ -61,6 +61,7 @@ from workbench.store.scores import (
 __all__ = [
     "DEFAULT_QRELS",
     "CollectionInfo",
+    "QrelsSetInfo",
     "Store",
     "children",
     "default_db_path",

@@ -21,9 +21,10 @@ if TYPE_CHECKING:  # pandas costs every CLI command ~0.5 s at import; only the f
 
 
 def score_aggregates(store: Store, collection: str, evaluators: dict[str, str], semantics: str,
-                     runs: Sequence[str] | None = None) -> pd.DataFrame:
-    """run, measure, mean, total, n_queries over the collection's current qrels, one row per scored pair
-    (kept with each score set when it is stored: no per-query value is read).
+                     runs: Sequence[str] | None = None, qrels_hash: str | None = None) -> pd.DataFrame:
+    """run, measure, mean, total, n_queries over the collection's current qrels (or the qrels of content
+    `qrels_hash`: a named qrels set), one row per scored pair (kept with each score set when it is stored: no
+    per-query value is read).
 
     Only score rows from each measure's given evaluator count (`evaluators`: measure -> evaluator id), as
     `load_evaluation` keeps them; the caller picks mean or total by the measure's aggregator.
@@ -36,20 +37,21 @@ def score_aggregates(store: Store, collection: str, evaluators: dict[str, str], 
             SELECT r.name AS run, s.measure, s.mean, s.total, s.n_queries
             FROM runs r
             JOIN collections c ON c.name = r.collection
-            JOIN score_sets s ON s.run_hash = r.run_hash AND s.qrels_hash = c.qrels_hash
+            JOIN score_sets s ON s.run_hash = r.run_hash AND s.qrels_hash = coalesce(?, c.qrels_hash)
             JOIN want w ON w.measure = s.measure AND w.evaluator = s.evaluator
             WHERE r.collection = ? AND s.semantics = ? AND s.n_queries > 0
               AND (? IS NULL OR list_contains(?, r.name))
             ORDER BY r.name, s.measure
             """,
-            [list(evaluators), list(evaluators.values()), collection, semantics,
+            [list(evaluators), list(evaluators.values()), qrels_hash, collection, semantics,
              list(runs) if runs is not None else None, list(runs) if runs is not None else None],
         ).to_pandas()
 
 
 def score_matrix(store: Store, collection: str, measure: str, evaluator: str, semantics: str,
-                 runs: Sequence[str]) -> tuple[list[str], list[str], np.ndarray]:
-    """(runs, query ids, runs x queries values) of one measure, for the runs scored on it with `evaluator`.
+                 runs: Sequence[str], qrels_hash: str | None = None) -> tuple[list[str], list[str], np.ndarray]:
+    """(runs, query ids, runs x queries values) of one measure, for the runs scored on it with `evaluator`
+    against the collection's current qrels (or the qrels of content `qrels_hash`: a named qrels set).
 
     Values come out of DuckDB as one float column sorted by run and query and are reshaped, not pivoted: a
     bar chart's bootstrap over 100 runs x 7,000 queries should not build a 700k-row frame of strings. Every
@@ -58,10 +60,10 @@ def score_matrix(store: Store, collection: str, measure: str, evaluator: str, se
     """
     with store.reader() as con:
         where = """FROM runs r JOIN collections c ON c.name = r.collection
-                   JOIN scores s ON s.run_hash = r.run_hash AND s.qrels_hash = c.qrels_hash
+                   JOIN scores s ON s.run_hash = r.run_hash AND s.qrels_hash = coalesce(?, c.qrels_hash)
                    WHERE r.collection = ? AND s.measure = ? AND s.evaluator = ? AND s.semantics = ?
                      AND list_contains(?, r.name)"""
-        params = [collection, measure, evaluator, semantics, list(runs)]
+        params = [qrels_hash, collection, measure, evaluator, semantics, list(runs)]
         counts = con.execute(f"SELECT r.name, count(*) {where} GROUP BY r.name ORDER BY r.name", params).fetchall()
         if not counts:
             return [], [], np.zeros((0, 0))

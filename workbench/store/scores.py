@@ -96,16 +96,17 @@ def per_query_scores(
         ).to_pandas()
 
 
-def scored_measures(store: Store, collection: str) -> list[str]:
-    """Measures scored for at least one run of the collection against its current qrels."""
+def scored_measures(store: Store, collection: str, qrels_hash: str | None = None) -> list[str]:
+    """Measures scored for at least one run of the collection against its current qrels (or the qrels of content
+    `qrels_hash`: a named qrels set)."""
     with store.reader() as con:
         rows = con.execute(
             """
             SELECT DISTINCT ss.measure FROM score_sets ss
             JOIN runs r ON r.run_hash = ss.run_hash
-            JOIN collections c ON c.name = r.collection AND c.qrels_hash = ss.qrels_hash
+            JOIN collections c ON c.name = r.collection AND coalesce(?, c.qrels_hash) = ss.qrels_hash
             WHERE r.collection = ? ORDER BY 1
             """,
-            [collection],
+            [qrels_hash, collection],
         ).fetchall()
     return [r[0] for r in rows]

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.app import data
-from workbench.app.common import D3_FMT, FMT, context, need, plain
+from workbench.app.common import D3_FMT, FMT, context, link_params, need, plain
 from workbench.app.pages import page_named
 from workbench.services.depth import depth_cut
 
@@ -50,6 +50,13 @@ if depth_cut([*measures, f"Judged@{int(judged_k)}"], info.depth, int(judged_k)) 
                "each run's top documents.")
 
 relevance = next((c.relevance_kind for c in data.collections(ctx.db, ctx.token) if c.name == ctx.collection), "")
+qrels = ctx.qrels if data.depth_takes_qrels() else None  # the sidebar's qrels set, where the study takes one
+if ctx.qrels and qrels is None:
+    st.info(f"The depth study scores against the collection's own qrels: qrels {plain(ctx.qrels)}, chosen in the "
+            "sidebar, do not apply to this page yet.")
+if ctx.judged_only:
+    st.caption("Judged-only scoring does not apply to the depth study: unjudged documents are counted as "
+               "non-relevant, and shown below as Judged@k and phantom hits.")
 curve_runs = tuple(dict.fromkeys([parent, run, *observed]))
 
 
@@ -64,16 +71,16 @@ DEFAULT_REL = 2 if relevance == "graded" else 1
 DEFAULT_CUTOFFS = [c for c in CUTOFFS if c <= 100]
 early = curve_key(FAMILIES[0], DEFAULT_REL, DEFAULT_CUTOFFS)
 with st.spinner(f"deriving {plain(run)} at every depth from {plain(info.parent)} ..."):
-    inputs = data.inputs_key(ctx.db, ctx.token, ctx.collection, curve_runs)  # F, R, observed: not other runs
+    inputs = data.inputs_key(ctx.db, ctx.token, ctx.collection, curve_runs, qrels)  # F, R, observed: not others
     study, judged, early_curves = data.depth_study(ctx.db, inputs, ctx.collection, run, tuple(measures),
-                                                   tuple(observed), int(judged_k), cutoff_curve=early)
+                                                   tuple(observed), int(judged_k), cutoff_curve=early, qrels=qrels)
 
 
 def cutoff_view(family: str, rel: int, cutoffs: Sequence[int]):
     key = curve_key(family, rel, cutoffs)
     if early_curves is not None and key == early and set(curve_runs) <= set(early_curves["run"]):
         return early_curves[early_curves["run"].isin(curve_runs)]
-    return data.cutoff_curves(ctx.db, inputs, ctx.collection, *key)
+    return data.cutoff_curves(ctx.db, inputs, ctx.collection, *key, qrels=qrels)
 
 
 curve = study.curve
@@ -174,7 +181,7 @@ with right:
         topics = data.topics(ctx.db, ctx.token, ctx.collection).set_index("query_id")["text"]
         drilldown = page_named("drilldown").url_path
         hits = hits.assign(query=hits["query_id"].map(topics).fillna(""),
-                           open=[f"{drilldown}?" + urlencode({"collection": ctx.collection, "q": q, "a": run,
+                           open=[f"{drilldown}?" + urlencode({**link_params(ctx), "q": q, "a": run,
                                                               "b": info.parent}) for q in hits["query_id"]])
         st.markdown(f"**{total} phantom hits** in {n_queries} queries: unjudged documents "
                     f"that {plain(run)} (depth {curve.k_max}) moves into the top {judged.k} from below it in "

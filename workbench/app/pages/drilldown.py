@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.app import data
-from workbench.app.common import FMT, context, default_pick, first_stage_default, need, plain
+from workbench.app.common import FMT, against, context, default_pick, first_stage_default, need, plain
 
 GRADE_COLOURS = {3: "rgba(27, 94, 32, 0.45)", 2: "rgba(46, 125, 50, 0.30)", 1: "rgba(129, 199, 132, 0.30)",
                  0: "rgba(198, 40, 40, 0.15)"}
@@ -48,9 +48,9 @@ run_infos = ctx.runs()
 names = [r.name for r in run_infos]
 need(bool(names), "No runs in this collection yet.")
 topics = data.topics(ctx.db, ctx.token, ctx.collection)
-qrels = data.qrels(ctx.db, ctx.token, ctx.collection)
+qrels = data.judgments(ctx.db, ctx.token, ctx.collection, ctx.qrels)  # the sidebar's set: grades and queries
 texts = dict(zip(topics["query_id"], topics["text"], strict=True))
-labels = data.query_labels(ctx.db, ctx.token, ctx.collection)  # judged queries: id -> "id · text"
+labels = data.query_labels(ctx.db, ctx.token, ctx.collection, qrels=ctx.qrels)  # judged: id -> "id · text"
 need(bool(labels), "The collection has no judged queries.")
 
 c1, c2, c3, c4 = st.columns([4, 3, 3, 1])
@@ -70,12 +70,13 @@ top_n = c4.number_input("Top N", min_value=1, max_value=1000, value=10, key="n",
 st.subheader(f"“{plain(texts[query_id])}”" if query_id in texts else "(no topic text)")
 grades = {d: int(g) for d, g in qrels.loc[qrels["query_id"] == query_id, ["doc_id", "relevance"]].to_numpy()}
 levels = pd.Series(list(grades.values())).value_counts().sort_index(ascending=False)
-st.caption(f"query {plain(query_id)} · {len(grades)} judged documents (" +
+st.caption(f"query {plain(query_id)} · {len(grades)} judged documents{against(ctx)} (" +
            ", ".join(f"grade {g}: {c}" for g, c in levels.items()) + ")")
 
-scored = ctx.measures()
+scored = data.measures(ctx.db, ctx.token, ctx.collection, ctx.qrels)  # scored against the sidebar's qrels
 if scored:
-    ev = data.evaluation(ctx.db, ctx.token, ctx.collection, tuple(scored), tuple(dict.fromkeys([a, b])))
+    ev = data.evaluation(ctx.db, ctx.token, ctx.collection, tuple(scored), tuple(dict.fromkeys([a, b])),
+                         **ctx.scoring)
     here = ev.per_query[ev.per_query["query_id"] == query_id]
     wide = here.pivot(index="run", columns="measure", values="value").reindex(columns=scored)
     if not wide.empty:

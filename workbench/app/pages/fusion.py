@@ -8,7 +8,7 @@ import streamlit as st
 
 from workbench.analysis.compare import compare_pair
 from workbench.app import charts, data
-from workbench.app.common import D3_FMT, FMT, concurrently, context, default_pick, need, plain
+from workbench.app.common import D3_FMT, FMT, against, concurrently, context, default_pick, need, plain
 from workbench.errors import WorkbenchError
 from workbench.services.evaluate import aggregate
 from workbench.services.produce import fused_run_name
@@ -60,12 +60,15 @@ with data.store_for(ctx.db).reading():
     if weights is not None:
         params["weights"] = weights
     measures = tuple(data.default_measures(ctx.db, ctx.token, ctx.collection))
-    fusion_inputs = data.inputs_key(ctx.db, ctx.token, ctx.collection, inputs)  # a write of other runs keeps the fusion
+    # a write of other runs keeps the fusion
+    fusion_inputs = data.inputs_key(ctx.db, ctx.token, ctx.collection, inputs, ctx.qrels)
     with st.spinner("fusing and scoring ..."):
         (fused_rows, fused_queries, fused_scores), ev = concurrently(
-            lambda: data.fused(ctx.db, fusion_inputs, ctx.collection, tuple(sorted(params.items())), measures),
-            lambda: data.evaluation(ctx.db, ctx.token, ctx.collection, measures, tuple(inputs)))
-    need(set(inputs) <= set(ev.runs), "Score the input runs first (Leaderboard page or `workbench evaluate`).")
+            lambda: data.fused(ctx.db, fusion_inputs, ctx.collection, tuple(sorted(params.items())), measures,
+                               ctx.qrels, ctx.unjudged),
+            lambda: data.evaluation(ctx.db, ctx.token, ctx.collection, measures, tuple(inputs), **ctx.scoring))
+    need(set(inputs) <= set(ev.runs), f"Score the input runs{against(ctx)} first (Leaderboard page or "
+                                      "`workbench evaluate`).")
     scores = pd.concat([fused_scores, ev.per_query[["run", "query_id", "measure", "value"]]], ignore_index=True)
 
     st.subheader("Fused run beside its inputs")
@@ -128,7 +131,7 @@ def save_fused(recipe, *, replace: bool, score_it: bool) -> None:
         with st.spinner(f"writing and ingesting {recipe.name} ..."):
             result = produce(store, recipe, runs_dir=default_runs_dir(store), replace=replace)
             if score_it:
-                data.score_runs(ctx.db, ctx.collection, [result.info.name])
+                data.score_runs(ctx.db, ctx.collection, [result.info.name], **ctx.scoring)
     except ConflictError as exc:
         st.session_state[CONFIRM_KEY] = (recipe, score_it, exc.message, children(store, recipe.collection, recipe.name))
         return
@@ -143,7 +146,7 @@ def save_fused(recipe, *, replace: bool, score_it: bool) -> None:
 default_name = fused_run_name(method, inputs)
 with st.form("save"):
     name = st.text_input("Run name", value=default_name, key="save_name")
-    score_it = st.checkbox("Score it on the default measures", value=True)
+    score_it = st.checkbox(f"Score it on the default measures{against(ctx)}", value=True)
     saved = st.form_submit_button("Save fused run", icon=":material/save:")
 if saved:
     from workbench.services.produce import Recipe

@@ -1,4 +1,7 @@
-"""Leaderboard: runs x measures with deltas, significance marks and CIs against baselines; exports."""
+"""Leaderboard: runs x measures with deltas, significance marks and CIs against baselines, bounds; exports.
+
+Scored against the qrels chosen in the sidebar (judged-only or not); with "Bounds" each measure gains a column with
+the value when each run's unjudged documents are relevant, as `workbench leaderboard --bounds` prints it."""
 
 from __future__ import annotations
 
@@ -9,11 +12,11 @@ import pandas as pd
 import streamlit as st
 
 from workbench.app import charts, data
-from workbench.app.common import PageContext, context, first_stage_default, need, plain
+from workbench.app.common import PageContext, against, context, first_stage_default, fmt4, need, plain
 from workbench.errors import WorkbenchError
 from workbench.export import FORMATS, render
 from workbench.export.formats import DEFAULT_PERMUTATIONS
-from workbench.export.leaderboard import SYMBOLS, Leaderboard
+from workbench.export.leaderboard import BOUNDS_LABEL, BOUNDS_SENTENCE, SYMBOLS, Leaderboard
 from workbench.services.leaderboard import CORRECTIONS, TESTS
 
 PENDING = "_leaderboard_pending_measures"  # the selection to show once a typed measure is scored
@@ -28,7 +31,7 @@ def table(key: tuple, _lb: Leaderboard, kinds: dict[str, str], show_delta: bool)
 
     The value leads (4 decimals, integer part left-padded with spaces), so sorting a column sorts by value.
     † etc. mark significance against each baseline, ★ the best value, the bracket (with `show_delta`) the delta to
-    the first baseline.
+    the first baseline. With bounds, a column `<measure> if unjudged relevant` follows each measure's.
     """
     lb = _lb
     best = lb.best()
@@ -48,7 +51,14 @@ def table(key: tuple, _lb: Leaderboard, kinds: dict[str, str], show_delta: bool)
         frame[m] = cells
         if lb.show_ci and lb.significance is not None:
             frame[f"{m} CI"] = [_ci(lb, r, m) for r in lb.runs]
+        if lb.bounds is not None:
+            frame[bounds_column(m)] = [fmt4(v) for v in lb.bounds.loc[list(lb.runs), m]]
     return frame
+
+
+def bounds_column(measure: str) -> str:
+    """The header of a measure's bounds column, as the CSV export and `leaderboard --bounds` name it."""
+    return f"{measure} {BOUNDS_LABEL}"
 
 
 def _ci(lb: Leaderboard, run: str, m: str) -> str:
@@ -63,19 +73,27 @@ def add_measure(ctx: PageContext, typed: str, selected: list[str], runs: list[st
 
     try:
         name = measure_name(parse_measure(typed))
-        todo = [r for r in runs if r not in data.scored_runs(ctx.db, ctx.token, ctx.collection, (name,))]
+        todo = [r for r in runs if r not in data.scored_runs(ctx.db, ctx.token, ctx.collection, (name,),
+                                                             **ctx.scoring)]
         if todo:
-            bar = st.progress(0.0, text=f"scoring {plain(name)} ...")
-
-            def on_run(run: str, done: int, total: int) -> None:
-                bar.progress(done / total, text=f"scoring {plain(name)}: {plain(run)} ({done}/{total} runs)")
-
-            data.score_runs(ctx.db, ctx.collection, todo, [name], on_run=on_run)
+            score_with_progress(ctx, todo, [name], ctx.unjudged)
     except WorkbenchError as exc:
         st.error(plain(exc))
         return
     st.session_state[PENDING] = list(dict.fromkeys([*selected, name]))
     st.rerun()
+
+
+def score_with_progress(ctx: PageContext, runs: list[str], measures: list[str], unjudged: str) -> None:
+    """Score `runs` on `measures` against the sidebar's qrels, unjudged documents as `unjudged`, with a progress
+    bar (a write: the page's only kind)."""
+    what = plain(", ".join(measures)) + (" if unjudged relevant" if unjudged == "relevant" else "")
+    bar = st.progress(0.0, text=f"scoring {what} ...")
+
+    def on_run(run: str, done: int, total: int) -> None:
+        bar.progress(done / total, text=f"scoring {what}: {plain(run)} ({done}/{total} runs)")
+
+    data.score_runs(ctx.db, ctx.collection, runs, measures, on_run=on_run, qrels=ctx.qrels, unjudged=unjudged)
 
 
 ctx = context()
@@ -102,6 +120,14 @@ show_delta = d1.toggle("Δ in cells", value=False, key="delta", bind="query-para
                        help="the difference of the run's mean from the first baseline's, in each cell")
 show_ci = d2.toggle("CI of Δ columns", value=False, key="ci", bind="query-params",
                     help="a column per measure with the 95% bootstrap CI of the Δ against the first baseline")
+# the whole column's width: in half of it the label is cut at 1280 px
+show_bounds = right.toggle("Bounds columns (unjudged relevant)", value=False, key="bounds", bind="query-params",
+                           disabled=ctx.judged_only,
+                           help="a column per measure with the value when each run's unjudged documents within "
+                                "the measure's cutoff are relevant at the top grade (`workbench leaderboard "
+                                "--bounds`)" + ("; not with judged-only scoring, which drops them"
+                                                if ctx.judged_only else ""))
+show_bounds = show_bounds and not ctx.judged_only
 with st.expander("Significance settings", expanded=False):
     c1, c2, c3, c4 = st.columns(4)
     test = c1.selectbox("Paired test", TESTS, key="test", bind="query-params")
@@ -122,18 +148,28 @@ if add and typed.strip():
     add_measure(ctx, typed.strip(), measures, names)
 need(bool(measures), "Pick at least one measure.")
 
-complete = data.scored_runs(ctx.db, ctx.token, ctx.collection, tuple(measures))
+complete = data.scored_runs(ctx.db, ctx.token, ctx.collection, tuple(measures), **ctx.scoring)
 missing = [n for n in names if n not in complete]
 if missing:
-    st.warning(f"{len(missing)} run(s) lack scores on these measures and are not shown: "
+    st.warning(f"{len(missing)} run(s) lack scores on these measures{against(ctx)} and are not shown: "
                f"{plain(', '.join(missing[:8]))}{' ...' if len(missing) > 8 else ''}")
     if st.button(f"Score {len(missing)} run(s) on {plain(', '.join(measures))}", key="score_missing"):
-        with st.spinner("scoring ..."):
-            data.score_runs(ctx.db, ctx.collection, missing, measures)
+        score_with_progress(ctx, missing, measures, ctx.unjudged)
         st.rerun()
 need(bool(complete), "No run has scores on every selected measure.")
+if show_bounds:  # the other end of each value, stored under its own semantics: scored on request, as above
+    bounded = data.scored_runs(ctx.db, ctx.token, ctx.collection, tuple(measures), qrels=ctx.qrels,
+                               unjudged="relevant")
+    unbounded = [n for n in complete if n not in bounded]
+    if unbounded:
+        show_bounds = False
+        st.warning(f"{len(unbounded)} run(s) lack the values with their unjudged documents relevant{against(ctx)}; "
+                   "the bounds columns appear once every run shown has them.")
+        if st.button(f"Score the bounds of {len(unbounded)} run(s)", key="score_bounds"):
+            score_with_progress(ctx, unbounded, measures, "relevant")
+            st.rerun()
 baselines = [b for b in baselines if b in complete]
-size = data.test_size(ctx.db, ctx.token, ctx.collection, tuple(measures))
+size = data.test_size(ctx.db, ctx.token, ctx.collection, tuple(measures), **ctx.scoring)
 if baselines and test != "none" and size > data.significance_budget():
     run_tests = st.toggle(f"Test every run against {plain(', '.join(baselines))} ({size:,} per-query values; takes a "
                           "while on a store this size)", key="run_tests", bind="query-params")
@@ -143,14 +179,17 @@ if baselines and test != "none" and size > data.significance_budget():
 
 with st.spinner("building the leaderboard ..."):
     lb = data.leaderboard(ctx.db, ctx.token, ctx.collection, tuple(measures), None, tuple(baselines), test,
-                          correction, float(alpha), int(resamples), bool(show_ci))
+                          correction, float(alpha), int(resamples), bool(show_ci), **ctx.scoring,
+                          bounds=show_bounds)
 
 if lb.significance is not None and not lb.significance.can_be_significant:
     st.warning(lb.significance.legend())  # it says why no mark is possible and how many permutations would do
 kinds = {r.name: str(r.kind) for r in run_infos}
-config = {"run": st.column_config.TextColumn("run", pinned=True)}
+config = {"run": st.column_config.TextColumn("run", pinned=True),
+          **{bounds_column(m): st.column_config.TextColumn(bounds_column(m), help=plain(BOUNDS_SENTENCE) + ".")
+             for m in measures}}
 key = (ctx.db, ctx.token, ctx.collection, tuple(measures), tuple(baselines), test, correction, alpha, resamples,
-       show_ci, show_delta)
+       show_ci, show_delta, ctx.qrels, ctx.judged_only, show_bounds)
 board = table(key, lb, kinds, show_delta)
 st.dataframe(board, hide_index=True, column_config=config, width="stretch",
              height=min(38 * (len(lb.runs) + 1) + 3, 900),
@@ -167,7 +206,8 @@ for col, fmt in zip(cols, FORMATS, strict=True):
 
 st.subheader("Mean with 95% bootstrap CI")
 chart_measure = st.selectbox("Measure", measures, key="chart", bind="query-params")
-cis = data.mean_intervals(ctx.db, ctx.token, ctx.collection, chart_measure, tuple(lb.runs), int(resamples))
+cis = data.mean_intervals(ctx.db, ctx.token, ctx.collection, chart_measure, tuple(lb.runs), int(resamples),
+                          **ctx.scoring)
 st.caption(f"95% percentile bootstrap CI of each run's mean ({int(resamples):,} samples, seed 0).")
 if lb.significance is not None and baselines:
     sig = lb.significance.table

@@ -10,7 +10,17 @@ import streamlit as st
 
 from workbench.analysis.stats import TEST_TITLES as TEST_NAMES
 from workbench.app import charts, data
-from workbench.app.common import FMT, context, default_pick, first_stage_default, fmt4, need, plain
+from workbench.app.common import (
+    FMT,
+    against,
+    context,
+    default_pick,
+    first_stage_default,
+    fmt4,
+    link_params,
+    need,
+    plain,
+)
 from workbench.app.pages import page_named
 from workbench.errors import WorkbenchError
 
@@ -34,8 +44,12 @@ measure = c3.selectbox("Measure", scored, index=scored.index("nDCG@10") if "nDCG
 tol = c4.number_input("Tie tolerance", min_value=0.0, max_value=1.0, value=0.0, step=0.001, format="%.4f",
                       key="tol", bind="query-params", help="|A − B| ≤ tolerance counts as a tie")
 need(a != b, "Pick two different runs.")
+have = data.scored_runs(ctx.db, ctx.token, ctx.collection, (measure,), **ctx.scoring)
+unscored = [r for r in (a, b) if r not in have]
+need(not unscored, f"{plain(', '.join(unscored))} not scored on {plain(measure)}{against(ctx)} yet: score it on the "
+                   "Leaderboard page or with `workbench evaluate`.")
 
-cmp = data.pair(ctx.db, ctx.token, ctx.collection, a, b, measure, float(tol), 10)
+cmp = data.pair(ctx.db, ctx.token, ctx.collection, a, b, measure, float(tol), 10, **ctx.scoring)
 m = st.columns(6)
 m[0].metric("A wins", cmp.wins)
 m[1].metric("ties", cmp.ties)
@@ -50,7 +64,7 @@ t1, t2, t3 = st.columns([2, 1, 3], vertical_alignment="bottom")
 # the options are the CLI's `--test` names: a bound selectbox writes the label it shows into the URL
 test = t1.selectbox("Paired test of A against B", tuple(TEST_NAMES), key="pair_test", bind="query-params")
 try:
-    tested = data.pair_test(ctx.db, ctx.token, ctx.collection, a, b, measure, test)
+    tested = data.pair_test(ctx.db, ctx.token, ctx.collection, a, b, measure, test, **ctx.scoring)
 except WorkbenchError as exc:  # fewer than two common queries: the counts above still stand
     t2.caption(f"No paired test: {plain(exc)}")
 else:
@@ -75,7 +89,7 @@ def changes(rows, label: str) -> pd.DataFrame:
     frame = pd.DataFrame([r.__dict__ for r in rows], columns=["query_id", "value_a", "value_b", "delta"])
     topics = data.topics(ctx.db, ctx.token, ctx.collection).set_index("query_id")["text"]
     frame.insert(1, "query", [topics.get(q, "") for q in frame["query_id"]])
-    frame["open"] = [f"{DRILLDOWN.url_path}?" + urlencode({"collection": ctx.collection, "q": q, "a": a, "b": b})
+    frame["open"] = [f"{DRILLDOWN.url_path}?" + urlencode({**link_params(ctx), "q": q, "a": a, "b": b})
                      for q in frame["query_id"]]
     frame.insert(0, "", label)
     return frame
@@ -100,18 +114,19 @@ else:
                         format_func=lambda q: f"{q}  ({table.set_index('query_id').at[q, 'delta']:+.4f})",
                         key="open_q")
     st.page_link(DRILLDOWN.script, label=f"Drill down into query {plain(pick)}", icon=DRILLDOWN.icon,
-                 query_params={"collection": ctx.collection, "q": pick, "a": a, "b": b})
+                 query_params={**link_params(ctx), "q": pick, "a": a, "b": b})
 
 st.subheader("Win matrix")
 firsts = [r.name for r in run_infos if not r.parent]
 chosen = st.multiselect("Runs", names, default=list(dict.fromkeys([a, b, *firsts]))[:8], key="runs",
                         bind="query-params")
+chosen = [r for r in chosen if r in have]  # runs not scored under the sidebar's choice are left out
 if len(chosen) >= 2:
-    wm = data.matrix(ctx.db, ctx.token, ctx.collection, tuple(chosen), measure, float(tol))
+    wm = data.matrix(ctx.db, ctx.token, ctx.collection, tuple(chosen), measure, float(tol), **ctx.scoring)
     st.altair_chart(charts.win_heatmap(charts.win_cells(wm), measure), width="stretch")
     st.caption("Each cell: wins / ties / losses of the row run against the column run, per query. Colour: "
                "(wins − losses) / (wins + losses), the balance of the queries that are not ties (green: the row "
                "run wins more of them, red: it loses more, yellow: even or all ties); the ties are counted in "
                "the cell and the tooltip.")
 else:
-    st.info("Pick two or more runs for the win matrix.")
+    st.info(f"Pick two or more runs scored on {plain(measure)}{against(ctx)} for the win matrix.")

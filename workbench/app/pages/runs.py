@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench.app import data
-from workbench.app.common import context, plain
+from workbench.app.common import against, context, plain
 from workbench.env import env_int
 from workbench.errors import InputFormatError, WorkbenchError
 from workbench.model import RunKind
@@ -29,11 +29,13 @@ def upload_error(exc: WorkbenchError, tmp: Path, filename: str) -> str:
 
 
 def ingest_upload(db: str, collection: str, upload, *, name: str | None, kind: str | None, parent: str | None,
-                  depth: int | None, replace: bool, score: bool) -> bool:
+                  depth: int | None, replace: bool, score: bool, qrels: str | None = None,
+                  unjudged: str = data.NONRELEVANT) -> bool:
     """Write the upload to a private temp file and let ingest_run validate and store it (all or nothing).
 
     Errors are shown at once; on success the report is kept in session state for after the rerun that
-    refreshes the run table, and True is returned.
+    refreshes the run table, and True is returned. `score`: score it against `qrels` (None: the collection's own),
+    unjudged documents as `unjudged` (the sidebar's choice).
     """
     from workbench.services.ingest import ingest_run, run_name_for
 
@@ -56,8 +58,10 @@ def ingest_upload(db: str, collection: str, upload, *, name: str | None, kind: s
     report += [("warning", plain(w)) for w in info.warnings]
     if score and result.status != "unchanged":
         with st.spinner("scoring on the default measures ..."):
-            data.score_runs(db, collection, [info.name])
-        report.append(("caption", "Scored on the collection's default measures."))
+            data.score_runs(db, collection, [info.name], qrels=qrels, unjudged=unjudged)
+        report.append(("caption", "Scored on the collection's default measures"
+                       + (f" against qrels {plain(qrels)}" if qrels else "")
+                       + (" (judged only)" if unjudged != data.NONRELEVANT else "") + "."))
     st.session_state[REPORT_KEY] = report
     return True
 
@@ -163,7 +167,7 @@ with st.form("ingest", clear_on_submit=False):
     depth = c4.number_input("Rerank depth", min_value=0, value=0, help="0 = not a reranked run")
     c5, c6 = st.columns(2)
     replace = c5.checkbox("Replace a run with the same name")
-    score = c6.checkbox("Score on the default measures", value=True)
+    score = c6.checkbox(f"Score on the default measures{against(ctx)}", value=True)
     submitted = st.form_submit_button("Validate and ingest", icon=":material/upload:")
 if submitted:
     if upload is None:
@@ -171,7 +175,7 @@ if submitted:
     else:
         if ingest_upload(ctx.db, ctx.collection, upload, name=name.strip() or None,
                          kind=None if kind == AUTO else kind, parent=parent or None, depth=int(depth) or None,
-                         replace=replace, score=score):
+                         replace=replace, score=score, **ctx.scoring):
             st.rerun()
 for level, text in st.session_state.pop(REPORT_KEY, []):
     getattr(st, level)(text)
