@@ -266,3 +266,70 @@ def test_the_pages_study_and_cutoff_curves_take_the_named_set(dl20, db):
                                             bounds=True)
     assert study.qrels == "strict" and study.curve == ref.curve and judged == ref_judged
     assert study.bounds.equals(ref.bounds)
+
+
+# ---- the dashboard's depth page -----------------------------------------------------------------------------------
+def open_depth_page(store: Path, monkeypatch, **params):
+    """The depth page of the real app, opened with these query parameters (through another page first, so its
+    bound widgets are created from them, as when a shared link is opened)."""
+    from streamlit.testing.v1 import AppTest
+
+    from workbench.app.pages import page_named
+
+    monkeypatch.setenv("WORKBENCH_DB", str(store))
+    at = AppTest.from_file(str(Path(__file__).parents[1] / "app.py"), default_timeout=180)
+    at.run()
+    at.switch_page(str(page_named("runs").script)).run()
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page(str(page_named("depth").script)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def chart_rows(chart, layer: int) -> list[dict]:
+    """The rows a layer of a rendered Altair chart plots."""
+    import json
+
+    import pyarrow as pa
+
+    spec = json.loads(chart.proto.spec)
+    name = spec["layer"][layer]["data"]["name"]
+    data = next(d for d in chart.proto.datasets if d.name == name)
+    return pa.ipc.open_stream(data.data.data).read_all().to_pylist()
+
+
+def test_depth_page_plots_quality_against_cost(dl20_store, monkeypatch, cli):
+    import json
+
+    run = "bm25__rankvicuna-7b@100"
+    at = open_depth_page(dl20_store, monkeypatch, reranked=run, depth_measures="nDCG@10", depth_bounds="true",
+                         gain_share="0.5")
+    at.number_input(key="cost_per_doc").set_value(0.05).run()
+    at.text_input(key="cost_unit").set_value("GPU-s").run()
+    assert not at.exception, [e.value for e in at.exception]
+    ref = cli("depth", "-c", "dl20", run, "-m", "nDCG@10", "--bounds", "--gain-share", "0.5", "--cost-per-doc",
+              "0.05", "--cost-unit", "GPU-s", "--json", store=dl20_store).json()
+    want = ref["smallest_depth"]["nDCG@10"]
+    metrics = {m.label: m for m in at.metric}
+    shown = metrics["smallest k reaching 50% of the best gain (nDCG@10)"]
+    assert int(shown.value) == want["depth"] == 20 and shown.delta == f"{want['cost_per_query']:g} GPU-s per query"
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 4  # the curve, quality against cost, Judged@k, metric at cutoff
+    cost = charts[1]
+    assert "cost per query (GPU-s): k x 0.05 GPU-s" in cost.proto.spec
+    derived = {p["depth"]: p["value"] for p in ref["points"] if p["source"] == "derived" and p["measure"] == "nDCG@10"}
+    line = chart_rows(cost, 1)
+    assert {r["depth"]: (r["cost"], r["mean"]) for r in line} == {
+        k: (pytest.approx(k * 0.05), pytest.approx(v, abs=1e-12)) for k, v in derived.items()}
+    (level,) = chart_rows(cost, 2)
+    assert level["level"] == pytest.approx(want["first_stage_mean"] + want["target"])
+    (mark,) = chart_rows(cost, 3)
+    assert (mark["depth"], mark["cost"]) == (20, pytest.approx(1.0))
+    assert mark["k interval"] == f"[{want['depth_ci_low']}, {want['depth_ci_high']}]"
+    # --bounds on the curve: the dotted line holds the CLI's values with unjudged documents relevant
+    bounds = {p["depth"]: p["unjudged_relevant"] for p in ref["points"]
+              if p["source"] == "derived" and p["measure"] == "nDCG@10"}
+    dotted = next(i for i, layer in enumerate(json.loads(charts[0].proto.spec)["layer"])
+                  if layer["mark"].get("strokeDash") == [2, 3])
+    assert {r["depth"]: r["value"] for r in chart_rows(charts[0], dotted)} == pytest.approx(bounds, abs=1e-12)

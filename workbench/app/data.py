@@ -366,18 +366,18 @@ def documents(db: str, token: Token, collection: str, doc_ids: tuple[str, ...]) 
 @_one_connection
 def depth_study(db: str, inputs: InputsKey, collection: str, reranked: str, measures: tuple[str, ...],
                 observed: tuple[str, ...], judged_k: int = 10, n_boot: int = DEFAULT_BOOTSTRAP,
-                cutoff_curve: tuple[str, tuple[int, ...], int | None] | None = None):
+                cutoff_curve: tuple[str, tuple[int, ...], int | None] | None = None, bounds: bool = False):
     """`workbench.services.depth.depth_study_judged`: the study `workbench depth` prints, the Judged@k summary and, when
     the join reaches them, the cutoff curves asked for (a frame as `cutoff_curves`, else None), reading only the
     rows they need. Returns (DepthStudy, JudgedSummary, frame or None). `inputs`: the InputsKey of the reranked
-    run, its first stage and the observed runs."""
+    run, its first stage and the observed runs. `bounds`: the study's curve with unjudged documents relevant."""
     from workbench.services.depth import depth_study_judged
 
     _check_inputs(db, collection, inputs)
 
     study, judged, curves = depth_study_judged(store_for(db), collection, reranked, measures,
                                                observed=list(observed), judged_k=judged_k, n_boot=n_boot,
-                                               cutoff_curve=cutoff_curve)
+                                               cutoff_curve=cutoff_curve, bounds=bounds)
     return study, judged, None if curves is None else _curves_frame(curves)
 
 
