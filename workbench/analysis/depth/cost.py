@@ -116,6 +116,8 @@ class SmallestDepth:
     def sentence(self, first_stage: str) -> str:
         """One line: the chosen k, its interval, its gain and CI, and its cost (or why there is no k)."""
         share = f"{self.gain_share:.0%}"
+        if self.depth is None and math.isnan(self.best_gain):
+            return f"no depth above 0 in the grid for {self.measure}: no k to choose"
         if self.depth is None or self.best_depth is None:
             return (f"no depth gains over {first_stage} (k = 0) on {self.measure} (best difference "
                     f"{self.best_gain:+.4f}): no k reaches {share} of a gain")
