@@ -333,3 +333,25 @@ def test_depth_page_plots_quality_against_cost(dl20_store, monkeypatch, cli):
     dotted = next(i for i, layer in enumerate(json.loads(charts[0].proto.spec)["layer"])
                   if layer["mark"].get("strokeDash") == [2, 3])
     assert {r["depth"]: r["value"] for r in chart_rows(charts[0], dotted)} == pytest.approx(bounds, abs=1e-12)
+
+
+def test_depth_page_takes_the_cost_the_runs_ir_metadata_states(dl20_store, monkeypatch, cli, tmp_path):
+    import shutil
+
+    store = tmp_path / "copy.duckdb"
+    shutil.copy(dl20_store, store)
+    text = (DL20_RUNS / "bm25__rankvicuna-7b@100.trec").read_text()
+    run = tmp_path / "costed.trec"
+    run.write_text("# ir_metadata.start\n# cost_per_doc: 0.02\n# cost_unit: GPU-s\n# ir_metadata.end\n" + text)
+    res = cli("ingest", "-c", "dl20", run, "--name", "bm25__costed@100", "--kind", "rerank", "--parent", "bm25",
+              "--depth", "100", store=store)
+    assert res.code == 0, res.err
+    at = open_depth_page(store, monkeypatch, reranked="bm25__costed@100", depth_measures="nDCG@10")
+    assert at.number_input(key="cost_per_doc").value == 0.02 and at.text_input(key="cost_unit").value == "GPU-s"
+    want = cli("depth", "-c", "dl20", "bm25__costed@100", "-m", "nDCG@10", "--json", store=store).json()
+    (m,) = want["smallest_depth"].values()
+    shown = {x.label: x for x in at.metric}["smallest k reaching 90% of the best gain (nDCG@10)"]
+    assert int(shown.value) == m["depth"] and shown.delta == f"{m['cost_per_query']:g} GPU-s per query"
+    from workbench.app.common import plain
+
+    assert any(f"comes from {plain('ir_metadata of bm25__costed@100')}" in c.value for c in at.caption)
