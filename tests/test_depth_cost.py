@@ -63,21 +63,23 @@ def test_the_curve_is_the_hand_computed_one(tiny):
 
 @pytest.mark.parametrize(("share", "k"), [(0.9, 4), (1.0, 4), (0.75, 4), (0.51, 4), (0.5, 3), (0.3, 3),
                                           (0.01, 3)])
-def test_smallest_k_reaching_a_share_of_the_best_gain(tiny, share, k):
+def test_smallest_k_reaching_a_share_of_the_max_gain(tiny, share, k):
     """Gains: k = 1 and 2 none, k = 3 +0.2, k = 4 +0.4. 50% of +0.4 is reached by k = 3 exactly (within rounding:
     0.6 - 0.4 is 0.19999999999999996 in floating point), 90% only by k = 4; k = 2 costs more than k = 1 for
     nothing."""
     s = study(tiny, "--gain-share", str(share), "--cost-per-doc", "0.5", "--cost-unit", "GPU-s")
     (m,) = s["smallest_depth"].values()
     assert s["gain_share"] == share and s["cost"] == {"per_doc": 0.5, "unit": "GPU-s", "source": "--cost-per-doc"}
-    assert m["depth"] == k and m["best_depth"] == 4
-    assert m["best_gain"] == pytest.approx(0.4) and m["gain"] == pytest.approx(P1[k].mean() - 0.4)
+    assert m["depth"] == k and m["max_gain_depth"] == 4
+    assert m["max_gain"] == pytest.approx(0.4) and m["gain"] == pytest.approx(P1[k].mean() - 0.4)
     assert m["first_stage_mean"] == pytest.approx(0.4) and m["mean"] == pytest.approx(P1[k].mean())
     # k documents per query at 0.5 GPU-s each, over the 5 judged queries
     assert m["cost_per_query"] == pytest.approx(k * 0.5) and m["cost_total"] == pytest.approx(k * 0.5 * 5)
-    assert m["best_cost_per_query"] == pytest.approx(2.0) and m["n_queries"] == 5
+    assert m["max_gain_cost_per_query"] == pytest.approx(2.0) and m["n_queries"] == 5
     point = next(p for p in s["points"] if p["source"] == "derived" and p["depth"] == k and p["measure"] == "P@1")
     assert (m["gain_ci_low"], m["gain_ci_high"]) == (point["delta_ci_low"], point["delta_ci_high"])
+    # the chosen depth's test against the first stage, as the study's table has it
+    assert (m["p_adjusted"], m["significant"]) == (point["p_adjusted"], point["significant"])
 
 
 def test_the_interval_of_k_equals_a_plain_numpy_bootstrap(tiny):
@@ -112,10 +114,11 @@ def test_no_gain_at_any_depth_gives_no_k(tiny, tmp_path):
     res = tiny("depth", "-c", "tiny", "w", "-m", "P@1", "--cost-per-doc", "1", "--json")
     assert res.code == 0, res.err
     (m,) = res.json()["smallest_depth"].values()
-    assert m["depth"] is None and m["best_depth"] is None and m["best_gain"] <= 0
+    assert m["depth"] is None and m["max_gain_depth"] is None and m["max_gain"] <= 0
     assert m["cost_per_query"] is None and m["cost_total"] is None
     text = tiny("depth", "-c", "tiny", "w", "-m", "P@1", "--cost-per-doc", "1").out
     assert "no depth gains over f (k = 0) on P@1" in " ".join(text.split())
+    assert m["p_adjusted"] is None and m["significant"] is None
 
 
 def test_ties_go_to_the_smaller_depth():
@@ -312,7 +315,7 @@ def test_depth_page_plots_quality_against_cost(dl20_store, monkeypatch, cli):
               "0.05", "--cost-unit", "GPU-s", "--json", store=dl20_store).json()
     want = ref["smallest_depth"]["nDCG@10"]
     metrics = {m.label: m for m in at.metric}
-    shown = metrics["smallest k reaching 50% of the best gain (nDCG@10)"]
+    shown = metrics["smallest k reaching 50% of the largest gain (nDCG@10)"]
     assert int(shown.value) == want["depth"] == 20 and shown.delta == f"{want['cost_per_query']:g} GPU-s per query"
     charts = at.get("vega_lite_chart")
     assert len(charts) == 4  # the curve, quality against cost, Judged@k, metric at cutoff
@@ -350,7 +353,7 @@ def test_depth_page_takes_the_cost_the_runs_ir_metadata_states(dl20_store, monke
     assert at.number_input(key="cost_per_doc").value == 0.02 and at.text_input(key="cost_unit").value == "GPU-s"
     want = cli("depth", "-c", "dl20", "bm25__costed@100", "-m", "nDCG@10", "--json", store=store).json()
     (m,) = want["smallest_depth"].values()
-    shown = {x.label: x for x in at.metric}["smallest k reaching 90% of the best gain (nDCG@10)"]
+    shown = {x.label: x for x in at.metric}["smallest k reaching 90% of the largest gain (nDCG@10)"]
     assert int(shown.value) == m["depth"] and shown.delta == f"{m['cost_per_query']:g} GPU-s per query"
     from workbench.app.common import plain
 

@@ -230,8 +230,15 @@ class DepthStudy:
 
         if self.gain_share is None:
             return {}
-        return {self.shown(m): replace(smallest_depth(self.curve, m, self.gain_share, self.cost), measure=self.shown(m))
-                for m in self.curve.measures}
+        rows = {(r.measure, r.run): r for r in self.significance.rows}
+        out = {}
+        for m in self.curve.measures:
+            s = smallest_depth(self.curve, m, self.gain_share, self.cost)
+            row = rows.get((m, f"derived@{s.depth}")) if s.depth is not None else None
+            out[self.shown(m)] = replace(s, measure=self.shown(m),
+                                         p_adjusted=None if row is None else float(row.p_adjusted),
+                                         significant=None if row is None else bool(row.significant))
+        return out
 
     def bound(self, measure: str, depth: int) -> float | None:
         """The derived `depth`'s value of `measure` (as asked for) with unjudged documents relevant (None without

@@ -53,9 +53,9 @@ except WorkbenchError as exc:
     stated = None
     st.warning(plain(f"{exc} The cost is left empty."))
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
-share = c1.slider("Share of the best gain", min_value=0.05, max_value=1.0, value=DEFAULT_GAIN_SHARE, step=0.05,
+share = c1.slider("Share of the largest gain", min_value=0.05, max_value=1.0, value=DEFAULT_GAIN_SHARE, step=0.05,
                   key="gain_share", bind="query-params",
-                  help="the smallest depth k whose gain over the first stage reaches this share of the best gain")
+                  help="the smallest depth k whose gain over the first stage reaches this share of the largest gain")
 cost_per_doc = c2.number_input("Cost per document", min_value=0.0, value=stated.per_doc if stated else None,
                                format="%g", key="cost_per_doc", placeholder="none given",
                                help="what reranking one document costs (default: cost_per_doc in the run's "
@@ -141,7 +141,7 @@ bound_rows = (pd.DataFrame(columns=["measure", "depth", "value"]) if study.bound
 
 def cost_panel(costed, cost: RerankCost | None) -> None:
     """Quality against cost: each measure's derived curve against what reranking k documents per query costs
-    (documents reranked when no cost is given), the smallest k reaching the share of the best gain marked, and
+    (documents reranked when no cost is given), the smallest k reaching the share of the largest gain marked, and
     the level it had to reach."""
     st.subheader("Quality against cost")
     smallest = costed.smallest()
@@ -153,7 +153,8 @@ def cost_panel(costed, cost: RerankCost | None) -> None:
         name = shown_name.get(m, m)
         per_query = "" if s.depth is None else (f"{s.cost_per_query:g} {unit} per query" if cost
                                                 else f"{s.depth} documents per query")
-        col.metric(f"smallest k reaching {s.gain_share:.0%} of the best gain ({name})",
+        per_query += "; gain not significant" if s.significant is False else ""
+        col.metric(f"smallest k reaching {s.gain_share:.0%} of the largest gain ({name})",
                    "none" if s.depth is None else s.depth,
                    per_query or "no depth gains", delta_color="off", help=plain(s.sentence(info.parent)))
         if s.depth is not None:
@@ -185,7 +186,7 @@ def cost_panel(costed, cost: RerankCost | None) -> None:
     where = "" if cost is None else f" The cost per document comes from {plain(cost.source)}."
     st.caption(f"Each depth k of the curve above at the cost of reranking k documents per query (the budget: a "
                f"query with fewer documents costs less). Circled: the smallest k whose gain over "
-               f"{plain(info.parent)} reaches {share:.0%} of the best gain (dashed: the level it must reach); "
+               f"{plain(info.parent)} reaches {share:.0%} of the largest gain (dashed: the level it must reach); "
                f"its interval is the rule applied to each of the curve's {costed.curve.n_boot:,} bootstrap "
                f"resamples (a resample in which no depth gains counts as k = 0).{where}")
 
