@@ -224,7 +224,7 @@ class DepthStudy:
         return out
 
     def smallest(self) -> dict[str, SmallestDepth]:
-        """{measure (as asked for): the smallest depth reaching `gain_share` of the best gain, with its bootstrap
+        """{measure (as asked for): the smallest depth reaching `gain_share` of the largest gain, with its
         interval and `cost`} ({} unless the study has a gain share)."""
         from workbench.analysis.depth import smallest_depth
 
