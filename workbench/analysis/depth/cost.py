@@ -120,8 +120,10 @@ class SmallestDepth:
         return None if self.cost is None or self.max_gain_depth is None else self.cost.per_query(self.max_gain_depth)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**jsonable(self), "cost_per_query": self.cost_per_query, "cost_total": self.cost_total,
-                "max_gain_cost_per_query": self.max_gain_cost_per_query}
+        """JSON: the fields and the costs (a cost beyond a float's range is null, as every non-finite number)."""
+        return jsonable({**vars(self), "cost": None if self.cost is None else vars(self.cost),
+                         "cost_per_query": self.cost_per_query, "cost_total": self.cost_total,
+                         "max_gain_cost_per_query": self.max_gain_cost_per_query})
 
     def sentence(self, first_stage: str) -> str:
         """One line: the chosen k, its interval, its gain and CI, and its cost (or why there is no k)."""

@@ -156,7 +156,8 @@ def cost_panel(costed, cost: RerankCost | None) -> None:
         per_query += "; gain not significant" if s.significant is False else ""
         col.metric(f"smallest k reaching {s.gain_share:.0%} of the largest gain ({name})",
                    "none" if s.depth is None else s.depth,
-                   per_query or "no depth gains", delta_color="off", help=plain(s.sentence(info.parent)))
+                   per_query or "no depth gains", delta_color="off", delta_arrow="off",
+                   help=plain(s.sentence(info.parent)))
         if s.depth is not None:
             marks.append({"measure": name, "depth": s.depth, "mean": s.mean,
                           "cost": s.cost_per_query if cost else s.depth,
