@@ -76,7 +76,7 @@ def register(sub) -> None:
                         "unjudged documents within the measure's cutoff relevant at the top grade, as leaderboard "
                         "--bounds")
     d.add_argument("--gain-share", type=share, metavar="SHARE",
-                   help="report the smallest depth reaching this share of the best gain over the first stage, in "
+                   help="report the smallest depth reaching this share of the largest gain over the first stage, in "
                         "(0, 1] (default: 0.9 when a cost is given or stated, else no report)")
     d.add_argument("--cost-per-doc", type=non_negative_float, metavar="COST",
                    help="what reranking one document costs (default: cost_per_doc in the reranked run's ir_metadata "
