@@ -261,7 +261,7 @@ def test_depth_curve_ends_at_first_stage_and_reranked_run(open_page, dl20_store)
     best = int(metrics["best k for nDCG@10"])
     assert curve[("derived", best)] == curve.xs("derived").max()
     assert "Judged@10 at best k" in metrics
-    assert len(at.get("vega_lite_chart")) == 3  # curve, Judged@k, metric at cutoff
+    assert len(at.get("vega_lite_chart")) == 4  # curve, quality against cost, Judged@k, metric at cutoff
 
 
 def test_depth_page_from_top_k_cuts_agrees_with_the_study_of_whole_runs(open_page, dl20_store):
@@ -321,7 +321,7 @@ def test_depth_page_other_cutoffs_do_not_recompute_the_study(open_page, monkeypa
     assert len(calls) == 1 and calls[0]["cutoff_curve"] == ("nDCG", (1, 3, 5, 10, 20, 30, 50, 100), None)
     at.multiselect(key="cutoffs").set_value([10, 1000]).run()
     assert not at.exception and len(calls) == 1
-    assert len(at.get("vega_lite_chart")) == 3
+    assert len(at.get("vega_lite_chart")) == 4
 
 
 def test_depth_metric_at_cutoff_matches_ir_measures(open_page):
@@ -329,7 +329,7 @@ def test_depth_metric_at_cutoff_matches_ir_measures(open_page):
 
     at = open_page("depth", reranked="bm25__rankvicuna-7b@100", depth_measures="nDCG@10", family="R", rel="2",
                    cutoffs=["10", "100"])
-    chart = at.get("vega_lite_chart")[2]
+    chart = at.get("vega_lite_chart")[3]
     assert chart is not None
     from workbench.analysis import cutoff_curve
     from workbench.app import data

@@ -152,18 +152,24 @@ class Workbench:
               first_stage: str | None = None, depths: Sequence[int] | None = None,
               observed: Sequence[str] | None = None, test: str = "t", correction: str = "holm", alpha: float = 0.05,
               seed: int = 0, bootstrap: int = DEFAULT_BOOTSTRAP, permutations: int = DEFAULT_PERMUTATIONS,
-              phantom_k: int = 10) -> DepthStudy:
+              phantom_k: int = 10, qrels: str | None = None, bounds: bool = False,
+              gain_share: float | None = None, cost_per_doc: float | None = None,
+              cost_unit: str | None = None) -> DepthStudy:
         """How `reranked` would score had it reranked only the first stage's top k, for every k of the grid.
 
         Returns what `workbench depth` prints: `.table()` (a frame of every depth), `.best()` (the depth
-        significantly better than the first stage, or None), `.curve`, `.phantom_hits`, `.to_dict()` (`--json`).
+        significantly better than the first stage, or None), `.curve`, `.phantom_hits`, `.to_dict()` (`--json`);
+        `qrels`, `bounds`, `gain_share`, `cost_per_doc`, `cost_unit` as the options of the same names
+        (`.smallest()`: the cost-aware report, `.bounds`).
         """
         from workbench.services.depth import depth_study
 
         return depth_study(self.store, collection, reranked, _names(measures, "measures") or [],
                            first_stage=first_stage, depths=None if depths is None else list(depths),
                            observed=_names(observed, "observed runs"), n_boot=bootstrap, seed=seed, test=test,
-                           correction=correction, alpha=alpha, phantom_k=phantom_k, n_resamples=permutations)
+                           correction=correction, alpha=alpha, phantom_k=phantom_k, n_resamples=permutations,
+                           qrels=qrels, bounds=bounds, gain_share=gain_share, cost_per_doc=cost_per_doc,
+                           cost_unit=cost_unit)
 
     @_measures_afresh
     def leaderboard(self, collection: str, measures: str | Sequence[str] | None = None,

@@ -414,16 +414,6 @@ def documents(db: str, token: Token, collection: str, doc_ids: tuple[str, ...]) 
 
 
 # ----------------------------------------------------------------------------------------------- depth
-def depth_takes_qrels() -> bool:
-    """Whether the depth study scores against a named qrels set (a `qrels` parameter of its services); until it
-    does, the depth page reads the collection's own qrels and says so."""
-    from inspect import signature
-
-    from workbench.services.depth import depth_study_judged, stored_cutoff_curves
-
-    return all("qrels" in signature(f).parameters for f in (depth_study_judged, stored_cutoff_curves))
-
-
 def _named(qrels: str | None) -> dict[str, str]:
     """`qrels=` for a service call when a named set is chosen; nothing for the collection's own."""
     return {} if qrels is None else {"qrels": qrels}
@@ -433,18 +423,20 @@ def _named(qrels: str | None) -> dict[str, str]:
 @_one_connection
 def depth_study(db: str, inputs: InputsKey, collection: str, reranked: str, measures: tuple[str, ...],
                 observed: tuple[str, ...], judged_k: int = 10, n_boot: int = DEFAULT_BOOTSTRAP,
-                cutoff_curve: tuple[str, tuple[int, ...], int | None] | None = None, qrels: str | None = None):
+                cutoff_curve: tuple[str, tuple[int, ...], int | None] | None = None, qrels: str | None = None,
+                bounds: bool = False):
     """`workbench.services.depth.depth_study_judged`: the study `workbench depth` prints, the Judged@k summary and, when
     the join reaches them, the cutoff curves asked for (a frame as `cutoff_curves`, else None), reading only the
     rows they need. Returns (DepthStudy, JudgedSummary, frame or None). `inputs`: the InputsKey of the reranked
-    run, its first stage and the observed runs, against `qrels` (None: the collection's own)."""
+    run, its first stage and the observed runs, against `qrels` (None: the collection's own). `bounds`: the
+    study's curve with unjudged documents relevant."""
     from workbench.services.depth import depth_study_judged
 
     _check_inputs(db, collection, inputs, qrels)
 
     study, judged, curves = depth_study_judged(store_for(db), collection, reranked, measures,
                                                observed=list(observed), judged_k=judged_k, n_boot=n_boot,
-                                               cutoff_curve=cutoff_curve, **_named(qrels))
+                                               cutoff_curve=cutoff_curve, bounds=bounds, **_named(qrels))
     return study, judged, None if curves is None else _curves_frame(curves)
 
 

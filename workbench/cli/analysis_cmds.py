@@ -20,6 +20,8 @@ from workbench.cli.common import (
     probability,
     resamples,
     seed,
+    share,
+    text,
 )
 from workbench.export.formats import CORRECTIONS, DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 from workbench.export.formats import TESTS as _TESTS
@@ -67,10 +69,25 @@ def register(sub) -> None:
     d.add_argument("--bootstrap", type=resamples, default=DEFAULT_BOOTSTRAP, help="bootstrap samples for the CIs")
     d.add_argument("--phantom-k", type=positive_int, default=10,
                    help="list unjudged documents promoted into this top k")
+    d.add_argument("--qrels", metavar="NAME",
+                   help="score against this named qrels set of the collection (default: its own)")
+    d.add_argument("--bounds", action="store_true",
+                   help="beside each derived depth's value (unjudged documents as non-relevant), its value with the "
+                        "unjudged documents within the measure's cutoff relevant at the top grade, as leaderboard "
+                        "--bounds")
+    d.add_argument("--gain-share", type=share, metavar="SHARE",
+                   help="report the smallest depth reaching this share of the largest gain over the first stage, in "
+                        "(0, 1] (default: 0.9 when a cost is given or stated, else no report)")
+    d.add_argument("--cost-per-doc", type=non_negative_float, metavar="COST",
+                   help="what reranking one document costs (default: cost_per_doc in the reranked run's ir_metadata "
+                        "header, if any); turns on the smallest-depth report with its cost")
+    d.add_argument("--cost-unit", type=text, metavar="UNIT",
+                   help="the unit of --cost-per-doc, e.g. s, GPU-s, USD (default: s)")
     _stats_args(d)
     add_json_arg(d)
     d.set_defaults(func=cmd_depth)
     add_check(d, _one_reranked)
+    add_check(d, _unit_with_cost)
 
 
 def _one_reranked(p, args) -> None:
@@ -80,6 +97,12 @@ def _one_reranked(p, args) -> None:
     args.reranked = args.reranked or args.reranked_option
     if not args.reranked:
         p.error("the reranked run is required: workbench depth -c COLLECTION RERANKED")
+
+
+def _unit_with_cost(p, args) -> None:
+    if args.cost_unit is not None and args.cost_per_doc is None:
+        p.error("--cost-unit names the unit of --cost-per-doc: give --cost-per-doc too (a cost stated in the run's "
+                "ir_metadata names its own unit, cost_unit)")
 
 
 def cmd_compare(ctx, args) -> int:
@@ -119,38 +142,52 @@ def cmd_compare(ctx, args) -> int:
 
 
 def cmd_depth(ctx, args) -> int:
-    from rich.table import Table
-
     from workbench.services.depth import depth_study
 
     study = depth_study(ctx.store, args.collection, args.reranked, args.measures, first_stage=args.first_stage,
                         depths=args.depths, observed=args.observed, n_boot=args.bootstrap, seed=args.seed,
                         test=args.test, correction=args.correction, alpha=args.alpha, phantom_k=args.phantom_k,
-                        n_resamples=args.permutations)
+                        n_resamples=args.permutations, qrels=args.qrels, bounds=args.bounds,
+                        gain_share=args.gain_share, cost_per_doc=args.cost_per_doc, cost_unit=args.cost_unit)
     if study.note:
         err_console().print(f"note: {study.note}", markup=False)
     if args.json:
         print_json(study.to_dict())
         return 0
     con = out_console()
-    frame = study.table()
-    judged = study.judged_measure
-    best = study.best()
+    if study.qrels:
+        con.print(f"qrels: {study.qrels} (sha256 {(study.qrels_hash or '')[:12]})", markup=False)
+    smallest, best, frame = study.smallest(), study.best(), study.table()
     for measure in study.measures:  # the names asked for (ndcg_cut_10), as the table and best() name them
-        t = Table("depth", "source", measure, "95% CI", f"delta vs {study.first_stage} (95% CI)", "p adj. vs depth 0",
-                  judged, title=f"{study.reranked} over {study.first_stage}: {measure} by rerank depth",
-                  caption=f"* significant. {study.legend()}")
-        for r in frame[frame["measure"] == measure].itertuples():
-            p = "" if r.p_adjusted != r.p_adjusted else f"{r.p_adjusted:.4g}{' *' if r.significant else ''}"
-            delta = "" if r.source == "derived" and r.depth == 0 else (
-                f"{r.mean - best[measure].first_stage_mean:+.4f} [{r.delta_ci_low:+.4f}, {r.delta_ci_high:+.4f}]")
-            t.add_row(str(r.depth), r.source, f"{r.mean:.4f}", f"[{r.ci_low:.4f}, {r.ci_high:.4f}]", delta, p,
-                      f"{frame.loc[r.Index, judged]:.4f}")
-        con.print(t)
+        con.print(_depth_table(study, frame, best[measure].first_stage_mean, measure))
         con.print(best[measure].sentence(study.first_stage), markup=False)
+        if measure in smallest:
+            con.print(smallest[measure].sentence(study.first_stage), markup=False)
     hits = study.phantom_hits
     con.print(f"phantom hits: {len(hits)} unjudged documents promoted into the top {args.phantom_k} at depth "
               f"{study.curve.k_max} (gains from them are invisible to the measures)")
     for r in hits.head(10).itertuples():
         con.print(f"  query {r.query_id}: {r.doc_id} {r.old_rank} -> {r.new_rank}", markup=False)
     return 0
+
+
+def _depth_table(study, frame, first_mean: float, measure: str):
+    """The rich table of one measure by depth (`frame`: study.table()), with the bounds' column when the study has
+    them."""
+    from rich.table import Table
+
+    judged = study.judged_measure
+    bound = [f"{measure} if unjudged relevant"] if study.bounds is not None else []
+    t = Table("depth", "source", measure, *bound, "95% CI", f"delta vs {study.first_stage} (95% CI)",
+              "p adj. vs depth 0", judged,
+              title=f"{study.reranked} over {study.first_stage}: {measure} by rerank depth",
+              caption=f"* significant. {study.legend()}")
+    for r in frame[frame["measure"] == measure].itertuples():
+        p = "" if r.p_adjusted != r.p_adjusted else f"{r.p_adjusted:.4g}{' *' if r.significant else ''}"
+        delta = "" if r.source == "derived" and r.depth == 0 else (
+            f"{r.mean - first_mean:+.4f} [{r.delta_ci_low:+.4f}, {r.delta_ci_high:+.4f}]")
+        high = study.bound(measure, int(r.depth)) if r.source == "derived" else None
+        shown = [] if not bound else ["" if high is None else f"{high:.4f}"]
+        t.add_row(str(r.depth), r.source, f"{r.mean:.4f}", *shown, f"[{r.ci_low:.4f}, {r.ci_high:.4f}]", delta, p,
+                  f"{frame.loc[r.Index, judged]:.4f}")
+    return t

@@ -227,6 +227,7 @@ finite_float = _float_type("finite_float", lambda x: True, "a finite number")
 non_negative_float = _float_type("non_negative_float", lambda x: x >= 0, "a finite number >= 0")
 unit_interval = _float_type("unit_interval", lambda x: 0 <= x <= 1, "a number from 0 to 1")
 probability = _float_type("probability", lambda x: 0 < x < 1, "a probability strictly between 0 and 1")
+share = _float_type("share", lambda x: 0 < x <= 1, "a share in (0, 1], e.g. 0.9")
 bm25_k1 = _float_type("bm25_k1", lambda x: 0 <= x <= 1000, "a number from 0 to 1000")
 weight = _float_type("weight", lambda x: abs(x) <= 1e6, "a number from -1e6 to 1e6")
 

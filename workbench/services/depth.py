@@ -17,12 +17,24 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from workbench.analysis.checks import check_alpha, check_count, check_seed
-from workbench.analysis.depth import RankedRows, RerankPair, max_cutoff, rerank_pair
+from workbench.analysis.depth import (
+    DEFAULT_COST_UNIT,
+    DEFAULT_GAIN_SHARE,
+    RankedRows,
+    RerankCost,
+    RerankPair,
+    check_cost,
+    check_gain_share,
+    max_cutoff,
+    rerank_pair,
+)
 from workbench.errors import AnalysisError
 from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 from workbench.model import RunInfo
+from workbench.scoring.judgments import UNJUDGED_RELEVANT
 from workbench.store import (
     Store,
+    get_collection,
     get_qrels,
     get_run,
     get_run_rows,
@@ -33,7 +45,7 @@ from workbench.store import (
 )
 
 if TYPE_CHECKING:
-    from workbench.analysis.depth import DepthCurve
+    from workbench.analysis.depth import DepthCurve, SmallestDepth
     from workbench.analysis.stats import SignificanceTable
 
 _AT_DEPTH = re.compile(r"@\d+$")
@@ -54,6 +66,43 @@ def observed_depth_runs(runs: Sequence[RunInfo], reranked: RunInfo, first_stage:
         if reranker_family(r.name) == reranker_family(reranked.name):
             out[int(r.depth)] = r.name
     return out
+
+
+COST_KEY = "cost_per_doc"
+"""The top-level key of a run's ir_metadata header that states what reranking one document cost (a number)."""
+COST_UNIT_KEY = "cost_unit"
+"""The key naming its unit (default DEFAULT_COST_UNIT, seconds of reranker time per document)."""
+
+
+def stated_cost(info: RunInfo) -> RerankCost | None:
+    """The rerank cost per document a run's ir_metadata header states (`cost_per_doc`, `cost_unit`), or None when
+    it states none (no header, not YAML, or no such key). A stated value that is not a finite number >= 0 (or a
+    unit that is not one line of text) is an error: a cost the user wrote is not silently dropped."""
+    import yaml
+
+    from workbench.io import _yaml
+    from workbench.numbers import DECIMAL_TEXT
+
+    try:
+        header = _yaml.safe_load(info.metadata_header) if info.metadata_header else None
+    except yaml.YAMLError:  # ingest warned about it already
+        return None
+    if not isinstance(header, dict) or COST_KEY not in header:
+        return None
+    where = f"run {info.name!r}: its ir_metadata header's {COST_KEY}"
+    value = header[COST_KEY]
+    if isinstance(value, str) and DECIMAL_TEXT.fullmatch(value.strip()):  # YAML 1.1 reads 1e-3 as a string
+        value = float(value)
+    unit = header.get(COST_UNIT_KEY, DEFAULT_COST_UNIT)
+    return RerankCost(check_cost(value, where), check_unit(unit, f"run {info.name!r}: its ir_metadata header's "
+                                                                 f"{COST_UNIT_KEY}"), f"ir_metadata of {info.name}")
+
+
+def check_unit(unit: object, where: str = "the cost unit") -> str:
+    """A unit of cost: non-empty text on one line (it is printed beside every cost)."""
+    if not isinstance(unit, str) or not unit.strip() or any(ord(c) < 32 or ord(c) == 127 for c in unit):
+        raise AnalysisError(f"{where} must be a non-empty name on one line (s, GPU-s, USD), got {unit!r}")
+    return unit.strip()
 
 
 @dataclass(frozen=True)
@@ -105,6 +154,13 @@ class DepthStudy:
     names: dict[str, str] = field(default_factory=dict)
     """canonical -> the name the user asked for (`nDCG@10` -> `ndcg_cut_10`), where they differ: the curve and
     the tests compute under canonical names; table(), best(), to_dict() and the CLI show these."""
+    qrels: str | None = None  # the named qrels set the study scored against (None: the collection's own)
+    qrels_hash: str | None = None  # its content hash (set with `qrels`)
+    gain_share: float | None = None  # the cost-aware report (smallest()) when set, with `cost` when known
+    cost: RerankCost | None = None
+    bounds: pd.DataFrame | None = None
+    """measure (canonical), depth, value: each derived depth with its unjudged documents relevant at the top grade
+    (the other end of the bounds; None unless asked for)."""
 
     def shown(self, measure: str) -> str:
         """The name a measure of the curve is shown under (its canonical name when none was asked for)."""
@@ -167,6 +223,32 @@ class DepthStudy:
                                   None if row is None else float(row.p_adjusted))
         return out
 
+    def smallest(self) -> dict[str, SmallestDepth]:
+        """{measure (as asked for): the smallest depth reaching `gain_share` of the largest gain, with its
+        interval and `cost`} ({} unless the study has a gain share)."""
+        from workbench.analysis.depth import smallest_depth
+
+        if self.gain_share is None:
+            return {}
+        rows = {(r.measure, r.run): r for r in self.significance.rows}
+        out = {}
+        for m in self.curve.measures:
+            s = smallest_depth(self.curve, m, self.gain_share, self.cost)
+            row = rows.get((m, f"derived@{s.depth}")) if s.depth is not None else None
+            out[self.shown(m)] = replace(s, measure=self.shown(m),
+                                         p_adjusted=None if row is None else float(row.p_adjusted),
+                                         significant=None if row is None else bool(row.significant))
+        return out
+
+    def bound(self, measure: str, depth: int) -> float | None:
+        """The derived `depth`'s value of `measure` (as asked for) with unjudged documents relevant (None without
+        bounds)."""
+        if self.bounds is None:
+            return None
+        canonical = {v: k for k, v in self.names.items()}.get(measure, measure)
+        hit = self.bounds[(self.bounds["measure"] == canonical) & (self.bounds["depth"] == depth)]
+        return float(hit["value"].iloc[0]) if len(hit) else None
+
     def legend(self) -> str:
         """The tests' and CIs' settings in one sentence each."""
         from workbench.analysis.stats import significance_legend
@@ -186,11 +268,14 @@ class DepthStudy:
              "source": r["source"], "value": r["mean"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
              "delta_ci_low": _f(r["delta_ci_low"]), "delta_ci_high": _f(r["delta_ci_high"]),
              "p_value": _f(r["p_value"]), "p_adjusted": _f(r["p_adjusted"]),
-             "significant": None if pd.isna(r["significant"]) else bool(r["significant"]), "judged": _f(r[judged])}
+             "significant": None if pd.isna(r["significant"]) else bool(r["significant"]), "judged": _f(r[judged]),
+             **({} if self.bounds is None else {"unjudged_relevant": self.bound(r["measure"], int(r["depth"]))
+                                                if r["source"] == "derived" else None})}
             for r in self.table().to_dict(orient="records")
         ]
         best = self.best()
         return {
+            **({"qrels": self.qrels, "qrels_hash": self.qrels_hash} if self.qrels else {}),
             "first_stage": self.first_stage, "reranked": self.reranked, "k_max": self.curve.k_max,
             "judged_measure": judged,
             "best_depth": {m: b.depth for m, b in best.items()},
@@ -205,7 +290,15 @@ class DepthStudy:
             "bootstrap_samples": self.curve.n_boot, "seed": self.curve.seed, "legend": self.legend(),
             "points": rows, "phantom_hits": self.phantom_hits.to_dict(orient="records"),
             "depth_limit": self.depth_limit, "clipped_depths": list(self.clipped), "note": self.note,
+            **self._cost_aware(), **({} if self.bounds is None else {"bounds_semantics": UNJUDGED_RELEVANT}),
         }
+
+    def _cost_aware(self) -> dict:
+        """The cost-aware keys of to_dict, only when the study has a gain share."""
+        if self.gain_share is None:
+            return {}
+        return {"gain_share": self.gain_share, "cost": None if self.cost is None else vars(self.cost),
+                "smallest_depth": {m: s.to_dict() for m, s in self.smallest().items()}}
 
     def _canonical(self, shown: str) -> dict[str, str]:
         """{"canonical": ir-measures' spelling} of a measure shown under another name, else {}."""
@@ -247,21 +340,45 @@ def depth_study(store: Store, collection: str, reranked: str, measures: Sequence
                 first_stage: str | None = None, depths: Sequence[int] | None = None,
                 observed: Sequence[str] | None = None, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0,
                 test: str = "t", correction: str = "holm", alpha: float = 0.05, phantom_k: int = 10,
-                n_resamples: int = DEFAULT_PERMUTATIONS) -> DepthStudy:
+                n_resamples: int = DEFAULT_PERMUTATIONS, qrels: str | None = None, bounds: bool = False,
+                gain_share: float | None = None, cost_per_doc: float | None = None,
+                cost_unit: str | None = None) -> DepthStudy:
     """Depth scaling of a reranker: the derived curve, observed real runs at other depths, tests vs depth 0
-    (`n_resamples`: the randomisation test's permutations; `n_boot`: the CIs' bootstrap samples)."""
+    (`n_resamples`: the randomisation test's permutations; `n_boot`: the CIs' bootstrap samples).
+
+    `qrels`: a named qrels set of the collection (None or "default": its own). `bounds`: each derived depth also
+    scored with its unjudged documents relevant at the top grade (as `leaderboard --bounds`). The cost-aware
+    report (DepthStudy.smallest) is on when `gain_share` or `cost_per_doc` is given or R's ir_metadata header
+    states a cost (`stated_cost`); `cost_per_doc` (in `cost_unit`, default seconds) wins over the header's."""
     from workbench.scoring import named_measures
 
     _check_study_options(n_boot, seed, alpha, phantom_k)
+    share, cost = _cost_options(gain_share, cost_per_doc, cost_unit)
+    if cost is None and cost_per_doc is None:
+        cost = stated_cost(get_run(store, collection, reranked))
+    share = DEFAULT_GAIN_SHARE if share is None and cost is not None else share
     with _study_inputs(store, collection, reranked, measures, first_stage=first_stage, observed=observed,
-                       phantom_k=phantom_k) as s:
+                       phantom_k=phantom_k, qrels=qrels) as s:
         study = study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed,
                            s.observed_rows, depths=depths, n_boot=n_boot, seed=seed, test=test,
                            correction=correction, alpha=alpha, phantom_k=phantom_k, pair=s.pair, stored_qrels=True,
-                           n_resamples=n_resamples, declared_depth=s.declared_depth)
+                           n_resamples=n_resamples, declared_depth=s.declared_depth, bounds=bounds)
     # computed under canonical names (the store's keys); shown under the names asked for (`ndcg_cut.10`)
     names = {nm.canonical: nm.name for nm in named_measures(list(measures)) if nm.name != nm.canonical}
-    return replace(study, names=names) if names else study
+    return replace(study, names=names, qrels=s.qrels_name, qrels_hash=s.qrels_hash if s.qrels_name else None,
+                   gain_share=share, cost=cost)
+
+
+def _cost_options(gain_share: float | None, cost_per_doc: float | None,
+                  cost_unit: str | None) -> tuple[float | None, RerankCost | None]:
+    """(gain share, cost) of the options, checked before anything is read."""
+    share = None if gain_share is None else check_gain_share(gain_share)
+    if cost_per_doc is None:
+        if cost_unit is not None:
+            raise AnalysisError("a cost unit names the unit of a cost per document: give the cost too")
+        return share, None
+    cost = RerankCost(check_cost(cost_per_doc), check_unit(DEFAULT_COST_UNIT if cost_unit is None else cost_unit))
+    return DEFAULT_GAIN_SHARE if share is None else share, cost
 
 
 def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: int) -> int | None:
@@ -280,13 +397,17 @@ def depth_cut(measures: Sequence[str], declared_depth: int | None, phantom_k: in
 def depth_study_judged(store: Store, collection: str, reranked: str, measures: Sequence[str], *,
                        observed: Sequence[str] | None = None, judged_k: int = 10,
                        n_boot: int = DEFAULT_BOOTSTRAP,
-                       cutoff_curve: tuple[str, Sequence[int], int | None] | None = None):
+                       cutoff_curve: tuple[str, Sequence[int], int | None] | None = None,
+                       qrels: str | None = None, bounds: bool = False):
     """`depth_study` (what `workbench depth` prints) and the Judged@k summary over the same F-R join, and the
     metric-at-cutoff curves (family, cutoffs, rel) of F, R and the observed runs when asked and that join reaches
-    max(cutoffs): (DepthStudy, JudgedSummary, {run: CutoffCurve} or None)."""
+    max(cutoffs): (DepthStudy, JudgedSummary, {run: CutoffCurve} or None). `qrels`, `bounds`: as depth_study's
+    (the dashboard's qrels selector passes its set here). The study carries no gain share: the caller applies
+    one (DepthStudy.smallest after dataclasses.replace) without computing the study again."""
     from workbench.analysis import judged_summary
 
-    with _study_inputs(store, collection, reranked, measures, observed=observed, phantom_k=judged_k) as s, \
+    with _study_inputs(store, collection, reranked, measures, observed=observed, phantom_k=judged_k,
+                       qrels=qrels) as s, \
             ThreadPoolExecutor(max_workers=1) as pool:
         curves = None
         if cutoff_curve is not None and s.ranked and s.cut is not None \
@@ -294,7 +415,8 @@ def depth_study_judged(store: Store, collection: str, reranked: str, measures: S
             curves = pool.submit(_joined_cutoff_curves, s, *cutoff_curve)
         study = study_pair(s.first_stage, reranked, s.first, s.rer, s.qrels, s.measures, s.observed, s.observed_rows,
                            n_boot=n_boot, phantom_k=judged_k, pair=s.pair, stored_qrels=True,
-                           declared_depth=s.declared_depth)
+                           declared_depth=s.declared_depth, bounds=bounds)
+        study = replace(study, qrels=s.qrels_name, qrels_hash=s.qrels_hash if s.qrels_name else None)
         curve = study.curve
         judged = judged_summary(s.first, s.rer, s.qrels, k=judged_k, depths=list(curve.depths), pair=s.pair,
                                 judged={p.depth: p.mean for p in curve.points if p.measure == curve.judged_measure})
@@ -325,17 +447,29 @@ class _StudyInputs:
     cut: int | None = None  # the rank down to which F and R were joined in the store (None: read whole)
     ranked: dict = field(default_factory=dict)  # run -> RankedRows down to `cut`, when joined in the store
     declared_depth: int | None = None  # R's stored rerank depth
+    qrels_name: str | None = None  # the named qrels set read (None: the collection's own)
+    qrels_hash: str | None = None
+
+
+def study_qrels(store: Store, collection: str, qrels: str | None, *, ordered: bool = True):
+    """(set name or None, qrels hash, judgments) of the qrels a study scores against: a named set of the collection
+    (resolved as every scoring command resolves `--qrels`), else its own."""
+    from workbench.services.evaluate import _qrels_of
+
+    name, qrels_hash, table = _qrels_of(store, get_collection(store, collection), qrels)
+    return name, qrels_hash, table if table is not None else get_qrels(store, collection, ordered=ordered)
 
 
 @contextmanager
 def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequence[str], *,
                   first_stage: str | None = None, observed: Sequence[str] | None = None,
-                  phantom_k: int = 10) -> Iterator[_StudyInputs]:
+                  phantom_k: int = 10, qrels: str | None = None) -> Iterator[_StudyInputs]:
     """What a depth study reads, reading only what it needs.
 
     With cutoff measures and a declared rerank depth (see depth_cut) only F's and R's rows down to that cut are
     read (by their stored positions) and joined, and the observed runs' judged ranks (or top `cutoff` rows) down
-    to it; otherwise whole runs are read and joined.
+    to it; otherwise whole runs are read and joined. `qrels`: a named qrels set (the store's judged ranks of the
+    observed runs are joined with the collection's own qrels, so with a set their top rows are read instead).
     """
     from workbench.scoring import ranked_plan
 
@@ -345,18 +479,20 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
                                              observed=observed)
         with_judged = [*names, f"Judged@{phantom_k}"]
         cut = depth_cut(with_judged, info.depth, phantom_k)
+        qrels_name, qrels_hash, judgments = study_qrels(store, collection, qrels, ordered=cut is None)
+        named = {"qrels_name": qrels_name, "qrels_hash": qrels_hash}
         if cut is None:
-            qrels = get_qrels(store, collection)
             with_position = ("query_id", "doc_id", "score", "rank", "position")  # trec_eval order as stored
             first = get_run_rows(store, collection, first_stage, with_position)
             rer = get_run_rows(store, collection, reranked, with_position)
             pair = stack.enter_context(RerankPair(first, rer))
             rows = {k: rer if n == reranked else get_run_rows(store, collection, n) for k, n in obs.items() if k > 0}
-            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, first, rer, declared_depth=info.depth)
+            yield _StudyInputs(first_stage, names, obs, judgments, pair, rows, first, rer, declared_depth=info.depth,
+                               **named)
             return
         others = [n for k, n in obs.items() if k > 0 and n != reranked]
-        ranked_scoring = ranked_plan(with_judged) is not None
-        qrels = get_qrels(store, collection, ordered=False)  # what reads them does not depend on their order
+        ranked_scoring = ranked_plan(with_judged) is not None and qrels_name is None
+        qrels = judgments  # unordered unless a named set: what reads them does not depend on their order
         first_top, rer_top = (top_run_rows(store, collection, n, cut) for n in (first_stage, reranked))
         with ThreadPoolExecutor(max_workers=1) as pool:  # join F and R (a private connection) on the other core
             joining = pool.submit(RerankPair, first_top, rer_top, qrels)
@@ -377,20 +513,21 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
         if not ranked_scoring:  # a cutoff measure the ranked scoring does not serve: rows
             assert obs_cut is not None  # a cut: every measure has a cutoff (depth_cut)
             rows = {k: pair.reranked_top(obs_cut) if n == reranked else tops[n] for k, n in obs.items() if k > 0}
-            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, declared_depth=info.depth)
+            yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, declared_depth=info.depth, **named)
             return
         # every run as its judged ranks down to the cut: the observed points and the cutoff curves score these
         ranked = dict(zip((first_stage, reranked), pair.ranked_runs(qrels, cut), strict=True)) | ranked
         rows = {k: ranked[n] for k, n in obs.items() if k > 0}
         yield _StudyInputs(first_stage, names, obs, qrels, pair, rows, cut=cut, ranked=ranked,
-                           declared_depth=info.depth)
+                           declared_depth=info.depth, **named)
 
 
 def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Sequence[str],
                observed_names: dict[int, str], observed_rows: dict, *, depths: Sequence[int] | None = None,
                n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, test: str = "t", correction: str = "holm",
                alpha: float = 0.05, phantom_k: int = 10, pair=None, stored_qrels: bool = False,
-               n_resamples: int = DEFAULT_PERMUTATIONS, declared_depth: int | None = None) -> DepthStudy:
+               n_resamples: int = DEFAULT_PERMUTATIONS, declared_depth: int | None = None,
+               bounds: bool = False) -> DepthStudy:
     """depth_study on rows already read: the curve, tests vs depth 0 and phantom hits over one F-R join
     (`pair`, a RerankPair of `first` and `rer`, when the caller shares it with more analyses). `stored_qrels`:
     the qrels were read from the store (not checked again for repeated judgments).
@@ -398,8 +535,10 @@ def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Seq
     Depths asked for above R's rerank depth (`declared_depth`, else the deepest position where R's order differs
     from F's) are clipped: the run derived there is R itself, so scoring it would repeat R's point and count it
     again in the multiple-testing correction. They are left out of the curve and the tests and named in the
-    study's `clipped` and `note`."""
+    study's `clipped` and `note`. `bounds`: each derived depth also scored with its unjudged documents relevant at
+    the top grade (the study's `bounds`)."""
     from workbench.analysis import depth_curve, phantom_hits, significance_table
+    from workbench.analysis.depth import unjudged_relevant_curve
 
     _check_study_options(n_boot, seed, alpha, phantom_k)
     with rerank_pair(first, rer, pair) as p:
@@ -414,13 +553,15 @@ def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Seq
                             observed=observed_rows, pair=p, stored_qrels=stored_qrels)
         hits = (phantom_hits(first, rer, qrels, k=phantom_k, depth=curve.k_max, pair=p) if curve.k_max > 0
                 else pd.DataFrame())
+        high = (unjudged_relevant_curve(p, curve.depths, qrels, curve.measures, curve.query_ids) if bounds
+                else None)
     others = sorted({f"{p.source}@{p.depth}" for p in (*curve.points, *curve.observed)} - {"derived@0"})
     names = ["derived@0", *others]
     # p-values only: the differences' CIs come with the curve, from its own resamples (delta_ci_low/high)
     sig = significance_table(None, ["derived@0"], others, list(curve.measures), test=test, correction=correction,
                              alpha=alpha, seed=seed, n_resamples=n_resamples, delta_ci=False,
                              matrices=[curve.matrix(m, names) for m in curve.measures])
-    return DepthStudy(first_stage, reranked, curve, observed_names, sig, hits, clipped, limit)
+    return DepthStudy(first_stage, reranked, curve, observed_names, sig, hits, clipped, limit, bounds=high)
 
 
 def _check_study_options(n_boot: int, seed: int, alpha: float, phantom_k: int) -> None:
@@ -431,14 +572,34 @@ def _check_study_options(n_boot: int, seed: int, alpha: float, phantom_k: int) -
 
 
 def stored_cutoff_curves(store: Store, collection: str, runs: Sequence[str], family: str, cutoffs: Sequence[int],
-                         rel: int | None = None) -> dict:
+                         rel: int | None = None, qrels: str | None = None) -> dict:
     """`cutoff_curve` of each stored run ({name: CutoffCurve}), scored from its judged rows' stored positions
-    down to max(cutoffs), joined with the qrels in one DuckDB query: the same values, without reading the rows."""
+    down to max(cutoffs), joined with the qrels in one DuckDB query: the same values, without reading the rows.
+    With `qrels`, a named set of the collection, each run's top max(cutoffs) rows are read and joined with it."""
     with store.reading():
         hashes = {name: get_run(store, collection, name).run_hash for name in runs}
-        judged = judged_ranks_of(store, collection, list(dict.fromkeys(hashes.values())), max(cutoffs))
-        qrels = get_qrels(store, collection, ordered=False)
-    return _cutoff_curves(judged, qrels, family, cutoffs, rel, hashes, "run_hash")
+        name, _, judgments = study_qrels(store, collection, qrels, ordered=False)
+        if name is None:
+            judged = judged_ranks_of(store, collection, list(dict.fromkeys(hashes.values())), max(cutoffs))
+        else:
+            judged = _judged_ranks(store, collection, hashes, max(cutoffs), judgments)
+    return _cutoff_curves(judged, judgments, family, cutoffs, rel, hashes, "run_hash")
+
+
+def _judged_ranks(store: Store, collection: str, hashes: dict[str, str], cut: int, qrels) -> object:
+    """(run_hash, query_id, rank, relevance) of each run's judged rows among its top `cut` (stored positions),
+    judged by `qrels`: what judged_ranks_of gives with the collection's own qrels."""
+    import pyarrow as pa
+
+    parts = []
+    for run_hash, name in {h: n for n, h in hashes.items()}.items():  # a run stored under two names: read once
+        top = top_run_rows(store, collection, name, cut)
+        joined = top.select(["query_id", "doc_id", "position"]).join(qrels, keys=["query_id", "doc_id"],
+                                                                     join_type="inner", use_threads=False)
+        parts.append(pa.table({"run_hash": pa.array([run_hash] * joined.num_rows, pa.string()),
+                               "query_id": joined["query_id"], "rank": joined["position"].cast(pa.int64()),
+                               "relevance": joined["relevance"].cast(pa.int64())}))
+    return pa.concat_tables(parts)
 
 
 def _cutoff_curves(judged, qrels, family: str, cutoffs: Sequence[int], rel: int | None, keys: dict[str, str],

@@ -85,7 +85,7 @@ def _stack_ranked(runs: Sequence[tuple[int, RankedRows]]) -> tuple[pa.Table, pa.
     return judged, n_ret
 
 
-def _per_query_matrix(
+def per_query_matrix(
     scores: pa.Table, group: str, keys: Sequence[int], measures: Sequence[str], qids: Sequence[str]
 ) -> dict[str, np.ndarray]:
     """{measure: len(keys) x len(qids) values of `scores` (group, query_id, measure, value)}, NaN where it has
@@ -100,7 +100,7 @@ def _per_query_matrix(
     return {m: out[j] for j, m in enumerate(measures)}
 
 
-def depth_curve(  # noqa: C901 -- TEMPORARY (issue 18 item 5): one argument check per input kind
+def depth_curve(
     first: pa.Table | None,
     reranked: pa.Table | None,
     qrels: pa.Table,
@@ -131,61 +131,98 @@ def depth_curve(  # noqa: C901 -- TEMPORARY (issue 18 item 5): one argument chec
     meas = list(dict.fromkeys(map(measure_name, [measures] if isinstance(measures, str) else measures)))
     judged = measure_name(f"Judged@{judged_k}")
     all_meas = [*meas, judged] if judged not in meas else meas
-    cutoff = max_cutoff(all_meas)
-    with rerank_pair(first, reranked, pair) as p:
-        if k_max is None:
-            k_max = p.k_max
-        if depths is None:
-            depths = depth_grid(k_max, list(observed or {}))
-        depths = sorted(set(map(int, depths)))
-        if not depths or depths[0] < 0:
-            raise AnalysisError(f"depths must be non-negative and non-empty, got {depths}")
-        depths = sorted({0, *depths})  # depth 0, the first stage, is the reference every depth is tested against
-        plan = ranked_plan(all_meas)
-        if plan is not None:
-            judged_rows, n_ret = p.ranked_variants(depths, plan.max_rank, qrels)
-            scored = evaluate_ranked(judged_rows, n_ret, qrels, all_meas, group="depth",
-                                     groups=pa.array(depths, pa.int64()), stored_qrels=stored_qrels)
-        else:
-            scored = evaluate(p.variants(depths, cutoff), qrels, all_meas, group="depth", stored_qrels=stored_qrels)
-        obs_keys = sorted(observed or {})
-        obs_tables, obs_ranked = [], []
-        for k in obs_keys:
-            t = observed[k]  # type: ignore[index]
-            if isinstance(t, RankedRows):
-                obs_ranked.append((k, t))
-                continue
-            check_run(t, f"observed@{k}")
-            # R observed at its own depth: with cutoff measures its top `cutoff` (already ranked in the join)
-            # scores the same as all of it
-            t = p.reranked_top(cutoff) if t is reranked and cutoff is not None else t
-            t = t.select(["query_id", "doc_id", "score"])
-            obs_tables.append(t.append_column("depth", pa.array(np.full(t.num_rows, k, np.int64))))
+    observed = dict(observed or {})
     qids = sorted(pc.unique(qrels.column("query_id")).to_pylist())
-    mats = _per_query_matrix(scored, "depth", depths, all_meas, qids)
+    with rerank_pair(first, reranked, pair) as p:
+        k_max = p.k_max if k_max is None else k_max
+        depths = _grid(depths, k_max, observed)
+        mats = per_query_matrix(_score_variants(p, depths, qrels, all_meas, stored_qrels), "depth", depths,
+                                all_meas, qids)
+        tables, ranked = _observed_inputs(p, observed, reranked, max_cutoff(all_meas))
+    obs_keys = sorted(observed)
+    obs_mats = _score_observed(tables, ranked, obs_keys, qrels, all_meas, qids, stored_qrels)
+    points, obs_points = _points(depths, mats, obs_keys, obs_mats, all_meas, n_boot, seed, confidence)
+    return DepthCurve(
+        measures=tuple(meas),
+        judged_measure=judged,
+        depths=tuple(depths),
+        k_max=int(k_max),
+        query_ids=tuple(qids),
+        points=tuple(points),
+        observed=tuple(obs_points),
+        best_depth=tuple(_highest_means(points, meas, depths)),
+        n_boot=n_boot,
+        seed=seed,
+        confidence=confidence,
+    )
 
-    obs_mats: dict[str, np.ndarray] = {}
+
+def _grid(depths: Sequence[int] | None, k_max: int, observed: Mapping[int, object]) -> list[int]:
+    """The depths asked for (else the default grid), with depth 0: the first stage every depth is tested against."""
+    if depths is None:
+        depths = depth_grid(k_max, list(observed))
+    depths = sorted(set(map(int, depths)))
+    if not depths or depths[0] < 0:
+        raise AnalysisError(f"depths must be non-negative and non-empty, got {depths}")
+    return sorted({0, *depths})
+
+
+def _score_variants(p: RerankPair, depths: list[int], qrels: pa.Table, measures: list[str],
+                    stored_qrels: bool) -> pa.Table:
+    """Every derived depth scored (depth, query_id, measure, value): from their ranks when the measures allow."""
+    plan = ranked_plan(measures)
+    if plan is None:
+        return evaluate(p.variants(depths, max_cutoff(measures)), qrels, measures, group="depth",
+                        stored_qrels=stored_qrels)
+    judged_rows, n_ret = p.ranked_variants(depths, plan.max_rank, qrels)
+    return evaluate_ranked(judged_rows, n_ret, qrels, measures, group="depth", groups=pa.array(depths, pa.int64()),
+                           stored_qrels=stored_qrels)
+
+
+def _observed_inputs(p: RerankPair, observed: Mapping[int, pa.Table | RankedRows], reranked: pa.Table | None,
+                     cutoff: int | None) -> tuple[list[pa.Table], list[tuple[int, RankedRows]]]:
+    """The observed runs as rows with a depth column (to score with `evaluate`) and as RankedRows."""
+    tables, ranked = [], []
+    for k in sorted(observed):
+        t = observed[k]
+        if isinstance(t, RankedRows):
+            ranked.append((k, t))
+            continue
+        check_run(t, f"observed@{k}")
+        # R observed at its own depth: with cutoff measures its top `cutoff` (already ranked in the join)
+        # scores the same as all of it
+        t = p.reranked_top(cutoff) if t is reranked and cutoff is not None else t
+        t = t.select(["query_id", "doc_id", "score"])
+        tables.append(t.append_column("depth", pa.array(np.full(t.num_rows, k, np.int64))))
+    return tables, ranked
+
+
+def _score_observed(tables: list[pa.Table], ranked: list[tuple[int, RankedRows]], keys: list[int], qrels: pa.Table,
+                    measures: list[str], qids: list[str], stored_qrels: bool) -> dict[str, np.ndarray]:
+    """{measure: observed depths x queries} of the observed runs ({} when there are none)."""
     parts = []
-    if obs_tables:
-        parts.append(evaluate(pa.concat_tables(obs_tables), qrels, all_meas, group="depth", stored_qrels=stored_qrels))
-    if obs_ranked:
-        if plan is None:
-            raise AnalysisError(f"observed runs given by their judged ranks cannot be scored on {all_meas}")
-        parts.append(evaluate_ranked(*_stack_ranked(obs_ranked), qrels, all_meas, group="depth",
-                                     groups=pa.array([k for k, _ in obs_ranked], pa.int64()),
-                                     stored_qrels=stored_qrels))
-    if parts:
-        obs_mats = _per_query_matrix(pa.concat_tables(parts), "depth", obs_keys, all_meas, qids)
+    if tables:
+        parts.append(evaluate(pa.concat_tables(tables), qrels, measures, group="depth", stored_qrels=stored_qrels))
+    if ranked:
+        if ranked_plan(measures) is None:
+            raise AnalysisError(f"observed runs given by their judged ranks cannot be scored on {measures}")
+        parts.append(evaluate_ranked(*_stack_ranked(ranked), qrels, measures, group="depth",
+                                     groups=pa.array([k for k, _ in ranked], pa.int64()), stored_qrels=stored_qrels))
+    return per_query_matrix(pa.concat_tables(parts), "depth", keys, measures, qids) if parts else {}
 
+
+def _points(depths: list[int], mats: dict[str, np.ndarray], obs_keys: list[int], obs_mats: dict[str, np.ndarray],
+            measures: list[str], n_boot: int, seed: int, confidence: float
+            ) -> tuple[list[CurvePoint], list[CurvePoint]]:
+    """The derived and observed points: means, CIs and the CIs of the differences from depth 0, all from one draw
+    of resamples (the same ones each call with this seed would draw): paired CIs."""
     points: list[CurvePoint] = []
     obs_points: list[CurvePoint] = []
     blocks = [(src, keys, sink, m, np.nan_to_num(store[m], nan=0.0))  # a judged query a variant lacks scores 0 (-c)
-              for src, keys, store, sink in (("derived", depths, mats, points), ("observed", obs_keys, obs_mats,
-                                                                                   obs_points))
-              if keys for m in all_meas]
-    # one draw of resamples for every point (the same ones each call with this seed would draw): paired CIs
-    stacked = np.vstack([mat for *_, mat in blocks])
-    boot = bootstrap_means(stacked, n_boot, seed)
+              for src, keys, store, sink in (("derived", depths, mats, points),
+                                             ("observed", obs_keys, obs_mats, obs_points))
+              if keys for m in measures]
+    boot = bootstrap_means(np.vstack([mat for *_, mat in blocks]), n_boot, seed)
     lo, hi = percentile_interval(boot, confidence)
     # each point's difference from depth 0 of its measure: a difference of means of the same resamples
     starts = np.cumsum([0, *(len(keys) for _, keys, *_ in blocks)])
@@ -200,20 +237,13 @@ def depth_curve(  # noqa: C901 -- TEMPORARY (issue 18 item 5): one argument chec
                        tuple(mat[i].tolist()), float(d_lo[row + i]), float(d_hi[row + i]))
             for i, k in enumerate(keys)
         )
-    best = []
-    for m in meas:
+    return points, obs_points
+
+
+def _highest_means(points: Sequence[CurvePoint], measures: list[str], depths: list[int]) -> list[tuple[str, int]]:
+    """(measure, the derived depth with the highest mean; the smallest such depth on ties)."""
+    out = []
+    for m in measures:
         means = [p.mean for p in points if p.measure == m]
-        best.append((m, depths[int(np.argmax(means))]))
-    return DepthCurve(
-        measures=tuple(meas),
-        judged_measure=judged,
-        depths=tuple(depths),
-        k_max=int(k_max),
-        query_ids=tuple(qids),
-        points=tuple(points),
-        observed=tuple(obs_points),
-        best_depth=tuple(best),
-        n_boot=n_boot,
-        seed=seed,
-        confidence=confidence,
-    )
+        out.append((m, depths[int(np.argmax(means))]))
+    return out

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+from workbench.analysis.depth import DEFAULT_COST_UNIT, DEFAULT_GAIN_SHARE, RerankCost
 from workbench.app import data
 from workbench.app.common import D3_FMT, FMT, context, link_params, need, plain
 from workbench.app.pages import page_named
-from workbench.services.depth import depth_cut
+from workbench.errors import WorkbenchError
+from workbench.services.depth import depth_cut, stated_cost
 
 FAMILIES = ("nDCG", "R", "P")
 CUTOFFS = (1, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)
@@ -44,16 +47,31 @@ observed = st.multiselect(
     "Observed runs (the same reranker at other depths, plotted as points)", siblings,
     default=[s for s in siblings if s.rsplit("@", 1)[0] == stem], key="observed", bind="query-params")
 need(bool(measures), "Pick at least one measure.")
+try:  # a cost the reranked run's ir_metadata header states is the default (cost_per_doc, cost_unit)
+    stated = stated_cost(info)
+except WorkbenchError as exc:
+    stated = None
+    st.warning(plain(f"{exc} The cost is left empty."))
+c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+share = c1.slider("Share of the largest gain", min_value=0.05, max_value=1.0, value=DEFAULT_GAIN_SHARE, step=0.05,
+                  key="gain_share", bind="query-params",
+                  help="the smallest depth k whose gain over the first stage reaches this share of the largest gain")
+cost_per_doc = c2.number_input("Cost per document", min_value=0.0, value=stated.per_doc if stated else None,
+                               format="%g", key="cost_per_doc", placeholder="none given",
+                               help="what reranking one document costs (default: cost_per_doc in the run's "
+                                    "ir_metadata header); empty: the cost axis counts documents reranked")
+unit = c3.text_input("Unit", value=stated.unit if stated else DEFAULT_COST_UNIT, key="cost_unit", max_chars=40,
+                     help="the unit of the cost per document, e.g. s, GPU-s, USD").strip() or DEFAULT_COST_UNIT
+show_bounds = c4.checkbox("Bounds", key="depth_bounds", bind="query-params",
+                          help="each derived depth also scored with its unjudged documents (within the measure's "
+                               "cutoff) relevant at the top grade, as `leaderboard --bounds`")
 if depth_cut([*measures, f"Judged@{int(judged_k)}"], info.depth, int(judged_k)) is None:
     st.caption(f"{'A measure without a cutoff' if info.depth else 'An undeclared rerank depth'} makes every depth "
                f"variant a whole run ({info.n_rows:,} rows here): slower than cutoff measures, which need only "
                "each run's top documents.")
 
 relevance = next((c.relevance_kind for c in data.collections(ctx.db, ctx.token) if c.name == ctx.collection), "")
-qrels = ctx.qrels if data.depth_takes_qrels() else None  # the sidebar's qrels set, where the study takes one
-if ctx.qrels and qrels is None:
-    st.info(f"The depth study scores against the collection's own qrels: qrels {plain(ctx.qrels)}, chosen in the "
-            "sidebar, do not apply to this page yet.")
+qrels = ctx.qrels  # the sidebar's qrels set (None: the collection's own)
 if ctx.judged_only:
     st.caption("Judged-only scoring does not apply to the depth study: unjudged documents are counted as "
                "non-relevant, and shown below as Judged@k and phantom hits.")
@@ -73,7 +91,12 @@ early = curve_key(FAMILIES[0], DEFAULT_REL, DEFAULT_CUTOFFS)
 with st.spinner(f"deriving {plain(run)} at every depth from {plain(info.parent)} ..."):
     inputs = data.inputs_key(ctx.db, ctx.token, ctx.collection, curve_runs, qrels)  # F, R, observed: not others
     study, judged, early_curves = data.depth_study(ctx.db, inputs, ctx.collection, run, tuple(measures),
-                                                   tuple(observed), int(judged_k), cutoff_curve=early, qrels=qrels)
+                                                   tuple(observed), int(judged_k), cutoff_curve=early, qrels=qrels,
+                                                   bounds=bool(show_bounds))
+cost = None
+if cost_per_doc is not None:
+    source = stated.source if stated and stated.per_doc == cost_per_doc and stated.unit == unit else "the page"
+    cost = RerankCost(float(cost_per_doc), unit.replace("\n", " "), source)
 
 
 def cutoff_view(family: str, rel: int, cutoffs: Sequence[int]):
@@ -115,6 +138,64 @@ tip = [alt.Tooltip("measure:N"), alt.Tooltip("depth:Q"), alt.Tooltip("mean:Q", f
        alt.Tooltip("ci_low:Q", format=D3_FMT, title="CI low"), alt.Tooltip("ci_high:Q", format=D3_FMT, title="CI high")]
 
 
+shown_name = {c: m for c, m in zip(curve.measures, measures, strict=False)}
+bound_rows = (pd.DataFrame(columns=["measure", "depth", "value"]) if study.bounds is None
+              else study.bounds.assign(measure=study.bounds["measure"].map(lambda m: shown_name.get(m, m))))
+
+
+def cost_panel(costed, cost: RerankCost | None) -> None:
+    """Quality against cost: each measure's derived curve against what reranking k documents per query costs
+    (documents reranked when no cost is given), the smallest k reaching the share of the largest gain marked, and
+    the level it had to reach."""
+    st.subheader("Quality against cost")
+    smallest = costed.smallest()
+    cols = st.columns(len(curve.measures))
+    unit = cost.unit if cost else "documents"
+    marks, levels = [], []
+    for col, m in zip(cols, curve.measures, strict=False):
+        s = smallest[m]
+        name = shown_name.get(m, m)
+        per_query = "" if s.depth is None else (f"{s.cost_per_query:g} {unit} per query" if cost
+                                                else f"{s.depth} documents per query")
+        per_query += "; gain not significant" if s.significant is False else ""
+        col.metric(f"smallest k reaching {s.gain_share:.0%} of the largest gain ({name})",
+                   "none" if s.depth is None else s.depth,
+                   per_query or "no depth gains", delta_color="off", delta_arrow="off",
+                   help=plain(s.sentence(info.parent)))
+        if s.depth is not None:
+            marks.append({"measure": name, "depth": s.depth, "mean": s.mean,
+                          "cost": s.cost_per_query if cost else s.depth,
+                          "k interval": f"[{s.depth_ci_low}, {s.depth_ci_high}]"})
+            levels.append({"measure": name, "level": s.first_stage_mean + s.target})
+    d = derived[derived["measure"].isin(list(measures))]
+    d = d.assign(cost=d["depth"] * (cost.per_doc if cost else 1))
+    title = f"cost per query ({unit}): k x {cost.per_doc:g} {unit}" if cost else "documents reranked per query (k)"
+    cx = alt.X("cost:Q", title=title, scale=alt.Scale(type="symlog"))
+    colour = alt.Color("measure:N", legend=alt.Legend(orient="top", title=None))
+    tips = [alt.Tooltip("measure:N"), alt.Tooltip("depth:Q", title="k"), alt.Tooltip("cost:Q", title=unit),
+            alt.Tooltip("mean:Q", format=D3_FMT)]
+    layers = [alt.Chart(d).mark_area(opacity=0.18).encode(x=cx, y="ci_low:Q", y2="ci_high:Q", color=colour),
+              alt.Chart(d).mark_line(point=True).encode(
+                  x=cx, y=alt.Y("mean:Q", title=" / ".join(measures), scale=alt.Scale(zero=False),
+                                axis=alt.Axis(format=".3f")), color=colour, tooltip=tips)]
+    if levels:
+        layers.append(alt.Chart(pd.DataFrame(levels)).mark_rule(strokeDash=[5, 4]).encode(
+            y="level:Q", color=colour, tooltip=[alt.Tooltip("measure:N"),
+                                                alt.Tooltip("level:Q", format=D3_FMT, title="level to reach")]))
+    if marks:
+        layers.append(alt.Chart(pd.DataFrame(marks)).mark_point(size=260, shape="circle", filled=False,
+                                                                strokeWidth=3).encode(
+            x=cx, y="mean:Q", color=colour,
+            tooltip=[*tips, alt.Tooltip("k interval:N", title=f"{costed.curve.confidence:.0%} interval of k")]))
+    st.altair_chart(alt.layer(*layers).properties(height=320), width="stretch")
+    where = "" if cost is None else f" The cost per document comes from {plain(cost.source)}."
+    st.caption(f"Each depth k of the curve above at the cost of reranking k documents per query (the budget: a "
+               f"query with fewer documents costs less). Circled: the smallest k whose gain over "
+               f"{plain(info.parent)} reaches {share:.0%} of the largest gain (dashed: the level it must reach); "
+               f"its interval is the rule applied to each of the curve's {costed.curve.n_boot:,} bootstrap "
+               f"resamples (a resample in which no depth gains counts as k = 0).{where}")
+
+
 def panel(which: list[str], title: str, height: int) -> alt.LayerChart | alt.FacetChart:
     d = derived[derived["measure"].isin(which)]
     o = seen[seen["measure"].isin(which)]
@@ -124,6 +205,12 @@ def panel(which: list[str], title: str, height: int) -> alt.LayerChart | alt.Fac
         x=x, y=alt.Y("mean:Q", title=title, scale=alt.Scale(zero=False), axis=alt.Axis(format=".3f")),
         color=colour, tooltip=tip)
     layers = [band, line]
+    high = bound_rows[bound_rows["measure"].isin(which)]
+    if len(high):
+        layers.append(alt.Chart(high).mark_line(strokeDash=[2, 3]).encode(
+            x=x, y="value:Q", color=colour,
+            tooltip=[alt.Tooltip("measure:N"), alt.Tooltip("depth:Q"),
+                     alt.Tooltip("value:Q", format=D3_FMT, title="if unjudged relevant")]))
     if len(o):
         layers.append(alt.Chart(o).mark_rule(strokeWidth=2).encode(x=x, y="ci_low:Q", y2="ci_high:Q", color=colour))
         layers.append(alt.Chart(o).mark_point(shape="diamond", size=160, filled=True, stroke="black").encode(
@@ -139,7 +226,11 @@ st.altair_chart(panel(list(measures), " / ".join(measures), 360), width="stretch
 st.caption(f"Lines: {plain(run)} applied to the top-k of {plain(info.parent)}, derived without rerunning the reranker "
            f"(exact for pointwise rerankers, an approximation for listwise ones). Bands: "
            f"{curve.confidence:.0%} bootstrap CIs over {len(curve.query_ids):,} queries ({curve.n_boot:,} samples). "
-           "Diamonds: runs actually reranked at that depth. Dashed: best k (significantly better than k=0).")
+           "Diamonds: runs actually reranked at that depth. Dashed: best k (significantly better than k=0)."
+           + (" Dotted: each depth with its unjudged documents relevant at the top grade (the other end of the "
+              "bounds)." if study.bounds is not None else ""))
+
+cost_panel(replace(study, gain_share=float(share), cost=cost), cost)
 st.altair_chart(panel([curve.judged_measure], curve.judged_measure, 200), width="stretch")
 st.caption(f"{curve.judged_measure}: a gain at some depth that comes with a drop here rests on unjudged documents.")
 
