@@ -357,9 +357,7 @@ def _int_rank(rank: pa.ChunkedArray) -> pa.ChunkedArray | None:
 def _distinct_pairs(h: pa.ChunkedArray) -> bool:
     """No two rows share a (query, doc) hash: no duplicate pair (a collision, rare, sends the file to the
     careful path, which decides exactly)."""
-    # a fresh concatenation, sorted in place; a view of each chunk's buffer, as Array.to_numpy would import pandas
-    values = np.concatenate([np.frombuffer(c.buffers()[1], np.uint64, len(c), c.offset * 8) for c in h.chunks if len(c)]
-                            or [np.zeros(0, np.uint64)])
+    values = np.concatenate([c.to_numpy() for c in h.chunks])  # a fresh concatenation, sorted in place
     values.sort()
     return not (values[1:] == values[:-1]).any()
 
