@@ -75,7 +75,7 @@ def steps(paths: list[Path], tmp: Path) -> dict[str, float]:
 
     store = tmp / "floor.duckdb"
     store.unlink(missing_ok=True)
-    Store(store).ensure_schema()
+    Store(store).ensure_schema(create=True)
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     out = {}

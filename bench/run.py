@@ -38,6 +38,9 @@ DATA = ROOT / "bench-data"
 PY = sys.executable
 _SCRIPT = Path(PY).with_name("workbench")
 WB = [str(_SCRIPT)] if _SCRIPT.exists() else [PY, "-m", "workbench.cli.main"]
+# the children import this checkout's workbench, not the one the environment was installed from (an editable
+# install points at its own checkout: a worktree's benchmark would time the main checkout)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 MEASURES = ["nDCG@10", "AP", "RR@10", "R@1000"]
 EXTRA = ["P@5", "P@10", "P@20", "P@30", "P@100", "P@200", "P@500", "P@1000", "R@5", "R@10", "R@20"]
 DEPTHS = "0,5,10,20,30,50,100,200,500,1000"  # 10 depths

@@ -14,6 +14,10 @@ Workloads (bench/gen_data.py, as bench/run.py generates them into bench-data/):
   collection was added untimed, against a loop of one trec_eval process per run, and ir_measures (pytrec_eval)
   scoring the 20 runs in one Python process.
 - msmarco (with --msmarco): one 6.98M-line run, the same three tools.
+- the floor: the bare minimum DuckDB pipeline a store of runs needs, in a child process like the others: Python
+  starts, imports duckdb, one read_csv over the run files (typed columns, a filename column, no checks, no
+  positions, no hash, no scoring) and CREATE TABLE in an on-disk database. Where a target sits below this floor,
+  no design that keeps the runs in a DuckDB file reaches it.
 Every round runs every tool once, in an order that rotates from round to round, so load from other processes hits
 all alike; the table shows median wall and CPU seconds (user + sys of the children; DuckDB's threads included),
 peak RSS, and the ratio to each trec_eval build (> 1: the workbench is faster). The same measures for all tools:
@@ -51,6 +55,26 @@ def workbench_ingest(tmp: Path, collection: str, qrels: Path, runs: list[Path]) 
     return sample
 
 
+FLOOR = """
+import sys, duckdb
+db, runs = sys.argv[1], sys.argv[2:]
+con = duckdb.connect(db)
+con.execute("SET enable_progress_bar = false")
+con.execute("CREATE TABLE run_rows AS SELECT * FROM read_csv(?, delim=' ', header=false, quote='', escape='', "
+            "columns={'qid': 'VARCHAR', 'q0': 'VARCHAR', 'docid': 'VARCHAR', 'rank': 'BIGINT', 'score': 'DOUBLE', "
+            "'tag': 'VARCHAR'}, auto_detect=false, filename=true)", [runs])
+con.close()
+"""
+FLOOR_TOOL = "floor: python + duckdb, one read_csv into a file"
+
+
+def duckdb_floor(tmp: Path, runs: list[Path]) -> Sample:
+    db = tmp / f"floor{next(_STORES)}.duckdb"
+    sample = run_seq([[PY, "-c", FLOOR, db, *runs]])
+    db.unlink(missing_ok=True)
+    return sample
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trec-eval", action="append", default=[], metavar="PATH", required=True,
@@ -69,6 +93,7 @@ def main() -> int:
             tools = {
                 "workbench ingest --measures": lambda q=qrels, r=runs, w=workload: workbench_ingest(Path(tmp), w, q, r),
                 "ir_measures (one process)": lambda q=qrels, r=runs: run_seq([[PY, "-c", IR_MEASURES, q, *r]]),
+                FLOOR_TOOL: lambda r=runs: duckdb_floor(Path(tmp), r),
                 **{labels[b]: (lambda b=b, q=qrels, r=runs: trec_eval_loop(b, q, r)) for b in args.trec_eval},
             }
             names = list(tools)
@@ -101,6 +126,25 @@ def report(workload: str, n_runs: int, samples: dict[str, list[Sample]], builds,
     for tool, (wall, cpu, rss) in med.items():
         ratios = "".join(f" {med[b][0] / wall:.2f}x | {med[b][1] / cpu:.2f}x |" for b in builds)
         print(f"| {tool} | {wall:.2f} | {cpu:.2f} | {rss:.0f} |{ratios}")
+    targets(workload, med, list(builds))
+
+
+def targets(workload: str, med: dict[str, tuple[float, float, float]], builds: list[str]) -> None:
+    """Issue 21's targets against the first trec_eval build, next to the workbench and the floor."""
+    ref_wall, ref_cpu = med[builds[0]][0], med[builds[0]][1]
+    wb_wall, wb_cpu = med["workbench ingest --measures"][:2]
+    floor_wall, floor_cpu = med[FLOOR_TOOL][:2]
+    if workload == "dl":
+        goal = ref_wall / 1.5
+        print(f"\ntarget (vs {builds[0]}): wall <= {goal:.2f} s (1.5x faster than the loop); workbench {wb_wall:.2f} s "
+              f"({'met' if wb_wall <= goal else 'NOT met'}); floor {floor_wall:.2f} s wall, {floor_cpu:.2f} CPU s "
+              f"({'below' if floor_wall > goal else 'within'} the target)")
+    else:
+        goal, cpu_goal = ref_wall / 2.5, 0.75 * ref_cpu
+        print(f"\ntarget (vs {builds[0]}): wall <= {goal:.2f} s (2.5x faster), CPU <= {cpu_goal:.2f} s (0.75x); "
+              f"workbench {wb_wall:.2f} s, {wb_cpu:.2f} CPU s (wall {'met' if wb_wall <= goal else 'NOT met'}, "
+              f"CPU {'met' if wb_cpu <= cpu_goal else 'NOT met'}); "
+              f"floor {floor_wall:.2f} s wall, {floor_cpu:.2f} CPU s")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from workbench.errors import RunFormatError
 from workbench.io import _numbers, _text
+from workbench.io._memory import no_huge_pages
 from workbench.model import RUN_SCHEMA
 
 if TYPE_CHECKING:
@@ -58,7 +59,10 @@ def read_run(path: str | Path, *, encoding: str = "utf-8", allow_trailing_fields
     """
     path = Path(path)
     _text.check_file(path, RunFormatError)
-    if _text.is_utf8(encoding) and _text_bytes(path) >= SMALL_RUN_BYTES:
+    big = _text_bytes(path) >= SMALL_RUN_BYTES
+    if big:
+        no_huge_pages()
+    if _text.is_utf8(encoding) and big:
         parsed = _fast(path)
         if parsed is not None:
             return parsed
@@ -79,6 +83,8 @@ def read_run_into(con: duckdb.DuckDBPyConnection, path: str | Path, table_name: 
     result and errors. The table is visible to every cursor of that database: files can be read on several."""
     path = Path(path)
     _text.check_file(path, RunFormatError)
+    if _text_bytes(path) >= SMALL_RUN_BYTES:
+        no_huge_pages()
     if _text.is_utf8(encoding):
         parsed = _fast(path, con, table_name)
         if parsed is not None:
@@ -203,23 +209,27 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name: str = "") -> ParsedRun | None:  # noqa: C901
-    """DuckDB read_csv on the common layout; None means 'use the careful path' (never a wrong answer)."""
-    # DuckDB loads with the first file big enough to be worth it (see SMALL_RUN_BYTES), or with the store
-    import duckdb
+@dataclass(frozen=True)
+class _Sniffed:
+    """What the first 64 KiB of a file say about it, for the fast path."""
 
+    gz: bool
+    skip: int  # leading blank/comment lines, which DuckDB skips unread
+    tag: str  # the first data line's run tag
+    header: str | None
+    warnings: list[str]
+
+
+def _sniff(path: Path) -> _Sniffed | None:
+    """The fast path's look at the file's start; None when the layout is not the plain one DuckDB reads."""
     if any(c in str(path) for c in "*?[") or str(path).startswith("~"):
         return None  # read_csv would expand the glob (or '~') and could read another file's rows
     magic = _text.first_bytes(path)
     _text.check_magic(path, magic, RunFormatError)
     gz = magic.startswith(_text.GZIP_MAGIC)
     try:
-        if gz:
-            with gzip.open(path, "rb") as fh:
-                head = fh.read(_HEAD_BYTES)
-        else:
-            with open(path, "rb") as fh:
-                head = fh.read(_HEAD_BYTES)
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as fh:
+            head = fh.read(_HEAD_BYTES)
     except (OSError, EOFError, zlib.error):
         return None
     # "replace": the 64 KiB cut may split a character; bad bytes in whole lines make DuckDB fail anyway
@@ -235,30 +245,64 @@ def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name:
     except UnicodeDecodeError:
         return None
     header, warnings = _header(path, head_lines[:skip])
-    # One streaming pass: typed columns, a 64-bit hash for the duplicate check, and `odd`: NULL on a
-    # normal row, the tag when it differs from the first line's, chr(0) when a field is empty (doubled
-    # spaces). Numeric checks run on the Arrow columns afterwards: cheaper than SQL expressions here.
-    # Numbers are read as text and cast by DuckDB, whose cast reads a blank-free field as C strtod does
-    # except that it also skips digit-separating underscores ('1_000' is 1000 to DuckDB, 1 to trec_eval's
-    # atof; tests/test_input_semantics.py checks this against libc). So a '_' in a number, like query id
-    # 'all', sends the file to the careful path (`odd` = chr(0)); a regex check per field would cost 30 %.
-    query = f"""
+    return _Sniffed(gz, skip, first[5], header, warnings)
+
+
+def _fast_query(path: Path, sniffed: _Sniffed) -> str:
+    """One streaming pass: typed columns, a 64-bit hash for the duplicate check, and `odd`: NULL on a normal row,
+    the tag when it differs from the first line's, chr(0) when a field is empty (doubled spaces).
+
+    Numeric checks run on the Arrow columns afterwards: cheaper than SQL expressions here. Numbers are read as
+    text and cast by DuckDB, whose cast reads a blank-free field as C strtod does except that it also skips
+    digit-separating underscores ('1_000' is 1000 to DuckDB, 1 to trec_eval's atof; tests/test_input_semantics.py
+    checks this against libc). So a '_' in a number, like query id 'all', sends the file to the careful path
+    (`odd` = chr(0)); a regex check per field would cost 30 %.
+    """
+    return f"""
         SELECT qid AS query_id, docid AS doc_id, TRY_CAST(score AS DOUBLE) AS score,
                TRY_CAST(rank AS DOUBLE) AS rank, hash(qid, docid) AS h,
                CASE WHEN contains(score, '_') OR contains(rank, '_')
                          OR qid = 'all' THEN chr(0)
-                    WHEN tag = {_sql_str(first[5])} AND q0 IS NOT NULL THEN NULL
+                    WHEN tag = {_sql_str(sniffed.tag)} AND q0 IS NOT NULL THEN NULL
                     WHEN q0 IS NULL OR tag IS NULL THEN chr(0) ELSE tag END AS odd
         FROM read_csv({_sql_str(str(path))}, delim=' ', header=false, quote='', escape='',
              columns={{'qid': 'VARCHAR', 'q0': 'VARCHAR', 'docid': 'VARCHAR', 'rank': 'VARCHAR',
                        'score': 'VARCHAR', 'tag': 'VARCHAR'}},
-             auto_detect=false, strict_mode=true, null_padding=false, skip={skip},
-             max_line_size={_text.MAX_LINE_BYTES}, compression={"'gzip'" if gz else "'none'"},
+             auto_detect=false, strict_mode=true, null_padding=false, skip={sniffed.skip},
+             max_line_size={_text.MAX_LINE_BYTES}, compression={"'gzip'" if sniffed.gz else "'none'"},
              encoding='utf-8', parallel=true)
     """
+
+
+def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name: str = "") -> ParsedRun | None:
+    """DuckDB read_csv on the common layout; None means 'use the careful path' (never a wrong answer)."""
+    sniffed = _sniff(path)
+    if sniffed is None:
+        return None
+    raw, scan = _parse_scanning(path, sniffed, into, table_name)
+    if raw is None or not _plain(raw, scan, sniffed.skip):
+        return None
+    rank = _int_rank(raw.column("rank"))
+    tags = _tags(raw.column("odd"), sniffed.tag)
+    if rank is None or tags is None or not _distinct_pairs(raw.column("h")):
+        return None
+    table = pa.table({"query_id": raw.column("query_id"), "doc_id": raw.column("doc_id"),
+                      "score": raw.column("score"), "rank": rank}, schema=RUN_SCHEMA)
+    return ParsedRun(table, scan.sha256, tags, sniffed.header, scan.n_lines,
+                     tuple(sniffed.warnings + _tag_warnings(tags)))
+
+
+def _parse_scanning(path: Path, sniffed: _Sniffed, into: duckdb.DuckDBPyConnection | None,
+                    table_name: str) -> tuple[pa.Table | None, _RawScan]:
+    """DuckDB's parse (into `into`'s memory.main.<table_name> when given) while a thread hashes and scans the
+    raw bytes; (None, scan) when DuckDB refused the file. A decompression limit passed is raised."""
+    # DuckDB loads with the first file big enough to be worth it (see SMALL_RUN_BYTES), or with the store
+    import duckdb
+
+    query = _fast_query(path, sniffed)
     con = into if into is not None else _text.connect()
     try:
-        scan = _RawScan(path, gz, con)
+        scan = _RawScan(path, sniffed.gz, con)
     except BaseException:
         if into is None:
             con.close()
@@ -280,104 +324,133 @@ def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name:
             con.close()
     if scan.error is not None:
         raise scan.error
-    if raw is None:
-        return None
+    return raw, scan
+
+
+def _plain(raw: pa.Table, scan: _RawScan, skip: int) -> bool:
+    """The parsed rows are the file's lines as trec_eval splits them, every field present and numbers finite."""
     n = raw.num_rows
     if n == 0 or not scan.ok or scan.nul or scan.other_space:
-        return None  # e.g. 'q \tQ0 \td ...' splits into 6 fields on ' ' alone, with tabs inside the ids
+        return False  # e.g. 'q \tQ0 \td ...' splits into 6 fields on ' ' alone, with tabs inside the ids
     if any(raw.column(c).null_count for c in ("query_id", "doc_id", "score", "rank")):
-        return None
-    n_lines = scan.n_lines
-    if n + skip > n_lines:  # lines DuckDB split on something other than '\n' (a bare '\r')
-        return None
+        return False
+    if n + skip > scan.n_lines:  # lines DuckDB split on something other than '\n' (a bare '\r')
+        return False
     # Arrow kernels on the chunked columns: no concatenated copies (fresh memory is what costs here)
-    score = raw.column("score")
-    if not pc.all(pc.is_finite(score)).as_py():
-        return None
-    extremes = pc.min_max(raw.column("rank")).as_py()
+    if not pc.all(pc.is_finite(raw.column("score"))).as_py():
+        return False
+    # a '#' qid is a comment line in the middle: the careful path skips it
+    return not pc.any(pc.starts_with(raw.column("query_id"), "#")).as_py()
+
+
+def _int_rank(rank: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """The rank column as int64, or None when a rank is fractional or beyond what a double holds exactly."""
+    extremes = pc.min_max(rank).as_py()
     if max(abs(extremes["min"]), abs(extremes["max"])) >= _MAX_EXACT_RANK:
         return None
     try:
-        rank = pc.cast(raw.column("rank"), pa.int64())  # a safe cast: refuses fractional ranks
+        return pc.cast(rank, pa.int64())  # a safe cast: refuses fractional ranks
     except pa.ArrowInvalid:
         return None
-    if pc.any(pc.starts_with(raw.column("query_id"), "#")).as_py():
-        return None  # a '#' qid is a comment line in the middle: the careful path skips it
-    # a fresh concatenation, sorted in place (ChunkedArray.to_numpy would import pandas: 0.2 s)
-    h = np.concatenate([c.to_numpy() for c in raw.column("h").chunks])
-    h.sort()
-    if (h[1:] == h[:-1]).any():  # a duplicate, or (rarely) a hash collision: let the careful path decide
-        return None
-    odd = raw.column("odd")
-    tags = [first[5]]
-    if odd.null_count < n:
+
+
+def _distinct_pairs(h: pa.ChunkedArray) -> bool:
+    """No two rows share a (query, doc) hash: no duplicate pair (a collision, rare, sends the file to the
+    careful path, which decides exactly)."""
+    values = np.concatenate([c.to_numpy() for c in h.chunks])  # a fresh concatenation, sorted in place
+    values.sort()
+    return not (values[1:] == values[:-1]).any()
+
+
+def _tags(odd: pa.ChunkedArray, first: str) -> tuple[str, ...] | None:
+    """The run tags, the first line's first and the others sorted; None when a row had an empty field."""
+    tags = [first]
+    if odd.null_count < len(odd):
         others = pc.unique(odd.drop_null()).to_pylist()
         if "\x00" in others:
             return None
-        tags += sorted(set(others) - {first[5]})
-    table = pa.table(
-        {
-            "query_id": raw.column("query_id"),
-            "doc_id": raw.column("doc_id"),
-            "score": score,
-            "rank": rank,
-        },
-        schema=RUN_SCHEMA,
-    )
-    return ParsedRun(table, scan.sha256, tuple(tags), header, n_lines, tuple(warnings + _tag_warnings(tuple(tags))))
+        tags += sorted(set(others) - {first})
+    return tuple(tags)
 
 
 # ----------------------------------------------------------------------------------------- careful path
 
 
-def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> ParsedRun:  # noqa: C901
+def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> ParsedRun:
     """Split every line with Arrow kernels; check everything; report the first offending line."""
     text = _text.load_text(path, RunFormatError, encoding)
     lines = _text.lines_array(text.data)
     fields, counts, comment = _text.whitespace_fields(lines)
     data = (counts > 0) & ~comment
-    problems: list[tuple[int, str]] = []
+    problems, warnings_extra = _field_problems(counts, data, allow_trailing_fields)
     if text.bad_line is not None:
-        problems.append((text.bad_line, text.bad_message or "unreadable line"))
-    wrong = np.flatnonzero(data & ((counts < 6) if allow_trailing_fields else (counts != 6)))
-    if wrong.size:
-        i = int(wrong[0])
-        msg = f"expected 6 fields ({RUN_FIELDS}), got {int(counts[i])}"
-        if counts[i] > 6:
-            msg += (
-                " (a space inside a docid? trec_eval ignores text after the 6th field;"
-                " --allow-trailing-fields does too)"
-            )
-        problems.append((i + 1, msg))
-    long = np.flatnonzero(data & (counts > 6))
-    if allow_trailing_fields and long.size:
-        warnings_extra = [
-            f"{long.size} lines have text after the 6th field (first at line {int(long[0]) + 1}); it was ignored"
-        ]
-    else:
-        warnings_extra = []
+        problems.insert(0, (text.bad_line, text.bad_message or "unreadable line"))
     n_lines = len(lines) if text.bad_line is None else text.bad_line
-
-    data_idx = np.flatnonzero(data)
-    lead = int(data_idx[0]) if data_idx.size else len(lines)
-    head = lines.slice(0, lead).to_pylist()
-    try:
-        header, warnings = _header(path, head)
-    except RunFormatError:
-        if text.bad_line is None:  # else the cut at the bad line may be what left the block unclosed
-            raise
-        problems.append((text.bad_line, text.bad_message or "unreadable line"))
-        header, warnings = None, []
-    warnings += warnings_extra
+    header, warnings = _careful_header(path, lines, data, text, problems)
 
     good = np.flatnonzero(data & ((counts >= 6) if allow_trailing_fields else (counts == 6)))
     if problems:  # only lines before the first problem matter now
         good = good[good + 1 < min(p[0] for p in problems)]
     picked = fields if len(good) == len(fields) else pc.take(fields, pa.array(good))
-    cols = {name: _text.field(picked, j) for j, name in enumerate(("qid", "q0", "docid", "rank", "score", "tag"))}
-    raw = pa.table(cols)
+    raw = pa.table({name: _text.field(picked, j) for j, name in enumerate(("qid", "q0", "docid", "rank", "score",
+                                                                             "tag"))})
     line_no = good + 1
+    score, rank = _numbers_checked(raw, line_no, problems)
+    repeat = _first_repeat(raw)
+    if repeat is not None:
+        i, first = repeat
+        problems.append((int(line_no[i]), f"doc_id {raw['docid'][i].as_py()} appears twice for query "
+                                          f"{raw['qid'][i].as_py()} (first at line {int(line_no[first])}); "
+                                          "trec_eval aborts on duplicates"))
+    _text.raise_first(RunFormatError, path, problems)
+    if raw.num_rows == 0:
+        raise RunFormatError(path, 1, "no run lines (the file is empty or has only blank/comment lines)")
+    first_tag = raw["tag"][0].as_py()  # the first line's tag leads (trec_eval reports it); the others sorted
+    run_tags = (first_tag, *sorted(set(pc.unique(raw.column("tag")).to_pylist()) - {first_tag}))
+    columns = [raw.column("qid"), raw.column("docid"), pa.array(score, pa.float64()), pa.array(rank.astype(np.int64))]
+    table = pa.table([c.cast(f.type) for c, f in zip(columns, RUN_SCHEMA, strict=True)], schema=RUN_SCHEMA)
+    warnings += warnings_extra
+    return ParsedRun(table, text.sha256, run_tags, header, n_lines, tuple(warnings + _tag_warnings(run_tags)))
 
+
+def _field_problems(counts: np.ndarray, data: np.ndarray,
+                    allow_trailing_fields: bool) -> tuple[list[tuple[int, str]], list[str]]:
+    """(the first line without 6 fields, as a problem; the warning about text after the 6th field, if allowed)."""
+    problems = []
+    wrong = np.flatnonzero(data & ((counts < 6) if allow_trailing_fields else (counts != 6)))
+    if wrong.size:
+        i = int(wrong[0])
+        msg = f"expected 6 fields ({RUN_FIELDS}), got {int(counts[i])}"
+        if counts[i] > 6:
+            msg += (" (a space inside a docid? trec_eval ignores text after the 6th field;"
+                    " --allow-trailing-fields does too)")
+        problems.append((i + 1, msg))
+    long = np.flatnonzero(data & (counts > 6))
+    if allow_trailing_fields and long.size:
+        return problems, [f"{long.size} lines have text after the 6th field (first at line {int(long[0]) + 1}); "
+                          "it was ignored"]
+    return problems, []
+
+
+def _careful_header(path: Path, lines: pa.Array, data: np.ndarray, text,
+                    problems: list[tuple[int, str]]) -> tuple[str | None, list[str]]:
+    """The ir_metadata header among the leading lines; an unclosed block cut by an unreadable line is that line's
+    problem (appended to `problems`), not the header's."""
+    data_idx = np.flatnonzero(data)
+    lead = int(data_idx[0]) if data_idx.size else len(lines)
+    try:
+        return _header(path, lines.slice(0, lead).to_pylist())
+    except RunFormatError:
+        if text.bad_line is None:  # else the cut at the bad line may be what left the block unclosed
+            raise
+        problems.append((text.bad_line, text.bad_message or "unreadable line"))
+        return None, []
+
+
+def _numbers_checked(raw: pa.Table, line_no: np.ndarray,
+                     problems: list[tuple[int, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """(score, rank) as C strtod reads them; the first line of each kind of bad number, and of query id 'all',
+    appended to `problems`."""
     score, score_ok = _numbers.strtod_column(raw.column("score"))
     rank, rank_ok = _numbers.strtod_column(raw.column("rank"))
     bad = _text.first_true(~score_ok)
@@ -400,32 +473,7 @@ def _careful(path: Path, encoding: str, allow_trailing_fields: bool = False) -> 
     bad = _text.first_true(pc.equal(raw.column("qid"), "all").to_numpy(zero_copy_only=False))
     if bad is not None:
         problems.append((int(line_no[bad]), _text.ALL_QUERY_ID))
-
-    repeat = _first_repeat(raw)
-    if repeat is not None:
-        i, first = repeat
-        problems.append(
-            (
-                int(line_no[i]),
-                f"doc_id {raw['docid'][i].as_py()} appears twice for query {raw['qid'][i].as_py()} "
-                f"(first at line {int(line_no[first])}); trec_eval aborts on duplicates",
-            )
-        )
-    _text.raise_first(RunFormatError, path, problems)
-    if raw.num_rows == 0:
-        raise RunFormatError(path, 1, "no run lines (the file is empty or has only blank/comment lines)")
-    first_tag = raw["tag"][0].as_py()  # the first line's tag leads (trec_eval reports it); the others sorted
-    run_tags = (first_tag, *sorted(set(pc.unique(raw.column("tag")).to_pylist()) - {first_tag}))
-    table = pa.table(
-        {
-            "query_id": raw.column("qid"),
-            "doc_id": raw.column("docid"),
-            "score": pa.array(score, pa.float64()),
-            "rank": pa.array(rank.astype(np.int64)),
-        }
-    )
-    table = pa.table([c.cast(f.type) for c, f in zip(table.columns, RUN_SCHEMA, strict=True)], schema=RUN_SCHEMA)
-    return ParsedRun(table, text.sha256, run_tags, header, n_lines, tuple(warnings + _tag_warnings(run_tags)))
+    return score, rank
 
 
 LARGE_ROWS = 1_000_000
