@@ -15,8 +15,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from workbench.analysis import depth_curve, judged_summary, phantom_hits, significance_table
 from workbench.analysis.checks import check_alpha, check_count, check_seed
+from workbench.analysis.cutoff import curve_from_scores, cutoff_measures
 from workbench.analysis.depth import (
     DEFAULT_COST_UNIT,
     DEFAULT_GAIN_SHARE,
@@ -27,11 +31,18 @@ from workbench.analysis.depth import (
     check_gain_share,
     max_cutoff,
     rerank_pair,
+    smallest_depth,
+    unjudged_relevant_curve,
 )
+from workbench.analysis.stats import significance_legend
 from workbench.errors import AnalysisError
 from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
+from workbench.io import _yaml
 from workbench.model import RunInfo
+from workbench.numbers import DECIMAL_TEXT
+from workbench.scoring import evaluate_ranked, named_measures, ranked_plan
 from workbench.scoring.judgments import UNJUDGED_RELEVANT
+from workbench.services.evaluate import named_qrels, resolve_measures
 from workbench.store import (
     Store,
     get_collection,
@@ -80,8 +91,6 @@ def stated_cost(info: RunInfo) -> RerankCost | None:
     unit that is not one line of text) is an error: a cost the user wrote is not silently dropped."""
     import yaml
 
-    from workbench.io import _yaml
-    from workbench.numbers import DECIMAL_TEXT
 
     try:
         header = _yaml.safe_load(info.metadata_header) if info.metadata_header else None
@@ -226,7 +235,6 @@ class DepthStudy:
     def smallest(self) -> dict[str, SmallestDepth]:
         """{measure (as asked for): the smallest depth reaching `gain_share` of the largest gain, with its
         interval and `cost`} ({} unless the study has a gain share)."""
-        from workbench.analysis.depth import smallest_depth
 
         if self.gain_share is None:
             return {}
@@ -251,7 +259,6 @@ class DepthStudy:
 
     def legend(self) -> str:
         """The tests' and CIs' settings in one sentence each."""
-        from workbench.analysis.stats import significance_legend
 
         s = self.significance
         return (f"{significance_legend(s.test, s.n_resamples, s.correction, s.alpha, len(s.rows))} Each depth and "
@@ -319,7 +326,6 @@ def depth_plan(store: Store, collection: str, reranked: str, measures: Sequence[
     runs of the same reranker over the same first stage at other depths; `reranked` itself is always observed at
     its declared depth.
     """
-    from workbench.services.evaluate import resolve_measures
 
     rinfo = get_run(store, collection, reranked)
     first_stage = first_stage or rinfo.parent
@@ -350,7 +356,6 @@ def depth_study(store: Store, collection: str, reranked: str, measures: Sequence
     scored with its unjudged documents relevant at the top grade (as `leaderboard --bounds`). The cost-aware
     report (DepthStudy.smallest) is on when `gain_share` or `cost_per_doc` is given or R's ir_metadata header
     states a cost (`stated_cost`); `cost_per_doc` (in `cost_unit`, default seconds) wins over the header's."""
-    from workbench.scoring import named_measures
 
     _check_study_options(n_boot, seed, alpha, phantom_k)
     share, cost = _cost_options(gain_share, cost_per_doc, cost_unit)
@@ -404,7 +409,6 @@ def depth_study_judged(store: Store, collection: str, reranked: str, measures: S
     max(cutoffs): (DepthStudy, JudgedSummary, {run: CutoffCurve} or None). `qrels`, `bounds`: as depth_study's
     (the dashboard's qrels selector passes its set here). The study carries no gain share: the caller applies
     one (DepthStudy.smallest after dataclasses.replace) without computing the study again."""
-    from workbench.analysis import judged_summary
 
     with _study_inputs(store, collection, reranked, measures, observed=observed, phantom_k=judged_k,
                        qrels=qrels) as s, \
@@ -425,7 +429,6 @@ def depth_study_judged(store: Store, collection: str, reranked: str, measures: S
 
 def _joined_cutoff_curves(s: _StudyInputs, family: str, cutoffs: Sequence[int], rel: int | None) -> dict:
     """stored_cutoff_curves of F, R and the observed runs, from the judged ranks the study read (down to its cut)."""
-    import pyarrow as pa
 
     judged = pa.concat_tables([pa.table({"query_id": r.judged["query_id"], "rank": r.judged["rank"].cast(pa.int64()),
                                          "relevance": r.judged["relevance"].cast(pa.int64()),
@@ -454,9 +457,8 @@ class _StudyInputs:
 def study_qrels(store: Store, collection: str, qrels: str | None, *, ordered: bool = True):
     """(set name or None, qrels hash, judgments) of the qrels a study scores against: a named set of the collection
     (resolved as every scoring command resolves `--qrels`), else its own."""
-    from workbench.services.evaluate import _qrels_of
 
-    name, qrels_hash, table = _qrels_of(store, get_collection(store, collection), qrels)
+    name, qrels_hash, table = named_qrels(store, get_collection(store, collection), qrels)
     return name, qrels_hash, table if table is not None else get_qrels(store, collection, ordered=ordered)
 
 
@@ -471,7 +473,6 @@ def _study_inputs(store: Store, collection: str, reranked: str, measures: Sequen
     to it; otherwise whole runs are read and joined. `qrels`: a named qrels set (the store's judged ranks of the
     observed runs are joined with the collection's own qrels, so with a set their top rows are read instead).
     """
-    from workbench.scoring import ranked_plan
 
     with store.reading(), ExitStack() as stack:
         info = get_run(store, collection, reranked)
@@ -537,8 +538,6 @@ def study_pair(first_stage: str, reranked: str, first, rer, qrels, measures: Seq
     again in the multiple-testing correction. They are left out of the curve and the tests and named in the
     study's `clipped` and `note`. `bounds`: each derived depth also scored with its unjudged documents relevant at
     the top grade (the study's `bounds`)."""
-    from workbench.analysis import depth_curve, phantom_hits, significance_table
-    from workbench.analysis.depth import unjudged_relevant_curve
 
     _check_study_options(n_boot, seed, alpha, phantom_k)
     with rerank_pair(first, rer, pair) as p:
@@ -589,7 +588,6 @@ def stored_cutoff_curves(store: Store, collection: str, runs: Sequence[str], fam
 def _judged_ranks(store: Store, collection: str, hashes: dict[str, str], cut: int, qrels) -> object:
     """(run_hash, query_id, rank, relevance) of each run's judged rows among its top `cut` (stored positions),
     judged by `qrels`: what judged_ranks_of gives with the collection's own qrels."""
-    import pyarrow as pa
 
     parts = []
     for run_hash, name in {h: n for n, h in hashes.items()}.items():  # a run stored under two names: read once
@@ -605,11 +603,7 @@ def _judged_ranks(store: Store, collection: str, hashes: dict[str, str], cut: in
 def _cutoff_curves(judged, qrels, family: str, cutoffs: Sequence[int], rel: int | None, keys: dict[str, str],
                    column: str) -> dict:
     """{name: CutoffCurve} from judged ranks of several runs told apart by `column` (keys: name -> its value)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
-    from workbench.analysis.cutoff import curve_from_scores, cutoff_measures
-    from workbench.scoring import evaluate_ranked
 
     measures = cutoff_measures(family, cutoffs, rel)  # type: ignore[arg-type]
     scores = evaluate_ranked(judged, None, qrels, measures, stored_qrels=True, group=column,

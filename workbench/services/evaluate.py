@@ -28,6 +28,7 @@ from workbench.scoring import aggregate as aggregate_scores
 from workbench.scoring.judgments import JUDGED_ONLY, UNJUDGED_RELEVANT, evaluate_judged_only, evaluate_unjudged_relevant
 from workbench.store import DEFAULT_QRELS as DEFAULT
 from workbench.store import (
+    CollectionInfo,
     Store,
     get_collection,
     get_qrels,
@@ -122,15 +123,14 @@ def load_evaluation(
     info = get_collection(store, collection)
     named = resolve_named(store, collection, measures)
     names = list(runs) if runs else sorted(r.name for r in list_runs(store, collection))
-    qrels_name, qrels_hash, _ = _qrels_of(store, info, qrels, rows=False)
+    qrels_name, qrels_hash, _ = named_qrels(store, info, qrels, rows=False)
     return _stored(store, info, named, names, {nm.canonical: evaluator_id(nm.measure) for nm in named},
                    semantics_for(unjudged), computed=0, qrels_hash=qrels_hash, qrels_name=qrels_name)
 
 
-def _qrels_of(store: Store, info, qrels: str | None, *, rows: bool = True):
+def named_qrels(store: Store, info: CollectionInfo, qrels: str | None, *, rows: bool = True):
     """(set name or None, qrels hash, the set's judgments when `rows`) of the qrels asked for by name; the
     collection's own for None or "default" (their judgments are read where they are needed)."""
-
     if qrels is None or qrels == DEFAULT:
         return None, info.qrels_hash, None
     set_info, table = get_qrels_set(store, info.name, qrels)
@@ -196,7 +196,7 @@ def evaluate_runs(
         if missing:
             raise WorkbenchError(f"no run named {', '.join(map(repr, missing))} in collection {collection!r}")
         evaluators = {nm.canonical: evaluator_id(nm.measure) for nm in named}
-        qrels_name, qrels_hash, judgments = _qrels_of(store, info, qrels)
+        qrels_name, qrels_hash, judgments = named_qrels(store, info, qrels)
         done = scored_keys(store, [all_runs[n].run_hash for n in names], qrels_hash, semantics)
     computed = 0
     seen_hashes: set[str] = set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from workbench.analysis.stats import significance_table
 from workbench.errors import WorkbenchError
 from workbench.export.formats import CORRECTIONS, DEFAULT_PERMUTATIONS, TESTS
 from workbench.export.leaderboard import Leaderboard, Significance
@@ -76,7 +77,6 @@ def _bounds(evaluation: Evaluation, runs: list[str], measures: list[str]):
 
 
 def _significance(evaluation, baselines, runs, measures, test, correction, alpha, seed, n_resamples):
-    from workbench.analysis.stats import significance_table
 
     if test not in TESTS:
         raise WorkbenchError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
