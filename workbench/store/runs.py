@@ -210,8 +210,13 @@ def put_runs(store: Store, runs: Sequence[NewRun], *, scores: ScoredAgainst | No
 
 
 def _batch_rows(runs: Sequence[NewRun]) -> pa.Table:
-    """The runs' rows as one table in run_rows' columns; the run hash is a dictionary column (an int32 per row),
-    not a 64-character string repeated on every row."""
+    """The runs' rows as one table in run_rows' columns, in one chunk; the run hash is a dictionary column (an
+    int32 per row), not a 64-character string repeated on every row.
+
+    One chunk because DuckDB inserts a table of many chunks (a parser's, or one per file) on several threads and
+    then merges their partial row groups to keep the order: measured on a 7M-line run, 4.9 CPU s and 1.7 GB peak
+    against 2.3 CPU s and 1.1 GB for the same rows in one chunk (the copy included); on 20 DL runs, 0.29 against
+    0.19 CPU s."""
     hashes = pa.array([run.info.run_hash for run in runs], pa.string())
     parts = []
     for k, run in enumerate(runs):
@@ -224,7 +229,7 @@ def _batch_rows(runs: Sequence[NewRun]) -> pa.Table:
             **{name: rows.column(name) for name in RUN_SCHEMA.names},
             "position": pa.array(run.positions, pa.int32()),
         }))
-    return pa.concat_tables(parts)
+    return pa.concat_tables(parts).combine_chunks()
 
 
 def _insert_batch_rows(con: duckdb.DuckDBPyConnection, runs: list[NewRun]) -> None:
