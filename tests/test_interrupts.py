@@ -314,19 +314,19 @@ def test_a_store_command_interrupted_after_opening_its_store_still_speaks_of_it(
     import workbench.io.runs as runs
     from workbench.cli.main import main
 
-    real = runs.read_run_into
+    real = runs.read_run
 
     def interrupted_read(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)
         return real(*args, **kwargs)
 
-    runs.read_run_into = interrupted_read
+    runs.read_run = interrupted_read
     capsys.readouterr()
     try:
         code = main(["--db", str(base), "ingest", "-c", "base", str(DL20_RUNS / "bm25.trec"), "--name", "fresh"])
     finally:
-        runs.read_run_into = real
+        runs.read_run = real
         signal.signal(signal.SIGINT, signal.default_int_handler)
     err = capsys.readouterr().err
     assert code == 130 and err.splitlines()[-1] == PROMISED, err

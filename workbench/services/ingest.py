@@ -4,20 +4,37 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import re
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench import __version__
-from workbench.errors import ConflictError, InputFormatError, NotFoundError, WorkbenchError
+from workbench.errors import ConflictError, InputFormatError, NotFoundError, StoreLockedError, WorkbenchError
 from workbench.hashing import sha256_file
 from workbench.kinds import RUN_KINDS
 from workbench.model import RunInfo, RunKind
 from workbench.naming import check_name, run_name_for
-from workbench.store import Store, get_run
+from workbench.store import (
+    NewRun,
+    ScoredAgainst,
+    Store,
+    get_run,
+    ingest_context,
+    put_run_metadata,
+    put_runs,
+    same_metadata,
+    set_run_fields,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from workbench.io.runs import ParsedRun
+
+OnDone = Callable[[Path, "IngestResult | WorkbenchError"], None]
 
 
 @dataclass(frozen=True)
@@ -64,269 +81,38 @@ def ingest_run(
                        measures=measures, allow_trailing_fields=allow_trailing_fields)[0]
 
 
-# Parsed runs wait (as DuckDB temp tables) until this many rows are pending, then go into the store under one
-# lock, one transaction each: small files share the cost of opening the store, big ones do not pile up.
+# Parsed runs wait (as Arrow tables) until this many rows are pending, then go into the store under one lock, in
+# one transaction: small files share the cost of opening the store and of an insert, big ones do not pile up.
 FLUSH_ROWS = 2_000_000
 
 
-@dataclass
+@dataclass(frozen=True)
+class _FileOptions:
+    """What the command says about its files (`ingest_runs`' keyword options); --lineage sets parent and depth
+    per file."""
+
+    name: str | None = None
+    kind: str | None = None
+    parent: str | None = None
+    depth: int | None = None
+    replace: bool = False
+    params: dict | None = None
+    software: dict | None = None
+    source_path: str | None = None
+    allow_trailing_fields: bool = False
+
+
+@dataclass(frozen=True)
 class _Pending:
+    """A file read and checked, waiting for the next flush."""
+
     path: Path
-    info: RunInfo
-    table: str  # memory.main.<table> of the session's in-memory database (parsed by read_run_into)
-    positions: object  # pa.Table (i, position): trec_eval positions of the table's rows i (see put_runs_from)
-    every_row: bool  # positions lists every row; else only those not at their place in their query's block
-    replace: bool
+    run: NewRun
     scores: Future | None  # per-query values of the requested measures, computed while the rows are stored
 
-
-class _Session:
-    """One ingest command: a private DuckDB connection to parse into, the collection's qrels and runs read once."""
-
-    def __init__(self, store: Store, collection: str, measures: Sequence[str] | None, keep_going: bool) -> None:
-        import duckdb
-
-        from workbench.store.runs import ingest_context
-
-        self.store, self.collection, self.keep_going = store, collection, keep_going
-        self.cinfo, self.qrels, self.runs = ingest_context(store, collection)
-        self.con = duckdb.connect()
-        self.con.execute("SET enable_progress_bar = false")
-        self.pending: list[_Pending] = []
-        self._ids = itertools.count(1)
-        self.readers = ThreadPoolExecutor(max_workers=READERS)  # small files are parsed READERS at a time
-        self.measures: list[str] = []
-        self.evaluators: dict[str, str] = {}
-        self.shown: dict[str, str] = {}  # canonical -> the name asked for
-        self.pool = None
-        if measures:
-            from workbench.scoring import evaluator_id
-            from workbench.services.evaluate import resolve_named
-
-            named = resolve_named(store, collection, measures)
-            self.measures = [nm.canonical for nm in named]
-            self.shown = {nm.canonical: nm.name for nm in named}
-            self.evaluators = {nm.canonical: evaluator_id(nm.measure) for nm in named}
-            self.pool = ThreadPoolExecutor(max_workers=1)
-
-    def close(self) -> None:
-        self.readers.shutdown(wait=True, cancel_futures=True)
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-        self.con.close()
-
-    def check_parent(self, parent: str | None) -> None:
-        """The first stage must be stored or on its way (an earlier file of this command): a clear error now."""
-        if parent is not None and parent not in self.runs and parent not in {p.info.name for p in self.pending}:
-            get_run(self.store, self.collection, parent)
-
-    def discard(self, prepared: _Pending | IngestResult) -> None:
-        """Forget a file read ahead of one that stopped the command."""
-        if isinstance(prepared, _Pending):
-            self.drop(prepared.table)
-            if prepared.scores is not None:
-                prepared.scores.cancel()
-
-    def prepare(self, path: Path, *, name: str | None = None, kind: str | None = None, parent: str | None = None,
-                depth: int | None = None, replace: bool = False, params: dict | None = None,
-                software: dict | None = None, source_path: str | None = None,
-                allow_trailing_fields: bool = False, ahead: frozenset[str] = frozenset()) -> _Pending | IngestResult:
-        """Read and check one file (no store lock); an IngestResult when it is already stored as is.
-
-        Runs on a reader thread, on a cursor of its own. `ahead`: run names of the command's earlier files, which
-        may still be on their way when this one is read (their parent check waits for the caller).
-        """
-        import numpy as np
-        import pyarrow as pa
-
-        from workbench.io.runs import read_run_into
-        from workbench.io.validate import run_format_check, run_qrels_warnings
-
-        name = _precheck(path, name, kind, parent, depth)
-        existing = self.runs.get(name)
-        digest = None
-        if existing is not None:  # hash first: re-ingesting the same bytes must not cost a parse
-            digest = sha256_file(path)
-            if existing.run_hash == digest:
-                return self.same_bytes(existing, path, kind=kind, parent=parent, depth=depth, replace=replace,
-                                       params=params, software=software, source_path=source_path, ahead=ahead)
-        if parent is not None and parent not in ahead:
-            self.check_parent(parent)
-
-        table_name = f"_wb_run_{next(self._ids)}"
-        con = self.con.cursor()
-        try:
-            # hashes the bytes while DuckDB parses them
-            parsed = read_run_into(con, path, table_name, allow_trailing_fields=allow_trailing_fields)
-        except BaseException:
-            self.drop(table_name)  # a fast-path attempt may have left its rows behind
-            raise
-        finally:
-            con.close()
-        if digest is not None and parsed.sha256 != digest:
-            self.drop(table_name)
-            raise WorkbenchError(f"{path}: the file changed while it was being ingested; try again")
-        try:
-            header, recorded = _recorded(path, parsed.metadata_header)  # what `runs export` wrote about the run
-            if parent is None and recorded.get("parent") is not None and recorded["parent"] not in ahead:
-                self.check_parent(recorded["parent"])
-        except NotFoundError:
-            self.drop(table_name)
-            raise NotFoundError(f"{path}: its ir_metadata header names parent run {recorded['parent']!r}, which "
-                                f"{self.collection!r} does not hold",
-                                hint="ingest the parent first (or before it in the same command), or give "
-                                     "--parent") from None
-        except BaseException:
-            self.drop(table_name)
-            raise
-        kind, depth = kind or recorded.get("kind"), depth if depth is not None else recorded.get("depth")
-        parent = parent if parent is not None else recorded.get("parent")
-        params = params or recorded.get("params")
-        software = {**recorded.get("software", {}), **(software or {})}
-        scores = None
-        if self.measures:
-            scores = self.pool.submit(_score, parsed.table, self.qrels, self.measures)
-        format_warnings, positions, moved = run_format_check(parsed.table)
-        warnings = [*parsed.warnings, *format_warnings, *run_qrels_warnings(parsed.table, self.qrels)]
-        info = RunInfo(
-            collection=self.collection,
-            name=name,
-            run_hash=parsed.sha256,
-            kind=kind or (RunKind.RERANK.value if parent else RunKind.OTHER.value),
-            parent=parent,
-            depth=depth,
-            source_path=source_path or str(path),
-            run_tag=",".join(parsed.run_tags) or None,
-            n_queries=len(set(parsed.table.column("query_id").unique().to_pylist())),
-            n_rows=parsed.table.num_rows,
-            metadata_header=header,
-            params=params or {},
-            software={"workbench": __version__, **(software or {})},
-            warnings=tuple(dict.fromkeys(warnings)),
-        )
-        rows = np.arange(len(positions)) if moved is None else moved
-        fix = pa.table({"i": pa.array(rows, pa.int64()), "position": pa.array(positions[rows], pa.int32())})
-        return _Pending(path, info, table_name, fix, moved is None, replace, scores)
-
-    def same_bytes(self, existing: RunInfo, path: Path, *, kind: str | None, parent: str | None,
-                   depth: int | None, replace: bool, params: dict | None, software: dict | None,
-                   source_path: str | None, ahead: frozenset[str]) -> _Update | IngestResult:
-        """A file whose bytes are stored under its name already: nothing to parse, but maybe metadata to set.
-
-        With `replace` the run gets the metadata this call describes (as a replace with other bytes would): an
-        `_Update` when that differs from what is stored. Without it, metadata given explicitly that differs from
-        the stored one is refused rather than dropped; no metadata given is a no-op.
-        """
-        info = dataclasses.replace(
-            existing, kind=kind or (RunKind.RERANK.value if parent else RunKind.OTHER.value), parent=parent,
-            depth=depth, params=params or {}, software={"workbench": __version__, **(software or {})},
-            source_path=source_path or str(path))
-        if replace:
-            from workbench.store.runs import same_metadata
-
-            if same_metadata(existing, info):
-                return IngestResult(existing, "unchanged")
-            if parent is not None and parent not in ahead:
-                self.check_parent(parent)
-            return _Update(path, info)
-        given = {"kind": kind, "parent": parent, "depth": depth}
-        if any(v is not None and getattr(existing, k) != v for k, v in given.items()):
-            raise ConflictError(
-                f"run {existing.name!r} is stored from the same bytes with {describe(existing)}; "
-                f"add --replace to give it {describe(info)}",
-                hint="or change it with `workbench runs set`")
-        return IngestResult(existing, "unchanged")
-
-    def aggregate(self, per_query) -> dict[str, float] | None:
-        if per_query is None:
-            return None
-        from workbench.scoring import aggregate
-
-        agg = aggregate(per_query)
-        return {self.shown[m]: agg[m] for m in self.measures if m in agg}
-
-    def drop(self, table_name: str) -> None:
-        con = self.con.cursor()  # safe from any thread, and whatever catalog the session connection uses now
-        try:
-            con.execute(f'DROP TABLE IF EXISTS memory.main."{table_name}"')
-        finally:
-            con.close()
-
-    def pending_rows(self) -> int:
-        return sum(p.info.n_rows for p in self.pending)
-
-    def flush(self, report: Callable[[Path, IngestResult | WorkbenchError], None]) -> None:
-        """Store the pending runs, all in one transaction when none is refused; else each in its own, stopping
-        at the first refused one (reported) unless `keep_going`, as one file at a time would."""
-        from workbench.store.runs import attached
-
-        pending, self.pending = self.pending, []
-        if not pending:
-            return
-        try:
-            with attached(self.store, self.con):
-                try:
-                    if len(pending) > 1 and self._store(pending, report, together=True):
-                        return
-                    self._store(pending, report, together=False)
-                finally:
-                    for item in pending:
-                        self.drop(item.table)
-        except WorkbenchError as exc:  # the store could not be opened: every pending file is refused
-            for item in pending:
-                report(item.path, exc)
-
-    def _store(self, pending: list[_Pending], report, *, together: bool) -> bool:  # noqa: C901
-        """One transaction for all of `pending` (`together`: False, with nothing written, when one is refused),
-        or one each. Runs are reported once committed."""
-        from workbench.scoring import SEMANTICS
-        from workbench.store.runs import put_runs_from
-
-        batches = [pending] if together else [[item] for item in pending]
-        for i, batch in enumerate(batches):
-            scored: list[tuple[RunInfo, object]] = []
-
-            def with_scores(con, stored: list[RunInfo], batch=batch, scored=scored) -> None:
-                for item, info in zip(batch, stored, strict=True):
-                    if item.scores is not None:
-                        scored.append((info, item.scores.result()))
-                self._insert_scores(con, scored, SEMANTICS)
-
-            try:
-                outcomes = put_runs_from(self.con, [(p.info, p.table, p.positions, p.every_row, p.replace)
-                                                    for p in batch], before_commit=with_scores)
-            except WorkbenchError as exc:
-                if together:
-                    return False
-                report(batch[0].path, exc)
-                if self.keep_going:
-                    continue
-                for rest in pending[i + 1:]:
-                    if rest.scores is not None:
-                        rest.scores.cancel()
-                return True
-            values = {info.name: per_query for info, per_query in scored}
-            for item, (stored, status) in zip(batch, outcomes, strict=True):
-                self.runs[stored.name] = stored
-                report(item.path, IngestResult(stored, status, self.aggregate(values.get(stored.name))))
-        return True
-
-    def _insert_scores(self, con, scored: list[tuple[RunInfo, object]], semantics: str) -> None:
-        """The per-query values of the freshly stored runs, for the (run, measure) pairs the store lacks."""
-        from workbench.store.scores import insert_scores, scored_keys_in
-
-        if not scored:
-            return
-        hashes = list(dict.fromkeys(info.run_hash for info, _ in scored))
-        done = scored_keys_in(con, hashes, self.cinfo.qrels_hash, semantics)
-        runs = []
-        for info, per_query in scored:
-            todo = {m: e for m, e in self.evaluators.items() if (info.run_hash, m, e) not in done}
-            done.update((info.run_hash, m, e) for m, e in todo.items())  # a second name for the same bytes: once
-            if todo:
-                runs.append((info.run_hash, per_query, todo))
-        if runs:
-            insert_scores(con, self.cinfo.qrels_hash, semantics, runs)
+    @property
+    def info(self) -> RunInfo:
+        return self.run.info
 
 
 @dataclass(frozen=True)
@@ -335,6 +121,359 @@ class _Update:
 
     path: Path
     info: RunInfo
+
+
+_Prepared = _Pending | _Update | IngestResult
+"""What reading a file gives: rows to store, metadata to set, or a run stored as it is."""
+
+
+class _Outcomes:
+    """What the command has reported, in the order of its files: results, refusals, and the refusal that stops it
+    (the first one, without `keep_going`)."""
+
+    def __init__(self, on_done: OnDone | None, keep_going: bool, measures: bool) -> None:
+        self.on_done, self.keep_going, self.measures = on_done, keep_going, measures
+        self.results: list[IngestResult] = []
+        self.errors: list[WorkbenchError] = []
+        self.stop: WorkbenchError | None = None
+        self.path_of: dict[int, Path] = {}
+
+    def report(self, path: Path, outcome: IngestResult | WorkbenchError) -> None:
+        """Record a file's outcome and tell `on_done`; a result still to be scored (`_score_stored`) is told then."""
+        if isinstance(outcome, WorkbenchError):
+            self.errors.append(outcome)
+            if not self.keep_going and self.stop is None:
+                self.stop = outcome
+            if self.on_done:
+                self.on_done(path, outcome)
+            return
+        self.results.append(outcome)
+        self.path_of[id(outcome)] = path
+        if self.on_done and not (self.measures and outcome.scores is None):
+            self.on_done(path, outcome)
+
+    def check(self) -> None:
+        """Raise the refusal that stops the command, if one was reported."""
+        if self.stop is not None:
+            raise self.stop
+
+    def raise_errors(self, n_files: int) -> None:
+        if self.errors:
+            raise self.errors[0] if len(self.errors) == 1 else WorkbenchError(
+                f"{len(self.errors)} of {n_files} files were refused; first: {self.errors[0]}")
+
+
+class _Session:
+    """One ingest command's store side: the collection's qrels and runs read once, the reader threads, the runs
+    waiting to be stored, and the scorer of ingest --measures."""
+
+    def __init__(self, store: Store, collection: str, measures: Sequence[str] | None, outcomes: _Outcomes) -> None:
+        self.store, self.collection, self.outcomes = store, collection, outcomes
+        self.cinfo, self.qrels, self.runs = ingest_context(store, collection)
+        self.pending: list[_Pending] = []
+        self.readers = ThreadPoolExecutor(max_workers=READERS)  # small files are parsed READERS at a time
+        self.measures: list[str] = []
+        self.shown: dict[str, str] = {}  # canonical -> the name asked for
+        self.scored_against: ScoredAgainst | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        if measures:
+            self._start_scoring(measures)
+
+    def _start_scoring(self, measures: Sequence[str]) -> None:
+        from workbench.scoring import SEMANTICS, evaluator_id
+        from workbench.services.evaluate import resolve_named
+
+        named = resolve_named(self.store, self.collection, measures)
+        self.measures = [nm.canonical for nm in named]
+        self.shown = {nm.canonical: nm.name for nm in named}
+        self.scored_against = ScoredAgainst(self.cinfo.qrels_hash, SEMANTICS,
+                                            {nm.canonical: evaluator_id(nm.measure) for nm in named})
+        self.pool = ThreadPoolExecutor(max_workers=1)
+
+    def close(self) -> None:
+        self.readers.shutdown(wait=True, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def check_parent(self, parent: str | None) -> None:
+        """The first stage must be stored or on its way (an earlier file of this command): a clear error now."""
+        if parent is not None and parent not in self.runs and parent not in {p.info.name for p in self.pending}:
+            get_run(self.store, self.collection, parent)
+
+    def discard(self, prepared: _Prepared) -> None:
+        """Forget a file read ahead of one that stopped the command."""
+        if isinstance(prepared, _Pending) and prepared.scores is not None:
+            prepared.scores.cancel()
+
+    # ------------------------------------------------------------------------------ reading (reader threads)
+    def prepare(self, path: Path, opts: _FileOptions, ahead: frozenset[str]) -> _Prepared:
+        """Read and check one file (no store lock); an IngestResult when it is already stored as is.
+
+        Runs on a reader thread. `ahead`: run names of the command's earlier files, which may still be on their
+        way when this one is read (their parent check waits for the caller).
+        """
+        name = _precheck(path, opts.name, opts.kind, opts.parent, opts.depth)
+        existing = self.runs.get(name)
+        digest = None
+        if existing is not None:  # hash first: re-ingesting the same bytes must not cost a parse
+            digest = sha256_file(path)
+            if existing.run_hash == digest:
+                return self.same_bytes(existing, path, opts, ahead)
+        if opts.parent is not None and opts.parent not in ahead:
+            self.check_parent(opts.parent)
+        parsed = self.parse(path, opts.allow_trailing_fields)
+        if digest is not None and parsed.sha256 != digest:
+            raise WorkbenchError(f"{path}: the file changed while it was being ingested; try again")
+        header, opts = self.recorded(path, parsed.metadata_header, opts, ahead)
+        return self.pending_run(path, name, parsed, header, opts)
+
+    def parse(self, path: Path, allow_trailing_fields: bool) -> ParsedRun:
+        """The one place a file's rows are read (where a multi-file reader would take a batch of files)."""
+        from workbench.io.runs import read_run  # numpy, pyarrow and DuckDB: loaded when a file is read
+
+        return read_run(path, allow_trailing_fields=allow_trailing_fields)
+
+    def recorded(self, path: Path, header: str | None, opts: _FileOptions,
+                 ahead: frozenset[str]) -> tuple[str | None, _FileOptions]:
+        """The header without the workbench record `runs export` appends, and `opts` completed from that record
+        (kind, parent, depth, params, software) where the command gave none; the parent it names must be stored
+        or on its way."""
+        header, recorded = _recorded(path, header)
+        parent = recorded.get("parent")
+        if opts.parent is None and parent is not None and parent not in ahead:
+            try:
+                self.check_parent(parent)
+            except NotFoundError:
+                raise NotFoundError(f"{path}: its ir_metadata header names parent run {parent!r}, which "
+                                    f"{self.collection!r} does not hold",
+                                    hint="ingest the parent first (or before it in the same command), or give "
+                                         "--parent") from None
+        return header, dataclasses.replace(
+            opts, kind=opts.kind or recorded.get("kind"),
+            depth=opts.depth if opts.depth is not None else recorded.get("depth"),
+            parent=opts.parent if opts.parent is not None else parent,
+            params=opts.params or recorded.get("params"),
+            software={**recorded.get("software", {}), **(opts.software or {})})
+
+    def pending_run(self, path: Path, name: str, parsed: ParsedRun, header: str | None,
+                    opts: _FileOptions) -> _Pending:
+        """The run's record and trec_eval positions; its scoring starts now, on the scorer thread."""
+        from workbench.io.validate import run_format_check, run_qrels_warnings
+
+        scores = None
+        if self.pool is not None:
+            scores = self.pool.submit(_score, parsed.table, self.qrels, self.measures)
+        format_warnings, positions, _ = run_format_check(parsed.table)
+        warnings = [*parsed.warnings, *format_warnings, *run_qrels_warnings(parsed.table, self.qrels)]
+        info = RunInfo(
+            collection=self.collection,
+            name=name,
+            run_hash=parsed.sha256,
+            kind=opts.kind or (RunKind.RERANK.value if opts.parent else RunKind.OTHER.value),
+            parent=opts.parent,
+            depth=opts.depth,
+            source_path=opts.source_path or str(path),
+            run_tag=",".join(parsed.run_tags) or None,
+            n_queries=len(set(parsed.table.column("query_id").unique().to_pylist())),
+            n_rows=parsed.table.num_rows,
+            metadata_header=header,
+            params=opts.params or {},
+            software={"workbench": __version__, **(opts.software or {})},
+            warnings=tuple(dict.fromkeys(warnings)),
+        )
+        run = NewRun(info, parsed.table, positions, opts.replace, scores.result if scores is not None else None)
+        return _Pending(path, run, scores)
+
+    def same_bytes(self, existing: RunInfo, path: Path, opts: _FileOptions,
+                   ahead: frozenset[str]) -> _Update | IngestResult:
+        """A file whose bytes are stored under its name already: nothing to parse, but maybe metadata to set.
+
+        With `replace` the run gets the metadata this call describes (as a replace with other bytes would): an
+        `_Update` when that differs from what is stored. Without it, metadata given explicitly that differs from
+        the stored one is refused rather than dropped; no metadata given is a no-op.
+        """
+        info = dataclasses.replace(
+            existing, kind=opts.kind or (RunKind.RERANK.value if opts.parent else RunKind.OTHER.value),
+            parent=opts.parent, depth=opts.depth, params=opts.params or {},
+            software={"workbench": __version__, **(opts.software or {})}, source_path=opts.source_path or str(path))
+        if opts.replace:
+            if same_metadata(existing, info):
+                return IngestResult(existing, "unchanged")
+            if opts.parent is not None and opts.parent not in ahead:
+                self.check_parent(opts.parent)
+            return _Update(path, info)
+        given = {"kind": opts.kind, "parent": opts.parent, "depth": opts.depth}
+        if any(v is not None and getattr(existing, k) != v for k, v in given.items()):
+            raise ConflictError(
+                f"run {existing.name!r} is stored from the same bytes with {describe(existing)}; "
+                f"add --replace to give it {describe(info)}",
+                hint="or change it with `workbench runs set`")
+        return IngestResult(existing, "unchanged")
+
+    # ------------------------------------------------------------------------------ storing (the command's thread)
+    def add(self, path: Path, prepared: _Pending | IngestResult) -> None:
+        """Queue a file's rows (storing the queue once it is big), or report a file that needed none, after the
+        files before it."""
+        if isinstance(prepared, _Pending):
+            self.pending.append(prepared)
+            if sum(p.info.n_rows for p in self.pending) >= FLUSH_ROWS:
+                self.flush()
+            return
+        self.flush()  # keep the order of results
+        self.outcomes.report(path, prepared)
+
+    def update(self, prepared: _Update) -> IngestResult:
+        """Give a stored run the metadata of a file with its bytes, after the files before it are stored."""
+        self.flush()
+        stored = put_run_metadata(self.store, prepared.info)
+        self.runs[stored.name] = stored
+        return IngestResult(stored, "updated")
+
+    def flush(self) -> None:
+        """Store the pending runs, all in one transaction when none is refused; else each in its own, stopping
+        at the first refused one (reported) unless `keep_going`, as one file at a time would. Raises the refusal
+        that stops the command."""
+        pending, self.pending = self.pending, []
+        if pending and not (len(pending) > 1 and self._store_together(pending)):
+            self._store_each(pending)
+        self.outcomes.check()
+
+    def _store_together(self, pending: list[_Pending]) -> bool:
+        """One transaction for all of `pending`; False, with nothing written, when one of them is refused."""
+        try:
+            outcomes = put_runs(self.store, [p.run for p in pending], scores=self.scored_against)
+        except StoreLockedError as exc:  # no file can go in; waiting again for each would multiply the wait
+            self._refuse(pending, exc)
+            return True
+        except WorkbenchError:
+            return False
+        self._stored(pending, outcomes)
+        return True
+
+    def _store_each(self, pending: list[_Pending]) -> None:
+        """One transaction per run, each reported once committed."""
+        for i, item in enumerate(pending):
+            try:
+                outcomes = put_runs(self.store, [item.run], scores=self.scored_against)
+            except StoreLockedError as exc:  # the rest would wait as long again for the same lock
+                self._refuse(pending[i:], exc)
+                return
+            except WorkbenchError as exc:
+                self._refuse([item], exc)
+                if not self.outcomes.keep_going:
+                    for rest in pending[i + 1:]:
+                        self.discard(rest)
+                    return
+                continue
+            self._stored([item], outcomes)
+
+    def _refuse(self, items: list[_Pending], exc: WorkbenchError) -> None:
+        for item in items:
+            self.discard(item)
+            self.outcomes.report(item.path, exc)
+
+    def _stored(self, batch: list[_Pending], outcomes: list[tuple[RunInfo, str]]) -> None:
+        """Report a committed batch, with the aggregates of the values stored with it."""
+        for item, (stored, status) in zip(batch, outcomes, strict=True):
+            self.runs[stored.name] = stored
+            per_query = item.scores.result() if item.scores is not None else None
+            self.outcomes.report(item.path, IngestResult(stored, status, self.aggregate(per_query)))
+
+    def aggregate(self, per_query: pa.Table | None) -> dict[str, float] | None:
+        if per_query is None:
+            return None
+        from workbench.scoring import aggregate
+
+        agg = aggregate(per_query)
+        return {self.shown[m]: agg[m] for m in self.measures if m in agg}
+
+
+class _Command:
+    """One ingest command over its files: the session opened with the first file that passes the checks needing
+    no store, the files read ahead on the session's reader threads, each stored or refused in turn."""
+
+    def __init__(self, store: Store, collection: str, paths: list[Path], opts: _FileOptions,
+                 measures: Sequence[str] | None, outcomes: _Outcomes, lineage: bool,
+                 on_lineage: Callable[[Path, Lineage], None] | None) -> None:
+        self.store, self.collection, self.paths, self.opts = store, collection, paths, opts
+        self.measures, self.outcomes, self.lineage, self.on_lineage = measures, outcomes, lineage, on_lineage
+        self.names = [opts.name or run_name_for(p) for p in paths]
+        self.options = [opts] * len(paths)  # per file: --lineage gives each its own parent and depth
+        self.session: _Session | None = None
+        self.reading: dict[int, Future] = {}
+
+    def run(self) -> None:
+        try:
+            for i, path in enumerate(self.paths):
+                self.file(i, path)
+            if self.session is not None:
+                self.session.flush()
+        finally:
+            self.close()
+
+    def file(self, i: int, path: Path) -> None:
+        """Read, check and store (or queue) file i; a refusal is reported, and stops the command unless
+        keep_going, after the files before it are stored (as one file at a time would)."""
+        try:
+            session = self.session or self.open(path)
+            prepared = self.prepared(session, i)
+        except WorkbenchError as exc:
+            if self.session is not None:
+                self.session.flush()
+            self.outcomes.report(path, exc)
+            self.outcomes.check()
+            return
+        session.add(path, prepared)
+
+    def open(self, path: Path) -> _Session:
+        """The session, once a file passes the checks that need no store (a bad first file opens nothing)."""
+        _precheck(path, self.opts.name, self.opts.kind, self.opts.parent, self.opts.depth)
+        self.session = _Session(self.store, self.collection, self.measures, self.outcomes)
+        if self.lineage:
+            self.read_lineage(self.session)
+        return self.session
+
+    def read_lineage(self, session: _Session) -> None:
+        """Each file's parent and depth from its run name (--lineage), told before anything is stored."""
+        for j, path in enumerate(self.paths):
+            found = infer_lineage(self.names[j], {*session.runs, *self.names[:j]})
+            if found.parent is not None:
+                self.options[j] = dataclasses.replace(self.opts, parent=found.parent, depth=found.depth)
+            if self.on_lineage:
+                self.on_lineage(path, found)
+
+    def prepared(self, session: _Session, i: int) -> _Pending | IngestResult:
+        """File i as its reader thread prepared it, its parent checked now that the files before it are known; a
+        metadata change is made here (after the files before it are stored)."""
+        self.read_ahead(session, i)
+        prepared = self.reading.pop(i).result()
+        if isinstance(prepared, _Pending | _Update):
+            try:
+                session.check_parent(prepared.info.parent)
+            except WorkbenchError:
+                session.discard(prepared)
+                raise
+        if isinstance(prepared, _Update):
+            return session.update(prepared)
+        return prepared
+
+    def read_ahead(self, session: _Session, i: int) -> None:
+        """Files i, i+1 start parsing (READERS at a time) while earlier ones are handled; big files one at a time."""
+        for j in range(i, min(i + READERS, len(self.paths))):
+            small = _small(self.paths[j])
+            if j not in self.reading and (j == i or small):
+                self.reading[j] = session.readers.submit(session.prepare, self.paths[j], self.options[j],
+                                                         frozenset(self.names[:j]))
+            if not small:
+                break
+
+    def close(self) -> None:
+        if self.session is None:
+            return
+        for future in self.reading.values():  # read ahead of a file that stopped the command
+            with contextlib.suppress(Exception):
+                self.session.discard(future.result())
+        self.session.close()
 
 
 def describe(info: RunInfo) -> str:
@@ -442,8 +581,6 @@ def set_run_metadata(store: Store, collection: str, name: str, *, kind: str | No
     runs that name it as their parent. Refused with nothing written: an unknown kind, a depth below 0, an invalid
     or taken name, a parent that is not stored or descends from the run. Nothing to change writes nothing.
     """
-    from workbench.store.runs import set_run_fields
-
     stored = get_run(store, collection, name)
     new_name = check_name(rename) if rename is not None else name
     new_parent = stored.parent if parent is None else (parent or None)
@@ -462,7 +599,7 @@ def set_run_metadata(store: Store, collection: str, name: str, *, kind: str | No
                           new_name=new_name)
 
 
-def _score(table, qrels, measures):
+def _score(table: pa.Table, qrels: pa.Table, measures: list[str]) -> pa.Table:
     """Per-query values of a freshly parsed run against the collection's stored qrels (one judgment per pair,
     as `collection add` stored them: no second check, which would load Arrow's Acero engine)."""
     from workbench.scoring import evaluate
@@ -470,14 +607,12 @@ def _score(table, qrels, measures):
     return evaluate(table.select(["query_id", "doc_id", "score"]), qrels, measures, stored_qrels=True)
 
 
-
-
-def ingest_runs(  # noqa: C901
+def ingest_runs(
     store: Store,
     collection: str,
     paths: Sequence[str | Path],
     *,
-    on_done: Callable[[Path, IngestResult | WorkbenchError], None] | None = None,
+    on_done: OnDone | None = None,
     keep_going: bool = False,
     measures: Sequence[str] | None = None,
     lineage: bool = False,
@@ -490,122 +625,35 @@ def ingest_runs(  # noqa: C901
     its per-query values are stored in the run's own transaction; runs that were already stored are scored by
     `evaluate_runs` (which computes only what the store lacks). Either way `result.scores` holds the aggregates.
     With `lineage`, each run's parent and depth are read from its name (`infer_lineage`: the parent must be
-    stored or come earlier in `paths`) and told to `on_lineage` before anything is stored.
+    stored or come earlier in `paths`) and told to `on_lineage` before anything is stored. `options` are those
+    of `ingest_run` (name, kind, parent, depth, replace, params, software, source_path, allow_trailing_fields).
     """
-    if options.get("name") and len(paths) > 1:
+    opts = _FileOptions(**options)
+    _check_command(len(paths), opts, measures, lineage)
+    files = [Path(p) for p in paths]
+    outcomes = _Outcomes(on_done, keep_going, bool(measures))
+    _Command(store, collection, files, opts, measures, outcomes, lineage, on_lineage).run()
+    results = outcomes.results
+    if measures:
+        results = _score_stored(store, collection, measures, results, on_done, outcomes.path_of)
+    outcomes.raise_errors(len(files))
+    return results
+
+
+def _check_command(n_files: int, opts: _FileOptions, measures: Sequence[str] | None, lineage: bool) -> None:
+    """The checks of the command as a whole, before any file is read."""
+    if opts.name and n_files > 1:
         raise WorkbenchError("--name applies to a single file; drop it to name runs by their file stems")
     if measures:  # a bad measure (nDCG@0 would abort pytrec_eval mid-ingest) stops the command before any file
         from workbench.scoring import parse_measures
 
         parse_measures(list(measures))
-    if lineage and (options.get("parent") is not None or options.get("depth") is not None):
+    if lineage and (opts.parent is not None or opts.depth is not None):
         raise WorkbenchError("--lineage reads parent and depth from the run names; drop --parent and --depth")
-    results: list[IngestResult] = []
-    errors: list[WorkbenchError] = []
-    stop: list[WorkbenchError] = []
-    path_of: dict[int, Path] = {}
-
-    def report(path: Path, outcome: IngestResult | WorkbenchError) -> None:
-        if isinstance(outcome, WorkbenchError):
-            if on_done:
-                on_done(Path(path), outcome)
-            if not keep_going:
-                stop.append(outcome)
-            errors.append(outcome)
-            return
-        results.append(outcome)
-        path_of[id(outcome)] = Path(path)
-        if on_done and not (measures and outcome.scores is None):
-            on_done(Path(path), outcome)
-
-    session: _Session | None = None
-    paths = [Path(p) for p in paths]
-    names = [options.get("name") or run_name_for(p) for p in paths]
-    reading: dict[int, Future] = {}
-    per_file: dict[int, dict] = {}  # parent and depth read from the names (--lineage)
-
-    def read_ahead(i: int) -> None:
-        """Files i, i+1 start parsing (READERS at a time) while earlier ones are handled; big files one at a time."""
-        for j in range(i, min(i + READERS, len(paths))):
-            small = _small(paths[j])
-            if j not in reading and (j == i or small):
-                reading[j] = session.readers.submit(session.prepare, paths[j], **{**options, **per_file.get(j, {})},
-                                                    ahead=frozenset(names[:j]))
-            if not small:
-                break
-
-    def read_lineage() -> None:
-        for j, path in enumerate(paths):
-            found = infer_lineage(names[j], {*session.runs, *names[:j]})
-            if found.parent is not None:
-                per_file[j] = {"parent": found.parent, "depth": found.depth}
-            if on_lineage:
-                on_lineage(path, found)
-
-    try:
-        for i, path in enumerate(paths):
-            try:
-                if session is None:
-                    _precheck(path, options.get("name"), options.get("kind"), options.get("parent"),
-                              options.get("depth"))
-                    session = _Session(store, collection, measures, keep_going)
-                    if lineage:
-                        read_lineage()
-                read_ahead(i)
-                prepared = reading.pop(i).result()
-                if isinstance(prepared, _Pending | _Update):
-                    try:
-                        session.check_parent(prepared.info.parent)
-                    except WorkbenchError:
-                        session.discard(prepared)
-                        raise
-                if isinstance(prepared, _Update):
-                    session.flush(report)  # the files before this one first, as one by one would
-                    if stop:
-                        raise stop[0]
-                    from workbench.store.runs import put_run_metadata
-
-                    prepared = IngestResult(put_run_metadata(store, prepared.info), "updated")
-                    session.runs[prepared.info.name] = prepared.info
-            except WorkbenchError as exc:
-                if session is not None:
-                    session.flush(report)  # the files before this one are stored, as one by one would
-                if stop:
-                    raise stop[0] from None
-                report(path, exc)
-                if stop:
-                    raise
-                continue
-            if isinstance(prepared, IngestResult):
-                session.flush(report)  # keep the order of results
-                if stop:
-                    raise stop[0]
-                report(path, prepared)
-                continue
-            session.pending.append(prepared)
-            if session.pending_rows() >= FLUSH_ROWS:
-                session.flush(report)
-                if stop:
-                    raise stop[0]
-        if session is not None:
-            session.flush(report)
-            if stop:
-                raise stop[0]
-    finally:
-        if session is not None:
-            for future in reading.values():  # read ahead of a file that stopped the command
-                with contextlib.suppress(Exception):
-                    session.discard(future.result())
-            session.close()
-    if measures:
-        results = _score_stored(store, collection, measures, results, on_done, path_of)
-    if errors:
-        raise errors[0] if len(errors) == 1 else WorkbenchError(
-            f"{len(errors)} of {len(paths)} files were refused; first: {errors[0]}")
-    return results
 
 
-def _score_stored(store, collection, measures, results, on_done, path_of) -> list[IngestResult]:
+def _score_stored(store: Store, collection: str, measures: Sequence[str], results: list[IngestResult],
+                  on_done: OnDone | None, path_of: dict[int, Path]) -> list[IngestResult]:
     """Scores for the runs that were not parsed now (already stored): computed only where missing."""
     todo = [r for r in results if r.scores is None]
     if not todo:

@@ -7,7 +7,8 @@ meant as the second (docs/store.md lists what a backend provides).
 
 - collections: put_collection, get_collection, list_collections, delete_collection, get_qrels, get_topics,
   get_documents
-- runs: put_run, put_run_metadata, set_run_fields, get_run, list_runs, children, delete_run, same_metadata
+- runs: put_run, put_run_metadata, set_run_fields, get_run, list_runs, children, delete_run, same_metadata;
+  put_runs (a batch of parsed runs, `NewRun`, with their scores) and ingest_context (what ingest checks against)
 - run rows: get_run_rows (whole), top_run_rows (down to a trec_eval position), query_run_rows (one query of a few
   runs), judged_ranks / judged_ranks_of / judged_top_ranks (judged rows' positions, joined with the qrels)
 - scores: put_scores, put_scores_many, scored_keys, scored_measures, per_query_scores, score_aggregates,
@@ -40,13 +41,17 @@ from workbench.store.reads import (
     top_run_rows,
 )
 from workbench.store.runs import (
+    NewRun,
+    ScoredAgainst,
     children,
     delete_run,
     get_run,
     get_run_rows,
+    ingest_context,
     list_runs,
     put_run,
     put_run_metadata,
+    put_runs,
     same_metadata,
     set_run_fields,
 )
@@ -61,7 +66,9 @@ from workbench.store.scores import (
 __all__ = [
     "DEFAULT_QRELS",
     "CollectionInfo",
+    "NewRun",
     "QrelsSetInfo",
+    "ScoredAgainst",
     "Store",
     "children",
     "default_db_path",
@@ -75,6 +82,7 @@ __all__ = [
     "get_run",
     "get_run_rows",
     "get_topics",
+    "ingest_context",
     "judged_ranks",
     "judged_ranks_of",
     "judged_top_ranks",
@@ -87,6 +95,7 @@ __all__ = [
     "put_qrels_set",
     "put_run",
     "put_run_metadata",
+    "put_runs",
     "put_scores",
     "put_scores_many",
     "query_run_rows",
