@@ -10,10 +10,18 @@ meant as the second (docs/store.md lists what a backend provides).
 - runs: put_run, put_run_metadata, set_run_fields, get_run, list_runs, children, delete_run, same_metadata
 - run rows: get_run_rows (whole), top_run_rows (down to a trec_eval position), query_run_rows (one query of a few
   runs), judged_ranks / judged_ranks_of / judged_top_ranks (judged rows' positions, joined with the qrels)
+- benchmarks: put_benchmark, get_benchmark, list_benchmarks, delete_benchmark
 - scores: put_scores, put_scores_many, scored_keys, scored_measures, per_query_scores, score_aggregates,
   score_matrix
 """
 
+from workbench.store.benchmarks import (
+    BenchmarkInfo,
+    delete_benchmark,
+    get_benchmark,
+    list_benchmarks,
+    put_benchmark,
+)
 from workbench.store.collections import (
     CollectionInfo,
     delete_collection,
@@ -58,13 +66,16 @@ from workbench.store.scores import (
 
 __all__ = [
     "DEFAULT_QRELS",
+    "BenchmarkInfo",
     "CollectionInfo",
     "Store",
     "children",
     "default_db_path",
+    "delete_benchmark",
     "delete_collection",
     "delete_qrels_set",
     "delete_run",
+    "get_benchmark",
     "get_collection",
     "get_documents",
     "get_qrels",
@@ -75,11 +86,13 @@ __all__ = [
     "judged_ranks",
     "judged_ranks_of",
     "judged_top_ranks",
+    "list_benchmarks",
     "list_collections",
     "list_qrels_sets",
     "list_runs",
     "per_query_scores",
     "pooled_documents",
+    "put_benchmark",
     "put_collection",
     "put_qrels_set",
     "put_run",
