@@ -382,3 +382,74 @@ def test_schema_5_store_is_migrated(hand, db):
     assert after["benchmarks"] == [("again", "", json.dumps({"cli": True}))]
     assert after["benchmark_collections"] == [("again", 0, "A"), ("again", 1, "B")]
     assert {t: rows for t, rows in after.items() if t in before} == before  # every other row as it was
+
+
+# ---- the manifest's `benchmarks:` and build ----------------------------------------------------------------------
+def _manifest(root: Path, benchmarks: str) -> Path:
+    for name, means in MEANS.items():
+        _write_collection(root, name, means)
+    runs = "".join(f"  - {{file: {name}/{s}.trec, collection: {name}}}\n" for name, means in MEANS.items()
+                   for s in means)
+    path = root / "data_manifest.yaml"
+    path.write_text("version: 1\ncollections:\n" + "".join(f"  {n}: {{qrels: {n}.qrels}}\n" for n in MEANS)
+                    + "runs:\n" + runs + benchmarks)
+    return path
+
+
+MANIFEST_JUNK = [
+    ("benchmarks:\n  b: {collections: [A, Z]}\n", 2, "names collection 'Z', which is not declared under collections"),
+    ("benchmarks:\n  b: {collections: [A, A]}\n", 2, "names collection 'A' twice"),
+    ("benchmarks:\n  b: {collections: []}\n", 2, "needs collections: a list of at least one name"),
+    ("benchmarks:\n  b: {collections: A}\n", 2, "needs collections: a list of at least one name"),
+    ("benchmarks:\n  b:\n    collections: [A]\n    members: [B]\n", 4, "unknown key 'members'"),
+    ("benchmarks:\n  \"b'c\": {collections: [A]}\n", 2, "invalid benchmark name"),
+    ("benchmarks: [A, B]\n", 1, "benchmarks must be a mapping"),
+    ("benchmarks:\n  b: {collections: [A], description: [x]}\n", 2, "description must be one line of text"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "message"), MANIFEST_JUNK, ids=[m for _, _, m in MANIFEST_JUNK])
+def test_manifest_benchmarks_are_checked_at_their_line(cli, db, tmp_path, text, line, message):
+    path = _manifest(tmp_path, text)
+    first = path.read_text().count("\n") - text.count("\n")  # the line the benchmarks section starts on, minus 1
+    res = cli("build", "--manifest", path)
+    assert res.code == 2 and not db.exists()
+    assert res.err.strip().startswith(f"error: {path}:{first + line}: "), res.err
+    assert message in res.err and len(res.err.strip().splitlines()) == 1
+
+
+def test_build_defines_updates_and_respects_benchmarks(cli, db, tmp_path):
+    path = _manifest(tmp_path, "benchmarks:\n  abc: {collections: [A, B, C], description: three tiny ones}\n")
+    res = cli("build", "--manifest", path, "--json")
+    assert res.code == 0, res.err
+    assert res.json()["benchmarks"] == {"abc": "updated"}
+    listed = cli("benchmark", "list", "--json").json()
+    assert listed[0]["collections"] == ["A", "B", "C"] and listed[0]["source"] == {"manifest": str(path.resolve())}
+    assert cli("build", "--manifest", path, "--json").json()["benchmarks"] == {"abc": "unchanged"}
+    assert cli("build", "--manifest", path, "-c", "A", "--json").json()["benchmarks"] == {}  # B, C not built now
+    path.write_text(path.read_text().replace("[A, B, C]", "[C, B]"))  # the manifest's own: redefined
+    assert cli("build", "--manifest", path, "--json").json()["benchmarks"] == {"abc": "updated"}
+    assert cli("benchmark", "list", "--json").json()[0]["collections"] == ["C", "B"]
+    # one defined by hand is not replaced by build unless --replace
+    assert cli("benchmark", "add", "abc", "A", "--replace").code == 0
+    before = snapshot(db)
+    res = cli("build", "--manifest", path)
+    assert res.code == 2 and "benchmark 'abc' in the store was not defined by data_manifest.yaml" in res.err
+    assert snapshot(db) == before
+    assert cli("build", "--manifest", path, "--replace").code == 0
+    assert cli("benchmark", "list", "--json").json()[0]["collections"] == ["C", "B"]
+
+
+def test_bundled_manifest_declares_the_dl20_scifact_benchmark():
+    from conftest import ROOT
+
+    from workbench.services.manifest import load_manifest
+
+    spec = load_manifest(ROOT / "data_manifest.yaml").benchmarks["dl20-scifact"]
+    assert spec.collections == ("dl20", "scifact")
+
+
+def test_build_has_no_complexity_exemption():
+    from conftest import ROOT
+
+    assert "noqa: C901" not in (ROOT / "workbench" / "services" / "build.py").read_text()

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "workbench"
 STORE = PACKAGE / "store"
 TABLES = ("run_rows", "run_top_rows", "runs", "scores", "score_sets", "qrels", "collections", "topics", "documents",
-          "meta")
+          "meta", "benchmarks", "benchmark_collections")
 STORE_SQL = re.compile(rf"\b(FROM|JOIN|INTO|UPDATE|TABLE)\s+({'|'.join(TABLES)})\b", re.IGNORECASE)
 # the ingest session parses into a DuckDB catalog of its own and has the store attach to it to copy DuckDB's own
 # columns (half the CPU of inserting Arrow); the ingest write path is being reworked apart from this boundary
