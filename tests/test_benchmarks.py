@@ -453,3 +453,15 @@ def test_build_has_no_complexity_exemption():
     from conftest import ROOT
 
     assert "noqa: C901" not in (ROOT / "workbench" / "services" / "build.py").read_text()
+
+
+def test_python_api_returns_what_the_cli_prints(hand, db):
+    import workbench as wb
+
+    board = wb.open(db).benchmark_leaderboard("abc", "P@1", rank_by="borda", mapping="C:x=x2")
+    cli_json = hand("leaderboard", "--benchmark", "abc", "-m", "P@1", "--rank-by", "borda", "--system", "C:x=x2",
+                    "-f", "json").json()
+    assert board.to_dict() == cli_json
+    frame = board.to_frame()
+    assert frame.loc["y", "borda"] == 5.0 and frame.loc["x2", "P@1 C"] == 0.0 and math.isnan(frame.loc["x", "P@1 C"])
+    assert list(frame.index) == [r["system"] for r in cli_json["rows"]]
