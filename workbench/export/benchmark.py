@@ -68,6 +68,10 @@ class BenchmarkBoard:
         """One row per system: its aggregates, then its mean on each collection (NaN: missing)."""
         return pd.concat([self.aggregates, self.values.add_prefix(f"{self.measure} ")], axis=1)
 
+    def text_table(self) -> tuple[list[str], list[list[str]]]:
+        """(header, rows) as the text formats show them: 4 decimals, ranks in parentheses, `missing`, `*`."""
+        return _header(self), [_row_texts(self, s) for s in self.systems]
+
     def incomplete(self) -> list[str]:
         return [s for s in self.systems if not bool(self.aggregates.at[s, "complete"])]
 
