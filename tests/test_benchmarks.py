@@ -328,6 +328,7 @@ JUNK = [
     (["leaderboard", "-c", "A", "-m", "P@1", "--system", "A:x=y"], "--system maps runs to systems of a benchmark"),
     (["leaderboard", "--benchmark", "abc", "-m", "NumRet"], "rank a benchmark by a mean measure"),
     (["leaderboard", "--benchmark", "abc", "-m", "nDCG@"], "nDCG@"),
+    (["leaderboard", "--benchmark", "abc", "-m", "official"], "ranks systems on one measure, got 'official'"),
     (["leaderboard", "--benchmark", "abc", "-m", "P@1", "-r", "nope"], "no system named 'nope'"),
     (["leaderboard", "--benchmark", "abc", "-m", "P@1", "--system", "Z:x=y"], "names collection 'Z'"),
     (["leaderboard", "--benchmark", "abc", "-m", "P@1", "--system", "A:nope=y"], "maps run 'nope'"),

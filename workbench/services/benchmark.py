@@ -153,9 +153,10 @@ def benchmark_leaderboard(store: Store, name: str, measure: str, *, systems: Seq
         raise WorkbenchError(f"unknown ranking {rank_by!r}; expected one of {', '.join(RANK_BY)}")
     if not 0 < confidence < 1:
         raise WorkbenchError(f"confidence must be in (0, 1), got {confidence}")
-    (named,) = named_measures([measure]) if isinstance(measure, str) else (None,)
-    if named is None:
-        raise WorkbenchError(f"give one measure to rank by, got {measure!r}")
+    got = named_measures([measure]) if isinstance(measure, str) else []
+    if len(got) != 1:
+        raise WorkbenchError(f"a benchmark ranks systems on one measure, got {measure!r}")
+    named = got[0]
     if is_summed(named.measure):
         raise WorkbenchError(f"{named.name} is summed over queries, not averaged: rank a benchmark by a mean measure")
     info = get_benchmark(store, name)
