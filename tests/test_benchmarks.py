@@ -466,3 +466,23 @@ def test_python_api_returns_what_the_cli_prints(hand, db):
     frame = board.to_frame()
     assert frame.loc["y", "borda"] == 5.0 and frame.loc["x2", "P@1 C"] == 0.0 and math.isnan(frame.loc["x", "P@1 C"])
     assert list(frame.index) == [r["system"] for r in cli_json["rows"]]
+
+
+def test_rank_functions_equal_scipys_on_ties_and_missing_values():
+    from scipy.stats import rankdata
+
+    from workbench.analysis.benchmark import average_ranks, competition_ranks
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 4, size=(9, 300)).astype(float)  # many ties
+    values[rng.random(values.shape) < 0.2] = np.nan
+    got = average_ranks(values)
+    eligible = rng.random(9) < 0.7
+    mins = competition_ranks(values, eligible, higher_is_better=False)
+    for j in range(values.shape[1]):
+        here = ~np.isnan(values[:, j])
+        assert np.array_equal(got[here, j], rankdata(-values[here, j], method="average"))
+        assert np.isnan(got[~here, j]).all()
+        both = here & eligible
+        assert np.array_equal(mins[both, j], rankdata(values[both, j], method="min"))
+        assert np.isnan(mins[~both, j]).all()
