@@ -119,7 +119,7 @@ def test_a_mapping_matches_runs_of_other_names(hand, tmp_path):
     assert same == rows
     res = hand("leaderboard", "--benchmark", "abc", "-m", "P@1", "--system", "C:x=yy", "-f", "json")
     assert res.json()["mapping"] == {"C": {"x": "yy"}}
-    assert "Systems matched by run name, except in C: x as yy." in res.json()["legend"]
+    assert "Systems matched by run name, except: in C, x as yy." in res.json()["legend"]
 
 
 def test_every_export_format(hand):

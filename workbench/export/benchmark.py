@@ -93,9 +93,10 @@ class BenchmarkBoard:
             lines.append(f"{MISSING}: the system has no run in that collection. {INCOMPLETE} incomplete "
                          f"({len(incomplete)} system(s)): aggregates over the collections the system has, not "
                          "ranked (not comparable with the complete systems').")
-        for collection, runs in self.mapped.items():
-            pairs = ", ".join(f"{run} as {system}" for run, system in runs.items())
-            lines.append(f"Systems matched by run name, except in {collection}: {pairs}.")
+        if self.mapped:
+            pairs = "; ".join(f"in {c}, {run} as {system}" for c, runs in self.mapped.items()
+                              for run, system in runs.items())
+            lines.append(f"Systems matched by run name, except: {pairs}.")
         return lines
 
     def to_dict(self) -> dict:
