@@ -81,3 +81,14 @@ def test_benchmark_page_shows_the_cli_table_and_scores_only_when_asked(two, cli,
 def test_a_store_without_benchmarks_says_how_to_define_one(dl20_store, monkeypatch):
     at = open_benchmark(dl20_store, monkeypatch)
     assert any("No benchmarks in this store yet" in str(i.value) for i in at.info)
+
+
+def test_the_systems_picked_are_the_ones_ranked(two, cli, monkeypatch):
+    assert cli("leaderboard", "--benchmark", "two", "-m", "nDCG@10", store=two).code == 0  # scores dl20b
+    at = open_benchmark(two, monkeypatch, benchmark="two", measure="nDCG@10", systems=["bm25", "tasb"],
+                        rank_by="borda")
+    expected = cli("leaderboard", "--benchmark", "two", "-m", "nDCG@10", "-r", "bm25", "tasb", "--rank-by", "borda",
+                   "-f", "json", store=two).json()
+    table = at.dataframe[0].value.set_index("system")
+    assert list(table.index) == ["tasb", "bm25"] == [r["system"] for r in expected["rows"]]
+    assert table.loc["bm25", "Borda"] == "0" and table.loc["tasb", "Borda"] == "2"  # tasb beats bm25 in both

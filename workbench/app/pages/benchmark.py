@@ -34,12 +34,13 @@ def benchmarks(db: str, token: data.Token) -> list[BenchmarkInfo]:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def board(db: str, token: data.Token, name: str, measure: str, rank_by: str, n_resamples: int) -> BenchmarkBoard:
+def board(db: str, token: data.Token, name: str, measure: str, rank_by: str, n_resamples: int,
+          systems: tuple[str, ...]) -> BenchmarkBoard:
     """The stored scores only (`score=False`): opening the page writes nothing."""
     from workbench.services.benchmark import benchmark_leaderboard
 
     return benchmark_leaderboard(data.store_for(db), name, measure, rank_by=rank_by, n_resamples=n_resamples,
-                                 score=False)
+                                 systems=systems or None, score=False)
 
 
 def unscored(db: str, token: data.Token, info: BenchmarkInfo, measure: str) -> dict[str, list[str]]:
@@ -88,6 +89,9 @@ need(bool(scored), "No measure is scored in the collections of this benchmark ye
 measure = mid.selectbox("Measure", scored, index=scored.index("nDCG@10") if "nDCG@10" in scored else 0,
                         key="measure", bind="query-params")
 rank_by = right.selectbox("Rank by", RANK_BY, format_func=lambda r: RANK_LABELS[r], key="rank_by", bind="query-params")
+every = sorted({r.name for c in info.collections for r in data.runs(ctx.db, ctx.token, c)})
+systems = st.multiselect("Systems (matched by run name; default: all)", every, key="systems", bind="query-params",
+                         help="the systems to rank; the others take no part in any rank or count")
 with st.expander("Bootstrap settings", expanded=False):
     resamples = st.selectbox("Bootstrap samples (queries resampled within each collection, seed 0)", RESAMPLES,
                              index=RESAMPLES.index(DEFAULT_BOOTSTRAP), key="resamples", bind="query-params")
@@ -103,7 +107,7 @@ if lacking:
 
 try:
     with st.spinner("ranking ..."):
-        b = board(ctx.db, ctx.token, name, measure, rank_by, int(resamples))
+        b = board(ctx.db, ctx.token, name, measure, rank_by, int(resamples), tuple(systems))
 except WorkbenchError as exc:
     st.error(plain(exc))
     st.stop()
