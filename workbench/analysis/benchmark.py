@@ -26,38 +26,45 @@ from workbench.analysis.stats import bootstrap_means
 from workbench.errors import AnalysisError
 from workbench.export.formats import RANK_BY
 
-_PAIR_CELLS = 1 << 22  # pairwise comparisons per batch: (systems x systems x columns) booleans stay ~4 MB
+
+def _tie_groups(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order, first, last): each column sorted from the highest value down (NaN last), and for every sorted place
+    the first and last 0-based place of the group of equal values it belongs to (NaNs each a group of their own)."""
+    key = -values
+    order = np.argsort(key, axis=0, kind="stable")
+    ordered = np.take_along_axis(key, order, axis=0)
+    n = values.shape[0]
+    place = np.broadcast_to(np.arange(n)[:, None], ordered.shape)
+    starts = np.ones(ordered.shape, dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    ends = np.ones(ordered.shape, dtype=bool)
+    ends[:-1] = starts[1:]
+    first = np.maximum.accumulate(np.where(starts, place, 0), axis=0)
+    last = np.flip(np.minimum.accumulate(np.flip(np.where(ends, place, n - 1), axis=0), axis=0), axis=0)
+    return order, first, last
+
+
+def _unsort(order: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
+    out = np.empty(sorted_values.shape)
+    np.put_along_axis(out, order, sorted_values, axis=0)
+    return out
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
-    """Rank of each row within each column (1 = highest, ties averaged); NaN rows are absent from that column and
-    get NaN. `values`: (systems, columns)."""
+    """Rank of each row within each column (1 = highest, ties averaged, as scipy's rankdata "average"); NaN rows are
+    absent from that column and get NaN. `values`: (systems, columns)."""
     values = np.asarray(values, dtype=np.float64)
-    n, m = values.shape
-    out = np.full((n, m), np.nan)
-    step = max(1, _PAIR_CELLS // max(1, n * n))
-    for start in range(0, m, step):
-        v = values[:, start : start + step]
-        better = (v[None, :, :] > v[:, None, :]).sum(axis=1)  # [i, b]: rows j with a higher value than row i
-        tied = (v[None, :, :] == v[:, None, :]).sum(axis=1) - 1
-        out[:, start : start + step] = np.where(np.isnan(v), np.nan, 1.0 + better + 0.5 * tied)
-    return out
+    order, first, last = _tie_groups(values)
+    return np.where(np.isnan(values), np.nan, _unsort(order, (first + last) / 2.0 + 1.0))
 
 
 def competition_ranks(score: np.ndarray, eligible: np.ndarray, *, higher_is_better: bool) -> np.ndarray:
-    """1 + the number of eligible rows strictly better in each column (ties share the best rank); NaN for rows
-    not eligible. `score`: (systems, columns); `eligible`: (systems,) booleans."""
+    """1 + the number of eligible rows strictly better in each column (ties share the best rank, scipy's "min");
+    NaN for rows not eligible. `score`: (systems, columns); `eligible`: (systems,) booleans."""
     score = np.asarray(score, dtype=np.float64)
-    s = score if higher_is_better else -score
-    s = np.where(eligible[:, None], s, np.nan)
-    n, m = s.shape
-    out = np.full((n, m), np.nan)
-    step = max(1, _PAIR_CELLS // max(1, n * n))
-    for start in range(0, m, step):
-        v = s[:, start : start + step]
-        better = (v[None, :, :] > v[:, None, :]).sum(axis=1)
-        out[:, start : start + step] = np.where(np.isnan(v), np.nan, 1.0 + better)
-    return out
+    s = np.where(eligible[:, None], score if higher_is_better else -score, np.nan)
+    order, first, _ = _tie_groups(s)
+    return np.where(np.isnan(s), np.nan, _unsort(order, first + 1.0))
 
 
 @dataclass(frozen=True)
