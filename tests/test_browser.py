@@ -39,6 +39,7 @@ PAGES = [
     ("depth?reranked=bm25__rankvicuna-7b%40100", "best k for nDCG@10", "depth"),
     ("fusion?inputs=bm25&inputs=splade-pp-ed", "Where the gains come from", "fusion"),
     ("runs", "Ingest a run", "runs"),
+    ("benchmark", "No benchmarks in this store yet", "benchmark"),
 ]
 """A case for every registered page (test_every_registered_page_has_a_case): the url path starts with the page's."""
 

@@ -183,7 +183,7 @@ def test_schema_3_store_is_migrated_and_reports_computed_on_read(cli, db):
     shown = cli("collection", "show", "cran", "--json")
     assert shown.code == 0, shown.err
     con = duckdb.connect(str(db), read_only=True)
-    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("5",)]
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("6",)]
     assert con.execute("SELECT report, warnings FROM collections").fetchall() == [(None, None)]
     for table, rows in v3.items():  # every row kept; the new topic columns are NULL
         got = con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()

@@ -135,7 +135,7 @@ def test_schema_1_store_is_migrated_in_place(dl20_store, tmp_path):
     runs = list_runs(store, "dl20")
     assert len(runs) == 24
     con = duckdb.connect(str(old), read_only=True)
-    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("5",)]
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("6",)]
     # every row kept as it was; the migration's window gives the positions ingest computed
     assert con.execute("SELECT * FROM run_rows ORDER BY ALL").fetchall() == rows_before
     tops = con.execute("SELECT * FROM run_top_rows ORDER BY ALL").fetchall()

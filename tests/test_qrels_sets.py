@@ -148,7 +148,7 @@ def test_schema_4_store_is_migrated(dl20, db, strict):
     assert dl20("collection", "qrels", "add", "dl20", "strict", strict).code == 0
     con = duckdb.connect(str(db), read_only=True)
     try:
-        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("5",)]
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("6",)]
         assert con.execute("SELECT name FROM qrels_sets").fetchall() == [("strict",)]
         for table, rows in before.items():
             query = f"SELECT * {'EXCLUDE (ingested_at) ' if table == 'runs' else ''}FROM {table} ORDER BY ALL"

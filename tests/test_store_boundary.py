@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "workbench"
 STORE = PACKAGE / "store"
 TABLES = ("run_rows", "run_top_rows", "runs", "scores", "score_sets", "qrels", "collections", "topics", "documents",
-          "meta")
+          "meta", "benchmarks", "benchmark_collections")
 STORE_SQL = re.compile(rf"\b(FROM|JOIN|INTO|UPDATE|TABLE)\s+({'|'.join(TABLES)})\b", re.IGNORECASE)
 # a catalog of the caller's own that the store file would join (ATTACH takes the path as a quoted literal)
 ATTACH = re.compile(r"\bATTACH\s+(DATABASE\s+)?(IF\s+NOT\s+EXISTS\s+)?'", re.IGNORECASE)

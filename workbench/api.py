@@ -7,6 +7,7 @@
     store.compare("dl20", ["bm25", "tasb"], ["nDCG@10"])          # the Comparison `workbench compare` prints
     store.depth("dl20", "bm25__rankvicuna-7b@100", ["nDCG@10"])   # the DepthStudy `workbench depth` prints
     store.leaderboard("dl20", baselines=["bm25"]).render("latex")
+    store.benchmark_leaderboard("dl20-scifact", "nDCG@10").to_frame()   # systems over a benchmark's collections
 
 A thin face over the use cases the CLI and the dashboard call (workbench.services: evaluate, compare, depth,
 leaderboard), with the same defaults: no logic of its own, so its numbers are the CLI's. Bad input raises
@@ -26,6 +27,7 @@ from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 if TYPE_CHECKING:
     import pandas as pd
 
+    from workbench.export.benchmark import BenchmarkBoard
     from workbench.export.leaderboard import Leaderboard
     from workbench.services.compare import Comparison
     from workbench.services.depth import DepthStudy
@@ -195,6 +197,23 @@ class Workbench:
         return build_leaderboard(ev, baselines=_names(baselines, "baselines") or [], test=test,
                                  correction=correction, alpha=alpha, show_ci=ci, seed=seed,
                                  n_resamples=permutations, sort_by=sort_by, unjudged_relevant=high)
+
+    @_measures_afresh
+    def benchmark_leaderboard(self, benchmark: str, measure: str, systems: str | Sequence[str] | None = None, *,
+                              mapping: str | Sequence[str] | dict[str, dict[str, str]] = (), rank_by: str = "mean",
+                              bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> BenchmarkBoard:
+        """What `workbench leaderboard --benchmark` writes: systems x the benchmark's collections on one measure,
+        with the mean over collections, the mean rank, the Borda count and each complete system's rank and its
+        bootstrap interval. `.render("latex")` (or markdown, csv, html, json), `.to_frame()` (one row per system),
+        `.aggregates`, `.values` (systems x collections, NaN: missing), `.legend()`; `systems`, `mapping`
+        (`collection:run=system` entries, mapping files, or {collection: {run: system}}), `rank_by` ("mean",
+        "borda", "mean-rank"), `bootstrap`, `seed` as `-r`, `--system`, `--rank-by`, `--bootstrap`, `--seed`."""
+        from workbench.services.benchmark import benchmark_leaderboard
+
+        given = [mapping] if isinstance(mapping, str) else mapping
+        return benchmark_leaderboard(self.store, benchmark, measure, systems=_names(systems, "systems"),
+                                     mapping=given if isinstance(given, dict) else list(given), rank_by=rank_by,
+                                     n_resamples=bootstrap, seed=seed)
 
     def pool(self, collection: str, depth: int, runs: str | Sequence[str] | None = None, *,
              unjudged_only: bool = False, qrels: str | None = None) -> Pool:

@@ -24,6 +24,7 @@ SCORING = {"evaluate", "leaderboard", "export", "compare", "depth", "eval"}
 def build_parser() -> argparse.ArgumentParser:
     from workbench.cli import (
         analysis_cmds,
+        benchmark_cmds,
         collection_cmds,
         eval_cmds,
         judgment_cmds,
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in (collection_cmds, run_cmds, score_cmds, eval_cmds, analysis_cmds, judgment_cmds, produce_cmds,
-                   lake_cmds):
+                   lake_cmds, benchmark_cmds):
         module.register(sub)
     return parser
 

@@ -15,9 +15,18 @@ from workbench.cli.common import (
     probability,
     progress,
     resamples,
+    seed,
     write_output,
 )
-from workbench.export.formats import CORRECTIONS, DEFAULT_PERMUTATIONS, FORMATS, SCORE_FORMATS, TESTS
+from workbench.export.formats import (
+    CORRECTIONS,
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_PERMUTATIONS,
+    FORMATS,
+    RANK_BY,
+    SCORE_FORMATS,
+    TESTS,
+)
 
 # evaluate/export/leaderboard load pandas; they are imported inside the commands that use them
 
@@ -53,8 +62,10 @@ def register(sub) -> None:
     s.add_argument("--output", "-o", help="output file (default: stdout; parquet needs a file)")
     s.set_defaults(func=cmd_export_scores)
 
-    lb = sub.add_parser("leaderboard", help="a leaderboard as markdown/csv/latex/html/json")
+    lb = sub.add_parser("leaderboard", help="a leaderboard as markdown/csv/latex/html/json (of a collection, or of "
+                        "a benchmark: systems x collections)")
     add_eval_args(lb)
+    _collection_or_benchmark(lb)
     lb.add_argument("--baseline", "-b", nargs="+", default=[], metavar="RUN",
                     help="baseline run(s): deltas and significance marks against each")
     lb.add_argument("--test", choices=TESTS, default="t", help="paired test against the baselines (default: t)")
@@ -74,6 +85,44 @@ def register(sub) -> None:
     lb.add_argument("--output", "-o", help="output file (default: stdout)")
     lb.set_defaults(func=cmd_leaderboard)
     add_check(lb, _bounds_not_judged_only)
+    add_check(lb, _benchmark_options)
+
+
+def _collection_or_benchmark(lb) -> None:
+    """`--benchmark NAME` instead of -c: one measure over a benchmark's collections (docs/benchmarks.md)."""
+    next(a for a in lb._actions if a.dest == "collection").required = False
+    lb.add_argument("--benchmark", metavar="NAME",
+                    help="instead of -c: rank systems over the benchmark's collections on one measure (-m), with "
+                         "the mean over collections, the mean rank, the Borda count and a bootstrap interval of "
+                         "each system's rank; -r then names systems")
+    lb.add_argument("--system", action="append", metavar="MAP", dest="system_map",
+                    help="with --benchmark: COLLECTION:RUN=SYSTEM (repeat it), or a file of `collection run system` "
+                         "lines; the run stands for that system in that collection (default: runs are matched to "
+                         "systems by name)")
+    lb.add_argument("--rank-by", choices=RANK_BY, default="mean",
+                    help="with --benchmark: what orders the systems (mean over collections, Borda count, mean rank)")
+    lb.add_argument("--bootstrap", type=resamples, default=DEFAULT_BOOTSTRAP,
+                    help="with --benchmark: bootstrap samples of the rank intervals (queries resampled within each "
+                         "collection)")
+    lb.add_argument("--seed", type=seed, default=0, help="seed of the bootstrap and the randomisation test")
+
+
+_NOT_WITH_BENCHMARK = {"baseline": "--baseline", "bounds": "--bounds", "ci": "--ci", "judged_only": "--judged-only",
+                       "qrels": "--qrels", "sort_by": "--sort-by"}
+
+
+def _benchmark_options(p, args) -> None:
+    if (args.collection is None) == (args.benchmark is None):
+        p.error("give a collection (-c) or a benchmark (--benchmark), one of them")
+    if args.benchmark is None:
+        if args.system_map:
+            p.error("--system maps runs to systems of a benchmark: give --benchmark")
+        return
+    given = [flag for dest, flag in _NOT_WITH_BENCHMARK.items() if getattr(args, dest)]
+    if given:
+        p.error(f"{given[0]} is for the leaderboard of one collection, not with --benchmark")
+    if not args.measures or len(args.measures) != 1:
+        p.error("--benchmark ranks systems on one measure: give it with -m, e.g. -m nDCG@10")
 
 
 def _bounds_not_judged_only(p, args) -> None:
@@ -179,10 +228,24 @@ def cmd_leaderboard(ctx, args) -> int:
     from workbench.export import render
     from workbench.services.leaderboard import build_leaderboard
 
+    if args.benchmark is not None:
+        return _benchmark_leaderboard(ctx, args)
     ev = _evaluate(ctx, args)
     high = _evaluate(ctx, args, "relevant") if args.bounds else None
     lb = build_leaderboard(ev, baselines=args.baseline, test=args.test, correction=args.correction,
                            alpha=args.alpha, show_ci=args.ci, sort_by=args.sort_by, n_resamples=args.permutations,
-                           unjudged_relevant=high)
+                           unjudged_relevant=high, seed=args.seed)
     write_output(render(lb, args.format), args.output)
+    return 0
+
+
+def _benchmark_leaderboard(ctx, args) -> int:
+    from workbench.services.benchmark import benchmark_leaderboard
+
+    with progress() as bar:
+        bar.add_task("scoring the benchmark's runs", total=None)
+        board = benchmark_leaderboard(ctx.store, args.benchmark, args.measures[0], systems=args.runs,
+                                      mapping=args.system_map or (), rank_by=args.rank_by, n_resamples=args.bootstrap,
+                                      seed=args.seed)
+    write_output(board.render(args.format), args.output)
     return 0

@@ -12,3 +12,7 @@ DEFAULT_PERMUTATIONS = 10_000
 comparisons could never reject (138/1,001 > 0.05)."""
 DEFAULT_BOOTSTRAP = 10_000
 """Bootstrap samples of every percentile CI (deltas, run means, the depth curve)."""
+
+RANK_BY = ("mean", "borda", "mean-rank")
+"""What orders a benchmark's leaderboard (workbench.analysis.benchmark): the mean over collections (BEIR's habit),
+the Borda count (MTEB's) or the mean per-collection rank."""

@@ -22,6 +22,7 @@ from workbench.retrieval.steps import PIPELINE_WORDS, ParamError, get_step, plug
 
 COLLECTION_KEYS = {"description", "qrels", "topics", "docs", "ir_datasets", "relevance", "topic_field", "grade_map"}
 RUN_KEYS = {"file", "collection", "name", "kind", "parent", "depth"}
+BENCHMARK_KEYS = {"description", "collections"}
 
 
 class _Map(dict):
@@ -105,11 +106,20 @@ class PipelineSpec:
 
 
 @dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    collections: tuple[str, ...]
+    line: int
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     collections: dict[str, CollectionSpec]
     runs: list[RunSpec]
     pipelines: list[PipelineSpec]
+    benchmarks: dict[str, BenchmarkSpec] = field(default_factory=dict)
 
     def pipeline_order(self) -> list[PipelineSpec]:
         """Pipelines in dependency order (inputs first); cycles were rejected at load time."""
@@ -130,8 +140,8 @@ def load_manifest(path: str | Path) -> Manifest:
         raise ManifestError(path, mark.line + 1 if mark else None, f"invalid YAML: {getattr(exc, 'problem', exc)}") \
             from exc
     if not isinstance(data, _Map):
-        raise ManifestError(path, 1, "expected a mapping with collections, runs and pipelines")
-    _unknown(path, data, {"version", "collections", "runs", "pipelines"})
+        raise ManifestError(path, 1, "expected a mapping with collections, runs, pipelines and benchmarks")
+    _unknown(path, data, {"version", "collections", "runs", "pipelines", "benchmarks"})
     version = data.get("version", 1)
     if type(version) is not int or version != 1:
         raise ManifestError(path, data.key_lines["version"], f"version must be 1 (the only manifest version), "
@@ -140,7 +150,8 @@ def load_manifest(path: str | Path) -> Manifest:
     collections = _collections(path, base, data.get("collections") or _Map(), data)
     runs = _runs(path, base, data.get("runs") or [], collections, data)
     pipelines = _pipelines(path, data.get("pipelines") or [], collections, data)
-    manifest = Manifest(path, collections, runs, pipelines)
+    benchmarks = _benchmarks(path, data.get("benchmarks") or _Map(), collections, data)
+    manifest = Manifest(path, collections, runs, pipelines, benchmarks)
     _check_references(manifest)
     _topological(manifest)
     return manifest
@@ -230,6 +241,34 @@ def _collections(path: Path, base: Path, node, root: _Map) -> dict[str, Collecti
             relevance=spec.get("relevance"), description=spec.get("description") or "",
             topic_field=topic_field, grade_map=_grade_map(path, spec),
         )
+    return out
+
+
+def _benchmarks(path: Path, node, collections: dict[str, CollectionSpec], root: _Map) -> dict[str, BenchmarkSpec]:
+    """`benchmarks: NAME: {collections: [C1, C2, ...], description: ...}`: each collection declared above, once."""
+    if not isinstance(node, _Map):
+        raise ManifestError(path, root.key_lines.get("benchmarks"), "benchmarks must be a mapping of name -> settings")
+    out = {}
+    for name, spec in node.items():
+        line = node.key_lines[name]
+        _name(path, line, name, "benchmark")
+        if not isinstance(spec, _Map):
+            raise ManifestError(path, line, f"benchmark {name!r} must be a mapping with collections")
+        _unknown(path, spec, BENCHMARK_KEYS)
+        members = spec.get("collections")
+        at = spec.key_lines.get("collections", spec.line)
+        if not isinstance(members, list) or not members:
+            raise ManifestError(path, at, f"benchmark {name!r} needs collections: a list of at least one name")
+        for i, c in enumerate(members):
+            if not isinstance(c, str) or c not in collections:
+                raise ManifestError(path, at, f"benchmark {name!r} names collection {c!r}, which is not declared "
+                                              "under collections")
+            if c in members[:i]:
+                raise ManifestError(path, at, f"benchmark {name!r} names collection {c!r} twice")
+        description = spec.get("description") or ""
+        if not isinstance(description, str) or "\n" in description.strip():
+            raise ManifestError(path, spec.key_lines.get("description", line), "description must be one line of text")
+        out[name] = BenchmarkSpec(name, tuple(members), line, description.strip())
     return out
 
 

@@ -11,12 +11,20 @@ meant as the second (docs/store.md lists what a backend provides).
   put_runs (a batch of parsed runs, `NewRun`, with their scores) and ingest_context (what ingest checks against)
 - run rows: get_run_rows (whole), top_run_rows (down to a trec_eval position), query_run_rows (one query of a few
   runs), judged_ranks / judged_ranks_of / judged_top_ranks (judged rows' positions, joined with the qrels)
+- benchmarks: put_benchmark, get_benchmark, list_benchmarks, delete_benchmark
 - scores: put_scores, put_scores_many, scored_keys, scored_measures, per_query_scores, score_aggregates,
   score_matrix
 """
 
 from typing import TYPE_CHECKING
 
+from workbench.store.benchmarks import (
+    BenchmarkInfo,
+    delete_benchmark,
+    get_benchmark,
+    list_benchmarks,
+    put_benchmark,
+)
 from workbench.store.collections import (
     CollectionInfo,
     delete_collection,
@@ -65,6 +73,7 @@ from workbench.store.scores import (
 
 __all__ = [
     "DEFAULT_QRELS",
+    "BenchmarkInfo",
     "CollectionInfo",
     "NewRun",
     "QrelsSetInfo",
@@ -72,9 +81,11 @@ __all__ = [
     "Store",
     "children",
     "default_db_path",
+    "delete_benchmark",
     "delete_collection",
     "delete_qrels_set",
     "delete_run",
+    "get_benchmark",
     "get_collection",
     "get_documents",
     "get_qrels",
@@ -86,11 +97,13 @@ __all__ = [
     "judged_ranks",
     "judged_ranks_of",
     "judged_top_ranks",
+    "list_benchmarks",
     "list_collections",
     "list_qrels_sets",
     "list_runs",
     "per_query_scores",
     "pooled_documents",
+    "put_benchmark",
     "put_collection",
     "put_qrels_set",
     "put_run",

@@ -30,7 +30,7 @@ from workbench import interrupts
 from workbench.env import env_seconds, env_text
 from workbench.errors import StoreError, StoreLockedError
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 TOP_DEPTH = 100
 """run_top_rows holds each run's rows down to this trec_eval position (see schema.sql)."""
 _MIGRATIONS = {  # from version: statements that bring a store to the next version, in one transaction
@@ -80,6 +80,14 @@ _MIGRATIONS = {  # from version: statements that bring a store to the next versi
                                                   PRIMARY KEY (collection, name))""",
         """CREATE TABLE IF NOT EXISTS qrels_set_rows (collection VARCHAR, name VARCHAR, query_id VARCHAR,
                                                       doc_id VARCHAR, relevance BIGINT)""",
+    ],
+    "5": [
+        # benchmarks: named groups of collections (see schema.sql); nothing else changes
+        """CREATE TABLE IF NOT EXISTS benchmarks (name VARCHAR PRIMARY KEY, description VARCHAR, source VARCHAR,
+                                                  created_at TIMESTAMP DEFAULT current_timestamp)""",
+        """CREATE TABLE IF NOT EXISTS benchmark_collections (benchmark VARCHAR NOT NULL, position INTEGER NOT NULL,
+                                                             collection VARCHAR NOT NULL,
+                                                             PRIMARY KEY (benchmark, position))""",
     ],
 }
 DEFAULT_DB = "workbench.duckdb"

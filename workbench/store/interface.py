@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from workbench.model import RunInfo
+from workbench.store.benchmarks import BenchmarkInfo
 from workbench.store.collections import CollectionInfo
 from workbench.store.qrels_sets import QrelsSetInfo
 from workbench.store.runs import NewRun, ScoredAgainst
@@ -83,6 +84,13 @@ class StoreInterface(Protocol[S]):
     def scored_keys(self, store: S, run_hashes: list[str], qrels_hash: str,
         semantics: str) -> set[tuple[str, str, str]]: ...
     def scored_measures(self, store: S, collection: str, qrels_hash: str | None = ...) -> list[str]: ...
+
+    # benchmarks: named groups of collections (issue 20)
+    def delete_benchmark(self, store: S, name: str) -> None: ...
+    def get_benchmark(self, store: S, name: str) -> BenchmarkInfo: ...
+    def list_benchmarks(self, store: S) -> list[BenchmarkInfo]: ...
+    def put_benchmark(self, store: S, name: str, collections: Sequence[str], *, description: str = ...,
+        source: dict | None = ..., replace: bool = ...) -> tuple[BenchmarkInfo, bool]: ...
 
     # pools of stored runs
     def pooled_documents(self, store: S, collection: str, run_hashes: Sequence[str], depth: int, *,

@@ -37,6 +37,20 @@ CREATE TABLE IF NOT EXISTS qrels_sets (
 );
 CREATE TABLE IF NOT EXISTS qrels_set_rows (collection VARCHAR, name VARCHAR, query_id VARCHAR, doc_id VARCHAR,
                                            relevance BIGINT);
+-- Benchmarks: named groups of collections (`benchmark add NAME C1 C2 ...`, or a manifest's `benchmarks:`), in the
+-- order given. A benchmark names its collections without owning them: removing either leaves the other alone.
+CREATE TABLE IF NOT EXISTS benchmarks (
+    name            VARCHAR PRIMARY KEY,
+    description     VARCHAR,
+    source          VARCHAR,                   -- JSON: {"cli": true} or {"manifest": path}
+    created_at      TIMESTAMP DEFAULT current_timestamp
+);
+CREATE TABLE IF NOT EXISTS benchmark_collections (
+    benchmark       VARCHAR NOT NULL,
+    position        INTEGER NOT NULL,          -- 0-based, the column order of its leaderboard
+    collection      VARCHAR NOT NULL,
+    PRIMARY KEY (benchmark, position)
+);
 -- topics: the query text, and the TREC fields it was made of (NULL where the file had none, e.g. TSV)
 CREATE TABLE IF NOT EXISTS topics (collection VARCHAR, query_id VARCHAR, text VARCHAR,
                                    title VARCHAR, description VARCHAR, narrative VARCHAR);

@@ -48,6 +48,7 @@ PAGES: tuple[Page, ...] = (
     Page("Leaderboard", "leaderboard", ":material/leaderboard:", "Compare", "workbench.app.pages.leaderboard"),
     Page("Per-query comparison", "per-query", ":material/compare_arrows:", "Compare",
          "workbench.app.pages.per_query", reads_only=True),
+    Page("Benchmark", "benchmark", ":material/trophy:", "Compare", "workbench.app.pages.benchmark"),
     Page("Query drill-down", "drilldown", ":material/manage_search:", "Compare", "workbench.app.pages.drilldown",
          reads_only=True),
     Page("Rerank depth scaling", "depth", ":material/stacked_line_chart:", "Explore", "workbench.app.pages.depth",
