@@ -11,18 +11,28 @@
 
 A thin face over the use cases the CLI and the dashboard call (workbench.services: evaluate, compare, depth,
 leaderboard), with the same defaults: no logic of its own, so its numbers are the CLI's. Bad input raises
-WorkbenchError (or a subclass) with the CLI's one-line message. Everything heavy is imported on first use, so
-`import workbench` stays cheap.
+WorkbenchError (or a subclass) with the CLI's one-line message. `import workbench` does not load this module
+until `workbench.open` or `workbench.Workbench` is asked for, so it stays cheap.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.errors import WorkbenchError
+from workbench.export import score_frame
 from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
+from workbench.scoring.registry import refresh, use_measures
+from workbench.services.benchmark import benchmark_leaderboard
+from workbench.services.compare import compare_runs
+from workbench.services.depth import depth_study
+from workbench.services.evaluate import evaluate_runs
+from workbench.services.leaderboard import build_leaderboard
+from workbench.services.pool import build_pool
+from workbench.store import Store, default_db_path, list_collections, list_runs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,7 +42,6 @@ if TYPE_CHECKING:
     from workbench.services.compare import Comparison
     from workbench.services.depth import DepthStudy
     from workbench.services.pool import Pool
-    from workbench.store import Store
 
 
 def open(path: str | Path | None = None, *, custom_measures: str | Path | Sequence[str | Path] = ()) -> Workbench:
@@ -44,14 +53,12 @@ def open(path: str | Path | None = None, *, custom_measures: str | Path | Sequen
     named in `measures` like any other from then on, in this process; their scores are keyed by the file's
     content, and each call reads an edited file again, so changed measures are recomputed, never served stale.
     """
-    from workbench.store import Store, default_db_path
 
     store = Store(Path(path) if path is not None else default_db_path())
     if not store.path.is_file():
         raise WorkbenchError(f"{store.path}: no store here",
                              hint="create one with `workbench collection add`, or give the path of an existing store")
     if custom_measures:
-        from workbench.scoring.registry import use_measures
 
         use_measures([custom_measures] if isinstance(custom_measures, str | Path) else list(custom_measures))
     return Workbench(store)
@@ -60,11 +67,9 @@ def open(path: str | Path | None = None, *, custom_measures: str | Path | Sequen
 def _measures_afresh(method):
     """Read again a custom measures file edited since the last call, as each call reads the store afresh (between
     calls, never during one: see workbench.scoring.registry.refresh)."""
-    import functools
 
     @functools.wraps(method)
     def call(*args, **kwargs):
-        from workbench.scoring.registry import refresh
 
         refresh()
         return method(*args, **kwargs)
@@ -100,7 +105,6 @@ class Workbench:
         """One row per collection: name, relevance kind, content hashes, sizes (`workbench collection list`)."""
         import pandas as pd
 
-        from workbench.store import list_collections
 
         return pd.DataFrame([c.to_dict() for c in list_collections(self.store)])
 
@@ -108,7 +112,6 @@ class Workbench:
         """One row per stored run of `collection`: name, kind, parent, depth, sizes, hash (`workbench runs list`)."""
         import pandas as pd
 
-        from workbench.store import list_runs
 
         runs = pd.DataFrame([{**r.__dict__, "warnings": list(r.warnings)} for r in list_runs(self.store, collection)])
         return runs.astype({"depth": "Int64"}) if len(runs) else runs
@@ -123,8 +126,6 @@ class Workbench:
         with `per_query`, the long frame run, query_id, measure, value (`--per-query`). `qrels`: a named qrels set
         (`--qrels`); `judged_only`: trec_eval -J (`--judged-only`).
         """
-        from workbench.export import score_frame
-        from workbench.services.evaluate import evaluate_runs
 
         ev = evaluate_runs(self.store, collection, _names(measures, "measures"), _names(runs, "runs"), qrels=qrels,
                            unjudged="judged-only" if judged_only else "nonrelevant")
@@ -143,7 +144,6 @@ class Workbench:
         Returns what `workbench compare` prints: `.to_frame()` has one row per (run, measure), `.to_dict()` is
         `--json`, `.legend()` states the test's settings.
         """
-        from workbench.services.compare import compare_runs
 
         return compare_runs(self.store, collection, _names(runs, "runs") or [], _names(measures, "measures"),
                             tie_tolerance=tie_tolerance, top_n=top, test=test, correction=correction, alpha=alpha,
@@ -164,7 +164,6 @@ class Workbench:
         `qrels`, `bounds`, `gain_share`, `cost_per_doc`, `cost_unit` as the options of the same names
         (`.smallest()`: the cost-aware report, `.bounds`).
         """
-        from workbench.services.depth import depth_study
 
         return depth_study(self.store, collection, reranked, _names(measures, "measures") or [],
                            first_stage=first_stage, depths=None if depths is None else list(depths),
@@ -184,8 +183,6 @@ class Workbench:
         `.values` (runs x measures), `.significance.table` (every test), `.legend()`; `qrels`, `judged_only`,
         `bounds` as `--qrels`, `--judged-only`, `--bounds` (`.bounds`: the values with unjudged documents
         relevant)."""
-        from workbench.services.evaluate import evaluate_runs
-        from workbench.services.leaderboard import build_leaderboard
 
         if bounds and judged_only:
             raise WorkbenchError("bounds treat unjudged documents as non-relevant and as relevant; judged_only drops "
@@ -208,7 +205,6 @@ class Workbench:
         `.aggregates`, `.values` (systems x collections, NaN: missing), `.legend()`; `systems`, `mapping`
         (`collection:run=system` entries, mapping files, or {collection: {run: system}}), `rank_by` ("mean",
         "borda", "mean-rank"), `bootstrap`, `seed` as `-r`, `--system`, `--rank-by`, `--bootstrap`, `--seed`."""
-        from workbench.services.benchmark import benchmark_leaderboard
 
         given = [mapping] if isinstance(mapping, str) else mapping
         return benchmark_leaderboard(self.store, benchmark, measure, systems=_names(systems, "systems"),
@@ -219,7 +215,6 @@ class Workbench:
              unjudged_only: bool = False, qrels: str | None = None) -> Pool:
         """The depth-k pool `workbench pool` writes: `.documents` (query_id, doc_id, n_runs, best_position,
         relevance; null: unjudged), `.counts` per query, `.to_dict()` (`--json`)."""
-        from workbench.services.pool import build_pool
 
         return build_pool(self.store, collection, _names(runs, "runs"), depth, unjudged_only=unjudged_only,
                           qrels=qrels)

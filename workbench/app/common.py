@@ -22,6 +22,7 @@ import streamlit as st
 
 from workbench.app import data
 from workbench.model import RunInfo
+from workbench.store import DEFAULT_QRELS
 
 FMT = "%.4f"
 """Numbers as trec_eval prints them."""
@@ -100,7 +101,6 @@ def sidebar_judgments(db: str, token: data.Token, collection: str) -> tuple[str 
     on every page, keep their value from page to page. A set asked for that the collection lacks (a link to
     another collection, a set since removed) falls back to `default`, with a warning naming it.
     """
-    from workbench.store import DEFAULT_QRELS
 
     sets = {s.name: s for s in data.qrels_sets(db, token, collection)}
     names = [DEFAULT_QRELS, *sets]

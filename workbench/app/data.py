@@ -24,13 +24,37 @@ from typing import TypeVar
 import pandas as pd
 import streamlit as st
 
+from workbench.analysis.compare import compare_pair, win_matrix
+from workbench.analysis.stats import bootstrap_means, percentile_interval, significance_table
 from workbench.env import env_int, env_seconds, env_text
-from workbench.errors import WorkbenchError
+from workbench.errors import NotFoundError, WorkbenchError
 from workbench.export.formats import DEFAULT_BOOTSTRAP, DEFAULT_PERMUTATIONS
 from workbench.export.leaderboard import Leaderboard
 from workbench.model import RunInfo
-from workbench.services.evaluate import Evaluation
-from workbench.store import CollectionInfo, QrelsSetInfo, Store
+from workbench.scoring import evaluator_id, is_summed, parse_measure
+from workbench.services.collection import collection_warnings as warnings
+from workbench.services.depth import depth_study_judged, stored_cutoff_curves
+from workbench.services.evaluate import Evaluation, evaluate_runs, load_evaluation, resolve_measures, semantics_for
+from workbench.services.fusion import score_fused_stored
+from workbench.services.leaderboard import build_leaderboard
+from workbench.store import (
+    CollectionInfo,
+    QrelsSetInfo,
+    Store,
+    get_collection,
+    get_documents,
+    get_qrels,
+    get_qrels_set,
+    get_run,
+    get_topics,
+    list_collections,
+    list_qrels_sets,
+    list_runs,
+    query_run_rows,
+    score_aggregates,
+    score_matrix,
+    scored_measures,
+)
 
 Token = tuple[float, int]
 T = TypeVar("T")
@@ -74,7 +98,6 @@ def _one_connection(read: Callable[..., T]) -> Callable[..., T]:
 @st.cache_data(show_spinner=False, max_entries=32)
 @_one_connection
 def collections(db: str, token: Token) -> list[CollectionInfo]:
-    from workbench.store import list_collections
 
     return list_collections(store_for(db))
 
@@ -83,7 +106,6 @@ def collections(db: str, token: Token) -> list[CollectionInfo]:
 @_one_connection
 def collection_warnings(db: str, token: Token, collection: str) -> tuple[str, ...]:
     """What the collection's report found off (coverage, grades): shown above every page that scores it."""
-    from workbench.services.collection import collection_warnings as warnings
 
     try:
         return warnings(store_for(db), collection)
@@ -95,14 +117,12 @@ def collection_warnings(db: str, token: Token, collection: str) -> tuple[str, ..
 @_one_connection
 def qrels_sets(db: str, token: Token, collection: str) -> list[QrelsSetInfo]:
     """The collection's named qrels sets by name (its own qrels, "default", are not among them)."""
-    from workbench.store import list_qrels_sets
 
     return list_qrels_sets(store_for(db), collection)
 
 
 def qrels_hash(db: str, token: Token, collection: str, qrels: str | None = None) -> str:
     """The content hash of the qrels scored against: the collection's own (None) or the named set's."""
-    from workbench.errors import NotFoundError
 
     if qrels is None:
         return next(c.qrels_hash for c in collections(db, token) if c.name == collection)
@@ -115,7 +135,6 @@ def qrels_hash(db: str, token: Token, collection: str, qrels: str | None = None)
 @st.cache_data(show_spinner=False, max_entries=64)
 @_one_connection
 def runs(db: str, token: Token, collection: str) -> list[RunInfo]:
-    from workbench.store import list_runs
 
     return list_runs(store_for(db), collection)
 
@@ -124,7 +143,6 @@ def runs(db: str, token: Token, collection: str) -> list[RunInfo]:
 @_one_connection
 def measures(db: str, token: Token, collection: str, qrels: str | None = None) -> list[str]:
     """Measures scored for at least one run of the collection against its current qrels (or the named set)."""
-    from workbench.store import scored_measures
 
     return scored_measures(store_for(db), collection, qrels_hash(db, token, collection, qrels) if qrels else None)
 
@@ -132,7 +150,6 @@ def measures(db: str, token: Token, collection: str, qrels: str | None = None) -
 @st.cache_data(show_spinner=False, max_entries=64)
 @_one_connection
 def default_measures(db: str, token: Token, collection: str) -> list[str]:
-    from workbench.services.evaluate import resolve_measures
 
     return resolve_measures(store_for(db), collection, None)
 
@@ -154,7 +171,6 @@ def _check_inputs(db: str, collection: str, key: InputsKey, qrels: str | None = 
     the collection's own), read on the call's connection (which keeps writers out while it is open): a result
     must not be cached under a key whose content it was not computed from (a write between the page's catalogue
     read and this call)."""
-    from workbench.store import get_collection, get_run, list_qrels_sets
 
     store = store_for(db)
     key_hash, run_keys = key
@@ -180,7 +196,6 @@ def evaluation(db: str, token: Token, collection: str, measures: tuple[str, ...]
     `runs` of the result holds the runs that have every measure; runs missing one are left out (the page offers
     to score them with `score_runs`).
     """
-    from workbench.services.evaluate import load_evaluation
 
     ev = load_evaluation(store_for(db), collection, list(measures), list(runs) if runs else None, qrels=qrels,
                          unjudged=unjudged)
@@ -203,9 +218,6 @@ def aggregates(db: str, token: Token, collection: str, measures: tuple[str, ...]
     The same numbers as `Evaluation.aggregate()` (mean, or sum for count measures) without fetching a single
     per-query row: the leaderboard needs no more unless it tests significance.
     """
-    from workbench.scoring import evaluator_id, is_summed, parse_measure
-    from workbench.services.evaluate import resolve_measures, semantics_for
-    from workbench.store import score_aggregates
 
     store = store_for(db)
     names = resolve_measures(store, collection, list(measures))
@@ -231,7 +243,6 @@ def score_runs(db: str, collection: str, runs: Sequence[str], measures: Sequence
     unjudged documents treated as `unjudged` says, and store the values; uncached (a write). Returns the
     (run, measure) pairs scored now: 0 when the store had them all. `on_run(run, done, total)` after each run, for
     a progress bar."""
-    from workbench.services.evaluate import evaluate_runs
 
     return evaluate_runs(store_for(db), collection, list(measures) if measures else None, list(runs),
                          on_run=on_run, qrels=qrels, unjudged=unjudged).computed
@@ -261,7 +272,6 @@ def leaderboard(db: str, token: Token, collection: str, measures: tuple[str, ...
                 bounds: bool = False) -> Leaderboard:
     """`build_leaderboard` over the stored scores; without a test, from DuckDB aggregates alone. `bounds`: beside
     each value, the stored value with each run's unjudged documents relevant (`leaderboard --bounds`)."""
-    from workbench.services.leaderboard import build_leaderboard
 
     high = _aggregate_evaluation(db, token, collection, measures, runs, qrels, "relevant") if bounds else None
     if baselines and test != "none":
@@ -275,8 +285,6 @@ def leaderboard(db: str, token: Token, collection: str, measures: tuple[str, ...
 def _aggregate_evaluation(db: str, token: Token, collection: str, measures: tuple[str, ...],
                           runs: tuple[str, ...] | None, qrels: str | None, unjudged: str) -> Evaluation:
     """An Evaluation whose aggregate() is the DuckDB aggregates (build_leaderboard reads nothing else untested)."""
-    from workbench.scoring import evaluator_id, parse_measure
-    from workbench.services.evaluate import semantics_for
 
     agg = aggregates(db, token, collection, measures, runs, qrels=qrels, unjudged=unjudged)
     evaluators = {m: evaluator_id(parse_measure(m)) for m in measures}
@@ -298,10 +306,6 @@ def mean_intervals(db: str, token: Token, collection: str, measure: str, runs: t
                    n_resamples: int = DEFAULT_BOOTSTRAP, confidence: float = 0.95, *, qrels: str | None = None,
                    unjudged: str = NONRELEVANT) -> pd.DataFrame:
     """run, mean, ci_low, ci_high: percentile bootstrap CI of each run's mean (shared resamples)."""
-    from workbench.analysis.stats import bootstrap_means, percentile_interval
-    from workbench.scoring import evaluator_id, parse_measure
-    from workbench.services.evaluate import resolve_measures, semantics_for
-    from workbench.store import score_matrix
 
     store = store_for(db)
     (name,) = resolve_measures(store, collection, [measure])
@@ -321,7 +325,6 @@ def mean_intervals(db: str, token: Token, collection: str, measure: str, runs: t
 @_one_connection
 def pair(db: str, token: Token, collection: str, a: str, b: str, measure: str, tie_tolerance: float = 0.0,
          top_n: int = 10, *, qrels: str | None = None, unjudged: str = NONRELEVANT):
-    from workbench.analysis.compare import compare_pair
 
     ev = evaluation(db, token, collection, (measure,), (a, b), qrels=qrels, unjudged=unjudged)
     return compare_pair(ev.per_query, a, b, measure, tie_tolerance=tie_tolerance, top_n=top_n)
@@ -339,7 +342,6 @@ def pair_test(db: str, token: Token, collection: str, a: str, b: str, measure: s
     """The paired test of run `a` against baseline `b` on `measure`, with the 95% percentile bootstrap CI of the
     mean per-query delta (a - b): `significance_table` of that one comparison (seed 0; one comparison, so no
     correction), as `workbench compare b a` computes it."""
-    from workbench.analysis.stats import significance_table
 
     ev = evaluation(db, token, collection, (measure,), (a, b), qrels=qrels, unjudged=unjudged)
     return significance_table(ev.per_query, [b], [a], [measure], test=test, correction="none", alpha=alpha,
@@ -350,7 +352,6 @@ def pair_test(db: str, token: Token, collection: str, a: str, b: str, measure: s
 @_one_connection
 def matrix(db: str, token: Token, collection: str, runs: tuple[str, ...], measure: str, tie_tolerance: float = 0.0,
            *, qrels: str | None = None, unjudged: str = NONRELEVANT):
-    from workbench.analysis.compare import win_matrix
 
     ev = evaluation(db, token, collection, (measure,), runs, qrels=qrels, unjudged=unjudged)
     return win_matrix(ev.per_query, list(runs), measure, tie_tolerance)
@@ -360,7 +361,6 @@ def matrix(db: str, token: Token, collection: str, runs: tuple[str, ...], measur
 @st.cache_data(show_spinner=False, max_entries=16)
 @_one_connection
 def topics(db: str, token: Token, collection: str) -> pd.DataFrame:
-    from workbench.store import get_topics
 
     return get_topics(store_for(db), collection).to_pandas()
 
@@ -389,7 +389,6 @@ def _label(query_id: str, text: str, width: int) -> str:
 @_one_connection
 def judgments(db: str, token: Token, collection: str, qrels: str | None = None) -> pd.DataFrame:
     """query_id, doc_id, relevance of the collection's own qrels (None) or of the named set `qrels`."""
-    from workbench.store import get_qrels, get_qrels_set
 
     store = store_for(db)
     table = get_qrels(store, collection) if qrels is None else get_qrels_set(store, collection, qrels)[1]
@@ -400,7 +399,6 @@ def judgments(db: str, token: Token, collection: str, qrels: str | None = None) 
 @_one_connection
 def query_rows(db: str, token: Token, collection: str, runs: tuple[str, ...], query_id: str) -> pd.DataFrame:
     """All rows of a few runs for one query, in trec_eval order (`position`)."""
-    from workbench.store import query_run_rows
 
     return query_run_rows(store_for(db), collection, list(runs), query_id).to_pandas()
 
@@ -408,7 +406,6 @@ def query_rows(db: str, token: Token, collection: str, runs: tuple[str, ...], qu
 @st.cache_data(show_spinner=False, max_entries=128)
 @_one_connection
 def documents(db: str, token: Token, collection: str, doc_ids: tuple[str, ...]) -> pd.DataFrame:
-    from workbench.store import get_documents
 
     return get_documents(store_for(db), collection, list(doc_ids)).to_pandas()
 
@@ -430,7 +427,6 @@ def depth_study(db: str, inputs: InputsKey, collection: str, reranked: str, meas
     rows they need. Returns (DepthStudy, JudgedSummary, frame or None). `inputs`: the InputsKey of the reranked
     run, its first stage and the observed runs, against `qrels` (None: the collection's own). `bounds`: the
     study's curve with unjudged documents relevant."""
-    from workbench.services.depth import depth_study_judged
 
     _check_inputs(db, collection, inputs, qrels)
 
@@ -446,7 +442,6 @@ def cutoff_curves(db: str, inputs: InputsKey, collection: str, family: str, cuto
                   rel: int | None, qrels: str | None = None) -> pd.DataFrame:
     """run, cutoff, measure, mean: `cutoff_curve` of each run of `inputs` (an InputsKey), from its judged rows
     down to max(cutoffs), against `qrels` (None: the collection's own)."""
-    from workbench.services.depth import stored_cutoff_curves
 
     _check_inputs(db, collection, inputs, qrels)
     names = [run_key[0] for run_key in inputs[1]]
@@ -468,7 +463,6 @@ def fused(db: str, inputs: InputsKey, collection: str, params: tuple[tuple[str, 
     """(rows, queries, per-query scores with `run`="fused") of the fusion of the runs of `inputs` (an InputsKey),
     computed in DuckDB and not stored: each input read only `depth` deep by its stored positions, the fused rows
     scored where they lie, against `qrels` (None: the collection's own) with unjudged documents as `unjudged`."""
-    from workbench.services.fusion import score_fused_stored
 
     _check_inputs(db, collection, inputs, qrels)
     names = [run_key[0] for run_key in inputs[1]]

@@ -27,7 +27,7 @@ def no_huge_pages() -> None:
         return
     _done = True
     try:
-        import ctypes
+        import ctypes  # guarded: no prctl (or no ctypes) leaves huge pages as they are
 
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_THP_DISABLE, 1, 0, 0, 0)
     except (OSError, AttributeError):  # no libc prctl: keep the kernel's default

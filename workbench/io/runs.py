@@ -10,6 +10,7 @@ whitespace layout trec_eval accepts and reports the first offending physical lin
 from __future__ import annotations
 
 import gzip
+import hashlib
 import threading
 import zlib
 from dataclasses import dataclass
@@ -114,6 +115,7 @@ def _header(path: Path, lines: list[str]) -> tuple[str | None, list[str]]:
 
     from workbench.io import _yaml
 
+
     start = markers.index(META_START)
     try:
         end = markers.index(META_END, start + 1)
@@ -184,7 +186,6 @@ class _RawScan(threading.Thread):
             yield chunk
 
     def run(self) -> None:
-        import hashlib
 
         digest = hashlib.sha256()
         newlines, last = 0, b""

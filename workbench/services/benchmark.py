@@ -13,9 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from workbench.analysis import benchmark as agg
 from workbench.errors import InputFormatError, NotFoundError, WorkbenchError
+from workbench.export.benchmark import BenchmarkBoard
 from workbench.export.formats import DEFAULT_BOOTSTRAP, RANK_BY
 from workbench.naming import check_name
+from workbench.scoring import SEMANTICS, is_summed, named_measures
+from workbench.services.evaluate import evaluate_runs, load_evaluation
 from workbench.store import (
     BenchmarkInfo,
     Store,
@@ -25,6 +31,7 @@ from workbench.store import (
     list_runs,
     put_benchmark,
 )
+from workbench.versions import evaluator_versions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,7 +154,6 @@ def benchmark_leaderboard(store: Store, name: str, measure: str, *, systems: Seq
     `systems`: the systems to show (default: every system of any collection); `mapping`: `collection:run=system`
     entries or mapping files (or the parsed {collection: {run: system}}); `score`: score what the store lacks
     (False: read stored scores only, as the dashboard's first view does; runs without them are then missing)."""
-    from workbench.scoring import is_summed, named_measures
 
     if rank_by not in RANK_BY:
         raise WorkbenchError(f"unknown ranking {rank_by!r}; expected one of {', '.join(RANK_BY)}")
@@ -179,7 +185,6 @@ def benchmark_leaderboard(store: Store, name: str, measure: str, *, systems: Seq
 def _evaluate(store: Store, collection: str, measure: str, runs: list[str], score: bool) -> Evaluation | None:
     if not runs:
         return None
-    from workbench.services.evaluate import evaluate_runs, load_evaluation
 
     if score:
         return evaluate_runs(store, collection, [measure], runs)
@@ -189,13 +194,8 @@ def _evaluate(store: Store, collection: str, measure: str, runs: list[str], scor
 def _board(info: BenchmarkInfo, measure: str, canonical: str, shown: list[str],
            by_collection: dict[str, dict[str, str]], evaluations: dict[str, Evaluation | None],
            hashes: dict[str, str], rank_by: str, n_resamples: int, seed: int, confidence: float) -> BenchmarkBoard:
-    import numpy as np
     import pandas as pd
 
-    from workbench.analysis import benchmark as agg
-    from workbench.export.benchmark import BenchmarkBoard
-    from workbench.scoring import SEMANTICS
-    from workbench.versions import evaluator_versions
 
     collections = list(info.collections)
     values = pd.DataFrame(np.nan, index=shown, columns=collections)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from workbench.errors import ConflictError, NotFoundError, StoreError, WorkbenchError
 from workbench.hashing import sha256_file
+from workbench.io.runs import read_run
 from workbench.model import RunInfo, RunKind
 from workbench.services.collection import add_collection
 from workbench.services.ingest import ingest_run
@@ -200,7 +201,6 @@ def refuse_foreign(store: Store, manifest: Manifest, wanted: Callable[[str], boo
                         kind=spec.kind or (RunKind.RERANK.value if spec.parent else RunKind.OTHER.value),
                         parent=spec.parent, depth=spec.depth)
         if sha256_file(spec.file) != existing.run_hash or not same_metadata(existing, wants):
-            from workbench.io.runs import read_run
 
             read_run(spec.file)  # a malformed file is the first thing to fix: its file:line error comes first
             raise ConflictError(

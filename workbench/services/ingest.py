@@ -14,9 +14,14 @@ from typing import TYPE_CHECKING
 from workbench import __version__
 from workbench.errors import ConflictError, InputFormatError, NotFoundError, StoreLockedError, WorkbenchError
 from workbench.hashing import sha256_file
+from workbench.io._text import check_file
+from workbench.io.run_metadata import split_header
+from workbench.io.validate import run_format_check, run_qrels_warnings
 from workbench.kinds import RUN_KINDS
 from workbench.model import RunInfo, RunKind
 from workbench.naming import check_name, run_name_for
+from workbench.scoring import SEMANTICS, aggregate, evaluate, evaluator_id, parse_measures
+from workbench.services.evaluate import evaluate_runs, resolve_named
 from workbench.store import (
     NewRun,
     ScoredAgainst,
@@ -180,8 +185,6 @@ class _Session:
             self._start_scoring(measures)
 
     def _start_scoring(self, measures: Sequence[str]) -> None:
-        from workbench.scoring import SEMANTICS, evaluator_id
-        from workbench.services.evaluate import resolve_named
 
         named = resolve_named(self.store, self.collection, measures)
         self.measures = [nm.canonical for nm in named]
@@ -258,7 +261,6 @@ class _Session:
     def pending_run(self, path: Path, name: str, parsed: ParsedRun, header: str | None,
                     opts: _FileOptions) -> _Pending:
         """The run's record and trec_eval positions; its scoring starts now, on the scorer thread."""
-        from workbench.io.validate import run_format_check, run_qrels_warnings
 
         scores = None
         if self.pool is not None:
@@ -382,7 +384,6 @@ class _Session:
     def aggregate(self, per_query: pa.Table | None) -> dict[str, float] | None:
         if per_query is None:
             return None
-        from workbench.scoring import aggregate
 
         agg = aggregate(per_query)
         return {self.shown[m]: agg[m] for m in self.measures if m in agg}
@@ -501,7 +502,6 @@ def _precheck(path: Path, name: str | None, kind: str | None, parent: str | None
     """The checks that need neither the store nor the file's content; returns the run name."""
     name = check_name(name or run_name_for(path))
     _check_fields(name, kind, parent, depth)
-    from workbench.io._text import check_file
 
     check_file(path, InputFormatError)  # a directory, a FIFO or /dev/zero is named as such, never opened
     return name
@@ -512,7 +512,6 @@ def _recorded(path: Path, header: str | None) -> tuple[str | None, dict]:
     software, checked like the command line's options)."""
     if not header:  # most runs: no PyYAML to load
         return header, {}
-    from workbench.io.run_metadata import split_header
 
     header, recorded = split_header(header)
     where = f"{path}: the ir_metadata header's workbench record"
@@ -602,7 +601,6 @@ def set_run_metadata(store: Store, collection: str, name: str, *, kind: str | No
 def _score(table: pa.Table, qrels: pa.Table, measures: list[str]) -> pa.Table:
     """Per-query values of a freshly parsed run against the collection's stored qrels (one judgment per pair,
     as `collection add` stored them: no second check, which would load Arrow's Acero engine)."""
-    from workbench.scoring import evaluate
 
     return evaluate(table.select(["query_id", "doc_id", "score"]), qrels, measures, stored_qrels=True)
 
@@ -645,7 +643,6 @@ def _check_command(n_files: int, opts: _FileOptions, measures: Sequence[str] | N
     if opts.name and n_files > 1:
         raise WorkbenchError("--name applies to a single file; drop it to name runs by their file stems")
     if measures:  # a bad measure (nDCG@0 would abort pytrec_eval mid-ingest) stops the command before any file
-        from workbench.scoring import parse_measures
 
         parse_measures(list(measures))
     if lineage and (opts.parent is not None or opts.depth is not None):
@@ -658,7 +655,6 @@ def _score_stored(store: Store, collection: str, measures: Sequence[str], result
     todo = [r for r in results if r.scores is None]
     if not todo:
         return results
-    from workbench.services.evaluate import evaluate_runs
 
     ev = evaluate_runs(store, collection, measures, list(dict.fromkeys(r.info.name for r in todo)))
     agg = ev.aggregate()

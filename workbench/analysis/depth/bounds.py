@@ -15,15 +15,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from workbench.analysis.depth.curve import max_cutoff, per_query_matrix
 from workbench.analysis.depth.pair import RerankPair
+from workbench.scoring.judgments import evaluate_unjudged_relevant
 
 
 def unjudged_relevant_curve(pair: RerankPair, depths: Sequence[int], qrels: pa.Table, measures: Sequence[str],
                             query_ids: Sequence[str]) -> pd.DataFrame:
     """measure, depth, value: the mean over `query_ids` (the curve's judged queries; a query a variant lacks
     scores 0, as trec_eval -c) of each measure of each derived depth with its unjudged documents relevant."""
-    from workbench.analysis.depth.curve import max_cutoff, per_query_matrix
-    from workbench.scoring.judgments import evaluate_unjudged_relevant
 
     depths = sorted({int(d) for d in depths})
     variants = pair.variants(depths, max_cutoff(list(measures)))  # a cutoff the measures share reads no deeper

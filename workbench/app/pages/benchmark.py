@@ -18,7 +18,8 @@ from workbench.errors import WorkbenchError
 from workbench.export import FORMATS
 from workbench.export.benchmark import BenchmarkBoard, render
 from workbench.export.formats import DEFAULT_BOOTSTRAP, RANK_BY
-from workbench.store import BenchmarkInfo
+from workbench.services.benchmark import benchmark_leaderboard
+from workbench.store import BenchmarkInfo, list_benchmarks
 
 EXTENSIONS = {"markdown": ("md", "text/markdown"), "csv": ("csv", "text/csv"), "latex": ("tex", "text/x-tex"),
               "html": ("html", "text/html"), "json": ("json", "application/json")}
@@ -28,7 +29,6 @@ RANK_LABELS = {"mean": "mean over collections", "borda": "Borda count", "mean-ra
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def benchmarks(db: str, token: data.Token) -> list[BenchmarkInfo]:
-    from workbench.store import list_benchmarks
 
     return list_benchmarks(data.store_for(db))
 
@@ -37,7 +37,6 @@ def benchmarks(db: str, token: data.Token) -> list[BenchmarkInfo]:
 def board(db: str, token: data.Token, name: str, measure: str, rank_by: str, n_resamples: int,
           systems: tuple[str, ...]) -> BenchmarkBoard:
     """The stored scores only (`score=False`): opening the page writes nothing."""
-    from workbench.services.benchmark import benchmark_leaderboard
 
     return benchmark_leaderboard(data.store_for(db), name, measure, rank_by=rank_by, n_resamples=n_resamples,
                                  systems=systems or None, score=False)
@@ -55,7 +54,6 @@ def unscored(db: str, token: data.Token, info: BenchmarkInfo, measure: str) -> d
 
 
 def score_missing(db: str, info: BenchmarkInfo, measure: str) -> None:
-    from workbench.services.benchmark import benchmark_leaderboard
 
     with st.spinner(f"scoring {plain(measure)} on the runs of {plain(info.name)} ..."):
         benchmark_leaderboard(data.store_for(db), info.name, measure, n_resamples=1)

@@ -9,9 +9,10 @@ import streamlit as st
 from workbench.analysis.compare import compare_pair
 from workbench.app import charts, data
 from workbench.app.common import D3_FMT, FMT, against, concurrently, context, default_pick, need, plain
-from workbench.errors import WorkbenchError
+from workbench.errors import ConflictError, WorkbenchError
 from workbench.services.evaluate import aggregate
-from workbench.services.produce import fused_run_name
+from workbench.services.produce import default_runs_dir, fused_run_name, produce
+from workbench.store import children
 
 METHODS = ("rrf", "combsum", "combmnz", "interpolation")
 NORMS = ("minmax", "zscore", "rank", "none")
@@ -122,9 +123,6 @@ CONFIRM_KEY = "_fusion_replace"  # a save refused because the name is taken, wai
 
 def save_fused(recipe, *, replace: bool, score_it: bool) -> None:
     """produce() the fused run beside the store; a taken name asks for confirmation instead of replacing."""
-    from workbench.errors import ConflictError
-    from workbench.services.produce import default_runs_dir, produce
-    from workbench.store import children
 
     store = data.store_for(ctx.db)
     try:

@@ -17,6 +17,7 @@ from workbench.errors import WorkbenchError
 from workbench.export import FORMATS, render
 from workbench.export.formats import DEFAULT_PERMUTATIONS
 from workbench.export.leaderboard import BOUNDS_LABEL, BOUNDS_SENTENCE, SYMBOLS, Leaderboard
+from workbench.scoring import measure_name, parse_measure
 from workbench.services.leaderboard import CORRECTIONS, TESTS
 
 PENDING = "_leaderboard_pending_measures"  # the selection to show once a typed measure is scored
@@ -69,7 +70,6 @@ def _ci(lb: Leaderboard, run: str, m: str) -> str:
 def add_measure(ctx: PageContext, typed: str, selected: list[str], runs: list[str]) -> None:
     """Validate a typed measure, score it for every run that lacks it (`evaluate_runs`, with a progress bar: the
     only write of this page) and show it. An invalid measure is a one-line message and writes nothing."""
-    from workbench.scoring import measure_name, parse_measure
 
     try:
         name = measure_name(parse_measure(typed))

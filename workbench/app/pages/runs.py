@@ -13,6 +13,7 @@ from workbench.app.common import against, context, plain
 from workbench.env import env_int
 from workbench.errors import InputFormatError, WorkbenchError
 from workbench.model import RunKind
+from workbench.services.ingest import ingest_run, run_name_for, set_run_metadata
 
 # Uploads above this are refused (the server's maxUploadSize in .streamlit/config.toml is the outer limit).
 MAX_UPLOAD_MB = env_int("WORKBENCH_MAX_UPLOAD_MB", 500)  # read on each run of the page: a bad value is its error
@@ -37,7 +38,6 @@ def ingest_upload(db: str, collection: str, upload, *, name: str | None, kind: s
     refreshes the run table, and True is returned. `score`: score it against `qrels` (None: the collection's own),
     unjudged documents as `unjudged` (the sidebar's choice).
     """
-    from workbench.services.ingest import ingest_run, run_name_for
 
     if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
         st.error(f"{plain(upload.name)}: {upload.size / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB upload limit; "
@@ -73,7 +73,6 @@ NO_PARENT = "(none)"
 def edit_metadata(ctx, info, names: list[str]) -> None:
     """Kind, parent, depth and name of the chosen run, changed through `set_run_metadata` (the CLI's
     `workbench runs set`): rows and scores stay; runs naming it as parent follow a rename."""
-    from workbench.services.ingest import set_run_metadata
 
     v = f"{info.name}:{info.kind}:{info.parent}:{info.depth}"  # new widgets whenever the stored metadata changes
     with st.expander("Edit metadata (kind, parent, rerank depth, name)"):
