@@ -84,6 +84,7 @@ def qrels_agreement(store: Store, collection: str, a: str, b: str, *, measure: s
     kappa_binary = kappa_estimate(binary, n_resamples, seed)
 
     named = resolve_named(store, collection, [measure] if measure else None)[0]
+    runs = list(dict.fromkeys(runs)) if runs else None  # a run named twice is one system of the ranking
     ev_a = evaluate_runs(store, collection, [named.name], runs, qrels=a)
     ev_b = evaluate_runs(store, collection, [named.name], runs, qrels=b)
     names = tuple(ev_a.runs)
