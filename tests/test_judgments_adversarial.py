@@ -155,3 +155,12 @@ def test_docs_synopsis_grade_map_is_accepted(cli, hand):
     assert '--grade-map "1:0"]' not in docs
     res = cli("collection", "qrels", "add", "hc", "strict", hand / "q.qrels", "--grade-map", "0:0,1:0,2:2")
     assert res.code == 0, res.err
+
+
+@pytest.mark.parametrize("measure", ["P.1,2", "all_trec"])
+def test_agree_refuses_a_measure_name_that_names_several(cli, db, hand, measure):
+    """`-m P.5,10` ranked by P_5 alone and `-m all_trec` by num_q, silently: one measure name, several measures."""
+    before = snapshot(db)
+    res = cli("collection", "qrels", "agree", "hc", "default", "foreign", "-m", measure, "--bootstrap", "20")
+    assert res.code == 2 and res.err.startswith("error: agreement ranks the runs by one measure")
+    assert res.err.count("\n") == 1 and snapshot(db) == before
