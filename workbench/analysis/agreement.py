@@ -28,6 +28,10 @@ class Estimate:
         return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high}
 
 
+MEAN_DECIMALS = 12
+"""Decimals the systems' means are compared at: below them, two means differ only by the order of a float sum."""
+
+
 def kappa_of_tables(tables: np.ndarray) -> np.ndarray:
     """Cohen's kappa of (..., K, K) contingency tables of counts: (p_o - p_e) / (1 - p_e); NaN where p_e = 1."""
     tables = np.asarray(tables, dtype=np.float64)
@@ -41,11 +45,15 @@ def kappa_of_tables(tables: np.ndarray) -> np.ndarray:
 def tau_ap(scores: np.ndarray, truth: np.ndarray) -> float:
     """tau-AP of the ranking by `scores` (descending) against the ranking by `truth` (Yilmaz et al., SIGIR 2008):
     2/(N-1) * sum over i = 2..N of C(i)/(i-1), minus 1, where C(i) counts the items ranked above the i-th that
-    `truth` also ranks above it (strictly). Ties in `scores` keep the items' given order. Not symmetric."""
+    `truth` also ranks above it (strictly). Ties in `scores` keep the items' given order. Not symmetric.
+    NaN when either ranking ties every system (as scipy's tau is): its order would be the names' order, and
+    tau-AP of it a number about the names, not the judgments."""
     scores, truth = np.asarray(scores, dtype=np.float64), np.asarray(truth, dtype=np.float64)
     n = len(scores)
     if n < 2:
         raise AnalysisError("tau-AP needs at least two systems")
+    if np.ptp(scores) == 0 or np.ptp(truth) == 0:
+        return math.nan
     ranked = truth[np.argsort(-scores, kind="stable")]
     above = np.tril(ranked[None, :] > ranked[:, None], k=-1)  # [i, j]: j ranked above i and truly above it
     correct = above.sum(axis=1)[1:]
@@ -93,11 +101,13 @@ def ranking_estimates(a: np.ndarray, in_a: np.ndarray, b: np.ndarray, in_b: np.n
 
     `a`, `b`: systems x queries per-query values over the union of the two sets' queries; `in_a`, `in_b`: which of
     those queries each set judges (a system's mean under a set is over that set's queries, as its leaderboard's).
-    Queries of the union are resampled together for the intervals."""
+    Queries of the union are resampled together for the intervals. Means are rounded to `MEAN_DECIMALS` first:
+    two systems with the same mean (P@10 of 341/540 each) come out of different sums a last bit apart, and tau-b
+    must see them tied, as scipy does given the exact means."""
     def means(values: np.ndarray, mask: np.ndarray, counts: np.ndarray) -> np.ndarray:
         weights = counts * mask
         with np.errstate(invalid="ignore", divide="ignore"):
-            return (values * mask) @ weights.T / weights.sum(axis=1)
+            return np.round((values * mask) @ weights.T / weights.sum(axis=1), MEAN_DECIMALS)
 
     n_queries = a.shape[1]
     ones = np.ones((1, n_queries))

@@ -25,7 +25,8 @@ def register(sub) -> None:
     add_collection_arg(p)
     p.add_argument("--depth", "-k", type=positive_int, required=True, metavar="K",
                    help="pool each run's top K documents per query")
-    p.add_argument("--runs", "-r", nargs="+", metavar="RUN", help="runs to pool (default: all of the collection's)")
+    p.add_argument("--runs", "-r", nargs="+", action="extend", metavar="RUN",
+                   help="runs to pool; -r may be repeated (default: all of the collection's)")
     p.add_argument("--qrels", metavar="NAME",
                    help="tell judged from unjudged by this named qrels set of the collection (default: its own)")
     p.add_argument("--unjudged-only", action="store_true",

@@ -83,7 +83,12 @@ def qrels_agreement(store: Store, collection: str, a: str, b: str, *, measure: s
     kappa = kappa_estimate(graded, n_resamples, seed)
     kappa_binary = kappa_estimate(binary, n_resamples, seed)
 
-    named = resolve_named(store, collection, [measure] if measure else None)[0]
+    resolved = resolve_named(store, collection, [measure] if measure else None)
+    if measure and len(resolved) > 1:  # "P.5,10" or "all_trec" name several: ranking by the first would hide it
+        raise WorkbenchError(f"agreement ranks the runs by one measure; {measure!r} names {len(resolved)} "
+                             f"({', '.join(m.name for m in resolved[:4])}{', ...' if len(resolved) > 4 else ''})")
+    named = resolved[0]
+    runs = list(dict.fromkeys(runs)) if runs else None  # a run named twice is one system of the ranking
     ev_a = evaluate_runs(store, collection, [named.name], runs, qrels=a)
     ev_b = evaluate_runs(store, collection, [named.name], runs, qrels=b)
     names = tuple(ev_a.runs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,12 +45,13 @@ def build_pool(store: Store, collection: str, runs: Sequence[str] | None, depth:
     grade >= 0 for that query: trec_eval reads a negative grade as "in the pool, unjudged" (its -J drops it).
     `qrels`: a named qrels set of the collection to tell judged from unjudged (None or "default": its own)."""
 
-    if depth < 1:
-        raise WorkbenchError(f"pool depth must be at least 1, got {depth}")
+    if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 1:
+        raise WorkbenchError(f"pool depth must be a whole number of at least 1, got {depth!r}")
+    depth = int(depth)
     with store.reading():
         info = get_collection(store, collection)
-        named = None if qrels in (None, DEFAULT) else qrels
-        qrels_hash = get_qrels_set(store, collection, named)[0].qrels_hash if named else info.qrels_hash
+        named = None if qrels is None or qrels == DEFAULT else qrels  # '' is a name no set has, not the default
+        qrels_hash = get_qrels_set(store, collection, named)[0].qrels_hash if named is not None else info.qrels_hash
         stored = {r.name: r for r in list_runs(store, collection)}
         names = list(dict.fromkeys(runs)) if runs else sorted(stored)
         if not names:

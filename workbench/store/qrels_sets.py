@@ -50,6 +50,8 @@ def _info(row: tuple) -> QrelsSetInfo:
 
 
 def _get(con, collection: str, name: str) -> QrelsSetInfo:
+    if not isinstance(name, str):  # the Python API's caller can pass anything; DuckDB would fail to cast it
+        raise NotFoundError(f"qrels are named by a string, got {name!r}")
     row = one(con.execute(f"SELECT {_COLUMNS} FROM qrels_sets WHERE collection = ? AND name = ?",
                           [collection, name]))
     if row is None:
