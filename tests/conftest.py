@@ -176,10 +176,10 @@ def scifact_build_started(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def scifact_build(scifact_build_started) -> tuple[Path, Path]:
+def scifact_build(scifact_build_started, tmp_path_factory) -> tuple[Path, Path]:
     """(store, manifest): the bundled SciFact collection and the manifest's four pipelines, built by `workbench
     build` (BackgroundBuild). One store for the session: only tests/test_produce_cli.py uses it."""
-    return scifact_build_started.wait()
+    return (scifact_build_started or BackgroundBuild(tmp_path_factory.mktemp("scifact"))).wait()
 
 
 @pytest.fixture(scope="session")
