@@ -441,11 +441,6 @@ def test_manifest_key_types_and_duplicates_in_one_load(tmp_path):
 # --------------------------------------------------------------------------------- odd file types
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return make_base_store(tmp_path_factory.mktemp("base"))
-
-
 def _odd_file(kind: str, folder: Path) -> tuple[Path, str]:
     if kind == "directory":
         (folder / "a_dir").mkdir()

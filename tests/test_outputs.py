@@ -13,27 +13,15 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import stat
 import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import snapshot
-from test_reliability_support import make_base_store, store_problems, workbench_exe
+from test_reliability_support import store_problems, workbench_exe
 
 from workbench.store import Store
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return make_base_store(tmp_path_factory.mktemp("base"))
-
-
-@pytest.fixture
-def store(base, db):
-    shutil.copyfile(base[0], db)
-    return db
 
 
 def one_line_error(res) -> str:

@@ -14,21 +14,10 @@ import textwrap
 
 import pytest
 from conftest import ROOT, snapshot
-from test_reliability_support import make_base_store, run_lines
+from test_reliability_support import run_lines
 
 from workbench.hashing import sha256_file
 from workbench.store import Store, get_run, list_runs
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return make_base_store(tmp_path_factory.mktemp("base"))
-
-
-@pytest.fixture
-def store(base, db):
-    shutil.copyfile(base[0], db)
-    return db
 
 
 @pytest.fixture

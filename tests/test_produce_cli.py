@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT
 
 pytestmark = [pytest.mark.retrieval, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def sf(tmp_path_factory):
-    """A store with the bundled SciFact collection and the four manifest pipelines built through `workbench build`."""
-    from workbench.cli.main import main
-
-    folder = tmp_path_factory.mktemp("scifact")
-    db = folder / "sf.duckdb"
-    manifest = folder / "manifest.yaml"
-    manifest.write_text((ROOT / "data_manifest.yaml").read_text().replace(": data/", f": {ROOT}/data/")
-                        .replace("file: runs/", f"file: {ROOT}/runs/"))
-    assert main(["--db", str(db), "build", "--manifest", str(manifest), "-c", "scifact"]) == 0
-    return db, manifest
+def sf(scifact_build):
+    """A store with the bundled SciFact collection and the four manifest pipelines built through `workbench build`
+    (conftest.scifact_build: a real CLI process, started as the session begins)."""
+    return scifact_build
 
 
 def scores(cli, db, *measures):

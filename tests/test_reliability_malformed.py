@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import snapshot
-from test_reliability_support import make_base_store, run_cli, run_lines
+from test_reliability_support import run_cli, run_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "malformed"
@@ -210,11 +210,6 @@ def test_corpus_size_and_spread():
         by_target[case.target] = by_target.get(case.target, 0) + 1
     assert len(CASES) >= 40
     assert min(by_target.values()) >= 8 and set(by_target) == {"run", "qrels", "topics", "docs", "manifest"}
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return make_base_store(tmp_path_factory.mktemp("base"))
 
 
 def _materialise(case: Case, folder: Path, inputs: dict[str, Path]) -> Path:

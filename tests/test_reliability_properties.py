@@ -21,7 +21,7 @@ import pytest
 from conftest import snapshot
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_reliability_support import make_base_store, store_problems
+from test_reliability_support import store_problems
 
 from workbench.errors import InputFormatError, QrelsFormatError, RunFormatError
 
@@ -67,11 +67,6 @@ def runs(draw):
 
 def _bits(x: float) -> bytes:
     return struct.pack("<d", x)
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return make_base_store(tmp_path_factory.mktemp("base"))
 
 
 @pytest.fixture(scope="module")

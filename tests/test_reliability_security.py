@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import re
-import shutil
 import tomllib
 
 import pytest
 from conftest import snapshot
-from test_reliability_support import ROOT, make_base_store, run_lines
+from test_reliability_support import ROOT, run_lines
 
 NASTY = "';DROP_TABLE_runs;--"
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return make_base_store(tmp_path_factory.mktemp("base"))
-
-
-@pytest.fixture
-def store(base, db):
-    shutil.copyfile(base[0], db)
-    return db
 
 
 # ------------------------------------------------------------------------------------------- dashboard

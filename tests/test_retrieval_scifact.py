@@ -36,9 +36,9 @@ def _skip_without(*modules: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cache(retrieval_cache: Path) -> Path:
     """The session's shared cache, so the CLI/demo tests reuse these indexes and embeddings."""
-    return Path(os.environ["WORKBENCH_CACHE"])  # set once per session by conftest.pytest_configure
+    return retrieval_cache  # set once per session by conftest.pytest_configure
 
 
 @pytest.fixture(scope="session")
