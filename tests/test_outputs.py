@@ -205,3 +205,27 @@ def test_an_output_never_replaces_a_duckdb_database(store, cli, tmp_path, argv):
         assert one_line_error(res) == (f"error: {target}: is a DuckDB database (a store?); an output never replaces "
                                        "one, give another file name")
         assert target.read_bytes() == raw and snapshot(store) == before
+
+
+@pytest.mark.parametrize("argv", [
+    ("leaderboard", "-c", "base", "-o"),
+    ("pool", "-c", "base", "--depth", "5", "-o"),
+])
+def test_an_output_never_replaces_a_duckdb_write_ahead_log(store, cli, tmp_path, argv):
+    """`-o STORE.wal` would replace (or plant) the log DuckDB replays on the next open: committed data was lost
+    that way after a kill -9 (wave-4 review). Refused whether the log exists or not, its bytes untouched."""
+    import duckdb
+
+    other = tmp_path / "mine.duckdb"
+    duckdb.connect(str(other)).execute("CREATE TABLE t AS SELECT 42 AS x").close()
+    for db in (store, other):
+        wal = db.with_name(db.name + ".wal")
+        for content in (None, b"not really a log"):
+            if content is not None:
+                wal.write_bytes(content)
+            before = snapshot(store)
+            res = cli(*argv, wal)
+            assert one_line_error(res).startswith(f"error: {wal}: is the write-ahead log of a DuckDB database"), res
+            assert (wal.read_bytes() == content if content is not None else not wal.exists())
+            assert snapshot(store) == before
+            wal.unlink(missing_ok=True)

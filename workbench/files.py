@@ -67,6 +67,9 @@ def atomic_output(path: str | Path, *, follow_symlinks: bool = True) -> Iterator
     if st is not None and not special and _is_duckdb(target):
         raise WorkbenchError(f"{path}: is a DuckDB database (a store?); an output never replaces one, give another "
                              "file name")
+    if target.name.endswith(".wal") and _is_duckdb(target.with_name(target.name[: -len(".wal")])):
+        raise WorkbenchError(f"{path}: is the write-ahead log of a DuckDB database (a store's uncommitted or "
+                             "unreplayed writes live there); an output never replaces it, give another file name")
     if special:
         tmp = Path(tempfile.gettempdir()) / f".workbench-{secrets.token_hex(6)}.tmp"
     else:
