@@ -164,6 +164,25 @@ def test_runs_as_arguments_or_with_dash_r_give_the_same_answer(cli, db):
         " (see 'workbench compare --help')")
 
 
+def test_repeated_list_options_add_up_as_trec_eval_users_write_them(cli, db):
+    """`-m P@5 -m AP -r bm25 -r dense` is `-m P@5 AP -r bm25 dense`: argparse alone kept only the last occurrence,
+    without a word (wave-4 review); evaluate counts a run or a measure given twice once."""
+    def values(res):
+        assert res.code == 0, res.err
+        return {k: v for k, v in res.json().items() if k != "computed"}
+
+    together = values(cli("evaluate", "-c", "base", "-r", "bm25", "dense", "-m", "P@5", "AP", "--json"))
+    for argv in (("-r", "bm25", "-r", "dense", "-m", "P@5", "-m", "AP"),
+                 ("-r", "bm25", "dense", "-r", "dense", "-m", "P@5", "AP", "-m", "P@5")):
+        assert values(cli("evaluate", "-c", "base", *argv, "--json")) == together, argv
+    same = cli("compare", "-c", "base", "-r", "bm25", "-r", "bm25", "-m", "P@5")
+    assert same.code == 2 and same.err.strip() == "error: run 'bm25' is listed twice; compare runs that differ"
+    baselines = cli("leaderboard", "-c", "base", "-m", "P@5", "-b", "bm25", "-b", "dense", "-f", "json")
+    assert baselines.code == 0, baselines.err
+    assert baselines.json() == cli("leaderboard", "-c", "base", "-m", "P@5", "-b", "bm25", "dense", "-f",
+                                   "json").json()
+
+
 def test_depth_takes_the_reranked_run_as_an_argument_and_keeps_reranked(cli, db):
     new = cli("depth", "-c", "base", "dense", "-f", "bm25", "-m", "P@5", "--json")
     old = cli("depth", "-c", "base", "--reranked", "dense", "-f", "bm25", "-m", "P@5", "--json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 # rich, the store and the services load inside the commands that use them: declaring the arguments (and
 # `workbench --help`) must not import DuckDB, pyarrow or rich (issue 21).
 from workbench.cli.common import (
+    Accumulate,
     add_check,
     add_collection_arg,
     add_json_arg,
@@ -64,7 +65,7 @@ def register(sub) -> None:
     d.add_argument("--depths", type=depth_list,
                    help="comma-separated grid, e.g. 0,5,10,20,50,100; depth 0 (the first stage, which every depth "
                         "is tested against) is always included (default: 0,5,10,20,30,50,100,... up to R's depth)")
-    d.add_argument("--observed", nargs="+", metavar="RUN",
+    d.add_argument("--observed", nargs="+", action=Accumulate, metavar="RUN",
                    help="real reranked runs at other depths (default: found by name and parent)")
     d.add_argument("--bootstrap", type=resamples, default=DEFAULT_BOOTSTRAP, help="bootstrap samples for the CIs")
     d.add_argument("--phantom-k", type=positive_int, default=10,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workbench.cli.common import (
+    Accumulate,
     add_check,
     add_json_arg,
     add_measures_arg,
@@ -30,7 +31,7 @@ def register(sub) -> None:
     a.add_argument("--qrels", help="TREC qrels (qid iter docid rel) or BEIR qrels TSV with header")
     a.add_argument("--topics", help="topics: TSV (qid<TAB>text), BEIR queries.jsonl, a TREC topic file "
                    "(<top> or XML <topic>) or SMART queries (.I/.W)")
-    a.add_argument("--docs", nargs="+", metavar="PATH",
+    a.add_argument("--docs", nargs="+", action=Accumulate, metavar="PATH",
                    help="documents: files or folders of TREC SGML (<DOC><DOCNO>), BEIR corpus.jsonl, TSV "
                         "(docid<TAB>text) or SMART (.I/.T/.W); gzip is fine")
     a.add_argument("--topic-field", choices=TOPIC_FIELDS, default=DEFAULT_TOPIC_FIELD,
@@ -87,7 +88,7 @@ def register(sub) -> None:
                     help="a qrels set ('default': the collection's own); tau-AP takes it as truth")
     qg.add_argument("qrels_b", metavar="B", help="the other qrels set")
     add_measures_arg(qg, "the one measure that ranks the runs (default: the collection's first)")
-    qg.add_argument("--runs", "-r", nargs="+", metavar="RUN", help="runs to rank (default: all)")
+    qg.add_argument("--runs", "-r", nargs="+", action=Accumulate, metavar="RUN", help="runs to rank (default: all)")
     qg.add_argument("--bootstrap", type=resamples, default=DEFAULT_BOOTSTRAP,
                     help="bootstrap samples over queries for the CIs")
     qg.add_argument("--seed", type=seed, default=0, help="seed of the bootstrap")

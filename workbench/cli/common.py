@@ -89,6 +89,16 @@ def write_output(text: str, path: str | None) -> None:
         err_console().print(f"wrote {escape(str(path))}")
 
 
+class Accumulate(argparse.Action):
+    """A list option whose occurrences add up (`-m map -m P.10 -r a -r b`, trec_eval's habit), replacing its
+    default on first use: argparse's plain nargs="+" keeps only the last occurrence, without a word."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        current = getattr(namespace, self.dest, None)
+        kept = [] if current is None or current is self.default else list(current)
+        setattr(namespace, self.dest, [*kept, *values])
+
+
 class HelpFormatter(argparse.HelpFormatter):
     """argparse's formatter that shows each option's default, unless its help already says what it is."""
 
@@ -128,7 +138,7 @@ class Parser(argparse.ArgumentParser):
 def add_runs_args(p: argparse.ArgumentParser, what: str, *, at_least: int) -> None:
     """Runs as arguments (`compare -c C a b`) or with -r/--runs, the spelling of every command that takes runs."""
     p.add_argument("runs", nargs="*", metavar="RUN", help=what)
-    p.add_argument("--runs", "-r", dest="runs_option", nargs="+", metavar="RUN",
+    p.add_argument("--runs", "-r", dest="runs_option", nargs="+", action=Accumulate, metavar="RUN",
                    help="the same runs as an option, instead of as arguments")
     add_check(p, partial(_merge_runs, at_least=at_least))
 
@@ -155,7 +165,7 @@ def after_parse(args: argparse.Namespace) -> None:
 def add_measures_arg(p: argparse.ArgumentParser, what: str, default: list[str] | None = None) -> None:
     """-m/--measures, the spelling of every command that takes measures (--measure still works: argparse takes
     any unambiguous prefix of a long option)."""
-    p.add_argument("--measures", "-m", nargs="+", metavar="MEASURE", default=default, help=what)
+    p.add_argument("--measures", "-m", nargs="+", action=Accumulate, metavar="MEASURE", default=default, help=what)
     add_custom_measures_arg(p)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workbench.cli.common import (
+    Accumulate,
     add_check,
     add_collection_arg,
     add_json_arg,
@@ -25,7 +26,7 @@ def register(sub) -> None:
     add_collection_arg(p)
     p.add_argument("--depth", "-k", type=positive_int, required=True, metavar="K",
                    help="pool each run's top K documents per query")
-    p.add_argument("--runs", "-r", nargs="+", action="extend", metavar="RUN",
+    p.add_argument("--runs", "-r", nargs="+", action=Accumulate, metavar="RUN",
                    help="runs to pool; -r may be repeated (default: all of the collection's)")
     p.add_argument("--qrels", metavar="NAME",
                    help="tell judged from unjudged by this named qrels set of the collection (default: its own)")

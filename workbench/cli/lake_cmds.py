@@ -6,6 +6,7 @@ from __future__ import annotations
 # rich, the store and the services load inside the commands that use them: declaring the arguments (and
 # `workbench --help`) must not import DuckDB, pyarrow or rich (issue 21).
 from workbench.cli.common import (
+    Accumulate,
     add_check,
     add_json_arg,
     err_console,
@@ -52,7 +53,8 @@ def register(sub) -> None:
 def _selection_args(p) -> None:
     p.add_argument("--collection", "-c", action="append", metavar="NAME",
                    help="only this collection (repeatable; default: all)")
-    p.add_argument("--runs", "-r", nargs="+", metavar="RUN", help="only these runs of the one collection -c names")
+    p.add_argument("--runs", "-r", nargs="+", action=Accumulate, metavar="RUN",
+                   help="only these runs of the one collection -c names")
     add_check(p, _runs_need_one_collection)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 # `workbench --help`) must not import DuckDB, pyarrow or rich (issue 21).
 from workbench.cli import lake_cmds
 from workbench.cli.common import (
+    Accumulate,
     add_check,
     add_collection_arg,
     add_json_arg,
@@ -34,7 +35,7 @@ from workbench.export.formats import (
 def add_eval_args(p) -> None:
     add_collection_arg(p)
     add_measures_arg(p, 'ir-measures strings, e.g. nDCG@10 "AP(rel=2)" (default: the collection\'s set)')
-    p.add_argument("--runs", "-r", nargs="+", metavar="RUN", help="runs to include (default: all)")
+    p.add_argument("--runs", "-r", nargs="+", action=Accumulate, metavar="RUN", help="runs to include (default: all)")
     p.add_argument("--qrels", metavar="NAME",
                    help="score against this named qrels set of the collection (`collection qrels list`; default: "
                         "its own); scores are keyed by the set's content")
@@ -66,7 +67,7 @@ def register(sub) -> None:
                         "a benchmark: systems x collections)")
     add_eval_args(lb)
     _collection_or_benchmark(lb)
-    lb.add_argument("--baseline", "-b", nargs="+", default=[], metavar="RUN",
+    lb.add_argument("--baseline", "-b", nargs="+", action=Accumulate, default=[], metavar="RUN",
                     help="baseline run(s): deltas and significance marks against each")
     lb.add_argument("--test", choices=TESTS, default="t", help="paired test against the baselines (default: t)")
     lb.add_argument("--correction", choices=CORRECTIONS, default="holm",

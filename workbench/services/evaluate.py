@@ -189,7 +189,7 @@ def evaluate_runs(
         named = named or resolve_named(store, collection, None)
         measure_names = [nm.canonical for nm in named]
         all_runs = {r.name: r for r in list_runs(store, collection)}
-        names = list(runs) if runs else sorted(all_runs)
+        names = list(dict.fromkeys(runs)) if runs else sorted(all_runs)  # a run named twice is one run
         if not names:
             raise WorkbenchError(f"collection {collection!r} has no runs yet; add some with `workbench ingest`")
         missing = [n for n in names if n not in all_runs]
