@@ -164,3 +164,14 @@ def test_agree_refuses_a_measure_name_that_names_several(cli, db, hand, measure)
     res = cli("collection", "qrels", "agree", "hc", "default", "foreign", "-m", measure, "--bootstrap", "20")
     assert res.code == 2 and res.err.startswith("error: agreement ranks the runs by one measure")
     assert res.err.count("\n") == 1 and snapshot(db) == before
+
+
+def test_the_warning_after_scoring_describes_the_qrels_scored(cli, hand):
+    """`evaluate --qrels foreign` repeated the collection's own report (its judged topics), not the set's: the
+    warning now names the set and what is off about it (wave-4 review)."""
+    own = cli("evaluate", "-c", "hc", "-m", "P@1")
+    assert own.code == 0 and "foreign" not in own.err
+    res = cli("evaluate", "-c", "hc", "-m", "P@1", "--qrels", "foreign")
+    assert res.code == 0, res.err
+    assert ("warning: collection hc: none of the 1 queries of qrels 'foreign' is judged by the collection's own "
+            "qrels: is it the file of another collection?") in res.err.splitlines()

@@ -137,14 +137,14 @@ def _print_report(report) -> None:
     print_collection_warnings(report.warnings)
 
 
-def warn_collection(ctx, name: str) -> None:
-    """After a command that scored `name`: what its report found off, one stderr line each (never an error of
-    its own: the command has done its work)."""
+def warn_collection(ctx, name: str, qrels: str | None = None) -> None:
+    """After a command that scored `name` (against its qrels set `qrels`, if named): what the report found off,
+    one stderr line each (never an error of its own: the command has done its work)."""
     from workbench.services.collection import collection_warnings
 
     if isinstance(name, str):
         try:
-            warnings = collection_warnings(ctx.store, name)
+            warnings = collection_warnings(ctx.store, name, qrels if isinstance(qrels, str) else None)
         except WorkbenchError:
             return
         print_collection_warnings(warnings, name)

@@ -105,7 +105,7 @@ def _main(argv: Sequence[str] | None) -> int:
             use_measures(args.custom_measures)
         code = args.func(ctx, args)
         if getattr(args, "collection", None) and (args.command in SCORING or getattr(args, "measures", None)):
-            warn_collection(ctx, args.collection)
+            warn_collection(ctx, args.collection, getattr(args, "qrels", None))
     except WorkbenchError as exc:
         if interrupts.requested():
             return _interrupted()

@@ -80,7 +80,7 @@ def register(sub) -> None:
     lb.add_argument("--bounds", action="store_true",
                     help="beside each value (unjudged documents as non-relevant, trec_eval's default), the value "
                          "with each run's unjudged documents within the measure's cutoff relevant at the "
-                         "collection's top grade: how far the holes in the qrels could move it")
+                         "qrels' top grade: how far the holes in the qrels could move it")
     lb.add_argument("--sort-by", help="measure to sort runs by (default: the first)")
     lb.add_argument("--format", "-f", choices=FORMATS, default="markdown", help="output format")
     lb.add_argument("--output", "-o", help="output file (default: stdout)")

@@ -189,7 +189,7 @@ class Leaderboard:
 
 BOUNDS_LABEL = "if unjudged relevant"
 BOUNDS_SENTENCE = (f"'{BOUNDS_LABEL}': the value with each run's unjudged documents within the measure's cutoff "
-                   "(the whole ranking without one) judged relevant at the collection's top grade; the value itself "
+                   "(the whole ranking without one) judged relevant at the qrels' top grade; the value itself "
                    "counts them non-relevant, as trec_eval does. For precision, RR and other measures not "
                    "normalised by the relevant documents, any judgment of the holes gives a value between the two; "
                    "for AP, nDCG and recall it need not, and the second can be the lower one (the ideal ranking "

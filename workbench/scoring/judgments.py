@@ -6,7 +6,7 @@ scores the condensed list; the number of relevant documents still comes from the
 the others' relative order (score, then doc_id), so the condensed list is the run with those rows removed.
 
 "Unjudged as relevant" scores each run against its own qrels: every document it ranks that the qrels do not
-judge (for a query the qrels judge) counts as relevant at the collection's top grade. Only documents within a
+judge (for a query the qrels judge) counts as relevant at the qrels' top grade. Only documents within a
 measure's cutoff are made relevant (nDCG@10 looks at the top 10: a relevant document at rank 500 would only raise
 its ideal), the whole ranking for a measure without one. With the default semantics (unjudged as non-relevant)
 this gives the two ends a reader weighs: how far the holes could move a result.

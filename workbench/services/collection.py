@@ -80,9 +80,16 @@ def report_of(store: Store, info: CollectionInfo) -> CollectionReport:
                              grade_map=info.grade_map)
 
 
-def collection_warnings(store: Store, name: str) -> tuple[str, ...]:
-    """What the collection's report found off (shown wherever the collection is scored)."""
-    return report_of(store, get_collection(store, name)).warnings
+def collection_warnings(store: Store, name: str, qrels: str | None = None) -> tuple[str, ...]:
+    """What the collection's report found off (shown wherever the collection is scored); with a named qrels set,
+    what the same report finds off about that set's judgments instead, since those are what was scored."""
+    info = get_collection(store, name)
+    if qrels is None or qrels == DEFAULT:
+        return report_of(store, info).warnings
+    set_info, table = get_qrels_set(store, name, qrels)
+    topics = get_topics(store, name) if info.n_topics else None
+    report = collection_report(table, topics, topic_field=info.topic_field, grade_map=set_info.grade_map)
+    return (*qrels_set_warnings(store, name, qrels), *(f"qrels {qrels!r}: {w}" for w in report.warnings))
 
 
 def add_qrels_set(store: Store, collection: str, name: str, path: str | Path, *,
@@ -103,7 +110,6 @@ def add_qrels_set(store: Store, collection: str, name: str, path: str | Path, *,
 def qrels_set_warnings(store: Store, collection: str, name: str) -> list[str]:
     """What looks off about a named set next to the collection: queries the collection's own qrels do not judge
     (a file of another collection judges none of them)."""
-
 
     _, table = get_qrels_set(store, collection, name)
     own = pc.unique(get_qrels(store, collection, ordered=False)["query_id"])

@@ -604,7 +604,6 @@ def _cutoff_curves(judged, qrels, family: str, cutoffs: Sequence[int], rel: int 
                    column: str) -> dict:
     """{name: CutoffCurve} from judged ranks of several runs told apart by `column` (keys: name -> its value)."""
 
-
     measures = cutoff_measures(family, cutoffs, rel)  # type: ignore[arg-type]
     scores = evaluate_ranked(judged, None, qrels, measures, stored_qrels=True, group=column,
                              groups=pa.array(list(keys.values()), pa.string()))
