@@ -10,9 +10,12 @@ import pytest
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
 
-# PR_GET_THP_DISABLE (42) in a fresh interpreter, after reading the run given as argv[1] (or nothing)
+# PR_GET_THP_DISABLE (42) in a fresh interpreter, after reading the run given as argv[1] (or nothing). The setting
+# is inherited: the child first turns huge pages back on (PR_SET_THP_DISABLE, 41), since this pytest process may
+# have read a big run already.
 _PROBE = """
 import ctypes, sys
+ctypes.CDLL(None).prctl(41, 0, 0, 0, 0)
 from workbench.io.runs import read_run
 if len(sys.argv) > 1:
     parsed = read_run(sys.argv[1])
