@@ -54,19 +54,17 @@ def main() -> int:
     if not paths or not paths[0].exists():
         ap.error(f"no workload in {where}: run bench/run.py (or bench/vs_trec_eval.py) first")
     s = Stages()
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute
     s.mark("import numpy, pyarrow")
-    import duckdb
+    import duckdb  # noqa: F401
     s.mark("import duckdb")
-    from workbench.io.runs import read_run_into
+    from workbench.io.runs import read_run
     from workbench.io.validate import run_format_check, run_qrels_warnings
     from workbench.model import RunInfo
+    from workbench.scoring import SEMANTICS, evaluator_id
     from workbench.services.collection import add_collection
+    from workbench.services.evaluate import resolve_named
     from workbench.services.ingest import _score
-    from workbench.store import Store
-    from workbench.store.runs import attached, ingest_context, put_runs_from
+    from workbench.store import NewRun, ScoredAgainst, Store, ingest_context, put_runs
     s.mark("import the workbench (ir_measures with it)")
     import pandas  # noqa: F401
     s.mark("import pandas (what pyarrow's first conversion does)")
@@ -77,36 +75,26 @@ def main() -> int:
         s.rows.pop()
         _, qrels, _ = ingest_context(store, "c")
         s.mark("open the store, read qrels and runs")
-        con = duckdb.connect()
-        con.execute("SET enable_progress_bar = false")
-        parsed = []
-        for i, path in enumerate(paths):
-            cur = con.cursor()
-            parsed.append(read_run_into(cur, path, f"t{i}"))
-            cur.close()
-        s.mark(f"{len(paths)} x parse: DuckDB, hash, checks, to Arrow")
-        for p in parsed:
-            _score(p.table, qrels, MEASURES)
+        parsed = [read_run(path) for path in paths]
+        s.mark(f"{len(paths)} x parse: hash, checks, to Arrow")
+        scores = [_score(p.table, qrels, MEASURES) for p in parsed]
         s.mark(f"{len(paths)} x score ({', '.join(MEASURES)})")
         checks = [run_format_check(p.table) for p in parsed]
         s.mark(f"{len(paths)} x format check, trec_eval positions")
         for p in parsed:
             run_qrels_warnings(p.table, qrels)
         s.mark(f"{len(paths)} x qrels warnings")
-        items = []
-        for i, (p, (_, positions, moved)) in enumerate(zip(parsed, checks, strict=True)):
-            rows = np.arange(len(positions)) if moved is None else moved
-            fix = pa.table({"i": pa.array(rows, pa.int64()), "position": pa.array(positions[rows], pa.int32())})
-            info = RunInfo(collection="c", name=f"r{i}", run_hash=p.sha256, kind="other", parent=None, depth=None,
-                           source_path=str(paths[i]), run_tag=p.run_tags[0], n_queries=0, n_rows=p.table.num_rows,
-                           metadata_header=None, params={}, software={}, warnings=())
-            items.append((info, f"t{i}", fix, moved is None, False))
-        with attached(store, con):
-            s.mark("ATTACH the store")
-            put_runs_from(con, items)
-            s.mark("INSERT rows with positions, top rows; COMMIT")
-        s.mark("DETACH (DuckDB's checkpoint writes the file)")
-        con.close()
+        info, _, _ = ingest_context(store, "c")
+        named = resolve_named(store, "c", MEASURES)
+        against = ScoredAgainst(info.qrels_hash, SEMANTICS, {nm.canonical: evaluator_id(nm.measure) for nm in named})
+        runs = []
+        for i, (p, (_, positions, _), values) in enumerate(zip(parsed, checks, scores, strict=True)):
+            record = RunInfo(collection="c", name=f"r{i}", run_hash=p.sha256, kind="other", parent=None, depth=None,
+                             source_path=str(paths[i]), run_tag=p.run_tags[0], n_queries=0,
+                             n_rows=p.table.num_rows, metadata_header=None, params={}, software={}, warnings=())
+            runs.append(NewRun(record, p.table, positions, per_query=lambda v=values: v))
+        put_runs(store, runs, scores=against)
+        s.mark("one INSERT of the rows with positions and top rows, the scores; COMMIT")
     print(f"\n{len(paths)} run file(s) from {where.name}; {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}\n")
     print(s.table())
     return 0

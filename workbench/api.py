@@ -70,7 +70,6 @@ def _measures_afresh(method):
 
     @functools.wraps(method)
     def call(*args, **kwargs):
-
         refresh()
         return method(*args, **kwargs)
 

@@ -98,7 +98,6 @@ def _one_connection(read: Callable[..., T]) -> Callable[..., T]:
 @st.cache_data(show_spinner=False, max_entries=32)
 @_one_connection
 def collections(db: str, token: Token) -> list[CollectionInfo]:
-
     return list_collections(store_for(db))
 
 
@@ -135,7 +134,6 @@ def qrels_hash(db: str, token: Token, collection: str, qrels: str | None = None)
 @st.cache_data(show_spinner=False, max_entries=64)
 @_one_connection
 def runs(db: str, token: Token, collection: str) -> list[RunInfo]:
-
     return list_runs(store_for(db), collection)
 
 
@@ -150,7 +148,6 @@ def measures(db: str, token: Token, collection: str, qrels: str | None = None) -
 @st.cache_data(show_spinner=False, max_entries=64)
 @_one_connection
 def default_measures(db: str, token: Token, collection: str) -> list[str]:
-
     return resolve_measures(store_for(db), collection, None)
 
 
@@ -361,7 +358,6 @@ def matrix(db: str, token: Token, collection: str, runs: tuple[str, ...], measur
 @st.cache_data(show_spinner=False, max_entries=16)
 @_one_connection
 def topics(db: str, token: Token, collection: str) -> pd.DataFrame:
-
     return get_topics(store_for(db), collection).to_pandas()
 
 
@@ -406,7 +402,6 @@ def query_rows(db: str, token: Token, collection: str, runs: tuple[str, ...], qu
 @st.cache_data(show_spinner=False, max_entries=128)
 @_one_connection
 def documents(db: str, token: Token, collection: str, doc_ids: tuple[str, ...]) -> pd.DataFrame:
-
     return get_documents(store_for(db), collection, list(doc_ids)).to_pandas()
 
 

@@ -155,7 +155,6 @@ def from_ir_datasets(dataset_id: str, *, with_docs: bool = True, topic_field: st
 
 
 def home_of() -> Path:
-
     return home()
 
 

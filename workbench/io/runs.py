@@ -186,7 +186,6 @@ class _RawScan(threading.Thread):
             yield chunk
 
     def run(self) -> None:
-
         digest = hashlib.sha256()
         newlines, last = 0, b""
         try:

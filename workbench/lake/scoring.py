@@ -127,7 +127,6 @@ def _runs(lake: Lake, collection: str, runs: Sequence[str] | None) -> tuple[list
 
 
 def _measures(measures: Sequence[str] | None, relevance_kind: str) -> list[str]:
-
     chosen = parse_measures(list(measures)) if measures else default_measures(relevance_kind)
     return list(dict.fromkeys(measure_name(m) for m in chosen))
 
@@ -294,7 +293,6 @@ def _check_evaluators(values: pa.Table, evaluators: dict[str, str]) -> None:
 
 
 def _commit(lake: Lake, collection: str, qrels_hash: str, parts: list[pa.Table]) -> None:
-
     values = pa.concat_tables([_expand(p) for p in parts])
     n = values.num_rows
     values = values.append_column("qrels_hash", pa.array([qrels_hash] * n, pa.string())) \

@@ -71,7 +71,6 @@ def detect_model_kind(path: Path) -> ModelKind:
 
 @functools.lru_cache(maxsize=2)
 def _load_cross_encoder(path: str, model_hash: str) -> CrossEncoder:
-
     offline()
     try:
         from sentence_transformers import CrossEncoder

@@ -185,7 +185,6 @@ class _Session:
             self._start_scoring(measures)
 
     def _start_scoring(self, measures: Sequence[str]) -> None:
-
         named = resolve_named(self.store, self.collection, measures)
         self.measures = [nm.canonical for nm in named]
         self.shown = {nm.canonical: nm.name for nm in named}

@@ -77,7 +77,6 @@ def _bounds(evaluation: Evaluation, runs: list[str], measures: list[str]):
 
 
 def _significance(evaluation, baselines, runs, measures, test, correction, alpha, seed, n_resamples):
-
     if test not in TESTS:
         raise WorkbenchError(f"unknown test {test!r}; expected one of {', '.join(TESTS)}")
     if correction not in CORRECTIONS:

@@ -29,7 +29,6 @@ RANK_LABELS = {"mean": "mean over collections", "borda": "Borda count", "mean-ra
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def benchmarks(db: str, token: data.Token) -> list[BenchmarkInfo]:
-
     return list_benchmarks(data.store_for(db))
 
 
@@ -54,7 +53,6 @@ def unscored(db: str, token: data.Token, info: BenchmarkInfo, measure: str) -> d
 
 
 def score_missing(db: str, info: BenchmarkInfo, measure: str) -> None:
-
     with st.spinner(f"scoring {plain(measure)} on the runs of {plain(info.name)} ..."):
         benchmark_leaderboard(data.store_for(db), info.name, measure, n_resamples=1)
     st.rerun()
