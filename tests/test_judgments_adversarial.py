@@ -175,3 +175,37 @@ def test_the_warning_after_scoring_describes_the_qrels_scored(cli, hand):
     assert res.code == 0, res.err
     assert ("warning: collection hc: none of the 1 queries of qrels 'foreign' is judged by the collection's own "
             "qrels: is it the file of another collection?") in res.err.splitlines()
+
+
+def _yilmaz(scores: list[float], truth: list[float]) -> float:
+    """tau-AP as Yilmaz et al. write it, for rankings without ties, in plain Python."""
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    n = len(order)
+    total = 0.0
+    for pos in range(1, n):
+        i = order[pos]
+        total += sum(truth[j] > truth[i] for j in order[:pos]) / pos
+    return 2.0 / (n - 1) * total - 1.0
+
+
+def test_tau_ap_with_partial_ties_leaves_tied_pairs_out():
+    """Runs tied in part of a ranking took their names' order: agree default strict -m NumRet gave tau 1 and
+    tau-AP -0.6753 (wave-4 review). Tied pairs are now left out, as tau-b leaves them out."""
+    from workbench.analysis.agreement import tau_ap
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):  # without ties: the paper's formula
+        n = int(rng.integers(2, 12))
+        s, t = rng.permutation(n).tolist(), rng.permutation(n).tolist()
+        assert tau_ap(s, t) == pytest.approx(_yilmaz(s, t), abs=1e-12)
+    same = [5, 3, 3, 3, 1]
+    assert tau_ap(same, same) == pytest.approx(1.0)  # agree, ties and all
+    assert tau_ap(same[::-1], same) == pytest.approx(-1.0)
+    # by hand: B ranks a > {b = c} > d, A ranks a > c > b > d. Pairs above b: a (correct); above c: a (correct);
+    # above d: a, b, c (all correct); b-c is tied in B and left out: mean(1, 1, 1) -> 1
+    assert tau_ap([4, 2, 2, 1], [4, 2, 3, 1]) == pytest.approx(1.0)
+    # A ties b and c: B's b > c orders nothing; above c: a (correct), above d: a, b, c (correct): 1; above b: a: 1
+    assert tau_ap([4, 3, 2, 1], [4, 2, 2, 1]) == pytest.approx(1.0)
+    # B: d > a > b > c with A: a > b > c > d; above a: d (wrong): 0; above b: d (wrong), a (right): 1/2;
+    # above c: d wrong, a, b right: 2/3 -> 2 x mean(0, 1/2, 2/3) - 1 = 2 x 7/18 - 1 = -2/9
+    assert tau_ap([3, 2, 1, 4], [4, 3, 2, 1]) == pytest.approx(-2 / 9)

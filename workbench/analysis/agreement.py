@@ -44,20 +44,25 @@ def kappa_of_tables(tables: np.ndarray) -> np.ndarray:
 
 def tau_ap(scores: np.ndarray, truth: np.ndarray) -> float:
     """tau-AP of the ranking by `scores` (descending) against the ranking by `truth` (Yilmaz et al., SIGIR 2008):
-    2/(N-1) * sum over i = 2..N of C(i)/(i-1), minus 1, where C(i) counts the items ranked above the i-th that
-    `truth` also ranks above it (strictly). Ties in `scores` keep the items' given order. Not symmetric.
-    NaN when either ranking ties every system (as scipy's tau is): its order would be the names' order, and
-    tau-AP of it a number about the names, not the judgments."""
+    2 x the mean over items i of C(i)/A(i), minus 1, where A(i) counts the items ranked above i and C(i) those of
+    them `truth` also ranks above i. Not symmetric. Without ties this is Yilmaz et al.'s formula exactly (the top
+    item has nothing above it and is left out: 2/(N-1) x the sum over positions 2..N of C(i)/(i-1), minus 1).
+
+    Ties, as Kendall's tau-b treats them: a pair tied in either ranking orders nothing and is left out of A(i) and
+    C(i) (an item with no pair left is left out of the mean). So two rankings that agree, ties and all, give 1, as
+    tau-b does; with a plain stable sort, tied systems took their names' order and tau-AP said something about
+    the names. NaN when no pair is left, as when either ranking ties every system (scipy's tau is NaN then)."""
     scores, truth = np.asarray(scores, dtype=np.float64), np.asarray(truth, dtype=np.float64)
-    n = len(scores)
-    if n < 2:
+    if len(scores) < 2:
         raise AnalysisError("tau-AP needs at least two systems")
-    if np.ptp(scores) == 0 or np.ptp(truth) == 0:
+    above = scores[None, :] > scores[:, None]  # [i, j]: j ranked above i
+    ordered = above & (truth[None, :] != truth[:, None])
+    pairs = ordered.sum(axis=1)
+    correct = (above & (truth[None, :] > truth[:, None])).sum(axis=1)
+    counted = pairs > 0
+    if not counted.any():
         return math.nan
-    ranked = truth[np.argsort(-scores, kind="stable")]
-    above = np.tril(ranked[None, :] > ranked[:, None], k=-1)  # [i, j]: j ranked above i and truly above it
-    correct = above.sum(axis=1)[1:]
-    return float(2.0 / (n - 1) * np.sum(correct / np.arange(1, n)) - 1.0)
+    return float(2.0 * np.mean(correct[counted] / pairs[counted]) - 1.0)
 
 
 def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
