@@ -119,6 +119,14 @@ def store(base, db) -> Path:
     return db
 
 
+def _die_with_parent() -> None:
+    """In a child before exec: SIGKILL when pytest ends, however it ends (a SIGTERM or SIGKILL gives no teardown)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+
+
 class BackgroundBuild:
     """`workbench build -c scifact` of the bundled manifest, as a real CLI process running beside the tests.
 
@@ -140,7 +148,7 @@ class BackgroundBuild:
             self.proc = subprocess.Popen(
                 [*nice, *workbench_exe(), "--db", str(self.db), "build", "--manifest", str(self.manifest),
                  "-c", "scifact"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=_die_with_parent)
 
     def wait(self) -> tuple[Path, Path]:
         """(store, manifest) once the build has ended; fails the test with the build's output if it failed."""
