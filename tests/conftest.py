@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,12 +121,14 @@ def store(base, db) -> Path:
     return db
 
 
-def _die_with_parent() -> None:
-    """In a child before exec: SIGKILL when pytest ends, however it ends (a SIGTERM or SIGKILL gives no teardown)."""
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+def _die_with_parent() -> Callable[[], None] | None:
+    """For a child, before exec: SIGKILL when pytest ends, however it ends (a SIGTERM or SIGKILL runs no teardown).
+    Looked up here, in the parent, so that the forked child only makes the call."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+    return lambda: prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class BackgroundBuild:
@@ -148,7 +152,7 @@ class BackgroundBuild:
             self.proc = subprocess.Popen(
                 [*nice, *workbench_exe(), "--db", str(self.db), "build", "--manifest", str(self.manifest),
                  "-c", "scifact"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent)
+                start_new_session=True, preexec_fn=_die_with_parent())
 
     def wait(self) -> tuple[Path, Path]:
         """(store, manifest) once the build has ended; fails the test with the build's output if it failed."""
