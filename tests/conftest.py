@@ -30,13 +30,23 @@ os.environ.setdefault("OPENAI_API_KEY", "unused")
 def pytest_configure(config) -> None:
     """One retrieval cache (Lucene indexes, embeddings) for the whole session: encoding SciFact takes minutes.
 
-    WORKBENCH_TEST_CACHE=<dir> keeps it across sessions; otherwise it is a fresh temporary folder.
+    WORKBENCH_TEST_CACHE=<dir> keeps it across sessions; otherwise it is a fresh temporary folder, removed when
+    the session ends (pytest_unconfigure).
     """
     if "WORKBENCH_CACHE" not in os.environ:
         import tempfile
 
-        os.environ["WORKBENCH_CACHE"] = os.environ.get("WORKBENCH_TEST_CACHE") or tempfile.mkdtemp(
-            prefix="workbench-test-cache-")
+        kept = os.environ.get("WORKBENCH_TEST_CACHE")
+        os.environ["WORKBENCH_CACHE"] = kept or tempfile.mkdtemp(prefix="workbench-test-cache-")
+        if not kept:
+            config.workbench_temporary_cache = os.environ["WORKBENCH_CACHE"]
+
+
+def pytest_unconfigure(config) -> None:
+    """Remove the session's temporary retrieval cache (~20 MB after the SciFact tests), never a kept one."""
+    temporary = getattr(config, "workbench_temporary_cache", None)
+    if temporary:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 @dataclass
