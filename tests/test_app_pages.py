@@ -311,7 +311,7 @@ def test_depth_page_other_cutoffs_do_not_recompute_the_study(open_page, monkeypa
     """The study also returns the default cutoff curves; picking other cutoffs reads those curves alone."""
     import streamlit as st
 
-    import workbench.services.depth as analyse
+    import workbench.app.data as analyse  # the name the dashboard's data layer calls
 
     calls = []
     study = analyse.depth_study_judged
@@ -477,7 +477,7 @@ def test_depth_study_outlives_a_write_of_other_runs_not_of_its_own(open_page, st
     ingest of another run does not compute it again; replacing the reranked run does, and shows its numbers."""
     import streamlit as st
 
-    import workbench.services.depth as analyse
+    import workbench.app.data as analyse  # the name the dashboard's data layer calls
     from workbench.cli.main import main
 
     calls = []
@@ -678,7 +678,7 @@ def test_every_page_answers_at_its_own_path_and_the_root_is_the_leaderboard(dl20
 def test_drilldown_picker_lists_query_text_and_keeps_the_id_in_the_url(open_page, dl20_store, monkeypatch):
     import streamlit as st
 
-    import workbench.store as store_module
+    import workbench.app.data as store_module  # the dashboard's data layer reads the store through this name
 
     reads = []
     get_topics = store_module.get_topics
