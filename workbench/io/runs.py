@@ -76,30 +76,6 @@ def _text_bytes(path: Path) -> int:
     return size * 8 if _text.first_bytes(path).startswith(_text.GZIP_MAGIC) else size
 
 
-def read_run_into(con: duckdb.DuckDBPyConnection, path: str | Path, table_name: str, *,
-                  encoding: str = "utf-8", allow_trailing_fields: bool = False) -> ParsedRun:
-    """read_run that also leaves the rows in `con`'s in-memory database as table `memory.main.<table_name>`
-    (query_id, doc_id, score, rank: DOUBLE holding an exact integer; file order), so that a store insert copies
-    DuckDB's own columns (ATTACH + INSERT ... SELECT: about half the CPU of inserting the Arrow table). Same
-    result and errors. The table is visible to every cursor of that database: files can be read on several."""
-    path = Path(path)
-    _text.check_file(path, RunFormatError)
-    if _text_bytes(path) >= SMALL_RUN_BYTES:
-        no_huge_pages()
-    if _text.is_utf8(encoding):
-        parsed = _fast(path, con, table_name)
-        if parsed is not None:
-            return parsed
-    parsed = _careful(path, encoding, allow_trailing_fields)
-    con.register("_careful_rows", parsed.table)
-    try:
-        con.execute(f'CREATE OR REPLACE TABLE memory.main."{table_name}" AS '
-                    "SELECT query_id, doc_id, score, rank FROM _careful_rows")
-    finally:
-        con.unregister("_careful_rows")
-    return parsed
-
-
 # ---------------------------------------------------------------------------------------------- header
 
 
@@ -274,12 +250,12 @@ def _fast_query(path: Path, sniffed: _Sniffed) -> str:
     """
 
 
-def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name: str = "") -> ParsedRun | None:
+def _fast(path: Path) -> ParsedRun | None:
     """DuckDB read_csv on the common layout; None means 'use the careful path' (never a wrong answer)."""
     sniffed = _sniff(path)
     if sniffed is None:
         return None
-    raw, scan = _parse_scanning(path, sniffed, into, table_name)
+    raw, scan = _parse_scanning(path, sniffed)
     if raw is None or not _plain(raw, scan, sniffed.skip):
         return None
     rank = _int_rank(raw.column("rank"))
@@ -292,36 +268,29 @@ def _fast(path: Path, into: duckdb.DuckDBPyConnection | None = None, table_name:
                      tuple(sniffed.warnings + _tag_warnings(tags)))
 
 
-def _parse_scanning(path: Path, sniffed: _Sniffed, into: duckdb.DuckDBPyConnection | None,
-                    table_name: str) -> tuple[pa.Table | None, _RawScan]:
-    """DuckDB's parse (into `into`'s memory.main.<table_name> when given) while a thread hashes and scans the
-    raw bytes; (None, scan) when DuckDB refused the file. A decompression limit passed is raised."""
+def _parse_scanning(path: Path, sniffed: _Sniffed) -> tuple[pa.Table | None, _RawScan]:
+    """DuckDB's parse while a thread hashes and scans the raw bytes; (None, scan) when DuckDB refused the file.
+    A decompression limit passed is raised."""
     # DuckDB loads with the first file big enough to be worth it (see SMALL_RUN_BYTES), or with the store
     import duckdb
 
     query = _fast_query(path, sniffed)
-    con = into if into is not None else _text.connect()
+    con = _text.connect()
     try:
         scan = _RawScan(path, sniffed.gz, con)
     except BaseException:
-        if into is None:
-            con.close()
+        con.close()
         raise
     scan.start()
     raw = None
     try:
-        if into is None:
-            raw = con.sql(query).to_arrow_table()
-        else:  # keep DuckDB's parsed columns for the store insert; Arrow for the checks and scoring
-            con.execute(f'CREATE OR REPLACE TABLE memory.main."{table_name}" AS {query}')
-            raw = con.sql(f'SELECT * FROM memory.main."{table_name}"').to_arrow_table()
+        raw = con.sql(query).to_arrow_table()
     except duckdb.Error:
         pass
     finally:
         scan.parsed.set()
         scan.join()
-        if into is None:
-            con.close()
+        con.close()
     if scan.error is not None:
         raise scan.error
     return raw, scan
