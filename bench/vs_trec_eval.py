@@ -31,6 +31,7 @@ import itertools
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -75,6 +76,20 @@ def duckdb_floor(tmp: Path, runs: list[Path]) -> Sample:
     return sample
 
 
+def _labels(binaries: list[str]) -> dict[str, str]:
+    """A column name per trec_eval build: its version line (`-v`: "10.0", "10.0-O3"), else its path; two builds in
+    folders of the same name used to share one label, and one of them vanished from the table."""
+    if len(binaries) == 1:
+        return {binaries[0]: "trec_eval"}
+    out: dict[str, str] = {}
+    for b in binaries:
+        done = subprocess.run([b, "-v"], capture_output=True, text=True)
+        version = (done.stdout + done.stderr).strip().removeprefix("trec_eval version ").splitlines()
+        label = f"trec_eval {version[0]}" if version and version[0] else f"trec_eval {b}"
+        out[b] = label if label not in out.values() else f"trec_eval {b}"
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trec-eval", action="append", default=[], metavar="PATH", required=True,
@@ -86,8 +101,7 @@ def main() -> int:
     workloads = {"dl": (data["dl"] / "qrels.txt", sorted((data["dl"] / "runs").glob("run_*.txt")))}
     if args.msmarco:
         workloads["msmarco"] = (data["ms"] / "qrels.txt", [data["ms"] / "runs" / "run_00.txt"])
-    labels = {b: ("trec_eval" if len(args.trec_eval) == 1 else f"trec_eval {Path(b).parent.name}")
-              for b in args.trec_eval}
+    labels = _labels(args.trec_eval)
     with tempfile.TemporaryDirectory() as tmp:
         for workload, (qrels, runs) in workloads.items():
             tools = {
