@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from workbench.export import render
-from workbench.export.leaderboard import _latex_escape
+from workbench.export.leaderboard import latex_escape
 from workbench.services.evaluate import Evaluation
 from workbench.services.leaderboard import build_leaderboard
 
@@ -46,9 +46,9 @@ def board():
 # ------------------------------------------------------------------------------------------------------- LaTeX
 def test_latex_escape_is_one_pass():
     """Each special character once, and an escape's own braces not escaped again (`\\` was `\\textbackslash\\{\\}`)."""
-    assert _latex_escape(r"a\b_c&d%e#f$g^h~i{j}k") == (r"a\textbackslash{}b\_c\&d\%e\#f\$g\textasciicircum{}h"
+    assert latex_escape(r"a\b_c&d%e#f$g^h~i{j}k") == (r"a\textbackslash{}b\_c\&d\%e\#f\$g\textasciicircum{}h"
                                                        r"\textasciitilde{}i\{j\}k")
-    assert _latex_escape("[x]<y>|z\nw") == r"{[}x{]}\textless{}y\textgreater{}\textbar{}z w"
+    assert latex_escape("[x]<y>|z\nw") == r"{[}x{]}\textless{}y\textgreater{}\textbar{}z w"
 
 
 def _balanced(tex: str) -> None:

@@ -18,13 +18,12 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 from workbench.export.formats import FORMATS
 from workbench.export.leaderboard import (
-    _HTML_SCRIPT,
-    _HTML_STYLE,
-    _fmt,
-    _latex_escape,
-    _latex_number,
-    _num,
-    _sort_key,
+    fixed4,
+    html_page,
+    json_number,
+    latex_escape,
+    latex_number,
+    sort_key,
 )
 
 MISSING = "missing"
@@ -107,11 +106,12 @@ class BenchmarkBoard:
             for c in self.collections:
                 run = self.runs.at[s, c]
                 cells[c] = ({"missing": True} if _missing(self, s, c) else
-                            {"run": run, "value": _num(self.values.at[s, c]),
-                             "n_queries": int(self.n_queries.at[s, c]), "rank": _num(self.ranks.at[s, c])})
+                            {"run": run, "value": json_number(self.values.at[s, c]),
+                             "n_queries": int(self.n_queries.at[s, c]), "rank": json_number(self.ranks.at[s, c])})
             rows.append({"system": s, "complete": bool(a["complete"]), "n_collections": int(a["n_collections"]),
                          "rank": _int(a["rank"]), "rank_ci": [_int(a["rank_low"]), _int(a["rank_high"])],
-                         "mean": _num(a["mean"]), "mean_rank": _num(a["mean_rank"]), "borda": _num(a["borda"]),
+                         "mean": json_number(a["mean"]), "mean_rank": json_number(a["mean_rank"]),
+                         "borda": json_number(a["borda"]),
                          "collections": cells})
         return {"benchmark": self.benchmark, "description": self.description, "measure": self.measure,
                 "canonical": self.canonical, "semantics": self.semantics, "collections": list(self.collections),
@@ -142,13 +142,13 @@ def _missing(board: BenchmarkBoard, s: str, c: str) -> bool:
 def _cell(board: BenchmarkBoard, s: str, c: str) -> str:
     if _missing(board, s, c):
         return MISSING
-    return f"{_fmt(board.values.at[s, c])} ({board.ranks.at[s, c]:g})"
+    return f"{fixed4(board.values.at[s, c])} ({board.ranks.at[s, c]:g})"
 
 
 def _aggregate_texts(board: BenchmarkBoard, s: str) -> list[str]:
     a = board.aggregates.loc[s]
     flag = "" if a["complete"] else f" {INCOMPLETE}"
-    return [f"{_fmt(a['mean'])}{flag}", f"{a['mean_rank']:.2f}{flag}", f"{a['borda']:g}{flag}"]
+    return [f"{fixed4(a['mean'])}{flag}", f"{a['mean_rank']:.2f}{flag}", f"{a['borda']:g}{flag}"]
 
 
 def _header(board: BenchmarkBoard) -> list[str]:
@@ -197,7 +197,7 @@ def _latex_label(board: BenchmarkBoard) -> str:
 
 def to_latex(board: BenchmarkBoard) -> str:
     """A booktabs table float with a caption in plain words and a label."""
-    e = _latex_escape
+    e = latex_escape
     caption = (f"{e(board.measure)} of {len(board.systems)} systems on the {len(board.collections)} collections of "
                f"benchmark {e(board.benchmark)}, each with its rank in the collection in parentheses; ranked by "
                f"{RANK_TITLES[board.rank_by]} among the systems with a run in every collection, with the "
@@ -217,7 +217,7 @@ def to_latex(board: BenchmarkBoard) -> str:
                          "Rank CI"]) + r" \\", r"\midrule"]
     for s in board.systems:
         cells = [e(t) for t in _row_texts(board, s)]
-        lines.append(" & ".join(_latex_number(c) for c in cells) + r" \\")
+        lines.append(" & ".join(latex_number(c) for c in cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -239,18 +239,11 @@ def to_html(board: BenchmarkBoard) -> str:
             if i == 1:
                 cells.append(f'<th scope="row">{esc(text)}</th>')
             else:
-                cells.append(f'<td data-sort="{_sort_key(key)}">{esc(text)}</td>')
+                cells.append(f'<td data-sort="{sort_key(key)}">{esc(text)}</td>')
         body.append(("<tr>" if a["complete"] else '<tr class="incomplete">') + "".join(cells) + "</tr>")
     title = f"Benchmark: {board.benchmark} ({board.measure})"
-    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{esc(title)}</title>",
-           f"<style>{_HTML_STYLE}.leaderboard tr.incomplete {{ color: #666; }}\n</style>", "</head>", "<body>",
-           '<table class="leaderboard">',
-           f"<caption>{esc(title)}: {len(board.systems)} systems, {len(board.collections)} collections</caption>",
-           "<thead><tr>" + "".join(head) + "</tr></thead>", "<tbody>", *body, "</tbody>", "</table>"]
-    out += [f'<p class="legend">{esc(line)}</p>' for line in board.legend()]
-    out += [f"<script>{_HTML_SCRIPT}</script>", "</body>", "</html>"]
-    return "\n".join(out) + "\n"
+    return html_page(title, f"{title}: {len(board.systems)} systems, {len(board.collections)} collections", head, body,
+                     board.legend(), style=".leaderboard tr.incomplete { color: #666; }\n")
 
 
 def to_json(board: BenchmarkBoard) -> str:

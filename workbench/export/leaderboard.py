@@ -148,18 +148,19 @@ class Leaderboard:
             for m in self.measures:
                 v = self.values.at[run, m]
                 cell: dict[str, Any]
-                cell = {"canonical": self.canonical.get(m, m), "value": _num(v),
+                cell = {"canonical": self.canonical.get(m, m), "value": json_number(v),
                         "n_queries": int(self.n_queries.at[run, m]), "best": run in best[m]}
                 if self.bounds is not None:
-                    cell["unjudged_relevant"] = _num(self.bounds.at[run, m])
+                    cell["unjudged_relevant"] = json_number(self.bounds.at[run, m])
                 if self.baselines:
-                    cell["delta"] = {b: _num(self.delta(run, m, b)) for b in self.baselines}
+                    cell["delta"] = {b: json_number(self.delta(run, m, b)) for b in self.baselines}
                 if self.significance is not None:
                     t = self.significance.table
                     sub = t[(t["run"] == run) & (t["measure"] == m)]
                     cell["tests"] = {
-                        r.baseline: {"p_value": _num(r.p_value), "p_adjusted": _num(r.p_adjusted),
-                                     "significant": bool(r.significant), "ci": [_num(r.ci_low), _num(r.ci_high)]}
+                        r.baseline: {"p_value": json_number(r.p_value), "p_adjusted": json_number(r.p_adjusted),
+                                     "significant": bool(r.significant),
+                                     "ci": [json_number(r.ci_low), json_number(r.ci_high)]}
                         for r in sub.itertuples()
                     }
                 cells[m] = cell
@@ -196,7 +197,7 @@ BOUNDS_SENTENCE = (f"'{BOUNDS_LABEL}': the value with each run's unjudged docume
                    "gains documents too)")
 
 
-def _num(v) -> float | None:
+def json_number(v) -> float | None:
     """A JSON number at full precision (None for missing/NaN): p-values of 1e-7 must not print as 0."""
     if v is None:
         return None
@@ -204,7 +205,7 @@ def _num(v) -> float | None:
     return None if not math.isfinite(v) else v
 
 
-def _fmt(v: float) -> str:
+def fixed4(v: float) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
 
 
@@ -214,7 +215,7 @@ def _signed(v: float) -> str:
 
 def _cell_text(lb: Leaderboard, run: str, m: str, *, bold: tuple[str, str], symbols: tuple[str, ...],
                sup: tuple[str, str] = ("", "")) -> str:
-    text = _fmt(lb.values.at[run, m])
+    text = fixed4(lb.values.at[run, m])
     if run in lb.best()[m]:
         text = f"{bold[0]}{text}{bold[1]}"
     marks = "".join(symbols[i] for i in lb.marks(run, m))
@@ -246,7 +247,7 @@ def _header(kind: str, m: str) -> str:
 
 
 def _bounds_text(lb: Leaderboard, run: str, m: str) -> str:
-    return "" if lb.bounds is None else _fmt(lb.bounds.at[run, m])
+    return "" if lb.bounds is None else fixed4(lb.bounds.at[run, m])
 
 
 def to_markdown(lb: Leaderboard) -> str:
@@ -290,7 +291,7 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "_": r"\_", "&": r"\&", "%": r"\%",
 _LATEX_RE = re.compile("|".join(map(re.escape, _LATEX_SPECIAL)))
 
 
-def _latex_escape(s: str) -> str:
+def latex_escape(s: str) -> str:
     """User text as LaTeX prints it: one pass, so an escape's own braces are not escaped again; brackets are
     braced so that a cell opening with `[` is not read as the optional argument of the row's `\\`."""
     return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group()], s)
@@ -301,7 +302,7 @@ def _latex_label(lb: Leaderboard) -> str:
     return "tab:leaderboard-" + (re.sub(r"[^A-Za-z0-9]+", "-", lb.collection).strip("-") or "collection")
 
 
-def _latex_number(text: str) -> str:
+def latex_number(text: str) -> str:
     """A typeset minus sign for negative numbers (a text hyphen is too short)."""
     return re.sub(r"(?<![\w.])-(?=\d)", "$-$", text)
 
@@ -310,22 +311,22 @@ def _latex_caption(lb: Leaderboard) -> str:
     """The legend in plain words; the provenance (qrels hash, semantics, versions) goes to comments."""
     n = sorted({int(v) for v in lb.n_queries.to_numpy().ravel() if v == v})
     over = f" over {n[0]:,} queries" if len(n) == 1 else ""
-    parts = [f"Mean effectiveness of {len(lb.runs)} runs on {_latex_escape(lb.collection)}{over}; the best value "
+    parts = [f"Mean effectiveness of {len(lb.runs)} runs on {latex_escape(lb.collection)}{over}; the best value "
              "per measure is in bold."]
     if lb.baselines:
-        parts.append(f"In parentheses: the difference from {_latex_escape(lb.baselines[0])}.")
+        parts.append(f"In parentheses: the difference from {latex_escape(lb.baselines[0])}.")
     s = lb.significance
     if s is not None:
-        marks = [f"${LATEX_SYMBOLS[i]}$ from {_latex_escape(b)}" for i, b in enumerate(lb.baselines)]
+        marks = [f"${LATEX_SYMBOLS[i]}$ from {latex_escape(b)}" for i, b in enumerate(lb.baselines)]
         parts.append("Significant differences: " + ", ".join(marks) + ".")
-        parts.append(_latex_escape(s.legend()).replace("alpha", r"$\alpha$"))
+        parts.append(latex_escape(s.legend()).replace("alpha", r"$\alpha$"))
         if lb.show_ci:
             samples = f"{s.n_resamples:,} samples, " if s.n_resamples else ""
             parts.append(f"Below each value: the {s.confidence * 100:g}\\% bootstrap confidence interval of the "
-                         f"difference from {_latex_escape(lb.baselines[0])} ({samples}not adjusted for multiple "
+                         f"difference from {latex_escape(lb.baselines[0])} ({samples}not adjusted for multiple "
                          "comparisons).")
     if lb.bounds is not None:
-        parts.append(r"After $\to$: " + _latex_escape(BOUNDS_SENTENCE) + ".")
+        parts.append(r"After $\to$: " + latex_escape(BOUNDS_SENTENCE) + ".")
     return " ".join(parts)
 
 
@@ -333,23 +334,23 @@ def to_latex(lb: Leaderboard) -> str:
     """A booktabs table float with a caption and a label, for \\input; a CI goes under its value (one column
     per measure, so --ci does not double the width)."""
     show_ci = lb.show_ci and lb.significance is not None and bool(lb.baselines)
-    lines = [f"% Leaderboard of collection {_latex_escape(lb.collection)} exported by the retrieval evaluation "
+    lines = [f"% Leaderboard of collection {latex_escape(lb.collection)} exported by the retrieval evaluation "
              "workbench; needs \\usepackage{booktabs}.",
-             f"% qrels sha256 {lb.qrels_hash}; semantics {_latex_escape(lb.semantics)}",
-             "% versions: " + _latex_escape(", ".join(f"{k} {v}" for k, v in sorted(lb.versions.items()))),
+             f"% qrels sha256 {lb.qrels_hash}; semantics {latex_escape(lb.semantics)}",
+             "% versions: " + latex_escape(", ".join(f"{k} {v}" for k, v in sorted(lb.versions.items()))),
              r"\begin{table}[t]", r"\centering", r"\caption{" + _latex_caption(lb) + "}",
              r"\label{" + _latex_label(lb) + "}",
              r"\begin{tabular}{l" + "r" * len(lb.measures) + "}", r"\toprule"]
-    lines.append(" & ".join(["Run", *[_latex_escape(m) for m in lb.measures]]) + r" \\")
+    lines.append(" & ".join(["Run", *[latex_escape(m) for m in lb.measures]]) + r" \\")
     lines.append(r"\midrule")
     for run in lb.runs:
-        cells = [_latex_escape(run)]
+        cells = [latex_escape(run)]
         for m in lb.measures:
-            text = _latex_number(_cell_text(lb, run, m, bold=(r"\textbf{", "}"), symbols=LATEX_SYMBOLS,
+            text = latex_number(_cell_text(lb, run, m, bold=(r"\textbf{", "}"), symbols=LATEX_SYMBOLS,
                                             sup=(r"$^{", "}$")))
             ci = _ci_text(lb, run, m) if show_ci else ""
             if ci:
-                ci = _latex_number(ci.replace("[", "{[}").replace("]", "{]}"))
+                ci = latex_number(ci.replace("[", "{[}").replace("]", "{]}"))
             below = " ".join(p for p in (ci, _bounds_latex(lb, run, m)) if p)
             if below:
                 text = r"\begin{tabular}[t]{@{}r@{}}" + text + r" \\ {\scriptsize " + below + r"}\end{tabular}"
@@ -361,10 +362,10 @@ def to_latex(lb: Leaderboard) -> str:
 
 def _bounds_latex(lb: Leaderboard, run: str, m: str) -> str:
     text = _bounds_text(lb, run, m)
-    return r"$\to$ " + _latex_number(text) if text else ""
+    return r"$\to$ " + latex_number(text) if text else ""
 
 
-_HTML_STYLE = """
+HTML_STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
        margin: 2rem; color: #1b1b1b; }
 table.leaderboard { border-collapse: collapse; font-variant-numeric: tabular-nums; }
@@ -384,7 +385,7 @@ table.leaderboard { border-collapse: collapse; font-variant-numeric: tabular-num
 """
 
 # Click a header to sort by it (numbers by their full value, highest first; names A-Z), again to reverse.
-_HTML_SCRIPT = """
+HTML_SCRIPT = """
 document.querySelectorAll("table.leaderboard").forEach(function (table) {
   var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
   heads.forEach(function (th, col) {
@@ -419,7 +420,7 @@ document.querySelectorAll("table.leaderboard").forEach(function (table) {
 
 def _html_value(lb: Leaderboard, run: str, m: str) -> str:
     """A value cell's content: the value (bold if best), its marks, its delta; every piece escaped."""
-    text = html.escape(_fmt(lb.values.at[run, m]))
+    text = html.escape(fixed4(lb.values.at[run, m]))
     if run in lb.best()[m]:
         text = f"<strong>{text}</strong>"
     marks = "".join(SYMBOLS[i] for i in lb.marks(run, m))
@@ -430,7 +431,7 @@ def _html_value(lb: Leaderboard, run: str, m: str) -> str:
     return text
 
 
-def _sort_key(v) -> str:
+def sort_key(v) -> str:
     return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else repr(float(v))
 
 
@@ -447,24 +448,32 @@ def to_html(lb: Leaderboard) -> str:
         cells = [f"<th scope=\"row\">{e(run)}</th>"]
         for kind, m in cols:
             if kind == "value":
-                cells.append(f'<td data-sort="{_sort_key(lb.values.at[run, m])}">{_html_value(lb, run, m)}</td>')
+                cells.append(f'<td data-sort="{sort_key(lb.values.at[run, m])}">{_html_value(lb, run, m)}</td>')
             elif kind == "bounds":
                 high = lb.bounds.at[run, m] if lb.bounds is not None else None
-                cells.append(f'<td class="bounds" data-sort="{_sort_key(high)}">{e(_bounds_text(lb, run, m))}</td>')
+                cells.append(f'<td class="bounds" data-sort="{sort_key(high)}">{e(_bounds_text(lb, run, m))}</td>')
             else:
                 ci = lb.ci(run, m) if run != lb.baselines[0] else None
-                cells.append(f'<td class="ci" data-sort="{_sort_key(ci[0] if ci else None)}">'
+                cells.append(f'<td class="ci" data-sort="{sort_key(ci[0] if ci else None)}">'
                              f"{e(_ci_text(lb, run, m))}</td>")
         css = ' class="baseline"' if run in lb.baselines else ""
         body.append(f"<tr{css}>" + "".join(cells) + "</tr>")
     title = f"Leaderboard: {lb.collection}"
+    return html_page(title, f"{title} ({len(lb.runs)} runs, {len(lb.measures)} measures)", head, body, lb.legend())
+
+
+def html_page(title: str, caption: str, head: list[str], body: list[str], legend: list[str], *,
+              style: str = "") -> str:
+    """A standalone page around a sortable leaderboard table: doctype, UTF-8, inline style and script, no external
+    asset. `head` and `body` are the table's cells already escaped; the title, caption and legend are escaped here."""
+    e = html.escape
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{e(title)}</title>",
-           f"<style>{_HTML_STYLE}</style>", "</head>", "<body>", '<table class="leaderboard">',
-           f"<caption>{e(title)} ({len(lb.runs)} runs, {len(lb.measures)} measures)</caption>",
+           f"<style>{HTML_STYLE}{style}</style>", "</head>", "<body>", '<table class="leaderboard">',
+           f"<caption>{e(caption)}</caption>",
            "<thead><tr>" + "".join(head) + "</tr></thead>", "<tbody>", *body, "</tbody>", "</table>"]
-    out += [f'<p class="legend">{e(line)}</p>' for line in lb.legend()]
-    out += [f"<script>{_HTML_SCRIPT}</script>", "</body>", "</html>"]
+    out += [f'<p class="legend">{e(line)}</p>' for line in legend]
+    out += [f"<script>{HTML_SCRIPT}</script>", "</body>", "</html>"]
     return "\n".join(out) + "\n"
 
 
