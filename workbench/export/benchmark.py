@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import math
 import re
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from workbench.errors import WorkbenchError
-from workbench.export.formats import FORMATS
 from workbench.export.leaderboard import (
     fixed4,
     html_page,
     json_number,
+    json_text,
     latex_escape,
     latex_number,
+    render_as,
     sort_key,
 )
 
@@ -247,14 +246,11 @@ def to_html(board: BenchmarkBoard) -> str:
 
 
 def to_json(board: BenchmarkBoard) -> str:
-    return json.dumps(board.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return json_text(board.to_dict())
 
 
 RENDERERS = {"markdown": to_markdown, "csv": to_csv, "latex": to_latex, "html": to_html, "json": to_json}
 
 
 def render(board: BenchmarkBoard, fmt: str) -> str:
-    try:
-        return RENDERERS[fmt](board)
-    except KeyError:
-        raise WorkbenchError(f"unknown leaderboard format {fmt!r}; expected one of {', '.join(FORMATS)}") from None
+    return render_as(RENDERERS, board, fmt)

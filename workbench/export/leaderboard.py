@@ -14,6 +14,7 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -478,14 +479,25 @@ def html_page(title: str, caption: str, head: list[str], body: list[str], legend
 
 
 def to_json(lb: Leaderboard) -> str:
-    return json.dumps(lb.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return json_text(lb.to_dict())
+
+
+def json_text(data: dict) -> str:
+    """A board's JSON as every export writes it: indented, UTF-8 kept, one newline at the end."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 RENDERERS = {"markdown": to_markdown, "csv": to_csv, "latex": to_latex, "html": to_html, "json": to_json}
 
 
 def render(lb: Leaderboard, fmt: str) -> str:
+    return render_as(RENDERERS, lb, fmt)
+
+
+def render_as(renderers: Mapping[str, Callable[[Any], str]], board: Any, fmt: str) -> str:
+    """`board` in `fmt` by its renderers (one per FORMATS entry); an unknown format is one line."""
     try:
-        return RENDERERS[fmt](lb)
+        renderer = renderers[fmt]
     except KeyError:
         raise WorkbenchError(f"unknown leaderboard format {fmt!r}; expected one of {', '.join(FORMATS)}") from None
+    return renderer(board)
